@@ -1,0 +1,1 @@
+"""Backends (`qcompiler.backends`): Numba integer kernels and ONNX export."""

@@ -1,0 +1,1 @@
+"""The pass library (`qcompiler.passes`); importing it registers every pass."""
