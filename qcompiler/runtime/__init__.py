@@ -1,0 +1,1 @@
+"""Executors for the IR: the numpy reference interpreter and the torch executor."""

@@ -1,0 +1,86 @@
+"""The numpy reference interpreter: runs a graph op by op with each op's reference.
+
+Slow and simple on purpose; it is the ground truth other executors are compared with.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+
+from ..ir.core import Graph, Node
+from ..ir.errors import QIRError
+from ..ir.registry import is_opaque, run_reference
+from ..ir.types import QuantType, numpy_dtype
+
+Inputs = Union[Sequence, Mapping[str, object]]
+
+
+class ExecutionError(QIRError):
+    """An op failed at run time; the message names the node."""
+
+
+def bind_inputs(graph: Graph, inputs: Inputs) -> dict:
+    """Map graph inputs to arrays; checks count, rank and static dims."""
+    if isinstance(inputs, Mapping):
+        missing = [v.name for v in graph.inputs if v.name not in inputs]
+        if missing:
+            raise ExecutionError(f"graph @{graph.name}: missing inputs {missing}")
+        arrays = [inputs[v.name] for v in graph.inputs]
+    else:
+        arrays = list(inputs)
+        if len(arrays) != len(graph.inputs):
+            raise ExecutionError(f"graph @{graph.name} takes {len(graph.inputs)} inputs, got {len(arrays)}")
+    env = {}
+    for v, a in zip(graph.inputs, arrays):
+        a = np.asarray(a.detach().cpu().numpy() if hasattr(a, "detach") else a)
+        want = v.type.shape
+        if a.ndim != len(want) or any(isinstance(d, int) and d != s for d, s in zip(want, a.shape)):
+            raise ExecutionError(f"input %{v.name}: expected shape {list(want)}, got {list(a.shape)}")
+        env[id(v)] = a.astype(numpy_dtype(v.type.expressed), copy=False)
+    return env
+
+
+def dequantize_const(node: Node) -> np.ndarray:
+    """The float value a constant stands for (integers × scale for quantized consts)."""
+    arr = node.attrs["value"].array
+    t = node.output.type
+    if isinstance(t, QuantType):
+        from ..numerics.affine import dequantize
+
+        return dequantize(arr, t)
+    return arr
+
+
+def run_node(node: Node, args: list) -> list:
+    if node.op == "const":
+        return [dequantize_const(node)]
+    try:
+        if is_opaque(node.op):
+            from .opaque import run_opaque
+
+            return run_opaque(node, args)
+        return run_reference(node.op, args, node.attrs)
+    except QIRError:
+        raise
+    except Exception as e:
+        raise ExecutionError(f"node {node.label()} failed: {type(e).__name__}: {e}") from e
+
+
+def run_graph(graph: Graph, inputs: Inputs, *, keep: bool = False):
+    """Run `graph` on `inputs` (list in graph-input order, or dict by name).
+
+    Returns the list of output arrays; with `keep=True` also the dict of every value's
+    array by value name (for per-layer comparisons)."""
+    env = bind_inputs(graph, inputs)
+    for node in graph.nodes:
+        args = [env[id(v)] if v is not None else None for v in node.inputs]
+        outs = run_node(node, args)
+        if len(outs) != len(node.outputs):
+            raise ExecutionError(f"node {node.label()} produced {len(outs)} results, expected {len(node.outputs)}")
+        for v, a in zip(node.outputs, outs):
+            env[id(v)] = np.asarray(a)
+    results = [env[id(v)] for v in graph.outputs]
+    if keep:
+        return results, {v.name: env[id(v)] for v in graph.values() if id(v) in env}
+    return results
