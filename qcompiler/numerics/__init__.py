@@ -1,0 +1,1 @@
+"""Exact numerics shared by passes, executors and backends (numpy only)."""

@@ -1,0 +1,80 @@
+"""Affine (integer) quantization: real = (q - zero_point) * scale.
+
+Scales/zero points are per tensor, per channel along `axis`, or per group of `group`
+consecutive elements along `axis`. Rounding is round-half-to-even (numpy's `rint`),
+which is what ONNX QuantizeLinear and our integer kernels use.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.types import STORAGE_RANGES, QuantType
+
+
+def broadcast_params(t: QuantType, shape: tuple) -> tuple:
+    """Scale and zero point expanded so they broadcast against an array of `shape`."""
+    scale = t.scale.array.astype(np.float32)
+    zp = t.zero_point.array.astype(np.int32)
+    if t.axis is None:
+        return scale.reshape(()), zp.reshape(())
+    axis = t.axis % len(shape)
+    if t.group is None:
+        view = [1] * len(shape)
+        view[axis] = -1
+        return scale.reshape(view), zp.reshape(view)
+    # per-group: repeat each block parameter `group` times along the axis
+    return (np.repeat(scale.reshape(_group_view(scale, shape, axis)), t.group, axis=axis),
+            np.repeat(zp.reshape(_group_view(zp, shape, axis)), t.group, axis=axis))
+
+
+def _group_view(param: np.ndarray, shape: tuple, axis: int) -> tuple:
+    if param.ndim == len(shape):
+        return param.shape
+    view = [1] * len(shape)
+    view[axis] = -1
+    return tuple(view)
+
+
+def quantize(x: np.ndarray, t: QuantType) -> np.ndarray:
+    """Float array -> integer storage values (int32 container) clamped to the storage range."""
+    x = np.asarray(x, dtype=np.float32)
+    if t.storage == "b1":
+        return np.where(x >= 0, 1, -1).astype(np.int32)
+    scale, zp = broadcast_params(t, x.shape)
+    q = np.rint(x / scale) + zp
+    lo, hi = STORAGE_RANGES[t.storage]
+    return np.clip(q, lo, hi).astype(np.int32)
+
+
+def dequantize(q: np.ndarray, t: QuantType) -> np.ndarray:
+    q = np.asarray(q)
+    scale, zp = broadcast_params(t, q.shape)
+    return ((q.astype(np.int64) - zp) * scale).astype(np.float32)
+
+
+def fake_quantize(x: np.ndarray, t: QuantType) -> np.ndarray:
+    return dequantize(quantize(x, t), t)
+
+
+def params_from_range(lo, hi, storage: str, symmetric: bool) -> tuple:
+    """Scale and zero point that map [lo, hi] (arrays or scalars) onto `storage`.
+
+    The range is widened to include 0 so that zero is exactly representable (padding
+    and ReLU outputs rely on it). Symmetric ranges use zero point 0 (or the midpoint
+    for unsigned storage) and a scale of max|x| / qmax."""
+    qmin, qmax = STORAGE_RANGES[storage]
+    lo = np.minimum(np.asarray(lo, np.float64), 0.0)
+    hi = np.maximum(np.asarray(hi, np.float64), 0.0)
+    tiny = np.finfo(np.float32).tiny
+    if symmetric:
+        bound = np.maximum(np.maximum(-lo, hi), tiny)
+        if qmin < 0:
+            scale = bound / qmax
+            zp = np.zeros_like(scale, dtype=np.int32)
+        else:
+            scale = 2 * bound / (qmax - qmin)
+            zp = np.full(scale.shape, (qmin + qmax + 1) // 2, np.int32)
+    else:
+        scale = np.maximum((hi - lo) / (qmax - qmin), tiny)
+        zp = np.clip(np.rint(qmin - lo / scale), qmin, qmax).astype(np.int32)
+    return scale.astype(np.float32), zp.astype(np.int32)
