@@ -161,6 +161,13 @@ class Graph:
                 self._names.add(name)
                 return name
 
+    def rename(self, v: Value, name: str) -> None:
+        """Give `v` the name `name` (made unique if taken); rewrites use it so a
+        replacement keeps the name of the value it replaced."""
+        self._names.discard(v.name)
+        v.name = name
+        self._claim(v)
+
     def _claim(self, v: Value) -> None:
         if not v.name or v.name in self._names:
             v.name = self.unique_name(v.name)
