@@ -1,0 +1,121 @@
+"""The `qcompiler` command: opt, inspect (and compile, demo as they land)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .ir.errors import QIRError
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a .onnx or .qir file, or 'package.module:factory' returning a torch model")
+    p.add_argument("--input-shape", help="example input shape for torch models, e.g. 1,3,224,224")
+
+
+def _load(args):
+    from .loading import load_model, parse_shape
+
+    example = None
+    shape = parse_shape(args.input_shape)
+    if shape is not None:
+        import torch
+
+        example = (torch.randn(shape),)
+    return load_model(args.model, example)
+
+
+def cmd_opt(args) -> int:
+    from .instruments import DumpIR, TimePasses, VerifyEach
+    from .ir.printer import print_graph
+    from .ir.serialize import save_qir
+    from .passmanager import PassContext, PassManager
+
+    graph = _load(args)
+    instruments = [VerifyEach()]
+    timer = TimePasses() if args.time_passes else None
+    if timer:
+        instruments.append(timer)
+    if args.dump_ir:
+        instruments.append(DumpIR(args.dump_ir))
+    ctx = PassContext(seed=args.seed)
+    PassManager(args.pipeline, instruments).run(graph, ctx)
+    for d in ctx.diagnostics:
+        print(d, file=sys.stderr)
+    if args.output:
+        save_qir(graph, args.output)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(print_graph(graph))
+    if timer:
+        print(timer.table(), file=sys.stderr)
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from .ir.graphviz import save_svg, to_dot
+
+    graph = _load(args)
+    consts = [n for n in graph.nodes if n.op == "const"]
+    params = sum(n.output.type.numel() or 0 for n in consts if n.attrs.get("origin"))
+    print(f"graph @{graph.name}: {len(graph.inputs)} inputs, {len(graph.outputs)} outputs, "
+          f"{len(graph.nodes) - len(consts)} ops, {len(consts)} constants, {params:,} parameters")
+    for v in graph.inputs:
+        print(f"  input  %{v.name}: {_fmt(v.type)}")
+    for v in graph.outputs:
+        print(f"  output %{v.name}: {_fmt(v.type)}")
+    print("op counts:")
+    for op, n in graph.op_counts().items():
+        if op != "const":
+            print(f"  {op:24s} {n}")
+    opaque = sorted({n.op for n in graph.nodes if n.op.startswith("onnx.")})
+    print("opaque ops (run through onnxruntime): " + (", ".join(opaque) if opaque else "none"))
+    if args.dot:
+        Path(args.dot).write_text(to_dot(graph))
+        print(f"wrote {args.dot}")
+    if args.svg:
+        save_svg(graph, args.svg)
+        print(f"wrote {args.svg}")
+    return 0
+
+
+def _fmt(t) -> str:
+    from .ir.printer import format_type
+
+    return format_type(t)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qcompiler", description="qcompiler: a quantization compiler")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("opt", help="run a pass pipeline over a model and print or save the IR",
+                       description="Import MODEL, run PIPELINE over it and print the resulting IR (or save it with -o).")
+    _add_model_args(p)
+    p.add_argument("-p", "--pipeline", required=True, help='passes, e.g. "canonicalize,fold-bn,fuse-activations,dce"')
+    p.add_argument("-o", "--output", help="write the IR to this .qir file (+ .npz of constants)")
+    p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after every pass into DIR")
+    p.add_argument("--time-passes", action="store_true", help="print a table of time spent per pass")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pass context's RNG")
+    p.set_defaults(func=cmd_opt)
+
+    p = sub.add_parser("inspect", help="op counts, parameters, opaque ops and a picture of a model",
+                       description="Summarize MODEL: inputs/outputs, op counts, parameters, opaque ops; optionally draw it.")
+    _add_model_args(p)
+    p.add_argument("--dot", help="write the graph as Graphviz DOT to this file")
+    p.add_argument("--svg", help="draw the graph to this SVG file")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except QIRError as e:
+        print(f"qcompiler {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

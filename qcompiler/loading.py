@@ -1,0 +1,84 @@
+"""Turn what a user points at (a .onnx/.qir file, `module:factory`, a torch module or an
+ONNX ModelProto) into a Graph, with one clear error when that is impossible."""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from .ir.core import Graph
+from .ir.errors import FrontendError
+
+
+def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = False) -> Graph:
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return _load_path(str(model), example_inputs, dynamic_batch)
+    if _is_torch_module(model):
+        if example_inputs is None:
+            raise FrontendError("a torch.nn.Module needs example_inputs (a tensor or a tuple of tensors) to be traced")
+        from .frontends.fx import import_module
+
+        return import_module(model, example_inputs, dynamic_batch=dynamic_batch)
+    if type(model).__name__ == "ModelProto":
+        from .frontends.onnx import import_onnx
+
+        return import_onnx(model)
+    raise FrontendError(f"cannot import a {type(model).__name__}: expected a torch.nn.Module, an ONNX model "
+                        f"(path or ModelProto), a .qir file or 'module:factory'")
+
+
+def _load_path(spec: str, example_inputs, dynamic_batch: bool) -> Graph:
+    suffix = Path(spec).suffix.lower()
+    if suffix == ".onnx":
+        if not Path(spec).is_file():
+            raise FrontendError(f"{spec}: no such file")
+        from .frontends.onnx import import_onnx
+
+        return import_onnx(spec)
+    if suffix == ".qir":
+        if not Path(spec).is_file():
+            raise FrontendError(f"{spec}: no such file")
+        from .ir.serialize import load_qir
+
+        return load_qir(spec)
+    if ":" in spec and not Path(spec).exists():
+        return _load_factory(spec, example_inputs, dynamic_batch)
+    raise FrontendError(f"{spec}: expected a .onnx or .qir file, or 'package.module:factory' returning a torch model")
+
+
+def _load_factory(spec: str, example_inputs, dynamic_batch: bool) -> Graph:
+    """`pkg.mod:factory` calls factory(); it returns a module, or (module, example_inputs)."""
+    mod_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise FrontendError(f"{spec}: cannot load the factory: {e}") from None
+    made = factory()
+    if isinstance(made, tuple) and len(made) == 2 and _is_torch_module(made[0]):
+        made, default_inputs = made
+        example_inputs = example_inputs if example_inputs is not None else default_inputs
+    if not _is_torch_module(made):
+        raise FrontendError(f"{spec}: the factory returned {type(made).__name__}, not a torch.nn.Module "
+                            f"(or a (module, example_inputs) pair)")
+    return load_model(made, example_inputs, dynamic_batch=dynamic_batch)
+
+
+def _is_torch_module(obj: Any) -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return isinstance(obj, torch.nn.Module)
+
+
+def parse_shape(text: Optional[str]) -> Optional[tuple]:
+    """'1,3,224,224' -> (1, 3, 224, 224)."""
+    if not text:
+        return None
+    try:
+        return tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise FrontendError(f"bad input shape {text!r}: expected comma-separated integers like 1,3,224,224") from None
