@@ -75,6 +75,7 @@ class OpDef:
     num_outputs: int = 1  # -1: decided by inference (e.g. split)
     doc: str = ""
     torch: Optional[Callable] = None  # torch implementation, set by @torch_impl
+    integer: bool = False  # works on integer storage of quantized operands (lowered ops)
     # attributes passes may add to any op (q.bits, q.range, origin, ...) are not schema-checked
     extra_attr_prefixes: tuple = field(default=("q.", "origin", "name", "onnx."))
 
@@ -117,19 +118,22 @@ _REGISTRY: dict[str, OpDef] = {}
 
 
 def op(name: str, *, inputs: Sequence[str], attrs: Optional[dict] = None, infer: InferFn,
-       num_outputs: int = 1, doc: str = ""):
+       num_outputs: int = 1, doc: str = "", integer: bool = False):
     """Register the decorated numpy function as the reference of op `name`.
 
     The reference is called as `fn(*arrays, **attrs)` (attrs with defaults filled) and
     returns one array, or a tuple of arrays for multi-output ops. `infer` is called as
     `infer(input_types, attrs, const_inputs)` and returns the list of output types;
     `const_inputs[i]` is the numpy value of input i when it is a constant, else None.
+    `integer=True` marks a lowered op whose reference takes and returns the integer
+    storage of quantized operands (executors then skip dequantize/quantize around it).
     """
 
     def deco(fn: Callable) -> Callable:
         if name in _REGISTRY:
             raise ValueError(f"op '{name}' is registered twice")
-        _REGISTRY[name] = OpDef(name, tuple(inputs), dict(attrs or {}), infer, fn, num_outputs, doc or (fn.__doc__ or "").strip())
+        _REGISTRY[name] = OpDef(name, tuple(inputs), dict(attrs or {}), infer, fn, num_outputs,
+                                doc or (fn.__doc__ or "").strip(), integer=integer)
         return fn
 
     return deco

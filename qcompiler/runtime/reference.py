@@ -1,6 +1,12 @@
 """The numpy reference interpreter: runs a graph op by op with each op's reference.
 
 Slow and simple on purpose; it is the ground truth other executors are compared with.
+
+Quantized values (QuantType) are held as their integer storage. A float op dequantizes
+its quantized operands and quantizes its quantized results (so a graph whose types are
+quantized but whose ops are float runs as fake-quant simulation); an integer op
+(OpDef.integer) works on storage directly. Graph inputs of a quantized type take floats
+and quantize them; quantized graph outputs are returned dequantized.
 """
 from __future__ import annotations
 
@@ -10,8 +16,9 @@ import numpy as np
 
 from ..ir.core import Graph, Node
 from ..ir.errors import QIRError
-from ..ir.registry import is_opaque, run_reference
+from ..ir.registry import get_op, is_opaque, run_reference
 from ..ir.types import QuantType, numpy_dtype
+from ..numerics.affine import dequantize, quantize
 
 Inputs = Union[Sequence, Mapping[str, object]]
 
@@ -37,30 +44,32 @@ def bind_inputs(graph: Graph, inputs: Inputs) -> dict:
         want = v.type.shape
         if a.ndim != len(want) or any(isinstance(d, int) and d != s for d, s in zip(want, a.shape)):
             raise ExecutionError(f"input %{v.name}: expected shape {list(want)}, got {list(a.shape)}")
-        env[id(v)] = a.astype(numpy_dtype(v.type.expressed), copy=False)
+        a = a.astype(numpy_dtype(v.type.expressed), copy=False)
+        env[id(v)] = quantize(a, v.type) if isinstance(v.type, QuantType) else a
     return env
 
 
-def dequantize_const(node: Node) -> np.ndarray:
-    """The float value a constant stands for (integers × scale for quantized consts)."""
-    arr = node.attrs["value"].array
-    t = node.output.type
-    if isinstance(t, QuantType):
-        from ..numerics.affine import dequantize
-
-        return dequantize(arr, t)
-    return arr
+def as_float(array: np.ndarray, t) -> np.ndarray:
+    """The real value a runtime array stands for (storage integers × scale when quantized)."""
+    return dequantize(array, t) if isinstance(t, QuantType) else array
 
 
 def run_node(node: Node, args: list) -> list:
+    """Run one node on runtime arrays (storage integers for quantized values)."""
     if node.op == "const":
-        return [dequantize_const(node)]
+        return [node.attrs["value"].array]
     try:
         if is_opaque(node.op):
             from .opaque import run_opaque
 
-            return run_opaque(node, args)
-        return run_reference(node.op, args, node.attrs)
+            floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
+            outs = run_opaque(node, floats)
+        elif get_op(node.op).integer:
+            return run_reference(node.op, args, node.attrs)
+        else:
+            floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
+            outs = run_reference(node.op, floats, node.attrs)
+        return [quantize(o, v.type) if isinstance(v.type, QuantType) else o for o, v in zip(outs, node.outputs)]
     except QIRError:
         raise
     except Exception as e:
@@ -80,7 +89,7 @@ def run_graph(graph: Graph, inputs: Inputs, *, keep: bool = False):
             raise ExecutionError(f"node {node.label()} produced {len(outs)} results, expected {len(node.outputs)}")
         for v, a in zip(node.outputs, outs):
             env[id(v)] = np.asarray(a)
-    results = [env[id(v)] for v in graph.outputs]
+    results = [as_float(env[id(v)], v.type) for v in graph.outputs]
     if keep:
-        return results, {v.name: env[id(v)] for v in graph.values() if id(v) in env}
+        return results, {v.name: as_float(env[id(v)], v.type) for v in graph.values() if id(v) in env}
     return results
