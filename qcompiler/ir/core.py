@@ -146,6 +146,7 @@ class Graph:
         self._names: set[str] = set()
         self._counter = itertools.count()
         self.opset_imports: dict[str, int] = {}  # for opaque onnx.* ops: domain -> version
+        self.input_attrs: dict[str, dict] = {}  # graph input name -> attributes (e.g. q.range)
         self.meta: dict[str, Any] = {}
 
     # --- names -------------------------------------------------------------------

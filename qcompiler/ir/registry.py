@@ -186,9 +186,11 @@ def infer_types(name: str, input_types: list, attrs: dict, consts: Optional[list
     return [out] if isinstance(out, Type) else list(out)
 
 
-def run_reference(name: str, arrays: Sequence, attrs: dict) -> list:
+def run_reference(name: str, arrays: Sequence, attrs: dict, **extra) -> list:
+    """Call op `name`'s numpy reference; `extra` (e.g. in_types/out_types for integer
+    ops) is passed through as keyword arguments."""
     d = get_op(name)
-    out = d.reference(*arrays, **{k: v for k, v in d.with_defaults(attrs).items() if k in d.attrs})
+    out = d.reference(*arrays, **{k: v for k, v in d.with_defaults(attrs).items() if k in d.attrs}, **extra)
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 

@@ -65,7 +65,9 @@ def run_node(node: Node, args: list) -> list:
             floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
             outs = run_opaque(node, floats)
         elif get_op(node.op).integer:
-            return run_reference(node.op, args, node.attrs)
+            types = {"in_types": [v.type if v is not None else None for v in node.inputs],
+                     "out_types": [v.type for v in node.outputs]}
+            return run_reference(node.op, args, node.attrs, **types)
         else:
             floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
             outs = run_reference(node.op, floats, node.attrs)
