@@ -1,2 +1,8 @@
 """Op definitions, one module per family; importing this package registers them all."""
 from . import builtin  # noqa: F401
+from . import elementwise  # noqa: F401
+from . import shape_ops  # noqa: F401
+from . import creation  # noqa: F401
+from . import indexing  # noqa: F401
+from . import reduce  # noqa: F401
+from . import resize  # noqa: F401
