@@ -1,0 +1,1 @@
+"""Frontends: import torch modules (fx.py) and ONNX models (onnx.py) into the IR."""

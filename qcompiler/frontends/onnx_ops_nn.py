@@ -1,0 +1,134 @@
+"""Converters for ONNX convolutions, pooling, normalization and matrix products."""
+from __future__ import annotations
+
+import math
+
+from .onnx_ops import OnnxNode, Unsupported, converter
+
+CONV_BY_RANK = {3: "conv1d", 4: "conv2d"}
+MAX_POOL_BY_RANK = {3: "max_pool1d", 4: "max_pool2d"}
+AVG_POOL_BY_RANK = {3: "avg_pool1d", 4: "avg_pool2d"}
+
+
+def explicit_pads(n: OnnxNode, kernel, strides, dilations) -> list:
+    """The node's pads in ONNX order, resolving auto_pad (SAME_* needs static spatial dims)."""
+    k = len(kernel)
+    auto = n.attr("auto_pad", "NOTSET")
+    if auto == "NOTSET":
+        return list(n.attr("pads", [0] * 2 * k))
+    if auto == "VALID":
+        return [0] * 2 * k
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise Unsupported(f"auto_pad {auto!r}")
+    spatial = n.static_shape(0, f"auto_pad {auto}")[2:]
+    begin, end = [], []
+    for size, kk, s, d in zip(spatial, kernel, strides, dilations):
+        total = max((math.ceil(size / s) - 1) * s + (kk - 1) * d + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        begin.append(small if auto == "SAME_UPPER" else big)
+        end.append(big if auto == "SAME_UPPER" else small)
+    return begin + end
+
+
+def _kernel(n: OnnxNode) -> list:
+    kernel = n.attr("kernel_shape") or list(n.input(1).type.shape[2:])
+    if not all(isinstance(d, int) for d in kernel):
+        raise Unsupported(f"kernel size is not static: {kernel}")
+    return list(kernel)
+
+
+@converter("Conv")
+def conv(n: OnnxNode):
+    op = CONV_BY_RANK.get(n.rank(1))
+    if op is None:
+        raise Unsupported(f"{n.rank(1) - 2}-D convolution")
+    kernel = _kernel(n)
+    k = len(kernel)
+    strides, dilations = n.attr("strides", [1] * k), n.attr("dilations", [1] * k)
+    attrs = {"stride": strides, "pad": explicit_pads(n, kernel, strides, dilations),
+             "dilation": dilations, "groups": n.attr("group", 1)}
+    return [n.add(op, [n.input(0), n.input(1), n.input(2)], attrs)]
+
+
+@converter("ConvTranspose")
+def conv_transpose(n: OnnxNode):
+    if n.rank(1) != 4:
+        raise Unsupported(f"{n.rank(1) - 2}-D transposed convolution")
+    if n.attr("output_shape") is not None or n.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise Unsupported("output_shape / auto_pad SAME_* on a transposed convolution")
+    pads = n.attr("pads", [0] * 4) if n.attr("auto_pad", "NOTSET") == "NOTSET" else [0] * 4
+    attrs = {"stride": n.attr("strides", [1, 1]), "pad": pads, "output_padding": n.attr("output_padding", [0, 0]),
+             "dilation": n.attr("dilations", [1, 1]), "groups": n.attr("group", 1)}
+    return [n.add("conv_transpose2d", [n.input(0), n.input(1), n.input(2)], attrs)]
+
+
+@converter("Gemm")
+def gemm(n: OnnxNode):
+    attrs = {"alpha": n.attr("alpha", 1.0), "beta": n.attr("beta", 1.0),
+             "trans_a": bool(n.attr("transA", 0)), "trans_b": bool(n.attr("transB", 0))}
+    return [n.add("gemm", [n.input(0), n.input(1), n.input(2)], attrs)]
+
+
+@converter("MatMul")
+def matmul(n: OnnxNode):
+    return [n.add("matmul", [n.input(0), n.input(1)])]
+
+
+@converter("BatchNormalization")
+def batch_norm(n: OnnxNode):
+    n.only_first_output()
+    if n.attr("training_mode", 0):
+        raise Unsupported("training_mode is set")
+    return [n.add("batch_norm", n.inputs[:5], {"eps": n.attr("epsilon", 1e-5)})]
+
+
+@converter("LayerNormalization")
+def layer_norm(n: OnnxNode):
+    n.only_first_output()
+    return [n.add("layer_norm", [n.input(0), n.input(1), n.input(2)],
+                  {"axis": n.attr("axis", -1), "eps": n.attr("epsilon", 1e-5)})]
+
+
+@converter("InstanceNormalization")
+def instance_norm(n: OnnxNode):
+    return [n.add("instance_norm", [n.input(0), n.input(1), n.input(2)], {"eps": n.attr("epsilon", 1e-5)})]
+
+
+def _pool_attrs(n: OnnxNode) -> dict:
+    kernel = list(n.attr("kernel_shape"))
+    k = len(kernel)
+    strides, dilations = n.attr("strides", [1] * k), n.attr("dilations", [1] * k)
+    return {"kernel": kernel, "stride": strides, "pad": explicit_pads(n, kernel, strides, dilations),
+            "dilation": dilations, "ceil_mode": bool(n.attr("ceil_mode", 0))}
+
+
+@converter("MaxPool")
+def max_pool(n: OnnxNode):
+    n.only_first_output()
+    op = MAX_POOL_BY_RANK.get(n.rank())
+    if op is None:
+        raise Unsupported(f"max pooling over a rank-{n.rank()} input")
+    return [n.add(op, [n.input(0)], _pool_attrs(n))]
+
+
+@converter("AveragePool")
+def avg_pool(n: OnnxNode):
+    op = AVG_POOL_BY_RANK.get(n.rank())
+    if op is None:
+        raise Unsupported(f"average pooling over a rank-{n.rank()} input")
+    attrs = _pool_attrs(n)
+    if any(d != 1 for d in attrs.pop("dilation")):
+        raise Unsupported("dilated average pooling")
+    # ONNX excludes padding from the average by default, the catalog (like torch) includes it
+    attrs["count_include_pad"] = bool(n.attr("count_include_pad", 0))
+    return [n.add(op, [n.input(0)], attrs)]
+
+
+@converter("GlobalAveragePool")
+def global_avg_pool(n: OnnxNode):
+    return [n.add("global_avg_pool", [n.input(0)])]
+
+
+@converter("GlobalMaxPool")
+def global_max_pool(n: OnnxNode):
+    return [n.add("global_max_pool", [n.input(0)])]
