@@ -133,9 +133,11 @@ def slice_(x, starts, ends, axes=None, steps=None):
 
 @torch_impl("slice")
 def slice_torch(x, starts, ends, axes=None, steps=None):
-    for axis, start, end, step, _ in _slice_plan(tuple(x.shape), dict(starts=starts, ends=ends, axes=axes, steps=steps)):
-        # torch slicing has no negative steps: gather the walked-back indices instead
-        x = torch.index_select(x, axis, torch.arange(start, end, step, device=x.device))
+    for axis, start, end, step, length in _slice_plan(tuple(x.shape), dict(starts=starts, ends=ends, axes=axes, steps=steps)):
+        if step > 0:
+            x = x[(slice(None),) * axis + (slice(start, end, step),)]
+        else:  # torch slicing has no negative steps: gather the walked-back indices
+            x = torch.index_select(x, axis, start + step * torch.arange(length, device=x.device))
     return x
 
 

@@ -40,6 +40,19 @@ def _single_dim(dims):
     return 0 if known == 0 else UNKNOWN
 
 
+def _quotient(in_known: int, in_symbols: Counter, out_known: int, out_symbols: Counter):
+    """The dim a -1 stands for when symbols are involved: exact when the output's
+    symbols cancel against the input's ("?" never cancels: each is a different dim)."""
+    if out_symbols - in_symbols or UNKNOWN in in_symbols or out_known == 0:
+        return UNKNOWN
+    left = in_symbols - out_symbols
+    if not left and in_known % out_known == 0:
+        return in_known // out_known
+    if sum(left.values()) == 1 and in_known == out_known:
+        return next(iter(left))
+    return UNKNOWN
+
+
 def reshape_dims(in_shape, target, allowzero: bool, where: str = "reshape") -> list:
     """ONNX Reshape of a (possibly symbolic) shape to `target`: 0 copies the input dim
     (unless allowzero), -1 takes what is left."""
@@ -69,10 +82,7 @@ def reshape_dims(in_shape, target, allowzero: bool, where: str = "reshape") -> l
                 raise VerifyError(f"{where}: cannot reshape {list(in_shape)} into {list(target)}")
             out[infer_at] = in_known // out_known
         else:
-            left = in_symbols - out_symbols
-            cancels = not (out_symbols - in_symbols) and UNKNOWN not in in_symbols
-            exact = cancels and in_known == out_known and sum(left.values()) == 1
-            out[infer_at] = next(iter(left)) if exact else UNKNOWN
+            out[infer_at] = _quotient(in_known, in_symbols, out_known, out_symbols)
     elif static and in_known != out_known:
         raise VerifyError(f"{where}: cannot reshape {list(in_shape)} ({in_known} elements) into {list(target)}")
     return out
@@ -121,7 +131,7 @@ def flatten(x, start_dim=1, end_dim=-1):
 
 @torch_impl("flatten")
 def flatten_torch(x, start_dim=1, end_dim=-1):
-    return torch.flatten(x, start_dim, end_dim)
+    return x.reshape(1) if x.dim() == 0 else torch.flatten(x, start_dim, end_dim)
 
 
 def _norm_axes(axes, rank: int, where: str) -> list:
