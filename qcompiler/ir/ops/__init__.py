@@ -6,3 +6,8 @@ from . import creation  # noqa: F401
 from . import indexing  # noqa: F401
 from . import reduce  # noqa: F401
 from . import resize  # noqa: F401
+from . import activation  # noqa: F401
+from . import conv  # noqa: F401
+from . import linear  # noqa: F401
+from . import norm  # noqa: F401
+from . import pool  # noqa: F401
