@@ -85,14 +85,20 @@ def _same_type(old, new) -> bool:
 
 
 def _erase_dead(graph: Graph, nodes) -> None:
-    """Erase nodes among `nodes` whose results nobody reads; repeats because erasing a
-    user can make its producer dead."""
+    """Erase nodes among `nodes` whose results nobody reads, and the constants they were
+    the last readers of; repeats because erasing a user can make its producer dead."""
     pending = [n for n in nodes if n.graph is graph]
     changed = True
     while changed:
         changed = False
         for n in list(pending):
-            if n.graph is graph and not any(v.uses or any(o is v for o in graph.outputs) for v in n.outputs):
+            if n.graph is graph and _dead(graph, n):
+                feeding = [v.producer for v in n.inputs if v is not None and v.producer is not None]
                 graph.erase(n)
                 pending.remove(n)
+                pending.extend(p for p in feeding if p.op == "const" and p not in pending)
                 changed = True
+
+
+def _dead(graph: Graph, node: Node) -> bool:
+    return not any(v.uses or any(o is v for o in graph.outputs) for v in node.outputs)

@@ -72,6 +72,7 @@ def test_condition_and_constants_from_the_builder():
     [mul] = [n for n in g.nodes if n.op == "onnx.Mul"]
     assert g.const_value(mul.inputs[1]) == 6
     assert g.const_value(mul.inputs[1]).dtype == np.float32
+    assert [n.op for n in g.nodes].count("const") == 1   # the constants only the match read are gone
     verify(g)
 
 

@@ -1,0 +1,10 @@
+"""Instruments: hooks every pass runs inside (TVM-style), so passes never verify, time,
+print or dump themselves."""
+from .dump_ir import DumpIR
+from .numerics_check import NumericsCheck, NumericsError, NumericsRecord
+from .print_after import PrintAfter
+from .time_passes import PassTime, TimePasses
+from .verify_each import VerifyEach
+
+__all__ = ["VerifyEach", "TimePasses", "PassTime", "PrintAfter", "DumpIR", "NumericsCheck", "NumericsError",
+           "NumericsRecord"]
