@@ -206,6 +206,8 @@ def _expand_type(types, attrs, consts):
     x = plain(types[0])
     target, n = shape_operand(types, consts, 1, "shape operand", "expand")
     if target is not None:
+        if any(d < 0 for d in target):
+            raise VerifyError(f"expand: negative dims in target shape {target} (ONNX Expand has no -1)")
         return [TensorType(x.dtype, broadcast_shapes(x.shape, tuple(target)))]
     # a dim of x other than 1 survives any legal target; the rest is decided at run time
     rank = max(x.rank, n)

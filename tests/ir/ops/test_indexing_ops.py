@@ -96,7 +96,7 @@ def test_slice_with_a_negative_step_is_differentiable():
 def test_gather_matches_onnxruntime(axis, indices):
     x = rng.standard_normal((3, 4, 5)).astype(np.float32)
     for const in [(1,), ()]:
-        node, (ref,), _ = run_both("gather", [x, indices], {"axis": axis}, const=const)
+        _, (ref,), _ = run_both("gather", [x, indices], {"axis": axis}, const=const)
         close(ref, run_onnx("Gather", [x, indices], {"axis": axis})[0])
 
 

@@ -130,6 +130,8 @@ def test_expand_matches_onnxruntime():
     assert shape_of("expand", (3, 1), [3]) == ("?", 3, "?")
     with pytest.raises(VerifyError, match="do not broadcast"):
         shape_of("expand", (3, 2), [i64(4, 2)])
+    with pytest.raises(VerifyError, match="negative dims in target shape"):
+        shape_of("expand", (3, 2), [i64(-1, 2)])
 
 
 def test_tile_matches_onnxruntime():
@@ -165,7 +167,7 @@ def test_constant_of_shape():
 def test_range_matches_onnxruntime(start, limit, delta):
     dtype = np.float32 if isinstance(start, float) else np.int64
     operands = [np.array(v, dtype) for v in (start, limit, delta)]
-    node, (ref,), _ = run_both("range", operands, const=(0, 1, 2))
+    _, (ref,), _ = run_both("range", operands, const=(0, 1, 2))
     close(ref, run_onnx("Range", operands)[0])
     assert run_both("range", operands)[0].output.type.shape == ("?",)
 
