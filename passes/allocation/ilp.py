@@ -5,21 +5,24 @@ the summed cost of one resource; tied layers take the same label; the summed
 sensitivity is minimised (HAWQ-V3's ILP, with any number of choices and resources).
 
 Exactness matters: published allocations are unique optima that beat the runner-up by
-as little as 2·10⁻⁵ relative, so HiGHS runs with zero MIP gaps and tightened
-feasibility tolerances, and every row is shifted by its per-layer minimum and scaled by
-its largest per-layer spread so the tolerances mean the same thing for bytes and for
-milliseconds. A budget counts as met when the cost exceeds it by at most 10⁻⁹ of the
-largest per-layer cost spread (absorbs rounding in limits such as C(4) + 1·(C(8) − C(4))).
+as little as 2·10⁻⁵ relative. HiGHS's tolerances are absolute (a row may be exceeded by
+1e-6, and it stops looking for solutions less than 1e-6 better than its incumbent), so
+every row and the objective are shifted by their per-layer minimum and scaled to make
+1e-6 equal RESOLUTION × the largest per-layer spread. Hence: the objective is optimal to
+within RESOLUTION × the largest per-layer sensitivity spread, and a budget counts as met
+when the cost passes it by at most RESOLUTION × the largest per-layer cost spread
+(absorbing rounding in limits such as C(4) + 1·(C(8) − C(4))). Budgets are re-checked
+exactly; an allocation HiGHS accepted only through a fractional-binary tolerance is cut
+off and the problem solved again.
 
-Ties between equally sensitive allocations are broken by a second solve that keeps
-the optimal sensitivity and prefers each layer's earlier-listed choices, earlier
-layers weighted more, so the answer depends on the problem, not on the solver's path.
+Equally sensitive allocations are resolved by a second solve that keeps the optimal
+sensitivity and prefers each layer's earlier-listed choices, earlier layers weighted
+more, so the answer depends on the problem, not on the solver's search path.
 """
 from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +32,9 @@ from scipy.sparse import csr_matrix
 from .errors import AllocationError, InfeasibleBudget
 from .problem import AllocationProblem
 
-TOLERANCE = 1e-9  # in units of a row's largest per-layer spread
-_HIGHS = {"mip_rel_gap": 0.0, "mip_abs_gap": 0.0,  # prove optimality exactly
-          "mip_feasibility_tolerance": 1e-10, "primal_feasibility_tolerance": 1e-10}
+RESOLUTION = 1e-9  # of a row's largest per-layer spread
+_SCALE = 1e-6 / RESOLUTION  # HiGHS's absolute feasibility tolerance and MIP gap are 1e-6
+_MAX_CUTS = 50
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class Allocation:
 
 
 class _Rows:
-    """The problem flattened to one variable per layer × choice."""
+    """The problem flattened to one binary per layer × choice."""
 
     def __init__(self, problem: AllocationProblem):
         self.problem = problem
@@ -81,77 +84,84 @@ class _Rows:
     def _var_by_label(self, layer: int) -> dict:
         return {c.label: int(self.start[layer]) + j for j, c in enumerate(self.problem.layers[layer].choices)}
 
-    def normalised(self, values: np.ndarray):
-        """values − per-layer minimum, over the largest per-layer spread: (scaled, offset, scale)."""
+    def scaled(self, values: np.ndarray):
+        """(values − per-layer minimum) · _SCALE / largest per-layer spread, and (offset, spread)."""
         low = np.minimum.reduceat(values, self.start[:-1])
         shifted = values - low[self.layer_of]
-        scale = float(shifted.max()) or 1.0
-        return shifted / scale, math.fsum(low), scale
-
-    def at_most(self, values: np.ndarray, limit: float) -> LinearConstraint:
-        scaled, offset, scale = self.normalised(values)
-        return LinearConstraint(scaled[None, :], -np.inf, (limit - offset) / scale + TOLERANCE)
-
-    def minimise(self, objective: np.ndarray, extra: list):
-        """Variable indices of an optimal allocation (one per layer), or None if infeasible."""
-        with warnings.catch_warnings():  # milp warns that it forwards the HiGHS options verbatim, which is the point
-            warnings.filterwarnings("ignore", "Unrecognized options", RuntimeWarning)
-            res = milp(objective, integrality=np.ones_like(objective), bounds=(0, 1),
-                       constraints=[self.fixed, *extra], options=dict(_HIGHS))
-        if res.status == 2:
-            return None
-        if res.status != 0:
-            raise AllocationError(f"HiGHS did not solve the allocation problem: {res.message}")
-        picks = np.flatnonzero(res.x > 0.5)
-        if len(picks) != len(self.problem.layers):
-            raise AllocationError(f"HiGHS returned {len(picks)} choices for {len(self.problem.layers)} layers")
-        return picks
+        spread = float(shifted.max()) or 1.0
+        return shifted * (_SCALE / spread), math.fsum(low), spread
 
     def total(self, values: np.ndarray, picks: np.ndarray) -> float:
         return math.fsum(values[picks])
 
-    def slack(self, values: np.ndarray) -> float:
-        """How far an exact sum may pass a row's bound and still count as within it."""
-        return 2 * TOLERANCE * self.normalised(values)[2]
+    def minimise(self, objective: np.ndarray, bounds: list):
+        """Variable indices (one per layer) of an allocation of least `objective` meeting every
+        `_Bound` exactly, or None if there is none."""
+        cuts = []
+        for _ in range(_MAX_CUTS):
+            res = milp(self.scaled(objective)[0], integrality=np.ones_like(objective), bounds=(0, 1),
+                       constraints=[self.fixed, *(b.constraint for b in bounds), *cuts], options={"mip_rel_gap": 0.0})
+            if res.status == 2:
+                return None
+            if res.status != 0:
+                raise AllocationError(f"HiGHS did not solve the allocation problem: {res.message}")
+            picks = np.flatnonzero(res.x > 0.5)
+            if len(picks) != len(self.problem.layers):
+                raise AllocationError(f"HiGHS returned {len(picks)} choices for {len(self.problem.layers)} layers")
+            if all(b.holds(picks) for b in bounds):
+                return picks
+            no_good = np.zeros(len(objective))
+            no_good[picks] = 1.0
+            cuts.append(LinearConstraint(no_good[None, :], -np.inf, len(picks) - 1))
+        raise AllocationError(f"HiGHS kept returning allocations over budget ({_MAX_CUTS} cut off)")
+
+
+class _Bound:
+    """values · x ≤ limit, as a scaled HiGHS row and as an exact check of an allocation."""
+
+    def __init__(self, rows: _Rows, values: np.ndarray, limit: float):
+        self.rows, self.values, self.limit = rows, values, limit
+        scaled, offset, self.spread = rows.scaled(values)
+        self.constraint = LinearConstraint(scaled[None, :], -np.inf, (limit - offset) * (_SCALE / self.spread))
+
+    def holds(self, picks: np.ndarray) -> bool:
+        return self.rows.total(self.values, picks) <= self.limit + RESOLUTION * self.spread
 
 
 def solve(problem: AllocationProblem) -> Allocation:
     """The allocation of least summed sensitivity within the budgets (InfeasibleBudget if none)."""
     started = time.perf_counter()
     rows = _Rows(problem)
-    budgets = [rows.at_most(rows.cost[r], limit) for r, limit in problem.limits.items()]
-    picks = rows.minimise(rows.normalised(rows.sensitivity)[0], budgets)
-    if picks is None:
+    budgets = [_Bound(rows, rows.cost[r], limit) for r, limit in problem.limits.items()]
+    optimal = rows.minimise(rows.sensitivity, budgets)
+    if optimal is None:
         raise _infeasible(problem, rows)
-    optimum = rows.total(rows.sensitivity, picks)
-    keep_optimum = rows.at_most(rows.sensitivity, optimum)
+    keep_optimum = _Bound(rows, rows.sensitivity, rows.total(rows.sensitivity, optimal))
     preferred = rows.minimise(rows.preference, budgets + [keep_optimum])
-    # Contract with HiGHS: the tie-break may not cost sensitivity, and no budget may be exceeded.
-    if preferred is None or rows.total(rows.sensitivity, preferred) > optimum + rows.slack(rows.sensitivity):
-        raise AllocationError("HiGHS lost the optimum while breaking ties; its tolerance options were not applied")
-    costs = {r: rows.total(values, preferred) for r, values in rows.cost.items()}
-    for r, limit in problem.limits.items():
-        if costs[r] > limit + rows.slack(rows.cost[r]):
-            raise AllocationError(f"HiGHS exceeded the {r} budget ({costs[r]!r} > {limit!r}); its tolerance options were not applied")
+    if preferred is None:
+        raise AllocationError("HiGHS found no allocation as good as the optimum it had just returned")
     layers = problem.layers
     return Allocation(names=tuple(layer.name for layer in layers),
                       choices=tuple(layers[rows.layer_of[v]].choices[v - rows.start[rows.layer_of[v]]].label for v in preferred),
-                      objective=rows.total(rows.sensitivity, preferred), costs=costs,
+                      objective=rows.total(rows.sensitivity, preferred),
+                      costs={r: rows.total(values, preferred) for r, values in rows.cost.items()},
                       solve_time=time.perf_counter() - started, status="optimal")
 
 
 def smallest_budgets(problem: AllocationProblem) -> dict:
     """Per budgeted resource, its least achievable cost (other budgets ignored, ties kept)."""
-    return _smallest(problem, _Rows(problem))
+    rows = _Rows(problem)
+    return {r: rows.total(rows.cost[r], _cheapest(rows, r)) for r in problem.limits}
 
 
-def _smallest(problem: AllocationProblem, rows: _Rows) -> dict:
-    return {r: rows.total(rows.cost[r], rows.minimise(rows.normalised(rows.cost[r])[0], [])) for r in problem.limits}
+def _cheapest(rows: _Rows, resource: str) -> np.ndarray:
+    return rows.minimise(rows.cost[resource], [])
 
 
 def _infeasible(problem: AllocationProblem, rows: _Rows) -> InfeasibleBudget:
-    minimum = _smallest(problem, rows)
-    tight = [r for r in problem.limits if problem.limits[r] + rows.slack(rows.cost[r]) < minimum[r]]
+    cheapest = {r: _cheapest(rows, r) for r in problem.limits}
+    minimum = {r: rows.total(rows.cost[r], picks) for r, picks in cheapest.items()}
+    tight = [r for r, limit in problem.limits.items() if not _Bound(rows, rows.cost[r], limit).holds(cheapest[r])]
     stated = ", ".join(f"{r} >= {minimum[r]:.10g}" for r in problem.limits)
     if tight:
         given = ", ".join(f"{r} = {problem.limits[r]:.10g}" for r in tight)
