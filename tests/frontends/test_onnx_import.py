@@ -90,7 +90,8 @@ def test_clip_with_a_computed_bound_stays_opaque_and_runs():
 
 @pytest.mark.parametrize("opset", [11, 13, 18])
 def test_split_squeeze_unsqueeze_reduce_axes_across_opsets(opset):
-    axes_as_input = {"Split": opset >= 13, "Squeeze": opset >= 13, "Unsqueeze": opset >= 13, "ReduceMean": opset >= 18}
+    axes_as_input = {"Split": opset >= 13, "Squeeze": opset >= 13, "Unsqueeze": opset >= 13,
+                     "ReduceSum": opset >= 13, "ReduceMean": opset >= 18}
     inits, nodes = [], []
 
     def node(op, ins, outs, key, values, **attrs):
@@ -102,11 +103,19 @@ def test_split_squeeze_unsqueeze_reduce_axes_across_opsets(opset):
     nodes = [node("Split", ["x"], ["a", "b"], "split", [2, 4], axis=1),
              node("Unsqueeze", ["a"], ["a4"], "axes", [0]),
              node("Squeeze", ["a4"], ["a3"], "axes", [0]),
-             node("ReduceMean", ["b"], ["m"], "axes", [1], keepdims=0)]
-    m = model(nodes, [t("x", [3, 6, 5])], [t("a3", [3, 2, 5]), t("m", [3, 5])], opset, inits=inits)
+             node("ReduceMean", ["b"], ["m"], "axes", [1], keepdims=0),
+             node("ReduceSum", ["b"], ["s"], "axes", [-1])]
+    m = model(nodes, [t("x", [3, 6, 5])], [t("a3", [3, 2, 5]), t("m", [3, 5]), t("s", [3, 4, 1])], opset, inits=inits)
     g = check(m, {"x": x(3, 6, 5)})
     assert opaque(g) == []
-    assert {"split", "squeeze", "unsqueeze", "reduce_mean"} <= set(g.op_counts())
+    assert {"split", "squeeze", "unsqueeze", "reduce_mean", "reduce_sum"} <= set(g.op_counts())
+
+
+def test_split_into_num_outputs_with_a_short_last_chunk():
+    m = model([helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1, num_outputs=3)], [t("x", [2, 7])],
+              [t("a", None), t("b", None), t("c", None)], 18)
+    g = check(m, {"x": x(2, 7)})
+    assert [v.type.shape for v in g.outputs] == [(2, 3), (2, 3), (2, 1)]
 
 
 @pytest.mark.parametrize("opset", [9, 13])
@@ -374,3 +383,51 @@ def test_missing_and_garbage_files_are_named(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x00\x01 this is not protobuf \xff" * 10)
     with pytest.raises(FrontendError, match="junk.onnx"):
         import_onnx(tmp_path / "junk.onnx")
+
+
+# --- one node each, compared with onnxruntime ---------------------------------------------
+
+I64 = TensorProto.INT64
+SINGLE_NODE_CASES = {
+    # name: (node, inputs, initializers, opset, catalog op it must map to)
+    "prelu_last_axis_slope": (helper.make_node("PRelu", ["x", "s"], ["y"]), [t("x", [2, 3, 4])],
+                              [floats("s", [0.1, 0.2, 0.3, 0.4])], 16, "prelu"),
+    "prelu_channel_slope": (helper.make_node("PRelu", ["x", "s"], ["y"]), [t("x", [2, 3, 4])],
+                            [floats("s", [[0.1], [0.2], [0.3]])], 16, "prelu"),
+    "max_variadic": (helper.make_node("Max", ["x", "a", "b"], ["y"]), [t("x", [2, 3])],
+                     [floats("a", [0.1, 0.2, -0.3]), floats("b", [[0.5], [-2.0]])], 13, "maximum"),
+    "sum_variadic": (helper.make_node("Sum", ["x", "a", "a"], ["y"]), [t("x", [2, 3])], [floats("a", [1, 2, 3])], 13, "add"),
+    "dropout": (helper.make_node("Dropout", ["x"], ["y"], ratio=0.3), [t("x", [2, 3])], [], 10, "identity"),
+    "gelu_tanh": (helper.make_node("Gelu", ["x"], ["y"], approximate="tanh"), [t("x", [2, 3])], [], 20, "gelu"),
+    "layer_norm": (helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-2, epsilon=1e-3),
+                   [t("x", [2, 3, 4])], [floats("g", np.ones((3, 4)) * 1.5), floats("b", np.ones((3, 4)))], 17, "layer_norm"),
+    "instance_norm": (helper.make_node("InstanceNormalization", ["x", "g", "b"], ["y"]), [t("x", [2, 3, 5])],
+                      [floats("g", [1, 2, 3]), floats("b", [0, 1, 0])], 13, "instance_norm"),
+    "argmax": (helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=0), [t("x", [2, 5])], [], 13, "argmax"),
+    "cast_where": (helper.make_node("Where", ["c", "x", "x2"], ["y"]), [t("x", [2, 3]), t("c", [2, 3], TensorProto.BOOL)],
+                   [floats("x2", np.zeros((2, 3)))], 16, "where"),
+    "gather_negative": (helper.make_node("Gather", ["x", "i"], ["y"], axis=1), [t("x", [2, 5])], [ints("i", [[-1, 0]])], 13, "gather"),
+    "expand": (helper.make_node("Expand", ["x", "s"], ["y"]), [t("x", [3, 1])], [ints("s", [2, 1, 4])], 13, "expand"),
+    "tile": (helper.make_node("Tile", ["x", "r"], ["y"]), [t("x", [2, 3])], [ints("r", [2, 1])], 13, "tile"),
+    "transpose_default": (helper.make_node("Transpose", ["x"], ["y"]), [t("x", [2, 3, 4])], [], 13, "transpose"),
+    "matmul_batched": (helper.make_node("MatMul", ["x", "w"], ["y"]), [t("x", [2, 3, 4])], [floats("w", np.ones((4, 5)))], 13, "matmul"),
+    "cumsum": (helper.make_node("CumSum", ["x", "ax"], ["y"]), [t("x", [2, 3])], [ints("ax", 1)], 14, "cumsum"),
+    "cast": (helper.make_node("Cast", ["x"], ["y"], to=I64), [t("x", [2, 3])], [], 13, "cast"),
+    "shape_slice": (helper.make_node("Shape", ["x"], ["y"], start=1), [t("x", [2, 3, 4])], [], 15, "shape"),
+    "constant_of_shape": (helper.make_node("ConstantOfShape", ["s"], ["y"], value=ints("v", [7])), [t("x", [1])],
+                          [ints("s", [2, 2])], 13, "constant_of_shape"),
+    "range": (helper.make_node("Range", ["a", "b", "c"], ["y"]), [t("x", [1])],
+              [floats("a", 1.0), floats("b", 4.0), floats("c", 0.5)], 13, "range"),
+}
+
+
+@pytest.mark.parametrize("case", SINGLE_NODE_CASES)
+def test_single_node_maps_to_the_catalog_and_matches_onnxruntime(case):
+    node, inputs, inits, opset, op = SINGLE_NODE_CASES[case]
+    m = model([node], inputs, [helper.make_empty_tensor_value_info("y")], opset, inits=inits)
+    feeds = {i.name: (x(*[d.dim_value for d in i.type.tensor_type.shape.dim]) if i.type.tensor_type.elem_type == F
+                      else RNG.random([d.dim_value for d in i.type.tensor_type.shape.dim]) > 0.5) for i in inputs}
+    if node.op_type in ("ConstantOfShape", "Range"):
+        m.graph.output.append(t("x", [1]))  # keep the (otherwise unused) input alive
+    g = check(m, feeds, tol=1e-5)
+    assert op in g.op_counts() and opaque(g) == []
