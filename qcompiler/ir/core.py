@@ -173,7 +173,7 @@ class Graph:
         if not v.name or v.name in self._names:
             v.name = self.unique_name(v.name)
         else:
-            if not _NAME_RE.match(v.name):
+            if not _NAME_RE.fullmatch(v.name):
                 v.name = self.unique_name(v.name)
             else:
                 self._names.add(v.name)

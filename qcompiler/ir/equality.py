@@ -1,9 +1,9 @@
 """Structural equality of graphs: what the text form preserves, compared exactly.
 
-Two graphs are equal when they have the same name, opset imports, inputs (names and
-types), nodes in the same order (op, attributes with arrays by content, result names
-and types) wired the same way (operands compared by position: graph input k or result
-j of node i), and the same outputs. `node.meta` and `graph.meta` are caches and ignored.
+Two graphs are equal when they have the same name, opset imports, inputs (names, types
+and attributes), nodes in the same order (op, attributes with arrays by content, result
+names and types) wired the same way (operands compared by position: graph input k or
+result j of node i), and the same outputs. `meta` dictionaries are caches and ignored.
 """
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def graph_diff(a: Graph, b: Graph) -> Optional[str]:
         return f"graphs have {len(a.inputs)} vs {len(b.inputs)} inputs"
     for k, (x, y) in enumerate(zip(a.inputs, b.inputs)):
         diff = _value_diff(x, y)
+        attrs_x, attrs_y = a.input_attrs.get(x.name, {}), b.input_attrs.get(y.name, {})
+        for key in sorted(set(attrs_x) | set(attrs_y)):
+            diff = diff or _attr_diff(attrs_x, attrs_y, key, "input")
         if diff:
             return f"input {k}: {diff}"
     if len(a.nodes) != len(b.nodes):
@@ -45,9 +48,10 @@ def graph_diff(a: Graph, b: Graph) -> Optional[str]:
         ins_b = [pos_b.get(id(v), "outside") if v is not None else None for v in n.inputs]
         if ins_a != ins_b:
             return f"{where}: operands differ: {_operand_text(m.inputs, ins_a)} vs {_operand_text(n.inputs, ins_b)}"
-        for k, diff in [(k, _attr_diff(m.attrs, n.attrs, k)) for k in sorted(set(m.attrs) | set(n.attrs))]:
+        for k in sorted(set(m.attrs) | set(n.attrs)):
+            diff = _attr_diff(m.attrs, n.attrs, k, "node")
             if diff:
-                return f"{where}: attribute '{k}' {diff}"
+                return f"{where}: {diff}"
         if len(m.outputs) != len(n.outputs):
             return f"{where}: {len(m.outputs)} vs {len(n.outputs)} results"
         for j, (x, y) in enumerate(zip(m.outputs, n.outputs)):
@@ -81,11 +85,11 @@ def _value_diff(x: Value, y: Value) -> Optional[str]:
     return None
 
 
-def _attr_diff(a: dict, b: dict, key: str) -> Optional[str]:
+def _attr_diff(a: dict, b: dict, key: str, owner: str) -> Optional[str]:
     if key not in a or key not in b:
-        return "is only on the " + ("first" if key in a else "second") + " node"
+        return f"attribute '{key}' is only on the " + ("first" if key in a else "second") + f" {owner}"
     if not attr_values_equal(a[key], b[key]):
-        return f"differs: {_show(a[key])} vs {_show(b[key])}"
+        return f"attribute '{key}' differs: {_show(a[key])} vs {_show(b[key])}"
     return None
 
 

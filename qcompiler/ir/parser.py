@@ -71,8 +71,10 @@ class _GraphParser(ValueParser):
         g.opset_imports = self._opset_imports(attrs, attrs_tok)
         self.scope: dict[str, Value] = {}
         self.defined_at = self._definitions(args, nodes)
-        for tok, t in args:
+        for tok, t, arg_attrs in args:
             self.scope[tok.text[1:]] = g.add_input(tok.text[1:], t)
+            if arg_attrs:
+                g.input_attrs[tok.text[1:]] = arg_attrs
         located: list[tuple[Node, Token]] = []
         for nt in nodes:
             node = Node(nt.op, [self._use(t) if t is not None else None for t in nt.operands], nt.types,
@@ -93,7 +95,8 @@ class _GraphParser(ValueParser):
     def _arg(self) -> tuple:
         tok = self.expect_kind("value", "an argument like %x", "in the graph arguments")
         self.expect(":", f"after argument {tok.text}")
-        return tok, self.type()
+        t = self.type()
+        return tok, t, self.attr_dict(f"in the attributes of {tok.text}") if self.at("{") else {}
 
     def _node(self) -> _NodeText:
         results = []
@@ -131,7 +134,7 @@ class _GraphParser(ValueParser):
     # --- names ------------------------------------------------------------------------------
     def _definitions(self, args: list, nodes: list) -> dict:
         defined_at: dict[str, Token] = {}
-        for tok in [a for a, _ in args] + [r for nt in nodes for r in nt.results]:
+        for tok in [a[0] for a in args] + [r for nt in nodes for r in nt.results]:
             first = defined_at.setdefault(tok.text, tok)
             if first is not tok:
                 raise self.error(f"redefinition of value {tok.text} (first defined at {first.line}:{first.column})", tok)
@@ -172,7 +175,7 @@ class _GraphParser(ValueParser):
         for node, tok in located:
             if message.startswith(f"node {node.label()}:"):
                 return tok
-        for tok, _ in args:
+        for tok, _, _ in args:
             if message.startswith(f"graph input {tok.text}"):
                 return tok
         return ret_tok if message.startswith("graph output") else header

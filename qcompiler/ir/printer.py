@@ -26,7 +26,7 @@ from .types import CodebookType, MinifloatType, NUMPY_DTYPES, QuantType, TensorT
 
 INLINE_LIMIT = 16
 # names the lexer reads as one bare word; anything else is printed as a JSON string
-BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.$]*$")
+BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.$]*")
 # words with a meaning of their own in attribute values; as keys or dims they are quoted
 RESERVED = {"true", "false", "None", "inf", "nan", "dense"}
 
@@ -55,10 +55,11 @@ def format_float(x, dtype: str = "f64") -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if dtype in ("f32", "f16"):
+        # numpy finds the fewest digits for the narrow type; Python's repr lays them out
         narrow = NUMPY_DTYPES[dtype](x)
-        text = str(narrow)
+        text = repr(float(str(narrow)))
         if NUMPY_DTYPES[dtype](float(text)) == narrow:
-            return text if any(c in text for c in ".e") else text + ".0"
+            return text
     return repr(x)
 
 
@@ -68,7 +69,7 @@ def quote(s: str) -> str:
 
 def word(s: str) -> str:
     """A key, graph name or op name: bare when the lexer reads it back as one word."""
-    return s if BARE_WORD.match(s) and s not in RESERVED else quote(s)
+    return s if BARE_WORD.fullmatch(s) and s not in RESERVED else quote(s)
 
 
 def dense_dtype_name(dt: np.dtype) -> str:
@@ -81,11 +82,11 @@ def dense_dtype_name(dt: np.dtype) -> str:
 class _Printer:
     def __init__(self, blobs: Optional[list]):
         self.blobs = blobs
-        self.display_blobs = 0  # blob numbers handed out when the caller keeps no blobs
+        self.blob_index: dict = {}  # Dense -> its blob number
 
     # --- graph ------------------------------------------------------------------------
     def graph(self, g: Graph) -> str:
-        args = ", ".join(f"%{v.name}: {self.type(v.type)}" for v in g.inputs)
+        args = ", ".join(self.argument(g, v) for v in g.inputs)
         results = ", ".join(self.type(v.type) for v in g.outputs)
         header = f"graph @{word(g.name)}({args}) -> ({results})"
         if g.opset_imports:
@@ -96,6 +97,10 @@ class _Printer:
         lines.append(f"  return {ret}" if ret else "  return")
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+    def argument(self, g: Graph, v) -> str:
+        attrs = g.input_attrs.get(v.name)
+        return f"%{v.name}: {self.type(v.type)}" + (" " + self.attr_dict(attrs) if attrs else "")
 
     def node(self, n: Node) -> str:
         results = ", ".join(f"%{v.name}" for v in n.outputs)
@@ -146,12 +151,14 @@ class _Printer:
         shape = "[" + ",".join(str(s) for s in d.shape) + "]"
         if d.size <= INLINE_LIMIT:
             body = self._elements(d.array, dtype)
-        elif self.blobs is not None:
-            self.blobs.append(d.array)
-            body = f"blob:{len(self.blobs) - 1}"
         else:
-            body = f"blob:{self.display_blobs}"
-            self.display_blobs += 1
+            # equal arrays share a blob (a quantized type prints with its value and again
+            # in the graph signature); arrays compare by content, so this is deterministic
+            if d not in self.blob_index:
+                self.blob_index[d] = len(self.blobs) if self.blobs is not None else len(self.blob_index)
+                if self.blobs is not None:
+                    self.blobs.append(d.array)
+            body = f"blob:{self.blob_index[d]}"
         return f"dense<{body}> : {dtype}{shape}"
 
     def _elements(self, a: np.ndarray, dtype: str) -> str:
@@ -197,4 +204,4 @@ class _Printer:
 
     @staticmethod
     def _dim(d: str) -> str:
-        return d if d == "?" or (BARE_WORD.match(d) and d not in RESERVED) else quote(d)
+        return d if d == "?" or (BARE_WORD.fullmatch(d) and d not in RESERVED) else quote(d)

@@ -6,6 +6,7 @@ named "K"); `load_qir` reads both back without unpickling anything.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -29,13 +30,16 @@ def save_qir(graph: Graph, path) -> None:
 
 def load_qir(path, verify: bool = True) -> Graph:
     path = Path(path)
-    text = path.read_text()
+    return parse(path.read_text(), load_blobs(path), source=str(path), verify=verify)
+
+
+def load_blobs(path) -> Optional[list]:
+    """The arrays of the `.npz` next to the `.qir` at `path`, or None if there is none."""
     npz = blobs_path(path)
-    blobs = None
-    if npz.is_file():
-        try:
-            with np.load(npz, allow_pickle=False) as z:
-                blobs = [z[str(k)] for k in range(len(z.files))]
-        except (ValueError, KeyError, OSError) as e:
-            raise ParseError(f"cannot read the blobs in {npz}: {e}", 0, 0, str(path)) from None
-    return parse(text, blobs, source=str(path), verify=verify)
+    if not npz.is_file():
+        return None
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            return [z[str(k)] for k in range(len(z.files))]
+    except (ValueError, KeyError, OSError) as e:
+        raise ParseError(f"cannot read the blobs in {npz}: {e}", 0, 0, str(path)) from None
