@@ -214,3 +214,22 @@ def test_small_cnn_graph_verifies_and_matches_torch_impls():
         env[id(node.output)] = torch.tensor(const) if const is not None else get_op(node.op).torch(*args, **node.attrs)
     np.testing.assert_allclose(got, env[id(y)].numpy(), **TOL)
     assert got.shape == (2, 8, 1, 1)
+
+
+def test_symbolic_spatial_dims_keep_their_name_only_when_the_op_preserves_them():
+    x, w = TensorType("f32", ("N", 4, "H", "W")), TensorType("f32", (6, 4, 3, 3))
+    (same,) = infer_types("conv2d", [x, w], dict(pad=[1, 1, 1, 1]))
+    (down,) = infer_types("conv2d", [x, w], dict(pad=[1, 1, 1, 1], stride=[2, 1]))
+    (up,) = infer_types("conv_transpose2d", [TensorType("f32", ("N", 6, "H", "W")), w], dict(stride=[2, 2]))
+    (pooled,) = infer_types("max_pool2d", [x], dict(kernel=[3, 3], stride=[1, 1], pad=[1, 1]))
+    assert same.shape == ("N", 6, "H", "W") and pooled.shape == ("N", 4, "H", "W")
+    assert down.shape == ("N", 6, "H_out", "W") and up.shape == ("N", 4, "H_out", "W_out")
+
+
+def test_quantized_operands_compute_as_their_expressed_float_type():
+    from qcompiler.ir import QuantType
+
+    x = QuantType("i8", "f32", ("N", 4, 8, 8), scale=0.1, zero_point=0)
+    w = QuantType("i4", "f32", (6, 4, 3, 3), scale=np.full(6, 0.05), zero_point=np.zeros(6), axis=0)
+    (y,) = infer_types("conv2d", [x, w], {})
+    assert y == TensorType("f32", ("N", 6, 6, 6))
