@@ -1,2 +1,2 @@
 """The pass library (`qcompiler.passes`); importing it registers every pass."""
-from . import canonicalize, fusion  # noqa: F401,E402
+from . import canonicalize, fusion  # noqa: F401
