@@ -12,10 +12,10 @@ import torch.nn.functional as F
 
 from ..errors import VerifyError
 from ..registry import Attr, op, torch_impl
+from ..types import TensorType
 from .fused import FUSED_ACTIVATION_ATTRS, apply_fused_activation, check_fused_activation
 from .infer import plain
 from .spatial import WindowPlan, ints_attr, pads_attr, plan_windows, torch_pad_list, windows
-from ..types import TensorType
 
 _NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 _TORCH_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
@@ -149,7 +149,8 @@ def _transpose_geometry(x_shape, w_shape, b_shape, stride, pad, output_padding, 
     """Validated (stride, begin, end, output_padding, dilation, kernel, out sizes)."""
     name, n = "conv_transpose2d", 2
     kernel = _check_operands(name, n, x_shape, w_shape, b_shape, groups, "[C_in, C_out/groups, kh, kw]")
-    cin, cout = w_shape[0], w_shape[1] * groups if _known(w_shape[1]) else w_shape[1]
+    cin = w_shape[0]
+    cout = w_shape[1] * groups if _known(w_shape[1]) else w_shape[1]
     if _known(x_shape[1], cin) and x_shape[1] != cin:
         raise VerifyError(f"{name}: input has {x_shape[1]} channels but the weight expects {cin} "
                           f"(weight shape {list(w_shape)} is [C_in, C_out/groups, kh, kw])")
