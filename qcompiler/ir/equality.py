@@ -116,7 +116,7 @@ def attr_values_equal(x, y) -> bool:
         return x.keys() == y.keys() and all(attr_values_equal(x[k], y[k]) for k in x)
     if kx == "float":
         return (math.isnan(x) and math.isnan(y)) or float(x) == float(y)
-    return x == y
+    return bool(x == y)
 
 
 def _kind(v) -> str:
