@@ -105,8 +105,9 @@ class _Importer:
         return self.env[v]
 
     def _convert(self, node: ir.Node) -> None:
-        where = f"{self.source}: node '{node.name}' ({node.op_type})"
-        inputs = [None if v is None else self._lookup(v, f"node '{node.name}' ({node.op_type})") for v in node.inputs]
+        label = f"node '{node.name or node.op_type}' ({node.op_type})"
+        where = f"{self.source}: {label}"
+        inputs = [None if v is None else self._lookup(v, label) for v in node.inputs]
         attrs = {a.name: attr_value(a, where) for a in node.attributes.values()}
         used = [bool(o.name) and (bool(o.uses()) or o.is_graph_output()) for o in node.outputs]
         results, reason = None, f"no converter for {node.op_type}"
@@ -120,6 +121,8 @@ class _Importer:
             except Unsupported as e:
                 view.rollback()
                 reason = str(e)
+            except FrontendError as e:
+                raise FrontendError(f"{self.source}: {e}") from None
             else:
                 for o, r in zip(node.outputs, results):
                     self._refine(r, o, where)

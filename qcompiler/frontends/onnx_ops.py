@@ -117,12 +117,12 @@ class OnnxNode:
             helper: bool = False) -> Value:
         return self.emit(op, inputs, attrs, helper=helper).output
 
-    def constant(self, array, *, origin: Optional[str] = None, type=None, helper: bool = True) -> Value:
+    def constant(self, array, *, origin: Optional[str] = None, helper: bool = True) -> Value:
         array = np.asarray(array)
         attrs = {"value": Dense(array)}
         if origin:
             attrs["origin"] = origin
-        return self._append(Node("const", [], [type or tensor_type_of(array)], attrs,
+        return self._append(Node("const", [], [tensor_type_of(array)], attrs,
                                  self._names(1, helper, "const"))).output
 
     def _append(self, node: Node) -> Node:
