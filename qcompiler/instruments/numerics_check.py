@@ -32,7 +32,9 @@ class NumericsRecord:
 
     @property
     def worst_layer(self) -> Optional[str]:
-        return min(self.layers_db, key=self.layers_db.get) if self.layers_db else None
+        """The layer with the lowest SQNR, or None when every layer is exact."""
+        worst = min(self.layers_db, key=self.layers_db.get, default=None)
+        return worst if worst is not None and self.layers_db[worst] < math.inf else None
 
 
 class NumericsCheck(Instrument):
