@@ -1,8 +1,11 @@
-"""Tokens of the textual IR, each with the line and column where it starts."""
+"""Tokens of the textual IR (each with the line and column where it starts) and the
+cursor the parser reads them with."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Optional
 
 from .errors import ParseError
 
@@ -52,3 +55,66 @@ def tokenize(text: str, source: str = "<qir>") -> list:
         pos = m.end()
     tokens.append(Token("eof", "", line, pos - line_start + 1))
     return tokens
+
+
+class TokenCursor:
+    """A position in the token list with the helpers a recursive-descent parser needs."""
+
+    def __init__(self, text: str, source: str):
+        self.tokens = tokenize(text, source)
+        self.pos = 0
+        self.source = source
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.pos]
+
+    def next(self) -> Token:
+        t = self.tokens[self.pos]
+        if t.kind != "eof":
+            self.pos += 1
+        return t
+
+    def error(self, message: str, at: Optional[Token] = None) -> ParseError:
+        at = at or self.tok
+        return ParseError(message, at.line, at.column, self.source)
+
+    def at(self, text: str) -> bool:
+        return self.tok.kind in ("punct", "arrow", "word") and self.tok.text == text
+
+    def accept(self, text: str) -> bool:
+        if self.at(text):
+            self.next()
+            return True
+        return False
+
+    def expect(self, text: str, context: str) -> Token:
+        if not self.at(text):
+            raise self.error(f"expected '{text}' {context}, got {self.tok.describe()}")
+        return self.next()
+
+    def expect_kind(self, kind: str, what: str, context: str) -> Token:
+        if self.tok.kind != kind:
+            raise self.error(f"expected {what} {context}, got {self.tok.describe()}")
+        return self.next()
+
+    def separated(self, item, close: str, context: str) -> list:
+        """`item (',' item)*` up to (and consuming) `close`; the list may be empty."""
+        out = []
+        if self.accept(close):
+            return out
+        while True:
+            out.append(item())
+            if self.accept(close):
+                return out
+            if not self.accept(","):
+                raise self.error(f"expected ',' or '{close}' {context}, got {self.tok.describe()}")
+
+    def name(self, what: str, context: str) -> str:
+        """A bare word or a JSON string (keys, op names)."""
+        if self.tok.kind == "string":
+            return json.loads(self.next().text)
+        return self.expect_kind("word", what, context).text
+
+    def integer(self, context: str) -> int:
+        return int(self.expect_kind("int", "an integer", context).text)

@@ -17,7 +17,8 @@ string (passes run through a PassManager with a default PassContext); an
 empty one or `verify-roundtrip` runs no pass. The rest of the file is parsed as the
 input (lines starting with `//` are comments to the parser), verified, run through the
 pipeline, verified again and printed; the printed text must parse back to an equal
-graph and print identically. Input blobs (`dense<blob:K>`) come from the `.npz` of the
+graph and print identically. The diagnostics the passes reported follow the graph
+as comment lines (`// warning [pass] at node: message`). Input blobs (`dense<blob:K>`) come from the `.npz` of the
 same name next to the test, as `save_qir` writes it; the output prints arrays of more
 than 16 elements as blobs. `// RUN-ERROR: <substring>` instead expects a QIRError
 (from parsing, verifying or a pass) whose message contains the substring; the CHECK

@@ -25,13 +25,15 @@ def run_qir_file(path) -> str:
 
 def run_qir_test(text: str, source: str = "<test>", blobs: Optional[list] = None) -> str:
     """Run the test in `text`; returns the output the CHECK lines matched (the printed
-    graph, or the error message for a RUN-ERROR test). Raises CheckFailure on a
+    graph followed by the passes' diagnostics as `// ...` lines, or the error message
+    for a RUN-ERROR test). Raises CheckFailure on a
     mismatch and FileCheckError on a malformed test file."""
     spec = parse_test(text, source)
+    ctx = PassContext()
     try:
         graph = parse(text, blobs, source=source)
         if spec.pipeline not in NO_PASSES:
-            PassManager(spec.pipeline).run(graph, PassContext())
+            PassManager(spec.pipeline).run(graph, ctx)
             try:
                 verify(graph)
             except QIRError as e:
@@ -49,6 +51,8 @@ def run_qir_test(text: str, source: str = "<test>", blobs: Optional[list] = None
         raise CheckFailure(f"{source}: expected an error containing {spec.expected_error!r}, "
                            f"but the test ran and printed:\n{output}")
     _check_roundtrip(output, blobs, graph, source)
+    # diagnostics follow the graph as comments, so CHECK lines can match warnings too
+    output += "".join(f"// {d}\n" for d in ctx.diagnostics)
     filecheck(output, spec.checks, source)
     return output
 

@@ -81,6 +81,7 @@ class DropQAttrs(Pass):
         for node in graph:
             for key in [k for k in node.attrs if k.startswith("q.")]:
                 del node.attrs[key]
+                ctx.warn(f"dropped {key}", node.label())
         return PassResult(changed=True)
 
 
@@ -92,8 +93,9 @@ def drop_q_attrs(monkeypatch):
 
 def test_run_line_pipeline_is_applied(drop_q_attrs):
     assert "q.bits" in run_qir_test("// RUN: verify-roundtrip\n" + GRAPH + "// CHECK: q.bits=4")
-    out = run_qir_test("// RUN: test-drop-q-attrs\n" + GRAPH + "// CHECK: %y = relu(%x) : f32[2]\n// CHECK-NOT: q.bits")
-    assert "q.bits" not in out
+    out = run_qir_test("// RUN: test-drop-q-attrs\n" + GRAPH + "// CHECK: %y = relu(%x) : f32[2]\n// CHECK-NOT: q.bits\n"
+                       "// CHECK: }\n// CHECK-NEXT: // warning [test-drop-q-attrs] at 'relu' (%y): dropped q.bits")
+    assert "{q.bits" not in out
     with pytest.raises(CheckFailure, match="CHECK: q.bits=4"):
         run_qir_test("// RUN: test-drop-q-attrs\n" + GRAPH + "// CHECK: q.bits=4", "t.qir")
 
