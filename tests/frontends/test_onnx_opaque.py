@@ -90,3 +90,26 @@ def test_constant_nodes_become_consts():
     consts = {n.output.name: n for n in g.nodes if n.op == "const"}
     assert consts["k"].attrs["origin"] == "k" and "origin" not in consts["s"].attrs
     assert g.outputs[0].type.shape == (3, 4)  # reshape read the constant shape
+
+
+def test_opaque_nodes_round_trip_through_the_text_form_and_still_run():
+    from qcompiler.ir.equality import graph_diff
+    from qcompiler.ir.parser import parse
+    from qcompiler.ir.printer import print_graph
+
+    hidden = 3
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["", "h"], hidden_size=hidden, activation_alpha=[1.0, 1.0, 1.0]),
+             helper.make_node("FastGelu", ["h"], ["g"], domain="com.microsoft"),
+             helper.make_node("ConstantOfShape", ["s"], ["c"], value=floats("v", [0.5])),
+             helper.make_node("Add", ["g", "c"], ["y"])]
+    inits = [floats("W", x(1, 4 * hidden, 4)), floats("R", x(1, 4 * hidden, hidden)),
+             helper.make_tensor("s", TensorProto.INT64, [3], [1, 2, hidden])]
+    m = model(nodes, [t("x", [5, 2, 4])], [t("y", [1, 2, hidden])], 14, inits=inits,
+              value_info=[t("g", [1, 2, hidden])], domains=["com.microsoft"])
+    g = import_onnx(m)
+    assert opaque(g) == ["onnx.LSTM", "onnx.com.microsoft.FastGelu"]
+    blobs = []
+    parsed = parse(print_graph(g, blobs), blobs)
+    assert graph_diff(g, parsed) is None and parsed.opset_imports == g.opset_imports
+    feed = x(5, 2, 4)
+    np.testing.assert_array_equal(run_graph(parsed, [feed])[0], run_graph(g, [feed])[0])
