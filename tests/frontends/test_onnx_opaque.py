@@ -68,6 +68,14 @@ def test_inconsistent_shapes_error_names_the_node():
         import_onnx(m)
 
 
+def test_declared_shape_of_another_rank_is_an_error_naming_the_node():
+    node = helper.make_node("Relu", ["x"], ["r"], name="the_relu")
+    m = model([node, helper.make_node("Neg", ["r"], ["y"])], [t("x", [2, 3])], [t("y", None)], 17,
+              value_info=[t("r", [6])])
+    with pytest.raises(FrontendError, match="the_relu.*'r'.*f32\\[2,3\\].*f32\\[6\\]"):
+        import_onnx(m)
+
+
 # --- constants ----------------------------------------------------------------------
 
 def test_graph_inputs_that_are_initializers_are_constants():
