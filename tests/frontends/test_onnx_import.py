@@ -44,7 +44,7 @@ def test_clip_with_a_computed_bound_stays_opaque_and_runs():
     check(m, {"x": x(2, 8)})
 
 
-@pytest.mark.parametrize("opset", [11, 13, 18])
+@pytest.mark.parametrize("opset", [11, 13, 18, 21])
 def test_split_squeeze_unsqueeze_reduce_axes_across_opsets(opset):
     axes_as_input = {"Split": opset >= 13, "Squeeze": opset >= 13, "Unsqueeze": opset >= 13,
                      "ReduceSum": opset >= 13, "ReduceMean": opset >= 18}
