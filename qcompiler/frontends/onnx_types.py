@@ -64,7 +64,7 @@ def tensor_array(tensor, where: str) -> np.ndarray:
         raise FrontendError(f"{where}: cannot read tensor '{tensor.name}'{source}: {e}") from None
     if tensor.dtype == ir.DataType.BFLOAT16:
         return np.asarray(array, dtype=np.float32)
-    return np.array(array)
+    return np.asarray(array)
 
 
 def attr_value(attr: ir.Attr, where: str):
