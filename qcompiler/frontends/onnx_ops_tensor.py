@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import onnx_ir as ir
 
 from .onnx_ops import OnnxNode, Unsupported, converter, normalize_axis
 from .onnx_types import ONNX_TO_DTYPE
-import onnx_ir as ir
 
 
 @converter("Constant")
