@@ -2,8 +2,9 @@
 
 Exporters spell the same activation many ways (PyTorch's hardswish reaches ONNX as
 `x * clip(x + 3, 0, 6) / 6`, PaddlePaddle's as `x * hardsigmoid(x)` or with a multiply
-by 1/6); this rule set turns them into the catalog op, drops no-ops and collapses
-chains of layout ops.
+by 1/6); this rule set turns them into the catalog op, drops no-ops, collapses chains
+of layout ops and moves a separately added bias into its conv / linear (run it after
+fold-constants, which turns exported bias reshapes into constants).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import math
 
 import numpy as np
 
+from qcompiler.ir.types import numpy_dtype
 from qcompiler.passmanager import PassResult, graph_pass
 from qcompiler.rewrite import Const, Op, Rule, RuleSet, Var, apply_rules
 
@@ -95,6 +97,37 @@ def _transpose_once(b, m):
     return b.op("transpose", [m["x"]], {"perm": perm})
 
 
+# --- bias as an operand ------------------------------------------------------------------
+# Some exporters (PaddlePaddle) add a conv's bias as a separate, broadcast `add`.
+
+BIASED = ("conv1d", "conv2d", "conv_transpose2d", "linear")
+
+
+def _per_channel(m):
+    """The added constant as one value per output channel, or None if it is not one."""
+    k, y = m.array("k"), m["conv"].output.type
+    axis = y.rank - 1 if m["conv"].op == "linear" else 1
+    channels = y.shape[axis] if 0 <= axis < y.rank else None
+    if not isinstance(channels, int) or k.ndim > y.rank or k.dtype != numpy_dtype(y.dtype):
+        return None
+    shape = (1,) * (y.rank - k.ndim) + k.shape
+    if any(d != 1 for i, d in enumerate(shape) if i != axis) or shape[axis] not in (1, channels):
+        return None
+    bias = m["conv"].inputs[2] if len(m["conv"].inputs) > 2 else None
+    if bias is not None and m.graph.const_value(bias) is None:
+        return None
+    return np.broadcast_to(k.reshape(-1), (channels,))
+
+
+def _bias_into_producer(b, m):
+    conv = m["conv"]
+    old = conv.inputs[2] if len(conv.inputs) > 2 else None
+    total = _per_channel(m) + (m.graph.const_value(old) if old is not None else 0)
+    origin = (old if old is not None else m["k"]).producer.attrs.get("origin")
+    bias = b.constant(np.ascontiguousarray(total), origin=origin)
+    return b.op(conv.op, [conv.inputs[0], conv.inputs[1], bias], conv.attrs)
+
+
 RULES = RuleSet([
     Rule("clip-to-relu6", Op("clip", x, attrs={"min": near(0.0), "max": near(6.0)}),
          lambda b, m: b.op("relu6", [m["x"]])),
@@ -114,6 +147,9 @@ RULES = RuleSet([
     Rule("reshape-reshape", Op("reshape", Op("reshape", x, Var("s1")), Var("s2")), _reshape_once,
          condition=lambda m: _direct_shape(m) is not None),
     Rule("transpose-transpose", Op("transpose", Op("transpose", x, name="inner")), _transpose_once),
+    Rule("bias-add-into-producer",
+         Op("add", Op(BIASED, name="conv", single_use=True, attrs={"activation": None}), Const("k")),
+         _bias_into_producer, condition=lambda m: _per_channel(m) is not None),
 ])
 
 

@@ -142,3 +142,35 @@ def test_transposes_compose_or_cancel(run_and_compare):
     assert run_and_compare(g, "canonicalize,dce")["canonicalize"] == {"transpose-transpose": 2}
     assert [n.op for n in g.nodes] == ["transpose"]
     assert g.nodes[0].attrs["perm"] == [2, 0, 1] and g.outputs[1] is g.inputs[0]
+
+
+def conv_plus(k_shape, producer="conv2d", bias=True):
+    rng = np.random.default_rng(5)
+    g = Graph()
+    if producer == "linear":
+        x, w = g.add_input("x", f32(3, 5)), g.constant(rng.standard_normal((4, 5)).astype(np.float32))
+    else:
+        x, w = g.add_input("x", f32(1, 2, 5, 5)), g.constant(rng.standard_normal((4, 2, 3, 3)).astype(np.float32))
+    ins = [x, w] + ([g.constant(rng.standard_normal(4).astype(np.float32), origin="conv.bias")] if bias else [])
+    y = g.add(producer, ins).output
+    k = g.constant(rng.standard_normal(k_shape).astype(np.float32), origin="extra.bias")
+    g.set_outputs([g.add("add", [k, y], name="out").output])
+    return g
+
+
+@pytest.mark.parametrize("producer,k_shape,bias", [
+    ("conv2d", (1, 4, 1, 1), True), ("conv2d", (4, 1, 1), False), ("conv2d", (), True), ("linear", (4,), True),
+    ("linear", (1, 4), False)])
+def test_a_separate_bias_add_moves_into_the_producer(run_and_compare, producer, k_shape, bias):
+    g = conv_plus(k_shape, producer, bias)
+    assert run_and_compare(g, "canonicalize,dce")["canonicalize"] == {"bias-add-into-producer": 1}
+    assert g.op_counts() == {"const": 2, producer: 1}
+    node = g.nodes[-1]
+    assert node.output.name == "out" and node.inputs[2].type.shape == (4,)
+    assert node.inputs[2].producer.attrs["origin"] == ("conv.bias" if bias else "extra.bias")
+
+
+@pytest.mark.parametrize("k_shape", [(1, 4, 3, 1), (3, 1), (1, 1, 1, 3)])
+def test_an_add_that_is_not_per_channel_stays(run_and_compare, k_shape):
+    g = conv_plus(k_shape)
+    assert run_and_compare(g, "canonicalize") == {"canonicalize": {}}
