@@ -1,0 +1,77 @@
+"""Dyadic requantization: a real multiplier M is applied to an int32 accumulator as
+`multiplier · 2^-shift` with `multiplier` in [2^30, 2^31), formed in int64 and shifted
+right once with the target's rounding. Exact integer arithmetic, no floats at run time.
+
+    M = s_in · s_w / s_out          (per output channel for per-channel weights)
+    y = clamp(round(acc · multiplier / 2^shift) + zero_point, lo, hi)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.errors import QIRError
+
+ROUNDING_MODES = ("half_away", "half_even", "half_up")
+
+# |acc| < 2^31 and multiplier < 2^31, so |acc · multiplier| < 2^62: any shift of 63 or
+# more rounds it to 0 in every mode, so larger shifts are stored as 63
+MAX_SHIFT = 63
+
+
+class FixedPointError(QIRError):
+    """A multiplier that has no dyadic form, an unknown rounding mode, a bad shift."""
+
+
+def quantize_multiplier(m) -> tuple:
+    """(multiplier int32 in [2^30, 2^31), shift int32) with multiplier · 2^-shift ≈ M
+    within 2^-31 relative, elementwise. M ≥ 1 gives a small shift (down to 0, so M must
+    round to less than 2^31); M < 2^-32 rounds every int32 accumulator to 0 and gets shift 63."""
+    m = np.asarray(m, np.float64)
+    if not np.all(np.isfinite(m)) or np.any(m <= 0):
+        raise FixedPointError(f"requantization multipliers must be finite and > 0, got {_show(m)}")
+    mantissa, exponent = np.frexp(m)  # m = mantissa · 2^exponent, mantissa in [0.5, 1)
+    multiplier = np.rint(np.ldexp(mantissa, 31)).astype(np.int64)
+    carry = multiplier == 2**31  # the mantissa rounded up to 1.0
+    multiplier = np.where(carry, 2**30, multiplier)
+    shift = 31 - (exponent.astype(np.int64) + carry)
+    if np.any(shift < 0):
+        raise FixedPointError(f"requantization multiplier {_show(m[shift < 0])} rounds to 2^31 or more: "
+                              "it has no form multiplier · 2^-shift with a right shift")
+    return multiplier.astype(np.int32), np.minimum(shift, MAX_SHIFT).astype(np.int32)
+
+
+def rounding_shift(x, shift, mode: str) -> np.ndarray:
+    """round(x / 2^shift) for int64 x and shift in [0, 63], ties broken by `mode`:
+    half_away (away from zero), half_even (to even), half_up (toward +inf)."""
+    if mode not in ROUNDING_MODES:
+        raise FixedPointError(f"unknown rounding mode {mode!r}; expected one of {', '.join(ROUNDING_MODES)}")
+    x = np.asarray(x, np.int64)
+    s = np.asarray(shift, np.int64)
+    if np.any(s < 0) or np.any(s > MAX_SHIFT):
+        raise FixedPointError(f"shift must be in [0, {MAX_SHIFT}], got {_show(s)}")
+    floor = x >> s
+    remainder = x & (np.iinfo(np.int64).max >> (MAX_SHIFT - s))  # the low `s` bits, in [0, 2^s)
+    half = np.left_shift(np.int64(1), np.maximum(s - 1, 0))
+    above, tie = remainder > half, (remainder == half) & (s > 0)
+    if mode == "half_up":
+        up = above | tie
+    elif mode == "half_even":
+        up = above | (tie & ((floor & 1) == 1))
+    else:  # a tie of a negative value is already rounded away from zero by the floor
+        up = above | (tie & (x >= 0))
+    return floor + up.astype(np.int64)
+
+
+def requantize(acc, multiplier, shift, zero_point, lo, hi, mode: str) -> np.ndarray:
+    """Output storage values (int32) of an int32 accumulator: the int64 product with the
+    multiplier, one rounding shift, the zero point, then the clamp to [lo, hi]."""
+    acc = np.asarray(acc, np.int64)
+    if acc.size and (acc.min() < -(2**31) or acc.max() >= 2**31):
+        raise OverflowError(f"accumulator outside int32: [{acc.min()}, {acc.max()}]")
+    scaled = rounding_shift(acc * np.asarray(multiplier, np.int64), shift, mode)
+    return np.clip(scaled + np.asarray(zero_point, np.int64), lo, hi).astype(np.int32)
+
+
+def _show(a: np.ndarray) -> str:
+    flat = np.asarray(a).ravel()
+    return str(flat.tolist()) if flat.size <= 4 else f"{flat[:4].tolist()}... ({flat.size} values)"
