@@ -3,7 +3,7 @@ activation in its fused attributes (docs/ops.md, "Fused activation attrs")."""
 from __future__ import annotations
 
 from qcompiler.passmanager import PassResult, graph_pass
-from qcompiler.rewrite import Op, Rule, Var, apply_rules
+from qcompiler.rewrite import Op, Rule, apply_rules
 
 PRODUCERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
 

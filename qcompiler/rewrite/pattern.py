@@ -10,7 +10,7 @@ properly instead of committing to the first order that looked right.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -86,9 +86,6 @@ class Const(Pattern):
             yield bound
 
 
-AttrSpec = Union[Any, Callable[[Any], bool]]
-
-
 class Op(Pattern):
     """A node producing the matched value.
 
@@ -100,11 +97,9 @@ class Op(Pattern):
     """
 
     def __init__(self, op: Union[str, Sequence[str]], *inputs: Pattern, attrs: Optional[dict] = None,
-                 name: Optional[str] = None, single_use: bool = False, commutative: Optional[bool] = None,
-                 any_inputs: bool = False):
+                 name: Optional[str] = None, single_use: bool = False, commutative: Optional[bool] = None):
         self.ops = (op,) if isinstance(op, str) else tuple(op)
         self.inputs = tuple(inputs)
-        self.any_inputs = any_inputs or not inputs
         self.attrs = dict(attrs or {})
         self.name = name
         self.single_use = single_use
@@ -124,7 +119,7 @@ class Op(Pattern):
         if bound is None:
             return
         bound = State(bound.bindings, bound.nodes + ((node,) if node not in bound.nodes else ()))
-        if self.any_inputs:
+        if not self.inputs:
             yield bound
             return
         operands = list(node.inputs)
