@@ -1,0 +1,97 @@
+"""`calibrate`: run the float graph on calibration data and record the range of every
+activation (docs/quantization.md, stage 1).
+
+Batches run through the numpy reference interpreter one at a time; each float value
+feeds a streaming observer, so memory holds one batch of activations plus fixed-size
+statistics whatever the number of samples. Results:
+- node attrs `q.range = [lo, hi]` (a list of pairs on multi-output nodes, None for
+  non-float results) and `q.method`;
+- `graph.input_attrs[name]["q.range"]` for float graph inputs;
+- weight constants of quantizable ops: `q.range` per output channel (calibrate-weights).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+import numpy as np
+
+from qcompiler.ir.core import Graph
+from qcompiler.ir.types import is_float
+from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
+from qcompiler.runtime.reference import run_graph
+
+from .attrs import range_attr
+from .calibrate_weights import annotate_weight_ranges, check_weight_options
+from .data import calibration_batches
+from .errors import CalibrationError
+from .observers import METHODS, make_observer
+from .symmetry import target_symmetry
+
+# KL divergence needs a distribution; a weight is one fixed tensor, where MSE is exact
+WEIGHT_METHOD_FOR = {"kl": "mse"}
+
+
+@register_pass
+@dataclass(frozen=True)
+class Calibrate(Pass):
+    """Observe activations on calibration data (`PassContext.calibration`); `samples`
+    caps the number of samples, `batch` sizes the batches a whole array is cut into."""
+
+    name: ClassVar[str] = "calibrate"
+    method: str = "minmax"
+    samples: Optional[int] = None
+    percentile: float = 99.99
+    bits: int = 8
+    weight_bits: int = 8
+    weight_method: Optional[str] = None
+    granularity: str = "channel"
+    batch: int = 32
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
+        check_weight_options(self.resolved_weight_method, self.granularity)
+        if self.samples is not None and self.samples < 1:
+            raise ValueError(f"samples must be at least 1, got {self.samples}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be at least 1, got {self.batch}")
+
+    @property
+    def resolved_weight_method(self) -> str:
+        return self.weight_method or WEIGHT_METHOD_FOR.get(self.method, self.method)
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        batches, total = calibration_batches(ctx.calibration, graph, samples=self.samples, batch=self.batch)
+        watched = [v for v in graph.values() if is_float(v.type)
+                   and (v.producer is None or v.producer.op != "const")]
+        observers = {id(v): make_observer(self.method, percentile=self.percentile) for v in watched}
+        n_batches = 0
+        for k, arrays in enumerate(ctx.progress.iterate(batches, desc="calibrate", total=total)):
+            _, env = run_graph(graph, arrays, keep=True)
+            for v in watched:
+                a = env[v.name]
+                if v.producer is not None and not np.isfinite(a).all():  # inputs are checked as data
+                    bad = "NaN" if np.isnan(a).any() else "Inf"
+                    raise CalibrationError(f"node {v.producer.label()} produced {bad} in %{v.name} "
+                                           f"on calibration batch {k}")
+                observers[id(v)].update(a)
+            n_batches += 1
+        self._write_activation_ranges(graph, observers, target_symmetry(ctx)[1])
+        n_weights = annotate_weight_ranges(graph, ctx, method=self.resolved_weight_method, bits=self.weight_bits,
+                                           granularity=self.granularity, percentile=self.percentile)
+        return PassResult(True, {"batches": n_batches, "activations": len(watched), "weights": n_weights})
+
+    def _write_activation_ranges(self, graph: Graph, observers: dict, symmetric: bool) -> None:
+        def observed(v):
+            return range_attr(*observers[id(v)].range(self.bits, symmetric)) if id(v) in observers else None
+
+        for v in graph.inputs:
+            if id(v) in observers:
+                graph.input_attrs.setdefault(v.name, {})["q.range"] = observed(v)
+        for node in graph.nodes:
+            pairs = [observed(v) for v in node.outputs]
+            if all(p is None for p in pairs):
+                continue
+            node.attrs["q.range"] = pairs[0] if len(pairs) == 1 else pairs
+            node.attrs["q.method"] = self.method

@@ -1,0 +1,144 @@
+"""Calibration data, in the forms users have it, as a stream of validated batches.
+
+Accepted (`PassContext.calibration`):
+- one array / torch tensor holding every sample along dim 0 (single-input graphs),
+  or a dict of input name -> such array: split into batches of `batch` samples (of the
+  input's static batch size if it has one; a trailing partial batch is then dropped);
+- a list/tuple or any iterable (a torch DataLoader, a generator) of batches, each an
+  array (single input), a tuple/list whose first elements are the inputs in graph order
+  (so DataLoader `(x, y)` pairs work), or a dict by input name. An array one rank short
+  of the input counts as a single sample.
+Every batch is checked against the graph inputs (count, dtype kind, rank, static dims,
+finite floats) and cast to the input dtype.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Iterator, Optional
+
+import numpy as np
+
+from qcompiler.ir.core import Graph, Value
+from qcompiler.ir.types import numpy_dtype
+
+from .errors import CalibrationError
+
+ACCEPTED = ("an array or tensor of samples, a list of batches, a dict of input name -> array, "
+            "or a DataLoader")
+NEEDS_DATA = f"calibrate needs calibration data: pass calibration=... ({ACCEPTED})"
+
+
+def calibration_batches(data, graph: Graph, *, samples: Optional[int] = None,
+                        batch: int = 32) -> tuple[Iterator[dict], Optional[int]]:
+    """(batches as dicts input name -> array, number of batches if known)."""
+    if data is None:
+        raise CalibrationError(NEEDS_DATA)
+    if not graph.inputs:
+        raise CalibrationError(f"graph @{graph.name} has no inputs to feed calibration data to")
+    if _is_array(data) or (isinstance(data, Mapping) and all(_is_array(a) for a in data.values())):
+        whole = data if isinstance(data, Mapping) else _single_input(graph, data, "the calibration array")
+        items, total = _split(whole, graph, batch, samples)
+    elif isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
+        raise CalibrationError(f"calibration data of type {type(data).__name__} is not supported; give {ACCEPTED}")
+    else:
+        items = (_as_dict(item, graph, k) for k, item in enumerate(data))
+        total = len(data) if hasattr(data, "__len__") else None
+    checked = (_checked(arrays, graph, k) for k, arrays in enumerate(items))
+    return _limited(checked, graph, samples), total
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, np.ndarray) or hasattr(x, "detach")
+
+
+def _numpy(x) -> np.ndarray:
+    return np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+
+
+def _single_input(graph: Graph, array, what: str) -> dict:
+    if len(graph.inputs) != 1:
+        names = ", ".join("%" + v.name for v in graph.inputs)
+        raise CalibrationError(f"{what} feeds one input, but graph @{graph.name} has {len(graph.inputs)} "
+                               f"({names}): give a tuple of {len(graph.inputs)} arrays or a dict by input name")
+    return {graph.inputs[0].name: array}
+
+
+def _split(whole: Mapping, graph: Graph, batch: int, samples: Optional[int]):
+    arrays = _by_input(whole, graph, "the calibration dict")
+    counts = {name: _numpy(a).shape[0] if _numpy(a).ndim else 1 for name, a in arrays.items()}
+    if len(set(counts.values())) > 1:
+        raise CalibrationError(f"calibration arrays hold different numbers of samples along dim 0: {counts}")
+    count = min(next(iter(counts.values())), samples or math.inf)
+    static = graph.inputs[0].type.shape[0] if graph.inputs[0].type.shape else 1
+    size = static if isinstance(static, int) else batch
+    if isinstance(static, int) and count < size:
+        raise CalibrationError(f"input %{graph.inputs[0].name} takes batches of {size} samples "
+                               f"(shape {list(graph.inputs[0].type.shape)}), calibration data has {count}")
+    starts = range(0, count - size + 1 if isinstance(static, int) else count, size)
+    chunks = ({name: _numpy(a)[s:min(s + size, count)] for name, a in arrays.items()} for s in starts)
+    return chunks, len(starts)
+
+
+def _by_input(mapping: Mapping, graph: Graph, what: str) -> dict:
+    names = [v.name for v in graph.inputs]
+    missing = [n for n in names if n not in mapping]
+    extra = [k for k in mapping if k not in names]
+    if missing or extra:
+        raise CalibrationError(f"{what} does not match the inputs of graph @{graph.name} "
+                               f"({', '.join('%' + n for n in names)}): missing {missing}, unknown {extra}")
+    return {n: mapping[n] for n in names}
+
+
+def _as_dict(item, graph: Graph, k: int) -> dict:
+    n = len(graph.inputs)
+    if isinstance(item, Mapping):
+        return _by_input(item, graph, f"calibration batch {k}")
+    if isinstance(item, (tuple, list)):
+        if len(item) < n:
+            raise CalibrationError(f"calibration batch {k} has {len(item)} elements, graph @{graph.name} "
+                                   f"takes {n} inputs ({', '.join('%' + v.name for v in graph.inputs)})")
+        return {v.name: a for v, a in zip(graph.inputs, item)}
+    if _is_array(item):
+        return _single_input(graph, item, f"calibration batch {k}")
+    raise CalibrationError(f"calibration batch {k} is a {type(item).__name__}; expected an array, "
+                           "a tuple/list of arrays or a dict of input name -> array")
+
+
+def _checked(arrays: dict, graph: Graph, k: int) -> dict:
+    return {v.name: _check_input(_numpy(arrays[v.name]), v, k) for v in graph.inputs}
+
+
+def _check_input(a: np.ndarray, v: Value, k: int) -> np.ndarray:
+    want, dtype = v.type.shape, numpy_dtype(v.type.expressed)
+    where = f"calibration data for input %{v.name} (batch {k})"
+    if a.dtype.kind not in ("f" if dtype.kind == "f" else "iub"):
+        raise CalibrationError(f"{where} has dtype {a.dtype}, expected {v.type.expressed}")
+    if a.ndim == len(want) - 1 and (want[0] == 1 or isinstance(want[0], str)):
+        a = a[None]  # one sample without its batch dimension
+    if a.ndim != len(want) or any(isinstance(d, int) and d != s for d, s in zip(want, a.shape)):
+        raise CalibrationError(f"{where} has shape {list(a.shape)}, expected {list(want)}"
+                               + (" (symbolic dims take any size)" if any(isinstance(d, str) for d in want) else ""))
+    if dtype.kind == "f" and not np.isfinite(a).all():
+        bad = "NaN" if np.isnan(a).any() else "Inf"
+        raise CalibrationError(f"{where} contains {bad} values")
+    return a.astype(dtype, copy=False)
+
+
+def _limited(batches: Iterator[dict], graph: Graph, samples: Optional[int]) -> Iterator[dict]:
+    """Stop after `samples` samples, cutting the last batch when the batch dim is free."""
+    seen = 0
+    shapes = [v.type.shape for v in graph.inputs]
+    free_batch = all(s and isinstance(s[0], str) for s in shapes)
+    for arrays in batches:
+        first = arrays[graph.inputs[0].name]
+        n = first.shape[0] if first.ndim else 1
+        if samples is not None and free_batch and seen + n > samples:
+            arrays = {name: a[:samples - seen] for name, a in arrays.items()}
+            n = samples - seen
+        yield arrays
+        seen += n
+        if samples is not None and seen >= samples:
+            break
+    if seen == 0:
+        raise CalibrationError("calibration data is empty: " + NEEDS_DATA)
