@@ -26,6 +26,7 @@ from .calibrate_weights import annotate_weight_ranges, check_weight_options
 from .data import calibration_batches
 from .errors import CalibrationError
 from .observers import METHODS, make_observer
+from .quant_error import storage_for_bits
 from .symmetry import target_symmetry
 
 # KL divergence needs a distribution; a weight is one fixed tensor, where MSE is exact
@@ -52,6 +53,8 @@ class Calibrate(Pass):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         check_weight_options(self.resolved_weight_method, self.granularity)
+        for bits in (self.bits, self.weight_bits):
+            storage_for_bits(bits)
         if self.samples is not None and self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
         if self.batch < 1:

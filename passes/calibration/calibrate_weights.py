@@ -13,6 +13,7 @@ from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from .attrs import channel_range_attr, range_attr
 from .errors import CalibrationError
 from .observers import METHODS
+from .quant_error import storage_for_bits
 from .symmetry import target_symmetry
 from .weight_operands import weight_uses
 from .weight_ranges import weight_range
@@ -67,6 +68,7 @@ class CalibrateWeights(Pass):
 
     def __post_init__(self):
         check_weight_options(self.method, self.granularity)
+        storage_for_bits(self.bits)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         n = annotate_weight_ranges(graph, ctx, method=self.method, bits=self.bits,

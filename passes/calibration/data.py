@@ -60,13 +60,13 @@ def _single_input(graph: Graph, array, what: str) -> dict:
     if len(graph.inputs) != 1:
         names = ", ".join("%" + v.name for v in graph.inputs)
         raise CalibrationError(f"{what} feeds one input, but graph @{graph.name} has {len(graph.inputs)} "
-                               f"({names}): give a tuple of {len(graph.inputs)} arrays or a dict by input name")
+                               f"({names}): give a dict of input name -> array, or batches of {len(graph.inputs)}-tuples")
     return {graph.inputs[0].name: array}
 
 
 def _split(whole: Mapping, graph: Graph, batch: int, samples: Optional[int]):
-    arrays = _by_input(whole, graph, "the calibration dict")
-    counts = {name: _numpy(a).shape[0] if _numpy(a).ndim else 1 for name, a in arrays.items()}
+    arrays = {name: _numpy(a) for name, a in _by_input(whole, graph, "the calibration dict").items()}
+    counts = {name: a.shape[0] if a.ndim else 1 for name, a in arrays.items()}
     if len(set(counts.values())) > 1:
         raise CalibrationError(f"calibration arrays hold different numbers of samples along dim 0: {counts}")
     count = min(next(iter(counts.values())), samples or math.inf)
@@ -76,7 +76,7 @@ def _split(whole: Mapping, graph: Graph, batch: int, samples: Optional[int]):
         raise CalibrationError(f"input %{graph.inputs[0].name} takes batches of {size} samples "
                                f"(shape {list(graph.inputs[0].type.shape)}), calibration data has {count}")
     starts = range(0, count - size + 1 if isinstance(static, int) else count, size)
-    chunks = ({name: _numpy(a)[s:min(s + size, count)] for name, a in arrays.items()} for s in starts)
+    chunks = ({name: a[s:min(s + size, count)] for name, a in arrays.items()} for s in starts)
     return chunks, len(starts)
 
 

@@ -16,8 +16,8 @@ import numpy as np
 # error(lo[C], hi[C]) -> err[C]
 ErrorFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-COARSE = np.geomspace(1e-3, 1.0, 64)
-REFINE_POINTS = 16
+COARSE = np.geomspace(1e-3, 1.0, 40)
+REFINE_POINTS = 12
 ASYMMETRIC_ROUNDS = 2
 
 
