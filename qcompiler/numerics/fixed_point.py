@@ -40,6 +40,15 @@ def quantize_multiplier(m) -> tuple:
     return multiplier.astype(np.int32), np.minimum(shift, MAX_SHIFT).astype(np.int32)
 
 
+def quantize_multipliers_shared_shift(ms) -> tuple:
+    """Several real multipliers on one shift (qadd: each operand rescaled, one rounding
+    of the sum): the largest gets a multiplier in [2^30, 2^31), the others are rounded
+    at the same shift, so a much smaller one keeps fewer significant bits."""
+    ms = np.asarray(ms, np.float64)
+    shift = quantize_multiplier(ms)[1].min()  # the largest multiplier has the smallest shift
+    return np.rint(np.ldexp(ms, int(shift))).astype(np.int32), shift
+
+
 def rounding_shift(x, shift, mode: str) -> np.ndarray:
     """round(x / 2^shift) for int64 x and shift in [0, 63], ties broken by `mode`:
     half_away (away from zero), half_even (to even), half_up (toward +inf)."""

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from qcompiler.numerics.fixed_point import (ROUNDING_MODES, FixedPointError, quantize_multiplier, requantize,
+from qcompiler.numerics.fixed_point import (ROUNDING_MODES, FixedPointError, quantize_multiplier,
+                                            quantize_multipliers_shared_shift, requantize,
                                             rounding_shift)
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
@@ -106,3 +107,14 @@ def test_requantize_tiny_multiplier_gives_the_zero_point():
 def test_requantize_rejects_accumulators_outside_int32():
     with pytest.raises(OverflowError, match="int32"):
         requantize(np.array([2**31]), 2**30, 31, 0, 0, 255, "half_even")
+
+
+@settings(max_examples=200, deadline=None)
+@given(ma=st.floats(1e-6, 100.0), mb=st.floats(1e-6, 100.0))
+def test_shared_shift_keeps_the_largest_in_range(ma, mb):
+    (qa, qb), shift = quantize_multipliers_shared_shift([ma, mb])
+    big = max(int(qa), int(qb))
+    assert 2**30 <= big < 2**31
+    # each is within half a unit of the shared resolution 2^-shift
+    for m, q in ((ma, int(qa)), (mb, int(qb))):
+        assert abs(Fraction(q, 2 ** int(shift)) - Fraction(m)) <= Fraction(1, 2 ** (int(shift) + 1))

@@ -11,3 +11,7 @@ from . import conv  # noqa: F401
 from . import linear  # noqa: F401
 from . import norm  # noqa: F401
 from . import pool  # noqa: F401
+from . import quant_ops  # noqa: F401
+from . import quant_conv  # noqa: F401
+from . import quant_elementwise  # noqa: F401
+from . import quant_pool  # noqa: F401
