@@ -22,14 +22,8 @@ ASYMMETRIC_ROUNDS = 2
 
 
 def _best_factor(objective: Callable[[np.ndarray], np.ndarray], start: np.ndarray) -> np.ndarray:
-    best_f = start.copy()
-    best_err = objective(best_f)
-
-    def consider(f: np.ndarray) -> None:
-        err = objective(f)
-        better = err < best_err
-        best_f[better], best_err[better] = f[better], err[better]
-
+    """Per channel, the factor minimising `objective` (start kept unless beaten)."""
+    best_f, best_err = start.copy(), objective(start)
     coarse_best = np.zeros(start.shape, np.int64)
     coarse_err = np.full(start.shape, np.inf)
     for k, f in enumerate(COARSE):
@@ -38,9 +32,15 @@ def _best_factor(objective: Callable[[np.ndarray], np.ndarray], start: np.ndarra
         coarse_best[better], coarse_err[better] = k, err[better]
     lo = COARSE[np.maximum(coarse_best - 1, 0)]
     hi = COARSE[np.minimum(coarse_best + 1, len(COARSE) - 1)]
-    for t in np.linspace(0.0, 1.0, REFINE_POINTS):
-        consider(lo + t * (hi - lo))
+    for f in (lo + t * (hi - lo) for t in np.linspace(0.0, 1.0, REFINE_POINTS)):
+        err = objective(f)
+        better = err < best_err
+        best_f[better], best_err[better] = f[better], err[better]
     return best_f
+
+
+def _ratio(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    return np.where(whole != 0, part / np.where(whole != 0, whole, 1.0), 1.0)
 
 
 def search_range(error: ErrorFn, lo, hi, symmetric: bool) -> tuple:
@@ -49,25 +49,16 @@ def search_range(error: ErrorFn, lo, hi, symmetric: bool) -> tuple:
     hi = np.maximum(np.asarray(hi, np.float64), 0.0)
     shape = lo.shape
     lo, hi = lo.reshape(-1), hi.reshape(-1)
-    ones = np.ones(lo.shape)
-    if symmetric:
-        bound = np.maximum(-lo, hi)
+    bound = np.maximum(-lo, hi)
 
-        def clipped(f):
-            return np.maximum(lo, -f * bound), np.minimum(hi, f * bound)
+    def clipped(f):
+        return np.maximum(lo, -f * bound), np.minimum(hi, f * bound)
 
-        f = _best_factor(lambda f: error(*clipped(f)), ones)
-        out_lo, out_hi = clipped(f)
-    else:
-        # a common threshold first: alternating from min/max alone can stall on a
-        # lopsided optimum when both tails carry outliers
-        bound = np.maximum(-lo, hi)
-        f = _best_factor(lambda f: error(np.maximum(lo, -f * bound), np.minimum(hi, f * bound)), ones)
-        a = np.maximum(lo, -f * bound) / np.where(lo < 0, lo, -1.0)
-        b = np.minimum(hi, f * bound) / np.where(hi > 0, hi, 1.0)
-        a, b = np.where(lo < 0, a, 1.0), np.where(hi > 0, b, 1.0)
+    out_lo, out_hi = clipped(_best_factor(lambda f: error(*clipped(f)), np.ones(lo.shape)))
+    if not symmetric:
+        # then each side on its own; the common threshold first, because alternating
+        # from min/max alone stalls on a lopsided optimum when both tails have outliers
         for _ in range(ASYMMETRIC_ROUNDS):
-            b = _best_factor(lambda f: error(a * lo, f * hi), b)
-            a = _best_factor(lambda f: error(f * lo, b * hi), a)
-        out_lo, out_hi = a * lo, b * hi
+            out_hi = hi * _best_factor(lambda f: error(out_lo, f * hi), _ratio(out_hi, hi))
+            out_lo = lo * _best_factor(lambda f: error(f * lo, out_hi), _ratio(out_lo, lo))
     return out_lo.reshape(shape), out_hi.reshape(shape)

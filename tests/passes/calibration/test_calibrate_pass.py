@@ -1,14 +1,19 @@
 """The `calibrate` and `calibrate-weights` passes on a hand-built linear-relu-linear graph."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from calibration_graphs import mlp
+from qcompiler.ir.core import Graph
 from qcompiler.ir.dense import Dense
+from qcompiler.ir.types import f32
 from qcompiler.ir.verifier import verify
 from qcompiler.passes.calibration import Calibrate, CalibrationError
 from qcompiler.passmanager import PassContext, PassError, PipelineError, run_pipeline
 from qcompiler.runtime.reference import run_graph
+from qcompiler.targets.target import get_target
 
 DATA = np.random.default_rng(1).normal(size=(96, 4)).astype(np.float32)
 
@@ -91,10 +96,6 @@ def test_kl_calibrates_weights_with_mse_and_q_bits_overrides_the_width():
 
 
 def test_symmetric_activations_follow_the_target():
-    from dataclasses import replace
-
-    from qcompiler.targets.target import get_target
-
     symmetric = replace(get_target("generic"), activation_symmetric=True)
     asym = _calibrate(mlp(), DATA, "calibrate{method=mse}", target=replace(symmetric, activation_symmetric=False))
     sym = _calibrate(mlp(), DATA, "calibrate{method=mse}", target=symmetric)
@@ -148,3 +149,13 @@ def test_bad_options_are_pipeline_errors():
         run_pipeline(mlp(), "calibrate{method=entropy}", PassContext(calibration=DATA))
     with pytest.raises(PipelineError, match="granularity must be one of tensor, channel"):
         run_pipeline(mlp(), "calibrate{granularity=group:32}", PassContext(calibration=DATA))
+
+
+def test_multi_output_nodes_get_a_list_of_pairs():
+    g = Graph("halves")
+    x = g.add_input("x", f32("N", 4))
+    parts = g.add("split", [x], {"axis": 1, "sizes": [1, 3]}, name="p").outputs
+    g.set_outputs(parts)
+    _calibrate(g, DATA)
+    assert [_f32_pair(*pair) for pair in g.nodes[0].attrs["q.range"]] == [
+        _f32_pair(DATA[:, :1].min(), DATA[:, :1].max()), _f32_pair(DATA[:, 1:].min(), DATA[:, 1:].max())]
