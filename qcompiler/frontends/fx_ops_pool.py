@@ -1,0 +1,120 @@
+"""Pooling and resizing (functional and ATen forms) onto the catalog."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from .fx_ops_nn import spatial
+from .fx_table import aten, converts
+
+
+def _rank(cx, x) -> int:
+    n = cx.rank(x) - 2
+    if n not in (1, 2):
+        raise cx.error(f"{n}-d pooling is not in the op catalog")
+    return n
+
+
+def _stride(stride, kernel: list, n: int) -> list:
+    return list(kernel) if stride is None or (isinstance(stride, (list, tuple)) and not stride) else spatial(stride, n)
+
+
+@converts(F.max_pool1d, F.max_pool2d, aten.max_pool1d, aten.max_pool2d)
+def max_pool(cx, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    if return_indices:
+        raise cx.error("max pooling that returns indices is not supported")
+    n = _rank(cx, x)
+    kernel = spatial(kernel_size, n)
+    pads = spatial(padding, n)
+    return cx.emit(f"max_pool{n}d", [x], kernel=kernel, stride=_stride(stride, kernel, n), pad=pads + pads,
+                   dilation=spatial(dilation, n), ceil_mode=bool(ceil_mode))
+
+
+@converts(aten.max_pool2d_with_indices)
+def max_pool_with_indices(cx, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    if cx.node.users and any(u.args[1] != 0 for u in cx.node.users):
+        raise cx.error("max pooling indices are not supported")
+    return [max_pool(cx, x, kernel_size, stride, padding, dilation, ceil_mode), None]
+
+
+@converts(F.avg_pool1d, F.avg_pool2d, aten.avg_pool1d, aten.avg_pool2d)
+def avg_pool(cx, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+             divisor_override=None):
+    if divisor_override is not None:
+        raise cx.error("avg pooling with divisor_override is not supported")
+    n = _rank(cx, x)
+    kernel = spatial(kernel_size, n)
+    pads = spatial(padding, n)
+    return cx.emit(f"avg_pool{n}d", [x], kernel=kernel, stride=_stride(stride, kernel, n), pad=pads + pads,
+                   ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad))
+
+
+def _output_size(cx, x, output_size, n: int) -> list:
+    sizes = list(output_size) if isinstance(output_size, (list, tuple)) else [output_size] * n
+    return [x.type.shape[2 + i] if s is None else int(s) for i, s in enumerate(sizes)]
+
+
+@converts(F.adaptive_avg_pool2d, aten.adaptive_avg_pool2d, aten._adaptive_avg_pool2d)
+def adaptive_avg_pool2d(cx, x, output_size):
+    sizes = _output_size(cx, x, output_size, 2)
+    if sizes == [1, 1]:
+        return cx.emit("global_avg_pool", [x])
+    return cx.emit("adaptive_avg_pool2d", [x], output_size=sizes)
+
+
+@converts(F.adaptive_avg_pool1d, aten.adaptive_avg_pool1d)
+def adaptive_avg_pool1d(cx, x, output_size):
+    if _output_size(cx, x, output_size, 1) != [1]:
+        raise cx.error("adaptive_avg_pool1d to a size other than 1 is not in the op catalog")
+    return cx.emit("reduce_mean", [x], axes=[-1], keepdims=True)
+
+
+@converts(F.adaptive_max_pool2d)
+def adaptive_max_pool2d(cx, x, output_size, return_indices=False):
+    if _output_size(cx, x, output_size, 2) != [1, 1] or return_indices:
+        raise cx.error("adaptive_max_pool2d is only supported to size 1 without indices")
+    return cx.emit("global_max_pool", [x])
+
+
+def _spatial_floats(value) -> list:
+    return list(value) * (2 if len(value) == 1 else 1) if isinstance(value, (list, tuple)) else [value, value]
+
+
+@converts(aten.adaptive_max_pool2d)
+def aten_adaptive_max_pool2d(cx, x, output_size):
+    return [adaptive_max_pool2d(cx, x, output_size), None]
+
+
+def _resize(cx, x, scale_factor, mode: str, align_corners) -> object:
+    if cx.rank(x) != 4:
+        raise cx.error("resize is only in the op catalog for 4-D NCHW tensors")
+    if scale_factor is None:  # from the sizes torch computed
+        out = cx.node.meta["tensor_meta"].shape
+        scales = [out[i] / x.type.shape[i] for i in (2, 3)]
+    else:
+        scales = [float(s) for s in _spatial_floats(scale_factor)]
+    if mode == "nearest":
+        return cx.emit("resize", [x], scales=[1.0, 1.0] + scales, mode="nearest", coord_mode="asymmetric",
+                       nearest_mode="floor")
+    if mode == "bilinear":
+        return cx.emit("resize", [x], scales=[1.0, 1.0] + scales, mode="linear",
+                       coord_mode="align_corners" if align_corners else "half_pixel")
+    raise cx.error(f"interpolation mode '{mode}' is not supported")
+
+
+@converts(F.interpolate)
+def interpolate(cx, x, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    if antialias:
+        raise cx.error("antialiased interpolation is not supported")
+    return _resize(cx, x, None if recompute_scale_factor else scale_factor, mode, align_corners)
+
+
+# the ATen overloads spell scales three different ways; the sizes torch computed say it all
+@converts(aten.upsample_nearest2d)
+def upsample_nearest2d(cx, x, output_size, *scales):
+    return _resize(cx, x, None, "nearest", None)
+
+
+@converts(aten.upsample_bilinear2d)
+def upsample_bilinear2d(cx, x, output_size, align_corners, *scales):
+    return _resize(cx, x, None, "bilinear", align_corners)

@@ -1,0 +1,195 @@
+"""Capturing a torch module as an fx graph: symbolic tracing, with torch.export as fallback.
+
+The tracer stops at the modules the importer maps directly (`LEAF_MODULES`) and traces
+through everything else, including torch.nn containers such as TransformerEncoderLayer
+whose forward asks questions about its input (`src.dim() == 3`, `src.is_nested`) before
+computing. Plain fx cannot answer those; this tracer runs every traced op on the example
+inputs as it goes, so a branch on tensor *metadata* follows the example, as torch.export
+does. A branch on tensor *data* stays a TraceError, and the importer falls back to
+torch.export.
+"""
+from __future__ import annotations
+
+import builtins
+import inspect
+from typing import Any, Callable
+
+import torch
+import torch.fx as fx
+from torch.fx.proxy import Attribute, TraceError
+
+# results of these answer questions about a tensor's metadata, never its values
+_METADATA_METHODS = {"size", "dim", "ndimension", "numel", "nelement", "is_floating_point", "is_contiguous", "get_device"}
+_METADATA_ATTRS = {"shape", "ndim", "dtype", "device", "is_nested", "is_cuda", "is_sparse", "layout", "requires_grad", "is_quantized"}
+
+
+def _is_metadata_query(kind: str, target, args) -> bool:
+    if kind == "call_method":
+        return target in _METADATA_METHODS
+    if kind == "call_function":
+        return (target is builtins.getattr and args[1] in _METADATA_ATTRS) or target is builtins.len
+    return False
+
+
+class _ConcreteProxy(fx.Proxy):
+    """A proxy that knows the value its node takes on the example inputs."""
+
+    def __len__(self) -> int:
+        value = self.tracer.concrete(self)
+        return len(value)
+
+    def __getattr__(self, name: str):
+        return _ConcreteAttribute(self, name)
+
+
+class _ConcreteAttribute(Attribute, _ConcreteProxy):
+    pass
+
+
+class ImportTracer(fx.Tracer):
+    """fx tracer with a fixed leaf set that follows metadata branches on the example inputs."""
+
+    def __init__(self, leaf_modules: tuple, example_inputs: tuple, concrete_args: dict):
+        super().__init__()
+        self._leaf_types = leaf_modules
+        self._examples = list(example_inputs)
+        self._concrete_args = concrete_args
+        self._evaluating = False
+
+    # --- leaf policy ------------------------------------------------------------------
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return type(m) in self._leaf_types
+
+    # --- concrete evaluation ---------------------------------------------------------------
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        node = proxy.node
+        try:
+            node.meta["qc_concrete"] = self._evaluate(kind, target, args, kwargs)
+        except Exception:  # the value is only needed if a branch asks; then we say so
+            return proxy
+        node.meta["qc_static"] = _is_metadata_query(kind, target, args) or (
+            kind in ("call_function", "call_method") and _all_static(args, kwargs))
+        return proxy
+
+    def _evaluate(self, kind: str, target, args, kwargs):
+        if kind == "placeholder":
+            return self._placeholder_value(target, args)
+        if kind == "get_attr":
+            return _fetch(self.root, target)
+        args, kwargs = fx.node.map_aggregate((args, kwargs), self._value_of)
+        self._evaluating = True
+        try:
+            with torch.no_grad():
+                if kind == "call_function":
+                    return target(*args, **kwargs)
+                if kind == "call_method":
+                    return getattr(args[0], target)(*args[1:], **kwargs)
+                if kind == "call_module":
+                    return self.root.get_submodule(target).forward(*args, **kwargs)
+        finally:
+            self._evaluating = False
+        raise TraceError(f"cannot evaluate {kind} {target}")
+
+    def _placeholder_value(self, name: str, default: tuple):
+        if self._examples:
+            return self._examples.pop(0)
+        if default:
+            return default[0]
+        raise TraceError(f"no example value for input '{name}'")
+
+    def _value_of(self, a):
+        return self.concrete(a) if isinstance(a, fx.Proxy) else a
+
+    def concrete(self, proxy: fx.Proxy):
+        meta = proxy.node.meta
+        if "qc_concrete" not in meta:
+            raise TraceError(f"the value of '{proxy.node.name}' is needed to trace on, and it could not be computed")
+        return meta["qc_concrete"]
+
+    # --- the questions plain fx cannot answer ------------------------------------------------
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        if not obj.node.meta.get("qc_static"):
+            raise TraceError(f"control flow depends on the values of tensor '{obj.node.name}'")
+        return bool(self.concrete(obj))
+
+    def iter(self, obj: fx.Proxy):
+        return iter([obj[i] for i in range(len(self.concrete(obj)))])
+
+    # while evaluating, a module's own calls and attribute reads are real ones, not traced
+    def call_module(self, m, forward, args, kwargs):
+        if self._evaluating:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if self._evaluating:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _ConcreteProxy(node, self)
+
+
+def _all_static(args, kwargs) -> bool:
+    static = True
+
+    def visit(a):
+        nonlocal static
+        if isinstance(a, fx.Proxy) and not a.node.meta.get("qc_static"):
+            static = False
+        return a
+
+    fx.node.map_aggregate((args, kwargs), visit)
+    return static
+
+
+def _fetch(root: torch.nn.Module, target: str):
+    obj: Any = root
+    for atom in target.split("."):
+        obj = getattr(obj, atom)
+    return obj
+
+
+def specialized_args(module: torch.nn.Module, num_inputs: int) -> dict:
+    """forward() parameters beyond the example inputs, fixed to their defaults."""
+    params = list(inspect.signature(module.forward).parameters.values())
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        raise TraceError("forward(*args) is not traced symbolically: fx would see one placeholder for all inputs")
+    extra = {}
+    for p in params[num_inputs:]:
+        if p.kind == p.VAR_KEYWORD:
+            continue
+        if p.default is p.empty:
+            raise TraceError(f"forward() argument '{p.name}' has no example input and no default")
+        extra[p.name] = p.default
+    return extra
+
+
+def symbolic_trace(module: torch.nn.Module, example_inputs: tuple, leaf_modules: tuple) -> fx.GraphModule:
+    concrete = specialized_args(module, len(example_inputs))
+    tracer = ImportTracer(leaf_modules, example_inputs, concrete)
+    graph = tracer.trace(module, concrete_args=concrete)
+    return fx.GraphModule(tracer.root, graph, type(module).__name__)
+
+
+def export_trace(module: torch.nn.Module, example_inputs: tuple, dynamic_batch: bool) -> fx.GraphModule:
+    """torch.export, unlifted back into a GraphModule whose weights are get_attr nodes
+    named by their module path, so both capture paths feed one converter."""
+    dynamic_shapes = None
+    if dynamic_batch:
+        batch = torch.export.Dim("N")
+        dynamic_shapes = tuple({0: batch} for _ in example_inputs)
+    program = torch.export.export(module, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
+    return program.module()
+
+
+def is_guard(node: fx.Node) -> bool:
+    """Nodes that only check the specialization (asserts, export's guard function)."""
+    if node.op == "call_module" and node.target == "_guards_fn":
+        return True
+    return node.op == "call_function" and node.target in _ASSERTS
+
+
+_ASSERTS: set[Callable] = {torch._assert, fx._symbolic_trace._assert_is_none,
+                           torch.ops.aten._assert_scalar.default, torch.ops.aten._assert_tensor_metadata.default}

@@ -1,0 +1,151 @@
+"""The torch executor: an IR graph as a differentiable torch.fx.GraphModule.
+
+    gm = to_torch(graph)          # forward(*inputs) -> tuple of outputs
+    loss = gm(x)[0].sum(); loss.backward()
+
+Each node calls its op's `@torch_impl` with the node's attributes. Float constants that
+come from the model (they have an `origin`) are nn.Parameters named after it
+("features.0.weight" -> `features_0_weight`), so passes can fine-tune them; other
+constants are buffers. A value whose type is a QuantType is fake-quantized where it is
+produced; a constant with a QuantType holds integers and is dequantized. Opaque
+`onnx.*` nodes run in onnxruntime: the module still runs, without gradients through them.
+"""
+from __future__ import annotations
+
+import operator
+import re
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.fx as fx
+
+from ..ir.core import Graph, Node, Value
+from ..ir.dense import Dense
+from ..ir.registry import get_op, is_opaque
+from ..ir.types import QuantType, TensorType, Type
+from .fake_quant import dequantize, fake_quantize, quant_params
+from .reference import ExecutionError, Inputs, as_float, bind_inputs
+
+__all__ = ["to_torch", "run_torch"]
+
+
+def to_torch(graph: Graph) -> fx.GraphModule:
+    return _Builder(graph).build()
+
+
+def run_torch(graph: Graph, inputs: Inputs) -> list:
+    """Run `graph` with the torch executor; inputs as for the reference interpreter."""
+    env = bind_inputs(graph, inputs)
+    tensors = [torch.from_numpy(np.array(as_float(env[id(v)], v.type))) for v in graph.inputs]
+    with torch.no_grad():
+        outputs = to_torch(graph)(*tensors)
+    return [t.detach().numpy() for t in outputs]
+
+
+class OpaqueCall(torch.nn.Module):
+    """Runs one opaque `onnx.*` node through onnxruntime on numpy copies of its inputs."""
+
+    def __init__(self, node: Node):
+        super().__init__()
+        self.node = node
+
+    def forward(self, *args):
+        from .opaque import run_opaque
+
+        arrays = [None if a is None else a.detach().cpu().numpy() for a in args]
+        outputs = [torch.from_numpy(np.array(o)) for o in run_opaque(self.node, arrays)]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+class _Builder:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.fx = fx.Graph()
+        self.attrs: dict = {}  # attribute name on the GraphModule -> Parameter / tensor / module
+        self.env: dict = {}  # id(Value) -> fx.Node
+
+    def build(self) -> fx.GraphModule:
+        for v in self.graph.inputs:
+            placeholder = self.fx.placeholder(_identifier(v.name))
+            self.env[id(v)] = self._quantized(placeholder, v)
+        for node in self.graph.nodes:
+            if node.op == "const":
+                self.env[id(node.output)] = self._constant(node)
+            else:
+                self._call(node)
+        self.fx.output(tuple(self.env[id(v)] for v in self.graph.outputs))
+        return fx.GraphModule(self.attrs, self.fx, class_name=_identifier(self.graph.name))
+
+    # --- attributes of the module --------------------------------------------------------
+    def _register(self, hint: str, obj) -> str:
+        name, n = _identifier(hint), 1
+        while name in self.attrs:
+            name, n = f"{_identifier(hint)}_{n}", n + 1
+        self.attrs[name] = obj
+        return name
+
+    def _attr(self, hint: str, obj) -> fx.Node:
+        return self.fx.get_attr(self._register(hint, obj))
+
+    def _constant(self, node: Node) -> fx.Node:
+        value, t = node.attrs["value"].array, node.output.type
+        origin = node.attrs.get("origin")
+        if isinstance(t, QuantType):
+            scale, zero_point = quant_params(t)
+            q = self._attr(node.output.name, torch.from_numpy(np.array(value)))
+            args = (q, self._attr(f"{node.output.name}.scale", scale), self._attr(f"{node.output.name}.zero_point", zero_point))
+            return self.fx.call_function(dequantize, args)
+        _check_simulated(t, node.output)
+        tensor = torch.from_numpy(np.array(value))
+        if origin and tensor.is_floating_point():
+            return self._attr(origin, torch.nn.Parameter(tensor))
+        return self._attr(node.output.name, tensor)
+
+    # --- one node ----------------------------------------------------------------------
+    def _call(self, node: Node) -> None:
+        args = tuple(self.env[id(v)] if v is not None else None for v in node.inputs)
+        name = _identifier(node.outputs[0].name)
+        if is_opaque(node.op):
+            module = self._register(node.op, OpaqueCall(node))
+            result = self.fx.create_node("call_module", module, args, {}, name=name)
+        else:
+            d = get_op(node.op)
+            if d.integer:
+                raise ExecutionError(f"node {node.label()}: the torch executor simulates quantization in float; "
+                                     f"'{node.op}' is a lowered integer op")
+            attrs = {k: self._literal(k, v) for k, v in d.with_defaults(node.attrs).items() if k in d.attrs}
+            result = self.fx.create_node("call_function", d.torch, args, attrs, name=name)
+        for i, v in enumerate(node.outputs):
+            out = result if len(node.outputs) == 1 else self.fx.call_function(operator.getitem, (result, i))
+            self.env[id(v)] = self._quantized(out, v)
+
+    def _literal(self, key: str, value):
+        """Attribute values as the generated code can spell them (arrays via get_attr)."""
+        if isinstance(value, Dense):
+            return self._attr(key, torch.from_numpy(np.array(value.array)))
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._literal(key, x) for x in value)
+        return value
+
+    def _quantized(self, x: fx.Node, v: Value) -> fx.Node:
+        t = v.type
+        if not isinstance(t, QuantType):
+            _check_simulated(t, v)
+            return x
+        scale, zero_point = quant_params(t)
+        args = (x, self._attr(f"{v.name}.scale", scale), self._attr(f"{v.name}.zero_point", zero_point),
+                t.qmin, t.qmax, t.storage == "b1")
+        return self.fx.call_function(fake_quantize, args)
+
+
+def _check_simulated(t: Type, v: Value) -> None:
+    if not isinstance(t, (TensorType, QuantType)):
+        raise ExecutionError(f"value %{v.name}: the torch executor cannot simulate {type(t).__name__} yet")
+
+
+def _identifier(name: Optional[str]) -> str:
+    name = re.sub(r"\W", "_", name or "v")
+    return name if name[:1].isalpha() or name[:1] == "_" else f"v_{name}"
