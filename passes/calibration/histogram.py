@@ -40,7 +40,10 @@ class StreamingHistogram:
         x = np.asarray(x, np.float64).reshape(-1)
         if x.size == 0:
             return
-        self.min, self.max = min(self.min, float(x.min())), max(self.max, float(x.max()))
+        dmin, dmax = float(x.min()), float(x.max())
+        if not (math.isfinite(dmin) and math.isfinite(dmax)):  # NaN propagates into min/max
+            raise ValueError("histogram data contains NaN or Inf")
+        self.min, self.max = min(self.min, dmin), max(self.max, dmax)
         self.exact_zeros += int(np.count_nonzero(x == 0))
         if self.min == self.max == 0.0:
             self.zeros_before_layout += x.size

@@ -76,6 +76,8 @@ def test_lower_quantile_in_the_bin_of_zeros_is_zero():
     assert h.quantile(0.0001) == 0.0
 
 
-def test_rejects_a_histogram_without_bins():
+def test_rejects_a_histogram_without_bins_and_non_finite_data():
     with pytest.raises(ValueError, match="at least 2 bins"):
         StreamingHistogram(1)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        StreamingHistogram().update(np.array([1.0, np.nan]))
