@@ -5,15 +5,17 @@ the summed cost of one resource; tied layers take the same label; the summed
 sensitivity is minimised (HAWQ-V3's ILP, with any number of choices and resources).
 
 Exactness matters: published allocations are unique optima that beat the runner-up by
-as little as 2·10⁻⁵ relative. HiGHS's tolerances are absolute (a row may be exceeded by
-1e-6, and it stops looking for solutions less than 1e-6 better than its incumbent), so
-every row and the objective are shifted by their per-layer minimum and scaled to make
-1e-6 equal RESOLUTION × the largest per-layer spread. Hence: the objective is optimal to
-within RESOLUTION × the largest per-layer sensitivity spread, and a budget counts as met
-when the cost passes it by at most RESOLUTION × the largest per-layer cost spread
-(absorbing rounding in limits such as C(4) + 1·(C(8) − C(4))). Budgets are re-checked
-exactly; an allocation HiGHS accepted only through a fractional-binary tolerance is cut
-off and the problem solved again.
+as little as 2·10⁻⁵ relative. HiGHS's tolerances are absolute: it stops looking for
+solutions less than 1e-6 better than its incumbent, and accepts rows exceeded by 1e-6
+and binaries 1e-6 away from 0/1. So every row and the objective are shifted by their
+per-layer minimum and scaled by their largest per-layer spread. The objective is scaled
+up further, to make 1e-6 equal RESOLUTION × the spread: the answer is optimal to within
+RESOLUTION × the largest per-layer sensitivity spread. Budget rows stay at unit spread
+(scaling them up makes binaries' 1e-6 slack overrun them, which HiGHS then "repairs"
+noisily); instead each answer is checked exactly, a budget counting as met when the
+cost passes it by at most RESOLUTION × the largest per-layer cost spread (this absorbs
+rounding in limits such as C(4) + 1·(C(8) − C(4))), and an answer over budget is cut off
+and the problem solved again.
 
 Equally sensitive allocations are resolved by a second solve that keeps the optimal
 sensitivity and prefers each layer's earlier-listed choices, earlier layers weighted
@@ -31,9 +33,10 @@ from scipy.sparse import csr_matrix
 
 from .errors import AllocationError, InfeasibleBudget
 from .problem import AllocationProblem
+from .quiet import c_stdout_silenced
 
 RESOLUTION = 1e-9  # of a row's largest per-layer spread
-_SCALE = 1e-6 / RESOLUTION  # HiGHS's absolute feasibility tolerance and MIP gap are 1e-6
+_FINE = 1e-6 / RESOLUTION  # HiGHS's absolute optimality and feasibility tolerances are 1e-6
 _MAX_CUTS = 50
 
 
@@ -84,12 +87,12 @@ class _Rows:
     def _var_by_label(self, layer: int) -> dict:
         return {c.label: int(self.start[layer]) + j for j, c in enumerate(self.problem.layers[layer].choices)}
 
-    def scaled(self, values: np.ndarray):
-        """(values − per-layer minimum) · _SCALE / largest per-layer spread, and (offset, spread)."""
+    def scaled(self, values: np.ndarray, unit: float = 1.0):
+        """(values − per-layer minimum) · unit / largest per-layer spread, and (offset, spread)."""
         low = np.minimum.reduceat(values, self.start[:-1])
         shifted = values - low[self.layer_of]
         spread = float(shifted.max()) or 1.0
-        return shifted * (_SCALE / spread), math.fsum(low), spread
+        return shifted * (unit / spread), math.fsum(low), spread
 
     def total(self, values: np.ndarray, picks: np.ndarray) -> float:
         return math.fsum(values[picks])
@@ -99,8 +102,9 @@ class _Rows:
         `_Bound` exactly, or None if there is none."""
         cuts = []
         for _ in range(_MAX_CUTS):
-            res = milp(self.scaled(objective)[0], integrality=np.ones_like(objective), bounds=(0, 1),
-                       constraints=[self.fixed, *(b.constraint for b in bounds), *cuts], options={"mip_rel_gap": 0.0})
+            with c_stdout_silenced():
+                res = milp(self.scaled(objective, _FINE)[0], integrality=np.ones_like(objective), bounds=(0, 1),
+                           constraints=[self.fixed, *(b.constraint for b in bounds), *cuts], options={"mip_rel_gap": 0.0})
             if res.status == 2:
                 return None
             if res.status != 0:
@@ -119,10 +123,10 @@ class _Rows:
 class _Bound:
     """values · x ≤ limit, as a scaled HiGHS row and as an exact check of an allocation."""
 
-    def __init__(self, rows: _Rows, values: np.ndarray, limit: float):
+    def __init__(self, rows: _Rows, values: np.ndarray, limit: float, unit: float = 1.0):
         self.rows, self.values, self.limit = rows, values, limit
-        scaled, offset, self.spread = rows.scaled(values)
-        self.constraint = LinearConstraint(scaled[None, :], -np.inf, (limit - offset) * (_SCALE / self.spread))
+        scaled, offset, self.spread = rows.scaled(values, unit)
+        self.constraint = LinearConstraint(scaled[None, :], -np.inf, (limit - offset) * (unit / self.spread))
 
     def holds(self, picks: np.ndarray) -> bool:
         return self.rows.total(self.values, picks) <= self.limit + RESOLUTION * self.spread
@@ -136,7 +140,8 @@ def solve(problem: AllocationProblem) -> Allocation:
     optimal = rows.minimise(rows.sensitivity, budgets)
     if optimal is None:
         raise _infeasible(problem, rows)
-    keep_optimum = _Bound(rows, rows.sensitivity, rows.total(rows.sensitivity, optimal))
+    # as fine as the objective, so near-optimal allocations HiGHS could not tell apart stay out
+    keep_optimum = _Bound(rows, rows.sensitivity, rows.total(rows.sensitivity, optimal), _FINE)
     preferred = rows.minimise(rows.preference, budgets + [keep_optimum])
     if preferred is None:
         raise AllocationError("HiGHS found no allocation as good as the optimum it had just returned")
