@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -70,7 +71,8 @@ def cpu_flags() -> str:
     flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), platform.processor())
     have = ", ".join(f"{f}={'yes' if f in flags else 'no'}" for f in ("avx2", "avx512_vnni"))
-    return f"{model}; {have}; {info.count('processor')} logical CPUs; scipy {scipy.__version__}"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{model}; {have}; {info.count('processor')} logical CPUs (load average {load}); scipy {scipy.__version__}"
 
 
 def main() -> None:
