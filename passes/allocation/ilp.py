@@ -94,6 +94,10 @@ class _Rows:
         spread = float(shifted.max()) or 1.0
         return shifted * (unit / spread), math.fsum(low), spread
 
+    def label(self, var: int):
+        layer = self.layer_of[var]
+        return self.problem.layers[layer].choices[var - self.start[layer]].label
+
     def total(self, values: np.ndarray, picks: np.ndarray) -> float:
         return math.fsum(values[picks])
 
@@ -145,9 +149,8 @@ def solve(problem: AllocationProblem) -> Allocation:
     preferred = rows.minimise(rows.preference, budgets + [keep_optimum])
     if preferred is None:
         raise AllocationError("HiGHS found no allocation as good as the optimum it had just returned")
-    layers = problem.layers
-    return Allocation(names=tuple(layer.name for layer in layers),
-                      choices=tuple(layers[rows.layer_of[v]].choices[v - rows.start[rows.layer_of[v]]].label for v in preferred),
+    return Allocation(names=tuple(layer.name for layer in problem.layers),
+                      choices=tuple(rows.label(v) for v in preferred),
                       objective=rows.total(rows.sensitivity, preferred),
                       costs={r: rows.total(values, preferred) for r, values in rows.cost.items()},
                       solve_time=time.perf_counter() - started, status="optimal")

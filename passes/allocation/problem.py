@@ -57,6 +57,8 @@ class AllocationProblem:
 
 def total_cost(problem: AllocationProblem, resource: str, pick=max) -> float:
     """Cost of `resource` with every layer at its costliest (`pick=max`) or cheapest (`pick=min`) choice."""
+    if resource not in problem.resources:
+        raise AllocationError(f"no cost {resource!r}: the layers' costs only have {sorted(problem.resources)}")
     return math.fsum(pick(c.cost[resource] for c in layer.choices) for layer in problem.layers)
 
 

@@ -49,3 +49,5 @@ def test_budget_helpers():
     assert relative_budget(problem, "size", 0.0) == 6 and relative_budget(problem, "size", 0.25) == 8.5
     assert relative_budget(problem, "size", 1.0) == 16
     assert problem.limits == {"size": 8.0, "lat": 3.0}
+    with pytest.raises(AllocationError, match="no cost 'bops': the layers' costs only have \\['lat', 'size'\\]"):
+        relative_budget(problem, "bops", 0.5)
