@@ -21,7 +21,7 @@ from ..ir.verifier import verify
 from . import fx_attention, fx_modules, fx_ops_activation, fx_ops_index, fx_ops_math, fx_ops_nn, fx_ops_pool  # noqa: F401 (register handlers)
 from . import fx_ops_reduce, fx_ops_shape  # noqa: F401
 from .fx_convert import Converter
-from .fx_dtypes import RecordingShapeProp
+from .fx_meta import propagate
 from .fx_table import MODULES
 from .fx_tracer import export_trace, symbolic_trace
 
@@ -49,7 +49,7 @@ def import_module(module: torch.nn.Module, example_inputs, *, name: Optional[str
         _check_runs(module, examples)
         gm, captured_by = _capture(module, examples, dynamic_batch, capture)
         with torch.no_grad():
-            RecordingShapeProp(gm).propagate(*_clones(examples))
+            propagate(gm, examples, dynamic_batch)
         graph = Converter(gm, name or type(module).__name__, len(examples), dynamic_batch).run()
     graph.meta["captured_by"] = captured_by
     verify(graph)

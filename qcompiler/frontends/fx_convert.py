@@ -21,7 +21,7 @@ from ..ir.core import Graph, Value
 from ..ir.errors import FrontendError, QIRError
 from ..ir.ops.infer import plain
 from ..ir.types import TensorType, numpy_dtype
-from .fx_dtypes import first_mismatch, ir_dtype, torch_dtype
+from .fx_meta import first_mismatch, ir_dtype, refine, torch_dtype
 from .fx_table import METHODS, MODULES, describe, function_handler
 from .fx_tracer import is_guard
 
@@ -38,7 +38,8 @@ class Converter:
         self._num_inputs = num_inputs
         self._env: dict = {}
         self._weights: dict = {}
-        self._state_names = {n for n, _ in gm.named_parameters()} | {n for n, _ in gm.named_buffers()}
+        self._batch = 0  # the examples' batch size, when it is symbolic
+        self._parameter_names = {n for n, _ in gm.named_parameters()}
 
     def run(self) -> Graph:
         placeholders = 0
@@ -63,7 +64,7 @@ class Converter:
             raise FrontendError(f"example input {index} ('{node.name}') is not a tensor")
         shape = list(meta.shape)
         if self.dynamic_batch and shape:
-            shape[0] = "N"
+            self._batch, shape[0] = shape[0], "N"
         return self.graph.add_input(node.name, TensorType(ir_dtype(meta.dtype), shape))
 
     def _outputs(self, result) -> list:
@@ -86,6 +87,8 @@ class Converter:
             raise
         except (QIRError, ValueError, TypeError, IndexError, KeyError, NotImplementedError) as e:
             raise self.error(f"cannot convert {self._target_name(node)}: {type(e).__name__}: {e}") from e
+        if self.dynamic_batch:
+            refine(result, node.meta.get("tensor_meta"), node.meta.get("qc_next_batch"), self._batch)
         self._check(node.meta.get("tensor_meta"), result)
         if _mutates(node, self.gm) and isinstance(node.args[0], fx.Node):
             self._env[node.args[0]] = result  # later readers of the mutated tensor see the new value
@@ -160,8 +163,9 @@ class Converter:
             tensor = _fetch(self.gm, path)
             if not isinstance(tensor, torch.Tensor):
                 raise self.error(f"attribute '{path}' is a {type(tensor).__name__}, not a tensor")
-            # parameters and buffers are weights; tensors the tracer baked in are not
-            self._weights[path] = self._tensor_const(tensor, path, path if path in self._state_names else None)
+            # parameters are the weights (a fine-tuning executor makes them trainable again);
+            # buffers such as batch-norm statistics keep their path only as the value name
+            self._weights[path] = self._tensor_const(tensor, path, path if path in self._parameter_names else None)
         return self._weights[path]
 
     def module_param(self, name: str) -> Optional[Value]:

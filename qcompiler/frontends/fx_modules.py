@@ -1,7 +1,8 @@
 """torch.nn modules the importer maps directly (the tracer's leaf set).
 
-Most are their functional form applied with the module's attributes; weights become
-`const` nodes whose `origin` is the parameter's module path ("features.0.weight").
+Most are their functional form applied with the module's attributes; parameters become
+`const` nodes whose `origin` is their module path ("features.0.weight"), buffers (batch
+norm statistics) `const` nodes named by their path.
 """
 from __future__ import annotations
 

@@ -49,6 +49,14 @@ def flatten(cx, x, start_dim=0, end_dim=-1):
     return cx.emit("flatten", [x], start_dim=int(start_dim), end_dim=int(end_dim))
 
 
+@converts(torch.unflatten, aten.unflatten, methods=["unflatten"])
+def unflatten(cx, x, dim, sizes):
+    dim = int(dim) % cx.rank(x)
+    # copy (0) the leading dims, so a symbolic batch needs no shape arithmetic
+    trailing = [cx.dim(x, i) for i in range(dim + 1, cx.rank(x))]
+    return cx.emit("reshape", [x, cx.shape_operand([0] * dim + list(sizes) + trailing)])
+
+
 @converts(torch.permute, aten.permute)
 def permute(cx, x, dims):
     return cx.emit("transpose", [x], perm=[int(d) % cx.rank(x) for d in dims])

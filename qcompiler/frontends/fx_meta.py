@@ -1,4 +1,5 @@
-"""torch dtypes as IR dtypes, and what torch computed for each fx node on the examples."""
+"""What torch computes for each fx node on the example inputs (shapes, dtypes, Python
+values), and torch dtypes as IR dtypes."""
 from __future__ import annotations
 
 from typing import Optional
@@ -26,6 +27,41 @@ def ir_dtype(dtype: torch.dtype) -> str:
 
 def torch_dtype(dtype: str) -> torch.dtype:
     return _TORCH_DTYPES[dtype]
+
+
+def propagate(gm: fx.GraphModule, examples: tuple, dynamic_batch: bool) -> None:
+    """Record torch's results on every node. With a dynamic batch, first also at batch+1
+    (`meta["qc_next_batch"]`): a dim that changes with the batch is symbolic, one that
+    does not is static."""
+    if dynamic_batch:
+        try:
+            RecordingShapeProp(gm).propagate(*(torch.cat([x, x[:1]]) for x in examples))
+        except Exception as e:
+            raise FrontendError(f"dynamic_batch=True, but the model fails at batch size {len(examples[0]) + 1}: "
+                                f"{type(e).__name__}: {e}") from None
+        for n in gm.graph.nodes:
+            n.meta["qc_next_batch"] = n.meta.get("tensor_meta")
+    RecordingShapeProp(gm).propagate(*(x.clone() for x in examples))
+
+
+def refine(result, meta, next_meta, batch: int) -> None:
+    """Fill in the dims of `result`'s types that inference left unknown (after a reshape
+    to a computed shape): static where torch's two runs agree, "N" where they follow the
+    batch size."""
+    if isinstance(result, Value) and isinstance(meta, TensorMetadata) and isinstance(next_meta, TensorMetadata):
+        shape = [_refined(d, a, b, batch) for d, a, b in zip(result.type.shape, meta.shape, next_meta.shape)]
+        result.type = result.type.with_shape(shape)
+    elif isinstance(result, (list, tuple)) and isinstance(meta, (list, tuple)) and isinstance(next_meta, (list, tuple)):
+        for r, m, n in zip(result, meta, next_meta):
+            refine(r, m, n, batch)
+
+
+def _refined(dim, size: int, next_size: int, batch: int):
+    if isinstance(dim, int) or dim == "N":
+        return dim
+    if size == next_size:
+        return int(size)
+    return "N" if (size, next_size) == (batch, batch + 1) else dim
 
 
 class RecordingShapeProp(ShapeProp):
