@@ -60,55 +60,64 @@ def _recorded(const_node, name: str) -> np.ndarray:
     return r
 
 
-def _blocks(w: np.ndarray, group: int, in_axis: int) -> tuple:
-    """Rows of `group` consecutive elements along `in_axis`, and the parameter shape."""
-    moved = np.moveaxis(w, in_axis, -1)
-    rows = moved.reshape(-1, group)
-    param_shape = list(w.shape)
-    param_shape[in_axis] //= group
-    return rows, tuple(param_shape), moved.shape[:-1] + (moved.shape[-1] // group,)
+@dataclass(frozen=True)
+class _Layout:
+    """Where the parameters go: the QuantType axis, the parameter shape, and the weight
+    cut into rows of the elements each parameter covers (rows in parameter order)."""
+
+    axis: Optional[int]
+    shape: tuple
+    rows: np.ndarray
+    moved_shape: Optional[tuple] = None  # per group: parameter shape with the input axis last
+
+    def params(self, per_row) -> np.ndarray:
+        a = np.asarray(per_row)
+        if self.moved_shape is None:
+            return a.reshape(self.shape)
+        return np.moveaxis(a.reshape(self.moved_shape), -1, self.axis)
 
 
-def _range_and_layout(w, const_node, name, plan, out_axis, in_axis, method) -> tuple:
-    """(lo, hi, QuantType axis, param shape) for the plan's granularity."""
-    bits = STORAGE_BITS[plan.storage]
+def _layout(w: np.ndarray, plan: WeightPlan, out_axis: Optional[int], in_axis: Optional[int]) -> _Layout:
     if plan.group is not None:
-        rows, param_shape, moved_shape = _blocks(w, plan.group, in_axis)
-        lo, hi = weight_range(rows, method, bits, plan.symmetric, axis=0)
-        unmove = lambda a: np.moveaxis(np.asarray(a).reshape(moved_shape), -1, in_axis)  # noqa: E731
-        return unmove(lo), unmove(hi), in_axis, param_shape
-    r = _recorded(const_node, name)
+        moved = np.moveaxis(w, in_axis, -1)
+        shape = list(w.shape)
+        shape[in_axis] //= plan.group
+        return _Layout(in_axis, tuple(shape), moved.reshape(-1, plan.group),
+                       moved.shape[:-1] + (moved.shape[-1] // plan.group,))
     if plan.granularity == "channel":
-        channels = w.shape[out_axis]
-        if r.shape[0] not in (1, channels):
-            raise QuantizeError(f"weight %{name}: q.range has {r.shape[0]} channels, the weight has {channels} "
-                                f"along axis {out_axis}; {RUN_CALIBRATE} again")
-        return (np.broadcast_to(r[:, 0], (channels,)), np.broadcast_to(r[:, 1], (channels,)), out_axis, (channels,))
-    return r[:, 0].min(), r[:, 1].max(), None, ()
+        return _Layout(out_axis, (w.shape[out_axis],), np.moveaxis(w, out_axis, 0).reshape(w.shape[out_axis], -1))
+    return _Layout(None, (), w.reshape(1, -1))
 
 
-def _binary_scale(w: np.ndarray, axis: Optional[int], group: Optional[int]) -> np.ndarray:
-    """The scale minimising |w - s*sign(w)|^2 per parameter: the mean magnitude."""
-    if group is not None:
-        rows, _, moved_shape = _blocks(w, group, axis)
-        return np.moveaxis(np.abs(rows).mean(axis=1).reshape(moved_shape), -1, axis)
-    if axis is None:
-        return np.abs(w).mean().reshape(())
-    return np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).mean(axis=1)
+def _range(layout: _Layout, const_node, name: str, plan: WeightPlan, method: str) -> tuple:
+    """(lo, hi) per parameter: recorded by calibrate per channel or tensor, measured here per group."""
+    if plan.group is not None:
+        lo, hi = weight_range(layout.rows, method, STORAGE_BITS[plan.storage], plan.symmetric, axis=0)
+        return layout.params(lo), layout.params(hi)
+    r = _recorded(const_node, name)
+    if layout.axis is None:
+        return r[:, 0].min(), r[:, 1].max()
+    channels = layout.shape[0]
+    if r.shape[0] not in (1, channels):
+        raise QuantizeError(f"weight %{name}: q.range has {r.shape[0]} channels, the weight has {channels} "
+                            f"along axis {layout.axis}; {RUN_CALIBRATE} again")
+    return np.broadcast_to(r[:, 0], (channels,)), np.broadcast_to(r[:, 1], (channels,))
 
 
 def quantize_weight(w: np.ndarray, const_node, name: str, plan: WeightPlan, out_axis: Optional[int],
                     in_axis: Optional[int], method: str) -> tuple:
     """(integer storage array, QuantType) of float weight `w` under `plan`."""
-    lo, hi, axis, param_shape = _range_and_layout(w, const_node, name, plan, out_axis, in_axis, method)
-    expressed = {"float64": "f64", "float16": "f16"}.get(str(w.dtype), "f32")
+    layout = _layout(w, plan, out_axis, in_axis)
     if plan.storage == "b1":
-        scale = np.maximum(_binary_scale(w, axis, plan.group), np.finfo(np.float32).tiny)
-        scale, zp = scale.astype(np.float32), np.zeros(np.shape(scale), np.int32)
+        # the scale minimising |w - s*sign(w)|^2 is the mean magnitude
+        scale = np.maximum(layout.params(np.abs(layout.rows).mean(axis=1)), np.finfo(np.float32).tiny)
+        zp = np.zeros(layout.shape, np.int32)
     else:
-        scale, zp = params_in(lo, hi, plan.storage, plan.symmetric, plan.qrange)
-    t = QuantType(plan.storage, expressed, w.shape, scale.reshape(param_shape), zp.reshape(param_shape),
-                  axis=axis, group=plan.group)
+        scale, zp = params_in(*_range(layout, const_node, name, plan, method), plan.storage, plan.symmetric,
+                              plan.qrange)
+    expressed = {"float64": "f64", "float16": "f16"}.get(str(w.dtype), "f32")
+    t = QuantType(plan.storage, expressed, w.shape, np.reshape(scale, layout.shape).astype(np.float32),
+                  np.reshape(zp, layout.shape), axis=layout.axis, group=plan.group)
     q = quantize(w, t)
     if plan.qrange is not None:
         q = np.clip(q, *plan.qrange)

@@ -5,7 +5,7 @@ import pytest
 
 from quantize_graphs import data_for, quantized, single_layer, small_cnn, weight_consts
 from qcompiler.ir.types import QuantType, TensorType
-from qcompiler.numerics.affine import dequantize
+from qcompiler.numerics.affine import broadcast_params, dequantize
 from qcompiler.numerics.sqnr import sqnr_db
 from qcompiler.runtime.reference import run_graph
 
@@ -82,6 +82,27 @@ def test_group_granularity_blocks_the_input_channel_axis():
     blocks = original.reshape(6, 2, 4)
     assert np.allclose(t.scale.array, np.abs(blocks).max(axis=2) / 127, rtol=1e-6)
     assert g.find("y").producer.attrs["q.granularity"] == "group:4"
+
+
+@pytest.mark.parametrize("op, w_shape, in_axis", [("conv2d", (4, 6, 3, 3), 1), ("conv_transpose2d", (6, 2, 3, 3), 0)])
+@pytest.mark.parametrize("weights", ["i4", "b1"])
+def test_group_granularity_of_conv_weights(op, w_shape, in_axis, weights):
+    x_shape = ("N", 6, 5, 5)
+    g = single_layer(op, x_shape, w_shape)
+    original = g.const_value(g.find("w")).copy()
+    g, _ = quantized(g, f"calibrate,quantize{{granularity=group:3,weights={weights}}}")
+    t = g.find("w").type
+    param_shape = list(w_shape)
+    param_shape[in_axis] //= 3
+    assert (t.axis, t.group, t.scale.shape) == (in_axis, 3, tuple(param_shape))
+    scale, _ = broadcast_params(t, w_shape)
+    blocks = np.moveaxis(original, in_axis, -1).reshape(-1, 3)
+    if weights == "b1":  # each block's scale is its mean magnitude
+        expected = np.moveaxis(np.repeat(np.abs(blocks).mean(axis=1), 3).reshape(
+            np.moveaxis(original, in_axis, -1).shape), -1, in_axis)
+        assert np.allclose(scale, expected, rtol=1e-6)
+    else:
+        assert np.all(np.abs(dequantize(g.const_value(g.find("w")), t) - original) <= scale / 2 * (1 + 1e-5))
 
 
 def test_group_granularity_falls_back_where_the_input_axis_does_not_divide():
