@@ -1,0 +1,70 @@
+"""Accumulator safety: before emitting an integer reduction, prove from the storage
+ranges and the reduction length that |acc| < 2^(accumulator_bits - 1) on the target,
+and on targets whose u8×s8 pair sums saturate at int16 (x86 AVX2 without VNNI) that
+the weights keep every pair sum exact."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from qcompiler.ir.core import Graph, Node, Value
+from qcompiler.ir.types import QuantType
+from qcompiler.targets import Target
+
+from .errors import LoweringError
+from .quant_params import max_centered
+
+# vpmaddubsw adds two u8×s8 products into int16: 2 · 255 · 64 = 32640 <= 32767
+PAIR_SUM_WEIGHTS = (-64, 63)
+
+
+def layer_name(node: Node) -> str:
+    """How errors name a layer: its result and, when known, the module it came from."""
+    origins = [v.producer.attrs.get("origin") for v in node.inputs
+               if v is not None and v.producer is not None and v.producer.op == "const"]
+    origin = next((o for o in origins if o), node.attrs.get("origin"))
+    return f"layer %{node.outputs[0].name} ({node.op}{f', {origin}' if origin else ''})"
+
+
+def check_accumulator(node: Node, target: Target, terms: int, term_bound: int, bias_bound: int = 0,
+                      detail: str = "") -> None:
+    """`terms` products each bounded by `term_bound` (`detail` says why), plus a bias, must fit."""
+    limit = 2 ** (target.accumulator_bits - 1)
+    worst = terms * term_bound + bias_bound
+    if worst >= limit:
+        raise LoweringError(
+            f"{layer_name(node)}: the {target.accumulator_bits}-bit accumulator of target '{target.name}' may "
+            f"overflow: {terms} terms of magnitude up to {term_bound}{detail}{f' plus a bias up to {bias_bound}' if bias_bound else ''} "
+            f"reach {worst} >= 2^{target.accumulator_bits - 1}; use narrower activations or weights, or split the layer")
+
+
+def check_dot_product(node: Node, target: Target, x: Value, w: Value, terms, bias: Optional[np.ndarray]) -> None:
+    """A conv / linear / matmul: reduction length `terms` (Cin/groups · kernel, or K)."""
+    if not isinstance(terms, int):
+        raise LoweringError(f"{layer_name(node)}: the reduction length {terms} is symbolic, so the accumulator "
+                            "cannot be proven not to overflow")
+    bias_bound = int(np.abs(bias.astype(np.int64)).max()) if bias is not None and bias.size else 0
+    x_max, w_max = max_centered(x.type), max_centered(w.type)
+    check_accumulator(node, target, terms, x_max * w_max, bias_bound,
+                      f" (|x - zp| <= {x_max} in {x.type.storage} times |w - zp| <= {w_max} in {w.type.storage})")
+    if target.saturating_pair_sums and x.type.storage == "u8" and w.type.storage == "i8":
+        _check_pair_sums(node, target, w)
+
+
+def _check_pair_sums(node: Node, target: Target, w: Value) -> None:
+    lo, hi = PAIR_SUM_WEIGHTS
+    values = Graph.const_value(w)
+    w_lo, w_hi = (int(values.min()), int(values.max())) if values is not None and values.size else (-128, 127)
+    if w_lo < lo or w_hi > hi:
+        what = f"weights span [{w_lo}, {w_hi}]" if values is not None else "the s8 operand is not a constant"
+        raise LoweringError(
+            f"{layer_name(node)}: target '{target.name}' saturates u8×s8 pair sums at int16, so s8 weights must lie "
+            f"in [{lo}, {hi}] (7 bits; the quantize pass sets q.reduce_range for this), but {what}")
+
+
+def check_sum(node: Node, target: Target, x_type: QuantType, count) -> None:
+    """A pool: `count` centred activations summed."""
+    if not isinstance(count, int):
+        raise LoweringError(f"{layer_name(node)}: the window size {count} is symbolic")
+    check_accumulator(node, target, count, max_centered(x_type))

@@ -1,0 +1,54 @@
+"""`lower`: the fake-quant graph (float ops with quantized types) -> integer ops.
+
+The stage reads as one rule list (integer products, elementwise, pools, tables, and
+requantizes in front of pass-throughs) applied to a fixed point, followed by explicit
+dequantize / quantize around whatever stays float (docs/quantization.md, stage 3).
+Rounding and accumulator width come from the target: the pass option, else
+`ctx.target`, else "generic".
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import ClassVar
+
+from qcompiler.ir.core import Graph
+from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
+from qcompiler.rewrite import RuleSet, apply_rules
+from qcompiler.targets import Target, get_target
+
+from .boundaries import insert_float_boundaries, needs_float_boundary
+from .elementwise import elementwise_rules
+from .errors import LoweringError
+from .lut import lut_rules
+from .pass_through import pass_through_rules
+from .pools import pool_rules
+from .products import product_rules
+
+
+def lowering_rules(target: Target) -> RuleSet:
+    return RuleSet(product_rules(target) + elementwise_rules(target) + pool_rules(target) + lut_rules()
+                   + pass_through_rules(target))
+
+
+@register_pass
+@dataclass(frozen=True)
+class Lower(Pass):
+    """Rewrite quantized float ops into integer ops; stats count the ops emitted per kind
+    (`float` = ops kept in float between a dequantize and a quantize)."""
+
+    name: ClassVar[str] = "lower"
+    target: str = ""  # overrides ctx.target (handy in .qir tests)
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        target = get_target(self.target or ctx.target or "generic")
+        stats = Counter(apply_rules(graph, lowering_rules(target)))
+        stats.update(insert_float_boundaries(graph))
+        if stats.get("float"):
+            ctx.note(f"{stats['float']} ops on quantized values stay float between dequantize and quantize")
+        return PassResult(bool(stats), dict(stats))
+
+    def ensures(self, graph: Graph) -> None:
+        for node in graph.nodes:
+            if needs_float_boundary(node):
+                raise LoweringError(f"lower left {node.label()} computing on quantized values in float")

@@ -1,0 +1,106 @@
+"""conv1d / conv2d / linear / matmul with quantized input, weight and result ->
+qconv1d / qconv2d / qlinear / qmatmul.
+
+M[c] = s_in · s_w[c] / s_out per output channel; the bias becomes i32 with scale
+s_in · s_w[c] and zero point 0; a fused relu / relu6 / clip folds into the clamp, and
+other fused activations write an 8-bit intermediate that a qlut maps to the result.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from qcompiler.ir.core import Graph, Node, Value
+from qcompiler.ir.dense import Dense
+from qcompiler.ir.types import QuantType
+from qcompiler.numerics.affine import dequantize, quantize
+from qcompiler.rewrite import Op, Rule
+from qcompiler.targets import Target
+
+from .accumulator import check_dot_product
+from .fused_activation import TABLE_ACTIVATIONS, fused_function, preactivation_type
+from .lut import LUT_BITS, lut_table
+from .quant_params import activation_bounds, clamp_for, is_quant, per_tensor, requant_attrs, scale_of
+
+INTEGER_OP = {"conv1d": "qconv1d", "conv2d": "qconv2d", "linear": "qlinear", "matmul": "qmatmul"}
+GEOMETRY = ("stride", "pad", "dilation", "groups", "pad_mode")
+
+
+def _weight_axis(op: str, w: QuantType) -> int:
+    """The weight axis that indexes output channels (where per-channel scales may live)."""
+    return w.rank - 1 if op == "matmul" else 0
+
+
+def _weight_ok(op: str, w) -> bool:
+    if not is_quant(w) or w.group is not None or w.storage == "b1" or w.bits > 16:
+        return False
+    return w.axis is None or (w.rank >= 2 and w.axis % w.rank == _weight_axis(op, w))
+
+
+def _lowerable(m) -> bool:
+    node = m.root
+    x, w = node.inputs[0], node.inputs[1]
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    out = node.output.type
+    if not (per_tensor(x.type) and _weight_ok(node.op, w.type) and per_tensor(out)):
+        return False
+    if bias is not None and Graph.const_value(bias) is None:
+        return False
+    if activation_bounds(node) is None:
+        return (node.attrs.get("activation") in TABLE_ACTIVATIONS and out.bits <= LUT_BITS
+                and preactivation_type(node, out) is not None)
+    return True
+
+
+def _integer_bias(graph: Graph, bias: Value, accumulator_scale: np.ndarray, before: Node) -> Value:
+    """The bias as i32 in accumulator units (scale s_in · s_w[c], zero point 0)."""
+    array = graph.const_value(bias)
+    real = dequantize(array, bias.type) if isinstance(bias.type, QuantType) else array.astype(np.float32)
+    channels = real.shape[0]
+    if accumulator_scale.size == 1:
+        t = QuantType("i32", bias.type.expressed, (channels,), accumulator_scale.reshape(()), np.int32(0))
+    else:
+        t = QuantType("i32", bias.type.expressed, (channels,), accumulator_scale, np.zeros(channels, np.int32), axis=0)
+    origin = bias.producer.attrs.get("origin")
+    return graph.constant(quantize(real, t), name=f"{bias.name}_i32", origin=origin, type=t, before=before)
+
+
+def _reduction_length(node: Node, w: QuantType):
+    """Products summed per output: K for matmul, C_in/groups · kernel for conv, in for linear."""
+    dims = node.inputs[0].type.shape[-1:] if node.op == "matmul" else w.shape[1:]
+    if all(isinstance(d, int) for d in dims):
+        return int(np.prod(dims, dtype=np.int64))
+    return "·".join(str(d) for d in dims)
+
+
+def _lower(target: Target):
+    def replace(b, m):
+        node, graph = m.root, m.graph
+        x, w = node.inputs[0], node.inputs[1]
+        bias = node.inputs[2] if len(node.inputs) > 2 else None
+        out = node.output.type
+        bounds = activation_bounds(node)
+        mid = out if bounds is not None else preactivation_type(node, out)
+        acc_scale = (np.float32(scale_of(x.type)) * w.type.scale.array.astype(np.float32)).reshape(-1)
+        operands = [x, w]
+        if bias is not None:
+            operands.append(_integer_bias(graph, bias, acc_scale, node))
+        check_dot_product(node, target, x, w, _reduction_length(node, w.type),
+                          graph.const_value(operands[2]) if bias is not None else None)
+        attrs = {k: node.attrs[k] for k in GEOMETRY if k in node.attrs}
+        attrs.update(requant_attrs(acc_scale.astype(np.float64) / scale_of(mid)), rounding=target.rounding,
+                     clamp=clamp_for(mid, *(bounds or (None, None))))
+        decisions = {k: v for k, v in node.attrs.items() if k.startswith("q.")}
+        if mid is out:
+            return b.op(INTEGER_OP[node.op], operands, {**attrs, **decisions}, output_types=[out])
+        pre = b.op(INTEGER_OP[node.op], operands, attrs, output_types=[mid])
+        graph.rename(pre, f"{node.output.name}_pre")
+        table = lut_table(fused_function(node), mid, out)
+        return b.op("qlut", [pre], {"table": Dense(table), **decisions}, output_types=[out])
+
+    return replace
+
+
+def product_rules(target: Target) -> list:
+    return [Rule(INTEGER_OP[op], Op(op), _lower(target), condition=_lowerable) for op in INTEGER_OP]
