@@ -1,0 +1,62 @@
+"""Sub-byte weight packing: rows of storage integers packed 8/bits to a byte.
+
+Element j of a row sits in byte j // (8/bits), bits (j % (8/bits))·bits upward (low
+nibble first, as ONNX packs int4). Each row starts on a byte boundary so a kernel can
+unpack one output channel's weights without touching its neighbours. Signed storage is
+two's complement inside its field and sign-extended on unpacking. Binary weights (b1,
+values ±1) travel as 2-bit signed fields, which hold both.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# storage type -> (bits per packed field, signed)
+PACKED_FIELDS = {"i8": (8, True), "u8": (8, False), "i4": (4, True), "u4": (4, False),
+                 "i2": (2, True), "u2": (2, False), "b1": (2, True)}
+
+
+def packed_row_bytes(k: int, bits: int) -> int:
+    per_byte = 8 // bits
+    return -(-k // per_byte)
+
+
+def pack_rows(storage: np.ndarray, bits: int) -> np.ndarray:
+    """[rows, k] storage integers -> [rows, ceil(k·bits/8)] uint8."""
+    if bits not in (2, 4, 8):
+        raise ValueError(f"can only pack 2, 4 or 8-bit fields, got {bits}")
+    storage = np.asarray(storage)
+    if storage.ndim != 2:
+        raise ValueError(f"pack_rows takes a 2-D [rows, k] array, got shape {list(storage.shape)}")
+    rows, k = storage.shape
+    per_byte = 8 // bits
+    nbytes = packed_row_bytes(k, bits)
+    fields = np.zeros((rows, nbytes * per_byte), np.uint8)
+    fields[:, :k] = storage.astype(np.int64) & ((1 << bits) - 1)
+    fields = fields.reshape(rows, nbytes, per_byte)
+    packed = np.zeros((rows, nbytes), np.uint8)
+    for j in range(per_byte):
+        packed |= fields[:, :, j] << np.uint8(j * bits)
+    return packed
+
+
+@njit(cache=True)
+def unpack_row(packed_row, k, bits, signed, out):
+    """Fill out[:k] (int32) with the storage integers of one packed row."""
+    per_byte = 8 // bits
+    mask = (1 << bits) - 1
+    sign = 1 << (bits - 1)
+    for j in range(k):
+        v = (np.int32(packed_row[j // per_byte]) >> ((j % per_byte) * bits)) & mask
+        if signed and v >= sign:
+            v -= 1 << bits
+        out[j] = v
+
+
+@njit(cache=True)
+def unpack_rows(packed, k, bits, signed):
+    """[rows, nbytes] uint8 -> [rows, k] int32 storage integers (the inverse of pack_rows)."""
+    out = np.empty((packed.shape[0], k), np.int32)
+    for r in range(packed.shape[0]):
+        unpack_row(packed[r], k, bits, signed, out[r])
+    return out

@@ -1,0 +1,52 @@
+"""Moving values between representations: quantize (float -> storage), dequantize
+(storage -> float) and requantize (storage -> storage with other parameters).
+
+Parameters arrive flattened with an `inner` stride: element i uses parameter
+(i // inner) % len(params), which covers per-tensor (one parameter), per-channel
+(inner = product of the dims after the axis) and fully broadcast per-group arrays
+(inner = 1, one parameter per element). The float arithmetic copies numpy's promotions
+in `qcompiler.numerics.affine` (f32 division then rint; int64·f32 product in f64,
+rounded to f32) so results match the reference bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .rounding import rounding_shift
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+@njit(cache=True)
+def quantize_kernel(x, scale, zero_point, inner, lo, hi, binary, out):
+    """x: float32 [n]; scale: float32 [p]; zero_point: int32 [p]; out: int32 [n]."""
+    p = scale.size
+    for i in range(x.size):
+        if binary:  # b1 storage is the sign, never 0
+            out[i] = 1 if x[i] >= 0 else -1
+            continue
+        c = (i // inner) % p
+        q = np.float64(np.rint(x[i] / scale[c])) + zero_point[c]
+        out[i] = np.int32(min(max(q, lo), hi))
+
+
+@njit(cache=True)
+def dequantize_kernel(q, scale, zero_point, inner, out):
+    """q: int [n] storage; out: float32 [n] = (q - zero_point)·scale."""
+    p = scale.size
+    for i in range(q.size):
+        c = (i // inner) % p
+        out[i] = np.float32(np.float64(np.int64(q[i]) - zero_point[c]) * np.float64(scale[c]))
+
+
+@njit(cache=True)
+def requantize_kernel(x, x_zp, multiplier, shift, y_zp, lo, hi, mode, out, overflow):
+    """Per-tensor storage -> storage: zp_y + round((x - zp_x)·multiplier·2^-shift), clamped.
+    overflow[0] is set when a centred value leaves int32 (the reference raises there)."""
+    for i in range(x.size):
+        a = np.int64(x[i]) - x_zp
+        if a < INT32_MIN or a > INT32_MAX:
+            overflow[0] = 1
+        y = rounding_shift(a * multiplier, shift, mode) + y_zp
+        out[i] = np.int32(min(max(y, lo), hi))

@@ -1,0 +1,25 @@
+"""How each op runs on the Numba backend: integer ops through kernels (`INTEGER_STEPS`),
+pass-through ops on storage (`storage.prepare_storage_op`)."""
+from .convert import prepare_dequantize, prepare_qlut, prepare_quantize, prepare_requantize
+from .elementwise import prepare_qadd, prepare_qmul
+from .pool import prepare_qavg_pool2d, prepare_qglobal_avg_pool
+from .products import prepare_qconv, prepare_qlinear, prepare_qmatmul
+from .storage import prepare_storage_op
+
+# integer op -> prepare(node) -> Step
+INTEGER_STEPS = {
+    "quantize": prepare_quantize,
+    "dequantize": prepare_dequantize,
+    "requantize": prepare_requantize,
+    "qlut": prepare_qlut,
+    "qadd": prepare_qadd,
+    "qmul": prepare_qmul,
+    "qconv1d": prepare_qconv,
+    "qconv2d": prepare_qconv,
+    "qlinear": prepare_qlinear,
+    "qmatmul": prepare_qmatmul,
+    "qavg_pool2d": prepare_qavg_pool2d,
+    "qglobal_avg_pool": prepare_qglobal_avg_pool,
+}
+
+__all__ = ["INTEGER_STEPS", "prepare_storage_op"]

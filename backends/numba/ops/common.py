@@ -1,0 +1,96 @@
+"""What the preparation of every integer node shares: reading its quantized operand and
+result types, its requantization attributes, its constant operands, and reporting
+run-time overflow the way the reference does.
+
+A prepared node is a `Step`: a function from the node's runtime arrays (storage
+integers for quantized values) to its results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from qcompiler.ir.core import Graph, Node
+from qcompiler.ir.printer import format_type
+from qcompiler.ir.registry import get_op
+from qcompiler.ir.types import QuantType
+from qcompiler.runtime.reference import ExecutionError
+
+from ..errors import NumbaBackendError
+from ..kernels.rounding import ROUNDING_CODES
+
+Step = Callable[[list], list]
+
+
+def attrs_of(node: Node) -> dict:
+    return get_op(node.op).with_defaults(node.attrs)
+
+
+def quant_input(node: Node, i: int, role: str, *, per_tensor: bool = True) -> QuantType:
+    v = node.inputs[i] if i < len(node.inputs) else None
+    t = v.type if v is not None else None
+    if not isinstance(t, QuantType) or (per_tensor and t.axis is not None):
+        want = "a per-tensor quantized type" if per_tensor else "a quantized type"
+        shown = "absent" if t is None else format_type(t)
+        raise NumbaBackendError(f"node {node.label()}: operand '{role}' must have {want}, got {shown}")
+    return t
+
+
+def quant_result(node: Node) -> QuantType:
+    t = node.outputs[0].type
+    if not isinstance(t, QuantType) or t.axis is not None:
+        raise NumbaBackendError(f"node {node.label()}: the result must have a per-tensor quantized type, "
+                                f"got {format_type(t)}")
+    return t
+
+
+def zero_point(t: QuantType) -> int:
+    return int(t.zero_point.array.reshape(-1)[0])
+
+
+def const_input(node: Node, i: int):
+    """The numpy value of input i when it is a constant, else None."""
+    return Graph.const_value(node.inputs[i]) if i < len(node.inputs) else None
+
+
+@dataclass(frozen=True)
+class Requant:
+    """Requantization of one node, expanded to one entry per output channel."""
+
+    multipliers: tuple  # one int64 [channels] array per multiplier attribute
+    shift: np.ndarray   # int64 [channels]
+    mode: int           # kernels.rounding code
+    zero_point: int     # of the result
+    lo: int
+    hi: int
+
+    @property
+    def multiplier(self) -> np.ndarray:
+        return self.multipliers[0]
+
+
+def requant_of(node: Node, channels: int, names=("multiplier",)) -> Requant:
+    attrs = attrs_of(node)
+    out = quant_result(node)
+    expanded = []
+    for name in (*names, "shift"):
+        a = np.asarray(attrs[name].array, np.int64).reshape(-1)
+        if a.size not in (1, channels):
+            raise NumbaBackendError(f"node {node.label()}: '{name}' has {a.size} entries; expected 1 or one per "
+                                    f"output channel ({channels})")
+        expanded.append(np.ascontiguousarray(np.broadcast_to(a, (channels,))))
+    lo, hi = attrs.get("clamp") or (out.qmin, out.qmax)
+    return Requant(tuple(expanded[:-1]), expanded[-1], ROUNDING_CODES[attrs["rounding"]], zero_point(out),
+                   int(lo), int(hi))
+
+
+def check_overflow(node: Node, flags: np.ndarray) -> None:
+    """The reference raises when an accumulator leaves int32; so does the backend."""
+    if flags.any():
+        raise ExecutionError(f"node {node.label()} failed: OverflowError: accumulator outside int32")
+
+
+def storage_int32(a) -> np.ndarray:
+    return np.ascontiguousarray(a, np.int32)

@@ -1,0 +1,150 @@
+"""qconv1d, qconv2d, qlinear and qmatmul prepared for the Numba kernels.
+
+Constant weights are packed and their accumulator bound checked once, at preparation;
+a weight that is computed at run time is packed on each call. qconv1d runs as qconv2d
+of height 1; qlinear and qmatmul share the batched product kernel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qcompiler.ir.core import Node
+from qcompiler.ir.ops.spatial import ints_attr, pads_attr, plan_windows
+
+from ..kernels.conv import qconv2d_kernel
+from ..kernels.linear import qproduct_kernel
+from ..weights import needs_wide_accumulator, pack_weight_rows, zero_points_per_row
+from .common import (Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of,
+                     storage_int32, zero_point)
+
+_NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _bias(node: Node, b, channels: int) -> np.ndarray:
+    return np.zeros(channels, np.int32) if b is None else storage_int32(np.asarray(b).reshape(-1))
+
+
+def _weights_source(node: Node, w_index: int, to_rows, rows: int, axis: int):
+    """A function returning the PackedWeights for the weight array seen at run time
+    (the constant one, packed now, when the weight is a constant)."""
+    t = quant_input(node, w_index, "w", per_tensor=False)
+    zps = zero_points_per_row(t, rows, axis, f"node {node.label()}")
+
+    def pack(w):
+        return pack_weight_rows(to_rows(np.asarray(w)), t, zps, f"node {node.label()}")
+
+    const = const_input(node, w_index)
+    if const is None:
+        return pack
+    packed = pack(const)
+    return lambda w: packed
+
+
+def prepare_qconv(node: Node) -> Step:
+    spatial = 1 if node.op == "qconv1d" else 2
+    attrs = attrs_of(node)
+    x_t = quant_input(node, 0, "x")
+    quant_result(node)
+    w_t = quant_input(node, 1, "w", per_tensor=False)
+    cout = w_t.shape[0]
+    groups = attrs["groups"]
+    rq = requant_of(node, cout)
+    weights_for = _weights_source(node, 1, lambda w: w.reshape(cout, -1), cout, 0)
+    const_bias = const_input(node, 2)
+    pad_mode = _NUMPY_PAD_MODE[attrs["pad_mode"]]
+    where = f"node {node.label()}"
+
+    def run(args):
+        x, w = args[0], args[1]
+        b = args[2] if len(args) > 2 else None
+        weights = weights_for(w)
+        bias = _bias(node, const_bias if const_bias is not None else b, cout)
+        kernel = tuple(w_t.shape[2:]) if spatial == 2 else (1, w_t.shape[2])
+        stride = ints_attr(attrs["stride"], spatial, 1, "stride", where, 1)
+        dilation = ints_attr(attrs["dilation"], spatial, 1, "dilation", where, 1)
+        begin, end = pads_attr(attrs["pad"], spatial, where)
+        if spatial == 1:  # a 1-D convolution is a 2-D one of height 1
+            x = x[:, :, None, :]
+            stride, dilation, begin, end = (1,) + stride, (1,) + dilation, (0,) + begin, (0,) + end
+        plan = plan_windows(x.shape[2:], kernel, stride, dilation, begin, end, where)
+        xc = np.pad(storage_int32(x) - np.int32(zero_point(x_t)),
+                    [(0, 0), (0, 0)] + list(zip(begin, end)), mode=pad_mode)
+        out = np.empty((x.shape[0], cout) + plan.out, np.int32)
+        overflow = np.zeros(x.shape[0] * cout, np.uint8)
+        acc_like = np.zeros(1, np.int64 if needs_wide_accumulator(weights, bias, x_t) else np.int32)
+        qconv2d_kernel(np.ascontiguousarray(xc), weights.packed, weights.bits, weights.signed, weights.zero_point,
+                       bias, groups, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1],
+                       rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, acc_like, out, overflow)
+        check_overflow(node, overflow)
+        return [out[:, :, 0, :] if spatial == 1 else out]
+
+    return run
+
+
+def _product(node: Node, x3: np.ndarray, weights, bias, x_t, rq) -> np.ndarray:
+    """x3: storage [B, M, K]; weights packed [Bw, N, bytes] (Bw 1 or B) or [N, bytes] -> out [B, M, N]."""
+    packed = weights.packed if weights.packed.ndim == 3 else weights.packed[None]
+    n_out = packed.shape[1]
+    xc = storage_int32(x3) - np.int32(zero_point(x_t))
+    out = np.empty((x3.shape[0], x3.shape[1], n_out), np.int32)
+    overflow = np.zeros(x3.shape[0] * n_out, np.uint8)
+    qproduct_kernel(xc, packed, weights.bits, weights.signed, weights.zero_point, bias, rq.multiplier, rq.shift,
+                    rq.zero_point, rq.lo, rq.hi, rq.mode, needs_wide_accumulator(weights, bias, x_t), out, overflow)
+    check_overflow(node, overflow)
+    return out
+
+
+def prepare_qlinear(node: Node) -> Step:
+    x_t, w_t = quant_input(node, 0, "x"), quant_input(node, 1, "w", per_tensor=False)
+    quant_result(node)
+    n_out = w_t.shape[0]
+    rq = requant_of(node, n_out)
+    weights_for = _weights_source(node, 1, lambda w: w, n_out, 0)
+    const_bias = const_input(node, 2)
+
+    def run(args):
+        x, w = args[0], args[1]
+        b = args[2] if len(args) > 2 else None
+        bias = _bias(node, const_bias if const_bias is not None else b, n_out)
+        k = x.shape[-1]
+        out = _product(node, np.asarray(x).reshape(1, -1, k), weights_for(w), bias, x_t, rq)
+        return [out.reshape(x.shape[:-1] + (n_out,))]
+
+    return run
+
+
+def prepare_qmatmul(node: Node) -> Step:
+    """numpy matmul semantics: batch dims broadcast, a 1-D operand gains and loses a dim."""
+    a_t, b_t = quant_input(node, 0, "a"), quant_input(node, 1, "b", per_tensor=False)
+    quant_result(node)
+    n_out = b_t.shape[-1] if b_t.rank >= 2 else 1
+    rq = requant_of(node, n_out)
+    zps = zero_points_per_row(b_t, n_out, -1, f"node {node.label()}") if b_t.rank >= 2 else \
+        np.full(n_out, zero_point(b_t), np.int32)
+    no_bias = np.zeros(n_out, np.int32)
+
+    def pack(b, batch):  # [..., K, N] (or [K]) -> packed rows [Bw, N, bytes], Bw = 1 or the batch size
+        if b.ndim == 1:
+            rows = b[None, None, :]
+        else:
+            rows = np.swapaxes(np.broadcast_to(b, batch + b.shape[-2:]) if b.ndim > 2 else b, -1, -2)
+        return pack_weight_rows(rows.reshape(-1, n_out, rows.shape[-1]), b_t, zps, f"node {node.label()}")
+
+    const = const_input(node, 1)
+    packed_const = pack(const, ()) if const is not None and const.ndim <= 2 else None
+
+    def run(args):
+        a, b = np.asarray(args[0]), np.asarray(args[1])
+        a2 = a[None, :] if a.ndim == 1 else a
+        batch = np.broadcast_shapes(a2.shape[:-2], b.shape[:-2])
+        m, k = a2.shape[-2:]
+        x3 = np.broadcast_to(a2, batch + (m, k)).reshape(-1, m, k)
+        weights = packed_const if packed_const is not None else pack(b, batch)
+        out = _product(node, x3, weights, no_bias, a_t, rq).reshape(batch + (m, n_out))
+        if b.ndim == 1:
+            out = out[..., 0]
+        if a.ndim == 1:
+            out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
+        return [out]
+
+    return run
