@@ -6,3 +6,4 @@
 __version__ = "0.1.0"
 
 from .ir import Graph, QIRError, verify  # noqa: F401
+from .api import compile, load  # noqa: F401,E402

@@ -1,4 +1,4 @@
-"""The `qcompiler` command: opt, inspect (and compile, demo as they land)."""
+"""The `qcompiler` command: compile, demo, opt, inspect."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .ir.errors import QIRError
+from .targets import available_targets
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -79,6 +80,35 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_compile(args) -> int:
+    from .api import compile
+    from .loading import load_arrays, parse_shape
+
+    calibration = load_arrays(args.calib) if args.calib else None
+    shape = parse_shape(args.input_shape)
+    example = None
+    if shape is not None:
+        import torch
+
+        example = torch.randn(shape)
+    cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration, pipeline=args.pipeline,
+                 dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty())
+    cm.save(args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+    if args.export_onnx:
+        cm.export_onnx(args.export_onnx, form=args.onnx_form)
+        print(f"wrote {args.export_onnx} ({args.onnx_form} form)", file=sys.stderr)
+    print(cm.report())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(sys.stdout, progress=sys.stderr.isatty())
+    return 0
+
+
 def _fmt(t) -> str:
     from .ir.printer import format_type
 
@@ -88,6 +118,28 @@ def _fmt(t) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qcompiler", description="qcompiler: a quantization compiler")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("compile", help="quantize a model for a target, save it and print the report",
+                       description="Import MODEL, calibrate it on DATA, quantize and lower it for TARGET; save the "
+                                   "compiled model into OUTDIR (load it with qcompiler.load) and print the report.")
+    _add_model_args(p)
+    p.add_argument("--target", default="generic", help=f"one of: {', '.join(available_targets())} (default: generic)")
+    p.add_argument("--calib", metavar="DATA", help="calibration samples: a .npy array [N, ...] or a .npz of arrays "
+                                                   "by input name (a torch model is traced on the first sample)")
+    p.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="directory for the compiled model")
+    p.add_argument("-p", "--pipeline", help="passes to run instead of the target's default pipeline")
+    p.add_argument("--export-onnx", metavar="PATH", help="also write the compiled model as ONNX")
+    p.add_argument("--onnx-form", default="qoperator", choices=["qoperator", "qdq", "integer"],
+                   help="form of the ONNX export (default: qoperator)")
+    p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after every pass into DIR")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pass context's RNG")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("demo", help="compile the bundled digits CNN for armv8 and compare accuracies",
+                       description="Compile the bundled digits CNN for armv8 (calibrated on the digits training "
+                                   "split), print its report and the test accuracy of fp32 torch, the int8 Numba "
+                                   "backend and the int8 ONNX export in ONNX Runtime.")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("opt", help="run a pass pipeline over a model and print or save the IR",
                        description="Import MODEL, run PIPELINE over it and print the resulting IR (or save it with -o).")
@@ -112,7 +164,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except QIRError as e:
+    except (QIRError, OSError) as e:
         print(f"qcompiler {args.command}: error: {e}", file=sys.stderr)
         return 1
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .ir.core import Graph
-from .ir.errors import FrontendError
+from .ir.errors import FrontendError, QIRError
 
 
 def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = False) -> Graph:
@@ -82,3 +82,34 @@ def parse_shape(text: Optional[str]) -> Optional[tuple]:
         return tuple(int(d) for d in text.split(","))
     except ValueError:
         raise FrontendError(f"bad input shape {text!r}: expected comma-separated integers like 1,3,224,224") from None
+
+
+class DataFileError(QIRError):
+    """A data file (calibration samples) that is missing or not plain numeric arrays."""
+
+
+def load_arrays(path) -> Any:
+    """Samples from a `.npy` (one array: a single-input model) or `.npz` file (arrays by
+    input name; a single array is taken whatever its name). Nothing is unpickled."""
+    import numpy as np
+
+    path = Path(path)
+    if path.suffix.lower() not in (".npy", ".npz"):
+        raise DataFileError(f"{path}: expected a .npy or .npz file of samples")
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() == ".npy":
+            arrays = {"": np.load(path, allow_pickle=False)}
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError) as e:
+        raise DataFileError(f"{path}: not a file of plain numeric arrays ({e})") from None
+    if not arrays:
+        raise DataFileError(f"{path}: holds no arrays")
+    for name, a in arrays.items():
+        if a.dtype.kind not in "fiub":
+            what = f"array '{name}'" if name else "the array"
+            raise DataFileError(f"{path}: {what} has dtype {a.dtype}; samples must be numbers")
+    return next(iter(arrays.values())) if len(arrays) == 1 else arrays

@@ -1,0 +1,118 @@
+"""`qcompiler.compile` and `qcompiler.load`: post-training quantization in one call.
+
+    cm = qcompiler.compile(model, target="armv8", example_inputs=x, calibration=data)
+    y = cm(x); cm.export_onnx("m.onnx"); print(cm.report()); cm.save("out/")
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .compiled import CompiledModel
+from .instruments import DumpIR, VerifyEach
+from .instruments.keep_float import KeepFloat
+from .ir.errors import QIRError
+from .loading import load_model
+from .passmanager import PassContext, PassManager, Progress
+from .pipelines import to_string
+from .saving import load_compiled
+from .targets import get_target
+
+# the report measures SQNR on at most this many samples (the reference interpreter is slow)
+SAMPLES_FOR_REPORT = 16
+
+
+def compile(model: Any, target: str = "generic", example_inputs: Any = None, calibration: Any = None,
+            pipeline: Any = None, dump_ir: Any = None, seed: int = 0, progress: bool = True,
+            dynamic_batch: bool = True) -> CompiledModel:
+    """Import `model` (torch.nn.Module, .onnx/.qir path, ONNX ModelProto or Graph), run
+    `pipeline` (default: the target's, see qcompiler.pipelines) with the verifier after
+    every pass, and return the CompiledModel.
+
+    `calibration` is anything the `calibrate` pass accepts (an array of samples, a list of
+    batches, a DataLoader). A torch model is traced on `example_inputs` (default: the
+    first calibration sample when `calibration` is an array), with a dynamic batch
+    dimension unless `dynamic_batch=False`. `dump_ir` names a directory that receives the
+    IR before and after every pass."""
+    chosen = get_target(target)
+    manager_passes = pipeline if pipeline is not None else chosen.default_pipeline
+    keep = KeepFloat()
+    instruments = [VerifyEach(), keep] + ([DumpIR(dump_ir)] if dump_ir is not None else [])
+    manager = PassManager(manager_passes, instruments)  # a bad pipeline fails before the import
+    trace_inputs = calibration[:1] if example_inputs is None and _is_array(calibration) else example_inputs
+    graph = load_model(model, _as_torch(trace_inputs), dynamic_batch=dynamic_batch)
+    _check_calibration(graph, calibration)
+    ctx = PassContext(target=chosen, calibration=calibration, example_inputs=example_inputs, seed=seed,
+                      progress=Progress(progress))
+    manager.run(graph, ctx)
+    return CompiledModel(graph, keep.graph, chosen, to_string(manager_passes), ctx.diagnostics,
+                         _sample_inputs(keep.graph or graph, example_inputs, calibration))
+
+
+def load(directory) -> CompiledModel:
+    """A CompiledModel saved with `cm.save(directory)`."""
+    return load_compiled(directory)
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, np.ndarray) or hasattr(x, "detach")
+
+
+def _as_torch(example_inputs):
+    """The torch frontend traces on tensors; numpy examples are converted."""
+    if example_inputs is None:
+        return None
+    items = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    if not any(isinstance(x, np.ndarray) for x in items):
+        return example_inputs
+    import torch
+
+    converted = tuple(torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x for x in items)
+    return converted if isinstance(example_inputs, (tuple, list)) else converted[0]
+
+
+def _check_calibration(graph, calibration) -> None:
+    """Calibration arrays are checked against the graph inputs (count, shape, dtype,
+    finite values) before any pass runs: a mistake costs no time and its error is the
+    data's, not the pipeline's. Streams (loaders, generators) are checked as they run."""
+    from .passes.calibration.data import calibration_batches
+
+    if _is_array(calibration) or (isinstance(calibration, dict) and all(map(_is_array, calibration.values()))):
+        batches, _ = calibration_batches(calibration, graph)
+        for _ in batches:
+            pass
+
+
+def _sample_inputs(graph, example_inputs, calibration) -> Optional[list]:
+    """A few inputs (graph-input order) to compare the float and compiled graphs on: the
+    first calibration batch (real data, where example inputs are often random tensors
+    made for tracing), else the example inputs; None when neither fits the graph."""
+    from .runtime.reference import bind_inputs
+
+    candidates = []
+    if calibration is not None:
+        candidates.append(_first_calibration_batch(graph, calibration))
+    if example_inputs is not None:
+        items = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+        candidates.append([np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x) for x in items])
+    for arrays in candidates:
+        if arrays is None:
+            continue
+        try:
+            bind_inputs(graph, arrays)
+        except QIRError:
+            continue
+        return arrays
+    return None
+
+
+def _first_calibration_batch(graph, calibration) -> Optional[list]:
+    from .passes.calibration.data import calibration_batches
+
+    try:
+        batches, _ = calibration_batches(calibration, graph, samples=SAMPLES_FOR_REPORT, batch=SAMPLES_FOR_REPORT)
+        first = next(iter(batches))
+    except (QIRError, StopIteration):  # e.g. a generator the calibrate pass used up
+        return None
+    return [first[v.name] for v in graph.inputs]

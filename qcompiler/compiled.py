@@ -1,0 +1,90 @@
+"""CompiledModel: what `qcompiler.compile` returns — the compiled graph, the float graph
+it came from, and how to run, export, report and save it."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .ir.core import Graph
+from .ir.errors import QIRError
+from .targets import Target
+
+
+class CompiledModel:
+    """`cm(x)` runs the Numba integer kernels (numpy in, numpy out; torch in, torch out);
+    `cm.graph` is the compiled graph, `cm.float_graph` the float graph it was quantized
+    from (folded and calibrated, same value names), `cm.diagnostics` what the passes
+    reported (fallbacks, warnings)."""
+
+    def __init__(self, graph: Graph, float_graph: Optional[Graph], target: Target, pipeline: str,
+                 diagnostics: Sequence = (), sample_inputs: Optional[list] = None):
+        self.graph = graph
+        self.float_graph = float_graph
+        self.target = target
+        self.pipeline = pipeline
+        self.diagnostics = list(diagnostics)
+        self.sample_inputs = sample_inputs  # arrays in graph-input order, for the report's SQNR
+        self._executor = None
+
+    def __call__(self, *inputs):
+        if len(inputs) != len(self.graph.inputs):
+            names = ", ".join("%" + v.name for v in self.graph.inputs)
+            raise QIRError(f"the compiled model takes {len(self.graph.inputs)} inputs ({names}), got {len(inputs)}")
+        torch_like = next((x for x in inputs if hasattr(x, "detach")), None)
+        arrays = [_numpy(x) for x in inputs]
+        outs = [np.asarray(o) for o in self._run_batched(arrays)]
+        if torch_like is not None:
+            import torch
+
+            outs = [torch.from_numpy(np.ascontiguousarray(o)) for o in outs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _run_batched(self, arrays: list) -> list:
+        """Graphs imported with a fixed batch size run any multiple of it, chunk by chunk."""
+        batch = self._static_batch()
+        given = arrays[0].shape[0] if arrays and arrays[0].ndim else None
+        if batch is None or given in (None, batch) or given % batch or any(
+                a.ndim == 0 or a.shape[0] != given for a in arrays):
+            return self.executor(arrays)
+        chunks = [self.executor([a[s:s + batch] for a in arrays]) for s in range(0, given, batch)]
+        return [np.concatenate(parts) for parts in zip(*chunks)]
+
+    def _static_batch(self) -> Optional[int]:
+        dims = {v.type.shape[0] if v.type.shape else None for v in [*self.graph.inputs, *self.graph.outputs]}
+        return dims.pop() if len(dims) == 1 and isinstance(next(iter(dims)), int) else None
+
+    @property
+    def executor(self):
+        """The Numba executor of the compiled graph, built (and JIT-compiled) on first use."""
+        if self._executor is None:
+            from .backends.numba.executor import NumbaExecutor
+
+            self._executor = NumbaExecutor(self.graph)
+        return self._executor
+
+    def export_onnx(self, path, form: str = "qoperator"):
+        """Write the compiled graph as a standard ONNX model (`form`: qoperator | qdq |
+        integer, see docs/quantization.md) and return the path."""
+        from .backends.onnx import export
+
+        export(self.graph, path, form=form)
+        return path
+
+    def report(self):
+        from .report import report
+
+        return report(self)
+
+    def save(self, directory) -> None:
+        from .saving import save_compiled
+
+        save_compiled(self, directory)
+
+    def __repr__(self) -> str:
+        return (f"<CompiledModel @{self.graph.name} for {self.target.name}: {len(self.graph.nodes)} nodes, "
+                f"pipeline {self.pipeline!r}>")
+
+
+def _numpy(x) -> np.ndarray:
+    return np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)

@@ -1,0 +1,140 @@
+"""`report(compiled) -> Report`: per layer, what was decided and what it costs.
+
+For every computing node of the compiled graph: its types (weight storage and
+granularity, activation storage), bit widths, the calibration method, the SQNR of its
+output against the same value of the float graph (both graphs run in the numpy
+reference interpreter on the model's sample inputs; values match by name), parameters,
+bytes at storage width, MACs, BOPs (MACs · operand bits · operand bits) and its share
+of the latency the target's cost model predicts. Totals compare with the same model in
+fp32. Counts with a dynamic batch dimension are per sample.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .analysis import element_bits, macs, storage_bytes, type_label
+from .ir.core import Graph, Node
+from .ir.errors import QIRError
+from .ir.registry import is_opaque
+from .numerics.sqnr import sqnr_db
+from .runtime.reference import run_graph
+
+FP32_BITS = 32
+
+
+@dataclass
+class Report:
+    graph: str
+    target: str
+    pipeline: str
+    rows: list                 # one dict per computing node, in graph order
+    totals: dict
+    outputs_db: list           # SQNR of each graph output vs the float graph (empty: not measured)
+    diagnostics: list = field(default_factory=list)  # what the passes reported, as lines
+    opaque_ops: list = field(default_factory=list)   # onnx.* ops that run through ONNX Runtime
+    notes: list = field(default_factory=list)        # about the report itself (e.g. why no SQNR)
+
+    def __str__(self) -> str:
+        from .report_table import render_text
+
+        return render_text(self)
+
+    def to_markdown(self) -> str:
+        from .report_table import render_markdown
+
+        return render_markdown(self)
+
+
+def report(compiled) -> Report:
+    graph = compiled.graph
+    notes: list = []
+    quant_values, float_values, outputs_db = _measure(compiled, notes)
+    float_nodes = {v.name: n for n in compiled.float_graph.nodes for v in n.outputs} if compiled.float_graph else {}
+    layers = [node for node in graph.nodes if node.op != "const"]
+    rows = [_row(node, quant_values, float_values, float_nodes, compiled.target) for node in layers]
+    totals = _totals(rows, [_constants(node) for node in layers])
+    for row in rows:
+        row["latency_share"] = row["latency_ns"] / totals["latency_ns"] if totals["latency_ns"] else 0.0
+    opaque = sorted({n.op for n in graph.nodes if is_opaque(n.op)})
+    return Report(graph.name, compiled.target.name, compiled.pipeline, rows, totals, outputs_db,
+                  [str(d) for d in compiled.diagnostics], opaque, notes)
+
+
+def _measure(compiled, notes: list) -> tuple:
+    """(compiled values, float values, output SQNRs) on the sample inputs, by value name."""
+    if compiled.float_graph is None or compiled.sample_inputs is None:
+        notes.append("SQNR not measured: " + ("no float graph" if compiled.float_graph is None else "no sample inputs"))
+        return {}, {}, []
+    try:
+        float_outs, float_values = run_graph(compiled.float_graph, compiled.sample_inputs, keep=True)
+        quant_outs, quant_values = run_graph(compiled.graph, compiled.sample_inputs, keep=True)
+    except QIRError as e:
+        notes.append(f"SQNR not measured: {e}")
+        return {}, {}, []
+    batch = compiled.sample_inputs[0].shape[0] if compiled.sample_inputs and compiled.sample_inputs[0].ndim else 1
+    notes.append(f"SQNR of each layer's output vs the float graph on {batch} sample(s)")
+    return quant_values, float_values, [sqnr_db(f, q) for f, q in zip(float_outs, quant_outs)]
+
+
+def _row(node: Node, quant_values: dict, float_values: dict, float_nodes: dict, target) -> dict:
+    out = node.outputs[0] if node.outputs else None
+    consts = _constants(node)
+    weight = next((v for v in node.inputs[1:] if v is not None and Graph.const_value(v) is not None), None)
+    data = next((v for v in node.inputs if v is not None and Graph.const_value(v) is None), None)
+    n_macs = macs(node)
+    # the two multiplied operands; a product of two activations (matmul) has no weight
+    factors = [v for v in node.inputs[:2] if v is not None] if n_macs else []
+    bits = [element_bits(v.type) for v in factors]
+    a_bits = element_bits(data.type) if data is not None else None
+    w_bits = element_bits(weight.type) if weight is not None else None
+    moved = sum(storage_bytes(v.type) for v in [*node.inputs, *node.outputs] if v is not None)
+    latency = target.cost.layer_latency_ns(n_macs, max(bits or [a_bits or FP32_BITS]), moved)
+    name = out.name if out is not None else ""
+    float_node = float_nodes.get(name)
+    method = node.attrs.get("q.method") or (float_node.attrs.get("q.method") if float_node is not None else None)
+    sqnr = None
+    if name in quant_values and name in float_values:
+        sqnr = sqnr_db(float_values[name], quant_values[name])
+    return {
+        "layer": name, "origin": _origin(weight) or node.attrs.get("origin"), "op": node.op,
+        "shape": ",".join(str(d) for d in out.type.shape) if out is not None else "",
+        "weights": type_label(weight.type) if weight is not None else None,
+        "acts": type_label(out.type) if out is not None else None,
+        "w_bits": w_bits, "a_bits": a_bits, "method": method, "sqnr_db": sqnr,
+        "params": sum(v.type.numel() or 0 for v in consts),
+        "bytes": sum(storage_bytes(v.type) for v in consts),
+        "macs": n_macs, "bops": n_macs * math.prod(bits) if len(bits) == 2 else 0,
+        "latency_ns": latency,
+    }
+
+
+def _constants(node: Node) -> list:
+    return [v for v in node.inputs if v is not None and Graph.const_value(v) is not None]
+
+
+def _origin(weight) -> Optional[str]:
+    """`features.0.weight` -> `features.0`: the module a weight belongs to."""
+    if weight is None:
+        return None
+    origin = weight.producer.attrs.get("origin")
+    return origin.rsplit(".", 1)[0] if origin and origin.endswith((".weight", ".w")) else origin
+
+
+def _totals(rows: list, constants: list) -> dict:
+    # a constant used by several layers is stored once
+    unique = {id(v): v for consts in constants for v in consts}.values()
+    params = sum(v.type.numel() or 0 for v in unique)
+    size = sum(storage_bytes(v.type) for v in unique)
+    n_macs = sum(r["macs"] for r in rows)
+    bops = sum(r["bops"] for r in rows)
+    fp32_bytes = params * FP32_BITS / 8
+    fp32_bops = n_macs * FP32_BITS * FP32_BITS
+    return {
+        "params": params, "bytes": size, "fp32_bytes": fp32_bytes,
+        "size_ratio": fp32_bytes / size if size else math.nan,
+        "macs": n_macs, "bops": bops, "fp32_bops": fp32_bops,
+        "bops_ratio": fp32_bops / bops if bops else math.nan,
+        "latency_ns": sum(r["latency_ns"] for r in rows),
+    }

@@ -1,0 +1,82 @@
+"""Text and Markdown renderings of a Report (the numbers stay raw in `Report.rows`)."""
+from __future__ import annotations
+
+import math
+
+COLUMNS = ["layer", "op", "shape", "weights", "acts", "bits", "method", "SQNR dB", "params", "bytes", "MACs",
+           "BOPs", "lat %"]
+RIGHT_ALIGNED = {"SQNR dB", "params", "bytes", "MACs", "BOPs", "lat %"}
+
+
+def render_text(report) -> str:
+    cells = [_cells(r) for r in report.rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(COLUMNS)]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if h in RIGHT_ALIGNED else v.ljust(w)
+                         for v, w, h in zip(values, widths, COLUMNS)).rstrip()
+
+    rule = "-" * len(line(COLUMNS))
+    out = [_title(report), rule, line(COLUMNS), rule] + [line(c) for c in cells] + [rule]
+    return "\n".join(out + _footer(report))
+
+
+def render_markdown(report) -> str:
+    out = [f"**{_title(report)}**", "", "| " + " | ".join(COLUMNS) + " |",
+           "|" + "|".join("---:" if h in RIGHT_ALIGNED else "---" for h in COLUMNS) + "|"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in report.rows]
+    return "\n".join(out + [""] + [f"- {line.strip()}" for line in _footer(report) if line.strip()])
+
+
+def _title(report) -> str:
+    return f"qcompiler report: @{report.graph} for {report.target} ({report.pipeline})"
+
+
+def _cells(r: dict) -> list:
+    layer = r["layer"] + (f" ({r['origin']})" if r["origin"] and r["origin"] != r["layer"] else "")
+    bits = (f"w{r['w_bits']}" if r["w_bits"] else "") + (f"a{r['a_bits']}" if r["a_bits"] else "")
+    return [layer, r["op"], r["shape"], r["weights"] or "-", r["acts"] or "-", bits or "-", r["method"] or "-",
+            _db(r["sqnr_db"]), _count(r["params"]), _bytes(r["bytes"]), _count(r["macs"]), _count(r["bops"]),
+            f"{100 * r['latency_share']:.1f}"]
+
+
+def _footer(report) -> list:
+    t = report.totals
+    lines = [
+        f"total: {_count(t['params'])} params in {_bytes(t['bytes'])} ({_ratio(t['size_ratio'])} smaller than fp32 "
+        f"{_bytes(t['fp32_bytes'])}); {_count(t['macs'])} MACs, {_count(t['bops'])} BOPs ({_ratio(t['bops_ratio'])} "
+        f"fewer than fp32); predicted latency {t['latency_ns'] / 1e3:.2f} us ({report.target} cost model)",
+    ]
+    if report.outputs_db:
+        lines.append("output SQNR vs float: " + ", ".join(_db(d, unit=" dB") for d in report.outputs_db))
+    lines += [f"note: {n}" for n in report.notes]
+    lines.append("diagnostics: " + ("none" if not report.diagnostics else ""))
+    lines += [f"  {d}" for d in report.diagnostics]
+    lines.append("opaque ops (run through ONNX Runtime): " + (", ".join(report.opaque_ops) or "none"))
+    return lines
+
+
+def _db(x, unit: str = "") -> str:
+    if x is None:
+        return "-"
+    return "exact" if x == math.inf else f"{x:.1f}{unit}"
+
+
+def _count(n) -> str:
+    if not n:
+        return "0"
+    for threshold, scale, suffix in ((1e12, 1e12, "T"), (1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if n >= threshold:
+            return f"{n / scale:.1f}{suffix}"
+    return f"{n:,}"
+
+
+def _bytes(n) -> str:
+    for scale, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:g} B"
+
+
+def _ratio(x) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.2f}x"
