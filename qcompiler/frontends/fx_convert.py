@@ -139,8 +139,9 @@ class Converter:
         node = self.graph.add(op, inputs, attrs, name=self.node.name)
         return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
 
-    def const(self, array, origin: Optional[str] = None, name: str = "") -> Value:
-        return self.graph.constant(np.asarray(array), name=name or f"{self.node.name}_c", origin=origin)
+    def const(self, array) -> Value:
+        """A constant the conversion needs (a scalar operand, a shape), not a weight."""
+        return self.graph.constant(np.asarray(array), name=f"{self.node.name}_c")
 
     def i64(self, values) -> Value:
         return self.const(np.asarray(values, dtype=np.int64))

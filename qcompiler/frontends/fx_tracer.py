@@ -1,6 +1,6 @@
 """Capturing a torch module as an fx graph: symbolic tracing, with torch.export as fallback.
 
-The tracer stops at the modules the importer maps directly (`LEAF_MODULES`) and traces
+The tracer stops at the module types the importer maps directly (fx_modules) and traces
 through everything else, including torch.nn containers such as TransformerEncoderLayer
 whose forward asks questions about its input (`src.dim() == 3`, `src.is_nested`) before
 computing. Plain fx cannot answer those; this tracer runs every traced op on the example
@@ -35,8 +35,7 @@ class _ConcreteProxy(fx.Proxy):
     """A proxy that knows the value its node takes on the example inputs."""
 
     def __len__(self) -> int:
-        value = self.tracer.concrete(self)
-        return len(value)
+        return len(self.tracer.concrete(self))
 
     def __getattr__(self, name: str):
         return _ConcreteAttribute(self, name)
@@ -49,11 +48,10 @@ class _ConcreteAttribute(Attribute, _ConcreteProxy):
 class ImportTracer(fx.Tracer):
     """fx tracer with a fixed leaf set that follows metadata branches on the example inputs."""
 
-    def __init__(self, leaf_modules: tuple, example_inputs: tuple, concrete_args: dict):
+    def __init__(self, leaf_modules: tuple, example_inputs: tuple):
         super().__init__()
         self._leaf_types = leaf_modules
         self._examples = list(example_inputs)
-        self._concrete_args = concrete_args
         self._evaluating = False
 
     # --- leaf policy ------------------------------------------------------------------
@@ -85,11 +83,9 @@ class ImportTracer(fx.Tracer):
                     return target(*args, **kwargs)
                 if kind == "call_method":
                     return getattr(args[0], target)(*args[1:], **kwargs)
-                if kind == "call_module":
-                    return self.root.get_submodule(target).forward(*args, **kwargs)
+                return self.root.get_submodule(target).forward(*args, **kwargs)  # call_module
         finally:
             self._evaluating = False
-        raise TraceError(f"cannot evaluate {kind} {target}")
 
     def _placeholder_value(self, name: str, default: tuple):
         if self._examples:
@@ -168,8 +164,10 @@ def specialized_args(module: torch.nn.Module, num_inputs: int) -> dict:
 
 def symbolic_trace(module: torch.nn.Module, example_inputs: tuple, leaf_modules: tuple) -> fx.GraphModule:
     concrete = specialized_args(module, len(example_inputs))
-    tracer = ImportTracer(leaf_modules, example_inputs, concrete)
+    tracer = ImportTracer(leaf_modules, example_inputs)
     graph = tracer.trace(module, concrete_args=concrete)
+    for node in graph.nodes:  # the example activations were only needed to answer branches
+        node.meta.pop("qc_concrete", None)
     return fx.GraphModule(tracer.root, graph, type(module).__name__)
 
 

@@ -21,7 +21,6 @@ import torch
 import torch.fx as fx
 
 from ..ir.core import Graph, Node, Value
-from ..ir.dense import Dense
 from ..ir.registry import get_op, is_opaque
 from ..ir.types import QuantType, TensorType, Type
 from .fake_quant import dequantize, fake_quantize, quant_params
@@ -111,24 +110,14 @@ class _Builder:
             result = self.fx.create_node("call_module", module, args, {}, name=name)
         else:
             d = get_op(node.op)
-            if d.integer:
-                raise ExecutionError(f"node {node.label()}: the torch executor simulates quantization in float; "
-                                     f"'{node.op}' is a lowered integer op")
-            attrs = {k: self._literal(k, v) for k, v in d.with_defaults(node.attrs).items() if k in d.attrs}
+            if d.torch is None:  # lowered integer ops work on storage, which this executor never holds
+                raise ExecutionError(f"node {node.label()}: op '{node.op}' has no torch implementation; the torch "
+                                     f"executor runs float graphs and simulates quantized types in float")
+            attrs = {k: _literal(v) for k, v in d.with_defaults(node.attrs).items() if k in d.attrs}
             result = self.fx.create_node("call_function", d.torch, args, attrs, name=name)
         for i, v in enumerate(node.outputs):
             out = result if len(node.outputs) == 1 else self.fx.call_function(operator.getitem, (result, i))
             self.env[id(v)] = self._quantized(out, v)
-
-    def _literal(self, key: str, value):
-        """Attribute values as the generated code can spell them (arrays via get_attr)."""
-        if isinstance(value, Dense):
-            return self._attr(key, torch.from_numpy(np.array(value.array)))
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, (list, tuple)):
-            return type(value)(self._literal(key, x) for x in value)
-        return value
 
     def _quantized(self, x: fx.Node, v: Value) -> fx.Node:
         t = v.type
@@ -139,6 +128,16 @@ class _Builder:
         args = (x, self._attr(f"{v.name}.scale", scale), self._attr(f"{v.name}.zero_point", zero_point),
                 t.qmin, t.qmax, t.storage == "b1")
         return self.fx.call_function(fake_quantize, args)
+
+
+def _literal(value):
+    """Attribute values as plain Python, which the generated code can spell (passes may
+    store numpy scalars)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_literal(x) for x in value)
+    return value
 
 
 def _check_simulated(t: Type, v: Value) -> None:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from qcompiler.frontends.fx import import_module
-from qcompiler.ir import Graph, MinifloatType, QuantType, TensorType
+from qcompiler.ir import Dense, Graph, MinifloatType, QuantType, TensorType
 from qcompiler.numerics.affine import dequantize, fake_quantize, params_from_range, quantize
 from qcompiler.runtime.reference import ExecutionError, run_graph
 from qcompiler.runtime.torch import run_torch, to_torch
@@ -129,6 +129,36 @@ def test_straight_through_estimator_passes_gradients_inside_the_range():
     to_torch(graph)(x)[0].sum().backward()
     inside = (x > 0) & (x <= 1.0)  # relu kills x <= 0; the quantizer clips above 1
     torch.testing.assert_close(x.grad, torch.where(inside, 2.0, 0.0))
+
+
+def test_quantize_and_dequantize_ops_run_on_the_float_carrier():
+    qtype = QuantType("i8", "f32", (4, 6), *params_from_range(-1.0, 1.0, "i8", True))
+    g = Graph("qdq")
+    x = g.add_input("x", TensorType("f32", (4, 6)))
+    q = g.add("quantize", [x], output_types=[qtype])
+    g.set_outputs([g.add("dequantize", [q.output]).output])
+    data = RNG.standard_normal((4, 6)).astype(np.float32)
+    ours = run_torch(g, [data])[0]
+    np.testing.assert_array_equal(ours, run_graph(g, [data])[0])
+    np.testing.assert_array_equal(ours, fake_quantize(data, qtype))
+
+
+def test_integer_ops_without_a_torch_implementation_are_named():
+    qtype = QuantType("i8", "f32", (4,), np.float32(0.1), np.int32(0))
+    g = Graph("lowered")
+    x = g.add_input("x", qtype)
+    attrs = {"multiplier": Dense(np.int32(2**30)), "shift": Dense(np.int32(31)), "rounding": "half_even"}
+    g.set_outputs([g.add("requantize", [x], attrs, name="rq", output_types=[qtype]).output])
+    with pytest.raises(ExecutionError, match="node 'requantize' \\(%rq\\): op 'requantize' has no torch implementation"):
+        to_torch(g)
+
+
+def test_numpy_scalar_attributes_are_accepted():
+    g = Graph("attrs")
+    x = g.add_input("x", TensorType("f32", (5,)))
+    g.set_outputs([g.add("clip", [x], {"min": np.float32(-0.5), "max": np.float64(0.25)}).output])
+    data = np.linspace(-1, 1, 5, dtype=np.float32)
+    np.testing.assert_array_equal(run_torch(g, [data])[0], np.clip(data, -0.5, 0.25))
 
 
 def test_opaque_nodes_run_through_onnxruntime():
