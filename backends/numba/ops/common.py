@@ -80,7 +80,7 @@ def requant_of(node: Node, channels: int, names=("multiplier",)) -> Requant:
         if a.size not in (1, channels):
             raise NumbaBackendError(f"node {node.label()}: '{name}' has {a.size} entries; expected 1 or one per "
                                     f"output channel ({channels})")
-        expanded.append(np.ascontiguousarray(np.broadcast_to(a, (channels,))))
+        expanded.append(np.array(np.broadcast_to(a, (channels,))))  # a writable copy: one kernel signature
     lo, hi = attrs.get("clamp") or (out.qmin, out.qmax)
     return Requant(tuple(expanded[:-1]), expanded[-1], ROUNDING_CODES[attrs["rounding"]], zero_point(out),
                    int(lo), int(hi))

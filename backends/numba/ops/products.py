@@ -20,8 +20,17 @@ from .common import (Step, attrs_of, check_overflow, const_input, quant_input, q
 _NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def _bias(node: Node, b, channels: int) -> np.ndarray:
-    return np.zeros(channels, np.int32) if b is None else storage_int32(np.asarray(b).reshape(-1))
+def _bias(b, channels: int) -> np.ndarray:
+    """A writable int32 copy (constants are read-only, which would compile another kernel signature)."""
+    return np.zeros(channels, np.int32) if b is None else np.array(np.asarray(b).reshape(-1), np.int32)
+
+
+def _bias_source(node: Node, i: int, channels: int):
+    """A function from the run-time bias (or None) to the kernel's bias; fixed when constant or absent."""
+    if i < len(node.inputs) and node.inputs[i] is not None and const_input(node, i) is None:
+        return lambda b: _bias(b, channels)
+    fixed = _bias(const_input(node, i), channels)
+    return lambda b: fixed
 
 
 def _weights_source(node: Node, w_index: int, to_rows, rows: int, axis: int):
@@ -50,7 +59,7 @@ def prepare_qconv(node: Node) -> Step:
     groups = attrs["groups"]
     rq = requant_of(node, cout)
     weights_for = _weights_source(node, 1, lambda w: w.reshape(cout, -1), cout, 0)
-    const_bias = const_input(node, 2)
+    bias_for = _bias_source(node, 2, cout)
     pad_mode = _NUMPY_PAD_MODE[attrs["pad_mode"]]
     where = f"node {node.label()}"
 
@@ -58,7 +67,7 @@ def prepare_qconv(node: Node) -> Step:
         x, w = args[0], args[1]
         b = args[2] if len(args) > 2 else None
         weights = weights_for(w)
-        bias = _bias(node, const_bias if const_bias is not None else b, cout)
+        bias = bias_for(b)
         kernel = tuple(w_t.shape[2:]) if spatial == 2 else (1, w_t.shape[2])
         stride = ints_attr(attrs["stride"], spatial, 1, "stride", where, 1)
         dilation = ints_attr(attrs["dilation"], spatial, 1, "dilation", where, 1)
@@ -100,12 +109,12 @@ def prepare_qlinear(node: Node) -> Step:
     n_out = w_t.shape[0]
     rq = requant_of(node, n_out)
     weights_for = _weights_source(node, 1, lambda w: w, n_out, 0)
-    const_bias = const_input(node, 2)
+    bias_for = _bias_source(node, 2, n_out)
 
     def run(args):
         x, w = args[0], args[1]
         b = args[2] if len(args) > 2 else None
-        bias = _bias(node, const_bias if const_bias is not None else b, n_out)
+        bias = bias_for(b)
         k = x.shape[-1]
         out = _product(node, np.asarray(x).reshape(1, -1, k), weights_for(w), bias, x_t, rq)
         return [out.reshape(x.shape[:-1] + (n_out,))]

@@ -1,0 +1,83 @@
+"""NumbaExecutor on whole lowered graphs: every value's storage equals the reference
+interpreter's, float ops fall back and are reported, malformed nodes are named."""
+import numpy as np
+import pytest
+
+from lowered_graphs import assert_same_storage, conv_relu_pool_linear, lowered, normal, residual_net
+from numba_cases import one_node, qtype, reference_storage, requant_attrs
+from qcompiler.backends.numba import NumbaBackendError, NumbaExecutor
+from qcompiler.ir.types import f32
+from qcompiler.runtime.reference import ExecutionError, run_graph
+
+
+@pytest.mark.parametrize("target,options", [
+    ("generic", ""), ("armv8", "weights=i4"), ("generic", "weights=i2"), ("x86-avx2", ""), ("cortex-m", ""),
+])
+def test_conv_relu_pool_linear_matches_reference_storage(target, options):
+    graph = lowered(conv_relu_pool_linear, target, options)
+    ex = NumbaExecutor(graph)
+    assert ex.fallback_nodes == []
+    inputs = [normal(3, 3, 10, 10)]
+    assert_same_storage(graph, ex.run_storage(inputs), reference_storage(graph, inputs))
+    (got,), (want,) = ex(inputs), run_graph(graph, inputs)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+
+
+def test_residual_net_matches_reference_and_reports_float_fallbacks():
+    graph = lowered(residual_net)
+    ex = NumbaExecutor(graph)
+    ops = {n.op for n in graph.nodes}
+    assert {"qconv2d", "qadd", "qglobal_avg_pool", "qlinear", "max_pool2d", "dequantize"} <= ops, ops
+    assert ex.fallback_nodes == ["'softmax' (%prob)"]
+    inputs = {"x": normal(2, 4, 12, 12)}
+    assert_same_storage(graph, ex.run_storage(inputs), reference_storage(graph, inputs))
+    np.testing.assert_array_equal(ex(inputs)[0], run_graph(graph, inputs)[0])
+
+
+def test_pass_through_ops_run_on_storage_only_with_shared_parameters():
+    x_t = qtype("u8", (2, 3), zp=40)
+    same = one_node("relu", [(x_t, None)], {}, x_t).graph
+    other = one_node("relu", [(x_t, None)], {}, qtype("u8", (2, 3), zp=0, scale=0.025)).graph
+    assert NumbaExecutor(same).fallback_nodes == []
+    assert NumbaExecutor(other).fallback_nodes == ["'relu' (%y)"]
+    x = np.linspace(-3, 3, 6, dtype=np.float32).reshape(2, 3)
+    for graph in (same, other):
+        np.testing.assert_array_equal(NumbaExecutor(graph).run_storage([x])["y"], reference_storage(graph, [x])["y"])
+
+
+def test_result_that_is_not_quantized_is_named():
+    x_t, w_t = qtype("u8", (1, 2, 4, 4)), qtype("i8", (3, 2, 1, 1))
+    attrs = {**requant_attrs(np.random.default_rng(0), 1, "half_even"), "clamp": [0, 255]}
+    node = one_node("qconv2d", [(x_t, None), (w_t, np.ones((3, 2, 1, 1), np.int32))], attrs, f32(1, 3, 4, 4))
+    with pytest.raises(NumbaBackendError, match=r"'qconv2d' \(%y\).*per-tensor quantized type"):
+        NumbaExecutor(node.graph)
+
+
+def test_unsupported_weight_storage_is_named():
+    x_t, w_t = qtype("u8", (1, 2, 4, 4)), qtype("i16", (3, 2, 1, 1))
+    attrs = {**requant_attrs(np.random.default_rng(0), 1, "half_even"), "clamp": [0, 255]}
+    node = one_node("qconv2d", [(x_t, None), (w_t, np.ones((3, 2, 1, 1), np.int32))], attrs, qtype("u8", (1, 3, 4, 4)))
+    with pytest.raises(NumbaBackendError, match=r"'qconv2d' \(%y\): weight storage i16"):
+        NumbaExecutor(node.graph)
+
+
+def _wide_conv(x_value):
+    """i16 activations and 576-long reductions: int32 cannot be proven, int64 accumulates."""
+    x_t, w_t = qtype("i16", (1, 64, 3, 3)), qtype("i8", (2, 64, 3, 3))
+    attrs = {**requant_attrs(np.random.default_rng(0), 1, "half_up", (1e-7, 1e-6)), "clamp": [-128, 127]}
+    node = one_node("qconv2d", [(x_t, None), (w_t, np.full((2, 64, 3, 3), 127, np.int32))], attrs,
+                    qtype("i8", (1, 2, 1, 1)))
+    return node.graph, [np.full((1, 64, 3, 3), x_value * 0.05, np.float32)]
+
+
+def test_wide_accumulators_match_reference_when_in_range():
+    graph, inputs = _wide_conv(1000)
+    assert_same_storage(graph, NumbaExecutor(graph).run_storage(inputs), reference_storage(graph, inputs))
+
+
+def test_accumulator_overflow_is_an_error_naming_the_node_like_the_reference():
+    graph, inputs = _wide_conv(32000)
+    with pytest.raises(ExecutionError, match="outside int32"):
+        run_graph(graph, inputs)
+    with pytest.raises(ExecutionError, match=r"'qconv2d' \(%y\).*outside int32"):
+        NumbaExecutor(graph).run_storage(inputs)
