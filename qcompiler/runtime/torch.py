@@ -90,10 +90,11 @@ class _Builder:
     def _constant(self, node: Node) -> fx.Node:
         value, t = node.attrs["value"].array, node.output.type
         origin = node.attrs.get("origin")
-        if isinstance(t, QuantType):
+        if isinstance(t, QuantType):  # integer storage: a buffer, named after the weight it stands for
+            hint = origin or node.output.name
             scale, zero_point = quant_params(t)
-            q = self._attr(node.output.name, torch.from_numpy(np.array(value)))
-            args = (q, self._attr(f"{node.output.name}.scale", scale), self._attr(f"{node.output.name}.zero_point", zero_point))
+            q = self._attr(hint, torch.from_numpy(np.array(value)))
+            args = (q, self._attr(f"{hint}.scale", scale), self._attr(f"{hint}.zero_point", zero_point))
             return self.fx.call_function(dequantize, args)
         _check_simulated(t, node.output)
         tensor = torch.from_numpy(np.array(value))

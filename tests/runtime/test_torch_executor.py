@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from qcompiler.frontends.fx import import_module
 from qcompiler.ir import Dense, Graph, MinifloatType, QuantType, TensorType
 from qcompiler.numerics.affine import dequantize, fake_quantize, params_from_range, quantize
+from qcompiler.passmanager import PassContext, run_pipeline
 from qcompiler.runtime.reference import ExecutionError, run_graph
 from qcompiler.runtime.torch import run_torch, to_torch
 from qcompiler.testing import zoo
@@ -129,6 +130,17 @@ def test_straight_through_estimator_passes_gradients_inside_the_range():
     to_torch(graph)(x)[0].sum().backward()
     inside = (x > 0) & (x <= 1.0)  # relu kills x <= 0; the quantizer clips above 1
     torch.testing.assert_close(x.grad, torch.where(inside, 2.0, 0.0))
+
+
+def test_quantized_model_runs_like_the_reference(digits):
+    model, x, y, _ = digits
+    ctx = PassContext(calibration=[[x.numpy()]])
+    quantized = run_pipeline(import_module(model, x), "fold-bn,fuse-activations,calibrate,quantize", ctx)
+    assert any(isinstance(v.type, QuantType) for v in quantized.values())
+    ours = run_torch(quantized, [x.numpy()])[0]
+    np.testing.assert_array_equal(ours, run_graph(quantized, [x.numpy()])[0])
+    assert (ours.argmax(1) == y.numpy()).mean() > 0.9
+    assert "features_0_weight" in dict(to_torch(quantized).named_buffers())  # integer storage, named by origin
 
 
 def test_quantize_and_dequantize_ops_run_on_the_float_carrier():
