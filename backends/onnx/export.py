@@ -1,0 +1,68 @@
+"""`export(graph, path, form=..., opset=...)`: an IR graph as a standard ONNX model.
+
+Forms (docs/quantization.md, section 4):
+
+- `float`: a float graph, op for op;
+- `qdq`: the fake-quant graph (after `quantize`): QuantizeLinear / DequantizeLinear
+  pairs around quantized activations, weights as integer initializers + DequantizeLinear;
+- `qoperator`: the lowered graph (after `lower`) with ONNX Runtime's quantized
+  operators (QLinearConv, QLinearMatMul, com.microsoft QLinearAdd, ...), which
+  requantize in float and so may differ from our dyadic arithmetic by one step;
+- `integer`: the lowered graph with our arithmetic spelled out in exact integer ONNX
+  ops (ConvInteger / MatMulInteger, int64 multiply, rounding shift, clamp): its integer
+  results equal the reference interpreter's.
+
+Every model passes `onnx.checker.check_model(..., full_check=True)`. Graph inputs and
+outputs keep their IR names and are float, like the reference interpreter's; inside, a
+quantized IR value `%v` has its storage in the ONNX value `v:q` (weights: their
+initializer, named after `origin`) and its real value, where one is needed, in `v`.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+import onnx
+import onnx_ir as ir
+
+from qcompiler.ir.core import Graph
+from qcompiler.ir.registry import get_op, is_opaque
+from qcompiler.ir.types import is_quantized
+
+from .emitters import FORMS
+from .errors import OnnxExportError
+from .exporter import Exporter
+from .opsets import opset_imports
+
+
+def default_form(graph: Graph) -> str:
+    """float for a float graph, qdq for a fake-quant graph, integer for a lowered one."""
+    if not any(is_quantized(v.type) for v in graph.values()):
+        return "float"
+    lowered = any(not is_opaque(n.op) and n.op != "quantize" and get_op(n.op).integer for n in graph.nodes)
+    return "integer" if lowered else "qdq"
+
+
+def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = None, *,
+            check: bool = True) -> onnx.ModelProto:
+    """The ONNX model of `graph` in `form` (default: `default_form`), checked with the
+    full ONNX checker unless `check=False`."""
+    form = form or default_form(graph)
+    if form not in FORMS:
+        raise OnnxExportError(f"unknown export form {form!r}; expected one of {', '.join(FORMS)}")
+    model = Exporter(graph, form, opset_imports(graph, form, opset)).run()
+    proto = ir.serde.serialize_model(model)
+    if check:
+        try:
+            onnx.checker.check_model(proto, full_check=True)
+        except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+            raise OnnxExportError(f"graph @{graph.name}: the exported {form} model fails the ONNX checker: {e}") from None
+    return proto
+
+
+def export(graph: Graph, path: Union[str, os.PathLike], form: Optional[str] = None, opset: Optional[int] = None,
+           *, check: bool = True) -> onnx.ModelProto:
+    """Write `graph` to `path` as ONNX (see `to_onnx`); returns the model."""
+    proto = to_onnx(graph, form, opset, check=check)
+    onnx.save(proto, os.fspath(path))
+    return proto
