@@ -1,9 +1,12 @@
 """Fused activations that are not a clamp (hardswish, sigmoid, leaky_relu on a conv or
-linear) lower to the integer product into an 8-bit intermediate, then a qlut.
+linear) lower to the integer product into a 16-bit intermediate, then a qlut.
 
 Calibration saw only the activation's output, so the intermediate's range is the part
 of the pre-activation axis that the output type can tell apart: below or above it the
 activation is constant (or saturates the output storage) and clamping loses nothing.
+That part can be much wider than the output range (sigmoid: about ±6 for [0, 1];
+leaky_relu: lo/alpha), so 8 bits would cost the output a step or two; 16 bits keep the
+lookup within rounding of the fused float activation, for a 2^16-entry table.
 """
 from __future__ import annotations
 
@@ -49,13 +52,16 @@ def preactivation_range(node: Node, out: QuantType) -> Optional[tuple]:
     return None
 
 
+INTERMEDIATE = "i16"
+
+
 def preactivation_type(node: Node, out: QuantType) -> Optional[QuantType]:
-    """The 8-bit intermediate type the integer product writes before the table."""
+    """The intermediate type the integer product writes before the table."""
     bounds = preactivation_range(node, out)
     if bounds is None:
         return None
-    scale, zp = params_from_range(bounds[0], bounds[1], out.storage, symmetric=False)
-    return QuantType(out.storage, out.expressed, out.shape, scale, zp)
+    scale, zp = params_from_range(bounds[0], bounds[1], INTERMEDIATE, symmetric=False)
+    return QuantType(INTERMEDIATE, out.expressed, out.shape, scale, zp)
 
 
 def fused_function(node: Node):

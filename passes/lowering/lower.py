@@ -17,7 +17,7 @@ from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.rewrite import RuleSet, apply_rules
 from qcompiler.targets import Target, get_target
 
-from .boundaries import insert_float_boundaries, needs_float_boundary
+from .boundaries import insert_float_boundaries, is_integer, needs_float_boundary
 from .elementwise import elementwise_rules
 from .errors import LoweringError
 from .lut import lut_rules
@@ -34,16 +34,20 @@ def lowering_rules(target: Target) -> RuleSet:
 @register_pass
 @dataclass(frozen=True)
 class Lower(Pass):
-    """Rewrite quantized float ops into integer ops; stats count the ops emitted per kind
-    (`float` = ops kept in float between a dequantize and a quantize)."""
+    """Rewrite quantized float ops into integer ops. Stats count the integer ops emitted
+    per kind, `identity-activation` the activations dropped as exact identities and
+    `float` the ops kept in float between a dequantize and a quantize."""
 
     name: ClassVar[str] = "lower"
     target: str = ""  # overrides ctx.target (handy in .qir tests)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         target = get_target(self.target or ctx.target or "generic")
-        stats = Counter(apply_rules(graph, lowering_rules(target)))
-        stats.update(insert_float_boundaries(graph))
+        before = Counter(n.op for n in graph.nodes if is_integer(n))
+        hits = apply_rules(graph, lowering_rules(target))
+        boundaries = insert_float_boundaries(graph)
+        stats = Counter(n.op for n in graph.nodes if is_integer(n)) - before
+        stats.update({k: n for k, n in (*hits.items(), *boundaries.items()) if k in ("identity-activation", "float")})
         if stats.get("float"):
             ctx.note(f"{stats['float']} ops on quantized values stay float between dequantize and quantize")
         return PassResult(bool(stats), dict(stats))

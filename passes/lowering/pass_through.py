@@ -45,6 +45,7 @@ def _requantize_operands(target: Target):
             if not same_params(v.type, out):
                 attrs = {**requant_attrs(scale_of(v.type) / scale_of(out)), "rounding": target.rounding}
                 inputs[i] = b.op("requantize", [v], attrs, output_types=[with_params(out, v.type.shape)])
+                b.graph.rename(inputs[i], f"{v.name}_requantized")
         return b.op(node.op, inputs, dict(node.attrs), output_types=[out])
 
     return replace

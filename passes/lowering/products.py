@@ -3,7 +3,7 @@ qconv1d / qconv2d / qlinear / qmatmul.
 
 M[c] = s_in · s_w[c] / s_out per output channel; the bias becomes i32 with scale
 s_in · s_w[c] and zero point 0; a fused relu / relu6 / clip folds into the clamp, and
-other fused activations write an 8-bit intermediate that a qlut maps to the result.
+other fused activations write a 16-bit intermediate that a qlut maps to the result.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from qcompiler.targets import Target
 
 from .accumulator import check_dot_product
 from .fused_activation import TABLE_ACTIVATIONS, fused_function, preactivation_type
-from .lut import LUT_BITS, lut_table
+from .lut import lut_table
 from .quant_params import activation_bounds, clamp_for, is_quant, per_tensor, requant_attrs, scale_of
 
 INTEGER_OP = {"conv1d": "qconv1d", "conv2d": "qconv2d", "linear": "qlinear", "matmul": "qmatmul"}
@@ -48,8 +48,7 @@ def _lowerable(m) -> bool:
     if bias is not None and Graph.const_value(bias) is None:
         return False
     if activation_bounds(node) is None:
-        return (node.attrs.get("activation") in TABLE_ACTIVATIONS and out.bits <= LUT_BITS
-                and preactivation_type(node, out) is not None)
+        return node.attrs.get("activation") in TABLE_ACTIVATIONS and preactivation_type(node, out) is not None
     return True
 
 

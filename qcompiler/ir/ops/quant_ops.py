@@ -36,7 +36,9 @@ def quantize_torch(x):
 
 
 def _dequantize_type(types, attrs, consts):
-    t = quant_operand(types[0], "dequantize", "x", per_tensor=False)
+    t = types[0]
+    if not isinstance(t, QuantType):  # any granularity and storage, binary and per-group included
+        raise VerifyError(f"dequantize: operand must be quantized (q<...>), got {fmt_type(t)}")
     return [result_type(t, t.shape)]
 
 

@@ -63,6 +63,10 @@ def test_quantize_dequantize_use_the_types():
     tw = qtype("i4", (3, 5), [0.1, 0.2, 0.3], [0, 1, -1], axis=0)
     w = storage(tw)
     assert np.array_equal(run_int("dequantize", [(w, tw)], {}, TensorType("f32", w.shape)), dequantize(w, tw))
+    tg = QuantType("i4", "f32", (2, 8), np.array([[0.1, 0.2], [0.3, 0.4]], np.float32), np.zeros((2, 2), np.int32),
+                   axis=1, group=4)
+    g = storage(tg)
+    assert np.array_equal(run_int("dequantize", [(g, tg)], {}, TensorType("f32", g.shape)), dequantize(g, tg))
 
 
 @pytest.mark.parametrize("mode", ROUNDING_MODES)

@@ -12,7 +12,7 @@ from qcompiler.ir.types import QuantType
 from qcompiler.numerics.affine import params_from_range, quantize
 from qcompiler.runtime.reference import run_graph
 
-WEIGHTED = {"conv1d", "conv2d", "linear"}
+WEIGHTED = {"conv1d", "conv2d", "conv_transpose2d", "linear", "matmul"}  # weights per channel on axis 0
 SAME_PARAMS = {"flatten", "reshape", "max_pool2d", "transpose"}
 
 
