@@ -33,10 +33,11 @@ def check_accumulator(node: Node, target: Target, terms: int, term_bound: int, b
     limit = 2 ** (target.accumulator_bits - 1)
     worst = terms * term_bound + bias_bound
     if worst >= limit:
+        bias = f" plus a bias up to {bias_bound}" if bias_bound else ""
         raise LoweringError(
             f"{layer_name(node)}: the {target.accumulator_bits}-bit accumulator of target '{target.name}' may "
-            f"overflow: {terms} terms of magnitude up to {term_bound}{detail}{f' plus a bias up to {bias_bound}' if bias_bound else ''} "
-            f"reach {worst} >= 2^{target.accumulator_bits - 1}; use narrower activations or weights, or split the layer")
+            f"overflow: {terms} terms of magnitude up to {term_bound}{detail}{bias} reach {worst} >= "
+            f"2^{target.accumulator_bits - 1}; use narrower activations or weights, or split the layer")
 
 
 def check_dot_product(node: Node, target: Target, x: Value, w: Value, terms, bias: Optional[np.ndarray]) -> None:

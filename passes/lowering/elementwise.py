@@ -23,7 +23,8 @@ def _add(target: Target):
     def replace(b, m):
         (a, c), out = m.root.inputs, m.root.output.type
         s_out = scale_of(out)
-        (mult_a, mult_b), shift = quantize_multipliers_shared_shift([scale_of(a.type) / s_out, scale_of(c.type) / s_out])
+        (mult_a, mult_b), shift = quantize_multipliers_shared_shift([scale_of(a.type) / s_out,
+                                                                     scale_of(c.type) / s_out])
         attrs = {"multiplier_a": Dense(mult_a.reshape(1)), "multiplier_b": Dense(mult_b.reshape(1)),
                  "shift": Dense(shift.reshape(1)), "rounding": target.rounding, "clamp": clamp_for(out)}
         return b.op("qadd", [a, c], attrs, output_types=[out])

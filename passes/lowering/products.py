@@ -7,8 +7,6 @@ other fused activations write a 16-bit intermediate that a qlut maps to the resu
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from qcompiler.ir.core import Graph, Node, Value

@@ -36,8 +36,8 @@ def quant_operand(t: Optional[Type], where: str, role: str, *, per_tensor: bool 
     if per_tensor and t.axis is not None:
         raise VerifyError(f"{where}: operand '{role}' must be quantized per tensor, got {t.granularity} {fmt_type(t)}")
     if t.group is not None:
-        raise VerifyError(f"{where}: operand '{role}' is quantized per group ({fmt_type(t)}); integer ops take per-tensor "
-                          "or per-channel operands")
+        raise VerifyError(f"{where}: operand '{role}' is quantized per group ({fmt_type(t)}); integer ops take "
+                          "per-tensor or per-channel operands")
     if t.storage == "b1" or t.bits > max_bits:
         raise VerifyError(f"{where}: operand '{role}' has storage {t.storage}; this op takes 2..{max_bits}-bit storage")
     return t
