@@ -137,14 +137,24 @@ def _dims(size) -> list:
     return list(size[0]) if len(size) == 1 and isinstance(size[0], (list, tuple)) else list(size)
 
 
-@converts(torch.zeros, aten.zeros, methods=["new_zeros"])
+@converts(torch.zeros, aten.zeros)
 def zeros(cx, *size, **kwargs):
-    return _filled(cx, _dims(size[1:] if size and isinstance(size[0], Value) else size), 0)
+    return _filled(cx, _dims(size), 0)
 
 
-@converts(torch.ones, aten.ones, methods=["new_ones"])
+@converts(torch.ones, aten.ones)
 def ones(cx, *size, **kwargs):
-    return _filled(cx, _dims(size[1:] if size and isinstance(size[0], Value) else size), 1)
+    return _filled(cx, _dims(size), 1)
+
+
+@converts(aten.new_zeros, methods=["new_zeros"])
+def new_zeros(cx, x, *size, **kwargs):
+    return _filled(cx, _dims(size), 0)
+
+
+@converts(aten.new_ones, methods=["new_ones"])
+def new_ones(cx, x, *size, **kwargs):
+    return _filled(cx, _dims(size), 1)
 
 
 @converts(torch.full, aten.full)

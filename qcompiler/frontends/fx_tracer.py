@@ -11,6 +11,7 @@ torch.export.
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 from typing import Any, Callable
 
@@ -125,6 +126,32 @@ class ImportTracer(fx.Tracer):
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
         return _ConcreteProxy(node, self)
+
+    def trace(self, root, concrete_args=None):
+        # torch.zeros(x.size(0), 4) cannot see a traced size; record such calls instead
+        originals = {name: getattr(torch, name) for name in _CONSTRUCTORS}
+        for name, fn in originals.items():
+            setattr(torch, name, _recording(fn))
+        try:
+            return super().trace(root, concrete_args)
+        finally:
+            for name, fn in originals.items():
+                setattr(torch, name, fn)
+
+
+_CONSTRUCTORS = ("zeros", "ones", "full", "arange")
+
+
+def _recording(constructor: Callable) -> Callable:
+    @functools.wraps(constructor)
+    def call(*args, **kwargs):
+        proxies = []
+        fx.node.map_aggregate((args, kwargs), lambda a: proxies.append(a) if isinstance(a, fx.Proxy) else None)
+        if proxies:
+            return proxies[0].tracer.create_proxy("call_function", constructor, args, kwargs)
+        return constructor(*args, **kwargs)
+
+    return call
 
 
 def _all_static(args, kwargs) -> bool:

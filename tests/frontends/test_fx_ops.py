@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fx_helpers import import_and_check
+from fx_helpers import assert_faithful, import_and_check
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,7 +48,7 @@ FUNCTIONAL = {
     "unary": (lambda x: torch.exp(-x.abs()) + torch.sqrt(x.abs() + 1) + torch.rsqrt(x.abs() + 1) + torch.log(x.abs() + 1)
               + torch.erf(x) + torch.floor(x) + torch.ceil(x) + torch.sin(x) + torch.cos(x) + torch.reciprocal(x.abs() + 1), x2),
     "view_by_size": (lambda x: x.view(x.size(0), -1), x4),
-    "permute_transpose": (lambda x: x.permute(0, 2, 3, 1).transpose(1, 2).contiguous().reshape(2, -1, 3), x4),
+    "permute_transpose": (lambda x: x.permute(0, 2, 3, 1).transpose(1, 2).contiguous().reshape(x.size(0), -1, 3), x4),
     "squeeze_unsqueeze": (lambda x: x.unsqueeze(1).squeeze(1)[:, None].squeeze(1) + x[:1].squeeze().unsqueeze(0), x4),
     "index": (lambda x: x[:, 1:3, ..., None][..., 0] + x[:, 0:2, ::2, :].sum(-1, keepdim=True).mean(2, keepdim=True)
               + x[:, -1:], x4),
@@ -68,16 +68,21 @@ FUNCTIONAL = {
     "attention": (lambda x: F.scaled_dot_product_attention(x, x * 0.5, x, is_causal=True), x4),
     "layer_norm": (lambda x: F.layer_norm(x, (8,)) + F.layer_norm(x, (5, 8), torch.ones(5, 8), torch.zeros(5, 8)), x3),
     "in_place": (lambda x: x.clone().add_(1).relu_().mul_(2), x2),
-    "constructors": (lambda x: x + torch.zeros_like(x) + torch.full((4, 6), 0.5) + torch.ones(x.shape[1]), x2),
+    "constructors": (lambda x: x + torch.zeros_like(x) + torch.full((6,), 0.5) + torch.ones(x.shape[1])
+                     + x.new_ones(x.shape) + torch.zeros(x.size(0), 6), x2),
 }
 
 
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
 @pytest.mark.parametrize("capture", ["fx", "export"])
 @pytest.mark.parametrize("case", sorted(FUNCTIONAL))
-def test_functional(case, capture):
+def test_functional(case, capture, dynamic):
     fn, make_input = FUNCTIONAL[case]
     torch.manual_seed(0)
-    import_and_check(Fn(fn), make_input(), capture=capture)
+    x = make_input()
+    graph = import_and_check(Fn(fn), x, capture=capture, dynamic_batch=dynamic)
+    if dynamic:
+        assert_faithful(graph, Fn(fn), (torch.cat([x, x[:1]]),))
 
 
 MODULES = {
@@ -95,12 +100,16 @@ MODULES = {
 }
 
 
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
 @pytest.mark.parametrize("capture", ["fx", "export"])
 @pytest.mark.parametrize("case", sorted(MODULES))
-def test_module(case, capture):
+def test_module(case, capture, dynamic):
     make_module, make_input = MODULES[case]
     torch.manual_seed(0)
-    import_and_check(make_module(), make_input(), capture=capture)
+    module, x = make_module(), make_input()
+    graph = import_and_check(module, x, capture=capture, dynamic_batch=dynamic)
+    if dynamic:
+        assert_faithful(graph, module, (torch.cat([x, x[:1]]),))
 
 
 @pytest.mark.parametrize("batch_first", [True, False])
