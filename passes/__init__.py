@@ -1,2 +1,2 @@
 """The pass library (`qcompiler.passes`); importing it registers every pass."""
-from . import calibration, canonicalize, fusion, quantize  # noqa: F401
+from . import calibration, canonicalize, fusion, lowering, quantize  # noqa: F401
