@@ -97,10 +97,16 @@ def _capture(module: torch.nn.Module, examples: tuple, dynamic_batch: bool, capt
         try:
             return symbolic_trace(module, _clones(examples), tuple(MODULES)), "fx"
         except Exception as e:
-            failures.append(f"symbolic tracing failed ({type(e).__name__}: {e})")
+            failures.append(f"symbolic tracing failed ({_first_line(e)})")
     if capture in ("auto", "export"):
         try:
             return export_trace(module, _clones(examples), dynamic_batch), "torch.export"
         except Exception as e:
-            failures.append(f"torch.export failed ({type(e).__name__}: {e})")
+            failures.append(f"torch.export failed ({_first_line(e)})")
     raise FrontendError(f"cannot capture {type(module).__name__}: {' and '.join(failures)}")
+
+
+def _first_line(e: Exception) -> str:
+    """The gist of an error; torch.export's run to pages of advice."""
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"

@@ -18,7 +18,7 @@ import torch.fx as fx
 from torch.fx.passes.shape_prop import TensorMetadata
 
 from ..ir.core import Graph, Value
-from ..ir.errors import FrontendError, QIRError
+from ..ir.errors import FrontendError
 from ..ir.ops.infer import plain
 from ..ir.types import TensorType, numpy_dtype
 from .fx_meta import first_mismatch, ir_dtype, refine, torch_dtype
@@ -85,7 +85,7 @@ class Converter:
             result = handler(self, *extra, *args, **kwargs)
         except FrontendError:
             raise
-        except (QIRError, ValueError, TypeError, IndexError, KeyError, NotImplementedError) as e:
+        except Exception as e:  # arguments a handler does not expect, inference rejecting them, ...
             raise self.error(f"cannot convert {self._target_name(node)}: {type(e).__name__}: {e}") from e
         if self.dynamic_batch:
             refine(result, node.meta.get("tensor_meta"), node.meta.get("qc_next_batch"), self._batch)
