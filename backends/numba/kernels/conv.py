@@ -1,11 +1,14 @@
 """Integer 2-D convolution (qconv1d runs as a 2-D convolution of height 1).
 
-Direct loops, parallel over (batch, output channel). For each output channel the packed
-weights are unpacked once into a small buffer; then every weight scalar is multiplied
-into a whole output row of the accumulator, so with stride 1 the innermost loop reads
-the padded input contiguously and vectorizes. The input is centred (x - zero point)
-and padded with zeros beforehand by the caller, which is exactly padding with the
-input zero point.
+Direct loops, parallel over (batch, output channel). The input is centred (x - zero
+point) and padded with zeros beforehand by the caller, which is exactly padding with
+the input zero point. A weight row (one output channel: Cin/groups · kh · kw weights)
+is unpacked once per task; each weight is a "tap" reading the input plane at a fixed
+offset. Taps go four at a time through one pass over the accumulator,
+acc[p] += w0·x[o0 + p] + w1·x[o1 + p] + w2·x[o2 + p] + w3·x[o3 + p], so the
+accumulator is loaded and stored once per four multiply-adds, and with stride 1 the pass
+is one long contiguous loop (over the full padded width: columns past the output width
+are junk that requantization skips) that LLVM vectorizes.
 
 The accumulator is int32 when the caller proved |acc| < 2^31 from the weights and the
 input range; otherwise int64, and any accumulator outside int32 is reported through
@@ -20,48 +23,65 @@ from .pack import unpack_row
 from .rounding import requantize_one
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+TAPS = 4  # taps per accumulator pass (the loop bodies below are written for four)
 
 
 @njit(cache=True)
-def _accumulate_wide(acc, xflat, base, plane_size, wrow, cin_g, kh, kw, dh, dw, oh, wp):
-    """Stride-1 rows: acc[oy·wp + ox] += Σ w · x[ic, oy + ky·dh, ox + kx·dw] over the full
-    padded width wp, so one long contiguous loop per weight; columns ox >= OW are junk
-    the caller skips. Channel ic of the group starts at xflat[base + ic·plane_size]."""
-    length = oh * wp
-    t = 0
-    for ic in range(cin_g):
-        start = base + ic * plane_size
-        for ky in range(kh):
-            for kx in range(kw):
-                wv = wrow[t]
-                t += 1
-                if wv == 0:
-                    continue
-                offset = start + ky * dh * wp + kx * dw
-                # the junk columns of the last row would read past the plane's end
-                stop = min(length, plane_size - ky * dh * wp - kx * dw)
-                # a slice, so indices are provably non-negative: no wraparound checks, plain vector loads
-                src = xflat[offset:offset + stop]
-                for p in range(stop):
-                    acc[p] += wv * src[p]
-
-
-@njit(cache=True)
-def _accumulate_strided(acc, xg, wrow, cin_g, kh, kw, sh, sw, dh, dw, oh, ow):
-    """Any stride: acc[oy·ow + ox] += Σ w · xg[ic, oy·sh + ky·dh, ox·sw + kx·dw]."""
+def _tap_geometry(cin_g, kh, kw, dh, dw, plane_h, plane_w):
+    """Per tap (padded to a multiple of TAPS with dummies reading offset 0): its offset
+    from the group's first input plane, and how many wide-layout positions it can read
+    before leaving its plane."""
+    k = cin_g * kh * kw
+    padded = -(-k // TAPS) * TAPS
+    plane = plane_h * plane_w
+    offset = np.zeros(padded, np.int64)
+    room = np.full(padded, plane, np.int64)
     t = 0
     for ic in range(cin_g):
         for ky in range(kh):
             for kx in range(kw):
-                wv = wrow[t]
+                inside = ky * dh * plane_w + kx * dw
+                offset[t] = ic * plane + inside
+                room[t] = plane - inside
                 t += 1
-                if wv == 0:
-                    continue
-                for oy in range(oh):
-                    xrow = xg[ic, oy * sh + ky * dh, kx * dw:]
-                    arow = acc[oy * ow:(oy + 1) * ow]
-                    for ox in range(ow):
-                        arow[ox] += wv * xrow[ox * sw]
+    return offset, room
+
+
+@njit(cache=True)
+def _accumulate_wide(acc, xflat, base, w, offset, room):
+    """Stride 1: acc[p] += Σ_t w[t] · x[base + offset[t] + p], p = oy·Wp + ox."""
+    for t in range(0, w.size, TAPS):
+        w0, w1, w2, w3 = w[t], w[t + 1], w[t + 2], w[t + 3]
+        if w0 == 0 and w1 == 0 and w2 == 0 and w3 == 0:
+            continue
+        stop = min(acc.size, room[t], room[t + 1], room[t + 2], room[t + 3])
+        # slices, so indices are provably non-negative: plain vector loads, no wraparound checks
+        s0 = xflat[base + offset[t]:base + offset[t] + stop]
+        s1 = xflat[base + offset[t + 1]:base + offset[t + 1] + stop]
+        s2 = xflat[base + offset[t + 2]:base + offset[t + 2] + stop]
+        s3 = xflat[base + offset[t + 3]:base + offset[t + 3] + stop]
+        for p in range(stop):
+            acc[p] += w0 * s0[p] + w1 * s1[p] + w2 * s2[p] + w3 * s3[p]
+
+
+@njit(cache=True)
+def _accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w):
+    """Any stride: acc[oy·OW + ox] += Σ_t w[t] · x[base + offset[t] + oy·sh·Wp + ox·sw]."""
+    span = (ow - 1) * sw + 1
+    for t in range(0, w.size, TAPS):
+        w0, w1, w2, w3 = w[t], w[t + 1], w[t + 2], w[t + 3]
+        if w0 == 0 and w1 == 0 and w2 == 0 and w3 == 0:
+            continue
+        for oy in range(oh):
+            row = base + oy * sh * plane_w
+            s0 = xflat[row + offset[t]:row + offset[t] + span]
+            s1 = xflat[row + offset[t + 1]:row + offset[t + 1] + span]
+            s2 = xflat[row + offset[t + 2]:row + offset[t + 2] + span]
+            s3 = xflat[row + offset[t + 3]:row + offset[t + 3] + span]
+            a = acc[oy * ow:(oy + 1) * ow]
+            for ox in range(ow):
+                q = ox * sw
+                a[ox] += w0 * s0[q] + w1 * s1[q] + w2 * s2[q] + w3 * s3[q]
 
 
 @njit(parallel=True, cache=True)
@@ -71,28 +91,27 @@ def qconv2d_kernel(xc, packed_w, bits, signed, w_zp, bias, groups, kh, kw, sh, s
     Cin/groups·kh·kw weights; w_zp, bias, multiplier, shift: per output channel;
     out: [N, Cout, OH, OW] int32; overflow: [N·Cout] flags (int64 accumulators only)."""
     n_batch, cout, oh, ow = out.shape
-    cin_g = xc.shape[1] // groups
+    channels, plane_h, plane_w = xc.shape[1], xc.shape[2], xc.shape[3]
+    cin_g = channels // groups
     cout_g = cout // groups
     k = cin_g * kh * kw
+    offset, room = _tap_geometry(cin_g, kh, kw, dh, dw, plane_h, plane_w)
+    wide = sh == 1 and sw == 1
+    width = plane_w if wide else ow
     xflat = xc.ravel()
     for task in prange(n_batch * cout):
         n = task // cout
         oc = task % cout
-        g = oc // cout_g
-        wrow = np.empty(k, np.int32)
-        unpack_row(packed_w[oc], k, bits, signed, wrow)
+        base = (n * channels + (oc // cout_g) * cin_g) * plane_h * plane_w
+        w = np.zeros(offset.size, np.int32)  # dummy taps keep weight 0
+        unpack_row(packed_w[oc], k, bits, signed, w)
         for j in range(k):
-            wrow[j] -= w_zp[oc]
-        if sh == 1 and sw == 1:
-            width = xc.shape[3]
-            acc = np.full(oh * width, bias[oc], acc_dtype_like.dtype)
-            plane_size = xc.shape[2] * width
-            _accumulate_wide(acc, xflat, (n * xc.shape[1] + g * cin_g) * plane_size, plane_size,
-                             wrow, cin_g, kh, kw, dh, dw, oh, width)
+            w[j] -= w_zp[oc]
+        acc = np.full(oh * width, bias[oc], acc_dtype_like.dtype)
+        if wide:
+            _accumulate_wide(acc, xflat, base, w, offset, room)
         else:
-            width = ow
-            acc = np.full(oh * width, bias[oc], acc_dtype_like.dtype)
-            _accumulate_strided(acc, xc[n, g * cin_g:(g + 1) * cin_g], wrow, cin_g, kh, kw, sh, sw, dh, dw, oh, ow)
+            _accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w)
         for oy in range(oh):
             for ox in range(ow):
                 a = acc[oy * width + ox]
