@@ -58,3 +58,12 @@ def test_qmatmul_constant_right_operand_per_column(b_storage):
     a_t, b_t = qtype("u8", (2, 5, 12), zp=9), qtype(b_storage, (12, 7), axis=1)
     attrs = {**requant_attrs(rng, 7, "half_up", _typical_real(12, a_t, b_t)), "clamp": [-100, 100]}
     _run("qmatmul", [(a_t, None), (b_t, storage(rng, b_t))], attrs, rng)
+
+
+def test_qlinear_int64_accumulators_when_int32_cannot_be_proven():
+    """i16 activations over 600 inputs could reach 600·65535·127 > 2^31: the kernel
+    accumulates in int64 (and still matches the reference on in-range data)."""
+    rng = np.random.default_rng(13)
+    x_t, w_t = qtype("i16", (5, 600), zp=-1000), qtype("i8", (3, 600))
+    attrs = {**requant_attrs(rng, 1, "half_away", (1e-7, 3e-7)), "clamp": [-128, 127]}
+    _run("qlinear", [(x_t, None), (w_t, np.full((3, 600), 127, np.int32))], attrs, rng)
