@@ -51,8 +51,10 @@ def _param_shape(t: QuantType) -> tuple:
     return tuple(shape)
 
 
-def _params(ctx, t: QuantType, name: str) -> tuple:
-    """(scale, zero point, attributes) of `t` for Q / DQ nodes; shared by equal types."""
+def quant_params(ctx, t: QuantType, name: str = "") -> tuple:
+    """(scale, zero point, attributes) of `t` for Q / DQ and QLinear nodes, named after
+    `name` (default: the node being written); shared by equal types."""
+    name = name or ctx.b.scope
     key = ("qparams", t, storage_dtype(ctx, t))
     cache = ctx.cache
     if key not in cache:
@@ -78,7 +80,7 @@ def _params(ctx, t: QuantType, name: str) -> tuple:
 def dequantize_linear(ctx, stored: ir.Value, t: QuantType, name: str = "") -> ir.Value:
     """Real values (x - zero_point) · scale, in float32 like the reference, then cast to
     the expressed type."""
-    scale, zp, attrs = _params(ctx, t, name or ctx.b.scope)
+    scale, zp, attrs = quant_params(ctx, t, name)
     if t.expressed == "f32":
         return ctx.b.op("DequantizeLinear", [stored, scale, zp], attrs, name=name)
     real = ctx.b.op("DequantizeLinear", [stored, scale, zp], attrs)
@@ -95,7 +97,7 @@ def quantize_linear(ctx, real: ir.Value, t: QuantType, name: str = "") -> ir.Val
     if since is None or ctx.opset < since:
         raise ctx.error(f"QuantizeLinear cannot produce {t.storage} storage ({dtype.name}) at this opset"
                         + (f"; it needs opset >= {since}" if since else ""))
-    scale, zp, attrs = _params(ctx, t, name or ctx.b.scope)
+    scale, zp, attrs = quant_params(ctx, t, name)
     if t.expressed != "f32":
         real = ctx.b.op("Cast", [real], {"to": ir.DataType.FLOAT})
     narrower = dtype == CONTAINERS[t.storage] and (t.qmin, t.qmax) != _container_range(dtype)

@@ -43,7 +43,9 @@ INTEGER = Table("integer", "typed")             # integer ops spelled out exactl
 FORMS = {
     "float": (FLOAT,),
     "qdq": (CONVERSIONS, FLOAT),
-    "qoperator": (CONVERSIONS, QOPERATOR, STORAGE, FLOAT),
+    # what ONNX Runtime's quantized operators cannot take (16-bit intermediates, mixed
+    # storage types, table lookups) falls back to the exact integer spelling
+    "qoperator": (CONVERSIONS, QOPERATOR, INTEGER, STORAGE, FLOAT),
     "integer": (CONVERSIONS, INTEGER, STORAGE, FLOAT),
 }
 

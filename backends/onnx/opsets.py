@@ -26,7 +26,8 @@ MICROSOFT = "com.microsoft"
 
 def needed_opset(graph: Graph, form: str) -> tuple:
     """(opset, reason) the graph's quantized types need in `form`."""
-    best = (MIN_OPSET, "")
+    # the lowered forms clip and compare int64 and 8-bit tensors (Clip, Max on integers: 12)
+    best = (13, f"form {form!r}") if form in ("qoperator", "integer") else (MIN_OPSET, "")
     for v in graph.values():
         t = v.type
         if not isinstance(t, QuantType):
