@@ -3,6 +3,7 @@ axes) and instance_norm; channel axis 1 for the per-channel ones."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 from ..errors import VerifyError
@@ -45,7 +46,11 @@ def batch_norm(x, weight, bias, mean, var, eps=1e-5):
 
 @torch_impl("batch_norm")
 def batch_norm_torch(x, weight, bias, mean, var, eps=1e-5):
-    return F.batch_norm(x, mean, var, weight, bias, training=False, eps=float(eps))
+    # Written out rather than F.batch_norm: the statistics may be trainable parameters
+    # (ONNX initializers become parameters), which F.batch_norm refuses in eval mode.
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    scale = weight * torch.rsqrt(var + float(eps))
+    return (x - mean.reshape(shape)) * scale.reshape(shape) + bias.reshape(shape)
 
 
 @op("instance_norm", inputs=["x", "weight", "bias"], attrs=EPS,
