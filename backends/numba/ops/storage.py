@@ -19,7 +19,7 @@ from .common import Step, zero_point
 
 # dtype-agnostic references: run unchanged on storage arrays
 LAYOUT_OPS = frozenset({"reshape", "flatten", "transpose", "squeeze", "unsqueeze", "identity", "dropout", "slice",
-                        "concat", "split", "global_max_pool"})
+                        "concat", "split", "expand", "tile", "gather", "global_max_pool"})
 # their references pad with -inf: run on float64 storage (exact for any storage up to 32 bits)
 PADDED_MAX_OPS = frozenset({"max_pool1d", "max_pool2d"})
 STORAGE_OPS = LAYOUT_OPS | PADDED_MAX_OPS | {"relu"}
@@ -35,7 +35,7 @@ def shared_params(node: Node) -> Optional[QuantType]:
     """The one per-tensor quantized type every data operand and result shares, or None.
 
     Data operands are all operands of concat and the first one of the others (the rest
-    are shapes)."""
+    are shapes, repeats or indices)."""
     data = node.inputs if node.op == "concat" else node.inputs[:1]
     types = [v.type for v in data if v is not None] + [v.type for v in node.outputs]
     if not types or not all(isinstance(t, QuantType) for t in types):

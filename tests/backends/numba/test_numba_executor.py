@@ -6,7 +6,12 @@ import pytest
 from lowered_graphs import assert_same_storage, conv_relu_pool_linear, lowered, normal, residual_net
 from numba_cases import one_node, qtype, reference_storage, requant_attrs
 from qcompiler.backends.numba import NumbaBackendError, NumbaExecutor
+from qcompiler.backends.numba.ops.storage import STORAGE_OPS
+from qcompiler.ir import Graph
+from qcompiler.ir.errors import QIRError
+from qcompiler.ir.registry import infer_types
 from qcompiler.ir.types import f32
+from qcompiler.passes.lowering.pass_through import PASS_THROUGH
 from qcompiler.runtime.reference import ExecutionError, run_graph
 
 
@@ -81,3 +86,39 @@ def test_accumulator_overflow_is_an_error_naming_the_node_like_the_reference():
         run_graph(graph, inputs)
     with pytest.raises(ExecutionError, match=r"'qconv2d' \(%y\).*outside int32"):
         NumbaExecutor(graph).run_storage(inputs)
+
+
+def test_every_op_lower_leaves_on_storage_runs_on_storage():
+    assert set(PASS_THROUGH) <= STORAGE_OPS
+
+
+@pytest.mark.parametrize("op,extra,attrs", [
+    ("gather", np.array([2, 0, 2], np.int64), {"axis": 1}), ("tile", np.array([2, 1], np.int64), {}),
+    ("expand", np.array([3, 2, 3], np.int64), {}), ("transpose", None, {"perm": [1, 0]}),
+    ("max_pool1d", None, {"kernel": [2], "pad": [1, 1]}), ("concat", "self", {"axis": 0}),
+])
+def test_storage_pass_throughs_match_reference(op, extra, attrs):
+    x_t = qtype("i8", (2, 3), zp=-7)
+    g = Graph(op)
+    x = g.add_input("x", x_t)
+    if op == "max_pool1d":
+        x = g.add("unsqueeze", [x], {"axes": [0]}, name="x3", output_types=[qtype("i8", (1, 2, 3), zp=-7)]).output
+    if isinstance(extra, str):  # concat of x with itself
+        operands = [x, x]
+    else:
+        operands = [x] if extra is None else [x, g.constant(extra)]
+    shape = infer_types(op, [v.type for v in operands], attrs, [g.const_value(v) for v in operands])[0].shape
+    g.set_outputs([g.add(op, operands, attrs, name="y", output_types=[qtype("i8", shape, zp=-7)]).output])
+    ex = NumbaExecutor(g)
+    assert ex.fallback_nodes == []
+    x_in = [np.linspace(-5, 5, 6, dtype=np.float32).reshape(2, 3)]
+    assert_same_storage(g, ex.run_storage(x_in), reference_storage(g, x_in))
+
+
+def test_node_with_inconsistent_operand_types_is_named():
+    w_t = qtype("i8", (3, 2, 1, 1))
+    attrs = {**requant_attrs(np.random.default_rng(0), 1, "half_even"), "clamp": [0, 255]}
+    node = one_node("qconv2d", [(f32(1, 2, 4, 4), None), (w_t, np.ones((3, 2, 1, 1), np.int32))], attrs,
+                    qtype("u8", (1, 3, 4, 4)))
+    with pytest.raises(QIRError, match=r"qconv2d.*operand 'x' must be quantized"):
+        NumbaExecutor(node.graph)
