@@ -9,6 +9,10 @@ from .ir.errors import QIRError
 from .targets import available_targets
 
 
+class UsageError(QIRError):
+    """Options that do not fit together."""
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a .onnx or .qir file, or 'package.module:factory' returning a torch model")
     p.add_argument("--input-shape", help="example input shape for torch models, e.g. 1,3,224,224")
@@ -84,6 +88,11 @@ def cmd_compile(args) -> int:
     from .api import compile
     from .loading import load_arrays, parse_shape
 
+    from .pipelines import names
+    from .targets import get_target
+
+    if not args.calib and "calibrate" in names(args.pipeline or get_target(args.target).default_pipeline):
+        raise UsageError("the pipeline calibrates: give calibration samples with --calib DATA.npy|DATA.npz")
     calibration = load_arrays(args.calib) if args.calib else None
     shape = parse_shape(args.input_shape)
     example = None

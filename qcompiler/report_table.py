@@ -50,7 +50,7 @@ def _footer(report) -> list:
     if report.outputs_db:
         lines.append("output SQNR vs float: " + ", ".join(_db(d, unit=" dB") for d in report.outputs_db))
     lines += [f"note: {n}" for n in report.notes]
-    lines.append("diagnostics: " + ("none" if not report.diagnostics else ""))
+    lines.append("diagnostics:" + ("" if report.diagnostics else " none"))
     lines += [f"  {d}" for d in report.diagnostics]
     lines.append("opaque ops (run through ONNX Runtime): " + (", ".join(report.opaque_ops) or "none"))
     return lines
