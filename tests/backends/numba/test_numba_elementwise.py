@@ -32,6 +32,18 @@ def test_quantize_and_dequantize_match_reference(out_type):
     np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))
 
 
+def test_quantize_divides_in_float32_like_numpy():
+    """Near-ties where x/scale rounds differently in f32 and f64: the f32 quotient wins."""
+    rng = np.random.default_rng(5)
+    scale = np.float32(0.0370001)
+    x = ((rng.integers(-100, 100, 20000) + 0.5) * np.float64(scale)).astype(np.float32)
+    x = np.nextafter(x, rng.choice([-np.inf, np.inf], x.size).astype(np.float32))
+    x = x[np.rint(x / scale) != np.rint(x.astype(np.float64) / np.float64(scale))]
+    assert x.size > 100
+    out_t = qtype("i16", x.shape, scale=scale)
+    compare(one_node("quantize", [(f32(*x.shape), None)], {}, out_t), [x])
+
+
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 def test_requantize_matches_reference(rounding):
     rng = np.random.default_rng(1)
