@@ -15,7 +15,8 @@ class UsageError(QIRError):
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a .onnx or .qir file, or 'package.module:factory' returning a torch model")
-    p.add_argument("--input-shape", help="example input shape for torch models, e.g. 1,3,224,224")
+    p.add_argument("--input-shape", help="input shape, e.g. 1,3,224,224: torch models are traced on it, ONNX "
+                                         "models take it beyond dim 0 (the batch)")
 
 
 def _load(args):

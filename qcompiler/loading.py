@@ -12,6 +12,9 @@ from .ir.errors import FrontendError, QIRError
 
 
 def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = False) -> Graph:
+    """A torch model is traced on `example_inputs` (dim 0 symbolic with `dynamic_batch`);
+    an ONNX model takes their shapes (dim 0 as declared with `dynamic_batch`); a .qir
+    file or a Graph ignores them."""
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, os.PathLike)):
@@ -23,9 +26,7 @@ def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = 
 
         return import_module(model, example_inputs, dynamic_batch=dynamic_batch)
     if type(model).__name__ == "ModelProto":
-        from .frontends.onnx import import_onnx
-
-        return import_onnx(model)
+        return _import_onnx(model, example_inputs, dynamic_batch)
     raise FrontendError(f"cannot import a {type(model).__name__}: expected a torch.nn.Module, an ONNX model "
                         f"(path or ModelProto), a .qir file or 'module:factory'")
 
@@ -35,9 +36,7 @@ def _load_path(spec: str, example_inputs, dynamic_batch: bool) -> Graph:
     if suffix == ".onnx":
         if not Path(spec).is_file():
             raise FrontendError(f"{spec}: no such file")
-        from .frontends.onnx import import_onnx
-
-        return import_onnx(spec)
+        return _import_onnx(spec, example_inputs, dynamic_batch)
     if suffix == ".qir":
         if not Path(spec).is_file():
             raise FrontendError(f"{spec}: no such file")
@@ -47,6 +46,42 @@ def _load_path(spec: str, example_inputs, dynamic_batch: bool) -> Graph:
     if ":" in spec and not Path(spec).exists():
         return _load_factory(spec, example_inputs, dynamic_batch)
     raise FrontendError(f"{spec}: expected a .onnx or .qir file, or 'package.module:factory' returning a torch model")
+
+
+def _import_onnx(model, example_inputs, dynamic_batch: bool) -> Graph:
+    """ONNX models take the shapes of the example inputs, so a model declared for any
+    image size is compiled for the size it will run at (which its integer kernels need);
+    with `dynamic_batch`, dim 0 (the batch) stays as the model declares it."""
+    from .frontends.onnx import import_onnx
+
+    if example_inputs is None:
+        return import_onnx(model)
+    import onnx
+
+    is_path = isinstance(model, (str, os.PathLike))
+    try:
+        proto = onnx.load(model, load_external_data=False) if is_path else model
+    except Exception:  # unreadable: import_onnx says so, naming the file
+        return import_onnx(model)
+    shapes = _shapes_from_examples(proto, example_inputs, str(model) if is_path else "the ONNX model", dynamic_batch)
+    return import_onnx(model, input_shapes=shapes)
+
+
+def _shapes_from_examples(proto, example_inputs, source: str, keep_batch: bool) -> dict:
+    initializers = {t.name for t in proto.graph.initializer}
+    inputs = [v for v in proto.graph.input if v.name not in initializers]
+    examples = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    if len(examples) != len(inputs):
+        raise FrontendError(f"{source} takes {len(inputs)} inputs ({', '.join(v.name for v in inputs)}), "
+                            f"{len(examples)} example inputs were given")
+    shapes = {}
+    for v, x in zip(inputs, examples):
+        shape = list(getattr(x, "shape", ()))
+        declared = v.type.tensor_type.shape.dim
+        if keep_batch and shape and declared:
+            shape[0] = declared[0].dim_value or declared[0].dim_param or "N"
+        shapes[v.name] = shape
+    return shapes
 
 
 def _load_factory(spec: str, example_inputs, dynamic_batch: bool) -> Graph:

@@ -1,0 +1,55 @@
+"""load_model's use of example inputs for ONNX models, and load_arrays (calibration files)."""
+import numpy as np
+import pytest
+from onnx import helper
+
+from qcompiler.ir import FrontendError
+from qcompiler.loading import DataFileError, load_arrays, load_model
+from qcompiler.testing.onnx_models import floats, make_model, tensor
+
+
+def any_size_conv():
+    w = floats("w", np.ones((4, 3, 3, 3)))
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    return make_model([conv], [tensor("x", ["batch", 3, "H", "W"])], [tensor("y", ["batch", 4, "H", "W"])], 17,
+                      inits=[w])
+
+
+@pytest.mark.parametrize("dynamic_batch, shape", [(True, ("batch", 3, 8, 12)), (False, (2, 3, 8, 12))])
+def test_onnx_models_take_the_example_shapes(dynamic_batch, shape):
+    g = load_model(any_size_conv(), np.zeros((2, 3, 8, 12), np.float32), dynamic_batch=dynamic_batch)
+    assert g.inputs[0].type.shape == shape and g.outputs[0].type.shape == (shape[0], 4, 8, 12)
+
+
+def test_onnx_models_keep_their_shapes_without_examples():
+    assert load_model(any_size_conv()).inputs[0].type.shape == ("batch", 3, "H", "W")
+
+
+def test_example_count_must_match_the_onnx_inputs(tmp_path):
+    path = tmp_path / "conv.onnx"
+    path.write_bytes(any_size_conv().SerializeToString())
+    with pytest.raises(FrontendError, match=r"conv.onnx takes 1 inputs \(x\), 2 example inputs were given"):
+        load_model(str(path), (np.zeros((1, 3, 4, 4)), np.zeros((1, 3, 4, 4))))
+
+
+def test_load_arrays(tmp_path):
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "one.npz", anything=x)
+    np.savez(tmp_path / "two.npz", a=x, b=x[:, :1])
+    np.testing.assert_array_equal(load_arrays(tmp_path / "x.npy"), x)
+    np.testing.assert_array_equal(load_arrays(tmp_path / "one.npz"), x)  # one array: its name does not matter
+    assert sorted(load_arrays(tmp_path / "two.npz")) == ["a", "b"]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("objects.npy", np.array([{"a": 1}], dtype=object), "not a file of plain numeric arrays"),
+    ("words.npy", np.array(["a", "b"]), "the array has dtype <U1; samples must be numbers"),
+    ("data.csv", None, "expected a .npy or .npz file"),
+    ("absent.npy", None, "absent.npy: no such file"),
+])
+def test_load_arrays_rejects(tmp_path, name, content, message):
+    if content is not None:
+        np.save(tmp_path / name, content, allow_pickle=True)
+    with pytest.raises(DataFileError, match=message):
+        load_arrays(tmp_path / name)
