@@ -164,10 +164,14 @@ class Graph:
 
     def rename(self, v: Value, name: str) -> None:
         """Give `v` the name `name` (made unique if taken); rewrites use it so a
-        replacement keeps the name of the value it replaced."""
-        self._names.discard(v.name)
+        replacement keeps the name of the value it replaced. A graph input's
+        attributes (`input_attrs`, keyed by name) follow it to the new name."""
+        old = v.name
+        self._names.discard(old)
         v.name = name
         self._claim(v)
+        if old in self.input_attrs and any(i is v for i in self.inputs):
+            self.input_attrs[v.name] = self.input_attrs.pop(old)
 
     def _claim(self, v: Value) -> None:
         if not v.name or v.name in self._names:
