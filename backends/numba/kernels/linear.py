@@ -1,10 +1,10 @@
 """Integer matrix products: out[b, i, j] = requant(Σ_k x[b, i, k]·(w[b, j, k] - zp_w[j]) + bias[j]).
 
 qlinear is one batch with the weight rows [out, in]; qmatmul passes its right operand
-transposed to rows. Parallel over (batch, output column): each task unpacks one weight
-row once and reuses it for every input row. The dot products over k are contiguous int32
-reductions that LLVM vectorizes, four input rows at a time so each weight load feeds
-four multiply-adds.
+transposed to rows. Parallel over (batch, block of four output columns): each task
+unpacks its four weight rows once, then computes 4×4 tiles of dot products over k in
+one contiguous loop (sixteen int32 reductions that LLVM vectorizes), so every loaded
+input row feeds four weight rows and every weight row four input rows.
 """
 from __future__ import annotations
 
@@ -15,32 +15,44 @@ from .pack import unpack_row
 from .rounding import requantize_one
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+BLOCK = 4  # rows and columns per tile (the tile loop below is written for four)
 
 
 @njit(cache=True)
-def _dot32x4(x0, x1, x2, x3, w, start):
-    """Four dot products the caller proved fit int32: truncating lets LLVM keep int32 lanes."""
-    a0 = a1 = a2 = a3 = start
-    for t in range(w.size):
-        wt = w[t]
-        a0 += x0[t] * wt
-        a1 += x1[t] * wt
-        a2 += x2[t] * wt
-        a3 += x3[t] * wt
-    return np.int32(a0), np.int32(a1), np.int32(a2), np.int32(a3)
+def _tile32(x0, x1, x2, x3, w, tile):
+    """tile[r, c] = x_r · w[c] for a 4×4 tile the caller proved fits int32 (truncating
+    lets LLVM keep int32 lanes)."""
+    w0, w1, w2, w3 = w[0], w[1], w[2], w[3]
+    a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = 0
+    a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = 0
+    for t in range(w0.size):
+        p0, p1, p2, p3 = x0[t], x1[t], x2[t], x3[t]
+        q0, q1, q2, q3 = w0[t], w1[t], w2[t], w3[t]
+        a00 += p0 * q0
+        a01 += p0 * q1
+        a02 += p0 * q2
+        a03 += p0 * q3
+        a10 += p1 * q0
+        a11 += p1 * q1
+        a12 += p1 * q2
+        a13 += p1 * q3
+        a20 += p2 * q0
+        a21 += p2 * q1
+        a22 += p2 * q2
+        a23 += p2 * q3
+        a30 += p3 * q0
+        a31 += p3 * q1
+        a32 += p3 * q2
+        a33 += p3 * q3
+    tile[0, 0], tile[0, 1], tile[0, 2], tile[0, 3] = np.int32(a00), np.int32(a01), np.int32(a02), np.int32(a03)
+    tile[1, 0], tile[1, 1], tile[1, 2], tile[1, 3] = np.int32(a10), np.int32(a11), np.int32(a12), np.int32(a13)
+    tile[2, 0], tile[2, 1], tile[2, 2], tile[2, 3] = np.int32(a20), np.int32(a21), np.int32(a22), np.int32(a23)
+    tile[3, 0], tile[3, 1], tile[3, 2], tile[3, 3] = np.int32(a30), np.int32(a31), np.int32(a32), np.int32(a33)
 
 
 @njit(cache=True)
-def _dot32(x, w, start):
-    acc = start
-    for t in range(x.size):
-        acc += x[t] * w[t]
-    return np.int32(acc)
-
-
-@njit(cache=True)
-def _dot64(x, w, start):
-    acc = np.int64(start)
+def _dot64(x, w):
+    acc = np.int64(0)
     for t in range(x.size):
         acc += np.int64(x[t]) * w[t]
     return acc
@@ -54,27 +66,33 @@ def qproduct_kernel(xc, packed_w, bits, signed, w_zp, bias, multiplier, shift, y
     out: [B, M, N] int32; overflow: [B·N] flags, set only with `wide` (int64) accumulators."""
     n_batch, m_rows, k = xc.shape
     n_out = out.shape[2]
-    for task in prange(n_batch * n_out):
-        b = task // n_out
-        j = task % n_out
-        wrow = np.empty(k, np.int32)
-        unpack_row(packed_w[b % packed_w.shape[0], j], k, bits, signed, wrow)
-        for t in range(k):
-            wrow[t] -= w_zp[j]
-        m, s = multiplier[j], shift[j]
-        if wide:
-            for i in range(m_rows):
-                a = _dot64(xc[b, i], wrow, bias[j])
-                if a < INT32_MIN or a > INT32_MAX:
-                    overflow[task] = 1
-                out[b, i, j] = requantize_one(a, m, s, y_zp, lo, hi, mode)
-            continue
-        blocked = m_rows - m_rows % 4
-        for i in range(0, blocked, 4):
-            a0, a1, a2, a3 = _dot32x4(xc[b, i], xc[b, i + 1], xc[b, i + 2], xc[b, i + 3], wrow, bias[j])
-            out[b, i, j] = requantize_one(a0, m, s, y_zp, lo, hi, mode)
-            out[b, i + 1, j] = requantize_one(a1, m, s, y_zp, lo, hi, mode)
-            out[b, i + 2, j] = requantize_one(a2, m, s, y_zp, lo, hi, mode)
-            out[b, i + 3, j] = requantize_one(a3, m, s, y_zp, lo, hi, mode)
-        for i in range(blocked, m_rows):
-            out[b, i, j] = requantize_one(_dot32(xc[b, i], wrow, bias[j]), m, s, y_zp, lo, hi, mode)
+    blocks = -(-n_out // BLOCK)
+    for task in prange(n_batch * blocks):
+        b = task // blocks
+        j0 = (task % blocks) * BLOCK
+        cols = min(BLOCK, n_out - j0)
+        w = np.zeros((BLOCK, k), np.int32)  # missing columns of the last block stay 0
+        for c in range(cols):
+            unpack_row(packed_w[b % packed_w.shape[0], j0 + c], k, bits, signed, w[c])
+            for t in range(k):
+                w[c, t] -= w_zp[j0 + c]
+        tile = np.empty((BLOCK, BLOCK), np.int32)
+        for i0 in range(0, m_rows, BLOCK):
+            rows = min(BLOCK, m_rows - i0)
+            if wide:
+                for r in range(rows):
+                    for c in range(cols):
+                        a = _dot64(xc[b, i0 + r], w[c]) + bias[j0 + c]
+                        if a < INT32_MIN or a > INT32_MAX:
+                            overflow[b * n_out + j0 + c] = 1
+                        out[b, i0 + r, j0 + c] = requantize_one(a, multiplier[j0 + c], shift[j0 + c], y_zp, lo,
+                                                                hi, mode)
+                continue
+            last = m_rows - 1  # a short last block repeats its last row and discards the copies
+            _tile32(xc[b, i0], xc[b, min(i0 + 1, last)], xc[b, min(i0 + 2, last)], xc[b, min(i0 + 3, last)], w,
+                    tile)
+            for r in range(rows):
+                for c in range(cols):
+                    a = np.int64(tile[r, c]) + bias[j0 + c]
+                    out[b, i0 + r, j0 + c] = requantize_one(a, multiplier[j0 + c], shift[j0 + c], y_zp, lo, hi,
+                                                            mode)

@@ -42,14 +42,18 @@ def pack_rows(storage: np.ndarray, bits: int) -> np.ndarray:
 
 @njit(cache=True)
 def unpack_row(packed_row, k, bits, signed, out):
-    """Fill out[:k] (int32) with the storage integers of one packed row."""
-    per_byte = 8 // bits
+    """Fill out[:k] (int32) with the storage integers of one packed row.
+
+    Shifts and masks only (no division by the fields per byte): this runs once per
+    weight row per call, which for a wide linear layer is a million weights."""
+    log_per_byte = 0 if bits == 8 else (1 if bits == 4 else 2)
+    lane = (1 << log_per_byte) - 1
     mask = (1 << bits) - 1
     sign = 1 << (bits - 1)
     for j in range(k):
-        v = (np.int32(packed_row[j // per_byte]) >> ((j % per_byte) * bits)) & mask
-        if signed and v >= sign:
-            v -= 1 << bits
+        v = (np.int32(packed_row[j >> log_per_byte]) >> ((j & lane) * bits)) & mask
+        if signed:
+            v -= (v & sign) << 1  # two's complement: a set sign bit is worth -2^(bits-1)
         out[j] = v
 
 
