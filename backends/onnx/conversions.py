@@ -6,7 +6,9 @@ Storage is held in 8-bit containers (int8 / uint8; int16, int32 as themselves), 
 every integer ONNX op accepts; the QDQ form stores 4-bit weights packed as INT4 / UINT4
 from opset 21 on. A QuantizeLinear into a container wider than the storage is followed
 by a Clip to the storage range, so e.g. i4 activations saturate at [-8, 7] as in the
-reference. Group quantization is ONNX's blocked quantization (`block_size`, opset 21).
+reference. (Activations are not quantized to INT4 itself: ONNX Runtime 1.2x's
+Clip/Relu + QuantizeLinear fusion rejects INT4 zero points at session creation.)
+Group quantization is ONNX's blocked quantization (`block_size`, opset 21).
 """
 from __future__ import annotations
 
@@ -24,18 +26,23 @@ CONTAINERS = {
 }
 PACKED = {"i4": ir.DataType.INT4, "u4": ir.DataType.UINT4}
 # element types QuantizeLinear can produce, by the opset that introduced them
-QUANTIZE_OUTPUTS = {ir.DataType.UINT8: 10, ir.DataType.INT8: 10, ir.DataType.INT16: 21,
-                    ir.DataType.INT4: 21, ir.DataType.UINT4: 21}
+QUANTIZE_OUTPUTS = {ir.DataType.UINT8: 10, ir.DataType.INT8: 10, ir.DataType.INT16: 21}
 
 
-def storage_dtype(ctx, t: QuantType) -> ir.DataType:
+def weight_dtype(ctx, t: QuantType) -> ir.DataType:
+    """The element type of a stored constant."""
     if ctx.form == "qdq" and ctx.opset >= 21 and t.storage in PACKED:
         return PACKED[t.storage]
     return CONTAINERS[t.storage]
 
 
+def held_as(stored: ir.Value, t: QuantType) -> ir.DataType:
+    """The element type `stored` holds `t` in: packed for some constants, else the container."""
+    return stored.dtype if stored.dtype in PACKED.values() else CONTAINERS[t.storage]
+
+
 def storage_initializer(ctx, array: np.ndarray, t: QuantType, name: str) -> ir.Value:
-    dtype = storage_dtype(ctx, t)
+    dtype = weight_dtype(ctx, t)
     container = CONTAINERS[t.storage].numpy()
     return ctx.b.initializer(np.asarray(array).astype(container), name, dtype, claimed=True)
 
@@ -51,11 +58,13 @@ def _param_shape(t: QuantType) -> tuple:
     return tuple(shape)
 
 
-def quant_params(ctx, t: QuantType, name: str = "") -> tuple:
-    """(scale, zero point, attributes) of `t` for Q / DQ and QLinear nodes, named after
-    `name` (default: the node being written); shared by equal types."""
+def quant_params(ctx, t: QuantType, name: str = "", dtype: ir.DataType = None) -> tuple:
+    """(scale, zero point, attributes) of `t` for Q / DQ and QLinear nodes on storage
+    held as `dtype` (default: the container), named after `name` (default: the node
+    being written); shared by equal types."""
     name = name or ctx.b.scope
-    key = ("qparams", t, storage_dtype(ctx, t))
+    dtype = dtype or CONTAINERS[t.storage]
+    key = ("qparams", t, dtype)
     cache = ctx.cache
     if key not in cache:
         attrs = {}
@@ -71,7 +80,6 @@ def quant_params(ctx, t: QuantType, name: str = "") -> tuple:
         shape = _param_shape(t)
         scale = np.broadcast_to(t.scale.array.astype(np.float32), shape) if shape else t.scale.array.reshape(())
         zp = np.broadcast_to(t.zero_point.array, shape) if shape else t.zero_point.array.reshape(())
-        dtype = storage_dtype(ctx, t)
         cache[key] = (ctx.b.initializer(scale.astype(np.float32), f"{name}:scale"),
                       ctx.b.initializer(zp.astype(CONTAINERS[t.storage].numpy()), f"{name}:zero_point", dtype), attrs)
     return cache[key]
@@ -80,7 +88,7 @@ def quant_params(ctx, t: QuantType, name: str = "") -> tuple:
 def dequantize_linear(ctx, stored: ir.Value, t: QuantType, name: str = "") -> ir.Value:
     """Real values (x - zero_point) · scale, in float32 like the reference, then cast to
     the expressed type."""
-    scale, zp, attrs = quant_params(ctx, t, name)
+    scale, zp, attrs = quant_params(ctx, t, name, held_as(stored, t))
     if t.expressed == "f32":
         return ctx.b.op("DequantizeLinear", [stored, scale, zp], attrs, name=name)
     real = ctx.b.op("DequantizeLinear", [stored, scale, zp], attrs)
@@ -92,7 +100,7 @@ def quantize_linear(ctx, real: ir.Value, t: QuantType, name: str = "") -> ir.Val
     """Storage of `real` rounded to `t` (half to even, saturated to the storage range)."""
     if t.storage == "b1":
         raise ctx.error("binary (b1) activations have no ONNX quantize; only b1 weights export")
-    dtype = storage_dtype(ctx, t)
+    dtype = CONTAINERS[t.storage]
     since = QUANTIZE_OUTPUTS.get(dtype)
     if since is None or ctx.opset < since:
         raise ctx.error(f"QuantizeLinear cannot produce {t.storage} storage ({dtype.name}) at this opset"
@@ -100,8 +108,7 @@ def quantize_linear(ctx, real: ir.Value, t: QuantType, name: str = "") -> ir.Val
     scale, zp, attrs = quant_params(ctx, t, name)
     if t.expressed != "f32":
         real = ctx.b.op("Cast", [real], {"to": ir.DataType.FLOAT})
-    narrower = dtype == CONTAINERS[t.storage] and (t.qmin, t.qmax) != _container_range(dtype)
-    if not narrower:
+    if (t.qmin, t.qmax) == _container_range(dtype):
         return ctx.b.op("QuantizeLinear", [real, scale, zp], attrs, name=name)
     if ctx.opset < 12:
         raise ctx.error(f"{t.storage} storage needs a Clip on {dtype.name}, which needs opset >= 12")

@@ -100,6 +100,10 @@ class Exporter:
             return self.b.constant(array.astype(numpy_dtype(dtype)))
         return self.b.op("Cast", [self.real(v)], {"to": onnx_dtype(dtype)})
 
+    def derived_name(self, v: Value, what: str) -> str:
+        """The name of a rewritten copy of constant `v` (a transposed or centred weight)."""
+        return f"{v.producer.attrs.get('origin') or v.name}:{what}"
+
     def _const_name(self, v: Value) -> str:
         """A weight's initializer is named after its origin (module path / ONNX name) where
         that is free, else after the value."""

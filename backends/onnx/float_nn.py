@@ -69,7 +69,7 @@ def transposed_weight(ctx, w):
     """wᵀ for a MatMul: folded into the initializer when w is a constant."""
     array = ctx.const(w)
     if array is not None:
-        return ctx.b.initializer(array.T.copy(), f"{ctx.b.scope}:weight_t")
+        return ctx.b.initializer(array.T.copy(), ctx.derived_name(w, "transposed"))
     return ctx.b.op("Transpose", [ctx.real(w)], {"perm": [1, 0]})
 
 

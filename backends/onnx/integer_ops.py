@@ -51,7 +51,7 @@ def conv_weight(ctx, w):
     if array is not None:
         shifted = array.astype(np.int64) - per_channel(zps, array.ndim, t.axis)
         if shifted.min() >= -128 and shifted.max() <= 127:
-            return ctx.b.initializer(shifted.astype(np.int8), f"{ctx.b.scope}:centred_weight"), None
+            return ctx.b.initializer(shifted.astype(np.int8), ctx.derived_name(w, "centred")), None
     raise ctx.error(f"weight %{w.name} has per-channel zero points; ONNX Runtime's ConvInteger takes one, and "
                     "the centred weights do not fit int8 (quantize the weights symmetrically)")
 
@@ -90,7 +90,7 @@ def qlinear(ctx, node):
     array = ctx.graph.const_value(w)
     if array is None:
         raise ctx.error(f"the weight %{w.name} of qlinear is not a constant")
-    weight_t = ctx.b.initializer(array.T.astype(CONTAINERS[w.type.storage].numpy()), f"{ctx.b.scope}:weight_t")
+    weight_t = ctx.b.initializer(array.T.astype(CONTAINERS[w.type.storage].numpy()), ctx.derived_name(w, "transposed"))
     acc = ctx.b.op("MatMulInteger", [storage8(ctx, x), weight_t, zero_point_input(ctx, x.type),
                                      zero_point_input(ctx, w.type)])
     rank = node.output.type.rank

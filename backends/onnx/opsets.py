@@ -2,7 +2,7 @@
 
 The default-domain opset is the requested one, else the graph's own (an imported ONNX
 model keeps its opset), else DEFAULT_OPSET; it is raised to what the quantized types
-need (per-channel Q/DQ: 13; blocked, 4-bit and 16-bit Q/DQ: 21) unless requested
+need (per-channel Q/DQ: 13; blocked Q/DQ, INT4 weights, INT16 Q/DQ: 21) unless requested
 explicitly. Opaque nodes were imported under the graph's opset: the export opset may
 differ from it only where their op's definition is the same in both.
 """
@@ -27,12 +27,13 @@ MICROSOFT = "com.microsoft"
 def needed_opset(graph: Graph, form: str) -> tuple:
     """(opset, reason) the graph's quantized types need in `form`."""
     # the lowered forms clip and compare int64 and 8-bit tensors (Clip, Max on integers: 12)
-    best = (13, f"form {form!r}") if form in ("qoperator", "integer") else (MIN_OPSET, "")
+    best = (13, "integer Clip and per-channel DequantizeLinear") if form in ("qoperator", "integer") else (MIN_OPSET, "")
     for v in graph.values():
         t = v.type
         if not isinstance(t, QuantType):
             continue
-        if t.group is not None or t.storage == "i16" or (form == "qdq" and t.storage in ("i4", "u4")):
+        packed_weight = t.storage in ("i4", "u4") and v.producer is not None and v.producer.op == "const"
+        if t.group is not None or (form == "qdq" and (t.storage == "i16" or packed_weight)):
             return 21, f"%{v.name} is {t.storage} {t.granularity}"
         if t.axis is not None:
             best = (13, f"%{v.name} is quantized per channel")

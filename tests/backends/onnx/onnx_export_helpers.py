@@ -25,19 +25,21 @@ def graph_of(body: Callable, *arrays: np.ndarray, shapes: Sequence = None) -> Gr
     return g
 
 
-def session(model: onnx.ModelProto) -> ort.InferenceSession:
+def session(model: onnx.ModelProto, optimize: bool = True) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(model: onnx.ModelProto, feeds: dict, extra_outputs: Sequence[str] = ()) -> dict:
-    """Run `model` in onnxruntime; `extra_outputs` names intermediate ONNX values to read
-    too. Returns {output name: array}."""
+def run_onnx(model: onnx.ModelProto, feeds: dict, extra_outputs: Sequence[str] = (), optimize: bool = True) -> dict:
+    """Run `model` in onnxruntime (without its graph optimizations unless `optimize`);
+    `extra_outputs` names intermediate ONNX values to read too. Returns {name: array}."""
     if extra_outputs:
         model = onnx.ModelProto.FromString(model.SerializeToString())
         model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in extra_outputs)
-    s = session(model)
+    s = session(model, optimize)
     names = [o.name for o in s.get_outputs()]
     return dict(zip(names, s.run(None, feeds)))

@@ -65,7 +65,7 @@ def test_dynamic_dims_stay_dim_params():
 TORCH_MODELS = {
     "mobilenet_blocks": zoo.mobilenet_v2_blocks,
     "transformer_encoder": zoo.transformer_encoder,
-    "digits_cnn": lambda: (zoo.train_digits_cnn(epochs=1), (zoo.digits_data()[2][:8],)),
+    "digits_cnn": lambda: (zoo.train_digits_cnn(epochs=2), (zoo.digits_data()[2][:8],)),
 }
 
 

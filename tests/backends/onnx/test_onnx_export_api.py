@@ -1,0 +1,84 @@
+"""export() / to_onnx(): the default form per graph kind, files, value names, and clear
+errors for what a form or opset cannot express."""
+import numpy as np
+import onnx
+import pytest
+
+from qcompiler.backends.onnx import OnnxExportError, default_form, export, to_onnx
+from qcompiler.ir import Graph
+from qcompiler.ir.types import f32
+
+from onnx_export_helpers import run_onnx
+from onnx_export_quantized import digits_graph, mixed_graph, mixed_net, normal, reference_storage
+
+
+def relu_graph() -> Graph:
+    g = Graph("tiny")
+    x = g.add_input("x", f32(2, 3))
+    g.set_outputs([g.add("relu", [x], name="y").output])
+    return g
+
+
+def test_default_form_follows_the_graph():
+    assert default_form(mixed_net()) == "float"
+    assert default_form(mixed_graph("generic", lower=False)) == "qdq"
+    assert default_form(mixed_graph("generic", lower=True)) == "integer"
+
+
+def test_export_writes_the_checked_model(tmp_path):
+    path = tmp_path / "tiny.onnx"
+    model = export(relu_graph(), path)
+    assert onnx.load(path) == model
+    assert [i.name for i in model.graph.input] == ["x"] and [o.name for o in model.graph.output] == ["y"]
+    onnx.checker.check_model(model, full_check=True)
+
+
+def test_quantized_values_are_named_after_the_ir():
+    graph = mixed_graph("x86-avx2", lower=True)
+    model = to_onnx(graph, "integer")
+    produced = {o for n in model.graph.node for o in n.output}
+    _, storage = reference_storage(graph, {"x": normal(1, 4, 8, 8)})
+    assert {f"{name}:q" for name in storage} <= produced
+    # weights are named after their origin; the transposed copy MatMulInteger takes too
+    assert {"conv1.weight", "fc.weight:transposed"} <= {i.name for i in model.graph.initializer}
+    assert [o.name for o in model.graph.output] == [v.name for v in graph.outputs]
+
+
+@pytest.mark.parametrize("form,opset,message", [
+    ("qlinear", None, r"unknown export form 'qlinear'; expected one of float, qdq, qoperator, integer"),
+    ("float", 9, r"needs opset >= 11, got opset=9"),
+])
+def test_bad_options(form, opset, message):
+    with pytest.raises(OnnxExportError, match=message):
+        to_onnx(relu_graph(), form, opset)
+
+
+def test_lowered_forms_need_opset_13():
+    with pytest.raises(OnnxExportError, match=r"form 'integer' needs opset >= 13 \(.*\), got opset=12"):
+        to_onnx(mixed_graph("x86-avx2", lower=True), "integer", 12)
+
+
+def test_forms_name_the_graph_they_take():
+    with pytest.raises(OnnxExportError, match=r"'quantize'.*the graph is quantized; export it with form='qdq'"):
+        to_onnx(mixed_graph("generic", lower=False), "float")
+    with pytest.raises(OnnxExportError, match=r"'qconv2d'.*form 'qdq' exports the fake-quant graph \(after `quantize`\)"):
+        to_onnx(mixed_graph("x86-avx2", lower=True), "qdq")
+
+
+def test_asymmetric_8_bit_conv_weights_have_no_integer_form():
+    """ONNX Runtime's ConvInteger takes one weight zero point; the QLinearConv of the
+    qoperator form takes one per channel."""
+    graph = digits_graph("generic", lower=True, quantize_options="symmetric=false")
+    with pytest.raises(OnnxExportError, match=r"node 'qconv2d'.*per-channel zero points.*ConvInteger takes one"):
+        to_onnx(graph, "integer")
+    assert "QLinearConv" in {n.op_type for n in to_onnx(graph, "qoperator").graph.node}
+
+
+def test_asymmetric_4_bit_conv_weights_are_centred():
+    graph = mixed_graph("generic", lower=True, quantize_options="weights=i4,symmetric=false")
+    model = to_onnx(graph, "integer")
+    x = normal(2, 4, 8, 8)
+    outputs, storage = reference_storage(graph, {"x": x})
+    got = run_onnx(model, {"x": x}, [f"{name}:q" for name in storage])
+    for name, want in storage.items():
+        np.testing.assert_array_equal(got[f"{name}:q"], want, err_msg=name)
