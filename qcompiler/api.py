@@ -19,8 +19,10 @@ from .pipelines import to_string
 from .saving import load_compiled
 from .targets import get_target
 
-# the report measures SQNR on at most this many samples (the reference interpreter is slow)
+# the report measures SQNR on at most this many samples, of at most this many bytes in
+# all (the reference interpreter is slow, and the samples are saved with the model)
 SAMPLES_FOR_REPORT = 16
+SAMPLE_BYTES_FOR_REPORT = 4 << 20
 
 
 def compile(model: Any, target: str = "generic", example_inputs: Any = None, calibration: Any = None,
@@ -99,12 +101,25 @@ def _sample_inputs(graph, example_inputs, calibration) -> Optional[list]:
     for arrays in candidates:
         if arrays is None:
             continue
+        arrays = _few(graph, arrays)
         try:
             bind_inputs(graph, arrays)
         except QIRError:
             continue
         return arrays
     return None
+
+
+def _few(graph, arrays: list) -> list:
+    """The first samples of a batch, within the count and size budgets (a graph with a
+    fixed batch size keeps its whole batch)."""
+    if not arrays or any(not v.type.shape or isinstance(v.type.shape[0], int) for v in graph.inputs):
+        return arrays
+    if any(a.ndim == 0 or a.shape[0] != arrays[0].shape[0] for a in arrays):
+        return arrays
+    per_sample = sum(a[:1].nbytes for a in arrays) or 1
+    keep = max(1, min(SAMPLES_FOR_REPORT, SAMPLE_BYTES_FOR_REPORT // per_sample))
+    return [a[:keep] for a in arrays]
 
 
 def _first_calibration_batch(graph, calibration) -> Optional[list]:

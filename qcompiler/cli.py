@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from .ir.errors import QIRError
-from .targets import available_targets
+from .targets import available_targets, get_target
 
 
 class UsageError(QIRError):
@@ -88,9 +88,7 @@ def cmd_inspect(args) -> int:
 def cmd_compile(args) -> int:
     from .api import compile
     from .loading import load_arrays, parse_shape
-
     from .pipelines import names
-    from .targets import get_target
 
     if not args.calib and "calibrate" in names(args.pipeline or get_target(args.target).default_pipeline):
         raise UsageError("the pipeline calibrates: give calibration samples with --calib DATA.npy|DATA.npz")
@@ -101,8 +99,8 @@ def cmd_compile(args) -> int:
         import torch
 
         example = torch.randn(shape)
-    cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration, pipeline=args.pipeline,
-                 dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty())
+    cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration,
+                 pipeline=args.pipeline, dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty())
     cm.save(args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     if args.export_onnx:

@@ -8,6 +8,7 @@ import torch
 
 import qcompiler
 from qcompiler.api import compile
+from qcompiler.demo import load_demo_model
 from qcompiler.ir import graph_diff
 from qcompiler.ir.types import QuantType, is_quantized
 from qcompiler.passes.calibration import CalibrationError
@@ -142,7 +143,21 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     code = readme.split("## Ten lines of Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)
+    # the bundled weights were made by train_digits_cnn() (scripts/train_demo_model.py): skip the training
+    monkeypatch.setattr("qcompiler.testing.zoo.train_digits_cnn", load_demo_model)
     exec(code, {})
     out = capsys.readouterr().out
     assert float(out.split("tensor(", 1)[1].split(")", 1)[0]) > 0.95  # the printed int8 accuracy
     assert "qcompiler report: @DigitsCNN for armv8" in out and (tmp_path / "digits.int8.onnx").is_file()
+
+
+def test_report_samples_stay_within_the_size_budget():
+    from qcompiler.api import SAMPLE_BYTES_FOR_REPORT
+    from qcompiler.ir import Graph
+    from qcompiler.ir.types import f32
+
+    g = Graph("big")
+    g.set_outputs([g.add("relu", [g.add_input("x", f32("N", 3, 256, 256))]).output])
+    x = np.zeros((20, 3, 256, 256), np.float32)
+    cm = compile(g, calibration=x, pipeline="dce", progress=False)
+    assert len(cm.sample_inputs[0]) == SAMPLE_BYTES_FOR_REPORT // x[0].nbytes == 5

@@ -18,7 +18,8 @@ def test_options_with_commas_stay_in_one_item():
 
 def test_insert_replace_remove():
     p = "canonicalize,fold-bn,calibrate{method=mse},dce"
-    assert names(insert_after(p, "fold-bn", "cse", "dce")) == ["canonicalize", "fold-bn", "cse", "dce", "calibrate", "dce"]
+    assert names(insert_after(p, "fold-bn", "cse", "dce")) == [
+        "canonicalize", "fold-bn", "cse", "dce", "calibrate", "dce"]
     assert names(insert_before(p, "canonicalize", "cse")) == ["cse", "canonicalize", "fold-bn", "calibrate", "dce"]
     assert replace(p, "calibrate", "calibrate{method=kl}")[2] == "calibrate{method=kl}"
     assert names(remove(p, "fold-bn")) == ["canonicalize", "calibrate", "dce"]
