@@ -12,6 +12,8 @@ import numpy as np
 from .compiled import CompiledModel
 from .instruments import DumpIR, VerifyEach
 from .instruments.keep_float import KeepFloat
+from .ir.clone import clone
+from .ir.core import Graph
 from .ir.errors import QIRError
 from .loading import load_model
 from .passmanager import PassContext, PassManager, Progress
@@ -33,22 +35,24 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     every pass, and return the CompiledModel.
 
     `calibration` is anything the `calibrate` pass accepts (an array of samples, a list of
-    batches, a DataLoader). A torch model is traced on `example_inputs` (default: the
-    first calibration sample when `calibration` is an array), with a dynamic batch
-    dimension unless `dynamic_batch=False`. `dump_ir` names a directory that receives the
-    IR before and after every pass."""
+    batches, a DataLoader). `example_inputs` (default: the first calibration sample when
+    `calibration` is an array) fix the input shapes: a torch model is traced on them, an
+    ONNX model takes their shapes; dim 0 stays a free batch dimension unless
+    `dynamic_batch=False`. A Graph is copied, never changed. `dump_ir` names a directory
+    that receives the IR before and after every pass."""
     chosen = get_target(target)
-    manager_passes = pipeline if pipeline is not None else chosen.default_pipeline
+    passes = pipeline if pipeline is not None else chosen.default_pipeline
     keep = KeepFloat()
     instruments = [VerifyEach(), keep] + ([DumpIR(dump_ir)] if dump_ir is not None else [])
-    manager = PassManager(manager_passes, instruments)  # a bad pipeline fails before the import
+    manager = PassManager(passes, instruments)  # a bad pipeline fails before the import
     trace_inputs = calibration[:1] if example_inputs is None and _is_array(calibration) else example_inputs
+    model = clone(model) if isinstance(model, Graph) else model
     graph = load_model(model, _as_torch(trace_inputs), dynamic_batch=dynamic_batch)
     _check_calibration(graph, calibration)
     ctx = PassContext(target=chosen, calibration=calibration, example_inputs=example_inputs, seed=seed,
                       progress=Progress(progress))
     manager.run(graph, ctx)
-    return CompiledModel(graph, keep.graph, chosen, to_string(manager_passes), ctx.diagnostics,
+    return CompiledModel(graph, keep.graph, chosen, to_string(passes), ctx.diagnostics,
                          _sample_inputs(keep.graph or graph, example_inputs, calibration))
 
 

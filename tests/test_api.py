@@ -151,13 +151,17 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     assert "qcompiler report: @DigitsCNN for armv8" in out and (tmp_path / "digits.int8.onnx").is_file()
 
 
-def test_report_samples_stay_within_the_size_budget():
+def test_report_samples_stay_within_the_size_budget_and_graphs_are_copied():
     from qcompiler.api import SAMPLE_BYTES_FOR_REPORT
     from qcompiler.ir import Graph
     from qcompiler.ir.types import f32
 
     g = Graph("big")
-    g.set_outputs([g.add("relu", [g.add_input("x", f32("N", 3, 256, 256))]).output])
-    x = np.zeros((20, 3, 256, 256), np.float32)
-    cm = compile(g, calibration=x, pipeline="dce", progress=False)
-    assert len(cm.sample_inputs[0]) == SAMPLE_BYTES_FOR_REPORT // x[0].nbytes == 5
+    x = g.add_input("x", f32("N", 3, 256, 256))
+    g.set_outputs([g.add("relu", [x]).output])
+    g.add("sigmoid", [x])  # dead
+    data = np.zeros((20, 3, 256, 256), np.float32)
+    cm = compile(g, calibration=data, pipeline="dce", progress=False)
+    assert len(cm.sample_inputs[0]) == SAMPLE_BYTES_FOR_REPORT // data[0].nbytes == 5
+    assert [n.op for n in cm.graph.nodes] == ["relu"]
+    assert [n.op for n in g.nodes] == ["relu", "sigmoid"]  # a Graph is copied, not changed
