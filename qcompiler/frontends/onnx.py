@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
+import networkx as nx
+import onnx
 import onnx_ir as ir
 
 from ..ir.core import Graph, Node, Value
@@ -78,7 +80,10 @@ class _Importer:
             if t is None:
                 raise FrontendError(f"{self.source}: graph input '{v.name}' has no tensor type and shape")
             self.env[v] = self.graph.add_input(v.name, t)
-        self.onnx.sort()
+        try:
+            self.onnx.sort()
+        except ValueError:  # onnx-ir's topological sort found a cycle
+            raise FrontendError(f"{self.source}: the graph has a cycle: {_a_cycle(self.onnx)}") from None
         for node in self.onnx:
             self._convert(node)
         self.graph.set_outputs([self._lookup(v, "graph output") for v in self.onnx.outputs])
@@ -105,11 +110,12 @@ class _Importer:
         return self.env[v]
 
     def _convert(self, node: ir.Node) -> None:
-        label = f"node '{node.name or node.op_type}' ({node.op_type})"
+        label = _label(node)
         where = f"{self.source}: {label}"
         inputs = [None if v is None else self._lookup(v, label) for v in node.inputs]
         attrs = {a.name: attr_value(a, where) for a in node.attributes.values()}
         used = [bool(o.name) and (bool(o.uses()) or o.is_graph_output()) for o in node.outputs]
+        _check_arity(node, self.opset, where)
         results, reason = None, f"no converter for {node.op_type}"
         if node.domain != "":
             reason = f"domain '{node.domain}'"
@@ -123,6 +129,8 @@ class _Importer:
                 reason = str(e)
             except FrontendError as e:
                 raise FrontendError(f"{self.source}: {e}") from None
+            except Exception as e:  # a converter meeting a node it did not expect still names the node
+                raise FrontendError(f"{where}: cannot convert: {type(e).__name__}: {e}") from e
             else:
                 for o, r in zip(node.outputs, results):
                     self._refine(r, o, where)
@@ -171,3 +179,37 @@ class _Importer:
         shape = tuple(b if isinstance(b, int) else a for a, b in zip(ours.shape, onnx_t.shape))
         if shape != ours.shape:
             v.type = ours.with_shape(shape)
+
+
+def _label(node: ir.Node) -> str:
+    return f"node '{node.name or node.op_type}' ({node.op_type})"
+
+
+def _check_arity(node: ir.Node, opset: int, where: str) -> None:
+    """Required operands present and no more operands than the ONNX schema allows
+    (default-domain nodes: `opset` is the model's default-domain version)."""
+    if node.domain not in ("", "ai.onnx"):
+        return
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, "")
+    except onnx.defs.SchemaError:
+        return  # an op ONNX does not know stays opaque; onnxruntime judges it
+    inputs = list(node.inputs)
+    missing = [i for i in range(schema.min_input) if i >= len(inputs) or inputs[i] is None]
+    if missing:
+        raise FrontendError(f"{where}: required input {missing[0]} is missing "
+                            f"({node.op_type}-{schema.since_version} takes at least {schema.min_input})")
+    if len(inputs) > schema.max_input:
+        raise FrontendError(f"{where}: {len(inputs)} inputs, but {node.op_type}-{schema.since_version} "
+                            f"takes at most {schema.max_input}")
+
+
+def _a_cycle(graph: ir.Graph) -> str:
+    """The nodes of one cycle, as `'a' (Add) -> 'b' (Relu) -> 'a' (Add)`."""
+    edges = nx.DiGraph()
+    for node in graph:
+        edges.add_node(node)
+        for out in node.outputs:
+            edges.add_edges_from((node, user) for user, _ in out.uses())
+    cycle = nx.find_cycle(edges)
+    return " -> ".join(_label(a) for a, _ in cycle) + f" -> {_label(cycle[0][0])}"
