@@ -49,6 +49,20 @@ def test_unknown_or_mistyped_options_are_explained():
         parse_pipeline("fold-constants{max_elements=many}")
 
 
+@pytest.mark.parametrize("text, message", [
+    ("dce{", "pipeline 'dce{': unclosed '{' after 'dce'"),
+    ("dce}", "pipeline 'dce}': expected ',' at column 4"),
+    ("dce cse", "pipeline 'dce cse': expected ',' at column 5"),
+    ("dce,,cse", "pipeline 'dce,,cse': expected a pass name at column 5"),
+    (",dce", "pipeline ',dce': expected a pass name at column 1"),
+    ("fold-constants{max_elements}", "pass 'fold-constants': option 'max_elements' needs the form key=value"),
+])
+def test_malformed_pipeline_strings_are_located(text, message):
+    with pytest.raises(PipelineError) as info:
+        parse_pipeline(text)
+    assert str(info.value) == message
+
+
 def test_a_failing_pass_is_named_with_the_passes_before_it():
     pm = PassManager(["canonicalize,cse", Explode(), "dce"])
     with pytest.raises(PassError, match=r"pass 'explode' failed \(after: canonicalize, cse\): ValueError: boom"):
