@@ -83,8 +83,9 @@ class OnnxBuilder:
 
     def add_output(self, value: ir.Value, name: str, t: TensorType) -> None:
         """Make `value` a graph output called `name` (through an Identity when the value is
-        an input, an initializer, another output, or already carries another name)."""
-        if value.producer() is None or value in self.outputs or value.name != name:
+        an initializer, another output, or carries another name)."""
+        initializer = value.producer() is None and value not in self.inputs
+        if initializer or value in self.outputs or value.name != name:
             value = self.op("Identity", [value], name=name)
         value.dtype = onnx_dtype(t.dtype)
         value.shape = onnx_shape(t.shape)

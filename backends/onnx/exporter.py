@@ -20,6 +20,7 @@ from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.ops.infer import plain
 from qcompiler.ir.registry import is_opaque
 from qcompiler.ir.types import QuantType, TensorType, is_quantized, numpy_dtype
+from qcompiler.ir.verifier import format_type
 
 from . import float_math, float_nn, float_tensor, integer_ops, qoperator, storage_ops  # noqa: F401 (tables)
 from .builder import OnnxBuilder, onnx_dtype
@@ -43,6 +44,10 @@ class Exporter:
         return self.b.opset
 
     def run(self) -> ir.Model:
+        for v in self.graph.values():
+            if is_quantized(v.type) and not isinstance(v.type, QuantType):
+                raise self.error(f"%{v.name} is {format_type(v.type)}: minifloat and codebook types have no "
+                                 "ONNX form here")
         self.b.reserve(v.name for v in self.graph.values())
         for v in self.graph.inputs:
             value = self.b.add_input(v.name, TensorType(plain(v.type).dtype, v.type.shape))

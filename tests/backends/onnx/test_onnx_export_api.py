@@ -6,7 +6,7 @@ import pytest
 
 from qcompiler.backends.onnx import OnnxExportError, default_form, export, to_onnx
 from qcompiler.ir import Graph
-from qcompiler.ir.types import f32
+from qcompiler.ir.types import MinifloatType, f32
 
 from onnx_export_helpers import run_onnx
 from onnx_export_quantized import digits_graph, mixed_graph, mixed_net, normal, reference_storage
@@ -31,6 +31,18 @@ def test_export_writes_the_checked_model(tmp_path):
     assert onnx.load(path) == model
     assert [i.name for i in model.graph.input] == ["x"] and [o.name for o in model.graph.output] == ["y"]
     onnx.checker.check_model(model, full_check=True)
+
+
+def test_outputs_that_are_inputs_constants_or_repeated():
+    g = Graph("outs")
+    x = g.add_input("x", f32(2, 3))
+    c = g.constant(np.full((2, 3), 2.0, np.float32), name="c", origin="two")
+    y = g.add("identity", [x], name="y").output
+    g.set_outputs([x, c, y, y])
+    model = to_onnx(g)
+    assert [o.name for o in model.graph.output] == ["x", "c", "y", "y_1"]
+    got = run_onnx(model, {"x": np.ones((2, 3), np.float32)})
+    assert got["c"].tolist() == [[2.0] * 3] * 2 and got["y_1"].tolist() == [[1.0] * 3] * 2
 
 
 def test_quantized_values_are_named_after_the_ir():
@@ -63,6 +75,15 @@ def test_forms_name_the_graph_they_take():
         to_onnx(mixed_graph("generic", lower=False), "float")
     with pytest.raises(OnnxExportError, match=r"'qconv2d'.*form 'qdq' exports the fake-quant graph \(after `quantize`\)"):
         to_onnx(mixed_graph("x86-avx2", lower=True), "qdq")
+
+
+def test_minifloat_types_are_refused_by_name():
+    g = Graph("fp8")
+    x = g.add_input("x", f32(2, 4))
+    w = g.constant(np.ones((3, 4), np.float32), name="w", type=MinifloatType("e4m3", "f32", (3, 4)))
+    g.set_outputs([g.add("linear", [x, w], name="y").output])
+    with pytest.raises(OnnxExportError, match=r"%w is .*e4m3.*: minifloat and codebook types have no ONNX form"):
+        to_onnx(g, "qdq")
 
 
 def test_asymmetric_8_bit_conv_weights_have_no_integer_form():
