@@ -6,17 +6,16 @@ Errors are ParseErrors that start with `source:line:column`.
 """
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from typing import Optional
 
 from .core import Graph, Node, Value
-from .errors import ParseError, VerifyError
+from .errors import ParseError, UnknownOpError, VerifyError
 from .lexer import Token
 from .parse_values import ValueParser
 from .printer import format_type
-from .registry import all_ops, has_op, is_opaque
+from .registry import get_op, is_opaque
 from .verifier import verify as verify_graph
 
 
@@ -59,11 +58,7 @@ class _GraphParser(ValueParser):
                 raise self.error(f"expected a node or 'return', got {self.tok.describe()}")
             nodes.append(self._node())
         ret_tok = self.next()
-        returned = []
-        if self.tok.kind == "value":
-            returned.append(self.next())
-            while self.accept(","):
-                returned.append(self.expect_kind("value", "a value", "after ',' in the return list"))
+        returned = self._value_list("a value", "after ',' in the return list") if self.tok.kind == "value" else []
         self.expect("}", "after the return statement")
         self.expect_kind("eof", "end of input", "after the graph")
 
@@ -101,16 +96,15 @@ class _GraphParser(ValueParser):
     def _node(self) -> _NodeText:
         results = []
         if self.tok.kind == "value":
-            results.append(self.next())
-            while self.accept(","):
-                results.append(self.expect_kind("value", "a result name", "after ','"))
+            results = self._value_list("a result name", "after ','")
             self.expect("=", "after the result names")
         op_tok = self.tok
         op = self.name("an op name", "at the start of a node")
-        if not is_opaque(op) and not has_op(op):
-            hint = difflib.get_close_matches(op, list(all_ops()), n=3)
-            more = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
-            raise self.error(f"unknown op '{op}'{more}", op_tok)
+        if not is_opaque(op):
+            try:
+                get_op(op)
+            except UnknownOpError as e:
+                raise self.error(str(e), op_tok) from None
         self.expect("(", f"after op name '{op}'")
         operands = self.separated(self._operand, ")", "in the operand list")
         attrs = self.attr_dict(f"in the attributes of '{op}'") if self.at("{") else {}
@@ -125,6 +119,13 @@ class _GraphParser(ValueParser):
         if len(types) != len(results):
             raise self.error(f"'{op}' node has {len(results)} result(s) but {len(types)} result type(s)", colon)
         return _NodeText(results, op, op_tok, operands, attrs, types)
+
+    def _value_list(self, what: str, where: str) -> list:
+        """`%a, %b, ...`: one or more value tokens separated by commas."""
+        values = [self.next()]
+        while self.accept(","):
+            values.append(self.expect_kind("value", what, where))
+        return values
 
     def _operand(self) -> Optional[Token]:
         if self.accept("None"):
