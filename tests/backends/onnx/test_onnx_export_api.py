@@ -54,6 +54,7 @@ def test_quantized_values_are_named_after_the_ir():
     # weights are named after their origin; the transposed copy MatMulInteger takes too
     assert {"conv1.weight", "fc.weight:transposed"} <= {i.name for i in model.graph.initializer}
     assert [o.name for o in model.graph.output] == [v.name for v in graph.outputs]
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"  # the symbolic batch
 
 
 @pytest.mark.parametrize("form,opset,message", [
