@@ -1,4 +1,4 @@
-"""`sensitivity{metric=..., bits=[2,4,8], samples=256, batch=64, iterations=200, tol=0.02}`:
+"""`sensitivity{metric=..., bits=[2,4,8], samples=256, batch=64, iterations=200, tol=0.05}`:
 how much each quantizable layer's weights at each width would hurt, written as
 `q.sens = {"2": ..., "4": ..., "8": ...}` on the layer's node for `allocate-bits`.
 
@@ -47,7 +47,7 @@ class Sensitivity(Pass):
     samples: int = 256
     batch: int = 64
     iterations: int = 200
-    tol: float = 0.02
+    tol: float = 0.05
 
     def __post_init__(self):
         if self.metric not in METRICS:
