@@ -35,6 +35,15 @@ def test_unknown_op_stays_opaque_keeps_attributes_and_runs():
     check(m, {"x": x(4, 6)})
 
 
+def test_unknown_op_without_a_known_result_type_is_named():
+    node = helper.make_node("Frobnicate", ["x"], ["y"], name="frob", domain="example.org")
+    m = model([node, helper.make_node("Relu", ["y"], ["z"])], [t("x", [2])], [t("z", None)], 17,
+              domains=["example.org"])
+    with pytest.raises(FrontendError, match=r"node 'frob' \(Frobnicate\): stays opaque \(domain 'example.org'\), "
+                                            r"but ONNX shape inference gives no type and rank for its output 'y'"):
+        import_onnx(m)
+
+
 def test_custom_domain_op_is_domain_qualified_and_takes_declared_types():
     node = helper.make_node("FastGelu", ["x"], ["y"], domain="com.microsoft")
     m = model([node], [t("x", [2, 8])], [t("y", [2, 8])], 17, domains=["com.microsoft"])
