@@ -1,0 +1,42 @@
+"""Budget values as `allocate-bits` takes them: "60%" (of the cost with every layer at its
+costliest choice, passed on to the problem), a plain number in the resource's base unit
+(bytes, bit-operations, nanoseconds), or a number with a unit: "0.5MB", "512KiB",
+"2.5G" bit-ops, "3ms"."""
+from __future__ import annotations
+
+import numbers
+import re
+
+from .errors import AllocationError
+
+UNITS = {
+    "size": {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2**10, "mib": 2**20, "gib": 2**30},
+    "bops": {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12},
+    "latency": {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9},
+}
+
+
+class BudgetError(AllocationError, ValueError):
+    """A malformed budget option (a ValueError too, so pipelines report it as a PipelineError)."""
+
+
+_NUMBER_AND_UNIT = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*")
+
+
+def parse_budget(resource: str, value):
+    """A float in the base unit, or the "N%" string unchanged."""
+    if resource not in UNITS:
+        raise BudgetError(f"unknown budget 'budget.{resource}'; budgets: "
+                              f"{', '.join('budget.' + r for r in UNITS)}")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    if text.endswith("%"):
+        return text
+    match = _NUMBER_AND_UNIT.fullmatch(text)
+    unit = match.group(2).lower() if match else None
+    if unit not in UNITS[resource]:
+        units = ", ".join(u for u in UNITS[resource] if u)
+        raise BudgetError(f"budget.{resource}={value!r}: expected a percentage like '60%', a number, "
+                              f"or a number with one of the units {units}")
+    return float(match.group(1)) * UNITS[resource][unit]
