@@ -17,6 +17,9 @@ from qcompiler.ir.registry import get_op, is_opaque, run_reference
 from qcompiler.ir.types import TensorType, numpy_dtype
 from qcompiler.passmanager import Pass, PassResult, register_pass
 
+from .refine_types import refine_types
+from .resolve_reshapes import resolve_reshapes
+
 
 @register_pass
 @dataclass(frozen=True)
@@ -28,6 +31,18 @@ class FoldConstants(Pass):
     max_elements: int = 1 << 20
 
     def run(self, graph: Graph, ctx) -> PassResult:
+        folded = too_large = refined = 0
+        while True:  # folding pins down types, which can make more nodes foldable
+            f, t = self._fold_once(graph, ctx)
+            folded, too_large = folded + f, t
+            r = (refine_types(graph) if f else 0) + resolve_reshapes(graph)
+            refined += r
+            if not r:
+                break
+        stats = {k: n for k, n in (("folded", folded), ("too_large", too_large), ("refined", refined)) if n}
+        return PassResult(folded > 0, stats)
+
+    def _fold_once(self, graph: Graph, ctx) -> tuple:
         folded = too_large = 0
         for node in graph:
             if not _foldable(graph, node):
@@ -42,8 +57,7 @@ class FoldConstants(Pass):
                 continue
             _replace_with_constants(graph, node, arrays)
             folded += 1
-        stats = {k: n for k, n in (("folded", folded), ("too_large", too_large)) if n}
-        return PassResult(folded > 0, stats)
+        return folded, too_large
 
 
 def _foldable(graph: Graph, node: Node) -> bool:
