@@ -28,8 +28,8 @@ class Measurement:
     generator: torch.Generator  # seeded: random probes and sampled labels repeat
     iterations: int
     tol: float
-    _quantized: dict = field(default_factory=dict)
-    _reference: dict = field(default_factory=dict)
+    _quantized: dict = field(default_factory=dict, init=False, repr=False)  # (layer, bits) -> Q_b(W)
+    _reference: dict = field(default_factory=dict, init=False, repr=False)  # batch -> float outputs
 
     @property
     def samples(self) -> int:

@@ -29,8 +29,13 @@ def _noise_ratio(m: Measurement, run) -> float:
 
 
 def sqnr_scores(m: Measurement) -> tuple:
-    return {layer.name: {b: _noise_ratio(m, lambda batch, q=m.quantized(layer, b): m.model(batch.inputs, q))
-                         for b in m.bits} for layer in m.layers}, {}
+    scores = {}
+    for layer in m.layers:
+        scores[layer.name] = {}
+        for b in m.bits:
+            weights = m.quantized(layer, b)
+            scores[layer.name][b] = _noise_ratio(m, lambda batch: m.model(batch.inputs, weights))
+    return scores, {}
 
 
 def input_ranges(m: Measurement) -> dict:
@@ -49,17 +54,21 @@ def activation_storage(bits: int, symmetric: bool) -> str:
     return f"i{bits}" if symmetric else f"u{bits}"
 
 
+def _activation_quantizer(lo: float, hi: float, bits: int, symmetric: bool):
+    """x -> x fake-quantized per tensor over [lo, hi] at `bits`."""
+    storage = activation_storage(bits, symmetric)
+    scale, zero_point = params_from_range(lo, hi, storage, symmetric)
+    qmin, qmax = STORAGE_RANGES[storage]
+    scale, zero_point = torch.tensor(scale), torch.tensor(zero_point, dtype=torch.float32)
+    return lambda x: fake_quantize(x, scale, zero_point, qmin, qmax)
+
+
 def activation_scores(m: Measurement, acts: tuple) -> dict:
     """{layer name: {a: noise ratio with the layer's data input at a bits}}."""
     scores = {}
     for name, (lo, hi) in input_ranges(m).items():
         scores[name] = {}
         for a in acts:
-            storage = activation_storage(a, m.activation_symmetric)
-            scale, zero_point = params_from_range(lo, hi, storage, m.activation_symmetric)
-            qmin, qmax = STORAGE_RANGES[storage]
-            fq = (lambda x, s=torch.tensor(scale), z=torch.tensor(zero_point, dtype=torch.float32), lo_=qmin, hi_=qmax:
-                  fake_quantize(x, s, z, lo_, hi_))
-            scores[name][a] = _noise_ratio(m, lambda batch, fq=fq, name=name:
-                                           m.model.probe(batch.inputs, transform={name: fq})[0])
+            quantizer = _activation_quantizer(lo, hi, a, m.activation_symmetric)
+            scores[name][a] = _noise_ratio(m, lambda batch: m.model.probe(batch.inputs, transform={name: quantizer})[0])
     return scores

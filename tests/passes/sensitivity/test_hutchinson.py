@@ -4,7 +4,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper
+from onnx import helper
 
 from qcompiler.frontends.fx import import_module
 from qcompiler.frontends.onnx import import_onnx
