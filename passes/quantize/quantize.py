@@ -23,6 +23,7 @@ from qcompiler.targets import get_target
 
 from ..calibration.weight_operands import weight_uses
 from . import choices
+from .absorb_relu import absorb_relus
 from .activations import apply_activations, plan_activations
 from .op_classes import reduction_axis
 from .weights import WeightPlan, quantize_weight
@@ -51,10 +52,11 @@ class Quantize(Pass):
         symmetric = target.weight_symmetric if self.symmetric is None else self.symmetric
         reduce = target.saturating_pair_sums and acts == "u8"
         weights = self._quantize_weights(graph, ctx, target, granularity, symmetric, reduce)
+        absorbed = absorb_relus(graph, target.activation_symmetric)
         plan = plan_activations(graph, weights, acts, target.activation_symmetric)
         inserted = apply_activations(graph, plan)
         stats = {"weights": len(weights), "activations": len(plan.results) + len(plan.constants),
-                 "quantize_nodes": inserted}
+                 "quantize_nodes": inserted, "relus_absorbed": absorbed}
         return PassResult(bool(weights or plan.results or inserted), stats)
 
     def _quantize_weights(self, graph, ctx, target, granularity, symmetric, reduce) -> set:
