@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .codebook import check_codebook_const
 from .core import Graph, Node
 from .errors import QIRError, VerifyError
 from .registry import get_op, infer_types, is_opaque
@@ -118,6 +119,9 @@ def _check_node(node: Node, where: str, graph: Graph, check_types: bool) -> None
 def _check_const(node: Node, where: str) -> None:
     arr = node.attrs["value"].array
     t = node.output.type
+    if isinstance(t, CodebookType):  # value holds one index per kernel, not the weight
+        check_codebook_const(node, where)
+        return
     if tuple(arr.shape) != tuple(t.shape):
         raise VerifyError(f"{where}: constant of shape {list(arr.shape)} declared as {list(t.shape)}")
     if isinstance(t, QuantType):

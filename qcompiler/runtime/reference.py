@@ -6,7 +6,8 @@ Quantized values (QuantType) are held as their integer storage. A float op dequa
 its quantized operands and quantizes its quantized results (so a graph whose types are
 quantized but whose ops are float runs as fake-quant simulation); an integer op
 (OpDef.integer) works on storage directly. Graph inputs of a quantized type take floats
-and quantize them; quantized graph outputs are returned dequantized.
+and quantize them; quantized graph outputs are returned dequantized. A codebook weight
+(CodebookType) runs as the float weight it stands for, scale · codebook[indices].
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
+from ..ir.codebook import decode
 from ..ir.core import Graph, Node
 from ..ir.errors import QIRError
 from ..ir.registry import get_op, is_opaque, run_reference
-from ..ir.types import QuantType, numpy_dtype
+from ..ir.types import CodebookType, QuantType, numpy_dtype
 from ..numerics.affine import dequantize, quantize
 
 Inputs = Union[Sequence, Mapping[str, object]]
@@ -56,8 +58,8 @@ def as_float(array: np.ndarray, t) -> np.ndarray:
 
 def run_node(node: Node, args: list) -> list:
     """Run one node on runtime arrays (storage integers for quantized values)."""
-    if node.op == "const":
-        return [node.attrs["value"].array]
+    if node.op == "const":  # a codebook weight runs as the float weight it stands for
+        return [decode(node) if isinstance(node.output.type, CodebookType) else node.attrs["value"].array]
     try:
         if is_opaque(node.op):
             from .opaque import run_opaque

@@ -7,7 +7,8 @@ Each node calls its op's `@torch_impl` with the node's attributes. Float constan
 come from the model (they have an `origin`) are nn.Parameters named after it
 ("features.0.weight" -> `features_0_weight`), so passes can fine-tune them; other
 constants are buffers. A value whose type is a QuantType is fake-quantized where it is
-produced; a constant with a QuantType holds integers and is dequantized. Opaque
+produced; a constant with a QuantType holds integers and is dequantized; a codebook
+constant is a CodebookWeight module (trainable codewords, fixed indices). Opaque
 `onnx.*` nodes run in onnxruntime: the module still runs, without gradients through them.
 """
 from __future__ import annotations
@@ -22,7 +23,8 @@ import torch.fx as fx
 
 from ..ir.core import Graph, Node, Value
 from ..ir.registry import get_op, is_opaque
-from ..ir.types import QuantType, TensorType, Type
+from ..ir.types import CodebookType, QuantType, TensorType, Type
+from .codebook import CodebookWeight
 from .fake_quant import dequantize, fake_quantize, quant_params
 from .reference import ExecutionError, Inputs, as_float, bind_inputs
 
@@ -90,6 +92,9 @@ class _Builder:
     def _constant(self, node: Node) -> fx.Node:
         value, t = node.attrs["value"].array, node.output.type
         origin = node.attrs.get("origin")
+        if isinstance(t, CodebookType):  # trainable codebook, fixed indices (runtime/codebook.py)
+            module = self._register(origin or node.output.name, CodebookWeight(node))
+            return self.fx.create_node("call_module", module, (), {}, name=_identifier(node.output.name))
         if isinstance(t, QuantType):  # integer storage: a buffer, named after the weight it stands for
             hint = origin or node.output.name
             scale, zero_point = quant_params(t)
