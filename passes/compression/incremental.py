@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import torch
 
 from qcompiler.ir.core import Graph
 from qcompiler.ir.dense import Dense
@@ -42,13 +41,13 @@ class IncrementalOptions(Pass):
     lr: float = 1e-3
     batch: int = 64
     order: str = "magnitude"
-    method: str = "minmax"
+    method: str = "mse"
     granularity: str = "channel"
 
     def check_schedule(self) -> None:
-        who = self.name
-        r = self.rounds
-        if not r or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < f <= 1.0 for f in r) or any(a >= b for a, b in zip(r, r[1:])) or r[-1] != 1.0:
+        who, r = self.name, self.rounds
+        fractions = all(not isinstance(f, bool) and isinstance(f, (int, float)) and 0.0 < f <= 1.0 for f in r)
+        if not r or not fractions or any(a >= b for a, b in zip(r, r[1:])) or r[-1] != 1.0:
             raise CompressionOptionError(f"{who}: rounds={list(r)} must be increasing fractions in (0, 1] ending "
                                          "at 1.0")
         for option, value, minimum in (("epochs", self.epochs, 0), ("batch", self.batch, 1)):
@@ -65,54 +64,62 @@ class IncrementalOptions(Pass):
 def check_bits(bits, who: str, what: str, error: type = CompressionOptionError) -> int:
     if isinstance(bits, bool) or bits not in LEVEL_BITS:
         raise error(f"{who}: {what} {bits!r} is not a weight width the grid can store; "
-                               f"expected one of {', '.join(map(str, LEVEL_BITS))}")
+                    f"expected one of {', '.join(map(str, LEVEL_BITS))}")
     return int(bits)
 
 
-def run_incremental(graph: Graph, ctx: PassContext, schedule: IncrementalOptions, levels_of: Callable) -> PassResult:
+def run_incremental(graph: Graph, ctx: PassContext, options: IncrementalOptions, levels_of: Callable) -> PassResult:
     """`levels_of(weight)` gives the bit levels a weight goes through, the last one final."""
-    who = schedule.name
     weights = layer_weights(graph)
     if not weights:
         ctx.note("no float conv/linear weights to quantize")
         return PassResult(False, {"layers": 0})
     levels = {w.value.name: levels_of(w) for w in weights}
     target = get_target(ctx.target or "generic")
+    _check_target(weights, levels, target, options.name)
+    student = Student(graph, weights, options.name)
+    trainer = Trainer(student, labelled_batches(ctx.calibration, graph, options.batch, options.name), options.lr,
+                      ctx.seed, options.name)
+    history = [{"bits": None, "fraction": 0.0, "loss": trainer.loss()}]
+    grids = {}
+    for stage in range(max(len(v) for v in levels.values())):
+        staged = {w.value.name: w for w in weights if stage < len(levels[w.value.name])}
+        for name in staged:
+            grids[name] = weight_grid(student.array(name), WEIGHT_STORAGE[levels[name][stage]], options.granularity,
+                                      options.method, target.weight_symmetric)
+        bits = sorted({levels[name][stage] for name in staged})
+        history += _rounds(staged, grids, student, trainer, options, bits)
+    for w in weights:
+        _write_back(w, student, grids[w.value.name])
+    return PassResult(True, {"layers": len(weights), "rounds": history})
+
+
+def _check_target(weights: list, levels: dict, target, who: str) -> None:
     for w in weights:
         for node in w.layers:
             for bits in levels[w.value.name]:
                 if not target.supports_weight(node.op, WEIGHT_STORAGE[bits]):
                     raise CompressionError(f"{who}: target '{target.name}' cannot run {WEIGHT_STORAGE[bits]} weights "
                                            f"in {node.label()}")
-    batches = labelled_batches(ctx.calibration, graph, schedule.batch, who)
-    torch.manual_seed(ctx.seed)
-    student = Student(graph, weights, who)
-    trainer = Trainer(student, batches, schedule.lr, ctx.seed, who)
-    history = [{"bits": None, "fraction": 0.0, "loss": trainer.loss()}]
-    grids = {}
-    for stage in range(max(len(v) for v in levels.values())):
-        staged = [w for w in weights if stage < len(levels[w.value.name])]
-        for w in staged:
-            storage = WEIGHT_STORAGE[levels[w.value.name][stage]]
-            grids[w.value.name] = weight_grid(student.array(w.value.name), storage, schedule.granularity,
-                                              schedule.method, target.weight_symmetric)
-        frozen = {w.value.name: _kept_zeros(w, student.array(w.value.name)) for w in staged}
-        for fraction in schedule.rounds:
-            for w in staged:
-                name = w.value.name
-                values = student.array(name)
-                frozen[name] = freeze_more(values, frozen[name], fraction, grids[name], schedule.order)
-                student.set_weight(name, np.where(frozen[name], fake_quantize(values, grids[name]), values)
-                                   .astype(values.dtype), frozen[name])
-            entry = {"bits": sorted({levels[w.value.name][stage] for w in staged}), "fraction": fraction,
-                     "loss": trainer.loss()}
-            if fraction < 1.0 and schedule.epochs:
-                trainer.train(schedule.epochs)
-                entry["loss_retrained"] = trainer.loss()
-            history.append(entry)
-    for w in weights:
-        _write_back(w, student, grids[w.value.name])
-    return PassResult(True, {"layers": len(weights), "rounds": history})
+
+
+def _rounds(staged: dict, grids: dict, student: Student, trainer: Trainer, options: IncrementalOptions,
+            bits: list) -> list:
+    """The rounds of one bit level: freeze a growing part on the grid, re-train the rest."""
+    frozen = {name: _kept_zeros(w, student.array(name)) for name, w in staged.items()}
+    history = []
+    for fraction in options.rounds:
+        for name in staged:
+            values = student.array(name)
+            frozen[name] = freeze_more(values, frozen[name], fraction, grids[name], options.order)
+            snapped = np.where(frozen[name], fake_quantize(values, grids[name]), values).astype(values.dtype)
+            student.set_weight(name, snapped, frozen[name])
+        entry = {"bits": bits, "fraction": fraction, "loss": trainer.loss()}
+        if fraction < 1.0 and options.epochs:
+            trainer.train(options.epochs)
+            entry["loss_retrained"] = trainer.loss()
+        history.append(entry)
+    return history
 
 
 def _kept_zeros(w: Weight, values: np.ndarray) -> np.ndarray:

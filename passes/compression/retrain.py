@@ -68,10 +68,8 @@ class Trainer:
 
     def train(self, epochs: int) -> None:
         optimizer = torch.optim.Adam(self.student.params.values(), lr=self.lr)
-        self.student.module.train()
         for _ in range(epochs):
             for k in torch.randperm(len(self.batches), generator=self.order).tolist():
                 optimizer.zero_grad()
                 self._loss(*self.batches[k]).backward()
                 optimizer.step()
-        self.student.module.eval()

@@ -1,7 +1,7 @@
 """slq: single-level incremental quantization (INQ / SLQ) with re-training.
 
     slq{bits=4, rounds=[0.5,0.75,1.0], epochs=2, lr=0.001, batch=64, order=magnitude,
-        method=minmax, granularity=channel}
+        method=mse, granularity=channel}
 
 In each round the given fraction of every weight is quantized to `bits` (largest
 magnitudes first, or `order=error`: best represented first) and frozen, and the rest is

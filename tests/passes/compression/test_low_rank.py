@@ -50,7 +50,8 @@ def test_linear_error_is_the_dropped_energy(energy):
     stats, _ = run(graph, f"low-rank{{energy={energy}}}")
     kept = stats["layers"]["y"]["energy"]
     assert energy <= kept < energy + 0.05
-    # E‖(W − W_r)x‖² = ‖W − W_r‖²_F for x ~ N(0, I): relative error sqrt(1 − kept) ≤ sqrt(1 − energy)
+    # E‖(W − W_r)x‖² = ‖W − W_r‖²_F for x ~ N(0, I):
+    # relative error sqrt(1 − kept) ≤ sqrt(1 − energy)
     bias = graph.const_value(graph.find("b"))
     error = np.linalg.norm(run_graph(graph, [x])[0] - before) / np.linalg.norm(before - bias)
     assert error == pytest.approx(np.sqrt(1 - kept), rel=0.05)
