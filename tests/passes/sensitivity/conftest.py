@@ -1,9 +1,7 @@
 """Sensitivity tests run many small torch ops: one thread avoids oversubscribing shared
-cores. Registers the pass for the .qir cases, whether or not qcompiler.passes imports it yet."""
+cores."""
 import pytest
 import torch
-
-import qcompiler.passes.sensitivity  # noqa: F401
 
 
 @pytest.fixture(autouse=True, scope="module")
