@@ -11,6 +11,7 @@ import numpy as np
 
 from .compiled import CompiledModel
 from .instruments import DumpIR, VerifyEach
+from .instruments.keep_before import KeepBefore
 from .instruments.keep_float import KeepFloat
 from .ir.clone import clone
 from .ir.core import Graph
@@ -42,8 +43,8 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     that receives the IR before and after every pass."""
     chosen = get_target(target)
     passes = pipeline if pipeline is not None else chosen.default_pipeline
-    keep = KeepFloat()
-    instruments = [VerifyEach(), keep] + ([DumpIR(dump_ir)] if dump_ir is not None else [])
+    keep, before_lowering = KeepFloat(), KeepBefore("lower")
+    instruments = [VerifyEach(), keep, before_lowering] + ([DumpIR(dump_ir)] if dump_ir is not None else [])
     manager = PassManager(passes, instruments)  # a bad pipeline fails before the import
     trace_inputs = calibration[:1] if example_inputs is None and _is_array(calibration) else example_inputs
     model = clone(model) if isinstance(model, Graph) else model
@@ -53,7 +54,8 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
                       progress=Progress(progress))
     manager.run(graph, ctx)
     return CompiledModel(graph, keep.graph, chosen, to_string(passes), ctx.diagnostics,
-                         _sample_inputs(keep.graph or graph, example_inputs, calibration))
+                         _sample_inputs(keep.graph or graph, example_inputs, calibration),
+                         fake_quant_graph=before_lowering.graph)
 
 
 def load(directory) -> CompiledModel:

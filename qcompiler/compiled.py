@@ -14,13 +14,16 @@ from .targets import Target
 class CompiledModel:
     """`cm(x)` runs the Numba integer kernels (numpy in, numpy out; torch in, torch out);
     `cm.graph` is the compiled graph, `cm.float_graph` the float graph it was quantized
-    from (folded and calibrated, same value names), `cm.diagnostics` what the passes
+    from (folded and calibrated, same value names), `cm.fake_quant_graph` the quantized
+    graph before lowering (float ops on quantized types), `cm.diagnostics` what the passes
     reported (fallbacks, warnings)."""
 
     def __init__(self, graph: Graph, float_graph: Optional[Graph], target: Target, pipeline: str,
-                 diagnostics: Sequence = (), sample_inputs: Optional[list] = None):
+                 diagnostics: Sequence = (), sample_inputs: Optional[list] = None, *,
+                 fake_quant_graph: Optional[Graph] = None):
         self.graph = graph
         self.float_graph = float_graph
+        self.fake_quant_graph = fake_quant_graph
         self.target = target
         self.pipeline = pipeline
         self.diagnostics = list(diagnostics)
@@ -65,10 +68,17 @@ class CompiledModel:
 
     def export_onnx(self, path, form: str = "qoperator"):
         """Write the compiled graph as a standard ONNX model (`form`: qoperator | qdq |
-        integer, see docs/quantization.md) and return the path."""
+        integer, see docs/quantization.md) and return the path. `qdq` is written from the
+        fake-quant graph (before `lower`), the others from the lowered graph."""
         from .backends.onnx import export
 
-        export(self.graph, path, form=form)
+        graph = self.graph
+        if form == "qdq":
+            if self.fake_quant_graph is None:
+                raise QIRError("form 'qdq' needs the graph before 'lower', and this model's pipeline has no "
+                               "'lower' pass; export it with form='qdq' only from a pipeline that lowers")
+            graph = self.fake_quant_graph
+        export(graph, path, form=form)
         return path
 
     def report(self):

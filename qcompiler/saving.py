@@ -2,6 +2,7 @@
 
     DIR/model.qir, model.npz    the compiled graph (qcompiler.ir.serialize)
     DIR/float.qir, float.npz    the float graph it was quantized from
+    DIR/fakequant.qir, .npz     the quantized graph before lowering (for ONNX QDQ)
     DIR/samples.npz             the sample inputs the report measures SQNR on
     DIR/meta.json               target, pipeline, qcompiler version, pass diagnostics
 """
@@ -33,12 +34,15 @@ def save_compiled(cm, directory) -> None:
     save_qir(cm.graph, out / "model.qir")
     if cm.float_graph is not None:
         save_qir(cm.float_graph, out / "float.qir")
+    if cm.fake_quant_graph is not None:
+        save_qir(cm.fake_quant_graph, out / "fakequant.qir")
     if cm.sample_inputs is not None:
         np.savez(out / "samples.npz", **{str(k): a for k, a in enumerate(cm.sample_inputs)})
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "qcompiler_version": __version__,
         "target": cm.target.name, "pipeline": cm.pipeline, "graph": cm.graph.name,
-        "float_graph": cm.float_graph is not None, "sample_inputs": cm.sample_inputs is not None,
+        "float_graph": cm.float_graph is not None, "fake_quant_graph": cm.fake_quant_graph is not None,
+        "sample_inputs": cm.sample_inputs is not None,
         "diagnostics": [{"severity": d.severity, "message": d.message, "pass_name": d.pass_name, "node": d.node}
                         for d in cm.diagnostics],
     }
@@ -51,13 +55,14 @@ def load_compiled(directory):
     root = Path(directory)
     meta = _read_meta(root)
     float_graph = load_qir(root / "float.qir") if meta.get("float_graph") else None
+    fake_quant_graph = load_qir(root / "fakequant.qir") if meta.get("fake_quant_graph") else None
     samples = None
     if meta.get("sample_inputs"):
         with np.load(root / "samples.npz", allow_pickle=False) as z:
             samples = [z[str(k)] for k in range(len(z.files))]
     diagnostics = [Diagnostic(**d) for d in meta.get("diagnostics", [])]
     return CompiledModel(load_qir(root / "model.qir"), float_graph, get_target(meta["target"]), meta["pipeline"],
-                         diagnostics, samples)
+                         diagnostics, samples, fake_quant_graph=fake_quant_graph)
 
 
 def _read_meta(root: Path) -> dict:
@@ -76,6 +81,7 @@ def _read_meta(root: Path) -> dict:
         raise CompiledModelFileError(f"{path}: written by a newer qcompiler ({meta.get('qcompiler_version')}); "
                                      f"this one reads format version {FORMAT_VERSION}")
     files = ["model.qir"] + (["float.qir"] if meta.get("float_graph") else []) + (
+        ["fakequant.qir"] if meta.get("fake_quant_graph") else []) + (
         ["samples.npz"] if meta.get("sample_inputs") else [])
     absent = [f for f in files if not (root / f).is_file()]
     if absent:

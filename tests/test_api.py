@@ -73,13 +73,14 @@ def test_float_graph_is_folded_calibrated_and_float(compiled, digits_model, digi
 def test_save_load_gives_identical_outputs(compiled, digits, tmp_path):
     compiled.save(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"model.qir", "model.npz", "float.qir", "float.npz",
-                                                    "samples.npz", "meta.json"}
+                                                    "fakequant.qir", "fakequant.npz", "samples.npz", "meta.json"}
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["target"] == compiled.target.name and meta["qcompiler_version"] == qcompiler.__version__
     assert meta["pipeline"] == compiled.target.default_pipeline
     loaded = qcompiler.load(tmp_path)
     assert graph_diff(loaded.graph, compiled.graph) is None
     assert graph_diff(loaded.float_graph, compiled.float_graph) is None
+    assert graph_diff(loaded.fake_quant_graph, compiled.fake_quant_graph) is None
     x = digits[2].numpy()
     np.testing.assert_array_equal(loaded(x), compiled(x))
 
@@ -165,3 +166,17 @@ def test_report_samples_stay_within_the_size_budget_and_graphs_are_copied():
     assert len(cm.sample_inputs[0]) == SAMPLE_BYTES_FOR_REPORT // data[0].nbytes == 5
     assert [n.op for n in cm.graph.nodes] == ["relu"]
     assert [n.op for n in g.nodes] == ["relu", "sigmoid"]  # a Graph is copied, not changed
+
+
+@pytest.mark.parametrize("form", ["qdq", "qoperator", "integer"])
+def test_every_onnx_form_exports_and_agrees_with_the_numba_backend(compiled, digits, tmp_path, form):
+    """QDQ is written from the fake-quant graph, the others from the lowered one; all run in
+    ONNX Runtime and classify the test digits like our integer kernels."""
+    import onnxruntime as ort
+
+    path = compiled.export_onnx(tmp_path / f"digits.{form}.onnx", form=form)
+    x = digits[2].numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {session.get_inputs()[0].name: x})[0]
+    ours = compiled(x)
+    assert (theirs.argmax(1) == ours.argmax(1)).mean() >= 0.99
