@@ -66,6 +66,9 @@ class Calibrate(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         batches, total = calibration_batches(ctx.calibration, graph, samples=self.samples, batch=self.batch)
+        # weights first: a NaN weight is reported as itself, not as the NaN activation it causes
+        n_weights = annotate_weight_ranges(graph, ctx, method=self.resolved_weight_method, bits=self.weight_bits,
+                                           granularity=self.granularity, percentile=self.percentile)
         watched = [v for v in graph.values() if is_float(v.type)
                    and (v.producer is None or v.producer.op != "const")]
         observers = {id(v): make_observer(self.method, percentile=self.percentile) for v in watched}
@@ -81,8 +84,6 @@ class Calibrate(Pass):
                 observers[id(v)].update(a)
             n_batches += 1
         self._write_activation_ranges(graph, observers, target_symmetry(ctx)[1])
-        n_weights = annotate_weight_ranges(graph, ctx, method=self.resolved_weight_method, bits=self.weight_bits,
-                                           granularity=self.granularity, percentile=self.percentile)
         return PassResult(True, {"batches": n_batches, "activations": len(watched), "weights": n_weights})
 
     def _write_activation_ranges(self, graph: Graph, observers: dict, symmetric: bool) -> None:

@@ -47,7 +47,10 @@ def annotate_weight_ranges(graph: Graph, ctx: PassContext, *, method: str, bits:
         chosen[id(use.weight)] = key
         array = graph.const_value(use.weight)
         if not np.isfinite(array).all():
-            raise CalibrationError(f"weight %{use.weight.name} of {use.consumer.label()} contains NaN or Inf")
+            origin = use.weight.producer.attrs.get("origin")
+            named = f" ({origin})" if origin else ""
+            bad = "NaN" if np.isnan(array).any() else "Inf"
+            raise CalibrationError(f"weight %{use.weight.name}{named} of {use.consumer.label()} contains {bad}")
         lo, hi = weight_range(array, method, w_bits, symmetric, axis, percentile)
         node = use.weight.producer
         node.attrs["q.range"] = range_attr(lo, hi) if axis is None else channel_range_attr(lo, hi)
