@@ -63,10 +63,10 @@ def _whole(data: Mapping, who: str) -> tuple:
 
 def _split(whole: tuple, graph: Graph, batch: int) -> list:
     inputs, labels = whole
-    labels = _numpy(labels)
+    inputs, labels = {k: _numpy(a) for k, a in inputs.items()}, _numpy(labels)
     static = graph.inputs[0].type.shape[0] if graph.inputs[0].type.shape else 1
     size = static if isinstance(static, int) else batch
-    return [({k: _numpy(a)[s:s + size] for k, a in inputs.items()}, labels[s:s + size])
+    return [({k: a[s:s + size] for k, a in inputs.items()}, labels[s:s + size])
             for s in range(0, len(labels) - size + 1 if isinstance(static, int) else len(labels), size)]
 
 
