@@ -1,2 +1,2 @@
-"""Kernel codebooks (KQ): codebook-quantize and codebook-finetune; sizes in size.py."""
-from . import finetune, quantize  # noqa: F401
+"""Kernel codebooks (KQ): codebook-quantize, codebook-finetune, codebook-expand; sizes in size.py."""
+from . import expand, finetune, quantize  # noqa: F401
