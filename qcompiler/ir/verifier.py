@@ -56,6 +56,18 @@ def _check_type(t: Type, where: str) -> None:
         raise VerifyError(f"{where}: {t!r} is not an IR type")
     if isinstance(t, QuantType):
         _check_quant(t, where)
+    elif isinstance(t, MinifloatType):
+        _check_minifloat(t, where)
+
+
+def _check_minifloat(t: MinifloatType, where: str) -> None:
+    """The scale maps the format's range onto the tensor's; the bias shifts an exponent
+    field of e bits, so it lies in [0, 2^e - 1]."""
+    if not np.isfinite(t.scale) or t.scale <= 0:
+        raise VerifyError(f"{where}: minifloat scale must be finite and > 0, got {t.scale}")
+    top = 2 ** t.exponent_bits - 1
+    if not 0 <= t.bias <= top:
+        raise VerifyError(f"{where}: minifloat {t.format} bias {t.bias} outside [0, {top}]")
 
 
 def _check_quant(t: QuantType, where: str) -> None:
