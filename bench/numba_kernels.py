@@ -195,7 +195,11 @@ def main():
             f"over threads. The 2-core machine was shared with other jobs (see the load average): long runs "
             f"get preempted more often, so compare the CPU column too.\n\n"
             f"CPU: {cpu}; numba {numba.__version__} ({numba.threading_layer()} threading layer), torch {torch.__version__}, onnxruntime {ort.__version__}\n\n"
-            f"{table}\n")
+            f"{table}\n\n"
+            "The Numba kernels are the bit-exact reference, not the deployment path: ONNX Runtime's u8s8 "
+            "kernels (VNNI) are several times faster, and their integers equal Numba's except for rare one-step "
+            "differences from ORT's float requantization. i4 rows use other (random) weights, unpacked on the "
+            "fly. Where a 2-thread row shows CPU ms ≈ wall ms, the second core was busy with other jobs.\n")
     print(body)
     if not args.no_write:
         write_section(HEADING, body)
