@@ -16,6 +16,7 @@ CASES = {
     "groups2_stride_2x1": ((1, 4, 8, 5), (6, 2, 2, 3), {"groups": 2, "stride": [2, 1]}, ("u8", 0), "i8", True, True),
     "int4_weights": ((1, 5, 6, 6), (7, 5, 3, 3), {"pad": [1, 1, 1, 1]}, ("u8", 90), "i4", True, True),
     "int2_weights": ((1, 3, 5, 5), (4, 3, 3, 3), {}, ("i8", 0), "i2", True, True),
+    "i16_weights": ((1, 3, 5, 5), (4, 3, 3, 3), {"pad": [1, 1, 1, 1]}, ("u8", 60), "i16", True, True),
     "u4_weights_1x1": ((1, 9, 4, 4), (3, 9, 1, 1), {}, ("u8", 17), "u4", False, False),
     "i4_activations": ((1, 3, 6, 6), (4, 3, 3, 3), {"pad": [1, 1, 1, 1]}, ("i4", -8), "i8", True, True),
     "reflect_pad": ((1, 2, 6, 6), (3, 2, 3, 3), {"pad": [1, 1, 1, 1], "pad_mode": "reflect"}, ("u8", 40), "i8",

@@ -59,10 +59,10 @@ def test_result_that_is_not_quantized_is_named():
 
 
 def test_unsupported_weight_storage_is_named():
-    x_t, w_t = qtype("u8", (1, 2, 4, 4)), qtype("i16", (3, 2, 1, 1))
+    x_t, w_t = qtype("u8", (1, 2, 4, 4)), qtype("i32", (3, 2, 1, 1))
     attrs = {**requant_attrs(np.random.default_rng(0), 1, "half_even"), "clamp": [0, 255]}
     node = one_node("qconv2d", [(x_t, None), (w_t, np.ones((3, 2, 1, 1), np.int32))], attrs, qtype("u8", (1, 3, 4, 4)))
-    with pytest.raises(NumbaBackendError, match=r"'qconv2d' \(%y\): weight storage i16"):
+    with pytest.raises(NumbaBackendError, match=r"'qconv2d' \(%y\): weight storage i32"):
         NumbaExecutor(node.graph)
 
 

@@ -28,6 +28,10 @@ def test_byte_layout_is_low_field_first():
     np.testing.assert_array_equal(pack_rows(np.array([[1, -2, 0, -1, 1]]), 2), [[0b11_00_10_01, 0b01]])
 
 
+def test_16_bit_fields_are_little_endian():
+    np.testing.assert_array_equal(pack_rows(np.array([[0x1234, -2]]), 16), [[0x34, 0x12, 0xFE, 0xFF]])
+
+
 def test_rows_start_on_byte_boundaries():
     rows = np.array([[1, 2, 3], [-1, -2, -3]])
     packed = pack_rows(rows, 4)
@@ -35,7 +39,7 @@ def test_rows_start_on_byte_boundaries():
 
 
 def test_pack_rejects_bad_widths_and_ranks():
-    with pytest.raises(ValueError, match="2, 4 or 8-bit"):
+    with pytest.raises(ValueError, match="2, 4, 8 or 16-bit"):
         pack_rows(np.zeros((2, 2)), 3)
     with pytest.raises(ValueError, match="2-D"):
         pack_rows(np.zeros(4), 4)
