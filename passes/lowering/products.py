@@ -31,7 +31,8 @@ def _weight_axis(op: str, w: QuantType) -> int:
 
 
 def _weight_ok(op: str, w) -> bool:
-    if not is_quant(w) or w.group is not None or w.storage == "b1" or w.bits > 16:
+    # b1 weights (±1, zero point 0) are products like any other: kernels hold them as i8
+    if not is_quant(w) or w.group is not None or w.bits > 16:
         return False
     return w.axis is None or (w.rank >= 2 and w.axis % w.rank == _weight_axis(op, w))
 

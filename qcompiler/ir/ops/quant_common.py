@@ -28,8 +28,9 @@ CLAMP_ATTR = {"clamp": Attr("ints", doc="[lo, hi] in output storage: storage ran
 
 
 def quant_operand(t: Optional[Type], where: str, role: str, *, per_tensor: bool = True,
-                  max_bits: int = 32) -> QuantType:
-    """The QuantType of an operand, or a VerifyError saying what it is instead."""
+                  max_bits: int = 32, binary: bool = False) -> QuantType:
+    """The QuantType of an operand, or a VerifyError saying what it is instead. `binary`
+    admits b1 storage (±1 with zero point 0, held like i8): a product's weight operand."""
     if not isinstance(t, QuantType):
         shown = "absent" if t is None else fmt_type(t)
         raise VerifyError(f"{where}: operand '{role}' must be quantized (q<...>), got {shown}")
@@ -38,7 +39,7 @@ def quant_operand(t: Optional[Type], where: str, role: str, *, per_tensor: bool 
     if t.group is not None:
         raise VerifyError(f"{where}: operand '{role}' is quantized per group ({fmt_type(t)}); integer ops take "
                           "per-tensor or per-channel operands")
-    if t.storage == "b1" or t.bits > max_bits:
+    if (t.storage == "b1" and not binary) or t.bits > max_bits:
         raise VerifyError(f"{where}: operand '{role}' has storage {t.storage}; this op takes 2..{max_bits}-bit storage")
     return t
 

@@ -31,7 +31,7 @@ def _weight_channels_on(w: QuantType, axis: int, where: str, role: str) -> None:
 def _product_infer(name: str, float_op: str, attr_names, weight_axis: int, channel_axis: int):
     def infer(types, attrs, consts):
         x = quant_operand(types[0], name, "x" if float_op != "matmul" else "a")
-        w = quant_operand(types[1], name, "w" if float_op != "matmul" else "b", per_tensor=False)
+        w = quant_operand(types[1], name, "w" if float_op != "matmul" else "b", per_tensor=False, binary=True)
         if w.rank < 2 and w.axis is not None:
             raise VerifyError(f"{name}: a 1-D operand must be quantized per tensor")
         _weight_channels_on(w, weight_axis, name, "w" if float_op != "matmul" else "b")
