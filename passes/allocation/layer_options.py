@@ -1,0 +1,84 @@
+"""The graph's layers as an AllocationProblem: per layer, the choices the target can run
+(cheapest first, preferred on ties), each with its sensitivity (`q.sens`, plus
+`q.sens_act` with activation choices) and its costs (costs.py); layers that must agree
+are tied (graph_ties.py), so whatever is chosen deploys. `allocate-bits` solves it
+exactly; `search` explores it with measured losses."""
+from __future__ import annotations
+
+from typing import Optional
+
+from qcompiler.ir.types import STORAGE_BITS
+from qcompiler.targets import Target
+
+from ..quantize.choices import WEIGHT_STORAGE
+from .costs import layer_costs
+from .errors import AllocationError
+from .graph_ties import layer_ties
+from .problem import AllocationProblem, Choice, LayerOptions
+
+
+def allocation_problem(graph, layers: list, target: Target, choices: tuple, act_choices: Optional[tuple],
+                       budgets: dict, reader: str = "allocate-bits") -> AllocationProblem:
+    """`budgets` as parse_budget returns them (floats in base units or "N%" strings);
+    `reader` names the pass in errors about missing sensitivities."""
+    labels = [_labels(layer, target, choices, act_choices) for layer in layers]
+    ties = layer_ties(graph, layers, act_choices is not None, target.activation_symmetric)
+    for tie in ties:
+        common = [label for label in labels[tie[0]] if all(label in labels[i] for i in tie)]
+        if not common:
+            names = ", ".join(layers[i].node.label() for i in tie)
+            raise AllocationError(f"tied layers {names} have no choice in common on target '{target.name}'")
+        for i in tie:
+            labels[i] = common
+    options = [LayerOptions(layer.name, [_choice(layer, label, target, act_choices, reader) for label in layer_labels])
+               for layer, layer_labels in zip(layers, labels)]
+    return AllocationProblem(options, budgets, ties)
+
+
+def write_choices(layers: list, labels, with_activations: bool) -> None:
+    """`q.bits` (and `q.act_bits` when labels are (w, a) pairs) on each layer's node."""
+    for layer, label in zip(layers, labels):
+        if with_activations:
+            layer.node.attrs["q.bits"], layer.node.attrs["q.act_bits"] = label
+        else:
+            layer.node.attrs["q.bits"] = label
+
+
+def _labels(layer, target: Target, choices: tuple, act_choices: Optional[tuple]) -> list:
+    """The layer's choices the target can run, cheapest first (preferred on ties)."""
+    weights = [b for b in sorted(choices) if target.supports_weight(layer.node.op, WEIGHT_STORAGE[b])]
+    if not weights:
+        raise AllocationError(f"{layer.node.label()}: target '{target.name}' runs none of the weight widths "
+                              f"{list(choices)} for {layer.node.op} (it has {', '.join(target.weight_types_for(layer.node.op))})")
+    if act_choices is None:
+        return weights
+    runnable = {STORAGE_BITS[s] for s in target.activation_storage}
+    acts = [a for a in sorted(act_choices) if a in runnable]
+    if not acts:
+        raise AllocationError(f"act_choices={list(act_choices)}: target '{target.name}' has activations of "
+                              f"{sorted(runnable)} bits only")
+    return [(w, a) for w in weights for a in acts]
+
+
+def _choice(layer, label, target: Target, act_choices: Optional[tuple], reader: str) -> Choice:
+    w, a = (label, default_activation_bits(target)) if act_choices is None else label
+    sensitivity = _sensitivity(layer, "q.sens", w, reader)
+    if act_choices is not None:
+        sensitivity += _sensitivity(layer, "q.sens_act", a, reader)
+    return Choice(label, sensitivity, layer_costs(layer, w, a, target))
+
+
+def default_activation_bits(target: Target) -> int:
+    """The width the quantize pass gives activations when none is requested."""
+    return STORAGE_BITS[target.activation_storage[0]]
+
+
+def _sensitivity(layer, attr: str, bits: int, reader: str) -> float:
+    scores = layer.node.attrs.get(attr)
+    if scores is None:
+        producer = "sensitivity{metric=sqnr, acts=[...]}" if attr == "q.sens_act" else "sensitivity"
+        raise AllocationError(f"{layer.node.label()} has no {attr}: run {producer} before {reader}")
+    if str(bits) not in scores:
+        raise AllocationError(f"{layer.node.label()}: {attr} has widths {sorted(scores, key=int)}, "
+                              f"{reader} asks for {bits}; measure it with sensitivity{{bits=[...]}}")
+    return float(scores[str(bits)])
