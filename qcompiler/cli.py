@@ -85,13 +85,36 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def _budgets(texts) -> dict:
+    """`--budget size=60%` flags -> {"size": "60%"}, each checked as allocate-bits checks it."""
+    from .passes.allocation.budgets import parse_budget
+
+    budgets: dict = {}
+    for text in texts or ():
+        resource, sep, value = text.partition("=")
+        resource, value = resource.strip(), value.strip()
+        if not sep or not value:
+            raise UsageError(f"--budget {text!r}: expected RESOURCE=VALUE, e.g. size=60%, bops=2G, latency=3ms")
+        if resource in budgets:
+            raise UsageError(f"--budget {resource} is given twice")
+        parse_budget(resource, value)
+        budgets[resource] = value
+    return budgets
+
+
 def cmd_compile(args) -> int:
     from .api import compile
     from .loading import load_arrays, parse_shape
-    from .pipelines import names
+    from .pipelines import names, with_bit_allocation
 
-    if not args.calib and "calibrate" in names(args.pipeline or get_target(args.target).default_pipeline):
+    pipeline = args.pipeline or get_target(args.target).default_pipeline
+    budgets = _budgets(args.budget)
+    if budgets:
+        pipeline = with_bit_allocation(pipeline, budgets, args.sensitivity)
+    if not args.calib and "calibrate" in names(pipeline):
         raise UsageError("the pipeline calibrates: give calibration samples with --calib DATA.npy|DATA.npz")
+    if not args.calib and budgets:
+        raise UsageError("--budget measures layer sensitivities on data: give samples with --calib DATA.npy|DATA.npz")
     calibration = load_arrays(args.calib) if args.calib else None
     shape = parse_shape(args.input_shape)
     example = None
@@ -100,7 +123,7 @@ def cmd_compile(args) -> int:
 
         example = torch.randn(shape)
     cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration,
-                 pipeline=args.pipeline, dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty())
+                 pipeline=pipeline, dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty())
     cm.save(args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     if args.export_onnx:
@@ -136,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "by input name (a torch model is traced on the first sample)")
     p.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="directory for the compiled model")
     p.add_argument("-p", "--pipeline", help="passes to run instead of the target's default pipeline")
+    p.add_argument("--budget", action="append", metavar="RESOURCE=VALUE",
+                   help="mixed precision: choose a weight width per layer (2, 4 or 8 bits) within this budget, "
+                        "e.g. size=60%% (of all-8-bit), size=0.5MB, bops=2G, latency=3ms; repeat for several. "
+                        "Inserts sensitivity and allocate-bits before quantize")
+    p.add_argument("--sensitivity", default="hessian", metavar="METRIC",
+                   help="how --budget measures layer sensitivity: hessian (default), fisher, bit-gradient, "
+                        "orthogonality, or sqnr (for models with ops that run in ONNX Runtime)")
     p.add_argument("--export-onnx", metavar="PATH", help="also write the compiled model as ONNX")
     p.add_argument("--onnx-form", default="qoperator", choices=["qoperator", "qdq", "integer"],
                    help="form of the ONNX export (default: qoperator)")

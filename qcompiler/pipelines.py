@@ -80,3 +80,23 @@ def _position(items: list, anchor: str) -> int:
             return i
     present = ", ".join(pass_name(item) for item in items) or "none"
     raise PipelineError(f"pass '{anchor}' is not in the pipeline (it has: {present})")
+
+
+def with_bit_allocation(pipeline: Pipeline, budgets: dict, metric: str = "hessian") -> list:
+    """`pipeline` with mixed precision before its `quantize`: `sensitivity{metric=...}`,
+    `allocate-bits` within `budgets` ({"size": "60%", "bops": "2G", ...}, as
+    allocate-bits' `budget.` options take them) and, when the pipeline calibrates,
+    `calibrate-weights` with the calibrate pass's weight method, so each weight's range
+    is the one for the width it was given (ranges for 8 bits cost 2-bit layers dearly)."""
+    from .passes import allocation  # noqa: F401  (registers the passes inserted here)
+    from .passmanager import parse_pipeline
+
+    items = split(pipeline)
+    allocate = "allocate-bits{" + ",".join(f"budget.{r}={v}" for r, v in budgets.items()) + "}"
+    added = [f"sensitivity{{metric={metric}}}", allocate]
+    calibrate = next((item for item in items if pass_name(item) == "calibrate"), None)
+    if calibrate is not None:
+        calibrate = parse_pipeline([calibrate])[0]
+        added.append(f"calibrate-weights{{method={calibrate.resolved_weight_method},"
+                     f"granularity={calibrate.granularity},percentile={calibrate.percentile}}}")
+    return insert_before(items, "quantize", *added)

@@ -5,8 +5,10 @@ granularity, activation storage), bit widths, the calibration method, the SQNR o
 output against the same value of the float graph (both graphs run in the numpy
 reference interpreter on the model's sample inputs; values match by name), parameters,
 bytes at storage width, MACs, BOPs (MACs · operand bits · operand bits) and its share
-of the latency the target's cost model predicts. Totals compare with the same model in
-fp32. Counts with a dynamic batch dimension are per sample.
+of the latency the target's cost model predicts. Layers whose widths the bit allocator
+chose (they carry `q.sens`) also show the chosen widths and their sensitivity score.
+Totals compare with the same model in fp32. Counts with a dynamic batch dimension are
+per sample.
 """
 from __future__ import annotations
 
@@ -102,12 +104,26 @@ def _row(node: Node, quant_values: dict, float_values: dict, float_nodes: dict, 
         "shape": ",".join(str(d) for d in out.type.shape) if out is not None else "",
         "weights": type_label(weight.type) if weight is not None else None,
         "acts": type_label(out.type) if out is not None else None,
-        "w_bits": w_bits, "a_bits": a_bits, "method": method, "sqnr_db": sqnr,
+        "w_bits": w_bits, "a_bits": a_bits, "method": method, "sqnr_db": sqnr, **_allocation(node),
         "params": sum(v.type.numel() or 0 for v in consts),
         "bytes": sum(storage_bytes(v.type) for v in consts),
         "macs": n_macs, "bops": n_macs * math.prod(bits) if len(bits) == 2 else 0,
         "latency_ns": latency,
     }
+
+
+def _allocation(node: Node) -> dict:
+    """The widths allocate-bits / search chose for the layer (`q.bits`, `q.act_bits`) and
+    the sensitivity score of that choice (what the allocator summed); None elsewhere."""
+    scores = node.attrs.get("q.sens")
+    if not scores:
+        return {"alloc_bits": None, "alloc_act_bits": None, "sens": None}
+    bits, act_bits = node.attrs.get("q.bits"), node.attrs.get("q.act_bits")
+    sens = scores.get(str(bits))
+    if sens is not None and act_bits is not None:
+        act = (node.attrs.get("q.sens_act") or {}).get(str(act_bits))
+        sens = None if act is None else sens + act
+    return {"alloc_bits": bits, "alloc_act_bits": act_bits, "sens": sens}
 
 
 def _constants(node: Node) -> list:

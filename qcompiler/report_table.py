@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 
-COLUMNS = ["layer", "op", "shape", "weights", "acts", "bits", "method", "SQNR dB", "params", "bytes", "MACs",
-           "BOPs", "lat %"]
-RIGHT_ALIGNED = {"SQNR dB", "params", "bytes", "MACs", "BOPs", "lat %"}
+COLUMNS = ["layer", "op", "shape", "weights", "acts", "bits", "alloc", "sens", "method", "SQNR dB", "params", "bytes",
+           "MACs", "BOPs", "lat %"]
+RIGHT_ALIGNED = {"sens", "SQNR dB", "params", "bytes", "MACs", "BOPs", "lat %"}
 
 
 def render_text(report) -> str:
@@ -35,7 +35,10 @@ def _title(report) -> str:
 def _cells(r: dict) -> list:
     layer = r["layer"] + (f" ({r['origin']})" if r["origin"] and r["origin"] != r["layer"] else "")
     bits = (f"w{r['w_bits']}" if r["w_bits"] else "") + (f"a{r['a_bits']}" if r["a_bits"] else "")
-    return [layer, r["op"], r["shape"], r["weights"] or "-", r["acts"] or "-", bits or "-", r["method"] or "-",
+    alloc = (f"w{r['alloc_bits']}" if r["alloc_bits"] else "") + (f"a{r['alloc_act_bits']}" if r["alloc_act_bits"] else "")
+    sens = "-" if r["sens"] is None else f"{r['sens']:.3g}"
+    return [layer, r["op"], r["shape"], r["weights"] or "-", r["acts"] or "-", bits or "-", alloc or "-", sens,
+            r["method"] or "-",
             _db(r["sqnr_db"]), _count(r["params"]), _bytes(r["bytes"]), _count(r["macs"]), _count(r["bops"]),
             f"{100 * r['latency_share']:.1f}"]
 
