@@ -35,22 +35,23 @@ from qcompiler.runtime.codebook import CodebookWeight
 from qcompiler.runtime.torch import to_torch
 
 from ..calibration.data import calibration_batches
-from .errors import CodebookError
 from .assign import patch_moments, weighted_nearest
+from .errors import CodebookError
 from .teacher import codebook_consts, teacher_graph, teacher_outputs
 
-def _squared_error(output, target, temperature):
+
+def squared_error(output, target, temperature):
     return torch.mean((output - target) ** 2)
 
 
-def _softmax_kl(output, target, temperature):
+def softmax_kl(output, target, temperature):
     t = temperature
     log_p = torch.nn.functional.log_softmax(output / t, dim=-1)
     log_q = torch.nn.functional.log_softmax(target / t, dim=-1)
     return torch.nn.functional.kl_div(log_p, log_q, reduction="batchmean", log_target=True) * t * t
 
 
-LOSSES = {"mse": _squared_error, "kl": _softmax_kl}
+LOSSES = {"mse": squared_error, "kl": softmax_kl}
 MOMENT_BATCHES = 4  # batches the patch moments of re-assignment are measured on
 
 
@@ -93,10 +94,10 @@ class CodebookFinetune(Pass):
         trainer = _Trainer(student, batches, targets, modules, self.lr, self.rounds * self.epochs * len(batches),
                            functools.partial(LOSSES[self.loss], temperature=self.temperature))
         moments = patch_moments(teacher, list(consts), batches[:MOMENT_BATCHES])
-        targets = {m: _assignment_target(consts[m.value_name], moments) for m in modules}
+        assignment = {m: _assignment_problem(consts[m.value_name], moments) for m in modules}
         losses, kept = [trainer.loss()], 0
         for _ in range(self.rounds):
-            kept += trainer.reassign(targets)
+            kept += trainer.reassign(assignment)
             trainer.train(self.epochs)
             losses.append(trainer.loss())
         for m in modules:
@@ -143,12 +144,12 @@ class _Trainer:
                 self.schedule.step()
         self.student.eval()
 
-    def reassign(self, targets: dict) -> int:
+    def reassign(self, assignment: dict) -> int:
         """Every kernel to the codeword that changes its layer's output least (assign.py);
         kept (returns 1) only if the loss drops, else the indices are put back."""
         before, old = self.loss(), {m: m.indices.clone() for m in self.modules}
         with torch.no_grad():
-            for m, (kernels, moments, groups) in targets.items():
+            for m, (kernels, moments, groups) in assignment.items():
                 codewords = m.codewords().numpy().reshape(len(m.codebook), -1).astype(np.float64)
                 m.indices.copy_(torch.from_numpy(weighted_nearest(kernels, codewords, moments, groups)))
         if self.loss() < before:
@@ -159,7 +160,7 @@ class _Trainer:
         return 0
 
 
-def _assignment_target(const: Node, moments: dict) -> tuple:
+def _assignment_problem(const: Node, moments: dict) -> tuple:
     """(float kernels [Cout, Cin/g, k], patch moments [Cin, k, k], groups) of a weight."""
     w = const.meta["float_value"].astype(np.float64)
     groups = const.output.users[0].attrs.get("groups", 1)

@@ -5,6 +5,7 @@ import pytest
 
 from qcompiler.ir import CodebookType, Graph, TensorType, VerifyError, graph_diff, load_qir, save_qir, verify
 from qcompiler.ir.codebook import CODEBOOK, SCALE, codebook_attrs, decode
+from qcompiler.ir.dense import Dense
 from qcompiler.ir.registry import run_reference
 from qcompiler.runtime.reference import run_graph
 
@@ -47,14 +48,14 @@ def test_qir_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda n: n.attrs.update(value=n.attrs["value"].__class__(INDICES[:2])), r"indices have shape \[2, 2\], expected \[3, 2\]"),
-    (lambda n: n.attrs.update(value=n.attrs["value"].__class__(INDICES + 2)), r"indices outside \[0, 3\]"),
-    (lambda n: n.attrs.update(value=n.attrs["value"].__class__(INDICES.astype(np.float32))), "must be integers"),
+    (lambda n: n.attrs.update(value=Dense(INDICES[:2])), r"indices have shape \[2, 2\], expected \[3, 2\]"),
+    (lambda n: n.attrs.update(value=Dense(INDICES + 2)), r"indices outside \[0, 3\]"),
+    (lambda n: n.attrs.update(value=Dense(INDICES.astype(np.float32))), "must be integers"),
     (lambda n: n.attrs.pop(SCALE), "needs 'q.codebook'"),
     (lambda n: n.attrs.update(codebook_attrs(CODEBOOK_INTS * 2, SCALE_F32)), r"outside the 6-bit range \[-32, 31\]"),
     (lambda n: n.attrs.update(codebook_attrs(CODEBOOK_INTS[:2], SCALE_F32)), r"integers of shape \[4, 3, 3\]"),
     (lambda n: n.attrs.update({SCALE: -1.0}), "must be finite and > 0"),
-    (lambda n: n.attrs.update({CODEBOOK: n.attrs[CODEBOOK].__class__(CODEBOOK_INTS.astype(np.float32))}), "integers of shape"),
+    (lambda n: n.attrs.update({CODEBOOK: Dense(CODEBOOK_INTS.astype(np.float32))}), "integers of shape"),
 ])
 def test_verifier_names_what_is_wrong(change, message):
     g = codebook_graph()

@@ -1,9 +1,11 @@
 """Kernel codebooks on the digits CNN (sklearn digits, BN folded): at most 2 bits per
-conv weight, within 1 point of the fp32 accuracy after fine-tuning, and more accurate
-than uniform int2 conv weights, which take more bits. fp32 is measured here too."""
+conv weight, within 1 point of the fp32 accuracy after fine-tuning (also when lowered to
+integers and run by the Numba backend), and more accurate than uniform int2 conv
+weights, which take more bits. fp32 is measured here too."""
 import numpy as np
 import pytest
 
+from qcompiler.backends.numba import NumbaExecutor
 from qcompiler.frontends.fx import import_module
 from qcompiler.ir import QuantType, verify
 from qcompiler.ir.clone import clone
@@ -61,6 +63,17 @@ def test_within_one_point_of_fp32_at_under_two_bits(digits, codebook_model):
     assert fp32 > 0.95
     assert codebook_size(codebook_model).bits_per_weight() <= 2.0
     assert accuracy(codebook_model, x_test, y_test) >= fp32 - 0.01
+
+
+def test_runs_as_integers_on_the_numba_backend(digits, codebook_model):
+    """codebook-expand{weights=int8} makes the codebook weights ordinary i8 weights, which
+    the post-training pipeline (u8 activations) lowers and the Numba backend runs."""
+    g, x_train, x_test, y_test = digits
+    lowered = clone(codebook_model)
+    run_pipeline(lowered, "codebook-expand{weights=int8},calibrate,quantize,lower", PassContext(calibration=x_train))
+    verify(lowered)
+    logits = NumbaExecutor(lowered)([x_test])[0]
+    assert float((logits.argmax(1) == y_test).mean()) >= accuracy(g, x_test, y_test) - 0.01
 
 
 def test_more_accurate_than_uniform_int2(digits, codebook_model):
