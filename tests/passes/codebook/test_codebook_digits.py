@@ -7,7 +7,7 @@ import pytest
 
 from qcompiler.backends.numba import NumbaExecutor
 from qcompiler.frontends.fx import import_module
-from qcompiler.ir import QuantType, verify
+from qcompiler.ir import QuantType, graph_diff, load_qir, save_qir, verify
 from qcompiler.ir.clone import clone
 from qcompiler.ir.dense import Dense
 from qcompiler.numerics.affine import quantize
@@ -63,6 +63,14 @@ def test_within_one_point_of_fp32_at_under_two_bits(digits, codebook_model):
     assert fp32 > 0.95
     assert codebook_size(codebook_model).bits_per_weight() <= 2.0
     assert accuracy(codebook_model, x_test, y_test) >= fp32 - 0.01
+
+
+def test_qir_round_trip(digits, codebook_model, tmp_path):
+    save_qir(codebook_model, tmp_path / "kq.qir")
+    loaded = load_qir(tmp_path / "kq.qir")
+    assert graph_diff(loaded, codebook_model) is None
+    x_test = digits[2]
+    np.testing.assert_array_equal(run_graph(loaded, [x_test])[0], run_graph(codebook_model, [x_test])[0])
 
 
 def test_runs_as_integers_on_the_numba_backend(digits, codebook_model):
