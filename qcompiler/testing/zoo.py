@@ -43,17 +43,23 @@ class DigitsCNN(nn.Module):
 def train_digits_cnn(epochs: int = 4, seed: int = 0) -> DigitsCNN:
     """A DigitsCNN trained on digits_data() (about 97% test accuracy), in eval mode.
     Training runs once per (epochs, seed); each call returns a fresh copy."""
-    model = DigitsCNN()
-    model.load_state_dict(_trained_state(epochs, seed))
+    return train_on_digits(DigitsCNN, epochs=epochs, seed=seed, lr=1e-2)
+
+
+def train_on_digits(model_class, *, epochs: int, seed: int, lr: float) -> nn.Module:
+    """A fresh `model_class()` with weights trained on digits_data() by Adam, in eval mode.
+    Training runs once per (class, epochs, seed, lr) and is cached."""
+    model = model_class()
+    model.load_state_dict(_trained_state(model_class, epochs, seed, lr))
     return model.eval()
 
 
-@functools.lru_cache(maxsize=4)
-def _trained_state(epochs: int, seed: int) -> dict:
+@functools.lru_cache(maxsize=8)
+def _trained_state(model_class, epochs: int, seed: int, lr: float) -> dict:
     torch.manual_seed(seed)
     x, y, _, _ = digits_data()
-    model = DigitsCNN()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model = model_class()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):

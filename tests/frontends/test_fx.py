@@ -14,13 +14,6 @@ from qcompiler.ir.printer import print_graph
 from qcompiler.testing import zoo
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def models():

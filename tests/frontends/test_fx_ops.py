@@ -7,13 +7,6 @@ import torch.nn.functional as F
 from fx_helpers import assert_faithful, import_and_check
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class Fn(nn.Module):
     def __init__(self, fn):

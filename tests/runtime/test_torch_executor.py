@@ -16,13 +16,6 @@ from qcompiler.testing import zoo
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def digits():

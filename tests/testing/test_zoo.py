@@ -1,17 +1,9 @@
 """The test model zoo: deterministic data and models with the promised structure."""
-import pytest
 import torch
 import torch.nn as nn
 
 from qcompiler.testing import zoo
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_digits_data_is_normalized_nchw_and_deterministic():
