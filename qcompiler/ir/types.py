@@ -5,7 +5,7 @@ point, axis, group size, minifloat format or codebook layout. No side dictionari
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Optional, Union
 
 import numpy as np
