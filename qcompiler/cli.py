@@ -1,10 +1,11 @@
-"""The `qcompiler` command: compile, demo, opt, inspect."""
+"""The `qcompiler` command: compile, demo, opt, inspect, pareto."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+from .cli_pareto import add_pareto_parser
 from .ir.errors import QIRError
 from .targets import available_targets, get_target
 
@@ -195,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dot", help="write the graph as Graphviz DOT to this file")
     p.add_argument("--svg", help="draw the graph to this SVG file")
     p.set_defaults(func=cmd_inspect)
+
+    add_pareto_parser(sub)
     return parser
 
 
