@@ -21,6 +21,8 @@ def qtype(storage, shape, zp=0, scale=0.05, axis=None):
 
 
 def storage(rng, t: QuantType, shape=None):
+    if t.storage == "b1":  # binary storage is ±1, never 0
+        return rng.choice(np.int32([-1, 1]), shape or t.shape)
     lo, hi = STORAGE_RANGES[t.storage]
     return rng.integers(lo, hi + 1, shape or t.shape).astype(np.int32)
 

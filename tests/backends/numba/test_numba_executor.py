@@ -16,7 +16,8 @@ from qcompiler.runtime.reference import ExecutionError, run_graph
 
 
 @pytest.mark.parametrize("target,options", [
-    ("generic", ""), ("armv8", "weights=i4"), ("generic", "weights=i2"), ("x86-avx2", ""), ("cortex-m", ""),
+    ("generic", ""), ("armv8", "weights=i4"), ("generic", "weights=i2"), ("generic", "weights=b1"), ("x86-avx2", ""),
+    ("cortex-m", ""),
 ])
 def test_conv_relu_pool_linear_matches_reference_storage(target, options):
     graph = lowered(conv_relu_pool_linear, target, options)

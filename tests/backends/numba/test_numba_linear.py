@@ -22,6 +22,7 @@ def _run(op, operands, attrs, rng):
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 @pytest.mark.parametrize("w_storage,x_shape,per_channel", [
     ("i8", (5, 33), True), ("i4", (2, 3, 17), True), ("i2", (4, 9), False), ("u8", (3, 16), False),
+    ("b1", (4, 40), True),
 ])
 def test_qlinear_matches_reference(w_storage, x_shape, per_channel, rounding):
     rng = np.random.default_rng(len(x_shape) * 7 + x_shape[-1])
