@@ -1,2 +1,3 @@
 """The pass library (`qcompiler.passes`); importing it registers every pass."""
-from . import allocation, calibration, canonicalize, compression, fusion, lowering, quantize, sensitivity  # noqa: F401
+from . import (allocation, calibration, canonicalize, codebook, compression, fusion, lowering,  # noqa: F401
+               quantize, sensitivity)
