@@ -5,7 +5,9 @@ is a pass-through op whose data operand is quantized. Its float results get Quan
 its float activation operands that are not quantized at their producer (graph inputs,
 results of ops that stay float) get one explicit `quantize` node each, and float
 constants among them are stored as integers. Tied values (ties.py) share parameters,
-the ones of the union of their ranges. Everything else keeps its float type.
+the ones of the union of their ranges, in the storage activation_widths.py gives the
+group (the default, or what its readers' `q.act_bits` ask for). Everything else keeps
+its float type.
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ from qcompiler.ir.ops.infer import plain
 from qcompiler.ir.types import QuantType
 from qcompiler.numerics.affine import params_from_range, quantize
 
+from .activation_widths import ActivationWidths
 from .op_classes import PASS_THROUGH_OPS, activation_operands, float_results, is_integer_capable
 from .ranges import missing_range, union_range
-from .ties import tie_sets
 
 
 @dataclass
@@ -35,11 +37,11 @@ class ActivationPlan:
 
 
 class _Params:
-    """Parameters per tie group, from the union of the group's ranges."""
+    """Parameters per tie group, from the union of the group's ranges, in the group's storage."""
 
-    def __init__(self, graph: Graph, storage: str, symmetric: bool):
-        self.graph, self.storage, self.symmetric = graph, storage, symmetric
-        self.sets = tie_sets(graph, activation_symmetric=symmetric)
+    def __init__(self, graph: Graph, widths: ActivationWidths, symmetric: bool):
+        self.graph, self.widths, self.symmetric = graph, widths, symmetric
+        self.sets = widths.sets
         self.groups = {self.sets.find(g[0]): g for g in self.sets.groups()}
         self.cache: dict = {}
 
@@ -49,13 +51,14 @@ class _Params:
             r = union_range(self.graph, self.groups.get(key, [v]))
             if r is None:
                 raise missing_range(v, consumer.label())
-            self.cache[key] = params_from_range(r[0], r[1], self.storage, self.symmetric)
-        scale, zp = self.cache[key]
-        return QuantType(self.storage, plain(v.type).dtype, v.type.shape, scale, zp)
+            storage = self.widths.storage(v)
+            self.cache[key] = (storage, *params_from_range(r[0], r[1], storage, self.symmetric))
+        storage, scale, zp = self.cache[key]
+        return QuantType(storage, plain(v.type).dtype, v.type.shape, scale, zp)
 
 
-def plan_activations(graph: Graph, weights: set, storage: str, symmetric: bool) -> ActivationPlan:
-    params = _Params(graph, storage, symmetric)
+def plan_activations(graph: Graph, weights: set, widths: ActivationWidths, symmetric: bool) -> ActivationPlan:
+    params = _Params(graph, widths, symmetric)
     plan, quantized = ActivationPlan(), set()
     for node in graph.nodes:
         follows = node.op in PASS_THROUGH_OPS and node.inputs and id(node.inputs[0]) in quantized

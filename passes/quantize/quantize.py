@@ -3,12 +3,13 @@ stage 2): weight constants become QuantType constants storing integers, activati
 get per-tensor QuantTypes at their producers, ops stay float ops.
 
 Options: `weights` (i8 | i4 | i2 | b1; a node's `q.bits` overrides it), `acts` (u8 |
-i8 | u4 | i4; default: the target's preferred activation storage), `granularity`
+i8 | u4 | i4; default: the target's preferred activation storage; a node's `q.act_bits`
+overrides it for the activation the node reads, activation_widths.py), `granularity`
 (tensor | channel | group:N, N along the input-channel axis) and `symmetric` (of the
 weights; default: the target's rule — activations always follow the target).
 Whatever the target (ctx.target, default "generic") cannot run falls back to what it
 can, with a warning. On targets whose u8 x s8 pair sums saturate int16 (x86 AVX2),
-i8 weights next to u8 activations are kept in [-64, 63] (`q.reduce_range`):
+i8 weights read next to u8 activations are kept in [-64, 63] (`q.reduce_range`):
 255 * 64 * 2 = 32640 < 32767, so no pair sum can saturate.
 """
 from __future__ import annotations
@@ -24,8 +25,10 @@ from qcompiler.targets import get_target
 from ..calibration.weight_operands import weight_uses
 from . import choices
 from .absorb_relu import absorb_relus
+from .activation_widths import ActivationWidths
 from .activations import apply_activations, plan_activations
 from .op_classes import reduction_axis
+from .ties import tie_sets
 from .weights import WeightPlan, quantize_weight
 
 REDUCED_I8 = (-64, 63)
@@ -50,17 +53,21 @@ class Quantize(Pass):
         acts = choices.activation_storage(self.acts, target, ctx)
         granularity = choices.granularity(choices.parse_granularity(self.granularity), target, ctx)
         symmetric = target.weight_symmetric if self.symmetric is None else self.symmetric
-        reduce = target.saturating_pair_sums and acts == "u8"
+        absorbed = absorb_relus(graph, target.activation_symmetric)  # first: it moves ranges the ties read
+        widths = ActivationWidths(graph, tie_sets(graph, activation_symmetric=target.activation_symmetric),
+                                  acts, target, ctx)
+        reduce = {id(use.weight) for use in weight_uses(graph)
+                  if target.saturating_pair_sums and widths.storage(use.consumer.inputs[0]) == "u8"}
         weights = self._quantize_weights(graph, ctx, target, granularity, symmetric, reduce)
-        absorbed = absorb_relus(graph, target.activation_symmetric)
-        plan = plan_activations(graph, weights, acts, target.activation_symmetric)
+        plan = plan_activations(graph, weights, widths, target.activation_symmetric)
         inserted = apply_activations(graph, plan)
         stats = {"weights": len(weights), "activations": len(plan.results) + len(plan.constants),
                  "quantize_nodes": inserted, "relus_absorbed": absorbed}
         return PassResult(bool(weights or plan.results or inserted), stats)
 
-    def _quantize_weights(self, graph, ctx, target, granularity, symmetric, reduce) -> set:
-        """Quantizes every float weight constant in place; returns their value ids."""
+    def _quantize_weights(self, graph, ctx, target, granularity, symmetric, reduce: set) -> set:
+        """Quantizes every float weight constant in place (in 7 bits when its id is in
+        `reduce`: a reader's u8 x s8 pair sums would saturate); returns their value ids."""
         done: dict = {}
         for use in list(weight_uses(graph)):
             node, w = use.consumer, use.weight
@@ -69,7 +76,7 @@ class Quantize(Pass):
                 operand = next(i for i, v in enumerate(node.inputs) if v is w)
                 in_axis = reduction_axis(node, operand, w.type.rank)
                 plan = WeightPlan(storage, _granularity(node, w, granularity, use.axis, in_axis, ctx), symmetric,
-                                  REDUCED_I8 if reduce and storage == "i8" else None)
+                                  REDUCED_I8 if id(w) in reduce and storage == "i8" else None)
                 const = w.producer
                 array = const.attrs["value"].array
                 q, t = quantize_weight(array, const, w.name, plan, use.axis, in_axis,
