@@ -5,7 +5,9 @@ granularity, activation storage), bit widths, the calibration method, the SQNR o
 output against the same value of the float graph (both graphs run in the numpy
 reference interpreter on the model's sample inputs; values match by name), parameters,
 bytes at storage width, MACs, BOPs (MACs · operand bits · operand bits) and its share
-of the latency the target's cost model predicts. Layers whose widths the bit allocator
+of the latency the target's cost model predicts, and how many of its stored integers
+differ from the fake-quant simulation (graph before `lower`) — float rounding of a sum
+can land a value one step away. Layers whose widths the bit allocator
 chose (they carry `q.sens`) also show the chosen widths and their sensitivity score.
 Totals compare with the same model in fp32. Counts with a dynamic batch dimension are
 per sample.
@@ -17,9 +19,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .analysis import element_bits, macs, storage_bytes, type_label
+from .analysis.agreement import integer_agreement
 from .ir.core import Graph, Node
 from .ir.errors import QIRError
 from .ir.registry import is_opaque
+from .ir.types import QuantType
+from .numerics.affine import quantize
 from .numerics.sqnr import sqnr_db
 from .runtime.reference import run_graph
 
@@ -53,9 +58,12 @@ def report(compiled) -> Report:
     graph = compiled.graph
     notes: list = []
     quant_values, float_values, outputs_db = _measure(compiled, notes)
+    agreement = _agreement(compiled, quant_values, notes)
     float_nodes = {v.name: n for n in compiled.float_graph.nodes for v in n.outputs} if compiled.float_graph else {}
     layers = [node for node in graph.nodes if node.op != "const"]
     rows = [_row(node, quant_values, float_values, float_nodes, compiled.target) for node in layers]
+    for row in rows:
+        row["differ_from_sim"] = agreement[row["layer"]].differing if row["layer"] in agreement else None
     totals = _totals(rows, [_constants(node) for node in layers])
     for row in rows:
         row["latency_share"] = row["latency_ns"] / totals["latency_ns"] if totals["latency_ns"] else 0.0
@@ -78,6 +86,24 @@ def _measure(compiled, notes: list) -> tuple:
     batch = compiled.sample_inputs[0].shape[0] if compiled.sample_inputs and compiled.sample_inputs[0].ndim else 1
     notes.append(f"SQNR of each layer's output vs the float graph on {batch} sample(s)")
     return quant_values, float_values, [sqnr_db(f, q) for f, q in zip(float_outs, quant_outs)]
+
+
+def _agreement(compiled, quant_values: dict, notes: list) -> dict:
+    """Per value name: how the integer results agree with the fake-quant simulation."""
+    if compiled.fake_quant_graph is None or not quant_values:
+        return {}
+    storage = {v.name: quantize(quant_values[v.name], v.type) for v in compiled.graph.values()
+               if isinstance(v.type, QuantType) and v.name in quant_values}
+    try:
+        rows = integer_agreement(compiled.graph, compiled.fake_quant_graph, compiled.sample_inputs, storage)
+    except QIRError as e:
+        notes.append(f"integer vs fake-quant agreement not measured: {e}")
+        return {}
+    differing = [r for r in rows if not r.exact]
+    notes.append(f"integer kernels vs fake-quant simulation: {sum(r.differing for r in rows):,} of "
+                 f"{sum(r.elements for r in rows):,} stored values differ (at most "
+                 f"{max((r.max_steps for r in rows), default=0)} step) in {len(differing)} of {len(rows)} values")
+    return {r.value: r for r in rows}
 
 
 def _row(node: Node, quant_values: dict, float_values: dict, float_nodes: dict, target) -> dict:

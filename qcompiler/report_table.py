@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 
-COLUMNS = ["layer", "op", "shape", "weights", "acts", "bits", "alloc", "sens", "method", "SQNR dB", "params", "bytes",
-           "MACs", "BOPs", "lat %"]
-RIGHT_ALIGNED = {"sens", "SQNR dB", "params", "bytes", "MACs", "BOPs", "lat %"}
+COLUMNS = ["layer", "op", "shape", "weights", "acts", "bits", "alloc", "sens", "method", "SQNR dB", "≠sim", "params",
+           "bytes", "MACs", "BOPs", "lat %"]
+RIGHT_ALIGNED = {"sens", "SQNR dB", "≠sim", "params", "bytes", "MACs", "BOPs", "lat %"}
 
 
 def render_text(report) -> str:
@@ -39,7 +39,7 @@ def _cells(r: dict) -> list:
     sens = "-" if r["sens"] is None else f"{r['sens']:.3g}"
     return [layer, r["op"], r["shape"], r["weights"] or "-", r["acts"] or "-", bits or "-", alloc or "-", sens,
             r["method"] or "-",
-            _db(r["sqnr_db"]), _count(r["params"]), _bytes(r["bytes"]), _count(r["macs"]), _count(r["bops"]),
+            _db(r["sqnr_db"]), "-" if r["differ_from_sim"] is None else str(r["differ_from_sim"]), _count(r["params"]), _bytes(r["bytes"]), _count(r["macs"]), _count(r["bops"]),
             f"{100 * r['latency_share']:.1f}"]
 
 

@@ -87,3 +87,18 @@ def test_opaque_ops_are_listed_and_missing_samples_noted():
     assert rep.opaque_ops == ["onnx.Hardmax"]
     assert "opaque ops (run through ONNX Runtime): onnx.Hardmax" in str(rep)
     assert rep.notes == ["SQNR not measured: no sample inputs"] and all(r["sqnr_db"] is None for r in rep.rows)
+
+
+def test_integer_results_agree_with_the_fake_quant_simulation(rep, compiled):
+    """Each quantized layer reports how many stored integers differ from the fake-quant
+    graph; the integer kernels are within one step everywhere and exact almost always."""
+    from qcompiler.analysis.agreement import integer_agreement
+
+    rows = {r["layer"]: r for r in rep.rows if r["op"] in ("qconv2d", "qlinear")}
+    assert all(r["differ_from_sim"] is not None for r in rows.values())
+    agreement = integer_agreement(compiled.graph, compiled.fake_quant_graph, compiled.sample_inputs)
+    assert agreement and max(a.max_steps for a in agreement) <= 1
+    assert sum(a.differing for a in agreement) <= 0.01 * sum(a.elements for a in agreement)
+    by_name = {a.value: a.differing for a in agreement}
+    assert all(rows[name]["differ_from_sim"] == by_name[name] for name in rows)
+    assert "≠sim" in str(rep) and any("vs fake-quant simulation" in n for n in rep.notes)
