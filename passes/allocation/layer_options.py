@@ -22,7 +22,7 @@ def allocation_problem(graph, layers: list, target: Target, choices: tuple, act_
     """`budgets` as parse_budget returns them (floats in base units or "N%" strings);
     `reader` names the pass in errors about missing sensitivities."""
     labels = [_labels(layer, target, choices, act_choices) for layer in layers]
-    ties = layer_ties(graph, layers, act_choices is not None, target.activation_symmetric)
+    ties = layer_ties(graph, layers, act_choices is not None, target.activation_symmetric, target.fusion_pairs)
     for tie in ties:
         common = [label for label in labels[tie[0]] if all(label in labels[i] for i in tie)]
         if not common:

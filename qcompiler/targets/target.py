@@ -15,6 +15,11 @@ class TargetError(QIRError):
     """Unknown target or malformed target description."""
 
 
+# layer pairs a target may run as one kernel (`[fusion] pairs`), which must then share
+# their widths: a depthwise conv and the 1x1 conv reading its result
+FUSION_PAIRS = ("depthwise-pointwise",)
+
+
 @dataclass(frozen=True)
 class CostModel:
     """Latency per multiply-accumulate by operand bit width, plus memory bandwidth.
@@ -50,6 +55,10 @@ class Target:
     default_pipeline: str
     cost: CostModel
     op_weight_storage: dict = field(default_factory=dict)  # op -> allowed weight storage (overrides)
+    fusion_pairs: tuple = ()        # FUSION_PAIRS the target runs as one kernel
+
+    def fuses(self, pair: str) -> bool:
+        return pair in self.fusion_pairs
 
     def weight_types_for(self, op: str) -> tuple:
         return tuple(self.op_weight_storage.get(op, self.weight_storage))
@@ -77,9 +86,19 @@ def _load(name: str, text: str) -> Target:
             default_pipeline=d["default_pipeline"],
             cost=CostModel({int(k): float(v) for k, v in c["mac_ns"].items()}, float(c["bytes_per_ns"])),
             op_weight_storage={k: tuple(v) for k, v in d.get("ops", {}).items()},
+            fusion_pairs=_fusion_pairs(d.get("fusion", {}).get("pairs", [])),
         )
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as e:
         raise TargetError(f"target description '{name}.toml' is malformed: {type(e).__name__}: {e}") from None
+
+
+def _fusion_pairs(pairs) -> tuple:
+    if not isinstance(pairs, list):
+        raise ValueError(f"[fusion] pairs = {pairs!r} is not a list of pair names")
+    unknown = [p for p in pairs if p not in FUSION_PAIRS]
+    if unknown:
+        raise ValueError(f"[fusion] pairs {unknown} are unknown; known pairs: {', '.join(FUSION_PAIRS)}")
+    return tuple(pairs)
 
 
 _CACHE: dict = {}

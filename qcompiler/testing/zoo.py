@@ -88,15 +88,16 @@ class SqueezeExcite(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """1x1 expand, 3x3 depthwise, squeeze-excite, 1x1 project; residual when shapes allow."""
+    """1x1 expand, 3x3 depthwise, squeeze-excite (optional), 1x1 project; residual when shapes allow."""
 
-    def __init__(self, cin: int, cout: int, expand: int, stride: int, activation=nn.Hardswish):
+    def __init__(self, cin: int, cout: int, expand: int, stride: int, activation=nn.Hardswish,
+                 squeeze_excite: bool = True):
         super().__init__()
         hidden = cin * expand
         self.block = nn.Sequential(
             nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), activation(),
             nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), activation(),
-            SqueezeExcite(hidden, max(hidden // 4, 4)),
+            SqueezeExcite(hidden, max(hidden // 4, 4)) if squeeze_excite else nn.Identity(),
             nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout),
         )
         self.residual = stride == 1 and cin == cout
@@ -107,13 +108,13 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetBlocks(nn.Module):
-    def __init__(self):
+    def __init__(self, squeeze_excite: bool = True):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.Hardswish())
         self.blocks = nn.Sequential(
-            InvertedResidual(8, 8, 3, 1, nn.ReLU6),
-            InvertedResidual(8, 16, 3, 2),
-            InvertedResidual(16, 16, 3, 1),
+            InvertedResidual(8, 8, 3, 1, nn.ReLU6, squeeze_excite),
+            InvertedResidual(8, 16, 3, 2, squeeze_excite=squeeze_excite),
+            InvertedResidual(16, 16, 3, 1, squeeze_excite=squeeze_excite),
         )
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
 
@@ -121,11 +122,13 @@ class MobileNetBlocks(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-def mobilenet_v2_blocks(seed: int = 0) -> tuple:
+def mobilenet_v2_blocks(seed: int = 0, squeeze_excite: bool = True) -> tuple:
     """(model, example_inputs): a MobileNetV2/V3-style stack in eval mode whose batch
-    norms have non-trivial running statistics, and a [2,3,16,16] input."""
+    norms have non-trivial running statistics, and a [2,3,16,16] input. Without
+    `squeeze_excite`, each depthwise conv feeds its block's 1x1 projection directly
+    (MobileNetV2 proper)."""
     torch.manual_seed(seed)
-    model = MobileNetBlocks()
+    model = MobileNetBlocks(squeeze_excite)
     _randomize_batch_norms(model)
     return model.eval(), (torch.randn(2, 3, 16, 16),)
 
