@@ -32,7 +32,7 @@ class NumbaExecutor:
 
     def _prepare(self, node: Node) -> Step:
         if node.op == "const":
-            value = node.attrs["value"].array
+            value = run_node(node, [])[0]  # a codebook weight left to a float op: the weight it stands for
             return lambda args: [value]
         if not is_opaque(node.op) and node.op in INTEGER_STEPS:
             return INTEGER_STEPS[node.op](node)

@@ -1,7 +1,7 @@
 """`lower`: the fake-quant graph (float ops with quantized types) -> integer ops.
 
-The stage reads as one rule list (integer products, elementwise, pools, tables, and
-requantizes in front of pass-throughs) applied to a fixed point, followed by explicit
+The stage reads as one rule list (integer products, codebook convolutions, elementwise,
+pools, tables, and requantizes in front of pass-throughs) applied to a fixed point, followed by explicit
 dequantize / quantize around whatever stays float (docs/quantization.md, stage 3).
 Rounding and accumulator width come from the target: the pass option, else
 `ctx.target`, else "generic".
@@ -18,6 +18,7 @@ from qcompiler.rewrite import RuleSet, apply_rules
 from qcompiler.targets import Target, get_target
 
 from .boundaries import insert_float_boundaries, is_integer, needs_float_boundary
+from .codebook import codebook_rules
 from .elementwise import elementwise_rules
 from .errors import LoweringError
 from .lut import lut_rules
@@ -27,8 +28,8 @@ from .products import product_rules
 
 
 def lowering_rules(target: Target) -> RuleSet:
-    return RuleSet(product_rules(target) + elementwise_rules(target) + pool_rules(target) + lut_rules()
-                   + pass_through_rules(target))
+    return RuleSet(product_rules(target) + codebook_rules(target) + elementwise_rules(target) + pool_rules(target)
+                   + lut_rules() + pass_through_rules(target))
 
 
 @register_pass

@@ -1,5 +1,6 @@
 """How each op runs on the Numba backend: integer ops through kernels (`INTEGER_STEPS`),
 pass-through ops on storage (`storage.prepare_storage_op`)."""
+from .codebook import prepare_qcodebook_conv2d
 from .convert import prepare_dequantize, prepare_qlut, prepare_quantize, prepare_requantize
 from .elementwise import prepare_qadd, prepare_qmul
 from .pool import prepare_qavg_pool2d, prepare_qglobal_avg_pool
@@ -16,6 +17,7 @@ INTEGER_STEPS = {
     "qmul": prepare_qmul,
     "qconv1d": prepare_qconv,
     "qconv2d": prepare_qconv,
+    "qcodebook_conv2d": prepare_qcodebook_conv2d,
     "qlinear": prepare_qlinear,
     "qmatmul": prepare_qmatmul,
     "qavg_pool2d": prepare_qavg_pool2d,

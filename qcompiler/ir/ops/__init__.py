@@ -15,3 +15,4 @@ from . import quant_ops  # noqa: F401
 from . import quant_conv  # noqa: F401
 from . import quant_elementwise  # noqa: F401
 from . import quant_pool  # noqa: F401
+from . import quant_codebook  # noqa: F401
