@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.utils.parametrize as parametrize
 
-from qcompiler.backends.onnx.codebook import to_onnx_codebook
+from qcompiler.backends.onnx import to_onnx
 from qcompiler.frontends.fx import import_module
 from qcompiler.ir.clone import clone
 from qcompiler.passes.calibration.weight_ranges import weight_range
@@ -114,7 +114,7 @@ def onnx_check(kq, data) -> dict:
 
     out = {}
     for weights in ("gather", "int8"):
-        model = to_onnx_codebook(kq, weights)
+        model = to_onnx(kq, codebook=weights)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])

@@ -66,10 +66,11 @@ class CompiledModel:
             self._executor = NumbaExecutor(self.graph)
         return self._executor
 
-    def export_onnx(self, path, form: str = "qoperator"):
+    def export_onnx(self, path, form: str = "qoperator", codebook: str = "gather"):
         """Write the compiled graph as a standard ONNX model (`form`: qoperator | qdq |
         integer, see docs/quantization.md) and return the path. `qdq` is written from the
-        fake-quant graph (before `lower`), the others from the lowered graph."""
+        fake-quant graph (before `lower`), the others from the lowered graph. Codebook
+        weights are spelled as `codebook`: gather | int8 (docs/codebook.md)."""
         from .backends.onnx import export
 
         graph = self.graph
@@ -78,7 +79,7 @@ class CompiledModel:
                 raise QIRError("form 'qdq' needs the graph before 'lower', and this model's pipeline has no "
                                "'lower' pass; export it with form='qdq' only from a pipeline that lowers")
             graph = self.fake_quant_graph
-        export(graph, path, form=form)
+        export(graph, path, form=form, codebook=codebook)
         return path
 
     def report(self):

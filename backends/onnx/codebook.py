@@ -1,38 +1,37 @@
-"""Codebook weights in ONNX: the graph's codebook weights are expanded into standard IR
-(`codebook-expand`, passes/codebook/expand.py) on a copy, which the QDQ exporter writes.
+"""Codebook weights in ONNX (`export(..., codebook="gather"|"int8")`): before export, the
+graph's codebooks are expanded into standard IR by `codebook-expand`
+(passes/codebook/expand.py) on a copy; the graph itself is left alone.
 
-- `weights="gather"`: DequantizeLinear(int8 codebook) → Gather(·, Cast(uint8 indices))
-  → Conv. Standard ONNX that ONNX Runtime runs; the file holds the codebook and one byte
-  per kernel.
-- `weights="int8"`: int8 weights codebook[indices] → DequantizeLinear → Conv, for
-  targets without gather-based kernels (ONNX Runtime fuses it like any QDQ weight).
+- `gather` (the default): a float or fake-quant graph's codebook weights become
+  DequantizeLinear(int8 codebook) → Gather(·, Cast(uint8 indices)) → Conv; a lowered
+  graph's qcodebook_conv2d becomes Gather(int8 codebook, indices) → ConvInteger with our
+  requantization (integer_codebook.py). The file holds the codebook and one byte per kernel.
+- `int8`: the weight codebook[indices] as int8 — DequantizeLinear → Conv before lowering,
+  qconv2d (ConvInteger, or QLinearConv in the qoperator form) after it — for targets
+  without gather-based kernels.
+
+Both compute exactly the reference's weights, so the integer form equals the reference
+integer for integer either way.
 """
 from __future__ import annotations
 
-import os
-from typing import Optional, Union
-
-import onnx
-
 from qcompiler.ir.clone import clone
 from qcompiler.ir.core import Graph
-from qcompiler.passes.codebook.expand import CodebookExpand
+from qcompiler.ir.types import CodebookType
+from qcompiler.passes.codebook.expand import FORMS, CodebookExpand
 from qcompiler.passmanager import PassManager
 
-from .export import to_onnx
+from .errors import OnnxExportError
 
 
-def to_onnx_codebook(graph: Graph, weights: str = "gather", opset: Optional[int] = None, *,
-                     check: bool = True) -> onnx.ModelProto:
-    """The ONNX model of `graph`, whose codebook weights are written as `weights`."""
-    expand = CodebookExpand(weights)  # checks the option before any work
+def expand_codebooks(graph: Graph, codebook: str) -> Graph:
+    """`graph`, or an expanded copy when it holds something `codebook` spells differently."""
+    if codebook not in FORMS:
+        raise OnnxExportError(f"graph @{graph.name}: codebook={codebook!r}; expected one of {', '.join(FORMS)}")
+    typed = any(isinstance(v.type, CodebookType) for v in graph.values())
+    dense = codebook == "int8" and any(n.op == "qcodebook_conv2d" for n in graph.nodes)
+    if not (typed or dense):
+        return graph
     expanded = clone(graph)
-    PassManager([expand]).run(expanded)
-    return to_onnx(expanded, opset=opset, check=check)
-
-
-def export_codebook(graph: Graph, path: Union[str, os.PathLike], weights: str = "gather",
-                    opset: Optional[int] = None) -> onnx.ModelProto:
-    proto = to_onnx_codebook(graph, weights, opset)
-    onnx.save(proto, os.fspath(path))
-    return proto
+    PassManager([CodebookExpand(codebook)]).run(expanded)
+    return expanded

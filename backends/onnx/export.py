@@ -12,6 +12,9 @@ Forms (docs/quantization.md, section 4):
   ops (ConvInteger / MatMulInteger, int64 multiply, rounding shift, clamp): its integer
   results equal the reference interpreter's.
 
+Codebook weights (docs/codebook.md) are written as `codebook="gather"` (Gather of the
+int8 codebook by index, the default) or `codebook="int8"` (int8 weights), see codebook.py.
+
 Every model passes `onnx.checker.check_model(..., full_check=True)`. Graph inputs and
 outputs keep their IR names and are float, like the reference interpreter's; inside, a
 quantized IR value `%v` has its storage in the ONNX value `v:q` (weights: their
@@ -29,6 +32,7 @@ from qcompiler.ir.core import Graph
 from qcompiler.ir.registry import get_op, is_opaque
 from qcompiler.ir.types import is_quantized
 
+from .codebook import expand_codebooks
 from .emitters import FORMS
 from .errors import OnnxExportError
 from .exporter import Exporter
@@ -44,9 +48,10 @@ def default_form(graph: Graph) -> str:
 
 
 def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = None, *,
-            check: bool = True) -> onnx.ModelProto:
-    """The ONNX model of `graph` in `form` (default: `default_form`), checked with the
-    full ONNX checker unless `check=False`."""
+            check: bool = True, codebook: str = "gather") -> onnx.ModelProto:
+    """The ONNX model of `graph` in `form` (default: `default_form`), codebook weights
+    spelled as `codebook`, checked with the full ONNX checker unless `check=False`."""
+    graph = expand_codebooks(graph, codebook)
     form = form or default_form(graph)
     if form not in FORMS:
         raise OnnxExportError(f"unknown export form {form!r}; expected one of {', '.join(FORMS)}")
@@ -61,8 +66,8 @@ def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = Non
 
 
 def export(graph: Graph, path: Union[str, os.PathLike], form: Optional[str] = None, opset: Optional[int] = None,
-           *, check: bool = True) -> onnx.ModelProto:
+           *, check: bool = True, codebook: str = "gather") -> onnx.ModelProto:
     """Write `graph` to `path` as ONNX (see `to_onnx`); returns the model."""
-    proto = to_onnx(graph, form, opset, check=check)
+    proto = to_onnx(graph, form, opset, check=check, codebook=codebook)
     onnx.save(proto, os.fspath(path))
     return proto

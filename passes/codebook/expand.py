@@ -10,6 +10,11 @@ no codebook type.
   codebook's scale (per tensor): an ordinary quantized weight every backend runs.
 
 Both compute exactly scale · codebook[indices], the weight the reference runs.
+
+A lowered graph has no codebook types left: its `qcodebook_conv2d` nodes already take
+the codewords and indices as standard integer operands (the gather form). With
+`weights=int8` they become `qconv2d` on the i8 weight codebook[indices], same attributes:
+the same integers, for targets without gather-based kernels.
 """
 from __future__ import annotations
 
@@ -47,7 +52,10 @@ class CodebookExpand(Pass):
                 raise CodebookError(f"codebook-expand: weight %{node.output.name} has {node.output.type.codebook_bits}"
                                     "-bit codewords; i8 storage holds at most 8")
             (_as_gather if self.weights == "gather" else _as_int8)(graph, node)
-        return PassResult(bool(consts), {"expanded": len(consts)})
+        convs = [n for n in graph.nodes if n.op == "qcodebook_conv2d"] if self.weights == "int8" else []
+        for node in convs:
+            _as_dense_qconv(graph, node)
+        return PassResult(bool(consts or convs), {"expanded": len(consts) + len(convs)})
 
 
 def _i8_type(shape, scale, expressed) -> QuantType:
@@ -76,3 +84,24 @@ def _as_gather(graph: Graph, node: Node) -> None:
     w.replace_all_uses_with(gathered)
     graph.erase(node)
     graph.rename(gathered, w.name)
+
+
+def _as_dense_qconv(graph: Graph, node: Node) -> None:
+    x, codebook, indices = node.inputs[:3]
+    words, index = graph.const_value(codebook), graph.const_value(indices)
+    if words is None or index is None:
+        raise CodebookError(f"codebook-expand: {node.label()} reads computed codewords or indices; only "
+                            "constants can be expanded into an int8 weight")
+    weight = words.astype(np.int8)[index.astype(np.int64)]
+    w = graph.constant(weight, name=f"{node.output.name}_weight", before=node,
+                       origin=(codebook.producer.attrs.get("origin") or "").removesuffix(".codebook") or None,
+                       type=_i8_type(weight.shape, codebook.type.scale.array.reshape(()), codebook.type.expressed))
+    dense = graph.add("qconv2d", [x, w, *node.inputs[3:]], dict(node.attrs), before=node,
+                      output_types=[node.output.type])
+    name = node.output.name
+    node.output.replace_all_uses_with(dense.output)
+    graph.erase(node)
+    for const in (codebook, indices):
+        if not const.uses:
+            graph.erase(const.producer)
+    graph.rename(dense.output, name)

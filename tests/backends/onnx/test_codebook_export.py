@@ -7,9 +7,8 @@ import torch
 from onnx_export_helpers import run_onnx
 from torch import nn
 
-from qcompiler.backends.onnx.codebook import export_codebook, to_onnx_codebook
+from qcompiler.backends.onnx import OnnxExportError, export, to_onnx
 from qcompiler.frontends.fx import import_module
-from qcompiler.passes.codebook.errors import CodebookError
 from qcompiler.passmanager import run_pipeline
 from qcompiler.runtime.reference import run_graph
 
@@ -29,7 +28,7 @@ def codebook_graph():
 @pytest.mark.parametrize("weights, present, absent", [("gather", {"Gather", "Cast", "DequantizeLinear"}, set()),
                                                        ("int8", {"DequantizeLinear"}, {"Gather"})])
 def test_runs_in_onnxruntime_like_the_reference(codebook_graph, weights, present, absent):
-    model = to_onnx_codebook(codebook_graph, weights)
+    model = to_onnx(codebook_graph, codebook=weights)
     ops = {n.op_type for n in model.graph.node}
     assert present <= ops and not absent & ops and "Conv" in ops
     got = run_onnx(model, {codebook_graph.inputs[0].name: X})
@@ -41,14 +40,14 @@ def initializer_bytes(model) -> int:
 
 
 def test_gather_form_stores_the_codebook_and_a_byte_per_kernel(codebook_graph, tmp_path):
-    gather = export_codebook(codebook_graph, tmp_path / "gather.onnx", "gather")
+    gather = export(codebook_graph, tmp_path / "gather.onnx")  # the default spelling
     assert initializer_bytes(onnx.load(tmp_path / "gather.onnx")) == initializer_bytes(gather)
-    int8 = to_onnx_codebook(codebook_graph, "int8")
+    int8 = to_onnx(codebook_graph, codebook="int8")
     weights = 16 * 3 * 9 + 32 * 16 * 9 + 32 * 8 * 9  # one int8 byte each
     kernels, codebooks = weights // 9, 3 * 8 * 9  # a u8 index each; three 8-word int8 codebooks
     assert initializer_bytes(int8) - initializer_bytes(gather) == weights - kernels - codebooks
 
 
 def test_unknown_form(codebook_graph):
-    with pytest.raises(CodebookError, match="weights='int4'; expected one of gather, int8"):
-        to_onnx_codebook(codebook_graph, "int4")
+    with pytest.raises(OnnxExportError, match="codebook='int4'; expected one of gather, int8"):
+        to_onnx(codebook_graph, codebook="int4")
