@@ -12,6 +12,12 @@ budgets.py. An infeasible budget raises InfeasibleBudget stating the smallest fe
 one. `granularity=channel-group:G` first splits layers into groups of G output channels
 that each take their own width (channel_groups.py; b1 among `choices` makes binary
 groups possible).
+
+Kernel codebooks compete as choices too: `choices=[2,4,8,cb4]` also offers conv2d layers
+with k×k kernels a codebook of 2^4 codewords of `codebook_bits` (codebook_choice.py:
+its size, arithmetic and a sensitivity proxy); a layer that gets one carries
+`q.index_bits` and `q.codebook_bits` instead of `q.bits`, which `codebook-quantize`
+(run next) reads.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from ..quantize.choices import WEIGHT_STORAGE
 from ..sensitivity.layers import quantizable_layers
 from .budgets import parse_budget
 from .channel_groups import parse_granularity, split_into_channel_groups
+from .codebook_choice import CodebookChoices, codebook_index_bits
 from .ilp import solve
 from .layer_options import allocation_problem, write_choices
 
@@ -36,16 +43,21 @@ from .layer_options import allocation_problem, write_choices
 class AllocateBits(Pass):
     name: ClassVar[str] = "allocate-bits"
     budget: dict = field(default_factory=dict)
-    choices: tuple[int, ...] = (2, 4, 8)
+    choices: tuple = (2, 4, 8)  # weight widths and codebooks "cbI"
     act_choices: Optional[tuple[int, ...]] = None
     granularity: str = "layer"
+    codebook_bits: int = 6
 
     def __post_init__(self):
         for resource, value in self.budget.items():
             parse_budget(resource, value)
         object.__setattr__(self, "choices", tuple(self.choices))
-        if not self.choices or any(b not in WEIGHT_STORAGE for b in self.choices):
-            raise ValueError(f"choices={list(self.choices)}: weight widths must be among {sorted(WEIGHT_STORAGE)}")
+        widths = [b for b in self.choices if codebook_index_bits(b) is None]  # checks the codebook labels
+        if not self.choices or any(b not in WEIGHT_STORAGE for b in widths):
+            raise ValueError(f"choices={list(self.choices)}: weight widths must be among {sorted(WEIGHT_STORAGE)} "
+                             "(or codebooks 'cbI')")
+        if not 2 <= self.codebook_bits <= 8:
+            raise ValueError(f"codebook_bits={self.codebook_bits} is outside 2..8 (codewords are stored as i8)")
         if self.act_choices is not None:
             object.__setattr__(self, "act_choices", tuple(self.act_choices))  # a pipeline string gives a list
             if not self.act_choices:
@@ -61,14 +73,17 @@ class AllocateBits(Pass):
         group_size = parse_granularity(self.granularity)
         grouped = {}
         if group_size is not None:
-            grouped = split_into_channel_groups(graph, layers, group_size, self.choices, target_symmetry(ctx)[0])
+            widths = tuple(b for b in self.choices if codebook_index_bits(b) is None)
+            grouped = split_into_channel_groups(graph, layers, group_size, widths, target_symmetry(ctx)[0])
             layers = quantizable_layers(graph)
         budgets = {r: parse_budget(r, v) for r, v in self.budget.items()}
         if not budgets:
             ctx.note("no budget given: every layer takes its least sensitive choice")
-        problem = allocation_problem(graph, layers, target, self.choices, self.act_choices, budgets)
+        codebook = CodebookChoices(graph, self.codebook_bits, ctx.seed, target_symmetry(ctx)[0])
+        problem = allocation_problem(graph, layers, target, self.choices, self.act_choices, budgets,
+                                     codebook=codebook)
         allocation = solve(problem)
-        write_choices(layers, allocation.choices, self.act_choices is not None)
+        write_choices(layers, allocation.choices, self.act_choices is not None, codebook)
         mix = Counter(map(str, allocation.choices))
         return PassResult(True, {"layers": len(layers), "ties": len(problem.ties), **grouped,
                                  "objective": allocation.objective, **allocation.costs,

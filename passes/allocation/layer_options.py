@@ -2,7 +2,8 @@
 (cheapest first, preferred on ties), each with its sensitivity (`q.sens`, plus
 `q.sens_act` with activation choices) and its costs (costs.py); layers that must agree
 are tied (graph_ties.py), so whatever is chosen deploys. `allocate-bits` solves it
-exactly; `search` explores it with measured losses."""
+exactly; `search` explores it with measured losses. Choices are weight widths (ints)
+and, given `codebook`, kernel codebooks "cbI" (codebook_choice.py)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -11,6 +12,7 @@ from qcompiler.ir.types import STORAGE_BITS
 from qcompiler.targets import Target
 
 from ..quantize.choices import WEIGHT_STORAGE
+from .codebook_choice import CodebookChoices, codebook_index_bits
 from .costs import layer_costs
 from .errors import AllocationError
 from .graph_ties import layer_ties
@@ -18,10 +20,12 @@ from .problem import AllocationProblem, Choice, LayerOptions
 
 
 def allocation_problem(graph, layers: list, target: Target, choices: tuple, act_choices: Optional[tuple],
-                       budgets: dict, reader: str = "allocate-bits") -> AllocationProblem:
+                       budgets: dict, reader: str = "allocate-bits",
+                       codebook: Optional[CodebookChoices] = None) -> AllocationProblem:
     """`budgets` as parse_budget returns them (floats in base units or "N%" strings);
-    `reader` names the pass in errors about missing sensitivities."""
-    labels = [_labels(layer, target, choices, act_choices) for layer in layers]
+    `reader` names the pass in errors about missing sensitivities; `codebook` says what
+    "cbI" choices mean (needed when `choices` has any)."""
+    labels = [_labels(layer, target, choices, act_choices, codebook) for layer in layers]
     ties = layer_ties(graph, layers, act_choices is not None, target.activation_symmetric, target.fusion_pairs)
     for tie in ties:
         common = [label for label in labels[tie[0]] if all(label in labels[i] for i in tie)]
@@ -30,23 +34,38 @@ def allocation_problem(graph, layers: list, target: Target, choices: tuple, act_
             raise AllocationError(f"tied layers {names} have no choice in common on target '{target.name}'")
         for i in tie:
             labels[i] = common
-    options = [LayerOptions(layer.name, [_choice(layer, label, target, act_choices, reader) for label in layer_labels])
+    options = [LayerOptions(layer.name, [_choice(layer, label, target, act_choices, reader, codebook)
+                                         for label in layer_labels])
                for layer, layer_labels in zip(layers, labels)]
     return AllocationProblem(options, budgets, ties)
 
 
-def write_choices(layers: list, labels, with_activations: bool) -> None:
-    """`q.bits` (and `q.act_bits` when labels are (w, a) pairs) on each layer's node."""
+def write_choices(layers: list, labels, with_activations: bool, codebook: Optional[CodebookChoices] = None) -> None:
+    """`q.bits` (and `q.act_bits` when labels are (w, a) pairs) on each layer's node;
+    for a codebook choice `q.index_bits` and `q.codebook_bits` instead of `q.bits`."""
     for layer, label in zip(layers, labels):
+        w, a = label if with_activations else (label, None)
         if with_activations:
-            layer.node.attrs["q.bits"], layer.node.attrs["q.act_bits"] = label
+            layer.node.attrs["q.act_bits"] = a
+        index_bits = codebook_index_bits(w)
+        if index_bits is None:
+            layer.node.attrs["q.bits"] = w
+            for stale in ("q.index_bits", "q.codebook_bits"):
+                layer.node.attrs.pop(stale, None)
         else:
-            layer.node.attrs["q.bits"] = label
+            codebook.write(layer.node, index_bits)
 
 
-def _labels(layer, target: Target, choices: tuple, act_choices: Optional[tuple]) -> list:
-    """The layer's choices the target can run, cheapest first (preferred on ties)."""
-    weights = [b for b in sorted(choices) if target.supports_weight(layer.node.op, WEIGHT_STORAGE[b])]
+def _labels(layer, target: Target, choices: tuple, act_choices: Optional[tuple],
+            codebook: Optional[CodebookChoices]) -> list:
+    """The layer's choices the target can run, cheapest first (preferred on ties); the
+    integer widths before the codebooks."""
+    widths = sorted(c for c in choices if codebook_index_bits(c) is None)
+    books = [c for c in choices if codebook_index_bits(c) is not None]
+    if books and codebook is None:
+        raise AllocationError(f"choices {books}: kernel codebooks are an allocate-bits choice only")
+    weights = [b for b in widths if target.supports_weight(layer.node.op, WEIGHT_STORAGE[b])]
+    weights += [c for c in books if codebook.offered(layer, target)]
     if not weights:
         raise AllocationError(f"{layer.node.label()}: target '{target.name}' runs none of the weight widths "
                               f"{list(choices)} for {layer.node.op} (it has {', '.join(target.weight_types_for(layer.node.op))})")
@@ -60,12 +79,18 @@ def _labels(layer, target: Target, choices: tuple, act_choices: Optional[tuple])
     return [(w, a) for w in weights for a in acts]
 
 
-def _choice(layer, label, target: Target, act_choices: Optional[tuple], reader: str) -> Choice:
+def _choice(layer, label, target: Target, act_choices: Optional[tuple], reader: str,
+            codebook: Optional[CodebookChoices]) -> Choice:
     w, a = (label, default_activation_bits(target)) if act_choices is None else label
-    sensitivity = _sensitivity(layer, "q.sens", w, reader)
+    index_bits = codebook_index_bits(w)
+    if index_bits is None:
+        sensitivity, costs = _sensitivity(layer, "q.sens", w, reader), layer_costs(layer, w, a, target)
+    else:
+        sensitivity = codebook.sensitivity(layer, index_bits, reader)
+        costs = codebook.costs(layer, index_bits, a, target)
     if act_choices is not None:
         sensitivity += _sensitivity(layer, "q.sens_act", a, reader)
-    return Choice(label, sensitivity, layer_costs(layer, w, a, target))
+    return Choice(label, sensitivity, costs)
 
 
 def default_activation_bits(target: Target) -> int:
