@@ -18,10 +18,11 @@ from __future__ import annotations
 from qcompiler.ir.clone import clone
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import CodebookType
-from qcompiler.passes.codebook.expand import FORMS, CodebookExpand
 from qcompiler.passmanager import PassManager
 
 from .errors import OnnxExportError
+
+FORMS = ("gather", "int8")  # the `weights` options of codebook-expand
 
 
 def expand_codebooks(graph: Graph, codebook: str) -> Graph:
@@ -32,6 +33,9 @@ def expand_codebooks(graph: Graph, codebook: str) -> Graph:
     dense = codebook == "int8" and any(n.op == "qcodebook_conv2d" for n in graph.nodes)
     if not (typed or dense):
         return graph
+    # imported here: the pass library (and torch with it) loads only for graphs that need it
+    from qcompiler.passes.codebook.expand import CodebookExpand
+
     expanded = clone(graph)
     PassManager([CodebookExpand(codebook)]).run(expanded)
     return expanded
