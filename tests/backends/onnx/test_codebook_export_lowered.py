@@ -94,4 +94,5 @@ def test_compiled_model_passes_the_spelling_through(graphs, tmp_path):
         path = cm.export_onnx(tmp_path / f"{codebook}.onnx", form="integer", codebook=codebook)
         model = onnx.load(path)
         assert ("Gather" in {n.op_type for n in model.graph.node}) == (codebook == "gather")
-        np.testing.assert_array_equal(run_onnx(model, {lowered.inputs[0].name: X})[lowered.outputs[0].name], run_graph(lowered, [X])[0])
+        got = run_onnx(model, {lowered.inputs[0].name: X})[lowered.outputs[0].name]
+        np.testing.assert_array_equal(got, run_graph(lowered, [X])[0])
