@@ -1,4 +1,5 @@
-"""Multiply-accumulate counts of the ops that do the arithmetic (conv, linear, matmul),
+"""Multiply-accumulate counts of the ops that do the arithmetic (conv, linear, matmul,
+the codebook convolution),
 from the operand and result types alone.
 
 Symbolic dims (a dynamic batch "N") count as 1, so a count with a dynamic batch is per
@@ -21,6 +22,12 @@ def macs(node: Node) -> int:
         # every output element reduces over one filter: Cin/groups · kernel elements
         weight = node.inputs[1].type.shape
         return _numel(node.outputs[0].type.shape) * _numel(weight[1:])
+    if op == "qcodebook_conv2d":
+        # per input channel, one k×k convolution per codeword at every output position;
+        # the gathers that pick each kernel's codeword result are additions, not MACs
+        out, codebook = node.outputs[0].type.shape, node.inputs[1].type.shape
+        positions = _numel(out) // max(_dim(out[1]), 1)
+        return _dim(node.inputs[0].type.shape[1]) * _numel(codebook) * positions
     if op == "conv_transpose2d":
         # every input element is scattered through one filter slice: Cout/groups · kernel
         weight = node.inputs[1].type.shape
