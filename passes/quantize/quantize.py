@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from qcompiler.ir.dense import Dense
-from qcompiler.ir.types import STORAGE_BITS
+from qcompiler.ir.types import STORAGE_BITS, TensorType
 from qcompiler.passmanager import Pass, PassResult, register_pass
 from qcompiler.targets import get_target
 
@@ -27,6 +27,7 @@ from . import choices
 from .absorb_relu import absorb_relus
 from .activation_widths import ActivationWidths
 from .activations import apply_activations, plan_activations
+from .errors import QuantizeError
 from .op_classes import reduction_axis
 from .ties import tie_sets
 from .weights import WeightPlan, quantize_weight
@@ -49,6 +50,7 @@ class Quantize(Pass):
         choices.parse_granularity(self.granularity)
 
     def run(self, graph, ctx) -> PassResult:
+        _check_codebook_choices_applied(graph)
         target = get_target(ctx.target or "generic")
         acts = choices.activation_storage(self.acts, target, ctx)
         granularity = choices.granularity(choices.parse_granularity(self.granularity), target, ctx)
@@ -91,6 +93,18 @@ class Quantize(Pass):
             if plan.qrange is not None:
                 node.attrs["q.reduce_range"] = True
         return set(done)
+
+
+def _check_codebook_choices_applied(graph) -> None:
+    """allocate-bits may choose a kernel codebook for a layer (`q.index_bits`); quantizing
+    that layer's float weight to integers instead would silently break the budget."""
+    for node in graph.nodes:
+        if "q.index_bits" not in node.attrs or len(node.inputs) < 2:
+            continue
+        if isinstance(node.inputs[1].type, TensorType):
+            raise QuantizeError(f"{node.label()} was allocated a kernel codebook (q.index_bits="
+                                f"{node.attrs['q.index_bits']}) but its weight is still float: run "
+                                f"codebook-quantize after allocate-bits and before quantize")
 
 
 def _granularity(node, w, granularity: str, out_axis, in_axis, ctx) -> str:
