@@ -24,21 +24,29 @@ def cpu_description(flags: Sequence[str] = ("avx2", "avx512_vnni")) -> str:
     return f"{model}; {listed}; {os.cpu_count()} logical CPUs (load average {load})"
 
 
-def interleaved_median_ms(runs: Mapping[str, Callable[[], object]], repeats: int = 30,
-                          warmup: int = 3) -> dict:
-    """Median wall time in ms of each callable. The callables take turns, one call each per
-    round, so a burst of load from other jobs on a shared machine hits every entry alike
-    instead of whichever happened to be timed at that moment."""
+def interleaved_samples(runs: Mapping[str, Callable[[], object]], repeats: int = 30,
+                        warmup: int = 3) -> dict:
+    """name -> [(wall s, process CPU s), ...], one pair per call. The callables take turns,
+    one call each per round, so a burst of load from other jobs on a shared machine hits
+    every entry alike instead of whichever happened to be timed at that moment; the CPU
+    time (all threads) shows what a call costs when the machine preempts it."""
     for fn in runs.values():
         for _ in range(warmup):
             fn()
-    times = {name: [] for name in runs}
+    samples = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+            samples[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return samples
+
+
+def interleaved_median_ms(runs: Mapping[str, Callable[[], object]], repeats: int = 30,
+                          warmup: int = 3) -> dict:
+    """Median wall time in ms of each callable (see interleaved_samples)."""
+    return {name: statistics.median(w for w, _ in t) * 1e3
+            for name, t in interleaved_samples(runs, repeats, warmup).items()}
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> str:

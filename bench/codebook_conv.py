@@ -38,7 +38,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _codebook_accuracy as acc  # noqa: E402
 from _codebook_kernels import layer_case  # noqa: E402
-from _common import cpu_description, markdown_table, write_section  # noqa: E402
+from _common import cpu_description, interleaved_samples, markdown_table, write_section  # noqa: E402
 from _mnist_resnet import load_mnist5k, train_resnet  # noqa: E402
 
 HEADING = "Kernel codebook convolution"
@@ -50,19 +50,10 @@ LAYERS = [  # batch, cin, cout, size, codewords, stride
 
 
 def timed(runs: dict, repeats: int, warmup: int = 3) -> dict:
-    """name -> (median ms, min ms, median process CPU ms); the callables take turns so
-    load from other jobs on the shared machine hits them alike."""
-    for fn in runs.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    """name -> (median ms, min ms, median process CPU ms)."""
     return {name: (statistics.median(w for w, _ in t) * 1e3, min(w for w, _ in t) * 1e3,
-                   statistics.median(c for _, c in t) * 1e3) for name, t in times.items()}
+                   statistics.median(c for _, c in t) * 1e3)
+            for name, t in interleaved_samples(runs, repeats, warmup).items()}
 
 
 def speed_table(repeats: int) -> str:

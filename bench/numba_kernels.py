@@ -17,7 +17,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import torch  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_description, markdown_table, write_section  # noqa: E402
+from _common import cpu_description, interleaved_samples, markdown_table, write_section  # noqa: E402
 
 from qcompiler.backends.numba.ops import INTEGER_STEPS  # noqa: E402
 from qcompiler.ir.core import Graph  # noqa: E402
@@ -136,19 +135,9 @@ def linear_case():
 
 
 def interleaved_times(runs: dict, repeats: int, warmup: int = 3) -> dict:
-    """name -> (median wall ms, median process CPU ms). The callables take turns, one call
-    each per round, so load from other jobs hits them alike; the CPU time (all threads)
-    shows what a run costs when the shared machine preempts it."""
-    for fn in runs.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-    return {name: tuple(statistics.median(x[i] for x in t) * 1e3 for i in (0, 1)) for name, t in times.items()}
+    """name -> (median wall ms, median process CPU ms)."""
+    return {name: tuple(statistics.median(x[i] for x in t) * 1e3 for i in (0, 1))
+            for name, t in interleaved_samples(runs, repeats, warmup).items()}
 
 
 def agreement(result, reference) -> str:
