@@ -249,7 +249,8 @@ class Graph:
 
         attrs = dict(attrs or {})
         if output_types is None:
-            output_types = infer_types(op, [v.type for v in inputs], attrs, [self.const_value(v) for v in inputs])
+            types = [v.type if v is not None else None for v in inputs]  # None: an absent optional operand
+            output_types = infer_types(op, types, attrs, [self.const_value(v) for v in inputs])
         names = [name] + [f"{name}_{i}" if name else "" for i in range(1, len(output_types))]
         node = Node(op, inputs, output_types, attrs, names)
         return self.insert_before(before, node) if before is not None else self.append(node)

@@ -107,3 +107,19 @@ def test_renaming_a_node_result_leaves_input_attributes_alone():
     g.input_attrs["x"] = {"q.range": [0.0, 1.0]}
     g.rename(g.find("m"), "scaled")
     assert g.input_attrs == {"x": {"q.range": [0.0, 1.0]}}
+
+
+def test_add_with_too_few_operands_names_the_op():
+    g = small_graph()
+    with pytest.raises(VerifyError, match="'matmul' node: op 'matmul' takes 2 inputs"):
+        g.add("matmul", [g.find("x")])
+
+
+def test_add_accepts_an_absent_optional_operand():
+    g = Graph("g")
+    x = g.add_input("x", TensorType("f32", ("N", 4)))
+    w = g.constant(np.ones((3, 4), np.float32), name="w")
+    node = g.add("linear", [x, w, None], name="y")
+    assert node.output.type == TensorType("f32", ("N", 3))
+    g.set_outputs([node.output])
+    verify(g)
