@@ -250,10 +250,15 @@ def make_pass(name: str, options: Optional[dict] = None):
             hint = difflib.get_close_matches(head, list(fields), n=1)
             more = f"; did you mean '{hint[0]}'?" if hint else (f"; options: {', '.join(fields)}" if fields else "; it takes no options")
             raise PipelineError(f"pass '{name}' has no option '{key}'{more}")
+        field_type = hints.get(head)
+        if rest and dict not in (field_type, typing.get_origin(field_type)):
+            raise PipelineError(f"pass '{name}': option '{head}' takes no dotted sub-options (got '{key}')")
+        if head in kwargs and (not rest or head in options):  # options keys are unique, so this is a mix
+            raise PipelineError(f"pass '{name}': option '{head}' is given both whole and as '{head}.<key>'")
         if rest:
             kwargs.setdefault(head, {})[rest] = value
         else:
-            kwargs[head] = _coerce(value, hints.get(head), name, key)
+            kwargs[head] = _coerce(value, field_type, name, key)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
@@ -265,7 +270,7 @@ def _coerce(value, hint, pass_name: str, key: str):
         return float(value)
     if hint is str and not isinstance(value, str):
         return str(value)
-    if hint in (int, float, bool) and not isinstance(value, hint):
+    if hint in (int, float, bool) and (not isinstance(value, hint) or isinstance(value, bool) != (hint is bool)):
         raise PipelineError(f"pass '{pass_name}': option '{key}' expects {hint.__name__}, got {value!r}")
     if typing.get_origin(hint) is tuple and isinstance(value, list):
         return tuple(value)

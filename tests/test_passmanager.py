@@ -77,3 +77,17 @@ def test_steps_repeat_the_sequence_until_nothing_changes():
     assert [n.op for n in g.nodes] == ["const", "mul", "add"]
     # round 1 rewrites, round 2 changes nothing, so the manager stops well before 5 rounds
     assert len(pm.history) == 6 and not any(r.changed for r in pm.history[3:])
+
+
+def test_dotted_options_need_a_dict_option_given_only_one_way():
+    assert parse_pipeline("allocate-bits{budget.bops=40%,budget.size=3}")[0].budget == {"bops": "40%", "size": 3}
+    for text in ("allocate-bits{budget=3,budget.bops=40%}", "allocate-bits{budget.bops=40%,budget=3}"):
+        with pytest.raises(PipelineError, match=r"option 'budget' is given both whole and as 'budget.<key>'"):
+            parse_pipeline(text)
+    with pytest.raises(PipelineError, match=r"option 'max_elements' takes no dotted sub-options"):
+        parse_pipeline("fold-constants{max_elements.x=3}")
+
+
+def test_a_boolean_is_not_taken_for_an_int_option():
+    with pytest.raises(PipelineError, match=r"option 'max_elements' expects int, got True"):
+        parse_pipeline("fold-constants{max_elements=true}")
