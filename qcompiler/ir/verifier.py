@@ -103,7 +103,7 @@ def _check_node(node: Node, where: str, graph: Graph, check_types: bool) -> None
     except QIRError as e:
         raise VerifyError(f"{where}: {e}") from None
     d.check_arity(len(node.inputs), where)
-    for i, (name, v) in enumerate(zip(d.inputs, node.inputs)):
+    for name, v in zip(d.inputs, node.inputs):
         if v is None and not name.endswith("?") and not name.startswith("*"):
             raise VerifyError(f"{where}: required input '{name}' is missing")
     d.check_attrs(node.attrs, where)

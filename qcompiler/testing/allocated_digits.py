@@ -26,5 +26,5 @@ def allocated_digits_graph(bops_budget: str = "40%", target: str = "generic") ->
     ctx = PassContext(target=target, calibration=calibration)
     manager = PassManager(pipeline)
     manager.run(graph, ctx)
-    allocation = next(record.stats for record in manager.history if record.name == "allocate-bits")
-    return graph, ctx, allocation, x_test.numpy()
+    allocation_stats = next(record.stats for record in manager.history if record.name == "allocate-bits")
+    return graph, ctx, allocation_stats, x_test.numpy()
