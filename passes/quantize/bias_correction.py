@@ -74,8 +74,11 @@ class BiasCorrect(Pass):
 
 
 def _quantized_layer(node: Node) -> bool:
-    """A conv / linear with a quantized constant weight and a constant bias, if any."""
+    """A conv / linear with a quantized constant weight and a constant bias, if any, not
+    corrected yet (the weight error is the same on a second run: adding it again doubles it)."""
     if node.op not in LAYERS or len(node.inputs) < 2 or not isinstance(node.inputs[1].type, QuantType):
+        return False
+    if node.attrs.get("q.bias_corrected"):
         return False
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     return all(v is None or (v.producer is not None and v.producer.op == "const") for v in (node.inputs[1], bias))

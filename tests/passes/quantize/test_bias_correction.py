@@ -73,6 +73,15 @@ def test_a_bias_is_created_and_the_shift_is_measured_before_the_fused_activation
     assert pm.history[-1].stats == {"corrected": ["y"]}
 
 
+def test_a_second_run_leaves_corrected_layers_alone():
+    g, _ = quantized(linear_with_bias(), "calibrate,quantize{weights=i2},bias-correct", data=DATA)
+    corrected = g.const_value(g.find("y").producer.inputs[2]).copy()
+    pm = PassManager("bias-correct")
+    pm.run(g, PassContext(calibration=DATA))
+    assert np.array_equal(g.const_value(g.find("y").producer.inputs[2]), corrected)
+    assert pm.history[-1].changed is False
+
+
 def test_it_needs_calibration_data():
     g, _ = quantized(linear_with_bias(), data=DATA)
     with pytest.raises(PassError, match="bias-correct needs calibration data"):
