@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Mapping, Optional, Sequence, Union
 
+import numpy as np
 import onnx
 import onnx_ir as ir
 from onnx_ir.passes.common import InlinePass, ShapeInferencePass
@@ -80,9 +81,11 @@ def _check_external_data(proto: onnx.ModelProto, folder: Optional[str], source: 
             raise FrontendError(f"{where}, which does not exist")
 
 
-def _dim(d):
+def _dim(d, where: str):
     if isinstance(d, str):
         return ir.SymbolicDim(None if d == "?" else d)
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+        raise FrontendError(f"{where}: a dim must be an int or a string (a symbol, or '?'), got {d!r}")
     return int(d)
 
 
@@ -95,7 +98,7 @@ def _set_input_shapes(graph: ir.Graph, input_shapes: Mapping, dynamic_batch: Opt
         raise FrontendError(f"{source}: input_shapes names {unknown}, but the graph inputs are {sorted(inputs)}")
     for name, v in inputs.items():
         if name in input_shapes:
-            dims = [_dim(d) for d in input_shapes[name]]
+            dims = [_dim(d, f"{source}: input_shapes['{name}']") for d in input_shapes[name]]
             if v.shape is not None and len(v.shape) != len(dims):
                 raise FrontendError(f"{source}: input '{name}' has rank {len(v.shape)}, "
                                     f"input_shapes gives {list(input_shapes[name])}")

@@ -47,6 +47,13 @@ def test_input_shape_of_the_wrong_rank_is_named():
         import_onnx(model, input_shapes={"x": [8, 8]})
 
 
+@pytest.mark.parametrize("dim", [None, 2.5, True])
+def test_input_shape_dim_that_is_neither_int_nor_symbol_is_named(dim):
+    model = make_model([relu("r", ["x"], "y")], [tensor("x", [1, 3])], [tensor("y", None)], 17)
+    with pytest.raises(FrontendError, match=r"input_shapes\['x'\]: a dim must be an int or a string"):
+        import_onnx(model, input_shapes={"x": [dim, 3]})
+
+
 def test_a_converter_crash_names_the_node(monkeypatch):
     def crash(node):
         raise KeyError("surprise")
