@@ -18,3 +18,11 @@ def test_nan_positions_must_agree():
     assert sqnr_db(a, a.copy()) == math.inf
     assert sqnr_db(a, np.array([1.0, 3.0, 2.0])) == -math.inf
     assert sqnr_db(np.arange(4, dtype=np.int64), np.arange(4)) == math.inf
+
+
+def test_infinite_positions_must_agree():
+    a = np.array([np.inf, 1.0, -np.inf])
+    assert sqnr_db(a, a.copy()) == math.inf
+    assert sqnr_db(a, np.array([1e30, 1.0, -np.inf])) == -math.inf
+    assert sqnr_db(a, np.array([-np.inf, 1.0, -np.inf])) == -math.inf
+    assert sqnr_db([np.inf, 1.0], [np.inf, 1.1]) == sqnr_db([1.0], [1.1])
