@@ -28,6 +28,8 @@ def to_networkx(graph: Graph, *, include_consts: bool = False) -> nx.DiGraph:
     for k, v in enumerate(graph.outputs):
         g.add_node(f"out:{k}", label=f"return %{v.name}", kind="output")
         src = f"in:{v.name}" if v.producer is None else index[id(v.producer)]
+        if src not in g:  # a constant returned as it is stays in the picture
+            g.add_node(src, label=v.producer.op, kind="op")
         g.add_edge(src, f"out:{k}", value=v.name)
     return g
 
