@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_pareto import add_pareto_parser
+from .cli_pareto import add_pareto_parser, load_calibration
 from .ir.errors import QIRError
 from .targets import available_targets, get_target
 
@@ -105,7 +105,7 @@ def _budgets(texts) -> dict:
 
 def cmd_compile(args) -> int:
     from .api import compile
-    from .loading import load_arrays, parse_shape
+    from .loading import parse_shape
     from .pipelines import names, with_bit_allocation
 
     pipeline = args.pipeline or get_target(args.target).default_pipeline
@@ -116,13 +116,15 @@ def cmd_compile(args) -> int:
         raise UsageError("the pipeline calibrates: give calibration samples with --calib DATA.npy|DATA.npz")
     if not args.calib and budgets:
         raise UsageError("--budget measures layer sensitivities on data: give samples with --calib DATA.npy|DATA.npz")
-    calibration = load_arrays(args.calib) if args.calib else None
+    calibration = load_calibration(args.calib) if args.calib else None
     shape = parse_shape(args.input_shape)
     example = None
     if shape is not None:
         import torch
 
         example = torch.randn(shape)
+    elif isinstance(calibration, list):  # (inputs, labels) batches: trace on the first sample
+        example = calibration[0][0][:1]
     cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration,
                  pipeline=pipeline, dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty())
     cm.save(args.output)
@@ -157,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--target", default="generic", help=f"one of: {', '.join(available_targets())} (default: generic)")
     p.add_argument("--calib", metavar="DATA", help="calibration samples: a .npy array [N, ...] or a .npz of arrays "
-                                                   "by input name (a torch model is traced on the first sample)")
+                                                   "by input name (a torch model is traced on the first sample); "
+                                                   "an array named 'labels' next to a single input gives "
+                                                   "--budget's sensitivity the task loss")
     p.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="directory for the compiled model")
     p.add_argument("-p", "--pipeline", help="passes to run instead of the target's default pipeline")
     p.add_argument("--budget", action="append", metavar="RESOURCE=VALUE",

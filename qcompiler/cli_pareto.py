@@ -51,7 +51,7 @@ def cmd_pareto(args) -> int:
     from .pareto_result import ParetoError
 
     limits = _limits(args)
-    calibration = _calibration(args.calib)
+    calibration = load_calibration(args.calib)
     validation = _validation(args.val)
     shape = parse_shape(args.input_shape)
     example = None
@@ -115,8 +115,10 @@ def _widths(text: str) -> tuple:
         raise UsageError(f"--choices {text!r}: expected comma-separated bit widths like 2,4,8") from None
 
 
-def _calibration(path):
-    """The samples, or (inputs, labels) batches when the file carries labels."""
+def load_calibration(path):
+    """The samples, or (inputs, labels) batches when the file carries labels (the
+    sensitivity pass then measures the task loss; `compile` reads --calib the same way,
+    so a pipeline printed here compiles to the same allocation)."""
     from .cli import UsageError
     from .loading import load_arrays
 

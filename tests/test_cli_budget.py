@@ -78,3 +78,15 @@ def test_budgets_need_data_and_a_quantize_pass(capsys, calib, tmp_path):
     code, _, err = run(capsys, "compile", FACTORY, "--calib", calib, "-o", tmp_path / "o", "--budget", "size=50%",
                        "--budget", "size=40%")
     assert code == 1 and "--budget size is given twice" in err
+
+
+def test_labels_in_the_calibration_file_give_the_sensitivity_the_task_loss(capsys, calib, tmp_path, digits):
+    """As `qcompiler pareto --calib` reads them, so its printed pipeline compiles alike."""
+    labelled = tmp_path / "labelled.npz"
+    np.savez(labelled, x=np.load(calib), labels=digits[1].numpy()[:128])
+    sens = {}
+    for name, data in [("kl", calib), ("task", labelled)]:
+        code, _, err = run(capsys, "compile", FACTORY, "--calib", data, "-o", tmp_path / name, "--budget", "size=60%")
+        assert code == 0, err
+        sens[name] = [r["sens"] for r in qcompiler.load(tmp_path / name).report().rows if r["layer"] in WEIGHTS]
+    assert None not in sens["task"] and sens["task"] != sens["kl"]
