@@ -1,8 +1,7 @@
 """Values that must share quantization parameters, found from the graph.
 
-- Operands and result of an equal-scale op (`concat` everywhere; `add` only where the
-  target's integer add cannot rescale) share one scale and zero point: the union of
-  their ranges.
+- Operands and result of `concat` share one scale and zero point: the union of their
+  ranges. (`add` never ties: the integer add rescales each operand onto its result.)
 - Pass-through ops (PASS_THROUGH_OPS) give their results exactly the data operand's
   parameters, so they run on the stored integers unchanged.
 - `relu` joins its operand only when the operand's parameters cannot represent a
@@ -55,7 +54,7 @@ class UnionFind:
         return list(by_root.values())
 
 
-def tie_sets(graph: Graph, *, equal_scale_ops=EQUAL_SCALE_OPS, activation_symmetric: bool = False) -> UnionFind:
+def tie_sets(graph: Graph, *, activation_symmetric: bool = False) -> UnionFind:
     """The union-find over every float value touched by a tie (see the module doc)."""
     sets = UnionFind()
     for node in graph.nodes:
@@ -63,7 +62,7 @@ def tie_sets(graph: Graph, *, equal_scale_ops=EQUAL_SCALE_OPS, activation_symmet
         if node.op in PASS_THROUGH_OPS and node.inputs and node.inputs[0] is not None:
             for r in results:
                 sets.union(node.inputs[0], r)
-        elif node.op in equal_scale_ops and results:
+        elif node.op in EQUAL_SCALE_OPS and results:
             for v in [x for x in node.inputs if x is not None and is_float(x.type)] + results:
                 sets.union(results[0], v)
     if not activation_symmetric:
@@ -77,9 +76,9 @@ def tie_sets(graph: Graph, *, equal_scale_ops=EQUAL_SCALE_OPS, activation_symmet
     return sets
 
 
-def find_ties(graph: Graph, *, equal_scale_ops=EQUAL_SCALE_OPS, activation_symmetric: bool = False) -> list:
+def find_ties(graph: Graph, *, activation_symmetric: bool = False) -> list:
     """Groups (lists of two or more Values, in graph order) that share parameters."""
     order = {id(v): i for i, v in enumerate(graph.values())}
-    groups = tie_sets(graph, equal_scale_ops=equal_scale_ops, activation_symmetric=activation_symmetric).groups()
+    groups = tie_sets(graph, activation_symmetric=activation_symmetric).groups()
     groups = [sorted(g, key=lambda v: order[id(v)]) for g in groups if len(g) > 1]
     return sorted(groups, key=lambda g: order[id(g[0])])
