@@ -144,7 +144,9 @@ def load_arrays(path) -> Any:
     if not arrays:
         raise DataFileError(f"{path}: holds no arrays")
     for name, a in arrays.items():
+        what = f"array '{name}'" if name else "the array"
         if a.dtype.kind not in "fiub":
-            what = f"array '{name}'" if name else "the array"
             raise DataFileError(f"{path}: {what} has dtype {a.dtype}; samples must be numbers")
+        if a.ndim == 0:
+            raise DataFileError(f"{path}: {what} is a single number; samples need a batch dimension [N, ...]")
     return next(iter(arrays.values())) if len(arrays) == 1 else arrays

@@ -45,6 +45,7 @@ def test_load_arrays(tmp_path):
 @pytest.mark.parametrize("name, content, message", [
     ("objects.npy", np.array([{"a": 1}], dtype=object), "not a file of plain numeric arrays"),
     ("words.npy", np.array(["a", "b"]), "the array has dtype <U1; samples must be numbers"),
+    ("scalar.npy", np.float32(3), r"the array is a single number; samples need a batch dimension \[N, ...\]"),
     ("data.csv", None, "expected a .npy or .npz file"),
     ("absent.npy", None, "absent.npy: no such file"),
 ])
