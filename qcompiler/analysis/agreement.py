@@ -54,12 +54,5 @@ def integer_agreement(lowered: Graph, fake_quant: Graph, inputs, integer_storage
     return rows
 
 
-def format_agreement(rows: list) -> str:
-    lines = [f"{'value':32s} {'op':18s} {'elements':>9s} {'differ':>7s} {'max steps':>9s}"]
-    for r in rows:
-        lines.append(f"{r.value[:32]:32s} {r.op:18s} {r.elements:9d} {r.differing:7d} {r.max_steps:9d}")
-    return "\n".join(lines)
-
-
 def _quantized(graph: Graph) -> list:
     return [v for v in graph.values() if isinstance(v.type, QuantType)]
