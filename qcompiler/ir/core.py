@@ -43,19 +43,21 @@ class Value:
         return self.type.shape
 
     def replace_all_uses_with(self, new: "Value") -> int:
-        """Point every use (and graph output) of this value at `new`; returns the count."""
+        """Point every use (and graph output) of this value at `new`; returns the count.
+        A graph input nothing reads has no way to find its graph: its outputs stay."""
         if new is self:
             return 0
+        # a graph input has no producer to name its graph; a node reading it does
+        owner = self.producer if self.producer is not None else next((node for node, _ in self.uses), None)
+        graph = owner.graph if owner is not None else None
         n = 0
         for node, i in list(self.uses):
             node.set_input(i, new)
             n += 1
-        graph = self.producer.graph if self.producer is not None else None
-        for g in ([graph] if graph is not None else []):
-            for i, out in enumerate(g.outputs):
-                if out is self:
-                    g.outputs[i] = new
-                    n += 1
+        for i, out in enumerate(graph.outputs if graph is not None else []):
+            if out is self:
+                graph.outputs[i] = new
+                n += 1
         return n
 
     def __repr__(self) -> str:

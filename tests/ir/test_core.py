@@ -57,6 +57,17 @@ def test_replace_all_uses_with_moves_graph_outputs_too():
     assert g.op_counts() == {"const": 1, "mul": 1}
 
 
+def test_replacing_a_graph_input_moves_it_out_of_the_graph_outputs_too():
+    g = Graph("g")
+    x = g.add_input("x", TensorType("f32", (4,)))
+    r = g.add("relu", [x], name="r")
+    g.set_outputs([x, r.output])
+    y = g.add_input("y", TensorType("f32", (4,)))
+    assert x.replace_all_uses_with(y) == 2
+    assert g.outputs == [y, r.output] and r.inputs == (y,)
+    verify(g)
+
+
 def test_topo_sort_restores_order_and_names_a_node_on_a_cycle():
     g = small_graph()
     m = g.find("m")
