@@ -40,6 +40,12 @@ def check_activation_option(storage: Optional[str]) -> None:
                                   f"expected one of {', '.join(ACTIVATION_STORAGE)}")
 
 
+def check_symmetric_option(symmetric) -> None:
+    # a pipeline string leaves a non-boolean word as a str, which would read as True
+    if symmetric is not None and not isinstance(symmetric, bool):
+        raise QuantizeOptionError(f"symmetric={symmetric!r} is not true, false or unset (the target's rule)")
+
+
 def activation_storage(requested: Optional[str], target: Target, ctx) -> str:
     """The requested storage if the target runs it, else the closest one it does (same
     width preferred, then the narrowest wider one, else the widest)."""

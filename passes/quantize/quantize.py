@@ -47,6 +47,7 @@ class Quantize(Pass):
     def __post_init__(self):
         choices.check_weight_option(self.weights)
         choices.check_activation_option(self.acts)
+        choices.check_symmetric_option(self.symmetric)
         choices.parse_granularity(self.granularity)
 
     def run(self, graph, ctx) -> PassResult:
