@@ -22,7 +22,7 @@ from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.runtime.reference import run_graph
 
 from .attrs import range_attr
-from .calibrate_weights import annotate_weight_ranges, check_weight_options
+from .calibrate_weights import annotate_weight_ranges, check_percentile, check_weight_options
 from .data import calibration_batches
 from .errors import CalibrationError
 from .observers import METHODS, make_observer
@@ -53,6 +53,7 @@ class Calibrate(Pass):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         check_weight_options(self.resolved_weight_method, self.granularity)
+        check_percentile(self.percentile)
         for bits in (self.bits, self.weight_bits):
             storage_for_bits(bits)
         if self.samples is not None and self.samples < 1:

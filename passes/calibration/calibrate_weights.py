@@ -21,6 +21,12 @@ from .weight_ranges import weight_range
 GRANULARITIES = ("tensor", "channel")
 
 
+def check_percentile(percentile: float) -> None:
+    # checked with the other options even when no method reads it, so a typo cannot wait
+    if not 0.0 < percentile <= 100.0:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+
+
 def check_weight_options(method: str, granularity: str) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown weight calibration method {method!r}; expected one of {', '.join(METHODS)}")
@@ -71,6 +77,7 @@ class CalibrateWeights(Pass):
 
     def __post_init__(self):
         check_weight_options(self.method, self.granularity)
+        check_percentile(self.percentile)
         storage_for_bits(self.bits)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:

@@ -149,6 +149,9 @@ def test_bad_options_are_pipeline_errors():
         run_pipeline(mlp(), "calibrate{method=entropy}", PassContext(calibration=DATA))
     with pytest.raises(PipelineError, match="granularity must be one of tensor, channel"):
         run_pipeline(mlp(), "calibrate{granularity=group:32}", PassContext(calibration=DATA))
+    for pipeline in ("calibrate{method=percentile, percentile=101}", "calibrate-weights{percentile=0}"):
+        with pytest.raises(PipelineError, match=r"percentile must be in \(0, 100\]"):
+            run_pipeline(mlp(), pipeline, PassContext(calibration=DATA))
 
 
 def test_multi_output_nodes_get_a_list_of_pairs():
