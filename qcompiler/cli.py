@@ -108,6 +108,8 @@ def cmd_compile(args) -> int:
     from .loading import parse_shape
     from .pipelines import names, with_bit_allocation
 
+    if Path(args.output).exists() and not Path(args.output).is_dir():  # found before, not after, compiling
+        raise UsageError(f"-o {args.output}: exists and is not a directory (the compiled model is saved as one)")
     pipeline = args.pipeline or get_target(args.target).default_pipeline
     budgets = _budgets(args.budget)
     if budgets:

@@ -101,6 +101,8 @@ def test_opt_with_dumps_and_timings_then_inspect(capsys, tmp_path, model):
     (["inspect", "{dir}/missing.qir"], "missing.qir: no such file"),
     (["compile", "{qir}", "--calib", "{dir}/missing.npy", "-o", "{dir}/o"], "missing.npy: no such file"),
     (["compile", "{qir}", "-o", "{dir}/o"], "the pipeline calibrates: give calibration samples with --calib"),
+    (["compile", "{qir}", "--calib", "{dir}/train.npy", "-o", "{dir}/train.npz"],
+     "train.npz: exists and is not a directory"),
     (["compile", "{qir}", "--calib", "{dir}/flat.npy", "-o", "{dir}/o"],
      "calibration data for input %x (batch 0) has shape [32, 64], expected ['N', 1, 8, 8]"),
     (["compile", "{qir}", "--calib", "{dir}/nan.npy", "-o", "{dir}/o"], "(batch 1) contains NaN"),
