@@ -57,10 +57,13 @@ def annotate_weight_ranges(graph: Graph, ctx: PassContext, *, method: str, bits:
             named = f" ({origin})" if origin else ""
             bad = "NaN" if np.isnan(array).any() else "Inf"
             raise CalibrationError(f"weight %{use.weight.name}{named} of {use.consumer.label()} contains {bad}")
-        lo, hi = weight_range(array, method, w_bits, symmetric, axis, percentile)
+        # binary weights take their scale from the mean magnitude (quantize/weights.py), not
+        # from a range, and no clipping method has a 1-bit grid: record the plain extremes
+        w_method = "minmax" if w_bits == 1 else method
+        lo, hi = weight_range(array, w_method, w_bits, symmetric, axis, percentile)
         node = use.weight.producer
         node.attrs["q.range"] = range_attr(lo, hi) if axis is None else channel_range_attr(lo, hi)
-        node.attrs["q.method"] = method
+        node.attrs["q.method"] = w_method
     return len(chosen)
 
 

@@ -95,6 +95,16 @@ def test_kl_calibrates_weights_with_mse_and_q_bits_overrides_the_width():
     assert np.all(np.abs(two_bit).max(axis=1) < np.abs(w).max(axis=1))  # 2 bits clip hard
 
 
+def test_binary_weights_get_their_extremes_whatever_the_method():
+    g = mlp()
+    g.find("y").producer.attrs["q.bits"] = 1  # allocate-bits can choose b1 (channel groups)
+    _calibrate(g, DATA, "calibrate{method=mse}")
+    w2 = g.find("w2").producer
+    w = w2.attrs["value"].array
+    assert w2.attrs["q.method"] == "minmax"
+    assert np.array_equal(w2.attrs["q.range"].array, np.stack([w.min(axis=1), w.max(axis=1)], axis=1))
+
+
 def test_symmetric_activations_follow_the_target():
     symmetric = replace(get_target("generic"), activation_symmetric=True)
     asym = _calibrate(mlp(), DATA, "calibrate{method=mse}", target=replace(symmetric, activation_symmetric=False))
