@@ -1,4 +1,4 @@
 """Target descriptions (data in *.toml) and their cost models."""
-from .target import CostModel, Target, TargetError, available_targets, get_target, target_summary
+from .target import CostModel, Target, TargetError, available_targets, get_target
 
-__all__ = ["CostModel", "Target", "TargetError", "available_targets", "get_target", "target_summary"]
+__all__ = ["CostModel", "Target", "TargetError", "available_targets", "get_target"]

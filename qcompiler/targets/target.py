@@ -120,7 +120,3 @@ def get_target(name: "str | Target") -> Target:
         _CACHE[name] = _load(name, resources.files(__package__).joinpath(f"{name}.toml").read_text())
     return _CACHE[name]
 
-
-def target_summary(t: Target) -> Optional[str]:
-    return (f"{t.name}: {t.description}; weights {'/'.join(t.weight_storage)}"
-            f" ({'sym' if t.weight_symmetric else 'asym'}), acts {'/'.join(t.activation_storage)}, acc {t.accumulator_bits}-bit")
