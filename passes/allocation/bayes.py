@@ -82,7 +82,7 @@ def _variables(problem: AllocationProblem) -> list:
     tied = {i: tie for tie in problem.ties for i in tie}
     seen: set = set()
     out = []
-    for i, layer in enumerate(problem.layers):
+    for i in range(len(problem.layers)):
         members = tuple(sorted(tied.get(i, (i,))))
         if members[0] not in seen:
             seen.add(members[0])
