@@ -5,7 +5,6 @@ import difflib
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Optional
 
 from ..ir.errors import QIRError
 from ..ir.types import STORAGE_BITS
