@@ -181,7 +181,11 @@ def infer_types(name: str, input_types: list, attrs: dict, consts: Optional[list
     if is_opaque(name):
         raise VerifyError(f"opaque op '{name}' needs explicit output types")
     d = get_op(name)
-    d.check_arity(len(input_types), f"'{name}' node")  # infer functions index operands blindly
+    where = f"'{name}' node"
+    d.check_arity(len(input_types), where)  # infer functions index operands and attributes blindly
+    missing = next((k for k, spec in d.attrs.items() if spec.required and k not in attrs), None)
+    if missing is not None:
+        raise VerifyError(f"{where}: missing required attribute '{missing}' ({d.attrs[missing].kind})")
     consts = consts if consts is not None else [None] * len(input_types)
     out = d.infer(list(input_types), d.with_defaults(attrs), list(consts))
     return [out] if isinstance(out, Type) else list(out)

@@ -126,6 +126,12 @@ def test_add_with_too_few_operands_names_the_op():
         g.add("matmul", [g.find("x")])
 
 
+def test_add_without_a_required_attribute_names_it():
+    g = small_graph()
+    with pytest.raises(VerifyError, match=r"'transpose' node: missing required attribute 'perm' \(ints\)"):
+        g.add("transpose", [g.find("x")])
+
+
 def test_add_accepts_an_absent_optional_operand():
     g = Graph("g")
     x = g.add_input("x", TensorType("f32", ("N", 4)))
