@@ -189,11 +189,12 @@ def test_qavg_pool2d_pads_with_the_zero_point():
 
 def test_qglobal_avg_pool():
     tx = qtype("i8", (3, 16, 7, 7), 0.1, -20)
-    x = storage(tx)
+    x = storage(tx, np.random.default_rng(0))  # its own draws: the shared RNG's depend on which tests ran first
     y = run_reference("global_avg_pool", [dequantize(x, tx)], {})[0]
     t_out = out_type_for(y)
     attrs = {**requant(0.1 / (float(t_out.scale.array) * 49)), "rounding": "half_away"}
-    assert_steps(run_int("qglobal_avg_pool", [(x, tx)], attrs, t_out), quantize(y, t_out))
+    # 48 results: a tie rounded away (integer) vs to even (float reference) may differ by a step
+    assert_steps(run_int("qglobal_avg_pool", [(x, tx)], attrs, t_out), quantize(y, t_out), min_exact=0.95)
 
 
 def test_accumulator_overflow_at_run_time_names_the_node():
