@@ -60,8 +60,12 @@ def load_compiled(directory):
     if meta.get("sample_inputs"):
         with np.load(root / "samples.npz", allow_pickle=False) as z:
             samples = [z[str(k)] for k in range(len(z.files))]
-    diagnostics = [Diagnostic(**d) for d in meta.get("diagnostics", [])]
-    return CompiledModel(load_qir(root / "model.qir"), float_graph, get_target(meta["target"]), meta["pipeline"],
+    try:
+        diagnostics = [Diagnostic(**d) for d in meta.get("diagnostics", [])]
+        target = get_target(meta["target"])
+    except (TypeError, QIRError) as e:  # a hand-edited meta.json: name it, not a constructor
+        raise CompiledModelFileError(f"{root / 'meta.json'}: {e}") from None
+    return CompiledModel(load_qir(root / "model.qir"), float_graph, target, meta["pipeline"],
                          diagnostics, samples, fake_quant_graph=fake_quant_graph)
 
 
@@ -77,6 +81,8 @@ def _read_meta(root: Path) -> dict:
         raise CompiledModelFileError(f"{path}: not valid JSON: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CompiledModelFileError(f"{path}: not the meta data of a compiled model (format {FORMAT!r})")
+    if not isinstance(meta.get("format_version", 0), int):
+        raise CompiledModelFileError(f"{path}: format_version {meta['format_version']!r} is not a number")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CompiledModelFileError(f"{path}: written by a newer qcompiler ({meta.get('qcompiler_version')}); "
                                      f"this one reads format version {FORMAT_VERSION}")

@@ -140,6 +140,19 @@ def test_load_rejects_what_is_not_a_saved_model(tmp_path):
         qcompiler.load(tmp_path)
 
 
+@pytest.mark.parametrize("edit, message", [
+    ({"diagnostics": [{"sev": "warning"}]}, "meta.json: .*unexpected keyword argument 'sev'"),
+    ({"target": "armv99"}, "meta.json: unknown target 'armv99'"),
+    ({"format_version": "1"}, "meta.json: format_version '1' is not a number"),
+])
+def test_load_names_the_meta_file_a_bad_edit_broke(compiled, tmp_path, edit, message):
+    compiled.save(tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, **edit}))
+    with pytest.raises(CompiledModelFileError, match=message):
+        qcompiler.load(tmp_path)
+
+
 def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     code = readme.split("## Ten lines of Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
