@@ -7,6 +7,9 @@ from qcompiler.rewrite import Op, Rule, apply_rules
 
 PRODUCERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
 
+# what calibration recorded describes a node's result, which is now the activation's
+RESULT_ATTRS = ("q.range", "q.method")
+
 # activation op -> fused attributes, given the activation node
 FUSABLE = {
     "relu": lambda act: {"activation": "relu"},
@@ -25,7 +28,9 @@ def _rule(act_op: str, fused) -> Rule:
 
     def replace(b, m):
         conv = m["conv"]
-        attrs = {**conv.attrs, **{k: v for k, v in fused(m.root).items() if v is not None}}
+        attrs = {**{k: v for k, v in conv.attrs.items() if k not in RESULT_ATTRS},
+                 **{k: v for k, v in fused(m.root).items() if v is not None},
+                 **{k: m.root.attrs[k] for k in RESULT_ATTRS if k in m.root.attrs}}
         return b.op(conv.op, list(conv.inputs), attrs)
 
     return Rule(f"fuse-{act_op.replace('_', '-')}", pattern, replace)

@@ -54,3 +54,19 @@ def test_no_fusion_when_the_raw_result_is_read_or_already_fused(run_and_compare)
     g.set_outputs([act.output])
     assert run_and_compare(g, "fuse-activations") == {"fuse-activations": {}}
     assert g.nodes[-1].op == "sigmoid"
+
+
+def test_a_calibrated_graph_keeps_the_activation_range_on_the_fused_result(run_and_compare):
+    g = producer_then("sigmoid", "conv2d", {})
+    conv, act = g.find("conv").producer, g.find("act").producer
+    conv.attrs.update({"q.range": [-7.0, 9.0], "q.method": "minmax"})
+    act.attrs.update({"q.range": [0.001, 0.999], "q.method": "minmax"})
+    run_and_compare(g, "fuse-activations")
+    assert g.nodes[-1].attrs["q.range"] == [0.001, 0.999]
+
+
+def test_fusing_an_uncalibrated_activation_drops_the_producer_range(run_and_compare):
+    g = producer_then("sigmoid", "conv2d", {})
+    g.find("conv").producer.attrs["q.range"] = [-7.0, 9.0]
+    run_and_compare(g, "fuse-activations")
+    assert "q.range" not in g.nodes[-1].attrs
