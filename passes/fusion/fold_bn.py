@@ -15,6 +15,8 @@ from qcompiler.ir.types import TensorType
 from qcompiler.passmanager import PassResult, graph_pass
 from qcompiler.rewrite import Const, Op, Rule, Var, apply_rules
 
+from .fuse_activations import RESULT_ATTRS
+
 PRODUCERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
 
 PATTERN = Op("batch_norm",
@@ -54,8 +56,10 @@ def _fold(b, m):
     new_b = ((bias - mean) * scale + beta).astype(w.dtype)
     w_origin = m["w"].producer.attrs.get("origin")
     b_origin = (m["b"] if m["b"] is not None else m["beta"]).producer.attrs.get("origin")
-    return b.op(conv.op, [m["x"], b.constant(new_w, origin=w_origin), b.constant(new_b, origin=b_origin)],
-                conv.attrs)
+    # a calibrated range belongs to the normalized result, the batch_norm's
+    attrs = {**{k: v for k, v in conv.attrs.items() if k not in RESULT_ATTRS},
+             **{k: bn.attrs[k] for k in RESULT_ATTRS if k in bn.attrs}}
+    return b.op(conv.op, [m["x"], b.constant(new_w, origin=w_origin), b.constant(new_b, origin=b_origin)], attrs)
 
 
 RULES = [Rule("fold-bn", PATTERN, _fold, condition=_foldable)]

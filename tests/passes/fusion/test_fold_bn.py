@@ -88,3 +88,12 @@ def test_not_folded_with_runtime_parameters_or_a_fused_activation():
     g.set_outputs([a, b])
     run_pipeline(g, "fold-bn")
     assert g.op_counts()["batch_norm"] == 2
+
+
+def test_a_calibrated_graph_keeps_the_batch_norm_range_on_the_folded_result():
+    g = conv_bn("conv2d", True, np.random.default_rng(0))
+    g.find("conv").producer.attrs.update({"q.range": [-9.0, 9.0], "q.method": "minmax"})
+    g.find("bn").producer.attrs.update({"q.range": [-2.0, 3.0], "q.method": "minmax"})
+    run_pipeline(g, "fold-bn")
+    (conv,) = [n for n in g.nodes if n.op == "conv2d"]
+    assert conv.attrs["q.range"] == [-2.0, 3.0]
