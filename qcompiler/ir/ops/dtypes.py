@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import VerifyError
-from ..types import FLOAT_DTYPES, Type, dtype_of_numpy, numpy_dtype
+from ..types import Type, dtype_of_numpy, numpy_dtype
 from .infer import plain
 
 _FLOAT_RANK = {"f16": 0, "bf16": 1, "f32": 2, "f64": 3}
@@ -61,13 +61,6 @@ def torch_promote(*tensors: torch.Tensor) -> torch.dtype:
     for t in tensors[1:]:
         out = torch.promote_types(out, t.dtype)
     return out
-
-
-def require_float(t: Type, where: str) -> str:
-    dtype = plain(t).dtype
-    if dtype not in FLOAT_DTYPES and dtype != "bf16":
-        raise VerifyError(f"{where}: expects a float tensor, got {dtype}")
-    return dtype
 
 
 def require_int(t: Type, what: str, where: str) -> None:
