@@ -284,7 +284,9 @@ class Graph:
         position = {id(n): i for i, n in enumerate(self._nodes)}
         indegree = {}
         for n in self._nodes:
-            preds = {id(v.producer) for v in n.inputs if v is not None and v.producer is not None}
+            # a producer in another graph orders nothing here (the verifier names that input)
+            preds = {id(v.producer) for v in n.inputs if v is not None and v.producer is not None
+                     and v.producer.graph is self}
             indegree[id(n)] = len(preds)
         import heapq
         ready = [(position[id(n)], id(n), n) for n in self._nodes if indegree[id(n)] == 0]

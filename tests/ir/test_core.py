@@ -68,6 +68,15 @@ def test_replacing_a_graph_input_moves_it_out_of_the_graph_outputs_too():
     verify(g)
 
 
+def test_topo_sort_of_a_node_reading_another_graph_is_no_cycle():
+    g, other = small_graph(), small_graph()
+    stray = g.add("relu", [other.find("m")], name="stray")
+    g.topo_sort()
+    assert g.nodes[-1] is stray
+    with pytest.raises(VerifyError, match=r"input 0 %m is used before it is defined .*from another graph"):
+        verify(g)
+
+
 def test_topo_sort_restores_order_and_names_a_node_on_a_cycle():
     g = small_graph()
     m = g.find("m")
