@@ -16,6 +16,8 @@ from qcompiler.ir.types import numpy_dtype
 from qcompiler.passmanager import PassResult, graph_pass
 from qcompiler.rewrite import Const, Op, Rule, RuleSet, Var, apply_rules
 
+from ..calibration.attrs import with_result_calibration
+
 
 def near(target: float, tol: float = 1e-6):
     return lambda v: v is not None and abs(float(v) - target) <= tol
@@ -125,7 +127,7 @@ def _bias_into_producer(b, m):
     total = _per_channel(m) + (m.graph.const_value(old) if old is not None else 0)
     origin = (old if old is not None else m["k"]).producer.attrs.get("origin")
     bias = b.constant(np.ascontiguousarray(total), origin=origin)
-    return b.op(conv.op, [conv.inputs[0], conv.inputs[1], bias], conv.attrs)
+    return b.op(conv.op, [conv.inputs[0], conv.inputs[1], bias], with_result_calibration(conv.attrs, m.root))
 
 
 RULES = RuleSet([

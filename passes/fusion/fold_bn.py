@@ -15,7 +15,7 @@ from qcompiler.ir.types import TensorType
 from qcompiler.passmanager import PassResult, graph_pass
 from qcompiler.rewrite import Const, Op, Rule, Var, apply_rules
 
-from .fuse_activations import RESULT_ATTRS
+from ..calibration.attrs import with_result_calibration
 
 PRODUCERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
 
@@ -56,10 +56,8 @@ def _fold(b, m):
     new_b = ((bias - mean) * scale + beta).astype(w.dtype)
     w_origin = m["w"].producer.attrs.get("origin")
     b_origin = (m["b"] if m["b"] is not None else m["beta"]).producer.attrs.get("origin")
-    # a calibrated range belongs to the normalized result, the batch_norm's
-    attrs = {**{k: v for k, v in conv.attrs.items() if k not in RESULT_ATTRS},
-             **{k: bn.attrs[k] for k in RESULT_ATTRS if k in bn.attrs}}
-    return b.op(conv.op, [m["x"], b.constant(new_w, origin=w_origin), b.constant(new_b, origin=b_origin)], attrs)
+    return b.op(conv.op, [m["x"], b.constant(new_w, origin=w_origin), b.constant(new_b, origin=b_origin)],
+                with_result_calibration(conv.attrs, bn))
 
 
 RULES = [Rule("fold-bn", PATTERN, _fold, condition=_foldable)]

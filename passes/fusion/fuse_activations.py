@@ -5,10 +5,9 @@ from __future__ import annotations
 from qcompiler.passmanager import PassResult, graph_pass
 from qcompiler.rewrite import Op, Rule, apply_rules
 
-PRODUCERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
+from ..calibration.attrs import with_result_calibration
 
-# what calibration recorded describes a node's result, which is now the activation's
-RESULT_ATTRS = ("q.range", "q.method")
+PRODUCERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
 
 # activation op -> fused attributes, given the activation node
 FUSABLE = {
@@ -28,9 +27,8 @@ def _rule(act_op: str, fused) -> Rule:
 
     def replace(b, m):
         conv = m["conv"]
-        attrs = {**{k: v for k, v in conv.attrs.items() if k not in RESULT_ATTRS},
-                 **{k: v for k, v in fused(m.root).items() if v is not None},
-                 **{k: m.root.attrs[k] for k in RESULT_ATTRS if k in m.root.attrs}}
+        attrs = {**conv.attrs, **{k: v for k, v in fused(m.root).items() if v is not None}}
+        attrs = with_result_calibration(attrs, m.root)  # the result is now the activation's
         return b.op(conv.op, list(conv.inputs), attrs)
 
     return Rule(f"fuse-{act_op.replace('_', '-')}", pattern, replace)

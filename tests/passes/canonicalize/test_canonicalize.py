@@ -170,6 +170,14 @@ def test_a_separate_bias_add_moves_into_the_producer(run_and_compare, producer, 
     assert node.inputs[2].producer.attrs["origin"] == ("conv.bias" if bias else "extra.bias")
 
 
+def test_a_moved_bias_leaves_the_calibrated_range_of_the_sum(run_and_compare):
+    g = conv_plus((4,), "linear")
+    g.find("out").producer.inputs[1].producer.attrs["q.range"] = [-5.0, 5.0]
+    g.find("out").producer.attrs["q.range"] = [-1.0, 8.0]
+    run_and_compare(g, "canonicalize,dce")
+    assert g.nodes[-1].attrs["q.range"] == [-1.0, 8.0]
+
+
 @pytest.mark.parametrize("k_shape", [(1, 4, 3, 1), (3, 1), (1, 1, 1, 3)])
 def test_an_add_that_is_not_per_channel_stays(run_and_compare, k_shape):
     g = conv_plus(k_shape)
