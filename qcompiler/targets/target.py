@@ -8,6 +8,7 @@ from importlib import resources
 
 from ..ir.errors import QIRError
 from ..ir.types import STORAGE_BITS
+from ..numerics.fixed_point import ROUNDING_MODES
 
 
 class TargetError(QIRError):
@@ -76,7 +77,7 @@ def _load(name: str, text: str) -> Target:
     try:
         d = tomllib.loads(text)
         w, a, c = d["weights"], d["activations"], d["cost"]
-        return Target(
+        target = Target(
             name=d["name"], description=d["description"],
             weight_storage=tuple(w["storage"]), activation_storage=tuple(a["storage"]),
             weight_symmetric=bool(w["symmetric"]), activation_symmetric=bool(a["symmetric"]),
@@ -87,8 +88,21 @@ def _load(name: str, text: str) -> Target:
             op_weight_storage={k: tuple(v) for k, v in d.get("ops", {}).items()},
             fusion_pairs=_fusion_pairs(d.get("fusion", {}).get("pairs", [])),
         )
+        _check_names(target)
+        return target
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as e:
         raise TargetError(f"target description '{name}.toml' is malformed: {type(e).__name__}: {e}") from None
+
+
+def _check_names(t: Target) -> None:
+    """A misspelt storage type or rounding mode would otherwise surface passes later, far
+    from this file."""
+    if t.rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding = {t.rounding!r}; expected one of {', '.join(ROUNDING_MODES)}")
+    storages = [*t.weight_storage, *t.activation_storage, *(s for v in t.op_weight_storage.values() for s in v)]
+    unknown = [s for s in storages if s not in STORAGE_BITS]
+    if unknown:
+        raise ValueError(f"unknown storage {unknown}; storage types: {', '.join(STORAGE_BITS)}")
 
 
 def _fusion_pairs(pairs) -> tuple:

@@ -36,3 +36,17 @@ def test_fallback_weight_type_and_cost_model():
     assert arm.cost.mac_latency(4) < arm.cost.mac_latency(8)
     # roofline: a layer that moves a lot of bytes is memory bound
     assert arm.cost.layer_latency_ns(macs=10, bits=8, bytes_moved=1e6) == pytest.approx(1e6 / arm.cost.bytes_per_ns)
+
+
+@pytest.mark.parametrize("typo, message", [
+    (("half_even", "half-even"), r"rounding = 'half-even'; expected one of half_away, half_even, half_up"),
+    (('storage = ["u8"]', 'storage = ["uint8"]'), r"unknown storage \['uint8'\]"),
+    (('storage = ["i8"]', 'storage = ["int8"]'), r"unknown storage \['int8'\]"),
+])
+def test_a_misspelt_name_in_a_target_description_names_the_file(typo, message):
+    from qcompiler.targets.target import _load
+
+    from test_target_fusion import MINIMAL
+
+    with pytest.raises(TargetError, match=r"target description 't.toml' is malformed: ValueError: " + message):
+        _load("t", MINIMAL.replace(*typo))
