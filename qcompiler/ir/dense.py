@@ -37,7 +37,10 @@ class Dense:
         h = hashlib.sha1()
         h.update(str(self.array.dtype).encode())
         h.update(str(self.array.shape).encode())
-        h.update(np.ascontiguousarray(self.array).tobytes())
+        array = self.array
+        if array.dtype.kind == "f":  # what __eq__ equates must hash alike: -0.0 and 0.0, every NaN
+            array = np.where(np.isnan(array), np.nan, array + 0.0).astype(array.dtype)
+        h.update(np.ascontiguousarray(array).tobytes())
         return h.hexdigest()
 
     def __eq__(self, other) -> bool:
