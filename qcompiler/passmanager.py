@@ -266,15 +266,29 @@ def make_pass(name: str, options: Optional[dict] = None):
 
 
 def _coerce(value, hint, pass_name: str, key: str):
-    if hint in (float,) and isinstance(value, int):
+    number = _optional_number(hint)
+    if number is not None:  # Optional[int | float | bool]: `none` leaves the option unset
+        if isinstance(value, str) and value.lower() == "none":
+            return None
+        hint = number
+    if hint in (int, float, bool) and (isinstance(value, bool) != (hint is bool)
+                                       or not isinstance(value, (int, float) if hint is float else hint)):
+        raise PipelineError(f"pass '{pass_name}': option '{key}' expects {hint.__name__}, got {value!r}")
+    if hint is float:
         return float(value)
     if hint is str and not isinstance(value, str):
         return str(value)
-    if hint in (int, float, bool) and (not isinstance(value, hint) or isinstance(value, bool) != (hint is bool)):
-        raise PipelineError(f"pass '{pass_name}': option '{key}' expects {hint.__name__}, got {value!r}")
     if typing.get_origin(hint) is tuple and isinstance(value, list):
         return tuple(value)
     return value
+
+
+def _optional_number(hint):
+    args = typing.get_args(hint)
+    if len(args) == 2 and type(None) in args:
+        inner = args[0] if args[1] is type(None) else args[1]
+        return inner if inner in (int, float, bool) else None
+    return None
 
 
 # --- the manager --------------------------------------------------------------------

@@ -91,3 +91,12 @@ def test_dotted_options_need_a_dict_option_given_only_one_way():
 def test_a_boolean_is_not_taken_for_an_int_option():
     with pytest.raises(PipelineError, match=r"option 'max_elements' expects int, got True"):
         parse_pipeline("fold-constants{max_elements=true}")
+
+
+def test_an_optional_number_option_is_type_checked_and_may_be_none():
+    assert parse_pipeline("calibrate{samples=none}")[0].samples is None
+    assert parse_pipeline("calibrate{samples=8}")[0].samples == 8
+    with pytest.raises(PipelineError, match=r"option 'samples' expects int, got 'abc'"):
+        parse_pipeline("calibrate{samples=abc}")
+    with pytest.raises(PipelineError, match=r"option 'percentile' expects float, got True"):
+        parse_pipeline("calibrate{percentile=true}")
