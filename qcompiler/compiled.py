@@ -73,12 +73,8 @@ class CompiledModel:
         weights are spelled as `codebook`: gather | int8 (docs/codebook.md)."""
         from .backends.onnx import export
 
-        graph = self.graph
-        if form == "qdq":
-            if self.fake_quant_graph is None:
-                raise QIRError("form 'qdq' needs the graph before 'lower', and this model's pipeline has no "
-                               "'lower' pass; export it with form='qdq' only from a pipeline that lowers")
-            graph = self.fake_quant_graph
+        # without a `lower` pass there is no graph before it: the compiled graph is the fake-quant one
+        graph = self.fake_quant_graph if form == "qdq" and self.fake_quant_graph is not None else self.graph
         export(graph, path, form=form, codebook=codebook)
         return path
 

@@ -193,3 +193,15 @@ def test_every_onnx_form_exports_and_agrees_with_the_numba_backend(compiled, dig
     theirs = session.run(None, {session.get_inputs()[0].name: x})[0]
     ours = compiled(x)
     assert (theirs.argmax(1) == ours.argmax(1)).mean() >= 0.99
+
+
+def test_a_pipeline_without_lower_exports_its_fake_quant_graph_as_qdq(digits_model, digits, tmp_path):
+    import onnxruntime as ort
+
+    cm = compile(digits_model, "armv8", calibration=digits[0][:64], pipeline="fold-bn,calibrate,quantize",
+                 progress=False)
+    path = cm.export_onnx(tmp_path / "digits.qdq.onnx", form="qdq")
+    x = digits[2].numpy()[:64]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    theirs, ours = session.run(None, {session.get_inputs()[0].name: x})[0], cm(x)
+    assert (theirs.argmax(1) == ours.argmax(1)).mean() >= 0.99  # float rounding may move a logit one step
