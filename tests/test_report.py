@@ -2,6 +2,8 @@
 totals against fp32, pass diagnostics and opaque ops."""
 import math
 
+import numpy as np
+
 import pytest
 from onnx import helper
 
@@ -102,3 +104,21 @@ def test_integer_results_agree_with_the_fake_quant_simulation(rep, compiled):
     by_name = {a.value: a.differing for a in agreement}
     assert all(rows[name]["differ_from_sim"] == by_name[name] for name in rows)
     assert "≠sim" in str(rep) and any("vs fake-quant simulation" in n for n in rep.notes)
+
+
+def test_agreement_is_per_layer_on_a_deep_real_model():
+    """On the PP-OCR classifier (dozens of layers) one-step differences would compound if
+    the graphs ran end to end; checked layer by layer every integer layer stays within one
+    step of its simulation."""
+    from pathlib import Path
+
+    import rapidocr_onnxruntime
+
+    from qcompiler.analysis.agreement import integer_agreement
+
+    model = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 3, 48, 192)).astype(np.float32)
+    cm = compile(str(model), "armv8", calibration=x, progress=False)
+    rows = integer_agreement(cm.graph, cm.fake_quant_graph, [x[:2]])
+    assert len(rows) > 40
+    assert max(r.max_steps for r in rows) <= 1, [(r.value, r.max_steps) for r in rows if r.max_steps > 1]

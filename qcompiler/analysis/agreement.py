@@ -3,9 +3,11 @@
 The lowered graph (integer kernels, dyadic requantization) and the fake-quant graph
 (float ops, every result rounded to its QuantType) quantize the same values with the
 same parameters; they differ only where float rounding of a sum lands on the other
-side of a quantization step. For each quantized value present in both graphs under one
-name and with one type, this counts the elements whose stored integers differ and by
-how many steps.
+side of a quantization step. Run end to end, such one-step differences compound
+through a deep network, so each layer is checked on its own: every lowered node gets
+the fake-quant graph's stored integers as inputs (where a value exists in both graphs
+with one name and type; nodes the lowering inserted run on what precedes them), and
+its result is compared with the fake-quant graph's result of the same name.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 from ..ir.core import Graph
 from ..ir.types import QuantType
 from ..numerics.affine import quantize
-from ..runtime.reference import run_graph
+from ..runtime.reference import bind_inputs, run_graph, run_node
 
 
 @dataclass(frozen=True)
@@ -32,27 +34,27 @@ class LayerAgreement:
         return self.differing == 0
 
 
-def integer_agreement(lowered: Graph, fake_quant: Graph, inputs, integer_storage=None) -> list:
-    """Per quantized value of `lowered`: agreement with the same value of `fake_quant`.
-
-    `integer_storage` maps value names to the lowered graph's storage arrays (e.g. from
-    NumbaExecutor.run_storage); by default the reference interpreter computes them."""
-    if integer_storage is None:
-        _, floats = run_graph(lowered, inputs, keep=True)
-        integer_storage = {v.name: quantize(floats[v.name], v.type) for v in _quantized(lowered)}
+def integer_agreement(lowered: Graph, fake_quant: Graph, inputs) -> list:
+    """Per quantized result of `lowered` that `fake_quant` also has (same name and type):
+    agreement of the stored integers when the layer runs on the simulation's inputs."""
     _, simulated = run_graph(fake_quant, inputs, keep=True)
     simulated_types = {v.name: v.type for v in fake_quant.values()}
+
+    def shared(v) -> bool:
+        return v.name in simulated and simulated_types.get(v.name) == v.type
+
+    def runtime(v) -> np.ndarray:  # the simulation's value as the lowered graph holds it
+        return quantize(simulated[v.name], v.type) if isinstance(v.type, QuantType) else simulated[v.name]
+
+    env = bind_inputs(lowered, inputs)
     rows = []
-    for v in _quantized(lowered):
-        if v.producer is None or v.producer.op == "const" or simulated_types.get(v.name) != v.type:
-            continue
-        ours = np.asarray(integer_storage[v.name], np.int64)
-        theirs = quantize(simulated[v.name], v.type).astype(np.int64)
-        steps = np.abs(ours - theirs)
-        rows.append(LayerAgreement(v.name, v.producer.op, int(steps.size), int(np.count_nonzero(steps)),
-                                   int(steps.max()) if steps.size else 0))
+    for node in lowered.nodes:
+        args = [None if v is None else runtime(v) if shared(v) else env[id(v)] for v in node.inputs]
+        for v, out in zip(node.outputs, run_node(node, args)):
+            env[id(v)] = out
+            if node.op == "const" or not isinstance(v.type, QuantType) or not shared(v):
+                continue
+            steps = np.abs(np.asarray(out, np.int64) - runtime(v).astype(np.int64))
+            rows.append(LayerAgreement(v.name, node.op, int(steps.size), int(np.count_nonzero(steps)),
+                                       int(steps.max()) if steps.size else 0))
     return rows
-
-
-def _quantized(graph: Graph) -> list:
-    return [v for v in graph.values() if isinstance(v.type, QuantType)]
