@@ -10,9 +10,9 @@ import re
 from .errors import AllocationError
 
 UNITS = {
-    "size": {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2**10, "mib": 2**20, "gib": 2**30},
+    "size": {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2**10, "mib": 2**20, "gib": 2**30},
     "bops": {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12},
-    "latency": {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9},
+    "latency": {"": 1, "ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9},
 }
 
 

@@ -48,6 +48,8 @@ def allocate(graph, options, **ctx):
 @pytest.mark.parametrize("resource, value, expected", [
     ("size", 1000, 1000.0), ("size", "0.5MB", 5e5), ("size", "512 KiB", 524288.0), ("size", "2e3B", 2000.0),
     ("size", "60%", "60%"), ("bops", "2.5G", 2.5e9), ("bops", 7, 7.0), ("latency", "3ms", 3e6), ("latency", "40us", 4e4),
+    # a plain number as text (the CLI's --budget size=20000) is in the base unit
+    ("size", "20000", 20000.0), ("latency", "1500", 1500.0), ("bops", "1e6", 1e6),
 ])
 def test_budget_values_in_the_units_users_write(resource, value, expected):
     assert parse_budget(resource, value) == expected
