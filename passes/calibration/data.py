@@ -66,7 +66,11 @@ def _single_input(graph: Graph, array, what: str) -> dict:
 
 def _split(whole: Mapping, graph: Graph, batch: int, samples: Optional[int]):
     arrays = {name: _numpy(a) for name, a in _by_input(whole, graph, "the calibration dict").items()}
-    counts = {name: a.shape[0] if a.ndim else 1 for name, a in arrays.items()}
+    scalars = [name for name, a in arrays.items() if a.ndim == 0]
+    if scalars:
+        raise CalibrationError(f"calibration data for %{scalars[0]} is a single number; expected samples "
+                               f"stacked along dim 0")
+    counts = {name: a.shape[0] for name, a in arrays.items()}
     if len(set(counts.values())) > 1:
         raise CalibrationError(f"calibration arrays hold different numbers of samples along dim 0: {counts}")
     count = min(next(iter(counts.values())), samples or math.inf)

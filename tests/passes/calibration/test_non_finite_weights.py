@@ -17,3 +17,11 @@ def test_non_finite_weight_is_named(bad):
     with pytest.raises(PassError, match=r"pass 'calibrate' failed.*weight %3\.weight \(3\.weight\) of 'linear'.*contains "
                                         + ("NaN" if np.isnan(bad) else "Inf")):
         qcompiler.compile(model, "armv8", calibration=x, progress=False)
+
+
+def test_a_single_number_as_calibration_data_is_named():
+    from qcompiler.passes.calibration import CalibrationError
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    with pytest.raises(CalibrationError, match="is a single number; expected samples stacked along dim 0"):
+        qcompiler.compile(model, "armv8", example_inputs=torch.zeros(1, 4), calibration=np.array(1.0, np.float32), progress=False)
