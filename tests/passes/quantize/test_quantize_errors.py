@@ -59,7 +59,7 @@ def test_a_weight_range_with_the_wrong_channel_count_is_reported():
     ("acts=f8", "acts='f8' is not an activation storage type"),
     ("granularity=group:0", "granularity 'group:0' is not one of tensor, channel, group:N"),
     ("granularity=row", "granularity 'row' is not one of"),
-    ("symmetric=maybe", "symmetric='maybe' is not true, false or unset"),
+    ("symmetric=maybe", "option 'symmetric' expects bool, got 'maybe'"),  # the pipeline parser checks types
 ])
 def test_bad_options_are_pipeline_errors(options, message):
     with pytest.raises(PipelineError, match=message):
@@ -69,6 +69,8 @@ def test_bad_options_are_pipeline_errors(options, message):
 def test_bad_options_from_python_are_qir_errors():
     with pytest.raises(QuantizeError):
         Quantize(weights="i5")
+    with pytest.raises(QuantizeError, match="symmetric='maybe' is not true, false or unset"):
+        Quantize(symmetric="maybe")
     assert issubclass(QuantizeOptionError, QuantizeError)
 
 
