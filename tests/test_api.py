@@ -16,6 +16,7 @@ from qcompiler.passmanager import PassResult, PipelineError, graph_pass
 from qcompiler.pipelines import default_pipeline, insert_after
 from qcompiler.saving import CompiledModelFileError
 from qcompiler.targets import TargetError
+from qcompiler.testing.cpu import has_vnni
 
 from digits_fixtures import digits, digits_model  # noqa: F401 (fixtures)
 
@@ -181,6 +182,7 @@ def test_report_samples_stay_within_the_size_budget_and_graphs_are_copied():
     assert [n.op for n in g.nodes] == ["relu", "sigmoid"]  # a Graph is copied, not changed
 
 
+@pytest.mark.skipif(not has_vnni(), reason="ONNX Runtime's u8 x s8 pair sums saturate on this x86 CPU (no VNNI)")
 @pytest.mark.parametrize("form", ["qdq", "qoperator", "integer"])
 def test_every_onnx_form_exports_and_agrees_with_the_numba_backend(compiled, digits, tmp_path, form):
     """QDQ is written from the fake-quant graph, the others from the lowered one; all run in

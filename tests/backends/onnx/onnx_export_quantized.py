@@ -21,6 +21,7 @@ from qcompiler.numerics.affine import quantize
 from qcompiler.passmanager import PassContext, run_pipeline
 from qcompiler.runtime.reference import run_graph
 from qcompiler.testing import zoo
+from qcompiler.testing.cpu import has_vnni  # noqa: F401  (re-exported to the tests here)
 
 RNG = np.random.default_rng(11)
 
@@ -88,14 +89,3 @@ def reference_storage(graph: Graph, feeds) -> tuple:
     outputs, env = run_graph(graph, feeds, keep=True)
     return outputs, {v.name: quantize(env[v.name], v.type).astype(np.int64) for v in quantized_values(graph)}
 
-
-def has_vnni() -> bool:
-    """Whether ONNX Runtime's u8 x s8 kernels add products exactly on this CPU: not on x86
-    with AVX2 but no VNNI, where pairs of products saturate at int16."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return True
-    x86 = " avx2" in flags
-    return not x86 or "avx512_vnni" in flags or "avx_vnni" in flags
