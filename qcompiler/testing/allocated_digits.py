@@ -3,11 +3,8 @@ allocate-bits under a BOPs budget, quantized and lowered: a mixed 4/8-bit intege
 for the quantizer, lowering and backend tests. Deterministic per budget."""
 from __future__ import annotations
 
-from ..frontends.fx import import_module
-from ..ir.core import Graph
 from ..passmanager import PassContext, PassManager
-from .deep_digits import train_deep_digits_cnn
-from .zoo import digits_data
+from .deep_digits import deep_digits_setup
 
 
 def allocated_digits_graph(bops_budget: str = "40%", target: str = "generic") -> tuple:
@@ -16,9 +13,7 @@ def allocated_digits_graph(bops_budget: str = "40%", target: str = "generic") ->
     act_choices=[4,8], budget.bops=...} before calibrate-weights, quantize and lower."""
     from ..passes import allocation, lowering, quantize, sensitivity  # noqa: F401  (register the passes)
 
-    x_train, y_train, x_test, _ = digits_data()
-    graph: Graph = import_module(train_deep_digits_cnn(), x_train[:4], dynamic_batch=True)
-    calibration = [(x_train[i:i + 64], y_train[i:i + 64]) for i in range(0, 256, 64)]
+    graph, calibration, x_test, _ = deep_digits_setup()
     pipeline = ("fold-bn,fuse-activations,calibrate{method=mse,samples=256},"
                 "sensitivity{metric=sqnr,samples=128,acts=[4,8]},"
                 f"allocate-bits{{choices=[4,8],act_choices=[4,8],budget.bops={bops_budget}}},"
@@ -27,4 +22,4 @@ def allocated_digits_graph(bops_budget: str = "40%", target: str = "generic") ->
     manager = PassManager(pipeline)
     manager.run(graph, ctx)
     allocation_stats = next(record.stats for record in manager.history if record.name == "allocate-bits")
-    return graph, ctx, allocation_stats, x_test.numpy()
+    return graph, ctx, allocation_stats, x_test

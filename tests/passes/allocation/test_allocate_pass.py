@@ -20,8 +20,8 @@ from qcompiler.passes.sensitivity.layers import quantizable_layers
 from qcompiler.passmanager import PassContext, PassError, PipelineError, run_pipeline
 from qcompiler.runtime.torch import run_torch
 from qcompiler.targets import get_target
-from qcompiler.testing.deep_digits import train_deep_digits_cnn
-from qcompiler.testing.zoo import DigitsCNN, digits_data
+from qcompiler.testing.deep_digits import deep_digits_setup
+from qcompiler.testing.zoo import DigitsCNN
 
 PARAMS = [72, 1152, 2560]  # DigitsCNN: conv 8x1x3x3, conv 16x8x3x3, linear 10x256
 
@@ -200,14 +200,9 @@ def test_a_graph_without_weights_is_left_alone():
 @pytest.fixture(scope="module")
 def calibrated():
     """(calibrated float graph, calibration (x, y) batches, x_test, y_test, params per layer)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    x_train, y_train, x_test, y_test = digits_data()
-    graph = import_module(train_deep_digits_cnn(), x_train[:4], dynamic_batch=True)
-    calibration = [(x_train[i:i + 64], y_train[i:i + 64]) for i in range(0, 256, 64)]
+    graph, calibration, x_test, y_test = deep_digits_setup()
     run_pipeline(graph, "calibrate{samples=256}", PassContext(calibration=calibration))
-    yield graph, calibration, x_test.numpy(), y_test.numpy(), np.array([lay.params for lay in quantizable_layers(graph)])
-    torch.set_num_threads(before)
+    return graph, calibration, x_test, y_test, np.array([lay.params for lay in quantizable_layers(graph)])
 
 
 def accuracy(calibrated, bits) -> float:

@@ -2,7 +2,6 @@
 reading it as one kernel (`[fusion] pairs = ["depthwise-pointwise"]`: armv8, cortex-m),
 allocate-bits gives each such pair one width; elsewhere the pair may split."""
 import pytest
-import torch
 
 import qcompiler.passes.allocation  # noqa: F401  (registers allocate-bits)
 from qcompiler.frontends.fx import import_module

@@ -3,33 +3,25 @@ loss, warm-started from the ILP, never over budget. On the deep digits CNN it is
 compared with allocate-bits (`pytest -s` prints the table)."""
 import numpy as np
 import pytest
-import torch
 
 import qcompiler.passes.allocation  # noqa: F401  (registers allocate-bits and search)
 import qcompiler.passes.quantize  # noqa: F401
-from qcompiler.frontends.fx import import_module
 from qcompiler.ir.clone import clone
 from qcompiler.passes.allocation.bayes import tpe_search
 from qcompiler.passes.allocation.problem import AllocationProblem, Choice, LayerOptions
 from qcompiler.passes.sensitivity.layers import quantizable_layers
 from qcompiler.passmanager import PassContext, PassError, PassManager, PipelineError, run_pipeline
 from qcompiler.runtime.torch import run_torch
-from qcompiler.testing.deep_digits import train_deep_digits_cnn
-from qcompiler.testing.zoo import digits_data
+from qcompiler.testing.deep_digits import deep_digits_setup
 
 
 @pytest.fixture(scope="module")
 def digits():
     """(calibrated deep digits CNN with hessian q.sens, (x, y) batches, x_test, y_test, params per layer)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    x_train, y_train, x_test, y_test = digits_data()
-    graph = import_module(train_deep_digits_cnn(), x_train[:4], dynamic_batch=True)
-    batches = [(x_train[i:i + 64], y_train[i:i + 64]) for i in range(0, 256, 64)]
+    graph, batches, x_test, y_test = deep_digits_setup()
     run_pipeline(graph, "calibrate{samples=256},sensitivity{metric=hessian,samples=128,tol=0.1}",
                  PassContext(calibration=batches))
-    yield graph, batches, x_test.numpy(), y_test.numpy(), np.array([lay.params for lay in quantizable_layers(graph)])
-    torch.set_num_threads(before)
+    return graph, batches, x_test, y_test, np.array([lay.params for lay in quantizable_layers(graph)])
 
 
 def bits_of(graph) -> list:
