@@ -55,12 +55,20 @@ def format_float(x, dtype: str = "f64") -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if dtype in ("f32", "f16"):
-        # numpy finds the fewest digits for the narrow type; Python's repr lays them out
+        # numpy finds the fewest digits for the narrow type; laid out by numpy ("1e+12") or by
+        # Python's repr ("0.0001"), whichever is shorter. The f64 repr can still win: f32 1e12
+        # is 999999995904.0 exactly, and "1000000000000.0" is longer.
         narrow = NUMPY_DTYPES[dtype](x)
-        text = repr(float(str(narrow)))
-        if NUMPY_DTYPES[dtype](float(text)) == narrow:
-            return text
+        digits = str(narrow)
+        candidates = [repr(float(digits)), digits, repr(x)]
+        exact = [t for t in candidates if _is_float_literal(t) and NUMPY_DTYPES[dtype](float(t)) == narrow]
+        return min(exact, key=len)
     return repr(x)
+
+
+def _is_float_literal(text: str) -> bool:
+    """The lexer reads a float only with a '.' or an exponent (else it is an int)."""
+    return "." in text or "e" in text
 
 
 def quote(s: str) -> str:

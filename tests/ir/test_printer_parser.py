@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -118,6 +118,8 @@ def test_result_types_are_taken_as_written():
 
 @given(hnp.from_dtype(np.dtype(np.float32), allow_nan=True, allow_infinity=True, allow_subnormal=True)
        | hnp.from_dtype(np.dtype(np.float16)) | st.floats(allow_nan=False))
+@example(np.float32(1e12))  # numpy's "1e+12" is shorter than repr's "999999995904.0"
+@example(np.float16(65504))
 def test_floats_print_shortest_and_exact(x):
     dtype = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16"}.get(np.asarray(x).dtype, "f64")
     text = format_float(x, dtype)
