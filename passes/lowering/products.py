@@ -1,9 +1,10 @@
 """conv1d / conv2d / linear / matmul with quantized input, weight and result ->
 qconv1d / qconv2d / qlinear / qmatmul.
 
-M[c] = s_in · s_w[c] / s_out per output channel; the bias becomes i32 with scale
-s_in · s_w[c] and zero point 0; a fused relu / relu6 / clip folds into the clamp, and
-other fused activations write a 16-bit intermediate that a qlut maps to the result.
+M[c] = s_in · s_w[c] / s_out per output channel (per weight block for group-wise
+weights: group_requant.py); the bias becomes i32 with scale s_in · s_w[c] and zero
+point 0; a fused relu / relu6 / clip folds into the clamp, and other fused activations
+write a 16-bit intermediate that a qlut maps to the result.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from qcompiler.targets import Target
 
 from .accumulator import check_dot_product
 from .fused_activation import TABLE_ACTIVATIONS, fused_function, preactivation_type
+from .group_requant import group_requant, grouped_weight_ok
 from .lut import lut_table
 from .quant_params import activation_bounds, clamp_for, is_quant, per_tensor, requant_attrs, scale_of
 
@@ -32,7 +34,9 @@ def _weight_axis(op: str, w: QuantType) -> int:
 
 def _weight_ok(op: str, w) -> bool:
     # b1 weights (±1, zero point 0) are products like any other: kernels hold them as i8
-    if not is_quant(w) or w.group is not None or w.bits > 16:
+    if is_quant(w) and w.group is not None:
+        return grouped_weight_ok(op, w)
+    if not is_quant(w) or w.bits > 16:
         return False
     return w.axis is None or (w.rank >= 2 and w.axis % w.rank == _weight_axis(op, w))
 
@@ -80,14 +84,18 @@ def _lower(target: Target):
         out = node.output.type
         bounds = activation_bounds(node)
         mid = out if bounds is not None else preactivation_type(node, out)
-        acc_scale = (np.float32(scale_of(x.type)) * w.type.scale.array.astype(np.float32)).reshape(-1)
+        if w.type.group is not None:
+            requant, acc_scale = group_requant(scale_of(x.type), w.type, _weight_axis(node.op, w.type), scale_of(mid))
+        else:
+            acc_scale = (np.float32(scale_of(x.type)) * w.type.scale.array.astype(np.float32)).reshape(-1)
+            requant = requant_attrs(acc_scale.astype(np.float64) / scale_of(mid))
         operands = [x, w]
         if bias is not None:
             operands.append(_integer_bias(graph, bias, acc_scale, node))
         check_dot_product(node, target, x, w, _reduction_length(node, w.type),
                           graph.const_value(operands[2]) if bias is not None else None)
         attrs = {k: node.attrs[k] for k in GEOMETRY if k in node.attrs}
-        attrs.update(requant_attrs(acc_scale.astype(np.float64) / scale_of(mid)), rounding=target.rounding,
+        attrs.update(requant, rounding=target.rounding,
                      clamp=clamp_for(mid, *(bounds or (None, None))))
         decisions = {k: v for k, v in node.attrs.items() if k.startswith("q.")}
         if mid is out:

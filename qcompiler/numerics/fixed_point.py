@@ -49,6 +49,16 @@ def quantize_multipliers_shared_shift(ms) -> tuple:
     return np.rint(np.ldexp(ms, int(shift))).astype(np.int32), shift
 
 
+def quantize_multipliers_per_row(ms) -> tuple:
+    """Rows of real multipliers [C, G], each row on one shift (a group-wise product: one
+    output channel's group multipliers scale int32 partial sums onto one fixed-point
+    sum): (multipliers int32 [C, G], shifts int32 [C]); the largest of each row lies in
+    [2^30, 2^31), smaller ones keep fewer significant bits."""
+    ms = np.asarray(ms, np.float64)
+    shift = quantize_multiplier(ms.max(axis=1))[1]
+    return np.rint(np.ldexp(ms, shift[:, None].astype(np.int64))).astype(np.int32), shift
+
+
 def rounding_shift(x, shift, mode: str) -> np.ndarray:
     """round(x / 2^shift) for int64 x and shift in [0, 63], ties broken by `mode`:
     half_away (away from zero), half_even (to even), half_up (toward +inf)."""
@@ -77,8 +87,15 @@ def requantize(acc, multiplier, shift, zero_point, lo, hi, mode: str) -> np.ndar
     acc = np.asarray(acc, np.int64)
     if acc.size and (acc.min() < -(2**31) or acc.max() >= 2**31):
         raise OverflowError(f"accumulator outside int32: [{acc.min()}, {acc.max()}]")
-    scaled = rounding_shift(acc * np.asarray(multiplier, np.int64), shift, mode)
-    return np.clip(scaled + np.asarray(zero_point, np.int64), lo, hi).astype(np.int32)
+    return requantize_scaled(acc * np.asarray(multiplier, np.int64), shift, zero_point, lo, hi, mode)
+
+
+def requantize_scaled(scaled, shift, zero_point, lo, hi, mode: str) -> np.ndarray:
+    """Output storage values (int32) of an int64 fixed-point sum already multiplied (a
+    group-wise product's Σ multiplier_g · acc_g, |sum| < 2^62): one rounding shift, the
+    zero point, the clamp."""
+    y = rounding_shift(scaled, shift, mode)
+    return np.clip(y + np.asarray(zero_point, np.int64), lo, hi).astype(np.int32)
 
 
 def _show(a: np.ndarray) -> str:

@@ -28,15 +28,16 @@ CLAMP_ATTR = {"clamp": Attr("ints", doc="[lo, hi] in output storage: storage ran
 
 
 def quant_operand(t: Optional[Type], where: str, role: str, *, per_tensor: bool = True,
-                  max_bits: int = 32, binary: bool = False) -> QuantType:
+                  max_bits: int = 32, binary: bool = False, grouped: bool = False) -> QuantType:
     """The QuantType of an operand, or a VerifyError saying what it is instead. `binary`
-    admits b1 storage (±1 with zero point 0, held like i8): a product's weight operand."""
+    admits b1 storage (±1 with zero point 0, held like i8) and `grouped` per-group
+    parameters: a product's weight operand."""
     if not isinstance(t, QuantType):
         shown = "absent" if t is None else fmt_type(t)
         raise VerifyError(f"{where}: operand '{role}' must be quantized (q<...>), got {shown}")
     if per_tensor and t.axis is not None:
         raise VerifyError(f"{where}: operand '{role}' must be quantized per tensor, got {t.granularity} {fmt_type(t)}")
-    if t.group is not None:
+    if t.group is not None and not grouped:
         raise VerifyError(f"{where}: operand '{role}' is quantized per group ({fmt_type(t)}); integer ops take "
                           "per-tensor or per-channel operands")
     if (t.storage == "b1" and not binary) or t.bits > max_bits:

@@ -3,7 +3,8 @@
 acc = Σ (x - zp_x)(w - zp_w) + b is an exact integer computed by the float op's own
 reference on zero-point-centred int64 arrays (so window geometry, groups and padding
 are the float op's: zero padding of the centred input is padding with zp_x, i.e. real
-0), checked to fit int32, then requantized per output channel and clamped.
+0), checked to fit int32, then requantized per output channel and clamped. A weight
+quantized per group has one partial sum and multiplier per block (quant_group.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .conv import CONV_ATTRS
 from .fused import FUSED_ACTIVATION_ATTRS
 from .quant_common import (CLAMP_ATTR, REQUANT_ATTRS, bias_operand, centered, check_clamp, check_requant,
                            quant_operand, requantize_to, result_type)
+from .quant_group import check_grouped, grouped_product
 
 _WINDOW_ATTRS = {k: v for k, v in CONV_ATTRS.items() if k not in FUSED_ACTIVATION_ATTRS}
 QCONV_ATTRS = {**_WINDOW_ATTRS, **REQUANT_ATTRS, **CLAMP_ATTR}
@@ -28,27 +30,36 @@ def _weight_channels_on(w: QuantType, axis: int, where: str, role: str) -> None:
                           f"got axis {w.axis}")
 
 
-def _product_infer(name: str, float_op: str, attr_names, weight_axis: int, channel_axis: int):
+def _product_infer(name: str, float_op: str, attr_names, weight_axis: int, reduction_axis: int):
     def infer(types, attrs, consts):
         x = quant_operand(types[0], name, "x" if float_op != "matmul" else "a")
-        w = quant_operand(types[1], name, "w" if float_op != "matmul" else "b", per_tensor=False, binary=True)
+        w = quant_operand(types[1], name, "w" if float_op != "matmul" else "b", per_tensor=False, binary=True,
+                          grouped=True)
         if w.rank < 2 and w.axis is not None:
             raise VerifyError(f"{name}: a 1-D operand must be quantized per tensor")
-        _weight_channels_on(w, weight_axis, name, "w" if float_op != "matmul" else "b")
+        if w.group is None:
+            _weight_channels_on(w, weight_axis, name, "w" if float_op != "matmul" else "b")
         bias = types[2] if len(types) > 2 else None
         bias_operand(bias, name)
         check_clamp(attrs["clamp"], name)
         float_attrs = {k: attrs[k] for k in attr_names}
         out = infer_types(float_op, [x, w] + ([bias] if bias is not None else []), float_attrs)[0]
-        check_requant(attrs, w.shape[weight_axis] if w.rank >= 2 else 1, name)
+        if w.group is not None:
+            check_grouped(x, w, attrs, weight_axis, reduction_axis, name)
+        else:
+            check_requant(attrs, w.shape[weight_axis] if w.rank >= 2 else 1, name)
         return [result_type(x, out.shape)]
 
     return infer
 
 
-def _product_reference(float_op: str, attr_names, channel_axis: int):
+def _product_reference(float_op: str, attr_names, weight_axis: int, channel_axis: int):
     def reference(x, w, b=None, *, in_types, out_types, multiplier, shift, rounding, clamp, **attrs):
         operands = [centered(x, in_types[0]), centered(w, in_types[1])]
+        if in_types[1].group is not None:
+            return grouped_product(float_op, *operands, b, in_types[1], out_types[0],
+                                   {k: attrs[k] for k in attr_names}, multiplier.array, shift.array, rounding, clamp,
+                                   weight_axis, channel_axis)
         if b is not None:
             operands.append(np.asarray(b, np.int64))
         acc = run_reference(float_op, operands, {k: attrs[k] for k in attr_names})[0]
@@ -58,19 +69,21 @@ def _product_reference(float_op: str, attr_names, channel_axis: int):
     return reference
 
 
-def _register(name: str, float_op: str, inputs, attrs: dict, weight_axis: int, channel_axis: int, doc: str):
+def _register(name: str, float_op: str, inputs, attrs: dict, axes: tuple, channel_axis: int, doc: str):
+    """`axes`: the weight's output-channel axis and its reduction axis (where groups run)."""
     float_attr_names = tuple(k for k in attrs if k not in QPRODUCT_ATTRS)
-    reference = _product_reference(float_op, float_attr_names, channel_axis)
+    reference = _product_reference(float_op, float_attr_names, axes[0], channel_axis)
     reference.__doc__ = doc
-    op(name, inputs=inputs, attrs=attrs, infer=_product_infer(name, float_op, float_attr_names, weight_axis,
-                                                              channel_axis), integer=True)(reference)
+    op(name, inputs=inputs, attrs=attrs, infer=_product_infer(name, float_op, float_attr_names, *axes),
+       integer=True)(reference)
 
 
-_register("qconv1d", "conv1d", ["x", "w", "b?"], QCONV_ATTRS, 0, 1,
-          "Integer conv1d: per-channel requantization along axis 1, clamp to 'clamp'.")
-_register("qconv2d", "conv2d", ["x", "w", "b?"], QCONV_ATTRS, 0, 1,
-          "Integer conv2d: per-channel requantization along axis 1, clamp to 'clamp'.")
-_register("qlinear", "linear", ["x", "w", "b?"], QPRODUCT_ATTRS, 0, -1,
-          "Integer linear (w: [out, in]): per-feature requantization along the last axis.")
-_register("qmatmul", "matmul", ["a", "b"], QPRODUCT_ATTRS, -1, -1,
-          "Integer matmul: b per tensor or per column (its last axis), requantized along the last axis.")
+_register("qconv1d", "conv1d", ["x", "w", "b?"], QCONV_ATTRS, (0, 1), 1,
+          "Integer conv1d: per-channel (or per-group) requantization along axis 1, clamp to 'clamp'.")
+_register("qconv2d", "conv2d", ["x", "w", "b?"], QCONV_ATTRS, (0, 1), 1,
+          "Integer conv2d: per-channel (or per-group) requantization along axis 1, clamp to 'clamp'.")
+_register("qlinear", "linear", ["x", "w", "b?"], QPRODUCT_ATTRS, (0, 1), -1,
+          "Integer linear (w: [out, in]): per-feature (or per-group) requantization along the last axis.")
+_register("qmatmul", "matmul", ["a", "b"], QPRODUCT_ATTRS, (-1, -2), -1,
+          "Integer matmul: b per tensor, per column (its last axis) or per group along its rows, requantized "
+          "along the last axis.")
