@@ -36,8 +36,12 @@ def predictor(sess: ort.InferenceSession):
 
 
 class _Batches(CalibrationDataReader):
-    def __init__(self, input_name: str, images: np.ndarray, batch: int):
-        self._feeds = iter([{input_name: images[i:i + batch]} for i in range(0, len(images), batch)])
+    """`images` is one array (cut into batches of `batch`) or a list of ready batches
+    (which may differ in shape, e.g. text lines of several widths)."""
+
+    def __init__(self, input_name: str, images, batch: int):
+        chunks = images if isinstance(images, list) else [images[i:i + batch] for i in range(0, len(images), batch)]
+        self._feeds = iter([{input_name: chunk} for chunk in chunks])
 
     def get_next(self):
         return next(self._feeds, None)
@@ -49,7 +53,7 @@ def preprocess(fp32: Path, out: Path) -> Path:
     return out
 
 
-def quantize_u8s8(prepared: Path, out: Path, fmt: str, method: str, calibration: np.ndarray,
+def quantize_u8s8(prepared: Path, out: Path, fmt: str, method: str, calibration,
                   batch: int = 64) -> Path:
     """Activations u8 (asymmetric), weights s8 per channel: the combination that runs ORT's
     integer kernels fastest on x86 (its default S8S8 QDQ fell back to slower paths here)."""

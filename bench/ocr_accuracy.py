@@ -1,0 +1,126 @@
+"""Text-recognition accuracy of int8 PP-OCRv4 rec (rapidocr_onnxruntime's model) on
+rendered English text lines: fp32, onnxruntime quantize_static and qcompiler, in one run.
+
+    python bench/ocr_accuracy.py [--lines 200] [--calib-lines 64] [--width dynamic|320]
+        [--ort MinMax,Entropy] [--methods minmax,percentile,kl,mse] [--target x86-vnni]
+
+Lines are drawn by qcompiler.testing.text_lines (calibration and test lines from different
+seeds) and scored as rapidocr reads them (qcompiler.testing.ctc_recognizer): batches of 8
+lines sorted by aspect ratio, right-padded to the widest (at least 320 px) with
+`--width dynamic`, or every line squeezed into 320 px with `--width 320`. qcompiler's
+models are scored through their exported QDQ ONNX (`--runner onnx`, the fast path) or
+the Numba integer kernels (`--runner numba`). onnxruntime's Entropy and Percentile
+calibrators peak near 13 GB on this model: ask for them explicitly."""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import cpu_description, markdown_table  # noqa: E402
+from _ort_ptq import predictor, preprocess, quantize_u8s8, session  # noqa: E402
+
+from qcompiler.testing.ctc_recognizer import batches, dictionary, rec_model_path, recognize, score  # noqa: E402
+from qcompiler.testing.text_lines import text_lines  # noqa: E402
+
+
+def squeezed(images, width: int):
+    """Every line resized to 48 x `width` regardless of its aspect ratio (a fixed-shape model)."""
+    import cv2
+
+    return [cv2.resize(im, (width, 48)) for im in images]
+
+
+def calibration_batches(images, batch: int) -> list:
+    return [b for b, _ in batches(images, batch)]
+
+
+def ort_rows(model: Path, calib: list, evaluate, methods, work: Path) -> list:
+    prepared = preprocess(model, work / "prepared.onnx")
+    rows = []
+    for fmt in ("QDQ", "QOperator"):
+        for method in methods:
+            start = time.perf_counter()
+            out = quantize_u8s8(prepared, work / f"ort_{fmt}_{method}.onnx", fmt, method, calib)
+            seconds = time.perf_counter() - start
+            rows.append((f"onnxruntime quantize_static {fmt} U8S8 per-channel {method}", seconds,
+                         evaluate(predictor(session(out, 1)))))
+    return rows
+
+
+def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, runner: str, work: Path) -> list:
+    import qcompiler
+
+    rows = []
+    for method in methods:
+        from qcompiler.pipelines import default_pipeline, replace
+
+        pipeline = replace(default_pipeline(target), "calibrate", f"calibrate{{method={method}}}")
+        start = time.perf_counter()
+        try:
+            cm = qcompiler.compile(str(model), target=target, example_inputs=calib[0][:1], calibration=calib,
+                                   pipeline=pipeline, progress=False)
+        except Exception as e:  # a method that fails is a row of the table, not the end of the run
+            rows.append((f"qcompiler {target} calibrate{{method={method}}}", time.perf_counter() - start,
+                         {"error": f"{type(e).__name__}: {str(e)[:120]}"}))
+            continue
+        seconds = time.perf_counter() - start
+        if runner == "onnx":
+            path = work / f"qc_{method}.onnx"
+            cm.export_onnx(path, form="qdq")
+            run = predictor(session(path, 1))
+        else:
+            run = cm
+        rows.append((f"qcompiler {target} calibrate{{method={method}}} ({runner})", seconds, evaluate(run)))
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=200)
+    ap.add_argument("--calib-lines", type=int, default=64)
+    ap.add_argument("--calib-batch", type=int, default=16)
+    ap.add_argument("--width", default="dynamic")
+    ap.add_argument("--ort", default="MinMax", help="comma-separated onnxruntime calibration methods ('' for none)")
+    ap.add_argument("--methods", default="minmax,percentile,kl,mse", help="qcompiler calibrate methods ('' for none)")
+    ap.add_argument("--target", default="x86-vnni")
+    ap.add_argument("--runner", choices=["onnx", "numba"], default="onnx")
+    args = ap.parse_args(argv)
+
+    model = rec_model_path()
+    chars = dictionary(model)
+    test = text_lines(args.lines, seed=2, dictionary=chars)
+    calib_images = [line.image for line in text_lines(args.calib_lines, seed=1, dictionary=chars)]
+    images, truth = [line.image for line in test], [line.text for line in test]
+    if args.width != "dynamic":
+        images, calib_images = squeezed(images, int(args.width)), squeezed(calib_images, int(args.width))
+    calib = calibration_batches(calib_images, args.calib_batch)
+
+    def evaluate(run) -> dict:
+        return score(recognize(run, images, chars), truth)
+
+    print(f"# CPU: {cpu_description()}")
+    print(f"# {args.lines} test lines (seed 2), {args.calib_lines} calibration lines (seed 1) in batches of "
+          f"{args.calib_batch}, width {args.width}")
+    rows = [("fp32 (onnxruntime)", 0.0, evaluate(predictor(session(model, 1))))]
+    with tempfile.TemporaryDirectory() as tmp:
+        ort_methods = [m for m in args.ort.split(",") if m]
+        if ort_methods:
+            rows += ort_rows(model, calib, evaluate, ort_methods, Path(tmp))
+        qc_methods = [m for m in args.methods.split(",") if m]
+        if qc_methods:
+            rows += qcompiler_rows(model, calib, evaluate, qc_methods, args.target, args.runner, Path(tmp))
+    table = [(name, f"{s:.1f}", *(("-", "-", r["error"]) if "error" in r else
+                                  (f"{100 * r['line_acc']:.1f}%", f"{100 * r['cer']:.2f}%", "")))
+             for name, s, r in rows]
+    print(markdown_table(["configuration", "quantize s", "line accuracy", "CER", "note"], table, "lrrrl"))
+
+
+if __name__ == "__main__":
+    main()
