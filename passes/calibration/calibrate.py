@@ -1,9 +1,11 @@
 """`calibrate`: run the float graph on calibration data and record the range of every
 activation (docs/quantization.md, stage 1).
 
-Batches run through the numpy reference interpreter one at a time; each float value
-feeds a streaming observer, so memory holds one batch of activations plus fixed-size
-statistics whatever the number of samples. Results:
+Batches stream through the numpy reference interpreter: each float value feeds its
+observer as it is produced and is freed after its last reader, and batches are cut into
+chunks whose live activations stay within `batch_mb` megabytes. Memory is that bound
+plus op temporaries and fixed-size statistics, whatever the number of samples and the
+depth of the graph. Results:
 - node attrs `q.range = [lo, hi]` (a list of pairs on multi-output nodes, None for
   non-float results) and `q.method`;
 - `graph.input_attrs[name]["q.range"]` for float graph inputs;
@@ -19,11 +21,11 @@ import numpy as np
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import is_float
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
-from qcompiler.runtime.reference import run_graph
+from qcompiler.runtime.reference import release_plan, stream_graph
 
 from .attrs import range_attr
 from .calibrate_weights import annotate_weight_ranges, check_percentile, check_weight_options
-from .data import calibration_batches
+from .data import MemoryBoundBatches, calibration_batches
 from .errors import CalibrationError
 from .observers import METHODS, make_observer
 from .quant_error import storage_for_bits
@@ -37,7 +39,8 @@ WEIGHT_METHOD_FOR = {"kl": "mse"}
 @dataclass(frozen=True)
 class Calibrate(Pass):
     """Observe activations on calibration data (`PassContext.calibration`); `samples`
-    caps the number of samples, `batch` sizes the batches a whole array is cut into."""
+    caps the number of samples, `batch` sizes the batches a whole array is cut into,
+    `batch_mb` bounds the activations alive at once (batches run in smaller chunks)."""
 
     name: ClassVar[str] = "calibrate"
     method: str = "minmax"
@@ -48,6 +51,7 @@ class Calibrate(Pass):
     weight_method: Optional[str] = None
     granularity: str = "channel"
     batch: int = 32
+    batch_mb: int = 128
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -60,6 +64,8 @@ class Calibrate(Pass):
             raise ValueError(f"samples must be at least 1, got {self.samples}")
         if self.batch < 1:
             raise ValueError(f"batch must be at least 1, got {self.batch}")
+        if self.batch_mb < 1:
+            raise ValueError(f"batch_mb must be at least 1, got {self.batch_mb}")
 
     @property
     def resolved_weight_method(self) -> str:
@@ -73,16 +79,20 @@ class Calibrate(Pass):
         watched = [v for v in graph.values() if is_float(v.type)
                    and (v.producer is None or v.producer.op != "const")]
         observers = {id(v): make_observer(self.method, percentile=self.percentile) for v in watched}
+        plan, chunks = release_plan(graph), MemoryBoundBatches(graph, self.batch_mb << 20)
         n_batches = 0
         for k, arrays in enumerate(ctx.progress.iterate(batches, desc="calibrate", total=total)):
-            _, env = run_graph(graph, arrays, keep=True)
-            for v in watched:
-                a = env[v.name]
+            def observe(v, a):
+                if id(v) not in observers:
+                    return
                 if v.producer is not None and not np.isfinite(a).all():  # inputs are checked as data
                     bad = "NaN" if np.isnan(a).any() else "Inf"
                     raise CalibrationError(f"node {v.producer.label()} produced {bad} in %{v.name} "
                                            f"on calibration batch {k}")
                 observers[id(v)].update(a)
+
+            for chunk in chunks.split(arrays):
+                chunks.record(chunk, stream_graph(graph, chunk, observe, plan).peak_bytes)
             n_batches += 1
         self._write_activation_ranges(graph, observers, target_symmetry(ctx)[1])
         return PassResult(True, {"batches": n_batches, "activations": len(watched), "weights": n_weights})

@@ -146,3 +146,37 @@ def _limited(batches: Iterator[dict], graph: Graph, samples: Optional[int]) -> I
             break
     if seen == 0:
         raise CalibrationError("calibration data is empty: " + NEEDS_DATA)
+
+
+class MemoryBoundBatches:
+    """Cuts batches along dim 0 into chunks whose live activations stay within `budget`
+    bytes. The cost of a sample is learnt as the run goes: the first chunk is one sample,
+    later chunks hold as many as the costliest sample seen so far (per byte of
+    `peak_bytes` reported to `record`) allows. Observers are streaming, so chunking
+    changes no result. Graphs with a static batch dim run their batches as given."""
+
+    def __init__(self, graph: Graph, budget: int):
+        self.budget = budget
+        self.free_batch = all(v.type.shape and isinstance(v.type.shape[0], str) for v in graph.inputs)
+        self.bytes_per_sample = 0.0
+
+    @property
+    def chunk(self) -> int:
+        if self.bytes_per_sample == 0.0:
+            return 1
+        return max(1, int(self.budget // self.bytes_per_sample))
+
+    def split(self, arrays: dict) -> Iterator[dict]:
+        first = next(iter(arrays.values()))
+        count = first.shape[0] if self.free_batch else 1
+        start = 0
+        while start < count:
+            stop = min(start + self.chunk, count)
+            yield {name: a[start:stop] for name, a in arrays.items()} if self.free_batch else arrays
+            start = stop
+
+    def record(self, arrays: dict, peak_bytes: int) -> None:
+        """Account a chunk that held `peak_bytes` of activations at most."""
+        first = next(iter(arrays.values()))
+        count = first.shape[0] if self.free_batch else 1
+        self.bytes_per_sample = max(self.bytes_per_sample, peak_bytes / max(count, 1))

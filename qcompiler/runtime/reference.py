@@ -1,6 +1,9 @@
 """The numpy reference interpreter: runs a graph op by op with each op's reference.
 
-Slow and simple on purpose; it is the ground truth other executors are compared with.
+Simple on purpose; it is the ground truth other executors are compared with. It
+streams: each value is freed after its last reader (`release_plan`), and
+`stream_graph` hands every value to a callback as it is produced, so observing all
+activations (calibration) needs memory for the live ones only.
 
 Quantized values (QuantType) are held as their integer storage. A float op dequantizes
 its quantized operands and quantizes its quantized results (so a graph whose types are
@@ -11,7 +14,7 @@ and quantize them; quantized graph outputs are returned dequantized. A codebook 
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence, Union
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -23,6 +26,11 @@ from ..ir.types import CodebookType, QuantType, numpy_dtype
 from ..numerics.affine import dequantize, quantize
 
 Inputs = Union[Sequence, Mapping[str, object]]
+
+
+class StreamResult(NamedTuple):
+    outputs: list     # the graph outputs, as floats
+    peak_bytes: int   # most bytes of activations alive at once (op temporaries not counted)
 
 
 class ExecutionError(QIRError):
@@ -80,20 +88,73 @@ def run_node(node: Node, args: list) -> list:
         raise ExecutionError(f"node {node.label()} failed: {type(e).__name__}: {e}") from e
 
 
+def release_plan(graph: Graph) -> list:
+    """Per node, the values to free once it has run: those it is the last reader of, and
+    its own results nobody reads; graph outputs are never freed. Compute it once per
+    graph and pass it to `stream_graph` for every batch."""
+    last = {id(v): -1 for v in graph.inputs}
+    for i, node in enumerate(graph.nodes):
+        for v in node.outputs:
+            last[id(v)] = i
+        for v in node.inputs:
+            if v is not None:
+                last[id(v)] = i
+    returned = {id(v) for v in graph.outputs}
+    plan = [[] for _ in range(len(graph.nodes) + 1)]  # slot -1 (the last): unread graph inputs
+    for v in graph.values():
+        if id(v) in last and id(v) not in returned:
+            plan[last[id(v)]].append(v)
+    return plan
+
+
+def stream_graph(graph: Graph, inputs: Inputs, on_value: Optional[Callable] = None,
+                 plan: Optional[list] = None) -> StreamResult:
+    """Run `graph`, calling `on_value(value, array)` on each value (graph inputs first,
+    then each node's results) as it is produced and freeing it after its last reader,
+    so memory holds the live values only, not every activation. `array` is the runtime
+    array (storage integers for a quantized value, see `as_float`); a callback that
+    keeps it defeats the freeing. `plan` is `release_plan(graph)`."""
+    plan = release_plan(graph) if plan is None else plan
+    env = bind_inputs(graph, inputs)
+    live = peak = sum(a.nbytes for a in env.values())
+    for v in graph.inputs:
+        if on_value is not None:
+            on_value(v, env[id(v)])
+    live -= _release(env, plan[-1])
+    for node, dead in zip(graph.nodes, plan):
+        outs = run_node(node, [env[id(v)] if v is not None else None for v in node.inputs])
+        if len(outs) != len(node.outputs):
+            raise ExecutionError(f"node {node.label()} produced {len(outs)} results, expected {len(node.outputs)}")
+        for v, a in zip(node.outputs, outs):
+            env[id(v)] = a = np.asarray(a)
+            live += a.nbytes if node.op != "const" else 0  # a constant is the graph's own array
+            if on_value is not None:
+                on_value(v, a)
+        peak = max(peak, live)
+        live -= _release(env, dead)
+    return StreamResult([as_float(env[id(v)], v.type) for v in graph.outputs], peak)
+
+
+def _release(env: dict, values: list) -> int:
+    """Drop `values` from `env`; returns the bytes they held (views count as their size)."""
+    freed = 0
+    for v in values:
+        a = env.pop(id(v))
+        freed += a.nbytes if v.producer is None or v.producer.op != "const" else 0
+    return freed
+
+
 def run_graph(graph: Graph, inputs: Inputs, *, keep: bool = False):
     """Run `graph` on `inputs` (list in graph-input order, or dict by name).
 
     Returns the list of output arrays; with `keep=True` also the dict of every value's
-    array by value name (for per-layer comparisons)."""
-    env = bind_inputs(graph, inputs)
-    for node in graph.nodes:
-        args = [env[id(v)] if v is not None else None for v in node.inputs]
-        outs = run_node(node, args)
-        if len(outs) != len(node.outputs):
-            raise ExecutionError(f"node {node.label()} produced {len(outs)} results, expected {len(node.outputs)}")
-        for v, a in zip(node.outputs, outs):
-            env[id(v)] = np.asarray(a)
-    results = [as_float(env[id(v)], v.type) for v in graph.outputs]
-    if keep:
-        return results, {v.name: as_float(env[id(v)], v.type) for v in graph.values() if id(v) in env}
-    return results
+    array by value name (for per-layer comparisons: memory then holds every activation;
+    `stream_graph` observes them without keeping them)."""
+    if not keep:
+        return stream_graph(graph, inputs).outputs
+    values = {}
+
+    def remember(v, a):
+        values[v.name] = as_float(a, v.type)
+
+    return stream_graph(graph, inputs, remember).outputs, values
