@@ -48,7 +48,7 @@ def _tap_geometry(cin_g, kh, kw, dh, dw, plane_h, plane_w):
 
 
 @njit(cache=True)
-def _accumulate_wide(acc, xflat, base, w, offset, room):
+def accumulate_wide(acc, xflat, base, w, offset, room):
     """Stride 1: acc[p] += Σ_t w[t] · x[base + offset[t] + p], p = oy·Wp + ox."""
     for t in range(0, w.size, TAPS):
         w0, w1, w2, w3 = w[t], w[t + 1], w[t + 2], w[t + 3]
@@ -65,7 +65,7 @@ def _accumulate_wide(acc, xflat, base, w, offset, room):
 
 
 @njit(cache=True)
-def _accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w):
+def accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w):
     """Any stride: acc[oy·OW + ox] += Σ_t w[t] · x[base + offset[t] + oy·sh·Wp + ox·sw]."""
     span = (ow - 1) * sw + 1
     for t in range(0, w.size, TAPS):
@@ -109,9 +109,9 @@ def qconv2d_kernel(xc, packed_w, bits, signed, w_zp, bias, groups, kh, kw, sh, s
             w[j] -= w_zp[oc]
         acc = np.full(oh * width, bias[oc], acc_dtype_like.dtype)
         if wide:
-            _accumulate_wide(acc, xflat, base, w, offset, room)
+            accumulate_wide(acc, xflat, base, w, offset, room)
         else:
-            _accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w)
+            accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w)
         for oy in range(oh):
             for ox in range(ow):
                 a = acc[oy * width + ox]

@@ -39,5 +39,12 @@ def rounding_shift(x, shift, mode):
 @njit(cache=True)
 def requantize_one(acc, multiplier, shift, zero_point, lo, hi, mode):
     """Output storage value of one accumulator: int64 product, rounding shift, zero point, clamp."""
-    y = rounding_shift(np.int64(acc) * np.int64(multiplier), shift, mode) + zero_point
+    return requantize_scaled_one(np.int64(acc) * np.int64(multiplier), shift, zero_point, lo, hi, mode)
+
+
+@njit(cache=True)
+def requantize_scaled_one(scaled, shift, zero_point, lo, hi, mode):
+    """Output storage value of an int64 sum already multiplied (a group-wise product's
+    Σ multiplier_g · acc_g): rounding shift, zero point, clamp."""
+    y = rounding_shift(np.int64(scaled), shift, mode) + zero_point
     return np.int32(min(max(y, lo), hi))

@@ -3,6 +3,7 @@ pass-through ops on storage (`storage.prepare_storage_op`)."""
 from .codebook import prepare_qcodebook_conv2d
 from .convert import prepare_dequantize, prepare_qlut, prepare_quantize, prepare_requantize
 from .elementwise import prepare_qadd, prepare_qmul
+from .grouped_products import on_weight_granularity, prepare_grouped_product, prepare_grouped_qconv
 from .pool import prepare_qavg_pool2d, prepare_qglobal_avg_pool
 from .products import prepare_qconv, prepare_qlinear, prepare_qmatmul
 from .storage import prepare_storage_op
@@ -15,11 +16,11 @@ INTEGER_STEPS = {
     "qlut": prepare_qlut,
     "qadd": prepare_qadd,
     "qmul": prepare_qmul,
-    "qconv1d": prepare_qconv,
-    "qconv2d": prepare_qconv,
+    "qconv1d": on_weight_granularity(prepare_qconv, prepare_grouped_qconv),
+    "qconv2d": on_weight_granularity(prepare_qconv, prepare_grouped_qconv),
     "qcodebook_conv2d": prepare_qcodebook_conv2d,
-    "qlinear": prepare_qlinear,
-    "qmatmul": prepare_qmatmul,
+    "qlinear": on_weight_granularity(prepare_qlinear, prepare_grouped_product),
+    "qmatmul": on_weight_granularity(prepare_qmatmul, prepare_grouped_product),
     "qavg_pool2d": prepare_qavg_pool2d,
     "qglobal_avg_pool": prepare_qglobal_avg_pool,
 }

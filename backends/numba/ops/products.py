@@ -25,7 +25,7 @@ def _bias(b, channels: int) -> np.ndarray:
     return np.zeros(channels, np.int32) if b is None else np.array(np.asarray(b).reshape(-1), np.int32)
 
 
-def _bias_source(node: Node, i: int, channels: int):
+def bias_source(node: Node, i: int, channels: int):
     """A function from the run-time bias (or None) to the kernel's bias; fixed when constant or absent."""
     if i < len(node.inputs) and node.inputs[i] is not None and const_input(node, i) is None:
         return lambda b: _bias(b, channels)
@@ -49,6 +49,24 @@ def _weights_source(node: Node, w_index: int, to_rows, rows: int, axis: int):
     return lambda w: packed
 
 
+def conv_input(node: Node, attrs: dict, x_t, x, kernel: tuple) -> tuple:
+    """(centred input padded with zeros (= the zero point) as [N, C, Hp, Wp] int32, output
+    (OH, OW), stride, dilation) of a qconv1d / qconv2d; a 1-D convolution is a 2-D one of
+    height 1."""
+    spatial = 1 if node.op == "qconv1d" else 2
+    where = f"node {node.label()}"
+    stride = ints_attr(attrs["stride"], spatial, 1, "stride", where, 1)
+    dilation = ints_attr(attrs["dilation"], spatial, 1, "dilation", where, 1)
+    begin, end = pads_attr(attrs["pad"], spatial, where)
+    if spatial == 1:
+        x = x[:, :, None, :]
+        stride, dilation, begin, end = (1,) + stride, (1,) + dilation, (0,) + begin, (0,) + end
+    plan = plan_windows(x.shape[2:], kernel, stride, dilation, begin, end, where)
+    xc = np.pad(storage_int32(x) - np.int32(zero_point(x_t)), [(0, 0), (0, 0)] + list(zip(begin, end)),
+                mode=_NUMPY_PAD_MODE[attrs["pad_mode"]])
+    return np.ascontiguousarray(xc), plan.out, stride, dilation
+
+
 def prepare_qconv(node: Node) -> Step:
     spatial = 1 if node.op == "qconv1d" else 2
     attrs = attrs_of(node)
@@ -59,9 +77,7 @@ def prepare_qconv(node: Node) -> Step:
     groups = attrs["groups"]
     rq = requant_of(node, cout)
     weights_for = _weights_source(node, 1, lambda w: w.reshape(cout, -1), cout, 0)
-    bias_for = _bias_source(node, 2, cout)
-    pad_mode = _NUMPY_PAD_MODE[attrs["pad_mode"]]
-    where = f"node {node.label()}"
+    bias_for = bias_source(node, 2, cout)
 
     def run(args):
         x, w = args[0], args[1]
@@ -69,19 +85,11 @@ def prepare_qconv(node: Node) -> Step:
         weights = weights_for(w)
         bias = bias_for(b)
         kernel = tuple(w_t.shape[2:]) if spatial == 2 else (1, w_t.shape[2])
-        stride = ints_attr(attrs["stride"], spatial, 1, "stride", where, 1)
-        dilation = ints_attr(attrs["dilation"], spatial, 1, "dilation", where, 1)
-        begin, end = pads_attr(attrs["pad"], spatial, where)
-        if spatial == 1:  # a 1-D convolution is a 2-D one of height 1
-            x = x[:, :, None, :]
-            stride, dilation, begin, end = (1,) + stride, (1,) + dilation, (0,) + begin, (0,) + end
-        plan = plan_windows(x.shape[2:], kernel, stride, dilation, begin, end, where)
-        xc = np.pad(storage_int32(x) - np.int32(zero_point(x_t)),
-                    [(0, 0), (0, 0)] + list(zip(begin, end)), mode=pad_mode)
-        out = np.empty((x.shape[0], cout) + plan.out, np.int32)
+        xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel)
+        out = np.empty((x.shape[0], cout) + out_hw, np.int32)
         overflow = np.zeros(x.shape[0] * cout, np.uint8)
         acc_like = np.zeros(1, np.int64 if needs_wide_accumulator(weights, bias, x_t) else np.int32)
-        qconv2d_kernel(np.ascontiguousarray(xc), weights.packed, weights.bits, weights.signed, weights.zero_point,
+        qconv2d_kernel(xc, weights.packed, weights.bits, weights.signed, weights.zero_point,
                        bias, groups, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1],
                        rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, acc_like, out, overflow)
         check_overflow(node, overflow)
@@ -109,7 +117,7 @@ def prepare_qlinear(node: Node) -> Step:
     n_out = w_t.shape[0]
     rq = requant_of(node, n_out)
     weights_for = _weights_source(node, 1, lambda w: w, n_out, 0)
-    bias_for = _bias_source(node, 2, n_out)
+    bias_for = bias_source(node, 2, n_out)
 
     def run(args):
         x, w = args[0], args[1]
