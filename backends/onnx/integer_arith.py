@@ -30,6 +30,25 @@ def per_channel(array, rank: int, axis: int) -> np.ndarray:
     return a.reshape(shape)
 
 
+def storage8(ctx, v) -> ir.Value:
+    """Storage of an operand of ConvInteger / MatMulInteger, which take 8-bit integers."""
+    if v.type.bits > 8:
+        raise ctx.error(f"operand %{v.name} has {v.type.storage} storage; ONNX integer products take 8 bits")
+    return ctx.storage(v)
+
+
+def zero_point_input(ctx, t: QuantType, axis: int = 0):
+    """The zero-point operand of an integer product: None when 0, a scalar when shared,
+    else one per channel (shaped for `axis`)."""
+    zps = t.zero_point.array.reshape(-1)
+    dtype = CONTAINERS[t.storage].numpy()
+    if not np.any(zps):
+        return None
+    if np.all(zps == zps[0]):
+        return ctx.b.constant(np.array(zps[0], dtype))
+    return ctx.b.constant(zps.astype(dtype))
+
+
 def zero_point(t: QuantType) -> int:
     return int(t.zero_point.array.reshape(-1)[0])
 
@@ -73,8 +92,13 @@ def requantize(ctx, acc: ir.Value, out: QuantType, multiplier, shift, rounding: 
     # a shift of 63 rounds every |acc · multiplier| < 2^62 to 0: multiply by 0 instead,
     # so 2^shift stays an int64
     m, s = np.where(s >= 63, 0, m), np.minimum(s, 62)
-    scaled = ctx.b.op("Mul", [acc, ctx.b.constant(m)])
-    y = rounding_shift(ctx, scaled, s, rounding)
+    return requantize_scaled(ctx, ctx.b.op("Mul", [acc, ctx.b.constant(m)]), out, s, rounding, clamp)
+
+
+def requantize_scaled(ctx, scaled: ir.Value, out: QuantType, shift: np.ndarray, rounding: str, clamp) -> ir.Value:
+    """Output storage of an int64 sum already multiplied: one rounding shift by `shift`
+    (int64 in [0, 62], shaped to broadcast), the zero point, the clamp."""
+    y = rounding_shift(ctx, scaled, shift, rounding)
     return clamp_to_storage(ctx, add_zero_point(ctx, y, out), out, clamp)
 
 

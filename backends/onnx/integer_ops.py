@@ -3,7 +3,8 @@ in exact integer ONNX ops, so its storage results equal the reference interprete
 
 Products accumulate in ConvInteger / MatMulInteger (int32, zero points subtracted by
 the op, padding with the input zero point, i.e. real 0), add the int32 bias, and
-requantize in int64 (integer_arith.py). Pools sum zero-point-centred storage: windows
+requantize in int64 (integer_arith.py); group-wise weights take one partial sum per
+block (integer_groups.py). Pools sum zero-point-centred storage: windows
 with a ConvInteger of ones, global pools with ReduceSum. A table lookup is a Gather.
 On x86 without VNNI, ONNX Runtime's u8 x s8 kernels add pairs of products in int16
 with saturation; the lowering keeps weights in 7 bits for such targets (x86-avx2).
@@ -18,26 +19,9 @@ from qcompiler.ir.types import QuantType
 from .conversions import CONTAINERS
 from .emitters import INTEGER
 from .float_nn import conv_input, window_attrs
-from .integer_arith import INT64, add_zero_point, centered, clamp_to_storage, per_channel, requantize, rounding_shift
-
-
-def storage8(ctx, v) -> ir.Value:
-    """Storage of an operand of ConvInteger / MatMulInteger, which take 8-bit integers."""
-    if v.type.bits > 8:
-        raise ctx.error(f"operand %{v.name} has {v.type.storage} storage; ONNX integer products take 8 bits")
-    return ctx.storage(v)
-
-
-def zero_point_input(ctx, t: QuantType, axis: int = 0):
-    """The zero-point operand of an integer product: None when 0, a scalar when shared,
-    else one per channel (shaped for `axis`)."""
-    zps = t.zero_point.array.reshape(-1)
-    dtype = CONTAINERS[t.storage].numpy()
-    if not np.any(zps):
-        return None
-    if np.all(zps == zps[0]):
-        return ctx.b.constant(np.array(zps[0], dtype))
-    return ctx.b.constant(zps.astype(dtype))
+from .integer_arith import (INT64, add_zero_point, centered, clamp_to_storage, per_channel, requantize, rounding_shift,
+                            storage8, zero_point_input)
+from .integer_groups import grouped_conv, grouped_product
 
 
 def conv_weight(ctx, w):
@@ -74,6 +58,8 @@ def _requantized(ctx, node, acc: ir.Value, axis: int) -> ir.Value:
 def qconv(ctx, node):
     x, w = node.inputs[:2]
     bias = node.inputs[2] if len(node.inputs) > 2 else None
+    if w.type.group is not None:
+        return [grouped_conv(ctx, node)]
     n = w.type.rank - 2
     data, pads = conv_input(ctx, node, storage8(ctx, x), n)
     weight, w_zp = conv_weight(ctx, w)
@@ -87,6 +73,8 @@ def qconv(ctx, node):
 def qlinear(ctx, node):
     x, w = node.inputs[:2]
     bias = node.inputs[2] if len(node.inputs) > 2 else None
+    if w.type.group is not None:
+        return [grouped_product(ctx, node)]
     array = ctx.graph.const_value(w)
     if array is None:
         raise ctx.error(f"the weight %{w.name} of qlinear is not a constant")
@@ -100,6 +88,8 @@ def qlinear(ctx, node):
 @INTEGER.register("qmatmul")
 def qmatmul(ctx, node):
     a, b = node.inputs
+    if b.type.group is not None:
+        return [grouped_product(ctx, node)]
     acc = ctx.b.op("MatMulInteger", [storage8(ctx, a), storage8(ctx, b), zero_point_input(ctx, a.type),
                                      zero_point_input(ctx, b.type)])
     rank = node.output.type.rank
