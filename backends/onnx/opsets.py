@@ -3,8 +3,10 @@
 The default-domain opset is the requested one, else the graph's own (an imported ONNX
 model keeps its opset), else DEFAULT_OPSET; it is raised to what the quantized types
 need (per-channel Q/DQ: 13; blocked Q/DQ, INT4 weights, INT16 Q/DQ: 21) unless requested
-explicitly. Opaque nodes were imported under the graph's opset: the export opset may
-differ from it only where their op's definition is the same in both.
+explicitly. Opaque nodes were imported under the graph's opset and are written at the
+export opset where their op's definition there is compatible: the same operands,
+results and attributes, admitting the types the node uses, and no change of meaning
+(MEANING_CHANGES).
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import Optional
 
 import onnx
 
-from qcompiler.frontends.onnx_types import split_opaque_name
+from qcompiler.frontends.onnx_types import DTYPE_TO_ONNX, split_opaque_name
 from qcompiler.ir.core import Graph
+from qcompiler.ir.ops.infer import plain
 from qcompiler.ir.registry import is_opaque
 from qcompiler.ir.types import QuantType
 
@@ -22,6 +25,9 @@ from .errors import OnnxExportError
 DEFAULT_OPSET = 21
 MIN_OPSET = 11  # Clip, Pad, Slice, Resize with operands as inputs
 MICROSOFT = "com.microsoft"
+# opset versions at which an op's meaning changed while its operands, results and
+# attributes stayed the same (axis now names one axis instead of a 2-D coercion)
+MEANING_CHANGES = {"Softmax": (13,), "LogSoftmax": (13,), "Hardmax": (13,)}
 
 
 def needed_opset(graph: Graph, form: str) -> tuple:
@@ -40,23 +46,73 @@ def needed_opset(graph: Graph, form: str) -> tuple:
     return best
 
 
-def _definition(op_type: str, domain: str, version: int) -> Optional[int]:
+def _schema(op_type: str, version: int) -> Optional[onnx.defs.OpSchema]:
     try:
-        return onnx.defs.get_schema(op_type, version, domain).since_version
+        return onnx.defs.get_schema(op_type, version, "")
     except onnx.defs.SchemaError:
         return None
 
 
-def _check_opaque(graph: Graph, imported: Optional[int], opset: int) -> None:
+def _signature(schema: onnx.defs.OpSchema) -> tuple:
+    """What a node written for one version of an op must still match at another: its
+    operands, results and attributes (types aside, see _allowed_types)."""
+    params = lambda ps: [(p.name, p.option, p.is_homogeneous) for p in ps]  # noqa: E731
+    attrs = sorted((k, a.type, a.required) for k, a in schema.attributes.items())
+    return params(schema.inputs), params(schema.outputs), attrs
+
+
+def _allowed_types(schema: onnx.defs.OpSchema, param) -> set:
+    constraints = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
+    return constraints.get(param.type_str, {param.type_str})
+
+
+def _onnx_type(v) -> str:
+    return f"tensor({onnx.TensorProto.DataType.Name(DTYPE_TO_ONNX[plain(v.type).dtype]).lower()})"
+
+
+def _types_fit(node, schema: onnx.defs.OpSchema) -> Optional[str]:
+    """Why `node`'s operand / result types are outside `schema`'s, or None."""
+    for values, params, what in ((node.inputs, schema.inputs, "operand"), (node.outputs, schema.outputs, "result")):
+        for i, v in enumerate(values):
+            if v is None or not params:
+                continue
+            param = params[min(i, len(params) - 1)]  # a variadic last parameter takes the rest
+            if _onnx_type(v) not in _allowed_types(schema, param):
+                return f"{what} {i} is {_onnx_type(v)}, which {schema.name}-{schema.since_version} does not take"
+    return None
+
+
+def opaque_incompatibility(node, imported: int, opset: int) -> Optional[str]:
+    """Why opaque default-domain `node`, imported at `imported`, cannot be written at
+    `opset`; None when its definition there takes the same operands, results and
+    attributes and the types the node uses (LRN-1 and LRN-13 differ only in bfloat16)."""
+    _, op_type = split_opaque_name(node.op)
+    old, new = _schema(op_type, imported), _schema(op_type, opset)
+    if old is None or new is None or old.since_version == new.since_version:
+        return None if old is not None and new is not None else f"{op_type} has no definition at opset {opset}"
+    if any(old.since_version < v <= new.since_version for v in MEANING_CHANGES.get(op_type, ())):
+        return f"the meaning of {op_type} changed at opset {max(MEANING_CHANGES[op_type])}"
+    if _signature(old) != _signature(new):
+        return (f"{op_type}-{new.since_version} takes other operands, results or attributes than "
+                f"{op_type}-{old.since_version}")
+    return _types_fit(node, new)
+
+
+def _check_opaque(graph: Graph, imported: Optional[int], opset: int, requested: bool, need: str) -> None:
     if imported is None or imported == opset:
         return
     for node in graph.nodes:
-        if not is_opaque(node.op):
+        if not is_opaque(node.op) or split_opaque_name(node.op)[0] not in ("", "ai.onnx"):
             continue
-        domain, op_type = split_opaque_name(node.op)
-        if domain in ("", "ai.onnx") and _definition(op_type, "", imported) != _definition(op_type, "", opset):
-            raise OnnxExportError(f"node {node.label()}: opaque {op_type} was imported at opset {imported}, and its "
-                                  f"definition differs at opset {opset}; export with opset={imported}")
+        why = opaque_incompatibility(node, imported, opset)
+        if why is None:
+            continue
+        op_type = split_opaque_name(node.op)[1]
+        # without a requested opset, a raised one is what the quantized types need
+        advice = (f"export with opset={imported}" if requested
+                  else f"the export needs opset {opset} ({need}), so {op_type} needs a converter to the op catalog")
+        raise OnnxExportError(f"node {node.label()}: opaque {op_type} was imported at opset {imported} and cannot "
+                              f"be written at opset {opset}: {why}; {advice}")
 
 
 def opset_imports(graph: Graph, form: str, requested: Optional[int]) -> dict:
@@ -70,7 +126,7 @@ def opset_imports(graph: Graph, form: str, requested: Optional[int]) -> dict:
         opset = requested
     else:
         opset = max(imported or DEFAULT_OPSET, need)
-    _check_opaque(graph, imported, opset)
+    _check_opaque(graph, imported, opset, requested is not None, reason)
     imports = {d: v for d, v in graph.opset_imports.items() if d not in ("", "ai.onnx")}
     imports[""] = opset
     if form == "qoperator":

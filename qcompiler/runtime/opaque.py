@@ -39,9 +39,14 @@ def run_opaque(node: Node, inputs: Sequence[Optional[np.ndarray]]) -> list[np.nd
         raise ExecutionError(f"node {node.label()}: onnxruntime failed: {e}") from None
 
 
+# importer bookkeeping (onnx.output_slots) and pass decisions (q.range, q.method, ...):
+# onnxruntime rejects attributes its schema does not know
+NOT_ONNX_ATTRS = ("onnx.", "q.")
+
+
 def onnx_attributes(node: Node) -> dict:
-    """The node's ONNX attributes (everything but importer bookkeeping)."""
-    return {k: v for k, v in node.attrs.items() if not k.startswith("onnx.")}
+    """The node's ONNX attributes: everything but importer bookkeeping and pass decisions."""
+    return {k: v for k, v in node.attrs.items() if not k.startswith(NOT_ONNX_ATTRS)}
 
 
 def _opset_imports(node: Node) -> dict:
@@ -57,9 +62,10 @@ def _freeze(v):
 
 
 def _signature(node: Node, arrays, opset: dict) -> tuple:
-    attrs = tuple(sorted((k, _freeze(v)) for k, v in node.attrs.items()))
+    attrs = tuple(sorted((k, _freeze(v)) for k, v in onnx_attributes(node).items()))
     ins = tuple(None if a is None else (a.dtype.str, a.ndim) for a in arrays)
-    return node.op, attrs, tuple(sorted(opset.items())), ins, len(node.outputs)
+    slots = _freeze(node.attrs.get(OUTPUT_SLOTS_ATTR))
+    return node.op, attrs, slots, tuple(sorted(opset.items())), ins, len(node.outputs)
 
 
 def _make_session(node: Node, arrays, opset: dict):
