@@ -1,6 +1,7 @@
 """Float ops left after the integer rules get explicit representation changes: each
 quantized operand is dequantized (once per value, shared by its float readers) and each
-quantized result is produced by a `quantize` after a float copy of the op. Afterwards
+quantized result is produced by a `quantize` after a float copy of the op, which says
+why it stays float in `q.float` (float_reasons.py). Afterwards
 every non-integer op computes in float, except pass-throughs running on storage."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.ops.infer import plain
 from qcompiler.ir.registry import get_op, is_opaque
 
+from .float_reasons import float_reason
 from .pass_through import runs_on_storage
 from .quant_params import is_quant
 
@@ -40,7 +42,8 @@ def insert_float_boundaries(graph: Graph) -> Counter:
                 v = dequantized[id(v)]
             inputs.append(v)
         names = [v.name for v in node.outputs]
-        float_node = graph.add(node.op, inputs, dict(node.attrs), name=f"{names[0]}_float", before=node,
+        attrs = {**node.attrs, "q.float": float_reason(node)}
+        float_node = graph.add(node.op, inputs, attrs, name=f"{names[0]}_float", before=node,
                                output_types=[plain(v.type) for v in node.outputs])
         results = []
         for old, new in zip(node.outputs, float_node.outputs):

@@ -32,7 +32,7 @@ def _weight_axis(op: str, w: QuantType) -> int:
     return w.rank - 1 if op == "matmul" else 0
 
 
-def _weight_ok(op: str, w) -> bool:
+def weight_ok(op: str, w) -> bool:
     # b1 weights (±1, zero point 0) are products like any other: kernels hold them as i8
     if is_quant(w) and w.group is not None:
         return grouped_weight_ok(op, w)
@@ -46,10 +46,12 @@ def _lowerable(m) -> bool:
     x, w = node.inputs[0], node.inputs[1]
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     out = node.output.type
-    if not (per_tensor(x.type) and _weight_ok(node.op, w.type) and per_tensor(out)):
+    if not (per_tensor(x.type) and weight_ok(node.op, w.type) and per_tensor(out)):
         return False
     if bias is not None and Graph.const_value(bias) is None:
         return False
+    if not isinstance(_reduction_length(node, w.type), int):
+        return False  # a length known only at run time (attention over a dynamic sequence) bounds no accumulator
     if activation_bounds(node) is None:
         return node.attrs.get("activation") in TABLE_ACTIVATIONS and preactivation_type(node, out) is not None
     return True
