@@ -37,8 +37,10 @@ def check_weight_options(method: str, granularity: str) -> None:
 
 def annotate_weight_ranges(graph: Graph, ctx: PassContext, *, method: str, bits: int, granularity: str,
                            percentile: float = 99.99) -> int:
-    """Write `q.range` (and `q.method`) on every weight constant; returns how many.
-    The width is the consumer's `q.bits` if set, else `bits`."""
+    """Write `q.range`, `q.method` and `q.range_bits` (the width the range is for; with
+    `q.percentile` when the method reads it) on every weight constant; returns how many.
+    The width is the consumer's `q.bits` if set, else `bits`. quantize derives the range
+    again when it stores the weight in another width."""
     symmetric = target_symmetry(ctx)[0]
     chosen: dict = {}  # id(weight value) -> (axis, bits) it was calibrated for
     for use in weight_uses(graph):
@@ -64,6 +66,9 @@ def annotate_weight_ranges(graph: Graph, ctx: PassContext, *, method: str, bits:
         node = use.weight.producer
         node.attrs["q.range"] = range_attr(lo, hi) if axis is None else channel_range_attr(lo, hi)
         node.attrs["q.method"] = w_method
+        node.attrs["q.range_bits"] = w_bits
+        if w_method == "percentile":
+            node.attrs["q.percentile"] = float(percentile)
     return len(chosen)
 
 

@@ -27,6 +27,12 @@ def layer_name(node: Node) -> str:
     return f"layer %{node.outputs[0].name} ({node.op}{f', {origin}' if origin else ''})"
 
 
+def bias_headroom(target: Target, terms: int, term_bound: int) -> int:
+    """The largest |bias| (an int32) that check_accumulator accepts beside `terms`
+    products each bounded by `term_bound`; 0 or less when the products alone may not fit."""
+    return min(2 ** (target.accumulator_bits - 1) - 1 - terms * term_bound, 2 ** 31 - 1)
+
+
 def check_accumulator(node: Node, target: Target, terms: int, term_bound: int, bias_bound: int = 0,
                       detail: str = "") -> None:
     """`terms` products each bounded by `term_bound` (`detail` says why), plus a bias, must fit."""

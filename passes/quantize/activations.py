@@ -7,7 +7,8 @@ results of ops that stay float) get one explicit `quantize` node each, and float
 constants among them are stored as integers. Tied values (ties.py) share parameters,
 the ones of the union of their ranges, in the storage activation_widths.py gives the
 group (the default, or what its readers' `q.act_bits` ask for). Everything else keeps
-its float type.
+its float type. A degenerate range (every calibration sample gave the same value 0)
+gets the unit range instead (degenerate.py), with a warning.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from qcompiler.ir.types import QuantType
 from qcompiler.numerics.affine import params_from_range, quantize
 
 from .activation_widths import ActivationWidths
+from .degenerate import UNIT_RANGE, degenerate
 from .op_classes import PASS_THROUGH_OPS, activation_operands, float_results, is_integer_capable
 from .ranges import missing_range, union_range
 
@@ -39,8 +41,8 @@ class ActivationPlan:
 class _Params:
     """Parameters per tie group, from the union of the group's ranges, in the group's storage."""
 
-    def __init__(self, graph: Graph, widths: ActivationWidths, symmetric: bool):
-        self.graph, self.widths, self.symmetric = graph, widths, symmetric
+    def __init__(self, graph: Graph, widths: ActivationWidths, symmetric: bool, ctx):
+        self.graph, self.widths, self.symmetric, self.ctx = graph, widths, symmetric, ctx
         self.sets = widths.sets
         self.groups = {self.sets.find(g[0]): g for g in self.sets.groups()}
         self.cache: dict = {}
@@ -52,13 +54,19 @@ class _Params:
             if r is None:
                 raise missing_range(v, consumer.label())
             storage = self.widths.storage(v)
-            self.cache[key] = (storage, *params_from_range(r[0], r[1], storage, self.symmetric))
+            params = params_from_range(r[0], r[1], storage, self.symmetric)
+            if degenerate(params[0]):
+                self.ctx.warn(f"%{v.name} (read by {consumer.label()}) has the degenerate calibrated range "
+                              f"[{r[0]:.3g}, {r[1]:.3g}]; quantized for {list(UNIT_RANGE)} instead: "
+                              f"calibrate on data that exercises it", node=v.name)
+                params = params_from_range(*UNIT_RANGE, storage, self.symmetric)
+            self.cache[key] = (storage, *params)
         storage, scale, zp = self.cache[key]
         return QuantType(storage, plain(v.type).dtype, v.type.shape, scale, zp)
 
 
-def plan_activations(graph: Graph, weights: set, widths: ActivationWidths, symmetric: bool) -> ActivationPlan:
-    params = _Params(graph, widths, symmetric)
+def plan_activations(graph: Graph, weights: set, widths: ActivationWidths, symmetric: bool, ctx) -> ActivationPlan:
+    params = _Params(graph, widths, symmetric, ctx)
     plan, quantized = ActivationPlan(), set()
     for node in graph.nodes:
         follows = node.op in PASS_THROUGH_OPS and node.inputs and id(node.inputs[0]) in quantized

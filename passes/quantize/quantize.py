@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
+import numpy as np
 from qcompiler.ir.dense import Dense
 from qcompiler.ir.types import STORAGE_BITS, TensorType
 from qcompiler.passmanager import Pass, PassResult, register_pass
@@ -25,12 +26,14 @@ from qcompiler.targets import get_target
 from ..calibration.weight_operands import weight_uses
 from . import choices
 from .absorb_relu import absorb_relus
+from .bias_fit import min_weight_scale
+from .degenerate import describe_channels
 from .activation_widths import ActivationWidths
 from .activations import apply_activations, plan_activations
 from .errors import QuantizeError
 from .op_classes import reduction_axis
 from .ties import tie_sets
-from .weights import WeightPlan, quantize_weight
+from .weights import WeightPlan, quantize_weight, recorded_range
 
 REDUCED_I8 = (-64, 63)
 
@@ -59,41 +62,99 @@ class Quantize(Pass):
         absorbed = absorb_relus(graph, target.activation_symmetric)  # first: it moves ranges the ties read
         widths = ActivationWidths(graph, tie_sets(graph, activation_symmetric=target.activation_symmetric),
                                   acts, target, ctx)
-        reduce = {id(use.weight) for use in weight_uses(graph)
+        uses = list(weight_uses(graph))
+        reduce = {id(use.weight) for use in uses
                   if target.saturating_pair_sums and widths.storage(use.consumer.inputs[0]) == "u8"}
-        weights = self._quantize_weights(graph, ctx, target, granularity, symmetric, reduce)
-        plan = plan_activations(graph, weights, widths, target.activation_symmetric)
+        plans = self._plans(uses, ctx, target, granularity, symmetric, reduce)
+        # activations before weights: a bias must fit at s_x · s_w, so weight scales depend on s_x
+        plan = plan_activations(graph, set(plans), widths, target.activation_symmetric, ctx)
         inserted = apply_activations(graph, plan)
-        stats = {"weights": len(weights), "activations": len(plan.results) + len(plan.constants),
+        _quantize_weights(graph, uses, plans, target, ctx)
+        stats = {"weights": len(plans), "activations": len(plan.results) + len(plan.constants),
                  "quantize_nodes": inserted, "relus_absorbed": absorbed}
-        return PassResult(bool(weights or plan.results or inserted), stats)
+        return PassResult(bool(plans or plan.results or inserted), stats)
 
-    def _quantize_weights(self, graph, ctx, target, granularity, symmetric, reduce: set) -> set:
-        """Quantizes every float weight constant in place (in 7 bits when its id is in
-        `reduce`: a reader's u8 x s8 pair sums would saturate); returns their value ids."""
-        done: dict = {}
-        for use in list(weight_uses(graph)):
-            node, w = use.consumer, use.weight
-            if id(w) not in done:
-                storage = choices.weight_storage(node, choices.weight_bits(node, self.weights), target, ctx)
-                operand = next(i for i, v in enumerate(node.inputs) if v is w)
-                in_axis = reduction_axis(node, operand, w.type.rank)
-                plan = WeightPlan(storage, _granularity(node, w, granularity, use.axis, in_axis, ctx), symmetric,
-                                  REDUCED_I8 if id(w) in reduce and storage == "i8" else None)
-                const = w.producer
-                array = const.attrs["value"].array
-                q, t = quantize_weight(array, const, w.name, plan, use.axis, in_axis,
-                                       const.attrs.get("q.method", "minmax"))
-                const.meta["float_value"] = array  # for bias-correct; a cache, like all meta
-                const.attrs["value"] = Dense(q)
-                w.type = t
-                done[id(w)] = plan
-            plan = done[id(w)]
-            node.attrs["q.bits"] = STORAGE_BITS[plan.storage]
-            node.attrs["q.granularity"] = plan.granularity
-            if plan.qrange is not None:
-                node.attrs["q.reduce_range"] = True
-        return set(done)
+    def _plans(self, uses: list, ctx, target, granularity, symmetric, reduce: set) -> dict:
+        """id(weight) -> WeightPlan, decided by its first reader (in 7 bits when its id is
+        in `reduce`: a reader's u8 x s8 pair sums would saturate); checks the ranges exist."""
+        plans: dict = {}
+        for use in uses:
+            if id(use.weight) not in plans:
+                plans[id(use.weight)] = plan = self._plan(use, ctx, target, granularity, symmetric, reduce)
+                if plan.storage != "b1" and plan.group is None:
+                    recorded_range(use.weight.producer, use.weight.name)
+        return plans
+
+    def _plan(self, use, ctx, target, granularity, symmetric, reduce: set) -> WeightPlan:
+        """How the first reader of a weight wants it stored."""
+        node, w = use.consumer, use.weight
+        storage = choices.weight_storage(node, choices.weight_bits(node, self.weights), target, ctx)
+        operand = next(i for i, v in enumerate(node.inputs) if v is w)
+        in_axis = reduction_axis(node, operand, w.type.rank)
+        return WeightPlan(storage, _granularity(node, w, granularity, use.axis, in_axis, ctx), symmetric,
+                          REDUCED_I8 if id(w) in reduce and storage == "i8" else None)
+
+
+def _quantize_weights(graph, uses: list, plans: dict, target, ctx) -> None:
+    """Quantize every weight constant in place, for all its readers, and mark the readers."""
+    readers: dict = {}
+    for use in uses:
+        readers.setdefault(id(use.weight), []).append(use)
+    for key, group in readers.items():
+        _quantize_one(graph, group, plans[key], target, ctx)
+    for use in uses:
+        plan = plans[id(use.weight)]
+        use.consumer.attrs["q.bits"] = STORAGE_BITS[plan.storage]
+        use.consumer.attrs["q.granularity"] = plan.granularity
+        if plan.qrange is not None:
+            use.consumer.attrs["q.reduce_range"] = True
+
+
+def _quantize_one(graph, uses: list, plan: WeightPlan, target, ctx) -> None:
+    """Quantize one weight constant for all its readers `uses` (the first decides the layout)."""
+    first = uses[0]
+    node, w = first.consumer, first.weight
+    operand = next(i for i, v in enumerate(node.inputs) if v is w)
+    const = w.producer
+    array = const.attrs["value"].array
+    min_scale = _bias_min_scale(graph, uses, plan, target)
+    q, t, adjusted = quantize_weight(array, const, w.name, plan, first.axis,
+                                     reduction_axis(node, operand, w.type.rank),
+                                     const.attrs.get("q.method", "minmax"), min_scale)
+    const.meta["float_value"] = array  # for bias-correct; a cache, like all meta
+    const.attrs["value"] = Dense(q)
+    w.type = t
+    _report(node, w, t, adjusted, ctx)
+
+
+def _bias_min_scale(graph, uses: list, plan: WeightPlan, target):
+    """The weight scale every reader's bias needs (bias_fit.py), per parameter; None if none."""
+    if plan.group is not None:
+        return None  # block scales: the accumulator scale is the lowering's choice
+    needs = [n for n in (min_weight_scale(graph, u, plan.storage, plan.symmetric, target) for u in uses)
+             if n is not None]
+    if not needs:
+        return None
+    need = np.max(needs, axis=0)
+    return need.max() if plan.granularity == "tensor" else need
+
+
+def _report(node, w, t, adjusted, ctx) -> None:
+    where = node.outputs[0].name
+
+    def which(mask) -> str:
+        if t.group is not None:
+            return f"{int(mask.sum())} weight block(s)"
+        return "the tensor" if t.axis is None else describe_channels(mask)
+
+    if adjusted.degenerate.any():
+        ctx.note(f"{node.label()}: weight %{w.name} has a degenerate (all-zero) range in {which(adjusted.degenerate)}; "
+                 f"given the scale of its widest channel (zero stays exact)", node=where)
+    if adjusted.raised.any():
+        scale = t.scale.array.reshape(-1)
+        ctx.warn(f"{node.label()}: the bias of {which(adjusted.raised)} does not fit the int32 accumulator at the "
+                 f"calibrated weight scale; weight %{w.name} scale raised to "
+                 f"{float(scale[np.argmax(adjusted.raised)]):.3g} there so it fits", node=where)
 
 
 def _check_codebook_choices_applied(graph) -> None:
