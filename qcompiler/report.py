@@ -9,6 +9,8 @@ of the latency the target's cost model predicts, and how many of its stored inte
 differ from the fake-quant simulation (graph before `lower`) — float rounding of a sum
 can land a value one step away. Layers whose widths the bit allocator
 chose (they carry `q.sens`) also show the chosen widths and their sensitivity score.
+In a lowered graph, every layer that still computes in float says why (`float_reason`:
+the `q.float` the lowering wrote, opaque, or not quantized at all).
 Totals compare with the same model in fp32. Counts with a dynamic batch dimension are
 per sample.
 """
@@ -22,7 +24,8 @@ from .analysis import element_bits, macs, storage_bytes, type_label
 from .analysis.agreement import integer_agreement
 from .ir.core import Graph, Node
 from .ir.errors import QIRError
-from .ir.registry import is_opaque
+from .ir.registry import get_op, is_opaque
+from .ir.types import is_float
 from .numerics.sqnr import sqnr_db
 from .runtime.reference import run_graph
 
@@ -40,6 +43,7 @@ class Report:
     diagnostics: list = field(default_factory=list)  # what the passes reported, as lines
     opaque_ops: list = field(default_factory=list)   # onnx.* ops that run through ONNX Runtime
     notes: list = field(default_factory=list)        # about the report itself (e.g. why no SQNR)
+    lowered: bool = False                            # rows carry why a layer stays float
 
     def __str__(self) -> str:
         from .report_table import render_text
@@ -60,14 +64,16 @@ def report(compiled) -> Report:
     float_nodes = {v.name: n for n in compiled.float_graph.nodes for v in n.outputs} if compiled.float_graph else {}
     layers = [node for node in graph.nodes if node.op != "const"]
     rows = [_row(node, quant_values, float_values, float_nodes, compiled.target) for node in layers]
+    reasons = _float_reasons(graph)
     for row in rows:
         row["differ_from_sim"] = agreement[row["layer"]].differing if row["layer"] in agreement else None
+        row["float_reason"] = reasons.get(row["layer"])
     totals = _totals(rows, [_constants(node) for node in layers])
     for row in rows:
         row["latency_share"] = row["latency_ns"] / totals["latency_ns"] if totals["latency_ns"] else 0.0
     opaque = sorted({n.op for n in graph.nodes if is_opaque(n.op)})
     return Report(graph.name, compiled.target.name, compiled.pipeline, rows, totals, outputs_db,
-                  [str(d) for d in compiled.diagnostics], opaque, notes)
+                  [str(d) for d in compiled.diagnostics], opaque, notes, lowered=_lowered(graph))
 
 
 def _measure(compiled, notes: list) -> tuple:
@@ -132,6 +138,29 @@ def _row(node: Node, quant_values: dict, float_values: dict, float_nodes: dict, 
         "macs": n_macs, "bops": n_macs * math.prod(bits) if len(bits) == 2 else 0,
         "latency_ns": latency,
     }
+
+
+def _is_integer(node: Node) -> bool:
+    return not is_opaque(node.op) and get_op(node.op).integer
+
+
+def _lowered(graph: Graph) -> bool:
+    return any(_is_integer(n) and n.op != "quantize" for n in graph.nodes)
+
+
+def _float_reasons(graph: Graph) -> dict:
+    """Per layer computing a float result in a lowered graph, why it stays float; {} when
+    the graph was not lowered (a fake-quant graph computes every layer in float)."""
+    if not _lowered(graph):
+        return {}
+    reasons = {}
+    for node in graph.nodes:
+        if node.op == "const" or _is_integer(node) or not any(is_float(v.type) for v in node.outputs):
+            continue  # pass-throughs on storage and shape computations are not float layers
+        reasons[node.outputs[0].name] = node.attrs.get("q.float") or (
+            "opaque ONNX op: runs through ONNX Runtime" if is_opaque(node.op)
+            else "not quantized: its operands and result are float")
+    return reasons
 
 
 def _allocation(node: Node) -> dict:

@@ -52,6 +52,10 @@ def _footer(report) -> list:
     ]
     if report.outputs_db:
         lines.append("output SQNR vs float: " + ", ".join(_db(d, unit=" dB") for d in report.outputs_db))
+    floats = [r for r in report.rows if r.get("float_reason")]
+    if report.lowered:
+        lines.append(f"float layers after lower: {len(floats) or 'none'}")
+        lines += [f"  %{r['layer']} ({r['op']}): {r['float_reason']}" for r in floats]
     lines += [f"note: {n}" for n in report.notes]
     lines.append("diagnostics:" + ("" if report.diagnostics else " none"))
     lines += [f"  {d}" for d in report.diagnostics]
