@@ -50,6 +50,7 @@ def test_digits_cnn_exact(target):
     pytest.param("armv8", "", marks=EXACT_PRODUCTS),  # i8 activations, half_away
     pytest.param("generic", "weights=i4,acts=i4", marks=EXACT_PRODUCTS),
     pytest.param("generic", "granularity=tensor", marks=EXACT_PRODUCTS),
+    pytest.param("generic", "granularity=group:4", marks=EXACT_PRODUCTS),  # one ConvInteger group per weight block
 ])
 def test_every_lowered_op_exact(target, options):
     graph = mixed_graph(target, lower=True, quantize_options=options)
