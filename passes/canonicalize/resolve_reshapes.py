@@ -5,7 +5,8 @@ Exporters spell "keep the batch, flatten the rest" as
 never folds, so the result type stays unknown and the lowering cannot bound the next
 layer's reduction. Evaluating the chain symbolically (dims may be names like "N") shows
 the target is `[N, -1]`; a dim equal to the input's dim at the same position becomes
-ONNX's 0 ("copy"), so the target turns into the constant `[0, -1]`.
+ONNX's 0 ("copy"), so the target turns into the constant `[0, -1]`. Only named symbols
+are equal: two unknown dims ("?") are two sizes, which may differ.
 """
 from __future__ import annotations
 
@@ -45,12 +46,18 @@ def symbolic_value(graph: Graph, v: Value, depth: int = 0) -> Optional[list]:
     return None
 
 
+def _same_dim(a, b) -> bool:
+    """Named symbols stand for one size each; an unknown dim ("?", or one derived from it
+    like "?_out") is a different size every time it appears, so it equals nothing."""
+    return a == b and not (isinstance(a, str) and "?" in a)
+
+
 def _constant_target(x: Value, target: list) -> Optional[list]:
     out = []
     for i, d in enumerate(target):
         if isinstance(d, int):
             out.append(d)
-        elif i < x.type.rank and x.type.shape[i] == d:
+        elif i < x.type.rank and _same_dim(x.type.shape[i], d):
             out.append(0)
         else:
             return None
