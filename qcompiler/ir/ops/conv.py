@@ -1,7 +1,8 @@
 """Convolutions: conv1d, conv2d (grouped, dilated, explicit pads, padding modes) and
 conv_transpose2d, with fused activations.
 
-The numpy references are sliding-window views contracted with einsum; a transposed
+The numpy references are sliding-window views turned into columns for one matrix
+product per sample and group (depthwise convolutions sum shifted inputs instead); a transposed
 convolution is the stride-1 correlation of the zero-upsampled input with the flipped
 kernel. The torch versions call torch.nn.functional.
 """
@@ -96,14 +97,38 @@ def _add_bias(y, b):
 
 def _correlate(xp: np.ndarray, w: np.ndarray, plan: WindowPlan, groups: int) -> np.ndarray:
     """Grouped cross-correlation of an input already padded by the plan."""
-    n = len(plan.kernel)
     win = windows(xp, plan)  # [N, C, *out, *kernel]
-    batch, channels = xp.shape[:2]
+    if w.shape[1] == 1:
+        return _depthwise(win, w, plan, groups)
+    n, batch, channels = len(plan.kernel), xp.shape[0], xp.shape[1]
+    # im2col as [N, groups, C/groups·kernel, out]: a view when the kernel is 1x1 with stride 1,
+    # and each product w[g] @ cols[n, g] lands in [N, C_out, *out] order without a transpose
     win = win.reshape(batch, groups, channels // groups, *win.shape[2:])
-    wg = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
-    out, k = "pqr"[:n], "uvw"[:n]
-    y = np.einsum(f"ngc{out}{k},gfc{k}->ngf{out}", win, wg, optimize=True)
-    return y.reshape(batch, w.shape[0], *y.shape[3:])
+    order = (0, 1, 2) + tuple(range(3 + n, 3 + 2 * n)) + tuple(range(3, 3 + n))
+    cols = win.transpose(order).reshape(batch, groups, -1, int(np.prod(plan.out, dtype=np.int64)))
+    wg = w.reshape(groups, w.shape[0] // groups, -1)
+    y = np.empty((batch, groups, wg.shape[1], cols.shape[-1]), np.result_type(xp, w))
+    for i in range(batch):  # 2-D products run as BLAS gemm; stacked or broadcast ones may not
+        for g in range(groups):
+            np.matmul(wg[g], cols[i, g], out=y[i, g])
+    return y.reshape(batch, w.shape[0], *plan.out)
+
+
+def _depthwise(win: np.ndarray, w: np.ndarray, plan: WindowPlan, groups: int) -> np.ndarray:
+    """One input channel per group: a sum over kernel taps of shifted inputs times one
+    weight per channel (a matrix product per channel would be a long run of tiny ones)."""
+    n, batch = len(plan.kernel), win.shape[0]
+    per_group = w.shape[0] // groups
+    taps = w.reshape(groups, per_group, -1, *(1,) * n)  # [g, f, kernel taps, 1...]
+    y = np.empty((batch, groups, per_group, *plan.out), np.result_type(win, w))
+    term = np.empty(y.shape[1:], y.dtype)
+    for i in range(batch):  # a sample at a time, so its planes stay in cache across the taps
+        for k, tap in enumerate(np.ndindex(*plan.kernel)):
+            shifted = win[i][(Ellipsis,) + tap][:, None]  # [g, 1, *out]
+            np.multiply(shifted, taps[:, :, k], out=y[i] if k == 0 else term)
+            if k:
+                y[i] += term
+    return y.reshape(batch, w.shape[0], *plan.out)
 
 
 def _conv_reference(name, x, w, b, *, stride=None, pad=None, dilation=None, groups=1, pad_mode="zeros", **fused):
