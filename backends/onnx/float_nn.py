@@ -111,6 +111,13 @@ def instance_norm(ctx, node):
                      {"epsilon": float(node.attrs.get("eps", 1e-5))})]
 
 
+@FLOAT.register("lrn")
+def lrn(ctx, node):
+    attrs = {"size": int(node.attrs["size"]), "alpha": float(node.attrs.get("alpha", 1e-4)),
+             "beta": float(node.attrs.get("beta", 0.75)), "bias": float(node.attrs.get("bias", 1.0))}
+    return [ctx.b.op("LRN", [ctx.real(node.inputs[0])], attrs)]
+
+
 @FLOAT.register("layer_norm")
 def layer_norm(ctx, node):
     x = node.inputs[0]

@@ -94,6 +94,14 @@ def instance_norm(n: OnnxNode):
     return [n.add("instance_norm", [n.input(0), n.input(1), n.input(2)], {"eps": n.attr("epsilon", 1e-5)})]
 
 
+@converter("LRN")
+def lrn(n: OnnxNode):
+    if n.rank() < 3:
+        raise Unsupported(f"LRN over a rank-{n.rank()} input")
+    return [n.add("lrn", [n.input(0)], {"size": n.attr("size"), "alpha": n.attr("alpha", 1e-4),
+                                        "beta": n.attr("beta", 0.75), "bias": n.attr("bias", 1.0)})]
+
+
 def _pool_attrs(n: OnnxNode) -> dict:
     kernel = list(n.attr("kernel_shape"))
     k = len(kernel)

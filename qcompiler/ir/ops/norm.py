@@ -1,5 +1,6 @@
 """Normalizations: batch_norm (inference form), layer_norm (ONNX LayerNormalization
-axes) and instance_norm; channel axis 1 for the per-channel ones."""
+axes), instance_norm and lrn (local response normalization across channels); channel
+axis 1 for the per-channel ones."""
 from __future__ import annotations
 
 import numpy as np
@@ -113,3 +114,41 @@ def layer_norm_torch(x, weight=None, bias=None, axis=-1, eps=1e-5):
     y = F.layer_norm(x, normalized, None, None, float(eps))
     y = y if weight is None else y * weight
     return y if bias is None else y + bias
+
+
+def _lrn_type(types, attrs, consts):
+    x = plain(types[0])
+    if x.rank < 3:
+        raise VerifyError(f"lrn: input must have rank >= 3 [N, C, *spatial], got shape {list(x.shape)}")
+    if attrs["size"] < 1:
+        raise VerifyError(f"lrn: size must be >= 1, got {attrs['size']}")
+    return [x]
+
+
+def _lrn_window(size: int) -> tuple:
+    """Channels summed before and after channel c (ONNX: floor / ceil of (size-1)/2)."""
+    return (size - 1) // 2, size // 2
+
+
+@op("lrn", inputs=["x"], attrs={"size": Attr("int"), "alpha": Attr("float", 1e-4), "beta": Attr("float", 0.75),
+                                "bias": Attr("float", 1.0)}, infer=_lrn_type)
+def lrn(x, size, alpha=1e-4, beta=0.75, bias=1.0):
+    """y = x / (bias + alpha / size * sum of x^2 over a window of `size` channels) ^ beta
+    (ONNX LRN; the window is cut at the first and last channel)."""
+    before, after = _lrn_window(int(size))
+    sq = np.square(x.astype(np.float64))
+    padded = np.pad(sq, [(0, 0), (before, after)] + [(0, 0)] * (x.ndim - 2))
+    window = np.cumsum(padded, axis=1)
+    window = np.concatenate([window[:, size - 1:size], window[:, size:] - window[:, :-size]], axis=1)
+    y = x / (float(bias) + float(alpha) / size * window) ** float(beta)
+    return y.astype(x.dtype, copy=False)
+
+
+@torch_impl("lrn")
+def lrn_torch(x, size, alpha=1e-4, beta=0.75, bias=1.0):
+    # F.local_response_norm centres an even window one channel later than ONNX
+    before, after = _lrn_window(int(size))
+    n, c = x.shape[:2]
+    sq = (x * x).reshape(n, 1, c, -1)
+    window = F.avg_pool2d(F.pad(sq, (0, 0, before, after)), (size, 1), stride=1) * size
+    return x / (float(bias) + float(alpha) / size * window.reshape(x.shape)) ** float(beta)

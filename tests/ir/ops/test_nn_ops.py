@@ -15,7 +15,7 @@ from qcompiler.runtime.reference import run_graph
 RNG = np.random.default_rng(0)
 TOL = dict(rtol=1e-5, atol=1e-5)
 
-NN_OPS = """conv1d conv2d conv_transpose2d linear gemm matmul batch_norm layer_norm instance_norm
+NN_OPS = """conv1d conv2d conv_transpose2d linear gemm matmul batch_norm layer_norm instance_norm lrn
 max_pool1d max_pool2d avg_pool1d avg_pool2d global_avg_pool global_max_pool adaptive_avg_pool2d
 relu relu6 sigmoid tanh hardswish hardsigmoid silu softplus gelu leaky_relu elu clip prelu
 softmax log_softmax dropout""".split()
@@ -101,6 +101,10 @@ CASES = [
     Case("instance_norm", [X4, rand(4), rand(4)], {}, lambda x, w, b: F.instance_norm(x, weight=w, bias=b), "4d"),
     Case("instance_norm", [X3, rand(4), rand(4)], dict(eps=1e-2),
          lambda x, w, b: F.instance_norm(x, weight=w, bias=b, eps=1e-2), "3d"),
+    # odd windows only: torch centres an even one a channel later than ONNX (see test_light_zoo_ops)
+    Case("lrn", [X4], dict(size=3, alpha=0.1, beta=0.75, bias=2.0),
+         lambda x: F.local_response_norm(x, 3, alpha=0.1, beta=0.75, k=2.0), "4d"),
+    Case("lrn", [X3], dict(size=5), lambda x: F.local_response_norm(x, 5, alpha=1e-4, beta=0.75, k=1.0), "3d"),
     # pooling
     Case("max_pool1d", [X3], dict(kernel=[3], stride=[2], pad=[1], dilation=[2], ceil_mode=True),
          lambda x: F.max_pool1d(x, 3, 2, 1, 2, ceil_mode=True), "ceil-dilated"),
