@@ -5,7 +5,8 @@
 `s` scales output channels: axis 0 of conv1d/conv2d/linear weights ([out, in/g, k...]),
 and for conv_transpose2d ([in, out/g, kh, kw]) the second axis within each group.
 The conv's result must have no other reader: they would still need the unnormalized
-value, and folding would then compute the conv twice.
+value, and folding would then compute the conv twice. Per-channel Mul / Add by constants
+around the batch norm (or after a conv without one) fold too: fold_affine.py.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from qcompiler.passmanager import PassResult, graph_pass
 from qcompiler.rewrite import Const, Op, Rule, Var, apply_rules
 
 from ..calibration.attrs import with_result_calibration
+from . import fold_affine
+from .fold_affine import channel_scale
 
 PRODUCERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
 
@@ -35,16 +38,6 @@ def _foldable(m) -> bool:
     return conv.op != "linear" or conv.output.type.rank == 2
 
 
-def channel_scale(w: np.ndarray, scale: np.ndarray, op: str, groups: int) -> np.ndarray:
-    """`w` with output channel o multiplied by scale[o], in `op`'s weight layout."""
-    if op != "conv_transpose2d":
-        return w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
-    c_in, c_out_g = w.shape[:2]
-    grouped = w.reshape(groups, c_in // groups, c_out_g, *w.shape[2:])
-    per_group = scale.reshape(groups, 1, c_out_g, *(1,) * (w.ndim - 2))
-    return (grouped * per_group).reshape(w.shape)
-
-
 def _fold(b, m):
     conv, bn = m["conv"], m.root
     w = m.array("w")
@@ -60,7 +53,7 @@ def _fold(b, m):
                 with_result_calibration(conv.attrs, bn))
 
 
-RULES = [Rule("fold-bn", PATTERN, _fold, condition=_foldable)]
+RULES = [Rule("fold-bn", PATTERN, _fold, condition=_foldable)] + fold_affine.RULES
 
 
 @graph_pass("fold-bn")
