@@ -11,7 +11,7 @@ from qcompiler.ir.types import QuantType, TensorType
 
 from .fused_activation import TABLE_ACTIVATIONS, preactivation_type
 from .lut import LUT_BITS, LUT_OPS
-from .products import INTEGER_OP, weight_ok
+from .products import INTEGER_OP, reduction_length, weight_ok
 from .quant_params import activation_bounds, is_quant, per_tensor
 
 REQUANTIZED_OPS = ("add", "mul", "avg_pool2d", "global_avg_pool")
@@ -41,6 +41,9 @@ def _product_reason(node: Node) -> Optional[str]:
         return f"weight %{w.name} is {describe(w.type)}, which no integer product kernel takes"
     if bias is not None and Graph.const_value(bias) is None:
         return f"the bias %{bias.name} is computed at run time"
+    length = reduction_length(node, w.type)
+    if not isinstance(length, int):
+        return f"the reduction length {length} is symbolic, so no accumulator bound can be proven"
     act = node.attrs.get("activation")
     if activation_bounds(node) is None and (act not in TABLE_ACTIVATIONS or preactivation_type(node, node.output.type)
                                             is None):

@@ -50,7 +50,7 @@ def _lowerable(m) -> bool:
         return False
     if bias is not None and Graph.const_value(bias) is None:
         return False
-    if not isinstance(_reduction_length(node, w.type), int):
+    if not isinstance(reduction_length(node, w.type), int):
         return False  # a length known only at run time (attention over a dynamic sequence) bounds no accumulator
     if activation_bounds(node) is None:
         return node.attrs.get("activation") in TABLE_ACTIVATIONS and preactivation_type(node, out) is not None
@@ -70,7 +70,7 @@ def _integer_bias(graph: Graph, bias: Value, accumulator_scale: np.ndarray, befo
     return graph.constant(quantize(real, t), name=f"{bias.name}_i32", origin=origin, type=t, before=before)
 
 
-def _reduction_length(node: Node, w: QuantType):
+def reduction_length(node: Node, w: QuantType):
     """Products summed per output: K for matmul, C_in/groups · kernel for conv, in for linear."""
     dims = node.inputs[0].type.shape[-1:] if node.op == "matmul" else w.shape[1:]
     if all(isinstance(d, int) for d in dims):
@@ -94,7 +94,7 @@ def _lower(target: Target):
         operands = [x, w]
         if bias is not None:
             operands.append(_integer_bias(graph, bias, acc_scale, node))
-        check_dot_product(node, target, x, w, _reduction_length(node, w.type),
+        check_dot_product(node, target, x, w, reduction_length(node, w.type),
                           graph.const_value(operands[2]) if bias is not None else None)
         attrs = {k: node.attrs[k] for k in GEOMETRY if k in node.attrs}
         attrs.update(requant, rounding=target.rounding,
