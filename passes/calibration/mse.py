@@ -29,8 +29,9 @@ class MSEObserver(HistogramObserver):
         points = np.clip(points, lo, hi).reshape(1, -1)
         weights = np.repeat(h.counts[filled] / POINTS_PER_BIN, POINTS_PER_BIN)
 
-        def error(lo_c, hi_c):
-            return quantization_mse(points, lo_c, hi_c, bits, symmetric, weights)
+        def error(lo_c, hi_c):  # every candidate at once: the points are few
+            rows = np.broadcast_to(points, (len(lo_c), points.shape[1]))
+            return quantization_mse(rows, lo_c[:, 0], hi_c[:, 0], bits, symmetric, weights)[:, None]
 
         best_lo, best_hi = search_range(error, np.array([lo]), np.array([hi]), symmetric)
         return float(best_lo[0]), float(best_hi[0])
@@ -41,8 +42,8 @@ def mse_range_exact(array, bits: int, symmetric: bool, axis: Optional[int] = Non
     a = np.asarray(array, np.float32)
     rows = a.reshape(1, -1) if axis is None else np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
 
-    def error(lo_c, hi_c):
-        return quantization_mse(rows, lo_c, hi_c, bits, symmetric)
+    def error(lo_c, hi_c):  # a candidate at a time: a weight tensor can be large
+        return np.stack([quantization_mse(rows, lo_k, hi_k, bits, symmetric) for lo_k, hi_k in zip(lo_c, hi_c)])
 
     lo, hi = search_range(error, rows.min(axis=1), rows.max(axis=1), symmetric)
     return (float(lo[0]), float(hi[0])) if axis is None else (lo, hi)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-# error(lo[C], hi[C]) -> err[C]
+# error(lo[K, C], hi[K, C]) -> err[K, C]: K candidate ranges per channel at once
 ErrorFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 COARSE = np.geomspace(1e-3, 1.0, 40)
@@ -22,21 +22,17 @@ ASYMMETRIC_ROUNDS = 2
 
 
 def _best_factor(objective: Callable[[np.ndarray], np.ndarray], start: np.ndarray) -> np.ndarray:
-    """Per channel, the factor minimising `objective` (start kept unless beaten)."""
-    best_f, best_err = start.copy(), objective(start)
-    coarse_best = np.zeros(start.shape, np.int64)
-    coarse_err = np.full(start.shape, np.inf)
-    for k, f in enumerate(COARSE):
-        err = objective(np.full(start.shape, f))
-        better = err < coarse_err
-        coarse_best[better], coarse_err[better] = k, err[better]
+    """Per channel, the factor minimising `objective` (start kept unless beaten; of equal
+    errors the first candidate wins, as in a scan accepting strict improvements only)."""
+    channels = np.arange(start.size)
+    coarse_best = np.argmin(objective(np.repeat(COARSE[:, None], start.size, axis=1)), axis=0)
     lo = COARSE[np.maximum(coarse_best - 1, 0)]
     hi = COARSE[np.minimum(coarse_best + 1, len(COARSE) - 1)]
-    for f in (lo + t * (hi - lo) for t in np.linspace(0.0, 1.0, REFINE_POINTS)):
-        err = objective(f)
-        better = err < best_err
-        best_f[better], best_err[better] = f[better], err[better]
-    return best_f
+    fine = lo + np.linspace(0.0, 1.0, REFINE_POINTS)[:, None] * (hi - lo)
+    err = objective(fine)
+    best = np.argmin(err, axis=0)
+    better = err[best, channels] < objective(start[None])[0]
+    return np.where(better, fine[best, channels], start)
 
 
 def _ratio(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
@@ -51,14 +47,17 @@ def search_range(error: ErrorFn, lo, hi, symmetric: bool) -> tuple:
     lo, hi = lo.reshape(-1), hi.reshape(-1)
     bound = np.maximum(-lo, hi)
 
+    def candidates(lo_c, hi_c):
+        return error(*np.broadcast_arrays(lo_c, hi_c))
+
     def clipped(f):
         return np.maximum(lo, -f * bound), np.minimum(hi, f * bound)
 
-    out_lo, out_hi = clipped(_best_factor(lambda f: error(*clipped(f)), np.ones(lo.shape)))
+    out_lo, out_hi = clipped(_best_factor(lambda f: candidates(*clipped(f)), np.ones(lo.shape)))
     if not symmetric:
         # then each side on its own; the common threshold first, because alternating
         # from min/max alone stalls on a lopsided optimum when both tails have outliers
         for _ in range(ASYMMETRIC_ROUNDS):
-            out_hi = hi * _best_factor(lambda f: error(out_lo, f * hi), _ratio(out_hi, hi))
-            out_lo = lo * _best_factor(lambda f: error(f * lo, out_hi), _ratio(out_lo, lo))
+            out_hi = hi * _best_factor(lambda f: candidates(out_lo, f * hi), _ratio(out_hi, hi))
+            out_lo = lo * _best_factor(lambda f: candidates(f * lo, out_hi), _ratio(out_lo, lo))
     return out_lo.reshape(shape), out_hi.reshape(shape)
