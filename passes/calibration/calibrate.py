@@ -80,7 +80,7 @@ class Calibrate(Pass):
                    and (v.producer is None or v.producer.op != "const")]
         observers = {id(v): make_observer(self.method, percentile=self.percentile) for v in watched}
         plan, chunks = release_plan(graph), MemoryBoundBatches(graph, self.batch_mb << 20)
-        n_batches = 0
+        n_batches = n_chunks = 0
         for k, arrays in enumerate(ctx.progress.iterate(batches, desc="calibrate", total=total)):
             def observe(v, a):
                 if id(v) not in observers:
@@ -93,9 +93,11 @@ class Calibrate(Pass):
 
             for chunk in chunks.split(arrays):
                 chunks.record(chunk, stream_graph(graph, chunk, observe, plan).peak_bytes)
+                n_chunks += 1
             n_batches += 1
         self._write_activation_ranges(graph, observers, target_symmetry(ctx)[1])
-        return PassResult(True, {"batches": n_batches, "activations": len(watched), "weights": n_weights})
+        return PassResult(True, {"batches": n_batches, "chunks": n_chunks, "activations": len(watched),
+                                 "weights": n_weights})
 
     def _write_activation_ranges(self, graph: Graph, observers: dict, symmetric: bool) -> None:
         def observed(v):
