@@ -30,17 +30,20 @@ SAMPLE_BYTES_FOR_REPORT = 4 << 20
 
 def compile(model: Any, target: str = "generic", example_inputs: Any = None, calibration: Any = None,
             pipeline: Any = None, dump_ir: Any = None, seed: int = 0, progress: bool = True,
-            dynamic_batch: bool = True) -> CompiledModel:
+            dynamic_batch: bool = True, dynamic_dims: Any = None) -> CompiledModel:
     """Import `model` (torch.nn.Module, .onnx/.qir path, ONNX ModelProto or Graph), run
     `pipeline` (default: the target's, see qcompiler.pipelines) with the verifier after
     every pass, and return the CompiledModel.
 
     `calibration` is anything the `calibrate` pass accepts (an array of samples, a list of
     batches, a DataLoader). `example_inputs` (default: the first calibration sample when
-    `calibration` is an array) fix the input shapes: a torch model is traced on them, an
-    ONNX model takes their shapes; dim 0 stays a free batch dimension unless
-    `dynamic_batch=False`. A Graph is copied, never changed. `dump_ir` names a directory
-    that receives the IR before and after every pass."""
+    `calibration` is an array) are what a torch model is traced on; an ONNX model keeps
+    the dims its file declares (symbolic ones stay symbolic; the examples must fit the
+    static ones). `dynamic_dims={"x": {0: "N", 3: "W"}}` (inputs by name or position)
+    makes those dims symbolic, so the compiled model and its exports run at any size
+    there; `dynamic_batch` (default) is the shortcut for dim 0 of every input, and
+    `dynamic_batch=False` fixes dim 0 to the examples'. A Graph is copied, never changed.
+    `dump_ir` names a directory that receives the IR before and after every pass."""
     chosen = get_target(target)
     passes = pipeline if pipeline is not None else chosen.default_pipeline
     keep, before_lowering = KeepFloat(), KeepBefore("lower")
@@ -48,7 +51,7 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     manager = PassManager(passes, instruments)  # a bad pipeline fails before the import
     trace_inputs = calibration[:1] if example_inputs is None and _is_array(calibration) else example_inputs
     model = clone(model) if isinstance(model, Graph) else model
-    graph = load_model(model, _as_torch(trace_inputs), dynamic_batch=dynamic_batch)
+    graph = load_model(model, _as_torch(trace_inputs), dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
     _check_calibration(graph, calibration)
     ctx = PassContext(target=chosen, calibration=calibration, example_inputs=example_inputs, seed=seed,
                       progress=Progress(progress))

@@ -7,36 +7,40 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
+from .frontends.dynamic_dims import DynamicDims
 from .ir.core import Graph
 from .ir.errors import FrontendError, QIRError
 
 
-def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = False) -> Graph:
-    """A torch model is traced on `example_inputs` (dim 0 symbolic with `dynamic_batch`);
-    an ONNX model takes their shapes (dim 0 as declared with `dynamic_batch`); a .qir
-    file or a Graph ignores them."""
+def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = False,
+               dynamic_dims: Optional[DynamicDims] = None) -> Graph:
+    """A torch model is traced on `example_inputs`, symbolic in the dims `dynamic_dims`
+    names (frontends/dynamic_dims.py; `dynamic_batch` adds dim 0 of every input); an
+    ONNX model keeps the dims its file declares, symbolic ones included (`dynamic_dims`
+    makes more of them symbolic, `dynamic_batch=False` fixes dim 0 to the examples'); a
+    .qir file or a Graph ignores them."""
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, os.PathLike)):
-        return _load_path(str(model), example_inputs, dynamic_batch)
+        return _load_path(str(model), example_inputs, dynamic_batch, dynamic_dims)
     if _is_torch_module(model):
         if example_inputs is None:
             raise FrontendError("a torch.nn.Module needs example_inputs (a tensor or a tuple of tensors) to be traced")
         from .frontends.fx import import_module
 
-        return import_module(model, example_inputs, dynamic_batch=dynamic_batch)
+        return import_module(model, example_inputs, dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
     if type(model).__name__ == "ModelProto":
-        return _import_onnx(model, example_inputs, dynamic_batch)
+        return _import_onnx(model, example_inputs, dynamic_batch, dynamic_dims)
     raise FrontendError(f"cannot import a {type(model).__name__}: expected a torch.nn.Module, an ONNX model "
                         f"(path or ModelProto), a .qir file or 'module:factory'")
 
 
-def _load_path(spec: str, example_inputs, dynamic_batch: bool) -> Graph:
+def _load_path(spec: str, example_inputs, dynamic_batch: bool, dynamic_dims) -> Graph:
     suffix = Path(spec).suffix.lower()
     if suffix == ".onnx":
         if not Path(spec).is_file():
             raise FrontendError(f"{spec}: no such file")
-        return _import_onnx(spec, example_inputs, dynamic_batch)
+        return _import_onnx(spec, example_inputs, dynamic_batch, dynamic_dims)
     if suffix == ".qir":
         if not Path(spec).is_file():
             raise FrontendError(f"{spec}: no such file")
@@ -44,17 +48,17 @@ def _load_path(spec: str, example_inputs, dynamic_batch: bool) -> Graph:
 
         return load_qir(spec)
     if ":" in spec and not Path(spec).exists():
-        return _load_factory(spec, example_inputs, dynamic_batch)
+        return _load_factory(spec, example_inputs, dynamic_batch, dynamic_dims)
     raise FrontendError(f"{spec}: expected a .onnx or .qir file, or 'package.module:factory' returning a torch model")
 
 
-def _import_onnx(model, example_inputs, dynamic_batch: bool) -> Graph:
-    """ONNX models take the shapes of the example inputs, so a model declared for any
-    image size is compiled for the size it will run at (which its integer kernels need);
-    with `dynamic_batch`, dim 0 (the batch) stays as the model declares it."""
+def _import_onnx(model, example_inputs, dynamic_batch: bool, dynamic_dims) -> Graph:
+    """Declared symbolic dims stay symbolic, so the compiled model runs at every size the
+    source model runs at; the example inputs only fill in what the file leaves open (a
+    missing shape, dim 0 with `dynamic_batch=False`) and must fit its static dims."""
     from .frontends.onnx import import_onnx
 
-    if example_inputs is None:
+    if example_inputs is None and dynamic_dims is None:
         return import_onnx(model)
     import onnx
 
@@ -63,28 +67,56 @@ def _import_onnx(model, example_inputs, dynamic_batch: bool) -> Graph:
         proto = onnx.load(model, load_external_data=False) if is_path else model
     except Exception:  # unreadable: import_onnx says so, naming the file
         return import_onnx(model)
-    shapes = _shapes_from_examples(proto, example_inputs, str(model) if is_path else "the ONNX model", dynamic_batch)
-    return import_onnx(model, input_shapes=shapes)
+    source = str(model) if is_path else "the ONNX model"
+    return import_onnx(model, input_shapes=_onnx_input_shapes(proto, example_inputs, source, dynamic_batch,
+                                                              dynamic_dims))
 
 
-def _shapes_from_examples(proto, example_inputs, source: str, keep_batch: bool) -> dict:
+def _onnx_input_shapes(proto, example_inputs, source: str, dynamic_batch: bool, dynamic_dims) -> dict:
+    from .frontends.dynamic_dims import dims_per_input
+
     initializers = {t.name for t in proto.graph.initializer}
     inputs = [v for v in proto.graph.input if v.name not in initializers]
-    examples = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
-    if len(examples) != len(inputs):
-        raise FrontendError(f"{source} takes {len(inputs)} inputs ({', '.join(v.name for v in inputs)}), "
-                            f"{len(examples)} example inputs were given")
+    examples = [None] * len(inputs)
+    if example_inputs is not None:
+        examples = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
+        if len(examples) != len(inputs):
+            raise FrontendError(f"{source} takes {len(inputs)} inputs ({', '.join(v.name for v in inputs)}), "
+                                f"{len(examples)} example inputs were given")
+    declared = [_declared_dims(v, x) for v, x in zip(inputs, examples)]
+    symbols = dims_per_input(dynamic_dims, [v.name for v in inputs], [len(d) for d in declared], source)
     shapes = {}
-    for v, x in zip(inputs, examples):
-        shape = list(getattr(x, "shape", ()))
-        declared = v.type.tensor_type.shape.dim
-        if keep_batch and shape and declared:
-            shape[0] = declared[0].dim_value or declared[0].dim_param or "N"
-        shapes[v.name] = shape
+    for v, dims, x, named in zip(inputs, declared, examples, symbols):
+        example = None if x is None else list(getattr(x, "shape", ()))
+        if example is not None and (len(example) != len(dims) or any(
+                isinstance(d, int) and d != e for d, e in zip(dims, example))):
+            raise FrontendError(f"{source}: input '{v.name}' is declared {_shape_text(dims)}, "
+                                f"but its example input has shape {example}")
+        if dims and not dynamic_batch and not isinstance(dims[0], int):
+            dims[0] = example[0] if example else 1
+        for axis, symbol in named.items():
+            dims[axis] = symbol
+        shapes[v.name] = dims
     return shapes
 
 
-def _load_factory(spec: str, example_inputs, dynamic_batch: bool) -> Graph:
+def _declared_dims(v, example) -> list:
+    """An input's dims as its file declares them (ints, symbol names, '?'); the example's
+    shape when the file declares none."""
+    t = v.type.tensor_type
+    if not t.HasField("shape"):
+        if example is None:
+            return []
+        return list(getattr(example, "shape", ()))
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or "?")
+            for d in t.shape.dim]
+
+
+def _shape_text(dims: list) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
+def _load_factory(spec: str, example_inputs, dynamic_batch: bool, dynamic_dims) -> Graph:
     """`pkg.mod:factory` calls factory(); it returns a module, or (module, example_inputs)."""
     mod_name, _, attr = spec.partition(":")
     try:
@@ -98,7 +130,7 @@ def _load_factory(spec: str, example_inputs, dynamic_batch: bool) -> Graph:
     if not _is_torch_module(made):
         raise FrontendError(f"{spec}: the factory returned {type(made).__name__}, not a torch.nn.Module "
                             f"(or a (module, example_inputs) pair)")
-    return load_model(made, example_inputs, dynamic_batch=dynamic_batch)
+    return load_model(made, example_inputs, dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
 
 
 def _is_torch_module(obj: Any) -> bool:

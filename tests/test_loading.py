@@ -15,10 +15,36 @@ def any_size_conv():
                       inits=[w])
 
 
-@pytest.mark.parametrize("dynamic_batch, shape", [(True, ("batch", 3, 8, 12)), (False, (2, 3, 8, 12))])
-def test_onnx_models_take_the_example_shapes(dynamic_batch, shape):
+@pytest.mark.parametrize("dynamic_batch, shape", [(True, ("batch", 3, "H", "W")), (False, (2, 3, "H", "W"))])
+def test_onnx_models_keep_their_symbolic_dims_whatever_the_examples(dynamic_batch, shape):
+    """The examples' 8x12 only serves calibration; dim 0 is fixed to theirs on request."""
     g = load_model(any_size_conv(), np.zeros((2, 3, 8, 12), np.float32), dynamic_batch=dynamic_batch)
-    assert g.inputs[0].type.shape == shape and g.outputs[0].type.shape == (shape[0], 4, 8, 12)
+    assert g.inputs[0].type.shape == shape and g.outputs[0].type.shape == (shape[0], 4, "H", "W")
+
+
+def test_dynamic_dims_make_declared_dims_symbolic_by_name_or_position():
+    x = np.zeros((2, 3, 8, 12), np.float32)
+    assert load_model(any_size_conv(), x, dynamic_batch=True, dynamic_dims={"x": {-1: "width"}}).inputs[0].type.shape == \
+        ("batch", 3, "H", "width")
+    assert load_model(any_size_conv(), x, dynamic_batch=False, dynamic_dims={0: {0: "B"}}).inputs[0].type.shape == \
+        ("B", 3, "H", "W")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"y": {0: "N"}}, r"dynamic_dims names input 'y', but .* takes 1 inputs \(x\)"),
+    ({"x": {4: "N"}}, r"dynamic_dims\['x'\]: axis 4 is not an axis of input 'x' \(rank 4\)"),
+    ({"x": {0: "a b"}}, r"the symbol must be a name like 'W'"),
+    ({"x": [0]}, r"dynamic_dims\['x'\] must map axes to symbols"),
+])
+def test_a_bad_dynamic_dims_option_is_named(spec, message):
+    with pytest.raises(FrontendError, match=message):
+        load_model(any_size_conv(), np.zeros((2, 3, 8, 12), np.float32), dynamic_dims=spec)
+
+
+def test_examples_must_fit_the_declared_static_dims():
+    with pytest.raises(FrontendError, match=r"input 'x' is declared \[batch, 3, H, W\], but its example input "
+                                            r"has shape \[2, 4, 8, 12\]"):
+        load_model(any_size_conv(), np.zeros((2, 4, 8, 12), np.float32))
 
 
 def test_onnx_models_keep_their_shapes_without_examples():

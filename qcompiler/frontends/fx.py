@@ -11,6 +11,7 @@ for batch norm, no dropout.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Optional
 
 import torch
@@ -20,6 +21,7 @@ from ..ir.errors import FrontendError
 from ..ir.verifier import verify
 from . import fx_attention, fx_modules, fx_ops_activation, fx_ops_index, fx_ops_math, fx_ops_nn, fx_ops_pool  # noqa: F401 (register handlers)
 from . import fx_ops_reduce, fx_ops_shape  # noqa: F401
+from .dynamic_dims import DynamicDims, dims_per_input
 from .fx_convert import Converter
 from .fx_meta import propagate
 from .fx_table import MODULES
@@ -32,12 +34,15 @@ _CAPTURES = ("auto", "fx", "export")
 
 
 def import_module(module: torch.nn.Module, example_inputs, *, name: Optional[str] = None,
-                  dynamic_batch: bool = False, capture: str = "auto") -> Graph:
+                  dynamic_batch: bool = False, dynamic_dims: Optional[DynamicDims] = None,
+                  capture: str = "auto") -> Graph:
     """Import `module` as an IR graph.
 
     `example_inputs` is a tensor or a tuple of tensors, one per forward() argument (later
-    arguments keep their defaults). With `dynamic_batch=True`, dim 0 of every input is
-    the symbolic dim "N". `capture` picks how the module is captured: "fx" (symbolic
+    arguments keep their defaults). `dynamic_dims` (frontends/dynamic_dims.py, inputs by
+    forward() argument name or position) names the dims that stay symbolic, e.g.
+    `{"x": {0: "N", 3: "W"}}`; `dynamic_batch=True` adds dim 0 of every input as "N".
+    `capture` picks how the module is captured: "fx" (symbolic
     tracing), "export" (torch.export) or "auto" (fx, falling back to torch.export); the
     graph's `meta["captured_by"]` says which one did. Raises FrontendError when the
     module fails on the examples, or uses an op the catalog cannot express (naming the
@@ -45,15 +50,32 @@ def import_module(module: torch.nn.Module, example_inputs, *, name: Optional[str
     if capture not in _CAPTURES:
         raise FrontendError(f"capture must be one of {list(_CAPTURES)}, got {capture!r}")
     examples = _as_tuple(example_inputs)
+    symbols = _symbols(module, examples, dynamic_batch, dynamic_dims)
     with _eval_mode(module):
         _check_runs(module, examples)
-        gm, captured_by = _capture(module, examples, dynamic_batch, capture)
+        gm, captured_by = _capture(module, examples, symbols, capture)
         with torch.no_grad():
-            propagate(gm, examples, dynamic_batch)
-        graph = Converter(gm, name or type(module).__name__, len(examples), dynamic_batch).run()
+            propagate(gm, examples, symbols)
+        graph = Converter(gm, name or type(module).__name__, len(examples), symbols).run()
     graph.meta["captured_by"] = captured_by
     verify(graph)
     return graph
+
+
+def _symbols(module: torch.nn.Module, examples: tuple, dynamic_batch: bool, dynamic_dims) -> list:
+    """{axis: symbol} per example input."""
+    try:
+        params = [p.name for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = params[:len(examples)] if len(params) >= len(examples) else [f"input{i}" for i in range(len(examples))]
+    symbols = dims_per_input(dynamic_dims, names, [x.dim() for x in examples], type(module).__name__)
+    if dynamic_batch:
+        for axes, x in zip(symbols, examples):
+            if x.dim():
+                axes.setdefault(0, "N")
+    return symbols
 
 
 def _as_tuple(example_inputs) -> tuple:
@@ -90,7 +112,7 @@ def _check_runs(module: torch.nn.Module, examples: tuple) -> None:
                             f"check their number and shapes: {type(e).__name__}: {e}") from None
 
 
-def _capture(module: torch.nn.Module, examples: tuple, dynamic_batch: bool, capture: str) -> tuple:
+def _capture(module: torch.nn.Module, examples: tuple, symbols: list, capture: str) -> tuple:
     """(GraphModule, "fx" | "torch.export"); autograd stays on, as when the module runs."""
     failures = []
     if capture in ("auto", "fx"):
@@ -100,7 +122,7 @@ def _capture(module: torch.nn.Module, examples: tuple, dynamic_batch: bool, capt
             failures.append(f"symbolic tracing failed ({_first_line(e)})")
     if capture in ("auto", "export"):
         try:
-            return export_trace(module, _clones(examples), dynamic_batch), "torch.export"
+            return export_trace(module, _clones(examples), symbols), "torch.export"
         except Exception as e:
             failures.append(f"torch.export failed ({_first_line(e)})")
     raise FrontendError(f"cannot capture {type(module).__name__}: {' and '.join(failures)}")

@@ -2,9 +2,8 @@
 
 The converter walks the fx nodes in order and calls the handler the mapping table has
 for each target; handlers build IR through the helpers here (`emit`, `const`, `dim`,
-...). Python values (sizes, flags, dtypes) stay Python values; with a dynamic batch, a
-size that depends on the batch is an i64[1] IR value instead, so reshapes keep working
-for any batch. Every result is checked against the shape and dtype torch computed on
+...). Python values (sizes, flags, dtypes) stay Python values; a size that depends on
+a dynamic dim is an i64[1] IR value instead, so reshapes keep working at any size. Every result is checked against the shape and dtype torch computed on
 the example inputs, so a wrong mapping fails at import, naming the node.
 """
 from __future__ import annotations
@@ -30,15 +29,18 @@ _INPLACE_OPERATORS = {operator.iadd, operator.isub, operator.imul, operator.itru
 
 
 class Converter:
-    def __init__(self, gm: fx.GraphModule, name: str, num_inputs: int, dynamic_batch: bool):
+    def __init__(self, gm: fx.GraphModule, name: str, num_inputs: int, symbols: list):
         self.gm = gm
         self.graph = Graph(name)
-        self.dynamic_batch = dynamic_batch
+        self.symbols = symbols  # {axis: symbol} per input
+        # symbols only ever at axis 0: a batch, which samples scale linearly
+        self._batch_symbols = {s for axes in symbols for a, s in axes.items()} - \
+            {s for axes in symbols for a, s in axes.items() if a != 0}
         self.node: Optional[fx.Node] = None
         self._num_inputs = num_inputs
         self._env: dict = {}
         self._weights: dict = {}
-        self._batch = 0  # the examples' batch size, when it is symbolic
+        self._sizes: dict = {}  # symbol -> its size in the example inputs
         self._parameter_names = {n for n, _ in gm.named_parameters()}
 
     def run(self) -> Graph:
@@ -63,8 +65,11 @@ class Converter:
         if not isinstance(meta, TensorMetadata):
             raise FrontendError(f"example input {index} ('{node.name}') is not a tensor")
         shape = list(meta.shape)
-        if self.dynamic_batch and shape:
-            self._batch, shape[0] = shape[0], "N"
+        for axis, symbol in self.symbols[index].items():
+            if self._sizes.setdefault(symbol, shape[axis]) != shape[axis]:
+                raise FrontendError(f"dim '{symbol}' is {self._sizes[symbol]} in one example input and {shape[axis]} "
+                                    f"in input {index} ('{node.name}'); one symbol is one size")
+            shape[axis] = symbol
         return self.graph.add_input(node.name, TensorType(ir_dtype(meta.dtype), shape))
 
     def _outputs(self, result) -> list:
@@ -87,8 +92,9 @@ class Converter:
             raise
         except Exception as e:  # arguments a handler does not expect, inference rejecting them, ...
             raise self.error(f"cannot convert {self._target_name(node)}: {type(e).__name__}: {e}") from e
-        if self.dynamic_batch:
-            refine(result, node.meta.get("tensor_meta"), node.meta.get("qc_next_batch"), self._batch)
+        if self._sizes:
+            refine(result, node.meta.get("tensor_meta"), node.meta.get("qc_grown", {}), self._sizes,
+                   self._batch_symbols)
         self._check(node.meta.get("tensor_meta"), result)
         if _mutates(node, self.gm) and isinstance(node.args[0], fx.Node):
             self._env[node.args[0]] = result  # later readers of the mutated tensor see the new value

@@ -29,39 +29,57 @@ def torch_dtype(dtype: str) -> torch.dtype:
     return _TORCH_DTYPES[dtype]
 
 
-def propagate(gm: fx.GraphModule, examples: tuple, dynamic_batch: bool) -> None:
-    """Record torch's results on every node. With a dynamic batch, first also at batch+1
-    (`meta["qc_next_batch"]`): a dim that changes with the batch is symbolic, one that
-    does not is static."""
-    if dynamic_batch:
+def propagate(gm: fx.GraphModule, examples: tuple, symbols: list) -> None:
+    """Record torch's results on every node. For each symbol of `symbols` ({axis: symbol}
+    per input), first also with the dims it names doubled (`meta["qc_grown"][symbol]`;
+    doubling keeps sizes divisible as the examples' were), which tells static dims from
+    dynamic ones (see `refine`)."""
+    for symbol in dict.fromkeys(s for axes in symbols for s in axes.values()):
+        grown = tuple(_grown(x, [a for a, s in axes.items() if s == symbol]) for x, axes in zip(examples, symbols))
         try:
-            RecordingShapeProp(gm).propagate(*(torch.cat([x, x[:1]]) for x in examples))
+            RecordingShapeProp(gm).propagate(*grown)
         except Exception as e:
-            raise FrontendError(f"dynamic_batch=True, but the model fails at batch size {len(examples[0]) + 1}: "
+            sizes = ", ".join(f"{list(x.shape)}" for x in grown)
+            raise FrontendError(f"dim '{symbol}' is dynamic, but the model fails when it doubles (inputs {sizes}): "
                                 f"{type(e).__name__}: {e}") from None
         for n in gm.graph.nodes:
-            n.meta["qc_next_batch"] = n.meta.get("tensor_meta")
+            n.meta.setdefault("qc_grown", {})[symbol] = n.meta.get("tensor_meta")
     RecordingShapeProp(gm).propagate(*(x.clone() for x in examples))
 
 
-def refine(result, meta, next_meta, batch: int) -> None:
+def _grown(x: torch.Tensor, axes: list) -> torch.Tensor:
+    for a in axes:
+        x = torch.cat([x, x], dim=a)
+    return x.clone()
+
+
+def refine(result, meta, grown: dict, sizes: dict, batch_symbols: set) -> None:
     """Fill in the dims of `result`'s types that inference left unknown (after a reshape
-    to a computed shape): static where torch's two runs agree, "N" where they follow the
-    batch size."""
-    if isinstance(result, Value) and isinstance(meta, TensorMetadata) and isinstance(next_meta, TensorMetadata):
-        shape = [_refined(d, a, b, batch) for d, a, b in zip(result.type.shape, meta.shape, next_meta.shape)]
+    to a computed shape) from torch's runs: `grown` maps each symbol to the metadata of
+    the run where it doubled, `sizes` to its size in the examples. A dim no run changes
+    is static; one that follows a batch symbol (axis 0 of the inputs) is named by it;
+    any other dynamic dim stays unknown, since spatial arithmetic (strides, rounding) can
+    match a size at two points and differ at others (2·⌈W/2⌉ is W only for even W)."""
+    if isinstance(result, Value) and isinstance(meta, TensorMetadata):
+        runs = {s: m.shape for s, m in grown.items() if isinstance(m, TensorMetadata)}
+        shape = [_refined(d, i, meta.shape[i], runs, sizes, batch_symbols) for i, d in enumerate(result.type.shape)]
         result.type = result.type.with_shape(shape)
-    elif isinstance(result, (list, tuple)) and isinstance(meta, (list, tuple)) and isinstance(next_meta, (list, tuple)):
-        for r, m, n in zip(result, meta, next_meta):
-            refine(r, m, n, batch)
+    elif isinstance(result, (list, tuple)) and isinstance(meta, (list, tuple)):
+        for i, (r, m) in enumerate(zip(result, meta)):
+            refine(r, m, {s: g[i] for s, g in grown.items() if isinstance(g, (list, tuple)) and i < len(g)}, sizes,
+                   batch_symbols)
 
 
-def _refined(dim, size: int, next_size: int, batch: int):
-    if isinstance(dim, int) or dim == "N":
+def _refined(dim, axis: int, size: int, runs: dict, sizes: dict, batch_symbols: set):
+    if isinstance(dim, int) or dim in sizes or len(runs) != len(sizes):
         return dim
-    if size == next_size:
+    changed = [s for s, shape in runs.items() if axis < len(shape) and shape[axis] != size]
+    if not changed:
         return int(size)
-    return "N" if (size, next_size) == (batch, batch + 1) else dim
+    (s, *others) = changed
+    if not others and s in batch_symbols and (size, runs[s][axis]) == (sizes[s], 2 * sizes[s]):
+        return s
+    return dim
 
 
 class RecordingShapeProp(ShapeProp):

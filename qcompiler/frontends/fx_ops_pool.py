@@ -87,18 +87,36 @@ def aten_adaptive_max_pool2d(cx, x, output_size):
 def _resize(cx, x, scale_factor, mode: str, align_corners) -> object:
     if cx.rank(x) != 4:
         raise cx.error("resize is only in the op catalog for 4-D NCHW tensors")
-    if scale_factor is None:  # from the sizes torch computed
-        out = cx.node.meta["tensor_meta"].shape
-        scales = [out[i] / x.type.shape[i] for i in (2, 3)]
+    sizes = None
+    if scale_factor is None:
+        scales, sizes = _recorded_scales_or_sizes(cx)
     else:
         scales = [float(s) for s in _spatial_floats(scale_factor)]
+    inputs = [x, None if sizes is None else cx.i64(sizes)]
+    scales = None if scales is None else [1.0, 1.0] + scales
     if mode == "nearest":
-        return cx.emit("resize", [x], scales=[1.0, 1.0] + scales, mode="nearest", coord_mode="asymmetric",
-                       nearest_mode="floor")
+        return cx.emit("resize", inputs, scales=scales, mode="nearest", coord_mode="asymmetric", nearest_mode="floor")
     if mode == "bilinear":
-        return cx.emit("resize", [x], scales=[1.0, 1.0] + scales, mode="linear",
+        return cx.emit("resize", inputs, scales=scales, mode="linear",
                        coord_mode="align_corners" if align_corners else "half_pixel")
     raise cx.error(f"interpolation mode '{mode}' is not supported")
+
+
+def _recorded_scales_or_sizes(cx) -> tuple:
+    """(scales, None) or (None, [H, W]) of a resize torch only gave output sizes for,
+    from its runs on the examples and with each dynamic dim doubled: fixed sizes where
+    the output never changes, else the scales the output follows the input by."""
+    source = cx.node.args[0]
+    runs = [(source.meta["tensor_meta"].shape, cx.node.meta["tensor_meta"].shape)]
+    runs += [(source.meta["qc_grown"][s].shape, m.shape) for s, m in cx.node.meta.get("qc_grown", {}).items()]
+    (in_hw, out_hw) = [list(s[2:]) for s in runs[0]]
+    if all(list(out[2:]) == out_hw for _, out in runs):
+        return None, [int(d) for d in out_hw]
+    scales = [o / i for o, i in zip(out_hw, in_hw)]
+    if any(list(out[2:]) != [int(i * f) for i, f in zip(inp[2:], scales)] for inp, out in runs):
+        raise cx.error(f"resize to sizes {[list(out[2:]) for _, out in runs]} from {[list(i[2:]) for i, _ in runs]}: "
+                       "they neither stay fixed nor follow the dynamic input by fixed scales")
+    return scales, None
 
 
 @converts(F.interpolate)

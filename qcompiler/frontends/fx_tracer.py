@@ -198,15 +198,25 @@ def symbolic_trace(module: torch.nn.Module, example_inputs: tuple, leaf_modules:
     return fx.GraphModule(tracer.root, graph, type(module).__name__)
 
 
-def export_trace(module: torch.nn.Module, example_inputs: tuple, dynamic_batch: bool) -> fx.GraphModule:
-    """torch.export, unlifted back into a GraphModule whose weights are get_attr nodes
-    named by their module path, so both capture paths feed one converter."""
+def export_trace(module: torch.nn.Module, example_inputs: tuple, symbols: list) -> fx.GraphModule:
+    """torch.export with the dims of `symbols` ({axis: symbol} per input) as
+    `Dim.DYNAMIC` (torch infers their ranges, W >= 3 after a stride-2 conv, and fails if
+    the model fixes one), unlifted back into a GraphModule whose weights are get_attr
+    nodes named by their module path, so both capture paths feed one converter."""
     dynamic_shapes = None
-    if dynamic_batch:
-        batch = torch.export.Dim("N")
-        dynamic_shapes = tuple({0: batch} for _ in example_inputs)
+    if any(symbols):
+        dynamic_shapes = tuple({axis: torch.export.Dim.DYNAMIC for axis in axes} or None for axes in symbols)
+        # export specializes a dim of size 1 to 1: trace a dynamic one at size 2
+        example_inputs = tuple(_at_least_two(x, axes) for x, axes in zip(example_inputs, symbols))
     program = torch.export.export(module, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
     return program.module()
+
+
+def _at_least_two(x: torch.Tensor, axes) -> torch.Tensor:
+    for a in axes:
+        if x.shape[a] == 1:
+            x = torch.cat([x, x], dim=a)
+    return x
 
 
 def is_guard(node: fx.Node) -> bool:
