@@ -1,8 +1,9 @@
 """Group-wise weights end to end: `quantize{granularity=group:N},lower` leaves no float
 conv / linear / matmul; the Numba backend equals the reference interpreter bit for bit,
 the exact ONNX integer form equals both in onnxruntime, the fake-quant graph exports as
-blocked QDQ (opset 21) and runs; accuracy stays with per-channel at 8 bits and beats it at 2. On the digits CNN and
-on the PP-OCR direction classifier shipped with rapidocr (compiled for armv8)."""
+blocked QDQ (opset 21) and runs; accuracy stays with per-channel at 8 bits and beats it
+at 2. On the digits CNN and on the PP-OCR direction classifier shipped with rapidocr
+(compiled for armv8)."""
 from pathlib import Path
 
 import numpy as np
