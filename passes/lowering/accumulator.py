@@ -4,7 +4,7 @@ and on targets whose u8×s8 pair sums saturate at int16 (x86 AVX2 without VNNI) 
 the weights keep every pair sum exact."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -33,17 +33,41 @@ def bias_headroom(target: Target, terms: int, term_bound: int) -> int:
     return min(2 ** (target.accumulator_bits - 1) - 1 - terms * term_bound, 2 ** 31 - 1)
 
 
+WIDTH_FIX = ("quantize with narrower activations (quantize{acts=i4}) or weights (quantize{weights=i4}), "
+             "or split the layer into shorter reductions")
+
+
 def check_accumulator(node: Node, target: Target, terms: int, term_bound: int, bias_bound: int = 0,
-                      detail: str = "") -> None:
-    """`terms` products each bounded by `term_bound` (`detail` says why), plus a bias, must fit."""
+                      detail: str = "", bias_cause: Optional[Callable[[], str]] = None) -> None:
+    """`terms` products each bounded by `term_bound` (`detail` says why), plus a bias, must
+    fit. The error names the cause: the products alone (the widths), or the bias
+    (`bias_cause()` says which channel and why)."""
     limit = 2 ** (target.accumulator_bits - 1)
     worst = terms * term_bound + bias_bound
-    if worst >= limit:
-        bias = f" plus a bias up to {bias_bound}" if bias_bound else ""
-        raise LoweringError(
-            f"{layer_name(node)}: the {target.accumulator_bits}-bit accumulator of target '{target.name}' may "
-            f"overflow: {terms} terms of magnitude up to {term_bound}{detail}{bias} reach {worst} >= "
-            f"2^{target.accumulator_bits - 1}; use narrower activations or weights, or split the layer")
+    if worst < limit:
+        return
+    bias = f" plus a bias up to {bias_bound}" if bias_bound else ""
+    if terms * term_bound >= limit or not bias_cause:
+        cause = f"the products alone reach {terms * term_bound}: {WIDTH_FIX}"
+    else:
+        cause = bias_cause()
+    raise LoweringError(
+        f"{layer_name(node)}: the {target.accumulator_bits}-bit accumulator of target '{target.name}' may "
+        f"overflow: {terms} terms of magnitude up to {term_bound}{detail}{bias} reach {worst} >= "
+        f"2^{target.accumulator_bits - 1}; {cause}")
+
+
+def _bias_cause(target: Target, x: Value, w: Value, bias: np.ndarray) -> str:
+    """Why a bias is too large in accumulator units: s_x · s_w[c] is small next to it."""
+    c = int(np.argmax(np.abs(bias.astype(np.int64))))
+    s_x = float(x.type.scale.array.reshape(-1)[0])
+    scales = w.type.scale.array.reshape(-1)
+    per_channel = w.type.axis is not None and w.type.group is None and scales.size == bias.size
+    s_w = float(scales[c] if per_channel else scales.max())
+    clamped = " (clamped: it does not fit int32)" if abs(int(bias[c])) >= 2 ** 31 - 1 else ""
+    return (f"the bias of channel {c} is {int(bias[c])}{clamped} in units of s_x · s_w = {s_x:.3g} · {s_w:.3g}, "
+            f"a weight scale too small for that bias (a degenerate or tiny weight range): quantize for target "
+            f"'{target.name}' again, which raises such channels' weight scales until their biases fit")
 
 
 def check_dot_product(node: Node, target: Target, x: Value, w: Value, terms, bias: Optional[np.ndarray]) -> None:
@@ -54,7 +78,8 @@ def check_dot_product(node: Node, target: Target, x: Value, w: Value, terms, bia
     bias_bound = int(np.abs(bias.astype(np.int64)).max()) if bias is not None and bias.size else 0
     x_max, w_max = max_centered(x.type), max_centered(w.type)
     check_accumulator(node, target, terms, x_max * w_max, bias_bound,
-                      f" (|x - zp| <= {x_max} in {x.type.storage} times |w - zp| <= {w_max} in {w.type.storage})")
+                      f" (|x - zp| <= {x_max} in {x.type.storage} times |w - zp| <= {w_max} in {w.type.storage})",
+                      (lambda: _bias_cause(target, x, w, bias)) if bias_bound else None)
     if target.saturating_pair_sums and x.type.storage == "u8" and w.type.storage == "i8":
         _check_pair_sums(node, target, w)
 

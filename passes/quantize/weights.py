@@ -94,31 +94,33 @@ def _layout(w: np.ndarray, plan: WeightPlan, out_axis: Optional[int], in_axis: O
     return _Layout(None, (), w.reshape(1, -1))
 
 
-def _for_width(r: np.ndarray, w: np.ndarray, const_node, plan: WeightPlan, method: str, out_axis) -> np.ndarray:
-    """The recorded [C, 2] ranges, or the same method's ranges at the storage width when
-    calibrate computed them for another one (min/max does not depend on the width)."""
+def _for_width(r: np.ndarray, w: np.ndarray, const_node, plan: WeightPlan, method: str, axis) -> np.ndarray:
+    """The recorded [C, 2] ranges, or the same method's ranges (per tensor, or per channel
+    along `axis`) at the storage width when calibrate computed them for another one
+    (min/max does not depend on the width)."""
     bits = STORAGE_BITS[plan.storage]
     recorded_bits = const_node.attrs.get("q.range_bits")
     if recorded_bits is None or recorded_bits == bits or method == "minmax" or plan.storage == "b1":
         return r
-    axis = out_axis if r.shape[0] > 1 else None
     lo, hi = weight_range(w, method, bits, plan.symmetric, axis, const_node.attrs.get("q.percentile", 99.99))
     return np.stack([np.atleast_1d(lo), np.atleast_1d(hi)], axis=1).astype(np.float64)
 
 
 def _range(layout: _Layout, w: np.ndarray, const_node, name: str, plan: WeightPlan, method: str,
-           out_axis) -> tuple:
+           out_axis: Optional[int]) -> tuple:
     """(lo, hi) per parameter: recorded by calibrate per channel or tensor, measured here per group."""
     if plan.group is not None:
         lo, hi = weight_range(layout.rows, method, STORAGE_BITS[plan.storage], plan.symmetric, axis=0)
         return layout.params(lo), layout.params(hi)
     r = recorded_range(const_node, name)
     if layout.axis is None:
+        r = _for_width(r, w, const_node, plan, method, None)
         return r[:, 0].min(), r[:, 1].max()
     channels = layout.shape[0]
     if r.shape[0] not in (1, channels):
         raise QuantizeError(f"weight %{name}: q.range has {r.shape[0]} channels, the weight has {channels} "
                             f"along axis {layout.axis}; {RUN_CALIBRATE} again")
+    r = _for_width(r, w, const_node, plan, method, out_axis if r.shape[0] > 1 else None)
     return np.broadcast_to(r[:, 0], (channels,)), np.broadcast_to(r[:, 1], (channels,))
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from quantize_graphs import weight_consts
+from qcompiler.backends.numba.executor import NumbaExecutor
 from qcompiler.frontends.fx import import_module
 from qcompiler.ir.types import QuantType
 from qcompiler.ir.verifier import verify
@@ -26,10 +27,10 @@ def digits():
     return model, x_train.numpy(), x_test, y_test.numpy(), run_graph(float_graph, [x_test])[0]
 
 
-def compiled(digits, pipeline, **ctx_args):
+def compiled(digits, pipeline, calibration=None, **ctx_args):
     model, x_train, *_ = digits
     graph = import_module(model, torch.from_numpy(x_train[:4]), dynamic_batch=True)
-    ctx = PassContext(calibration=x_train, **ctx_args)
+    ctx = PassContext(calibration=x_train if calibration is None else calibration, **ctx_args)
     run_pipeline(graph, pipeline, ctx)
     verify(graph)
     return graph, ctx
@@ -81,3 +82,26 @@ def test_cortex_m_turns_requested_int4_into_int8_with_warnings(digits):
     assert {n.output.type.storage for n in weight_consts(graph)} == {"i8"}
     warned = [d for d in ctx.diagnostics if "i4 weights are not supported" in d.message]
     assert len(warned) == 3 and all("using i8" in d.message for d in warned)
+
+
+def _accuracy(graph, digits) -> float:
+    _, _, x_test, y_test, _ = digits
+    return float((run_graph(graph, [x_test])[0].argmax(1) == y_test).mean())
+
+
+def test_i2_weights_get_2_bit_ranges_without_being_told_at_calibrate(digits):
+    # calibrate computes weight ranges for 8 bits; quantize derives them again for i2
+    implicit, _ = compiled(digits, "fold-bn,calibrate{samples=256,method=mse},quantize{weights=i2}")
+    explicit, _ = compiled(digits, "fold-bn,calibrate{samples=256,method=mse,weight_bits=2},quantize{weights=i2}")
+    for a, b in zip(weight_consts(implicit), weight_consts(explicit)):
+        np.testing.assert_allclose(a.output.type.scale.array, b.output.type.scale.array, rtol=1e-6)
+    assert _accuracy(implicit, digits) > 0.85 and abs(_accuracy(implicit, digits) - _accuracy(explicit, digits)) <= 0.01
+
+
+def test_all_zero_calibration_data_compiles_and_runs(digits):
+    model, x_train, *_ = digits
+    zeros = np.zeros_like(x_train[:8])
+    graph, ctx = compiled(digits, "fold-bn,calibrate,quantize,lower", calibration=zeros)
+    assert any("degenerate calibrated range" in d.message for d in ctx.diagnostics)
+    float_graph = import_module(model, torch.from_numpy(x_train[:4]), dynamic_batch=True)
+    np.testing.assert_allclose(NumbaExecutor(graph)([zeros])[0], run_graph(float_graph, [zeros])[0], atol=0.05)
