@@ -31,6 +31,8 @@ class CompiledModel:
         self._executor = None
 
     def __call__(self, *inputs):
+        if len(inputs) == 1 and isinstance(inputs[0], dict):
+            inputs = self._by_name(inputs[0])
         if len(inputs) != len(self.graph.inputs):
             names = ", ".join("%" + v.name for v in self.graph.inputs)
             raise QIRError(f"the compiled model takes {len(self.graph.inputs)} inputs ({names}), got {len(inputs)}")
@@ -42,6 +44,19 @@ class CompiledModel:
 
             outs = [torch.from_numpy(np.ascontiguousarray(o)) for o in outs]
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _by_name(self, feeds: dict) -> list:
+        """Inputs keyed by the source model's names (as the exported ONNX model takes them)
+        or by the IR's, in graph order."""
+        names = list(zip(self.graph.source_input_names(), (v.name for v in self.graph.inputs)))
+        known = {n for pair in names for n in pair}
+        unknown = sorted(set(feeds) - known)
+        missing = [source for source, ir_name in names if source not in feeds and ir_name not in feeds]
+        if unknown or missing:
+            raise QIRError(f"the compiled model takes inputs {', '.join(repr(s) for s, _ in names)}; "
+                           + (f"unknown: {', '.join(map(repr, unknown))}" if unknown else
+                              f"missing: {', '.join(map(repr, missing))}"))
+        return [feeds[source] if source in feeds else feeds[ir_name] for source, ir_name in names]
 
     def _run_batched(self, arrays: list) -> list:
         """Graphs imported with a fixed batch size run any multiple of it, chunk by chunk."""

@@ -49,8 +49,9 @@ class Exporter:
                 raise self.error(f"%{v.name} is {format_type(v.type)}: minifloat and codebook types have no "
                                  "ONNX form here")
         self.b.reserve(v.name for v in self.graph.values())
-        for v in self.graph.inputs:
-            value = self.b.add_input(v.name, TensorType(plain(v.type).dtype, v.type.shape))
+        self.b.reserve(self.graph.source_input_names() + self.graph.source_output_names())
+        for v, name in zip(self.graph.inputs, self.graph.source_input_names()):
+            value = self.b.add_input(name, TensorType(plain(v.type).dtype, v.type.shape))
             if isinstance(v.type, QuantType):  # quantized inputs take floats (like the reference)
                 self._stored[id(v)] = quantize_linear(self, value, v.type, f"{v.name}:q")
             else:
@@ -58,8 +59,8 @@ class Exporter:
         for node in self.graph.nodes:
             self._write(node)
         self.node = None
-        for v in self.graph.outputs:
-            self.b.add_output(self.real(v), v.name, plain(v.type))
+        for v, name in zip(self.graph.outputs, self.graph.source_output_names()):
+            self.b.add_output(self.real(v), name, plain(v.type))
         return self.b.model()
 
     # --- what emitters use -----------------------------------------------------------------------

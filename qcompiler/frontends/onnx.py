@@ -87,8 +87,18 @@ class _Importer:
         for node in self.onnx:
             self._convert(node)
         self.graph.set_outputs([self._lookup(v, "graph output") for v in self.onnx.outputs])
+        self._keep_source_names()
         self._drop_folded_constants()
         return self.opaque
+
+    def _keep_source_names(self) -> None:
+        """IR names are restricted ("gpu_0/data_0" becomes %gpu_0_data_0): the export and
+        CompiledModel calls use the model's own names."""
+        names = {"inputs": [v.name for v in self.onnx.inputs if v.name not in self.onnx.initializers],
+                 "outputs": [v.name for v in self.onnx.outputs]}
+        ours = {"inputs": [v.name for v in self.graph.inputs], "outputs": [v.name for v in self.graph.outputs]}
+        if names != ours:
+            self.graph.source_names = names
 
     def _drop_folded_constants(self) -> None:
         """Constants read into attributes (clip bounds, axes, pads, ...) are left unused."""

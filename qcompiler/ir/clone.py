@@ -12,6 +12,7 @@ from .core import Graph, Node
 def clone(graph: Graph) -> Graph:
     copy = Graph(graph.name)
     copy.opset_imports = dict(graph.opset_imports)
+    copy.source_names = {k: list(v) for k, v in graph.source_names.items()}
     copy.input_attrs = {name: _copy_attr(attrs) for name, attrs in graph.input_attrs.items()}
     mapping = {}
     for v in graph.inputs:

@@ -149,6 +149,9 @@ class Graph:
         self._counter = itertools.count()
         self.opset_imports: dict[str, int] = {}  # for opaque onnx.* ops: domain -> version
         self.input_attrs: dict[str, dict] = {}  # graph input name -> attributes (e.g. q.range)
+        # {"inputs": [...], "outputs": [...]}: the names in the imported model, by position,
+        # where value names had to change (ONNX allows "gpu_0/data_0"); empty otherwise
+        self.source_names: dict[str, list] = {}
         self.meta: dict[str, Any] = {}
 
     # --- names -------------------------------------------------------------------
@@ -193,6 +196,16 @@ class Graph:
 
     def set_outputs(self, values: Iterable[Value]) -> None:
         self.outputs = list(values)
+
+    def source_input_names(self) -> list[str]:
+        """The inputs' names in the model the graph was imported from."""
+        names = self.source_names.get("inputs")
+        return list(names) if names and len(names) == len(self.inputs) else [v.name for v in self.inputs]
+
+    def source_output_names(self) -> list[str]:
+        """The outputs' names in the model the graph was imported from."""
+        names = self.source_names.get("outputs")
+        return list(names) if names and len(names) == len(self.outputs) else [v.name for v in self.outputs]
 
     # --- nodes ---------------------------------------------------------------------
     @property

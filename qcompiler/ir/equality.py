@@ -28,6 +28,8 @@ def graph_diff(a: Graph, b: Graph) -> Optional[str]:
         return f"graph names differ: @{a.name} vs @{b.name}"
     if a.opset_imports != b.opset_imports:
         return f"opset imports differ: {a.opset_imports} vs {b.opset_imports}"
+    if a.source_names != b.source_names:
+        return f"source names differ: {a.source_names} vs {b.source_names}"
     if len(a.inputs) != len(b.inputs):
         return f"graphs have {len(a.inputs)} vs {len(b.inputs)} inputs"
     for k, (x, y) in enumerate(zip(a.inputs, b.inputs)):

@@ -64,6 +64,7 @@ class _GraphParser(ValueParser):
 
         g = Graph(name)
         g.opset_imports = self._opset_imports(attrs, attrs_tok)
+        g.source_names = self._source_names(attrs, attrs_tok, len(args), len(returned))
         self.scope: dict[str, Value] = {}
         self.defined_at = self._definitions(args, nodes)
         for tok, t, arg_attrs in args:
@@ -153,13 +154,21 @@ class _GraphParser(ValueParser):
 
     # --- graph-level checks -------------------------------------------------------------------
     def _opset_imports(self, attrs: dict, at: Token) -> dict:
-        unknown = sorted(set(attrs) - {"opset_imports"})
+        unknown = sorted(set(attrs) - {"opset_imports", "source_names"})
         if unknown:
-            raise self.error(f"unknown graph attribute '{unknown[0]}'; expected 'opset_imports'", at)
+            raise self.error(f"unknown graph attribute '{unknown[0]}'; expected 'opset_imports' or 'source_names'", at)
         opsets = attrs.get("opset_imports", {})
         if not isinstance(opsets, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in opsets.values()):
             raise self.error("opset_imports must be a dictionary {domain = version}", at)
         return dict(opsets)
+
+    def _source_names(self, attrs: dict, at: Token, inputs: int, outputs: int) -> dict:
+        names = attrs.get("source_names", {})
+        counts = {"inputs": inputs, "outputs": outputs}
+        if not isinstance(names, dict) or any(k not in counts or not isinstance(v, list) or len(v) != counts[k]
+                                              or not all(isinstance(s, str) for s in v) for k, v in names.items()):
+            raise self.error(f"source_names must be {{inputs = [{inputs} strings], outputs = [{outputs} strings]}}", at)
+        return {k: list(v) for k, v in names.items()}
 
     def _check_signature(self, g: Graph, result_types: list, ret_tok: Token) -> None:
         if len(result_types) != len(g.outputs):

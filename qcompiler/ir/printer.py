@@ -97,8 +97,9 @@ class _Printer:
         args = ", ".join(self.argument(g, v) for v in g.inputs)
         results = ", ".join(self.type(v.type) for v in g.outputs)
         header = f"graph @{word(g.name)}({args}) -> ({results})"
-        if g.opset_imports:
-            header += " attributes " + self.attr_dict({"opset_imports": dict(g.opset_imports)})
+        graph_attrs = {"opset_imports": dict(g.opset_imports), "source_names": g.source_names}
+        if any(graph_attrs.values()):
+            header += " attributes " + self.attr_dict({k: v for k, v in graph_attrs.items() if v})
         lines = [header + " {"]
         lines += ["  " + self.node(n) for n in g.nodes]
         ret = ", ".join(f"%{v.name}" for v in g.outputs)
