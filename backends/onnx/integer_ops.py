@@ -14,8 +14,6 @@ from __future__ import annotations
 import numpy as np
 import onnx_ir as ir
 
-from qcompiler.ir.types import QuantType
-
 from .conversions import CONTAINERS
 from .emitters import INTEGER
 from .float_nn import conv_input, window_attrs

@@ -54,7 +54,10 @@ def bias_input(ctx, bias):
 
 
 def weight_ok(w, channel_axis: int) -> bool:
-    return container(w) in EIGHT_BIT and (w.type.axis is None or w.type.axis % w.type.rank == channel_axis % w.type.rank)
+    """8-bit, per tensor or per channel on `channel_axis`: the QLinear operators have no
+    per-group scales, so group-wise weights take the integer spelling."""
+    return container(w) in EIGHT_BIT and w.type.group is None and (
+        w.type.axis is None or w.type.axis % w.type.rank == channel_axis % w.type.rank)
 
 
 @QOPERATOR.register("qconv1d", "qconv2d")
