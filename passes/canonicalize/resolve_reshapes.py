@@ -3,14 +3,18 @@
 Exporters spell "keep the batch, flatten the rest" as
 `reshape(x, concat(slice(shape(x), 0:1), [-1]))`. With a dynamic batch the shape chain
 never folds, so the result type stays unknown and the lowering cannot bound the next
-layer's reduction. Evaluating the chain symbolically (dims may be names like "N") shows
-the target is `[N, -1]`; a dim equal to the input's dim at the same position becomes
-ONNX's 0 ("copy"), so the target turns into the constant `[0, -1]`. Only named symbols
-are equal: two unknown dims ("?") are two sizes, which may differ.
+layer's reduction. Evaluating the chain symbolically shows the target is `[N, -1]`;
+an entry that is the input's own dim at the same position becomes ONNX's 0 ("copy"),
+so the target turns into the constant `[0, -1]`. "The same dim" means read from the
+input's shape at that position, or a named symbol ("N") equal to it; two unknown dims
+("?") are two sizes, which may differ. One entry left unresolved becomes -1, which
+reshape computes from the element count: the value the entry had ([B, 12, 32, 64] of
+a [B·12, 32, 64] input, B read from another tensor, is [-1, 12, 32, 64]).
 """
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 
@@ -20,8 +24,23 @@ from qcompiler.passmanager import PassResult, graph_pass
 from .refine_types import refine_types
 
 
+@dataclass(frozen=True)
+class DimOf:
+    """A shape entry read at run time: dim `axis` (named `dim` in its type) of `value`."""
+
+    value: Value
+    axis: int
+    dim: Union[int, str]
+
+    def __eq__(self, other) -> bool:  # a Value compares by identity, not content
+        return isinstance(other, DimOf) and self.value is other.value and self.axis == other.axis
+
+    def __hash__(self) -> int:
+        return hash((id(self.value), self.axis))
+
+
 def symbolic_value(graph: Graph, v: Value, depth: int = 0) -> Optional[list]:
-    """The entries of a 1-D integer value as ints or dim names, or None if unknown."""
+    """The entries of a 1-D integer value as ints or `DimOf`s, or None if unknown."""
     if depth > 32:
         return None
     const = graph.const_value(v)
@@ -32,7 +51,8 @@ def symbolic_value(graph: Graph, v: Value, depth: int = 0) -> Optional[list]:
         return None
     args = [symbolic_value(graph, a, depth + 1) if a is not None else None for a in node.inputs]
     if node.op == "shape":
-        dims = list(node.inputs[0].type.shape)
+        x = node.inputs[0]
+        dims = [d if isinstance(d, int) else DimOf(x, i, d) for i, d in enumerate(x.type.shape)]
         return dims[node.attrs.get("start", 0):node.attrs.get("end")]
     if node.op in ("cast", "identity", "squeeze", "unsqueeze") and v.type.rank <= 1:
         return args[0]
@@ -46,22 +66,20 @@ def symbolic_value(graph: Graph, v: Value, depth: int = 0) -> Optional[list]:
     return None
 
 
-def _same_dim(a, b) -> bool:
-    """Named symbols stand for one size each; an unknown dim ("?", or one derived from it
-    like "?_out") is a different size every time it appears, so it equals nothing."""
-    return a == b and not (isinstance(a, str) and "?" in a)
+def _copies(x: Value, i: int, d: DimOf) -> bool:
+    """Entry i of a target for x is x's dim i: read from it, or a named symbol equal to it."""
+    if d.value is x and d.axis == i:
+        return True
+    mine = x.type.shape[i] if i < x.type.rank else None
+    return isinstance(d.dim, str) and "?" not in d.dim and mine == d.dim
 
 
 def _constant_target(x: Value, target: list) -> Optional[list]:
-    out = []
-    for i, d in enumerate(target):
-        if isinstance(d, int):
-            out.append(d)
-        elif i < x.type.rank and _same_dim(x.type.shape[i], d):
-            out.append(0)
-        else:
-            return None
-    if sum(1 for d in out if d == -1) > 1:
+    out = [d if isinstance(d, int) else 0 if _copies(x, i, d) else None for i, d in enumerate(target)]
+    open_entries = [i for i, d in enumerate(out) if d is None]
+    if len(open_entries) == 1 and -1 not in out:
+        out[open_entries[0]] = -1
+    if None in out or out.count(-1) > 1:
         return None
     return out
 
