@@ -3,7 +3,8 @@
 The converter walks the fx nodes in order and calls the handler the mapping table has
 for each target; handlers build IR through the helpers here (`emit`, `const`, `dim`,
 ...). Python values (sizes, flags, dtypes) stay Python values; a size that depends on
-a dynamic dim is an i64[1] IR value instead, so reshapes keep working at any size. Every result is checked against the shape and dtype torch computed on
+a dynamic dim is an i64[1] IR value instead, so reshapes keep working at any size.
+Every result is checked against the shape and dtype torch computed on
 the example inputs, so a wrong mapping fails at import, naming the node.
 """
 from __future__ import annotations

@@ -131,21 +131,28 @@ def prepare_qlinear(node: Node) -> Step:
 
 
 def prepare_qmatmul(node: Node) -> Step:
-    """numpy matmul semantics: batch dims broadcast, a 1-D operand gains and loses a dim."""
+    """numpy matmul semantics: batch dims broadcast, a 1-D operand gains and loses a dim.
+    A symbolic column count (Q·Kᵀ over a dynamic sequence) expands its per-column
+    parameters at run time, once per count seen."""
     a_t, b_t = quant_input(node, 0, "a"), quant_input(node, 1, "b", per_tensor=False)
     quant_result(node)
-    n_out = b_t.shape[-1] if b_t.rank >= 2 else 1
-    rq = requant_of(node, n_out)
-    zps = zero_points_per_row(b_t, n_out, -1, f"node {node.label()}") if b_t.rank >= 2 else \
-        np.full(n_out, zero_point(b_t), np.int32)
-    no_bias = np.zeros(n_out, np.int32)
+    columns = {}
+
+    def per_column(n_out: int) -> tuple:  # (requantization, zero points, zero bias) for n_out columns
+        if n_out not in columns:
+            zps = zero_points_per_row(b_t, n_out, -1, f"node {node.label()}") if b_t.rank >= 2 else \
+                np.full(n_out, zero_point(b_t), np.int32)
+            columns[n_out] = requant_of(node, n_out), zps, np.zeros(n_out, np.int32)
+        return columns[n_out]
 
     def pack(b, batch):  # [..., K, N] (or [K]) -> packed rows [Bw, N, bytes], Bw = 1 or the batch size
+        n_out = b.shape[-1] if b.ndim >= 2 else 1
         if b.ndim == 1:
             rows = b[None, None, :]
         else:
             rows = np.swapaxes(np.broadcast_to(b, batch + b.shape[-2:]) if b.ndim > 2 else b, -1, -2)
-        return pack_weight_rows(rows.reshape(-1, n_out, rows.shape[-1]), b_t, zps, f"node {node.label()}")
+        return pack_weight_rows(rows.reshape(-1, n_out, rows.shape[-1]), b_t, per_column(n_out)[1],
+                                f"node {node.label()}")
 
     const = const_input(node, 1)
     packed_const = pack(const, ()) if const is not None and const.ndim <= 2 else None
@@ -155,6 +162,8 @@ def prepare_qmatmul(node: Node) -> Step:
         a2 = a[None, :] if a.ndim == 1 else a
         batch = np.broadcast_shapes(a2.shape[:-2], b.shape[:-2])
         m, k = a2.shape[-2:]
+        n_out = b.shape[-1] if b.ndim >= 2 else 1
+        rq, _, no_bias = per_column(n_out)
         x3 = np.broadcast_to(a2, batch + (m, k)).reshape(-1, m, k)
         weights = packed_const if packed_const is not None else pack(b, batch)
         out = _product(node, x3, weights, no_bias, a_t, rq).reshape(batch + (m, n_out))
