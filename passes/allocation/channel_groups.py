@@ -20,7 +20,7 @@ from .group_sensitivity import group_scores
 
 # op -> axis of its result that holds the output channels
 SPLITTABLE = {"conv1d": 1, "conv2d": 1, "linear": -1}
-CALIBRATION_ATTRS = ("q.range", "q.method")
+CALIBRATION_ATTRS = ("q.range", "q.method", "q.range_bits", "q.percentile")  # what calibrate writes
 
 
 class GranularityError(AllocationError, ValueError):
