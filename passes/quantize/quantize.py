@@ -135,8 +135,8 @@ def _bias_min_scale(graph, uses: list, plan: WeightPlan, target):
              if n is not None]
     if not needs:
         return None
-    need = np.max(needs, axis=0)
-    return need.max() if plan.granularity == "tensor" else need
+    per_channel = plan.granularity == "channel" and all(u.axis == uses[0].axis for u in uses)
+    return np.max(needs, axis=0) if per_channel else max(float(n.max()) for n in needs)
 
 
 def _report(node, w, t, adjusted, ctx) -> None:
@@ -148,8 +148,9 @@ def _report(node, w, t, adjusted, ctx) -> None:
         return "the tensor" if t.axis is None else describe_channels(mask)
 
     if adjusted.degenerate.any():
-        ctx.note(f"{node.label()}: weight %{w.name} has a degenerate (all-zero) range in {which(adjusted.degenerate)}; "
-                 f"given the scale of its widest channel (zero stays exact)", node=where)
+        ctx.note(f"{node.label()}: weight %{w.name} has a degenerate (all-zero or nearly) range in "
+                 f"{which(adjusted.degenerate)}; given its widest channel's scale, or [-1, 1]'s if it has none "
+                 f"(zero stays exact)", node=where)
     if adjusted.raised.any():
         scale = t.scale.array.reshape(-1)
         ctx.warn(f"{node.label()}: the bias of {which(adjusted.raised)} does not fit the int32 accumulator at the "
