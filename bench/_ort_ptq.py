@@ -47,9 +47,11 @@ class _Batches(CalibrationDataReader):
         return next(self._feeds, None)
 
 
-def preprocess(fp32: Path, out: Path) -> Path:
-    """ORT's recommended step before quantize_static: shape inference and graph optimization."""
-    quant_pre_process(str(fp32), str(out))
+def preprocess(fp32: Path, out: Path, symbolic_shapes: bool = True) -> Path:
+    """ORT's recommended step before quantize_static: shape inference and graph optimization.
+    Its symbolic shape inference gives up on some dynamic-shape models (PP-OCR rec):
+    `symbolic_shapes=False` keeps ONNX's own inference only."""
+    quant_pre_process(str(fp32), str(out), skip_symbolic_shape=not symbolic_shapes)
     return out
 
 

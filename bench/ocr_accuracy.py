@@ -41,8 +41,18 @@ def calibration_batches(images, batch: int) -> list:
     return [b for b, _ in batches(images, batch)]
 
 
+def at_opset_13(model: Path, out: Path) -> Path:
+    """The rec model is opset 12; quantize_static writes per-channel DequantizeLinear
+    (an opset-13 attribute) without upgrading it, which onnxruntime then refuses."""
+    import onnx
+    from onnx import version_converter
+
+    onnx.save(version_converter.convert_version(onnx.load(str(model)), 13), str(out))
+    return out
+
+
 def ort_rows(model: Path, calib: list, evaluate, methods, work: Path) -> list:
-    prepared = preprocess(model, work / "prepared.onnx")
+    prepared = preprocess(at_opset_13(model, work / "opset13.onnx"), work / "prepared.onnx", symbolic_shapes=False)
     rows = []
     for fmt in ("QDQ", "QOperator"):
         for method in methods:
