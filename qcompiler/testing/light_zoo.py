@@ -26,7 +26,7 @@ LIGHT_ZOO = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "res
              "squeezenet", "vgg19", "zfnet512")
 IMAGE_SHAPE = (3, 224, 224)
 PROBE_IMAGES = 4
-LOGIT_STD = 1.5
+LOGIT_STD = 3.0
 RESHAPES = ("Unsqueeze", "Reshape")
 
 
@@ -166,10 +166,10 @@ def _fit_statistics(model: onnx.ModelProto, arrays: dict) -> None:
     head = [n for n in model.graph.node if n.op_type in ("Conv", "Gemm")][-1]
     head_params = [_reshaped_parameters(model, set(arrays)).get(k, k) for k in head.input[1:] if k]
     runs = _run(model, [head.output[0]], images)
-    _standardize_head(model, head, arrays, np.concatenate([r[head.output[0]] for r in runs]))
+    _center_head(head, arrays, np.concatenate([r[head.output[0]] for r in runs]))
     _set_initializers(model, {k: arrays[k] for k in head_params})
     # what reaches the softmax may follow the head through ReLU and pooling (SqueezeNet),
-    # which scale with the head's parameters: one more gain gives those logits LOGIT_STD
+    # which scale with the head's parameters: one gain gives those logits LOGIT_STD
     logits = next((n.input[0] for n in model.graph.node if n.op_type == "Softmax"), model.graph.output[0].name)
     runs = _run(model, [logits], images)
     y = np.concatenate([r[logits].reshape(1, -1) for r in runs]).astype(np.float64)
@@ -232,19 +232,15 @@ def _instance_normalizing_probe(model: onnx.ModelProto, norms: list, arrays: dic
     return probe, watched
 
 
-def _standardize_head(model, head, arrays: dict, y: np.ndarray) -> None:
-    """Logits of zero mean and LOGIT_STD spread per class over the probe images: with
-    random weights the input-independent part of the logits would otherwise decide top-1."""
+def _center_head(head, arrays: dict, y: np.ndarray) -> None:
+    """Logits of zero mean per class over the probe images: with random weights the
+    input-independent part of the logits would otherwise decide top-1. (Scaling each
+    class to the same spread as well would amplify the quantization noise of the
+    classes that barely vary.)"""
     axes = (0,) + tuple(range(2, y.ndim))
-    mean, var = y.mean(axis=axes, dtype=np.float64), y.var(axis=axes, dtype=np.float64)
-    gain = (LOGIT_STD / np.sqrt(var)).astype(np.float32)
-    w = arrays[_reshaped_parameters(model, set(arrays)).get(head.input[1], head.input[1])]
-    transposed = head.op_type == "Gemm" and not any(a.name == "transB" and a.i for a in head.attribute)
-    rows = w.reshape(-1, gain.size) if transposed else w.reshape(gain.size, -1)  # views, like the model's Reshape
-    rows *= gain if transposed else gain[:, None]
     if len(head.input) > 2 and head.input[2] in arrays:
         b = arrays[head.input[2]]
-        b[...] = (b - mean) * gain
+        b -= y.mean(axis=axes, dtype=np.float64).reshape(b.shape).astype(np.float32)
 
 
 def _set_initializers(model: onnx.ModelProto, arrays: dict) -> None:
