@@ -101,16 +101,17 @@ def _correlate(xp: np.ndarray, w: np.ndarray, plan: WindowPlan, groups: int) -> 
     if w.shape[1] == 1:
         return _depthwise(win, w, plan, groups)
     n, batch, channels = len(plan.kernel), xp.shape[0], xp.shape[1]
-    # im2col as [N, groups, C/groups·kernel, out]: a view when the kernel is 1x1 with stride 1,
-    # and each product w[g] @ cols[n, g] lands in [N, C_out, *out] order without a transpose
+    # im2col per sample as [groups, C/groups·kernel, out] (a view for a 1x1 kernel with
+    # stride 1), so the columns of one sample are in memory at a time and each product
+    # w[g] @ cols[g] lands in [C_out, *out] order without a transpose
     win = win.reshape(batch, groups, channels // groups, *win.shape[2:])
-    order = (0, 1, 2) + tuple(range(3 + n, 3 + 2 * n)) + tuple(range(3, 3 + n))
-    cols = win.transpose(order).reshape(batch, groups, -1, int(np.prod(plan.out, dtype=np.int64)))
+    order = (0, 1) + tuple(range(2 + n, 2 + 2 * n)) + tuple(range(2, 2 + n))
     wg = w.reshape(groups, w.shape[0] // groups, -1)
-    y = np.empty((batch, groups, wg.shape[1], cols.shape[-1]), np.result_type(xp, w))
-    for i in range(batch):  # 2-D products run as BLAS gemm; stacked or broadcast ones may not
-        for g in range(groups):
-            np.matmul(wg[g], cols[i, g], out=y[i, g])
+    y = np.empty((batch, groups, wg.shape[1], int(np.prod(plan.out, dtype=np.int64))), np.result_type(xp, w))
+    for i in range(batch):
+        cols = win[i].transpose(order).reshape(groups, wg.shape[2], -1)
+        for g in range(groups):  # 2-D products run as BLAS gemm; stacked or broadcast ones may not
+            np.matmul(wg[g], cols[g], out=y[i, g])
     return y.reshape(batch, w.shape[0], *plan.out)
 
 
