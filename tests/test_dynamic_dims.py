@@ -20,6 +20,7 @@ import qcompiler
 from qcompiler.analysis.agreement import integer_agreement
 from qcompiler.backends.onnx.export import to_onnx
 from qcompiler.runtime.reference import run_graph
+from qcompiler.runtime.torch import run_torch
 from qcompiler.testing.cpu import has_vnni
 from qcompiler.testing.onnx_models import floats, ints, make_model, tensor
 
@@ -143,13 +144,16 @@ def test_symbolic_dims_of_the_source_stay_symbolic_in_every_export(line, rec, de
 @pytest.mark.parametrize("width", [16, 20, 40])
 def test_a_reshape_computed_from_the_width_follows_it(line, width):
     """Calibrated at width 16; the attention over the width stays float (its reduction
-    length is the width), the projection before it is integer."""
+    length is the width), the projection before it is integer; both executors and the
+    Numba backend run it at every width."""
     model, cm, sessions = line
     assert cm.graph.op_counts().get("qmatmul", 0) == 2
     x = np.random.default_rng(width).normal(size=(1, 3, 8, width)).astype(np.float32)
     step = float(cm.graph.outputs[0].type.scale.array)
     ours = _check_runs(cm, sessions, _session(model), x, mean=step / 4)
     assert ours.shape == (1, 16 * width)
+    for graph in (cm.float_graph, cm.fake_quant_graph):  # the torch executor too
+        np.testing.assert_allclose(run_torch(graph, [x])[0], run_graph(graph, [x])[0], atol=step / 100)
 
 
 @needs_exact_u8s8
