@@ -36,9 +36,22 @@ def additive_mask(cx, mask: Value, dtype: str, true_means_masked: bool) -> Value
     return cx.emit("where", [mask, blocked, open_] if true_means_masked else [mask, open_, blocked])
 
 
-def causal_mask(cx, length: int, source: int, dtype: str) -> Value:
-    above = np.triu(np.ones((length, source), dtype=bool), k=1)
-    return cx.const(np.where(above, -np.inf, 0.0).astype(numpy_dtype(dtype)))
+def causal_mask(cx, q: Value, k: Value, dtype: str) -> Value:
+    """Row i attends to columns j <= i (top-left aligned, as torch's is_causal); built at
+    run time from the sequence lengths when one of them is dynamic."""
+    length, source = q.type.shape[-2], k.type.shape[-2]
+    if isinstance(length, int) and isinstance(source, int):
+        above = np.triu(np.ones((length, source), dtype=bool), k=1)
+        return cx.const(np.where(above, -np.inf, 0.0).astype(numpy_dtype(dtype)))
+    zero, one = cx.i64(0), cx.i64(1)
+
+    def positions(v: Value, axis: int) -> Value:
+        n = cx.dim(v, -2)
+        return cx.emit("unsqueeze", [cx.emit("range", [zero, n if isinstance(n, Value) else cx.i64(n), one])],
+                       axes=[axis])
+
+    above = cx.emit("greater", [positions(k, 0), positions(q, 1)])
+    return cx.emit("where", [above, cx.scalar(-np.inf, dtype), cx.scalar(0.0, dtype)])
 
 
 @converts(F.scaled_dot_product_attention, aten.scaled_dot_product_attention)
@@ -49,7 +62,7 @@ def scaled_dot_product_attention(cx, q, k, v, attn_mask=None, dropout_p=0.0, is_
     dtype = cx.dtype(q)
     mask = None if attn_mask is None else additive_mask(cx, attn_mask, dtype, true_means_masked=False)
     if is_causal:
-        mask = causal_mask(cx, q.type.shape[-2], k.type.shape[-2], dtype)
+        mask = causal_mask(cx, q, k, dtype)
     return attention(cx, q, k, v, mask, scale)[0]
 
 
@@ -72,7 +85,7 @@ def multihead_attention(cx, m: nn.MultiheadAttention, query, key, value, key_pad
     if attn_mask is not None:
         mask = additive_mask(cx, attn_mask, dtype, true_means_masked=True)
         if cx.rank(mask) == 3:  # [batch*heads, L, S]
-            mask = cx.emit("reshape", [mask, cx.i64([-1, heads, *mask.type.shape[1:]])])
+            mask = cx.emit("reshape", [mask, cx.shape_operand([-1, heads, cx.dim(mask, 1), cx.dim(mask, 2)])])
     if key_padding_mask is not None:  # [batch, S] -> [batch, 1, 1, S]
         padding = cx.emit("unsqueeze", [additive_mask(cx, key_padding_mask, dtype, True)], axes=[1, 2])
         mask = padding if mask is None else cx.emit("add", [mask, padding])

@@ -71,3 +71,31 @@ def test_a_dim_the_model_fixes_cannot_be_dynamic():
 def test_dynamic_dims_names_forward_arguments():
     with pytest.raises(FrontendError, match=r"dynamic_dims names input 'y', but LineReader takes 1 inputs \(x\)"):
         import_module(LineReader(), torch.randn(1, 3, 8, 16), dynamic_dims={"y": {3: "W"}})
+
+
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_a_causal_mask_follows_a_dynamic_sequence_length(capture):
+    class Causal(nn.Module):
+        def forward(self, x):  # [N, heads, L, depth]
+            return F.scaled_dot_product_attention(x, x, x, is_causal=True)
+
+    graph = import_module(Causal(), torch.randn(2, 2, 5, 4), dynamic_dims={"x": {2: "L"}}, capture=capture)
+    for length in (5, 3, 9):
+        assert_faithful(graph, Causal(), (torch.randn(2, 2, length, 4),))
+
+
+def test_a_per_head_attention_mask_over_a_dynamic_sequence():
+    class SelfAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x, mask):  # mask: [N * heads, L, L], additive
+            return self.mha(x, x, x, attn_mask=mask, need_weights=False)[0]
+
+    model = SelfAttention().eval()
+    graph = import_module(model, (torch.randn(2, 5, 8), torch.randn(4, 5, 5)),
+                          dynamic_dims={"x": {1: "L"}, "mask": {1: "L", 2: "L"}})
+    for length in (5, 7):
+        assert_faithful(graph, model, (torch.randn(2, length, 8), torch.randn(4, length, length)))
