@@ -6,10 +6,11 @@ never folds, so the result type stays unknown and the lowering cannot bound the 
 layer's reduction. Evaluating the chain symbolically shows the target is `[N, -1]`;
 an entry that is the input's own dim at the same position becomes ONNX's 0 ("copy"),
 so the target turns into the constant `[0, -1]`. "The same dim" means read from the
-input's shape at that position, or a named symbol ("N") equal to it; two unknown dims
-("?") are two sizes, which may differ. One entry left unresolved becomes -1, which
-reshape computes from the element count: the value the entry had ([B, 12, 32, 64] of
-a [B·12, 32, 64] input, B read from another tensor, is [-1, 12, 32, 64]).
+input's shape at that position, or the same graph-input symbol ("N"); two unknown dims
+("?") are two sizes, which may differ, and so are two dims inference named "W_out".
+One entry left unresolved becomes -1, which reshape computes from the element count:
+the value the entry had ([B, 12, 32, 64] of a [B·12, 32, 64] input, B read from
+another tensor, is [-1, 12, 32, 64]).
 """
 from __future__ import annotations
 
@@ -66,16 +67,23 @@ def symbolic_value(graph: Graph, v: Value, depth: int = 0) -> Optional[list]:
     return None
 
 
-def _copies(x: Value, i: int, d: DimOf) -> bool:
-    """Entry i of a target for x is x's dim i: read from it, or a named symbol equal to it."""
+def _copies(x: Value, i: int, d: DimOf, symbols: set) -> bool:
+    """Entry i of a target for x is x's dim i: read from it, or the same graph-input
+    symbol. Names inference derives ("W_out" after a strided window) are not symbols:
+    two windows of different geometry give the same name to different sizes."""
     if d.value is x and d.axis == i:
         return True
     mine = x.type.shape[i] if i < x.type.rank else None
-    return isinstance(d.dim, str) and "?" not in d.dim and mine == d.dim
+    return d.dim in symbols and mine == d.dim
 
 
-def _constant_target(x: Value, target: list) -> Optional[list]:
-    out = [d if isinstance(d, int) else 0 if _copies(x, i, d) else None for i, d in enumerate(target)]
+def _input_symbols(graph: Graph) -> set:
+    """The named symbolic dims of the graph inputs: one size each wherever they appear."""
+    return {d for v in graph.inputs for d in v.type.shape if isinstance(d, str) and "?" not in d}
+
+
+def _constant_target(x: Value, target: list, symbols: set) -> Optional[list]:
+    out = [d if isinstance(d, int) else 0 if _copies(x, i, d, symbols) else None for i, d in enumerate(target)]
     open_entries = [i for i, d in enumerate(out) if d is None]
     if len(open_entries) == 1 and -1 not in out:
         out[open_entries[0]] = -1
@@ -85,12 +93,12 @@ def _constant_target(x: Value, target: list) -> Optional[list]:
 
 
 def resolve_reshapes(graph: Graph) -> int:
-    resolved = 0
+    resolved, symbols = 0, _input_symbols(graph)
     for node in graph.nodes:
         if node.op != "reshape" or node.attrs.get("allowzero") or graph.const_value(node.inputs[1]) is not None:
             continue
         target = symbolic_value(graph, node.inputs[1])
-        fixed = _constant_target(node.inputs[0], target) if target is not None else None
+        fixed = _constant_target(node.inputs[0], target, symbols) if target is not None else None
         if fixed is None:
             continue
         node.set_input(1, graph.constant(np.array(fixed, np.int64), before=node))
