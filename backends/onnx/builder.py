@@ -29,8 +29,10 @@ def onnx_dtype(dtype: str) -> ir.DataType:
 
 
 def onnx_shape(shape) -> ir.Shape:
-    """An IR shape with symbolic dims as dim_params ('?' stays unnamed)."""
-    return ir.Shape([None if d == "?" else d for d in shape])
+    """An IR shape with symbolic dims as dim_params. Unknown dims stay unnamed: "?" and
+    the names inference derives from it ("?_out"), which would tell ONNX Runtime that
+    unrelated sizes (a map's height and width) are equal."""
+    return ir.Shape([None if isinstance(d, str) and "?" in d else d for d in shape])
 
 
 class OnnxBuilder:
