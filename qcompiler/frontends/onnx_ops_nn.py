@@ -11,7 +11,8 @@ AVG_POOL_BY_RANK = {3: "avg_pool1d", 4: "avg_pool2d"}
 
 
 def explicit_pads(n: OnnxNode, kernel, strides, dilations) -> list:
-    """The node's pads in ONNX order, resolving auto_pad (SAME_* needs static spatial dims)."""
+    """The node's pads in ONNX order, resolving auto_pad (SAME_* with a stride needs the
+    size along that axis; at stride 1 the padding is the window's extent less one)."""
     k = len(kernel)
     auto = n.attr("auto_pad", "NOTSET")
     if auto == "NOTSET":
@@ -20,10 +21,15 @@ def explicit_pads(n: OnnxNode, kernel, strides, dilations) -> list:
         return [0] * 2 * k
     if auto not in ("SAME_UPPER", "SAME_LOWER"):
         raise Unsupported(f"auto_pad {auto!r}")
-    spatial = n.static_shape(0, f"auto_pad {auto}")[2:]
+    spatial = n.input(0).type.shape[2:]
     begin, end = [], []
     for size, kk, s, d in zip(spatial, kernel, strides, dilations):
-        total = max((math.ceil(size / s) - 1) * s + (kk - 1) * d + 1 - size, 0)
+        if s == 1:
+            total = (kk - 1) * d
+        elif isinstance(size, int):
+            total = max((math.ceil(size / s) - 1) * s + (kk - 1) * d + 1 - size, 0)
+        else:
+            raise Unsupported(f"auto_pad {auto} with stride {s} over the dynamic dim {size}: its pads depend on it")
         small, big = total // 2, total - total // 2
         begin.append(small if auto == "SAME_UPPER" else big)
         end.append(big if auto == "SAME_UPPER" else small)

@@ -26,6 +26,20 @@ def test_conv_auto_pad_is_resolved_to_explicit_pads(auto_pad, pads):
     assert conv.attrs["pad"] == pads  # 9x8 input, 4x3 kernel, stride 2: totals 3 and 1
 
 
+def test_same_padding_over_dynamic_dims_at_stride_1_needs_no_size():
+    """At stride 1 SAME pads are the kernel's extent less one, whatever the size; with a
+    stride they depend on it, so the node stays opaque (ONNX Runtime pads per call)."""
+    def same_conv(strides):
+        node = helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER", strides=strides, kernel_shape=[4, 3])
+        return model([node], [t("x", ["N", 2, "H", "W"])], [t("y", None)], 13, inits=[floats("w", x(3, 2, 4, 3))])
+
+    for size in ((9, 8), (6, 11)):
+        g = check(same_conv([1, 1]), {"x": x(1, 2, *size)}, tol=1e-4)
+        assert [n.attrs["pad"] for n in g.nodes if n.op == "conv2d"] == [[1, 1, 2, 1]]
+    g = check(same_conv([2, 1]), {"x": x(1, 2, 9, 8)}, tol=1e-4)
+    assert [n.op for n in g.nodes if n.op != "const"] == ["onnx.Conv"]
+
+
 def test_small_cnn_maps_every_op_and_matches_onnxruntime():
     nodes = [
         helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], group=1),
