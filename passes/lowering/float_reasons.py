@@ -9,6 +9,7 @@ from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.registry import is_opaque
 from qcompiler.ir.types import QuantType, TensorType
 
+from ..quantize.keep_float import KEPT_FLOAT, kept_float
 from .fused_activation import TABLE_ACTIVATIONS, preactivation_type
 from .lut import LUT_BITS, LUT_OPS
 from .products import INTEGER_OP, reduction_length, weight_ok
@@ -53,6 +54,8 @@ def _product_reason(node: Node) -> Optional[str]:
 
 def float_reason(node: Node) -> str:
     op = node.op
+    if kept_float(node):
+        return KEPT_FLOAT
     if is_opaque(op):
         return "opaque ONNX op: runs through ONNX Runtime"
     if op in INTEGER_OP:

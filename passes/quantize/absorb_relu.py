@@ -12,6 +12,7 @@ from __future__ import annotations
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import is_float
 
+from .keep_float import kept_float
 from .ranges import value_range
 
 # ops whose integer form requantizes and clamps its result (docs/quantization.md, stage 3)
@@ -29,7 +30,7 @@ def absorb_relus(graph: Graph, activation_symmetric: bool) -> int:
         producer = operand.producer
         if (producer is None or producer.op not in REQUANTIZING_OPS or len(producer.outputs) != 1
                 or len(operand.uses) != 1 or any(o is operand for o in graph.outputs)
-                or producer.attrs.get("activation")):
+                or producer.attrs.get("activation") or kept_float(producer)):
             continue
         relu_range = value_range(graph, node.output)
         if relu_range is None or value_range(graph, operand) is None:

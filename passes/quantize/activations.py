@@ -7,8 +7,9 @@ results of ops that stay float) get one explicit `quantize` node each, and float
 constants among them are stored as integers. Tied values (ties.py) share parameters,
 the ones of the union of their ranges, in the storage activation_widths.py gives the
 group (the default, or what its readers' `q.act_bits` ask for). Everything else keeps
-its float type. A degenerate range (every calibration sample gave the same value 0)
-gets the unit range instead (degenerate.py), with a warning.
+its float type, and so do layers marked `q.keep_float` (keep_float.py). A degenerate
+range (every calibration sample gave the same value 0) gets the unit range instead
+(degenerate.py), with a warning.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from qcompiler.numerics.affine import params_from_range, quantize
 
 from .activation_widths import ActivationWidths
 from .degenerate import UNIT_RANGE, degenerate
+from .keep_float import kept_float
 from .op_classes import PASS_THROUGH_OPS, activation_operands, float_results, is_integer_capable
 from .ranges import missing_range, union_range
 
@@ -70,7 +72,7 @@ def plan_activations(graph: Graph, weights: set, widths: ActivationWidths, symme
     plan, quantized = ActivationPlan(), set()
     for node in graph.nodes:
         follows = node.op in PASS_THROUGH_OPS and node.inputs and id(node.inputs[0]) in quantized
-        if not (follows or (node.op not in PASS_THROUGH_OPS and is_integer_capable(node))):
+        if kept_float(node) or not (follows or (node.op not in PASS_THROUGH_OPS and is_integer_capable(node))):
             continue
         for i, v in activation_operands(graph, node, weights):
             if id(v) in quantized:

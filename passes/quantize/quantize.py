@@ -6,7 +6,8 @@ Options: `weights` (i8 | i4 | i2 | b1; a node's `q.bits` overrides it), `acts` (
 i8 | u4 | i4; default: the target's preferred activation storage; a node's `q.act_bits`
 overrides it for the activation the node reads, activation_widths.py), `granularity`
 (tensor | channel | group:N, N along the input-channel axis) and `symmetric` (of the
-weights; default: the target's rule — activations always follow the target).
+weights; default: the target's rule — activations always follow the target). A layer
+with `q.keep_float = true` stays float (keep_float.py).
 Whatever the target (ctx.target, default "generic") cannot run falls back to what it
 can, with a warning. On targets whose u8 x s8 pair sums saturate int16 (x86 AVX2),
 i8 weights read next to u8 activations are kept in [-64, 63] (`q.reduce_range`):
@@ -31,6 +32,7 @@ from .degenerate import describe_channels
 from .activation_widths import ActivationWidths
 from .activations import apply_activations, plan_activations
 from .errors import QuantizeError
+from .keep_float import kept_float, mark_kept_float
 from .op_classes import reduction_axis
 from .ties import tie_sets
 from .weights import WeightPlan, quantize_weight, recorded_range
@@ -59,10 +61,11 @@ class Quantize(Pass):
         acts = choices.activation_storage(self.acts, target, ctx)
         granularity = choices.granularity(choices.parse_granularity(self.granularity), target, ctx)
         symmetric = target.weight_symmetric if self.symmetric is None else self.symmetric
+        kept = mark_kept_float(graph)
         absorbed = absorb_relus(graph, target.activation_symmetric)  # first: it moves ranges the ties read
         widths = ActivationWidths(graph, tie_sets(graph, activation_symmetric=target.activation_symmetric),
                                   acts, target, ctx)
-        uses = list(weight_uses(graph))
+        uses = [use for use in weight_uses(graph) if not kept_float(use.consumer)]
         reduce = {id(use.weight) for use in uses
                   if target.saturating_pair_sums and widths.storage(use.consumer.inputs[0]) == "u8"}
         plans = self._plans(uses, ctx, target, granularity, symmetric, reduce)
@@ -71,7 +74,7 @@ class Quantize(Pass):
         inserted = apply_activations(graph, plan)
         _quantize_weights(graph, uses, plans, target, ctx)
         stats = {"weights": len(plans), "activations": len(plan.results) + len(plan.constants),
-                 "quantize_nodes": inserted, "relus_absorbed": absorbed}
+                 "quantize_nodes": inserted, "relus_absorbed": absorbed, "kept_float": kept}
         return PassResult(bool(plans or plan.results or inserted), stats)
 
     def _plans(self, uses: list, ctx, target, granularity, symmetric, reduce: set) -> dict:
