@@ -71,12 +71,14 @@ class Progress:
 
 @dataclass
 class PassContext:
-    """What passes may consult: target, calibration data, sample inputs, a seeded RNG,
-    a progress reporter and the diagnostics list."""
+    """What passes may consult: target, calibration data, sample inputs, validation
+    (data, metric) for accuracy-control, a seeded RNG, a progress reporter and the
+    diagnostics list."""
 
     target: Any = None
     calibration: Any = None
     example_inputs: Any = None
+    validation: Any = None
     seed: int = 0
     progress: Progress = field(default_factory=Progress)
     diagnostics: list = field(default_factory=list)
