@@ -177,3 +177,29 @@ def test_the_detector_maps_pages_of_any_size(det):
     for k, (h, w) in enumerate(((64, 96), (96, 128), (64, 160))):
         ours = _check_runs(cm, sessions, source, strokes(h, w, k + 1), mean=1e-3)
         assert ours.shape == (1, 1, h, w)
+
+
+def test_a_torch_model_compiles_with_a_dynamic_width():
+    """compile(dynamic_dims=...) on a torch model: calibrated at width 16, the compiled
+    model reads columns of any width (dynamic_batch keeps dim 0 free beside it)."""
+    import torch
+    import torch.nn as nn
+
+    class Columns(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv, self.head = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Linear(32, 10)
+
+        def forward(self, x):
+            y = torch.relu(self.conv(x))                          # [N, 8, 4, W/2]
+            return self.head(y.permute(0, 3, 1, 2).flatten(2))   # [N, W/2, 10]
+
+    calibration = np.random.default_rng(0).normal(size=(8, 3, 8, 16)).astype(np.float32)
+    cm = qcompiler.compile(Columns(), calibration=calibration, dynamic_dims={"x": {3: "W"}}, progress=False)
+    assert cm.graph.inputs[0].type.shape == ("N", 3, 8, "W")
+    assert {"qconv2d", "qlinear"} <= set(cm.graph.op_counts())
+    for width in (16, 30):
+        x = np.random.default_rng(width).normal(size=(2, 3, 8, width)).astype(np.float32)
+        assert cm(x).shape == (2, width // 2, 10)
+        _check_layers(cm, x)
