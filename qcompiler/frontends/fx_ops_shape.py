@@ -167,11 +167,11 @@ def expand_as(cx, x, other):
 
 @converts(aten.repeat)
 def repeat(cx, x, repeats):
-    repeats = [int(r) for r in repeats]
+    repeats = list(repeats)  # ints, or i64[1] values for counts read from a dynamic dim
     extra = len(repeats) - cx.rank(x)
     if extra > 0:  # torch treats missing leading dims as size 1
         x = cx.emit("unsqueeze", [x], axes=list(range(extra)))
-    return cx.emit("tile", [x, cx.i64(repeats)])
+    return cx.emit("tile", [x, cx.shape_operand(repeats)])
 
 
 @converts(methods=["repeat"])

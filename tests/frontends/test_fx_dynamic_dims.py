@@ -99,3 +99,14 @@ def test_a_per_head_attention_mask_over_a_dynamic_sequence():
                           dynamic_dims={"x": {1: "L"}, "mask": {1: "L", 2: "L"}})
     for length in (5, 7):
         assert_faithful(graph, model, (torch.randn(2, length, 8), torch.randn(4, length, length)))
+
+
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_a_repeat_count_read_from_a_dynamic_dim(capture):
+    class FirstColumnEverywhere(nn.Module):
+        def forward(self, x):  # [N, L]
+            return x[:, :1].repeat(1, x.size(1)) + x
+
+    graph = import_module(FirstColumnEverywhere(), torch.randn(2, 5), dynamic_dims={"x": {1: "L"}}, capture=capture)
+    for length in (5, 8):
+        assert_faithful(graph, FirstColumnEverywhere(), (torch.randn(2, length),))
