@@ -30,7 +30,8 @@ SAMPLE_BYTES_FOR_REPORT = 4 << 20
 
 def compile(model: Any, target: str = "generic", example_inputs: Any = None, calibration: Any = None,
             pipeline: Any = None, dump_ir: Any = None, seed: int = 0, progress: bool = True,
-            dynamic_batch: bool = True, dynamic_dims: Any = None) -> CompiledModel:
+            dynamic_batch: bool = True, dynamic_dims: Any = None, validation: Any = None,
+            max_drop: float = 0.01) -> CompiledModel:
     """Import `model` (torch.nn.Module, .onnx/.qir path, ONNX ModelProto or Graph), run
     `pipeline` (default: the target's, see qcompiler.pipelines) with the verifier after
     every pass, and return the CompiledModel.
@@ -43,9 +44,16 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     makes those dims symbolic, so the compiled model and its exports run at any size
     there; `dynamic_batch` (default) is the shortcut for dim 0 of every input, and
     `dynamic_batch=False` fixes dim 0 to the examples'. A Graph is copied, never changed.
-    `dump_ir` names a directory that receives the IR before and after every pass."""
+    `dump_ir` names a directory that receives the IR before and after every pass.
+    `validation=(data, metric)`, metric(model, data) -> float (higher is better), adds
+    accuracy-control before quantize: layers stay float until the metric is within
+    `max_drop` of the float model's (docs/quantization.md, "Accuracy control")."""
     chosen = get_target(target)
     passes = pipeline if pipeline is not None else chosen.default_pipeline
+    if validation is not None:
+        from .pipelines import with_accuracy_control
+
+        passes = with_accuracy_control(passes, max_drop)
     keep, before_lowering = KeepFloat(), KeepBefore("lower")
     instruments = [VerifyEach(), keep, before_lowering] + ([DumpIR(dump_ir)] if dump_ir is not None else [])
     manager = PassManager(passes, instruments)  # a bad pipeline fails before the import
@@ -54,7 +62,7 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     graph = load_model(model, _as_torch(trace_inputs), dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
     _check_calibration(graph, calibration)
     ctx = PassContext(target=chosen, calibration=calibration, example_inputs=example_inputs, seed=seed,
-                      progress=Progress(progress))
+                      progress=Progress(progress), validation=validation)
     manager.run(graph, ctx)
     return CompiledModel(graph, keep.graph, chosen, to_string(passes), ctx.diagnostics,
                          _sample_inputs(keep.graph or graph, example_inputs, calibration),

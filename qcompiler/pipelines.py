@@ -100,3 +100,14 @@ def with_bit_allocation(pipeline: Pipeline, budgets: dict, metric: str = "hessia
         added.append(f"calibrate-weights{{method={calibrate.resolved_weight_method},"
                      f"granularity={calibrate.granularity},percentile={calibrate.percentile}}}")
     return insert_before(items, "quantize", *added)
+
+
+def with_accuracy_control(pipeline: Pipeline, max_drop: float = 0.01, **options) -> list:
+    """`pipeline` with `accuracy-control` right before its `quantize`, its trials running the
+    pipeline's own passes from `quantize` up to `lower` (options: see the pass)."""
+    from .passes.accuracy.accuracy_control import AccuracyControl
+
+    items = split(pipeline)
+    start = _position(items, "quantize")
+    end = next((i for i in range(start, len(items)) if pass_name(items[i]) == "lower"), len(items))
+    return insert_before(items, "quantize", AccuracyControl(max_drop=max_drop, trial=items[start:end], **options))

@@ -1,0 +1,123 @@
+"""accuracy-control on the digits CNN at W4A4 (a real drop: about one point of accuracy):
+the drop is brought within max_drop by keeping layers float, the quantize that follows
+honours the marks, an out-of-reach bound is reported with the best drop, and bad
+validation is refused by name."""
+import numpy as np
+import pytest
+import torch
+
+import qcompiler
+from qcompiler.frontends.fx import import_module
+from qcompiler.ir.clone import clone
+from qcompiler.passmanager import PassContext, PassError, PassManager
+from qcompiler.runtime.torch import run_torch
+from qcompiler.testing.zoo import digits_data, train_digits_cnn
+
+W4A4 = "quantize{weights=i4,acts=i4}"
+TRIAL = f"trial=[{W4A4}]"
+
+
+def accuracy(run, data) -> float:
+    x, y = data
+    return float((np.asarray(run(x)).argmax(1) == y).mean())
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """(calibrated float graph, calibration samples, (x_test, y_test), fp32 accuracy)."""
+    torch.set_num_threads(1)
+    x_train, _, x_test, y_test = digits_data()
+    graph = import_module(train_digits_cnn(), x_train[:4], dynamic_batch=True)
+    PassManager("fold-bn,fuse-activations,calibrate{samples=256}").run(graph, PassContext(calibration=x_train.numpy()))
+    test = (x_test.numpy(), y_test.numpy())
+    return graph, x_train.numpy()[:64], test, accuracy(lambda x: run_torch(graph, [x])[0], test)
+
+
+def controlled(digits, options: str, metric=accuracy):
+    graph, calibration, test, _ = digits
+    g = clone(graph)
+    manager = PassManager(f"accuracy-control{{{options},{TRIAL}}},{W4A4}")
+    ctx = PassContext(calibration=calibration, validation=(test, metric))
+    manager.run(g, ctx)
+    return g, ctx, manager.history[0].stats
+
+
+def kept_layers(graph) -> list:
+    return [n.outputs[0].name for n in graph.nodes if n.attrs.get("q.keep_float")]
+
+
+def test_the_drop_is_brought_within_max_drop_by_keeping_layers_float(digits):
+    _, _, test, fp32 = digits
+    g, ctx, stats = controlled(digits, "max_drop=0.005")
+    assert stats["drop_before"] > 0.005 and stats["drop_after"] <= 0.005
+    kept = kept_layers(g)
+    assert 1 <= len(kept) == stats["layers_kept_float"] < stats["candidates"]
+    measured = accuracy(lambda x: run_torch(g, [x])[0], test)  # the real quantize's graph, scored here
+    assert measured >= fp32 - 0.005
+    for name in kept:  # honoured: float weights and result
+        node = next(n for n in g.nodes if n.outputs[0].name == name)
+        assert node.outputs[0].type.__class__.__name__ == "TensorType"
+        assert all(v.type.__class__.__name__ == "TensorType" for v in node.inputs[1:2] if v is not None)
+    assert any("kept float" in d.message for d in ctx.diagnostics if d.severity == "note")
+
+
+def test_no_layer_is_kept_float_when_int8_is_within_bounds(digits):
+    graph, calibration, test, _ = digits
+    g = clone(graph)
+    manager = PassManager("accuracy-control{max_drop=0.05},quantize")
+    manager.run(g, PassContext(calibration=calibration, validation=(test, accuracy)))
+    assert kept_layers(g) == [] and manager.history[0].stats["layers_kept_float"] == 0
+
+
+def test_an_out_of_reach_drop_reports_the_best_drop_and_its_layers(digits):
+    g, ctx, stats = controlled(digits, "max_drop=0.0,max_layers=1")
+    assert stats["drop_after"] > 0 and len(kept_layers(g)) <= 1
+    [warning] = [d for d in ctx.diagnostics if d.severity == "warning" and d.pass_name == "accuracy-control"]
+    assert "max_drop 0 is out of reach with the 1 layer(s) max_layers allows" in warning.message
+    assert f"the best drop reached is {stats['drop_after']:.4g}" in warning.message
+
+
+def test_strict_raises_when_the_drop_is_out_of_reach(digits):
+    with pytest.raises(PassError, match="out of reach"):
+        controlled(digits, "max_drop=0.0,max_layers=1,strict=true")
+
+
+@pytest.mark.parametrize("validation, message", [
+    (None, "accuracy-control needs validation=\\(data, metric\\)"),
+    ((1, 2, 3), "must be a pair \\(data, metric\\)"),
+    (([], "accuracy"), "metric must be callable as metric\\(model, data\\) -> float, got str"),
+    (([], lambda model, data: float("nan")), "returned nan, not a finite number"),
+])
+def test_bad_validation_is_refused_by_name(digits, validation, message):
+    graph, calibration, _, _ = digits
+    with pytest.raises(PassError, match=message):
+        PassManager("accuracy-control,quantize").run(clone(graph), PassContext(calibration=calibration,
+                                                                             validation=validation))
+
+
+def test_bad_options_are_refused():
+    from qcompiler.passmanager import parse_pipeline
+
+    with pytest.raises(Exception, match="max_drop must be >= 0, got -1"):
+        parse_pipeline("accuracy-control{max_drop=-1}")
+    with pytest.raises(Exception, match="max_layers must be >= 0 and samples >= 1, got -1 and 16"):
+        parse_pipeline("accuracy-control{max_layers=-1}")
+    with pytest.raises(Exception, match="pass 'bogus' is not registered|bogus"):
+        parse_pipeline("accuracy-control{trial=[bogus]}")
+
+
+def test_compile_inserts_the_pass_and_the_report_shows_the_layers_kept_float(digits):
+    from qcompiler.testing.zoo import train_digits_cnn
+
+    _, calibration, test, fp32 = digits
+    pipeline = f"fold-bn,fuse-activations,calibrate{{samples=256}},{W4A4},lower"
+    cm = qcompiler.compile(train_digits_cnn(), example_inputs=torch.from_numpy(calibration[:4]),
+                           calibration=calibration, pipeline=pipeline, progress=False,
+                           validation=(test, accuracy), max_drop=0.005)
+    assert "accuracy-control{max_drop=0.005" in cm.pipeline and f"trial=[{W4A4}]" in cm.pipeline
+    kept = kept_layers(cm.graph)
+    assert kept
+    report = str(cm.report())
+    for name in kept:
+        assert f"%{name} " in report and "kept float by accuracy control" in report
+    assert accuracy(cm, test) >= fp32 - 0.01  # the lowered integer model, within a step of the simulation
