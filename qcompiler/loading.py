@@ -55,7 +55,8 @@ def _load_path(spec: str, example_inputs, dynamic_batch: bool, dynamic_dims) -> 
 def _import_onnx(model, example_inputs, dynamic_batch: bool, dynamic_dims) -> Graph:
     """Declared symbolic dims stay symbolic, so the compiled model runs at every size the
     source model runs at; the example inputs only fill in what the file leaves open (a
-    missing shape, dim 0 with `dynamic_batch=False`) and must fit its static dims."""
+    missing shape, dim 0 with `dynamic_batch=False`) and must fit its static dims
+    (but for the batch)."""
     from .frontends.onnx import import_onnx
 
     if example_inputs is None and dynamic_dims is None:
@@ -88,8 +89,9 @@ def _onnx_input_shapes(proto, example_inputs, source: str, dynamic_batch: bool, 
     shapes = {}
     for v, dims, x, named in zip(inputs, declared, examples, symbols):
         example = None if x is None else list(getattr(x, "shape", ()))
+        # the batch is exempt: a fixed-batch model runs a larger batch in chunks
         if example is not None and (len(example) != len(dims) or any(
-                isinstance(d, int) and d != e for d, e in zip(dims, example))):
+                isinstance(d, int) and d != e for d, e in zip(dims[1:], example[1:]))):
             raise FrontendError(f"{source}: input '{v.name}' is declared {_shape_text(dims)}, "
                                 f"but its example input has shape {example}")
         if dims and not dynamic_batch and not isinstance(dims[0], int):

@@ -41,10 +41,13 @@ def test_a_bad_dynamic_dims_option_is_named(spec, message):
         load_model(any_size_conv(), np.zeros((2, 3, 8, 12), np.float32), dynamic_dims=spec)
 
 
-def test_examples_must_fit_the_declared_static_dims():
+def test_examples_must_fit_the_declared_static_dims_but_the_batch():
     with pytest.raises(FrontendError, match=r"input 'x' is declared \[batch, 3, H, W\], but its example input "
                                             r"has shape \[2, 4, 8, 12\]"):
         load_model(any_size_conv(), np.zeros((2, 4, 8, 12), np.float32))
+    fixed_batch = any_size_conv()
+    fixed_batch.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    assert load_model(fixed_batch, np.zeros((4, 3, 8, 12), np.float32)).inputs[0].type.shape == (1, 3, "H", "W")
 
 
 def test_onnx_models_keep_their_shapes_without_examples():
