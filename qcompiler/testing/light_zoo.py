@@ -76,6 +76,33 @@ def light_model(name: str, seed: int = 0) -> onnx.ModelProto:
     return model
 
 
+def with_logits_output(model: onnx.ModelProto) -> tuple:
+    """(a copy of `model` that also outputs what its last Softmax reads, that value's
+    name); `model` itself and its output when there is no Softmax (DenseNet). With random
+    weights the logits say more about quantization than a peaked softmax does."""
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    if not softmax:
+        return model, model.graph.output[0].name
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    copy.graph.output.append(onnx.helper.make_empty_tensor_value_info(softmax[-1].input[0]))
+    return copy, softmax[-1].input[0]
+
+
+def compiled_logits(cm, images: np.ndarray) -> np.ndarray:
+    """What compiled model `cm`'s last softmax reads, from its integer graph in Numba,
+    one image at a time (the output itself when there is no softmax)."""
+    from ..backends.numba.executor import NumbaExecutor
+    from ..ir.clone import clone
+
+    graph = clone(cm.graph)
+    softmax = [n for n in graph.nodes if n.op == "softmax"]
+    if softmax:
+        graph.set_outputs([softmax[-1].inputs[0]])
+    run = NumbaExecutor(graph)
+    return np.concatenate([run([images[i:i + 1]])[0] for i in range(len(images))])
+
+
 def _parameters(model: onnx.ModelProto) -> dict:
     """Float parameter name -> shape: ConstantOfShape outputs and float initializers."""
     inits = {t.name: t for t in model.graph.initializer}
