@@ -21,7 +21,7 @@ from ..ir.core import Graph, Value
 from ..ir.errors import FrontendError
 from ..ir.ops.infer import plain
 from ..ir.types import TensorType, numpy_dtype
-from .fx_meta import first_mismatch, ir_dtype, refine, torch_dtype
+from .fx_meta import batch_symbols, first_mismatch, ir_dtype, refine, torch_dtype
 from .fx_table import METHODS, MODULES, describe, function_handler
 from .fx_tracer import is_guard
 
@@ -34,9 +34,7 @@ class Converter:
         self.gm = gm
         self.graph = Graph(name)
         self.symbols = symbols  # {axis: symbol} per input
-        # symbols only ever at axis 0: a batch, which samples scale linearly
-        self._batch_symbols = {s for axes in symbols for a, s in axes.items()} - \
-            {s for axes in symbols for a, s in axes.items() if a != 0}
+        self._batches = batch_symbols(symbols)
         self.node: Optional[fx.Node] = None
         self._num_inputs = num_inputs
         self._env: dict = {}
@@ -94,8 +92,7 @@ class Converter:
         except Exception as e:  # arguments a handler does not expect, inference rejecting them, ...
             raise self.error(f"cannot convert {self._target_name(node)}: {type(e).__name__}: {e}") from e
         if self._sizes:
-            refine(result, node.meta.get("tensor_meta"), node.meta.get("qc_grown", {}), self._sizes,
-                   self._batch_symbols)
+            refine(result, node.meta.get("tensor_meta"), node.meta.get("qc_grown", {}), self._sizes, self._batches)
         self._check(node.meta.get("tensor_meta"), result)
         if _mutates(node, self.gm) and isinstance(node.args[0], fx.Node):
             self._env[node.args[0]] = result  # later readers of the mutated tensor see the new value

@@ -29,55 +29,68 @@ def torch_dtype(dtype: str) -> torch.dtype:
     return _TORCH_DTYPES[dtype]
 
 
+def batch_symbols(symbols: list) -> set:
+    """Symbols that only ever name dim 0 of an input: batches, which samples scale linearly."""
+    named = {s for axes in symbols for s in axes.values()}
+    return named - {s for axes in symbols for a, s in axes.items() if a != 0}
+
+
+def grown(size: int, symbol: str, batches: set) -> int:
+    """The size a dynamic dim takes in its shape run: a batch grows by one sample, any
+    other dim doubles (which keeps it divisible by the model's strides)."""
+    return size + 1 if symbol in batches else 2 * size
+
+
 def propagate(gm: fx.GraphModule, examples: tuple, symbols: list) -> None:
     """Record torch's results on every node. For each symbol of `symbols` ({axis: symbol}
-    per input), first also with the dims it names doubled (`meta["qc_grown"][symbol]`;
-    doubling keeps sizes divisible as the examples' were), which tells static dims from
-    dynamic ones (see `refine`)."""
+    per input), first also with the dims it names grown (`grown`; the results go to
+    `meta["qc_grown"][symbol]`), which tells static dims from dynamic ones (`refine`)."""
+    batches = batch_symbols(symbols)
     for symbol in dict.fromkeys(s for axes in symbols for s in axes.values()):
-        grown = tuple(_grown(x, [a for a, s in axes.items() if s == symbol]) for x, axes in zip(examples, symbols))
+        inputs = tuple(_grow(x, [a for a, s in axes.items() if s == symbol], symbol, batches)
+                       for x, axes in zip(examples, symbols))
         try:
-            RecordingShapeProp(gm).propagate(*grown)
+            RecordingShapeProp(gm).propagate(*inputs)
         except Exception as e:
-            sizes = ", ".join(f"{list(x.shape)}" for x in grown)
-            raise FrontendError(f"dim '{symbol}' is dynamic, but the model fails when it doubles (inputs {sizes}): "
+            sizes = ", ".join(f"{list(x.shape)}" for x in inputs)
+            raise FrontendError(f"dim '{symbol}' is dynamic, but the model fails when it grows (inputs {sizes}): "
                                 f"{type(e).__name__}: {e}") from None
         for n in gm.graph.nodes:
             n.meta.setdefault("qc_grown", {})[symbol] = n.meta.get("tensor_meta")
     RecordingShapeProp(gm).propagate(*(x.clone() for x in examples))
 
 
-def _grown(x: torch.Tensor, axes: list) -> torch.Tensor:
+def _grow(x: torch.Tensor, axes: list, symbol: str, batches: set) -> torch.Tensor:
     for a in axes:
-        x = torch.cat([x, x], dim=a)
+        x = torch.cat([x, x.narrow(a, 0, grown(x.shape[a], symbol, batches) - x.shape[a])], dim=a)
     return x.clone()
 
 
-def refine(result, meta, grown: dict, sizes: dict, batch_symbols: set) -> None:
+def refine(result, meta, runs: dict, sizes: dict, batches: set) -> None:
     """Fill in the dims of `result`'s types that inference left unknown (after a reshape
-    to a computed shape) from torch's runs: `grown` maps each symbol to the metadata of
-    the run where it doubled, `sizes` to its size in the examples. A dim no run changes
-    is static; one that follows a batch symbol (axis 0 of the inputs) is named by it;
-    any other dynamic dim stays unknown, since spatial arithmetic (strides, rounding) can
-    match a size at two points and differ at others (2·⌈W/2⌉ is W only for even W)."""
+    to a computed shape) from torch's runs: `runs` maps each symbol to the metadata of
+    the run where it grew, `sizes` to its size in the examples. A dim no run changes is
+    static; one that follows a batch symbol as it grows is named by it; any other
+    dynamic dim stays unknown, since spatial arithmetic (strides, rounding) can match a
+    size at two points and differ at others (2·⌈W/2⌉ is W only for even W)."""
     if isinstance(result, Value) and isinstance(meta, TensorMetadata):
-        runs = {s: m.shape for s, m in grown.items() if isinstance(m, TensorMetadata)}
-        shape = [_refined(d, i, meta.shape[i], runs, sizes, batch_symbols) for i, d in enumerate(result.type.shape)]
+        shapes = {s: m.shape for s, m in runs.items() if isinstance(m, TensorMetadata)}
+        shape = [_refined(d, i, meta.shape[i], shapes, sizes, batches) for i, d in enumerate(result.type.shape)]
         result.type = result.type.with_shape(shape)
     elif isinstance(result, (list, tuple)) and isinstance(meta, (list, tuple)):
         for i, (r, m) in enumerate(zip(result, meta)):
-            refine(r, m, {s: g[i] for s, g in grown.items() if isinstance(g, (list, tuple)) and i < len(g)}, sizes,
-                   batch_symbols)
+            refine(r, m, {s: g[i] for s, g in runs.items() if isinstance(g, (list, tuple)) and i < len(g)}, sizes,
+                   batches)
 
 
-def _refined(dim, axis: int, size: int, runs: dict, sizes: dict, batch_symbols: set):
-    if isinstance(dim, int) or dim in sizes or len(runs) != len(sizes):
+def _refined(dim, axis: int, size: int, shapes: dict, sizes: dict, batches: set):
+    if isinstance(dim, int) or dim in sizes or len(shapes) != len(sizes):
         return dim
-    changed = [s for s, shape in runs.items() if axis < len(shape) and shape[axis] != size]
+    changed = [s for s, shape in shapes.items() if axis < len(shape) and shape[axis] != size]
     if not changed:
         return int(size)
     (s, *others) = changed
-    if not others and s in batch_symbols and (size, runs[s][axis]) == (sizes[s], 2 * sizes[s]):
+    if not others and s in batches and (size, shapes[s][axis]) == (sizes[s], grown(sizes[s], s, batches)):
         return s
     return dim
 
