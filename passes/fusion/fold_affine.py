@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qcompiler.ir.types import TensorType
 from qcompiler.rewrite import Const, Op, Rule
 
 from ..calibration.attrs import with_result_calibration
@@ -41,8 +42,9 @@ def channel_scale(w: np.ndarray, scale: np.ndarray, op: str, groups: int) -> np.
 
 def _float_weights(m) -> bool:
     conv = m["conv"]
-    return all(m.graph.const_value(v) is not None and v.type.dtype in ("f32", "f64", "f16")
-               for v in conv.inputs[1:] if v is not None)
+    # a quantized weight is folded before quantization, not after
+    return all(isinstance(v.type, TensorType) and v.type.dtype in ("f32", "f64", "f16")
+               and m.graph.const_value(v) is not None for v in conv.inputs[1:] if v is not None)
 
 
 def _foldable(m) -> bool:
