@@ -40,7 +40,7 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     batches, a DataLoader). `example_inputs` (default: the first calibration sample when
     `calibration` is an array) are what a torch model is traced on; an ONNX model keeps
     the dims its file declares (symbolic ones stay symbolic; the examples must fit the
-    static ones). `dynamic_dims={"x": {0: "N", 3: "W"}}` (inputs by name or position)
+    static ones, but for a fixed batch, which runs larger batches in chunks). `dynamic_dims={"x": {0: "N", 3: "W"}}` (inputs by name or position)
     makes those dims symbolic, so the compiled model and its exports run at any size
     there; `dynamic_batch` (default) is the shortcut for dim 0 of every input, and
     `dynamic_batch=False` fixes dim 0 to the examples'. A Graph is copied, never changed.
