@@ -84,10 +84,12 @@ def _onnx_input_shapes(proto, example_inputs, source: str, dynamic_batch: bool, 
         if len(examples) != len(inputs):
             raise FrontendError(f"{source} takes {len(inputs)} inputs ({', '.join(v.name for v in inputs)}), "
                                 f"{len(examples)} example inputs were given")
-    declared = [_declared_dims(v, x) for v, x in zip(inputs, examples)]
-    symbols = dims_per_input(dynamic_dims, [v.name for v in inputs], [len(d) for d in declared], source)
+    declared = [_declared_dims(v, x, dynamic_batch) for v, x in zip(inputs, examples)]
+    symbols = dims_per_input(dynamic_dims, [v.name for v in inputs], [len(d or ()) for d in declared], source)
     shapes = {}
     for v, dims, x, named in zip(inputs, declared, examples, symbols):
+        if dims is None:
+            continue  # no shape from the file or an example: ONNX shape inference decides
         example = None if x is None else list(getattr(x, "shape", ()))
         # the batch is exempt: a fixed-batch model runs a larger batch in chunks
         if example is not None and (len(example) != len(dims) or any(
@@ -102,14 +104,15 @@ def _onnx_input_shapes(proto, example_inputs, source: str, dynamic_batch: bool, 
     return shapes
 
 
-def _declared_dims(v, example) -> list:
-    """An input's dims as its file declares them (ints, symbol names, '?'); the example's
-    shape when the file declares none."""
+def _declared_dims(v, example, dynamic_batch: bool) -> Optional[list]:
+    """An input's dims as its file declares them (ints, symbol names, '?'); when it
+    declares none, the example's shape (dim 0 free with `dynamic_batch`), or None."""
     t = v.type.tensor_type
     if not t.HasField("shape"):
         if example is None:
-            return []
-        return list(getattr(example, "shape", ()))
+            return None
+        dims = list(getattr(example, "shape", ()))
+        return ["N"] + dims[1:] if dims and dynamic_batch else dims
     return [d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or "?")
             for d in t.shape.dim]
 

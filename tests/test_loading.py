@@ -83,3 +83,13 @@ def test_load_arrays_rejects(tmp_path, name, content, message):
         np.save(tmp_path / name, content, allow_pickle=True)
     with pytest.raises(DataFileError, match=message):
         load_arrays(tmp_path / name)
+
+
+def test_an_onnx_input_without_a_declared_shape_takes_the_example_s():
+    """The batch stays free with dynamic_batch; without an example the shape stays open."""
+    shapeless = any_size_conv()
+    shapeless.graph.input[0].type.tensor_type.ClearField("shape")
+    assert load_model(shapeless, np.zeros((2, 3, 8, 12), np.float32), dynamic_batch=True).inputs[0].type.shape == \
+        ("N", 3, 8, 12)
+    with pytest.raises(FrontendError, match="graph input 'x' has no tensor type and shape"):
+        load_model(shapeless, dynamic_dims={})

@@ -6,7 +6,7 @@
 A dim listed here is symbolic (named by the given symbol) in the imported graph, so the
 compiled model runs at any size there; the example inputs only give calibration its
 values. `dynamic_batch=True` is the shortcut that adds {0: "N"} to every input (an ONNX
-input keeps the name its file gives dim 0). The same symbol on two inputs says the two
+input keeps dim 0 as its file declares it). The same symbol on two inputs says the two
 sizes are equal.
 """
 from __future__ import annotations
