@@ -42,11 +42,11 @@ def import_module(module: torch.nn.Module, example_inputs, *, name: Optional[str
     arguments keep their defaults). `dynamic_dims` (frontends/dynamic_dims.py, inputs by
     forward() argument name or position) names the dims that stay symbolic, e.g.
     `{"x": {0: "N", 3: "W"}}`; `dynamic_batch=True` adds dim 0 of every input as "N".
-    `capture` picks how the module is captured: "fx" (symbolic
-    tracing), "export" (torch.export) or "auto" (fx, falling back to torch.export); the
-    graph's `meta["captured_by"]` says which one did. Raises FrontendError when the
-    module fails on the examples, or uses an op the catalog cannot express (naming the
-    node and module)."""
+    `capture` picks how the module is captured: "fx" (symbolic tracing), "export"
+    (torch.export) or "auto" (fx, falling back to torch.export); the graph's
+    `meta["captured_by"]` says which one did. Raises FrontendError when the module fails
+    on the examples, or uses an op the catalog cannot express (naming the node and
+    module)."""
     if capture not in _CAPTURES:
         raise FrontendError(f"capture must be one of {list(_CAPTURES)}, got {capture!r}")
     examples = _as_tuple(example_inputs)
@@ -63,7 +63,7 @@ def import_module(module: torch.nn.Module, example_inputs, *, name: Optional[str
 
 
 def _symbols(module: torch.nn.Module, examples: tuple, dynamic_batch: bool, dynamic_dims) -> list:
-    """{axis: symbol} per example input."""
+    """{axis: symbol} per example input; inputs are named by forward()'s parameters."""
     try:
         params = [p.name for p in inspect.signature(module.forward).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
