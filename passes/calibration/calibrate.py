@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import is_float
@@ -79,6 +80,17 @@ class Calibrate(Pass):
         watched = [v for v in graph.values() if is_float(v.type)
                    and (v.producer is None or v.producer.op != "const")]
         observers = {id(v): make_observer(self.method, percentile=self.percentile) for v in watched}
+        # one BLAS thread: the interpreter's products are per sample and group (a few MFLOP),
+        # where a second thread's synchronisation costs more than it saves; on the shared
+        # 2-core bench machine two threads made rec calibration 3x slower (bench/RESULTS.md)
+        with threadpool_limits(limits=1, user_api="blas"):
+            n_batches, n_chunks = self._observe(graph, batches, total, observers, ctx)
+        self._write_activation_ranges(graph, observers, target_symmetry(ctx)[1])
+        return PassResult(True, {"batches": n_batches, "chunks": n_chunks, "activations": len(watched),
+                                 "weights": n_weights})
+
+    def _observe(self, graph: Graph, batches, total: Optional[int], observers: dict, ctx: PassContext) -> tuple:
+        """Stream every batch, in memory-bound chunks, into the observers; (batches, chunks)."""
         plan, chunks = release_plan(graph), MemoryBoundBatches(graph, self.batch_mb << 20)
         n_batches = n_chunks = 0
         for k, arrays in enumerate(ctx.progress.iterate(batches, desc="calibrate", total=total)):
@@ -95,9 +107,7 @@ class Calibrate(Pass):
                 chunks.record(chunk, stream_graph(graph, chunk, observe, plan).peak_bytes)
                 n_chunks += 1
             n_batches += 1
-        self._write_activation_ranges(graph, observers, target_symmetry(ctx)[1])
-        return PassResult(True, {"batches": n_batches, "chunks": n_chunks, "activations": len(watched),
-                                 "weights": n_weights})
+        return n_batches, n_chunks
 
     def _write_activation_ranges(self, graph: Graph, observers: dict, symmetric: bool) -> None:
         def observed(v):
