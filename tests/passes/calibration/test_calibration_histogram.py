@@ -46,6 +46,15 @@ def test_streaming_gives_exactly_the_one_shot_histogram():
     assert np.array_equal(stream.counts, once.counts)
 
 
+def test_float32_activations_larger_than_a_block_bin_as_their_float64_division():
+    rng = np.random.default_rng(3)
+    chunks = [(rng.standard_t(3, size=(2, 70_000)) * scale).astype(np.float32) for scale in (0.01, 1.0, 30.0)]
+    chunks[1][0, :5] = [-1e-45, 1e-45, -1e-40, 0.0, -0.0]  # subnormals keep their side of zero
+    h = _feed(chunks, bins=2048)
+    data = np.concatenate([c.reshape(-1) for c in chunks]).astype(np.float64)
+    expected = np.bincount(np.floor(data / h.width).astype(int) + h.zero_bin, minlength=2048)
+    assert np.array_equal(h.counts, expected)
+
 def test_quantiles_are_exact_to_one_bin():
     rng = np.random.default_rng(2)
     data = rng.standard_t(3, size=20_000)
