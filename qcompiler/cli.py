@@ -17,7 +17,29 @@ class UsageError(QIRError):
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a .onnx or .qir file, or 'package.module:factory' returning a torch model")
     p.add_argument("--input-shape", help="input shape, e.g. 1,3,224,224: torch models are traced on it, ONNX "
-                                         "models take it beyond dim 0 (the batch)")
+                                         "models take it where their file leaves a dim open")
+    p.add_argument("--dynamic-dim", action="append", metavar="INPUT:AXIS=SYMBOL",
+                   help="keep this input dim symbolic, e.g. x:3=W or 0:3=W (input by name or position); repeat "
+                        "for several. ONNX files keep the dims they declare symbolic without it")
+
+
+def parse_dynamic_dims(texts) -> dict | None:
+    """`--dynamic-dim x:3=W` flags -> {"x": {3: "W"}} (a numeric input is a position)."""
+    if not texts:
+        return None
+    dims: dict = {}
+    for text in texts:
+        where, sep, symbol = text.partition("=")
+        name, colon, axis = where.rpartition(":")
+        if not sep or not colon or not name or not symbol.strip():
+            raise UsageError(f"--dynamic-dim {text!r}: expected INPUT:AXIS=SYMBOL, e.g. x:3=W")
+        try:
+            axis = int(axis)
+        except ValueError:
+            raise UsageError(f"--dynamic-dim {text!r}: the axis {axis!r} is not an integer") from None
+        key = int(name) if name.isdigit() else name
+        dims.setdefault(key, {})[axis] = symbol.strip()
+    return dims
 
 
 def _load(args):
@@ -29,7 +51,7 @@ def _load(args):
         import torch
 
         example = (torch.randn(shape),)
-    return load_model(args.model, example)
+    return load_model(args.model, example, dynamic_dims=parse_dynamic_dims(args.dynamic_dim))
 
 
 def cmd_opt(args) -> int:
@@ -128,7 +150,8 @@ def cmd_compile(args) -> int:
     elif isinstance(calibration, list):  # (inputs, labels) batches: trace on the first sample
         example = calibration[0][0][:1]
     cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration,
-                 pipeline=pipeline, dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty())
+                 pipeline=pipeline, dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty(),
+                 dynamic_dims=parse_dynamic_dims(args.dynamic_dim))
     cm.save(args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     if args.export_onnx:

@@ -46,6 +46,7 @@ def add_pareto_parser(sub) -> None:
 
 
 def cmd_pareto(args) -> int:
+    from .cli import parse_dynamic_dims
     from .loading import parse_shape
     from .pareto import accuracy_pareto
     from .pareto_result import ParetoError
@@ -63,7 +64,8 @@ def cmd_pareto(args) -> int:
     result = accuracy_pareto(args.model, target=args.target, calibration=calibration, validation=validation,
                              resource=args.resource, budgets=budgets, steps=args.steps, choices=_widths(args.choices),
                              metric=args.metric, samples=args.samples, pipeline=args.pipeline,
-                             example_inputs=example, seed=args.seed, progress=sys.stderr.isatty())
+                             example_inputs=example, seed=args.seed, progress=sys.stderr.isatty(),
+                             dynamic_dims=parse_dynamic_dims(args.dynamic_dim))
     unmet = None
     try:
         result.choose(**limits)

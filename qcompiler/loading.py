@@ -18,7 +18,9 @@ def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = 
     names (frontends/dynamic_dims.py; `dynamic_batch` adds dim 0 of every input); an
     ONNX model keeps the dims its file declares, symbolic ones included (`dynamic_dims`
     makes more of them symbolic, `dynamic_batch=False` fixes dim 0 to the examples'); a
-    .qir file or a Graph ignores them."""
+    .qir file or a Graph has its dims written out, and refuses `dynamic_dims`."""
+    if isinstance(model, Graph) or str(model).lower().endswith(".qir"):
+        _refuse_dynamic_dims(dynamic_dims, "a Graph" if isinstance(model, Graph) else str(model))
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, os.PathLike)):
@@ -33,6 +35,12 @@ def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = 
         return _import_onnx(model, example_inputs, dynamic_batch, dynamic_dims)
     raise FrontendError(f"cannot import a {type(model).__name__}: expected a torch.nn.Module, an ONNX model "
                         f"(path or ModelProto), a .qir file or 'module:factory'")
+
+
+def _refuse_dynamic_dims(dynamic_dims, source: str) -> None:
+    if dynamic_dims:
+        raise FrontendError(f"{source}: dynamic_dims applies to torch and ONNX models; an IR graph declares its "
+                            f"dims itself (write a symbol such as 'W' in its input type)")
 
 
 def _load_path(spec: str, example_inputs, dynamic_batch: bool, dynamic_dims) -> Graph:

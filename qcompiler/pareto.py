@@ -45,13 +45,14 @@ def accuracy_pareto(model: Any, *, target: str = "generic", calibration: Any, va
                     resource: str = "size", budgets: Sequence | None = None, steps: int = 11,
                     choices: Sequence[int] = (2, 4, 8), metric: str = "hessian", samples: int = 256,
                     pipeline: Any = None, example_inputs: Any = None, seed: int = 0,
-                    progress: bool = False) -> ParetoResult:
+                    progress: bool = False, dynamic_dims: Any = None) -> ParetoResult:
     """Sweep `resource` (size | bops | latency) over `budgets` (numbers in bytes / bit-ops /
     ns, with units like "12KB" or "3us", or "60%" of the all-widest cost; default: `steps`
     budgets from the cheapest allocation to the costliest) and measure each allocation on
     `validation` = (inputs, labels). `calibration` feeds calibrate and sensitivity (labels
     in (inputs, labels) batches give sensitivity the task loss). A torch model is traced
-    on `example_inputs`, by default the first validation sample; a Graph is not changed."""
+    on `example_inputs`, by default the first validation sample, symbolic in `dynamic_dims`
+    (as in qcompiler.compile); a Graph is not changed."""
     chosen_target = get_target(target)
     widths = _checked_options(resource, budgets, steps, choices)
     before, after = _split_at_quantize(pipeline if pipeline is not None else chosen_target.default_pipeline)
@@ -60,7 +61,8 @@ def accuracy_pareto(model: Any, *, target: str = "generic", calibration: Any, va
 
     inputs, _ = inputs_and_labels(validation)
     example = example_inputs if example_inputs is not None else _first_sample(inputs)
-    graph = load_model(clone(model) if isinstance(model, Graph) else model, example, dynamic_batch=True)
+    graph = load_model(clone(model) if isinstance(model, Graph) else model, example, dynamic_batch=True,
+                       dynamic_dims=dynamic_dims)
     ctx = PassContext(target=chosen_target, calibration=calibration, seed=seed, progress=Progress(progress))
     run_pipeline(graph, before, ctx)
     data = ValidationSet(graph, validation)

@@ -7,7 +7,7 @@ import pytest
 import rapidocr_onnxruntime
 
 import qcompiler
-from qcompiler.cli import main
+from qcompiler.cli import main, parse_dynamic_dims
 from qcompiler.ir.serialize import save_qir
 from qcompiler.loading import load_model
 
@@ -66,6 +66,19 @@ def test_compile_a_torch_factory_saves_exports_and_reports(capsys, files, digits
     assert cm.target.name == "armv8" and cm(digits[2][:4].numpy()).shape == (4, 10)
 
 
+def test_dynamic_dim_flags_make_a_torch_input_dim_symbolic(capsys):
+    code, out, err = run(capsys, "inspect", "qcompiler.demo:load_demo_model", "--input-shape", "2,1,8,8",
+                         "--dynamic-dim", "x:0=B")
+    assert code == 0, err
+    assert "input  %x: f32[B,1,8,8]" in out
+
+
+def test_dynamic_dim_flags_parse_by_name_and_position():
+    assert parse_dynamic_dims(None) is None
+    assert parse_dynamic_dims(["x:3=W", "x:0=N", "1:2=H"]) == {"x": {3: "W", 0: "N"}, 1: {2: "H"}}
+    assert parse_dynamic_dims(["gpu_0/data_0:3=W"]) == {"gpu_0/data_0": {3: "W"}}
+
+
 def test_compile_a_qir_file_with_npz_data_custom_pipeline_and_dumps(capsys, files):
     code, out, err = run(capsys, "compile", files / "digits.qir", "--calib", files / "train.npz", "-o", files / "c2",
                          "-p", "fold-bn,calibrate{method=minmax},quantize,lower", "--dump-ir", files / "dumps")
@@ -107,6 +120,9 @@ def test_opt_with_dumps_and_timings_then_inspect(capsys, tmp_path, model):
      "calibration data for input %x (batch 0) has shape [32, 64], expected ['N', 1, 8, 8]"),
     (["compile", "{qir}", "--calib", "{dir}/nan.npy", "-o", "{dir}/o"], "(batch 1) contains NaN"),
     (["compile", "{qir}", "--calib", "{dir}/words.npy", "-o", "{dir}/o"], "has dtype <U7; samples must be numbers"),
+    (["inspect", "{qir}", "--dynamic-dim", "x=W"], "--dynamic-dim 'x=W': expected INPUT:AXIS=SYMBOL"),
+    (["inspect", "{qir}", "--dynamic-dim", "x:w=W"], "the axis 'w' is not an integer"),
+    (["inspect", "{qir}", "--dynamic-dim", "x:0=B"], "an IR graph declares its dims itself"),
 ])
 def test_bad_input_is_one_error_line(capsys, files, argv, message):
     argv = [a.replace("{dir}", str(files)).replace("{qir}", str(files / "digits.qir")) for a in argv]
