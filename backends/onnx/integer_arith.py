@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import onnx_ir as ir
 
+from qcompiler.ir.ops.quant_pool import MAX_MEAN_SHIFT
 from qcompiler.ir.types import QuantType
 
 from .conversions import CONTAINERS
@@ -112,3 +113,25 @@ def clamp_to_storage(ctx, y: ir.Value, out: QuantType, clamp=None) -> ir.Value:
     lo, hi = (out.qmin, out.qmax) if clamp is None else clamp
     clipped = ctx.b.op("Clip", [y, ctx.b.constant(np.array(lo, np.int64)), ctx.b.constant(np.array(hi, np.int64))])
     return ctx.b.op("Cast", [clipped], {"to": CONTAINERS[out.storage]})
+
+
+def floor_divmod(ctx, x: ir.Value, divisor: ir.Value) -> tuple:
+    """(floor(x / d), x mod d) for int64 x and a positive int64 d: Mod with fmod=0 takes
+    the divisor's sign, so the remainder is in [0, d) and the division is exact."""
+    r = ctx.b.op("Mod", [x, divisor], {"fmod": 0})
+    return ctx.b.op("Div", [ctx.b.op("Sub", [x, r]), divisor]), r
+
+
+def mean_requantize(ctx, sums: ir.Value, count: ir.Value, out: QuantType, multiplier: int, shift: int,
+                    rounding: str, clamp=None) -> ir.Value:
+    """qcompiler.ir.ops.quant_pool.mean_requantize in ONNX: zp_y + round(S · multiplier /
+    (count · 2^shift)) for int64 sums S and a run-time int64 count, exact in int64."""
+    m = ctx.b.constant(np.array(multiplier, np.int64))
+    a, b = floor_divmod(ctx, sums, count)
+    q2, r = floor_divmod(ctx, ctx.b.op("Mul", [b, m]), count)
+    q = ctx.b.op("Add", [ctx.b.op("Mul", [a, m]), q2])
+    nonzero = ctx.b.op("Cast", [ctx.b.op("Greater", [r, ctx.b.constant(np.array(0, np.int64))])], {"to": INT64})
+    sticky = ctx.b.op("Add", [ctx.b.op("Add", [q, q]), nonzero])
+    shifted = np.array(min(shift + 1, MAX_MEAN_SHIFT), np.int64)
+    return clamp_to_storage(ctx, add_zero_point(ctx, rounding_shift(ctx, sticky, shifted, rounding), out), out,
+                            clamp)

@@ -5,7 +5,8 @@ Products accumulate in ConvInteger / MatMulInteger (int32, zero points subtracte
 the op, padding with the input zero point, i.e. real 0), add the int32 bias, and
 requantize in int64 (integer_arith.py); group-wise weights take one partial sum per
 block (integer_groups.py). Pools sum zero-point-centred storage: windows
-with a ConvInteger of ones, global pools with ReduceSum. A table lookup is a Gather.
+with a ConvInteger of ones, global pools with ReduceSum (over a run-time area, divided
+by the count read from the shape: integer_arith.mean_requantize). A table lookup is a Gather.
 On x86 without VNNI, ONNX Runtime's u8 x s8 kernels add pairs of products in int16
 with saturation; the lowering keeps weights in 7 bits for such targets (x86-avx2).
 """
@@ -17,8 +18,8 @@ import onnx_ir as ir
 from .conversions import CONTAINERS
 from .emitters import INTEGER
 from .float_nn import conv_input, window_attrs
-from .integer_arith import (INT64, add_zero_point, centered, clamp_to_storage, per_channel, requantize, rounding_shift,
-                            storage8, zero_point_input)
+from .integer_arith import (INT64, add_zero_point, centered, clamp_to_storage, mean_requantize, per_channel,
+                            requantize, rounding_shift, storage8, zero_point_input)
 from .integer_groups import grouped_conv, grouped_product
 
 
@@ -142,7 +143,13 @@ def qglobal_avg_pool(ctx, node):
     x = node.inputs[0]
     axes = ctx.b.ints(range(2, x.type.rank))
     sums = ctx.b.op("ReduceSum", [centered(ctx, ctx.storage(x), x.type), axes], {"keepdims": 1})
-    return [_requantized(ctx, node, sums, 1)]
+    if not node.attrs.get("runtime_count"):
+        return [_requantized(ctx, node, sums, 1)]
+    # the spatial size per channel, read at run time: all elements over the N·C sums
+    count = ctx.b.op("Div", [ctx.b.op("Size", [ctx.storage(x)]), ctx.b.op("Size", [sums])])
+    a = node.attrs
+    return [mean_requantize(ctx, sums, count, node.output.type, int(a["multiplier"].array.reshape(-1)[0]),
+                            int(a["shift"].array.reshape(-1)[0]), a["rounding"])]
 
 
 @INTEGER.register("qlut")

@@ -70,11 +70,29 @@ def _bias_cause(target: Target, x: Value, w: Value, bias: np.ndarray) -> str:
             f"'{target.name}' again, which raises such channels' weight scales until their biases fit")
 
 
+# a run-time bound below this would reject ordinary sequences: such a product stays float
+MIN_RUNTIME_TERMS = 256
+
+
+def largest_length(target: Target, term_bound: int, bias_bound: int = 0) -> int:
+    """The most terms check_accumulator accepts: the bound a symbolic reduction length is
+    checked against at run time (the `max_terms` of a qmatmul)."""
+    return max((2 ** (target.accumulator_bits - 1) - 1 - bias_bound) // max(term_bound, 1), 0)
+
+
+def symbolic_length_bound(target: Target, x: Value, w: Value) -> int:
+    """`largest_length` of an un-biased product of x and w (a matmul over a run-time K)."""
+    return largest_length(target, max_centered(x.type) * max_centered(w.type))
+
+
 def check_dot_product(node: Node, target: Target, x: Value, w: Value, terms, bias: Optional[np.ndarray]) -> None:
-    """A conv / linear / matmul: reduction length `terms` (Cin/groups · kernel, or K)."""
+    """A conv / linear / matmul: reduction length `terms` (Cin/groups · kernel, or K; a
+    symbolic K is bounded at run time by `symbolic_length_bound` instead)."""
     if not isinstance(terms, int):
-        raise LoweringError(f"{layer_name(node)}: the reduction length {terms} is symbolic, so the accumulator "
-                            "cannot be proven not to overflow")
+        if bias is not None or symbolic_length_bound(target, x, w) < MIN_RUNTIME_TERMS:
+            raise LoweringError(f"{layer_name(node)}: the reduction length {terms} is symbolic, and the accumulator "
+                                f"holds fewer than {MIN_RUNTIME_TERMS} terms")
+        return
     bias_bound = int(np.abs(bias.astype(np.int64)).max()) if bias is not None and bias.size else 0
     x_max, w_max = max_centered(x.type), max_centered(w.type)
     check_accumulator(node, target, terms, x_max * w_max, bias_bound,

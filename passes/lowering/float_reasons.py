@@ -10,10 +10,11 @@ from qcompiler.ir.registry import is_opaque
 from qcompiler.ir.types import QuantType, TensorType
 
 from ..quantize.keep_float import KEPT_FLOAT, kept_float
+from .accumulator import MIN_RUNTIME_TERMS
 from .fused_activation import TABLE_ACTIVATIONS, preactivation_type
 from .lut import LUT_BITS, LUT_OPS
 from .products import INTEGER_OP, reduction_length, weight_ok
-from .quant_params import activation_bounds, is_quant, per_tensor
+from .quant_params import activation_bounds, is_quant, max_centered, per_tensor
 
 REQUANTIZED_OPS = ("add", "mul", "avg_pool2d", "global_avg_pool")
 
@@ -42,13 +43,15 @@ def _product_reason(node: Node) -> Optional[str]:
         return f"weight %{w.name} is {describe(w.type)}, which no integer product kernel takes"
     if bias is not None and Graph.const_value(bias) is None:
         return f"the bias %{bias.name} is computed at run time"
-    length = reduction_length(node, w.type)
-    if not isinstance(length, int):
-        return f"the reduction length {length} is symbolic, so no accumulator bound can be proven"
     act = node.attrs.get("activation")
     if activation_bounds(node) is None and (act not in TABLE_ACTIVATIONS or preactivation_type(node, node.output.type)
                                             is None):
         return f"the fused activation {act} has no clamp or 16-bit table form"
+    length = reduction_length(node, w.type)
+    if not isinstance(length, int):
+        bound = max_centered(x.type) * max_centered(w.type)
+        return (f"the reduction length {length} is symbolic: a run-time bound needs a matmul without group-wise "
+                f"weights whose accumulator holds at least {MIN_RUNTIME_TERMS} terms of up to {bound}")
     return None
 
 
@@ -67,7 +70,8 @@ def float_reason(node: Node) -> str:
         if reason is None and op == "avg_pool2d":
             reason = "its windows count different numbers of elements (uncounted padding or ceil-mode overhang)"
         elif reason is None and op == "global_avg_pool":
-            reason = "its spatial size is symbolic"
+            reason = ("its spatial size is symbolic and s_in / s_out >= 2^30 leaves the run-time division no "
+                      "right shift")
     else:
         return f"no integer kernel for {op}"
     return reason or "its integer rule does not apply"

@@ -1,7 +1,9 @@
 """avg_pool2d / global_avg_pool of a quantized value -> qavg_pool2d / qglobal_avg_pool,
 with the window size folded into the multiplier s_in / (s_out · count). Pools whose
 windows count different numbers of elements (uncounted padding, ceil-mode overhang)
-stay float."""
+stay float. A global pool over a symbolic spatial area carries s_in / s_out and
+divides by the count at run time (`runtime_count`; its sum is int64, so no accumulator
+bound is needed)."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,6 +16,8 @@ from qcompiler.targets import Target
 
 from .accumulator import check_sum
 from .quant_params import per_tensor, requant_attrs, scale_of
+
+RUNTIME_COUNT_MAX_MULTIPLIER = 2.0**30  # the runtime-count division needs shift >= 1
 
 
 def _pool_attrs(node) -> dict:
@@ -29,16 +33,30 @@ def _avg_lowerable(m) -> bool:
     return uniform_window_count(plan, a["count_include_pad"])
 
 
+def symbolic_area(node) -> bool:
+    return not all(isinstance(d, int) for d in node.inputs[0].type.shape[2:])
+
+
+def runtime_count_fits(node) -> bool:
+    """s_in / s_out has a dyadic form with shift >= 1, which the run-time division needs."""
+    return scale_of(node.inputs[0].type) / scale_of(node.output.type) < RUNTIME_COUNT_MAX_MULTIPLIER
+
+
 def _global_lowerable(m) -> bool:
     node = m.root
-    x = node.inputs[0].type
-    return per_tensor(x) and per_tensor(node.output.type) and all(isinstance(d, int) for d in x.shape[2:])
+    if not (per_tensor(node.inputs[0].type) and per_tensor(node.output.type)):
+        return False
+    return not symbolic_area(node) or runtime_count_fits(node)
 
 
 def _lower(target: Target, op: str, count_of):
     def replace(b, m):
         node = m.root
         x, out = node.inputs[0], node.output.type
+        if op == "qglobal_avg_pool" and symbolic_area(node):
+            attrs = {**requant_attrs(scale_of(x.type) / scale_of(out)), "rounding": target.rounding,
+                     "runtime_count": True}
+            return b.op(op, [x], attrs, output_types=[out])
         count = count_of(node)
         check_sum(node, target, x.type, count)
         attrs = {k: v for k, v in node.attrs.items() if k in AVG_POOL_ATTRS} if op == "qavg_pool2d" else {}

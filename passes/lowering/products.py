@@ -5,6 +5,10 @@ M[c] = s_in · s_w[c] / s_out per output channel (per weight block for group-wis
 weights: group_requant.py); the bias becomes i32 with scale s_in · s_w[c] and zero
 point 0; a fused relu / relu6 / clip folds into the clamp, and other fused activations
 write a 16-bit intermediate that a qlut maps to the result.
+
+A matmul whose reduction length K is symbolic (attention over a dynamic sequence)
+cannot be proven at compile time; it records the longest K the accumulator provably
+holds as `max_terms`, which the kernels check against the K they see at run time.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from qcompiler.numerics.affine import dequantize, quantize
 from qcompiler.rewrite import Op, Rule
 from qcompiler.targets import Target
 
-from .accumulator import check_dot_product
+from .accumulator import MIN_RUNTIME_TERMS, check_dot_product, symbolic_length_bound
 from .fused_activation import TABLE_ACTIVATIONS, fused_function, preactivation_type
 from .group_requant import group_requant, grouped_weight_ok
 from .lut import lut_table
@@ -41,20 +45,31 @@ def weight_ok(op: str, w) -> bool:
     return w.axis is None or (w.rank >= 2 and w.axis % w.rank == _weight_axis(op, w))
 
 
-def _lowerable(m) -> bool:
-    node = m.root
+def symbolic_length_ok(node: Node, target: Target) -> bool:
+    """A symbolic reduction length lowers when it is a matmul's (no bias) and the
+    accumulator holds a useful number of its terms: `max_terms` bounds it at run time."""
     x, w = node.inputs[0], node.inputs[1]
-    bias = node.inputs[2] if len(node.inputs) > 2 else None
-    out = node.output.type
-    if not (per_tensor(x.type) and weight_ok(node.op, w.type) and per_tensor(out)):
-        return False
-    if bias is not None and Graph.const_value(bias) is None:
-        return False
-    if not isinstance(reduction_length(node, w.type), int):
-        return False  # a length known only at run time (attention over a dynamic sequence) bounds no accumulator
-    if activation_bounds(node) is None:
-        return node.attrs.get("activation") in TABLE_ACTIVATIONS and preactivation_type(node, out) is not None
-    return True
+    return (node.op == "matmul" and w.type.group is None
+            and symbolic_length_bound(target, x, w) >= MIN_RUNTIME_TERMS)
+
+
+def _lowerable(target: Target):
+    def condition(m) -> bool:
+        node = m.root
+        x, w = node.inputs[0], node.inputs[1]
+        bias = node.inputs[2] if len(node.inputs) > 2 else None
+        out = node.output.type
+        if not (per_tensor(x.type) and weight_ok(node.op, w.type) and per_tensor(out)):
+            return False
+        if bias is not None and Graph.const_value(bias) is None:
+            return False
+        if not isinstance(reduction_length(node, w.type), int) and not symbolic_length_ok(node, target):
+            return False
+        if activation_bounds(node) is None:
+            return node.attrs.get("activation") in TABLE_ACTIVATIONS and preactivation_type(node, out) is not None
+        return True
+
+    return condition
 
 
 def _integer_bias(graph: Graph, bias: Value, accumulator_scale: np.ndarray, before: Node) -> Value:
@@ -94,9 +109,11 @@ def _lower(target: Target):
         operands = [x, w]
         if bias is not None:
             operands.append(_integer_bias(graph, bias, acc_scale, node))
-        check_dot_product(node, target, x, w, reduction_length(node, w.type),
-                          graph.const_value(operands[2]) if bias is not None else None)
+        length = reduction_length(node, w.type)
+        check_dot_product(node, target, x, w, length, graph.const_value(operands[2]) if bias is not None else None)
         attrs = {k: node.attrs[k] for k in GEOMETRY if k in node.attrs}
+        if not isinstance(length, int):
+            attrs["max_terms"] = symbolic_length_bound(target, x, w)
         attrs.update(requant, rounding=target.rounding,
                      clamp=clamp_for(mid, *(bounds or (None, None))))
         decisions = {k: v for k, v in node.attrs.items() if k.startswith("q.")}
@@ -111,4 +128,4 @@ def _lower(target: Target):
 
 
 def product_rules(target: Target) -> list:
-    return [Rule(INTEGER_OP[op], Op(op), _lower(target), condition=_lowerable) for op in INTEGER_OP]
+    return [Rule(INTEGER_OP[op], Op(op), _lower(target), condition=_lowerable(target)) for op in INTEGER_OP]

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .rounding import requantize_one
+from qcompiler.ir.ops.quant_pool import MAX_MEAN_SHIFT
+
+from .rounding import requantize_one, rounding_shift
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -46,3 +48,23 @@ def qglobal_avg_pool_kernel(x, x_zp, multiplier, shift, y_zp, lo, hi, mode, out,
         if acc < INT32_MIN or acc > INT32_MAX:
             overflow[r] = 1
         out[r] = requantize_one(acc, multiplier, shift, y_zp, lo, hi, mode)
+
+
+@njit(cache=True)
+def qglobal_mean_kernel(x, x_zp, multiplier, shift, y_zp, lo, hi, mode, out):
+    """A global pool over a run-time count (quant_pool.mean_requantize, step for step):
+    x: storage [N·C, count] with 1 <= count < 2^32; out: [N·C]. The sum is int64, so
+    it cannot overflow for any count the division accepts."""
+    rows, count = x.shape
+    m = np.int64(multiplier)
+    shift_plus_sticky = min(shift + 1, MAX_MEAN_SHIFT)
+    for r in range(rows):
+        acc = np.int64(0)
+        for t in range(count):
+            acc += x[r, t]
+        acc -= np.int64(x_zp) * count
+        a, b = acc // count, acc % count
+        q2, rem = (b * m) // count, (b * m) % count
+        sticky = 2 * (a * m + q2) + np.int64(rem != 0)
+        y = rounding_shift(sticky, shift_plus_sticky, mode) + y_zp
+        out[r] = np.int32(min(max(y, lo), hi))

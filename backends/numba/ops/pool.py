@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from qcompiler.ir.core import Node
-from qcompiler.ir.ops.quant_pool import avg_pool_plan
+from qcompiler.ir.ops.quant_pool import avg_pool_plan, check_runtime_count
+from qcompiler.runtime.reference import ExecutionError
 
-from ..kernels.pool import qavg_pool2d_kernel, qglobal_avg_pool_kernel
+from ..kernels.pool import qavg_pool2d_kernel, qglobal_avg_pool_kernel, qglobal_mean_kernel
 from .common import Step, attrs_of, check_overflow, quant_input, quant_result, requant_of, storage_int32, zero_point
 
 
@@ -37,15 +38,23 @@ def prepare_qglobal_avg_pool(node: Node) -> Step:
     x_t = quant_input(node, 0, "x")
     quant_result(node)
     rq = requant_of(node, 1)
+    runtime_count = attrs_of(node)["runtime_count"]
 
     def run(args):
         x = storage_int32(args[0])
         rows = x.shape[0] * x.shape[1]
         out = np.empty(rows, np.int32)
-        overflow = np.zeros(rows, np.uint8)
-        qglobal_avg_pool_kernel(x.reshape(rows, -1), zero_point(x_t), int(rq.multiplier[0]), int(rq.shift[0]),
-                                rq.zero_point, rq.lo, rq.hi, rq.mode, out, overflow)
-        check_overflow(node, overflow)
+        params = (zero_point(x_t), int(rq.multiplier[0]), int(rq.shift[0]), rq.zero_point, rq.lo, rq.hi, rq.mode)
+        if runtime_count:
+            try:
+                check_runtime_count(int(np.prod(x.shape[2:], dtype=np.int64)))
+            except ValueError as e:
+                raise ExecutionError(f"node {node.label()} failed: {e}") from e
+            qglobal_mean_kernel(x.reshape(rows, -1), *params, out)
+        else:
+            overflow = np.zeros(rows, np.uint8)
+            qglobal_avg_pool_kernel(x.reshape(rows, -1), *params, out, overflow)
+            check_overflow(node, overflow)
         return [out.reshape(x.shape[:2] + (1,) * (x.ndim - 2))]
 
     return run

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from qcompiler.ir.core import Node
+from qcompiler.ir.ops.quant_conv import check_length
 from qcompiler.ir.ops.spatial import ints_attr, pads_attr, plan_windows
+from qcompiler.runtime.reference import ExecutionError
 
 from ..kernels.conv import qconv2d_kernel
 from ..kernels.linear import qproduct_kernel
@@ -133,7 +135,9 @@ def prepare_qlinear(node: Node) -> Step:
 def prepare_qmatmul(node: Node) -> Step:
     """numpy matmul semantics: batch dims broadcast, a 1-D operand gains and loses a dim.
     A symbolic column count (Q·Kᵀ over a dynamic sequence) expands its per-column
-    parameters at run time, once per count seen."""
+    parameters at run time, once per count seen; a symbolic K is checked against
+    `max_terms`."""
+    max_terms = attrs_of(node)["max_terms"]
     a_t, b_t = quant_input(node, 0, "a"), quant_input(node, 1, "b", per_tensor=False)
     quant_result(node)
     columns = {}
@@ -162,6 +166,10 @@ def prepare_qmatmul(node: Node) -> Step:
         a2 = a[None, :] if a.ndim == 1 else a
         batch = np.broadcast_shapes(a2.shape[:-2], b.shape[:-2])
         m, k = a2.shape[-2:]
+        try:
+            check_length(k, max_terms)
+        except OverflowError as e:
+            raise ExecutionError(f"node {node.label()} failed: {e}") from e
         n_out = b.shape[-1] if b.ndim >= 2 else 1
         rq, _, no_bias = per_column(n_out)
         x3 = np.broadcast_to(a2, batch + (m, k)).reshape(-1, m, k)

@@ -5,13 +5,15 @@ reference on zero-point-centred int64 arrays (so window geometry, groups and pad
 are the float op's: zero padding of the centred input is padding with zp_x, i.e. real
 0), checked to fit int32, then requantized per output channel and clamped. A weight
 quantized per group has one partial sum and multiplier per block (quant_group.py).
+A qmatmul over a symbolic K carries `max_terms`, the longest K its accumulator was
+proven for; a longer K at run time raises (check_length).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import VerifyError
-from ..registry import infer_types, op, run_reference
+from ..registry import Attr, infer_types, op, run_reference
 from ..types import QuantType
 from .conv import CONV_ATTRS
 from .fused import FUSED_ACTIVATION_ATTRS
@@ -22,6 +24,15 @@ from .quant_group import check_grouped, grouped_product
 _WINDOW_ATTRS = {k: v for k, v in CONV_ATTRS.items() if k not in FUSED_ACTIVATION_ATTRS}
 QCONV_ATTRS = {**_WINDOW_ATTRS, **REQUANT_ATTRS, **CLAMP_ATTR}
 QPRODUCT_ATTRS = {**REQUANT_ATTRS, **CLAMP_ATTR}
+MAX_TERMS_ATTR = {"max_terms": Attr("int", 0, doc="the longest reduction proven to fit int32 (0: K is static)")}
+_INTEGER_ATTRS = {**QPRODUCT_ATTRS, **MAX_TERMS_ATTR}
+
+
+def check_length(k: int, max_terms: int) -> None:
+    """A symbolic reduction length against the bound the lowering proved for it."""
+    if max_terms and k > max_terms:
+        raise OverflowError(f"the reduction length {k} exceeds max_terms={max_terms}, the longest the lowering "
+                            "proved the int32 accumulator holds; use narrower activations or shorter inputs")
 
 
 def _weight_channels_on(w: QuantType, axis: int, where: str, role: str) -> None:
@@ -54,7 +65,8 @@ def _product_infer(name: str, float_op: str, attr_names, weight_axis: int, reduc
 
 
 def _product_reference(float_op: str, attr_names, weight_axis: int, channel_axis: int):
-    def reference(x, w, b=None, *, in_types, out_types, multiplier, shift, rounding, clamp, **attrs):
+    def reference(x, w, b=None, *, in_types, out_types, multiplier, shift, rounding, clamp, max_terms=0, **attrs):
+        check_length(np.shape(x)[-1], max_terms)
         operands = [centered(x, in_types[0]), centered(w, in_types[1])]
         if in_types[1].group is not None:
             return grouped_product(float_op, *operands, b, in_types[1], out_types[0],
@@ -71,7 +83,7 @@ def _product_reference(float_op: str, attr_names, weight_axis: int, channel_axis
 
 def _register(name: str, float_op: str, inputs, attrs: dict, axes: tuple, channel_axis: int, doc: str):
     """`axes`: the weight's output-channel axis and its reduction axis (where groups run)."""
-    float_attr_names = tuple(k for k in attrs if k not in QPRODUCT_ATTRS)
+    float_attr_names = tuple(k for k in attrs if k not in _INTEGER_ATTRS)
     reference = _product_reference(float_op, float_attr_names, axes[0], channel_axis)
     reference.__doc__ = doc
     op(name, inputs=inputs, attrs=attrs, infer=_product_infer(name, float_op, float_attr_names, *axes),
@@ -84,6 +96,6 @@ _register("qconv2d", "conv2d", ["x", "w", "b?"], QCONV_ATTRS, (0, 1), 1,
           "Integer conv2d: per-channel (or per-group) requantization along axis 1, clamp to 'clamp'.")
 _register("qlinear", "linear", ["x", "w", "b?"], QPRODUCT_ATTRS, (0, 1), -1,
           "Integer linear (w: [out, in]): per-feature (or per-group) requantization along the last axis.")
-_register("qmatmul", "matmul", ["a", "b"], QPRODUCT_ATTRS, (-1, -2), -1,
+_register("qmatmul", "matmul", ["a", "b"], _INTEGER_ATTRS, (-1, -2), -1,
           "Integer matmul: b per tensor, per column (its last axis) or per group along its rows, requantized "
           "along the last axis.")
