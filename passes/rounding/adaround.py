@@ -9,8 +9,8 @@ reduced range of AVX2 weights), so lowering and the backends apply unchanged.
 
 Units (units.py) are rounded in graph order; each sees its inputs from the quantized
 graph with the units before it already rounded, activations fake-quantized with their
-calibrated ranges, and is trained toward the float graph's outputs (unit_graph.py,
-reconstruct.py). A unit keeps its learned rounding only if its output error on the
+calibrated ranges, and is trained toward the float graph's outputs (streams.py,
+unit_graph.py, reconstruct.py). A unit keeps its learned rounding only if its output error on the
 calibration samples is no larger than with rounding to nearest (`q.adaround` says
 which: the scope, or "nearest").
 
@@ -38,8 +38,9 @@ from .errors import RoundingError
 from .float_weights import rounded_weights
 from .reconstruct import Schedule, hard_weights, learn, mean_squared_error
 from .rounding import LearnedRounding
-from .unit_graph import float_graph, unit_module, values_of
-from .units import Unit, label, partition
+from .streams import Stream
+from .unit_graph import float_graph, segment_module
+from .units import Segment, partition, units
 
 SCOPES = ("layer", "block")
 
@@ -78,38 +79,40 @@ class AdaRound(Pass):
         if ctx.calibration is None:
             raise RoundingError("adaround needs calibration data: pass calibration=... (the forms calibrate "
                                 "accepts)")
-        batches = [tuple(torch.from_numpy(np.ascontiguousarray(arrays[v.name])) for v in graph.inputs)
-                   for arrays in calibration_batches(ctx.calibration, graph, samples=self.samples,
-                                                     batch=self.batch)[0]]
-        teacher = float_graph(graph, weights)
-        units = partition(graph, weights, self.scope, self.block_layers)
+        batches = list(calibration_batches(ctx.calibration, graph, samples=self.samples, batch=self.batch)[0])
+        inputs = [torch.from_numpy(np.concatenate([b[v.name] for b in batches])) for v in graph.inputs]
+        segments = partition(graph, weights, self.scope, self.block_layers)
+        quantized = Stream(graph, inputs, self.batch)
+        teacher = Stream(float_graph(graph, weights), inputs, self.batch)
         generator = torch.Generator().manual_seed(ctx.seed if self.seed is None else self.seed)
         schedule = Schedule(self.iters, self.lr, self.reg, self.warmup, self.batch)
         layers: dict = {}
-        for unit in ctx.progress.iterate(units, desc="adaround", total=len(units)):
-            layers.update(self._round(graph, teacher, unit, batches, schedule, generator, ctx))
-        return PassResult(True, {"scope": self.scope, "units": len(units), "layers": layers})
+        for segment in ctx.progress.iterate(segments, desc="adaround", total=len(segments)):
+            targets = teacher.run(segment)
+            if segment.weights:
+                layers.update(self._round(graph, segment, quantized.get(segment.inputs), targets, schedule,
+                                          generator, ctx))
+            quantized.run(segment)
+        return PassResult(True, {"scope": self.scope, "units": len(units(segments)), "layers": layers})
 
-    def _round(self, graph: Graph, teacher: Graph, unit: Unit, batches: list, schedule: Schedule,
+    def _round(self, graph: Graph, unit: Segment, inputs: list, targets: list, schedule: Schedule,
                generator: torch.Generator, ctx: PassContext) -> dict:
         """Learn one unit's rounding, store it if it beats nearest; per-layer stats."""
-        inputs = values_of(graph, [v.name for v in unit.inputs], batches)
-        targets = values_of(teacher, [v.name for v in unit.outputs], batches)
-        module = unit_module(graph, unit)
+        module = segment_module(graph, unit, list(unit.nodes), learning=True)
         roundings = [LearnedRounding(w) for w in unit.weights]
         learn(module, roundings, inputs, targets, schedule, generator)
         nearest = mean_squared_error(module, hard_weights(roundings, "nearest"), inputs, targets, self.batch)
         learned = mean_squared_error(module, hard_weights(roundings, "learned"), inputs, targets, self.batch)
         keep = learned <= nearest
         if not keep:
-            ctx.note(f"adaround: the learned rounding of the unit at %{label(unit)} reconstructs worse than "
-                     f"nearest ({learned:.3g} vs {nearest:.3g} MSE); kept nearest", node=label(unit))
+            ctx.note(f"adaround: the learned rounding of the unit at %{unit.label} reconstructs worse than "
+                     f"nearest ({learned:.3g} vs {nearest:.3g} MSE); kept nearest", node=unit.label)
         stats = {}
         for w, r in zip(unit.weights, roundings):
             integers = r.learned() if keep else r.nearest
             old = w.const.attrs["value"].array
             w.const.attrs["value"] = Dense(integers.numpy().astype(old.dtype))
             w.layer.attrs["q.adaround"] = self.scope if keep else "nearest"
-            stats[w.layer.outputs[0].name] = {"unit": label(unit), "mse_nearest": nearest, "mse_learned": learned,
+            stats[w.layer.outputs[0].name] = {"unit": unit.label, "mse_nearest": nearest, "mse_learned": learned,
                                               "changed": int((integers != r.nearest).sum())}
         return stats

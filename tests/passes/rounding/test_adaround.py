@@ -7,12 +7,16 @@ from rounding_graphs import data, residual, run, small_conv
 from qcompiler.ir.verifier import verify
 from qcompiler.passes.rounding.errors import RoundingError
 from qcompiler.passes.rounding.float_weights import rounded_weights
-from qcompiler.passes.rounding.units import partition
+from qcompiler.passes.rounding.units import partition, units
 from qcompiler.passmanager import PassContext, PassError, PipelineError, PassManager
 from qcompiler.runtime.reference import run_graph
 
 CALIBRATION = data(small_conv(), 64, seed=1)
 HELD_OUT = data(small_conv(), 64, seed=2)
+
+
+def names(items) -> list:
+    return [item.outputs[0].name if hasattr(item, "op") else item.name for item in items]
 
 
 def output_mse(graph, x) -> float:
@@ -69,9 +73,10 @@ def test_blocks_run_up_to_the_add_and_reconstruct_it():
     g = residual()
     calibration = data(g, 64, seed=1)
     run(g, "calibrate,quantize{weights=i4}", calibration)
-    units = partition(g, rounded_weights(g, PassContext()), "block", block_layers=4)
-    assert [[n.outputs[0].name for n in u.layers] for u in units] == [["a", "b"], ["c"]]
-    assert [v.name for v in units[0].inputs] == ["x"] and [v.name for v in units[0].outputs] == ["s"]
+    segments = partition(g, rounded_weights(g, PassContext()), "block", block_layers=4)
+    assert [names(s.nodes) for s in segments] == [["x_q", "a", "r", "b", "s"], ["c"]]
+    assert [names(s.inputs) for s in segments] == [["x"], ["s"]]
+    assert [names(s.outputs) for s in segments] == [["s"], ["c"]]
     stats, _ = run(g, "adaround{iters=200,lr=0.01,scope=block}", calibration)
     layers = stats["adaround"]["layers"]
     assert layers["a"]["unit"] == layers["b"]["unit"] == "a" and layers["c"]["unit"] == "c"
@@ -82,8 +87,11 @@ def test_blocks_run_up_to_the_add_and_reconstruct_it():
 def test_a_block_is_cut_after_block_layers_layers():
     g = residual()
     run(g, "calibrate,quantize{weights=i4}", data(g, 8, seed=1))
-    units = partition(g, rounded_weights(g, PassContext()), "block", block_layers=1)
-    assert [[n.outputs[0].name for n in u.layers] for u in units] == [["a"], ["b"], ["c"]]
+    segments = partition(g, rounded_weights(g, PassContext()), "block", block_layers=1)
+    assert [names(s.nodes) for s in segments] == [["x_q", "a"], ["r", "b"], ["s"], ["c"]]
+    segments = partition(g, rounded_weights(g, PassContext()), "layer", block_layers=1)
+    assert [names(s.nodes) for s in segments] == [["x_q"], ["a"], ["r"], ["b"], ["s"], ["c"]]
+    assert [names(s.nodes) for s in units(segments)] == [["a"], ["b"], ["c"]]
 
 
 def test_a_stale_float_cache_is_refused_by_name():
