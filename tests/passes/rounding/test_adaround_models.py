@@ -78,3 +78,16 @@ def test_ppocr_classifier_w4a8_output_error_drops():
     # measured: about 5 dB with nearest rounding, 15 dB with adaround (15 steps per layer)
     assert after > before + 5, (before, after)
     assert all(nearest.find(v.name).type == v.type for v in learned.values())
+
+
+def test_lowering_and_the_numba_backend_take_the_learned_integers_unchanged():
+    import qcompiler
+
+    torch.set_num_threads(1)
+    x = digits_data()[2][:64].numpy()
+    cm = qcompiler.compile(load_demo_model(), calibration=x, progress=False,
+                           pipeline=PREPARE + "quantize{weights=i2},adaround{iters=50,lr=0.05},lower")
+    assert any(n.attrs.get("q.adaround") == "layer" for n in cm.graph.nodes)
+    fake_quant = run_torch(cm.fake_quant_graph, [x])[0]
+    # integer kernels vs the fake-quant simulation: within a few output steps
+    assert np.abs(cm(x) - fake_quant).max() < 4 * cm.graph.outputs[0].type.scale.array.max()
