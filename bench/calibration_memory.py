@@ -15,6 +15,7 @@ and run up to `calibrate`), so each measured child loads files only. Prints a ma
 table and, unless --no-write, puts it in bench/RESULTS.md. "process peak" is the child's
 ru_maxrss (loading included); "peak during the call" is VmHWM reset just before the timed
 call (calibrate, or quantize_static) and read after it; "RSS at its start" is VmRSS then.
+Memory is in the kernel's KiB / 10^6 ("GB", as the issue quoted it).
 """
 from __future__ import annotations
 
