@@ -53,6 +53,8 @@ def _product_infer(name: str, float_op: str, attr_names, weight_axis: int, reduc
         bias = types[2] if len(types) > 2 else None
         bias_operand(bias, name)
         check_clamp(attrs["clamp"], name)
+        if attrs.get("max_terms", 0) < 0:
+            raise VerifyError(f"{name}: 'max_terms' must be >= 0 (0: the reduction length is static)")
         float_attrs = {k: attrs[k] for k in attr_names}
         out = infer_types(float_op, [x, w] + ([bias] if bias is not None else []), float_attrs)[0]
         if w.group is not None:

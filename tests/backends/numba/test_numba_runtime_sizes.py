@@ -11,6 +11,7 @@ import pytest
 from numba_cases import ROUNDINGS
 from qcompiler.backends.numba.executor import NumbaExecutor
 from qcompiler.backends.onnx import to_onnx
+from qcompiler.ir.errors import QIRError
 from qcompiler.ir.ops.quant_pool import mean_requantize
 from qcompiler.ir.parser import parse
 from qcompiler.ir.types import QuantType
@@ -117,3 +118,14 @@ def test_a_symbolic_reduction_runs_up_to_max_terms_and_refuses_longer():
     for run in (lambda: run_graph(graph, [p, v]), lambda: NumbaExecutor(graph)([p, v])):
         with pytest.raises(ExecutionError, match=r"node .*%attn.*reduction length 41 exceeds max_terms=40"):
             run()
+
+
+def test_malformed_run_time_attributes_are_refused_by_the_verifier():
+    no_shift = POOL.format(storage="u8", zp=0, out="u8", out_zp=0, m=2**30, s=0, rounding="half_even")
+    with pytest.raises(QIRError, match="runtime_count, 'shift' must be at least 1"):
+        parse(no_shift)
+    wide = POOL.format(storage="i32", zp=0, out="u8", out_zp=0, m=2**30, s=3, rounding="half_even")
+    with pytest.raises(QIRError, match="storage i32; this op takes 2..16-bit storage"):
+        parse(wide)
+    with pytest.raises(QIRError, match="'max_terms' must be >= 0"):
+        parse(ATTENTION.replace("MAX", "-1"))
