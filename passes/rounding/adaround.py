@@ -10,9 +10,9 @@ reduced range of AVX2 weights), so lowering and the backends apply unchanged.
 Units (units.py) are rounded in graph order; each sees its inputs from the quantized
 graph with the units before it already rounded, activations fake-quantized with their
 calibrated ranges, and is trained toward the float graph's outputs (streams.py,
-unit_graph.py, reconstruct.py). A unit keeps its learned rounding only if its output error on the
-calibration samples is no larger than with rounding to nearest (`q.adaround` says
-which: the scope, or "nearest").
+unit_graph.py, reconstruct.py). A unit keeps its learned rounding only if its output
+error on the calibration samples is no larger than with rounding to nearest
+(`q.adaround` says which: the scope, or "nearest").
 
 Options: `iters` Adam steps per unit, `lr`, `reg` (weight λ of the rounding
 regulariser), `scope` (layer | block), `block_layers` (most layers in a block),
@@ -81,11 +81,12 @@ class AdaRound(Pass):
                                 "accepts)")
         batches = list(calibration_batches(ctx.calibration, graph, samples=self.samples, batch=self.batch)[0])
         inputs = [torch.from_numpy(np.concatenate([b[v.name] for b in batches])) for v in graph.inputs]
+        batch = _batch_size(graph, self.batch)
         segments = partition(graph, weights, self.scope, self.block_layers)
-        quantized = Stream(graph, inputs, self.batch)
-        teacher = Stream(float_graph(graph, weights), inputs, self.batch)
+        quantized = Stream(graph, inputs, batch)
+        teacher = Stream(float_graph(graph, weights), inputs, batch)
         generator = torch.Generator().manual_seed(ctx.seed if self.seed is None else self.seed)
-        schedule = Schedule(self.iters, self.lr, self.reg, self.warmup, self.batch)
+        schedule = Schedule(self.iters, self.lr, self.reg, self.warmup, batch)
         layers: dict = {}
         for segment in ctx.progress.iterate(segments, desc="adaround", total=len(segments)):
             targets = teacher.run(segment)
@@ -101,8 +102,8 @@ class AdaRound(Pass):
         module = segment_module(graph, unit, list(unit.nodes), learning=True)
         roundings = [LearnedRounding(w) for w in unit.weights]
         learn(module, roundings, inputs, targets, schedule, generator)
-        nearest = mean_squared_error(module, hard_weights(roundings, "nearest"), inputs, targets, self.batch)
-        learned = mean_squared_error(module, hard_weights(roundings, "learned"), inputs, targets, self.batch)
+        nearest = mean_squared_error(module, hard_weights(roundings, "nearest"), inputs, targets, schedule.batch)
+        learned = mean_squared_error(module, hard_weights(roundings, "learned"), inputs, targets, schedule.batch)
         keep = learned <= nearest
         if not keep:
             ctx.note(f"adaround: the learned rounding of the unit at %{unit.label} reconstructs worse than "
@@ -116,3 +117,10 @@ class AdaRound(Pass):
             stats[w.layer.outputs[0].name] = {"unit": unit.label, "mse_nearest": nearest, "mse_learned": learned,
                                               "changed": int((integers != r.nearest).sum())}
         return stats
+
+
+def _batch_size(graph: Graph, batch: int) -> int:
+    """`batch`, or the inputs' static batch size: a graph traced at a fixed batch may
+    spell it in its reshapes."""
+    shape = graph.inputs[0].type.shape if graph.inputs else ()
+    return shape[0] if shape and isinstance(shape[0], int) else batch

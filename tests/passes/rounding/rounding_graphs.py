@@ -52,3 +52,17 @@ def run(graph, pipeline, calibration, **ctx_args):
     manager = PassManager(pipeline)
     manager.run(graph, ctx)
     return {r.name: r.stats for r in manager.history}, ctx
+
+
+def fixed_batch(batch=2, seed=0) -> Graph:
+    """x[batch,4,4,4] -> conv -> reshape to [batch, 64] (the batch spelled out) -> linear."""
+    rng = np.random.default_rng(seed)
+    g = Graph("fixed")
+    x = g.add_input("x", f32(batch, 4, 4, 4))
+    w = g.constant(rng.normal(size=(4, 4, 3, 3)).astype(np.float32) * 0.3, name="w")
+    c = g.add("conv2d", [x, w], {"pad": [1, 1, 1, 1]}, name="c").output
+    shape = g.constant(np.array([batch, 64], np.int64), name="shape")
+    flat = g.add("reshape", [c, shape], name="flat").output
+    fw = g.constant(rng.normal(size=(3, 64)).astype(np.float32) * 0.1, name="fw")
+    g.set_outputs([g.add("linear", [flat, fw], name="y").output])
+    return g

@@ -3,7 +3,7 @@ output better than nearest, and changes nothing but the stored integers."""
 import numpy as np
 import pytest
 
-from rounding_graphs import data, residual, run, small_conv
+from rounding_graphs import data, fixed_batch, residual, run, small_conv
 from qcompiler.ir.verifier import verify
 from qcompiler.passes.rounding.errors import RoundingError
 from qcompiler.passes.rounding.float_weights import rounded_weights
@@ -92,6 +92,12 @@ def test_a_block_is_cut_after_block_layers_layers():
     segments = partition(g, rounded_weights(g, PassContext()), "layer", block_layers=1)
     assert [names(s.nodes) for s in segments] == [["x_q"], ["a"], ["r"], ["b"], ["s"], ["c"]]
     assert [names(s.nodes) for s in units(segments)] == [["a"], ["b"], ["c"]]
+
+
+def test_a_graph_with_a_fixed_batch_learns_and_runs_at_that_batch():
+    g = fixed_batch(batch=2)
+    stats, _ = run(g, "calibrate,quantize{weights=i4},adaround{iters=20,batch=16}", data(g, 16, seed=1))
+    assert set(stats["adaround"]["layers"]) == {"c", "y"}
 
 
 def test_a_stale_float_cache_is_refused_by_name():
