@@ -15,7 +15,9 @@ from qcompiler.runtime.reference import run_graph
 
 rapidocr = pytest.importorskip("rapidocr_onnxruntime")
 OCR = Path(rapidocr.__file__).parent / "models"
-MODELS = {"rec": ("ch_PP-OCRv4_rec_infer.onnx", (320, 200)), "cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", (192, 120))}
+# file, calibration width, two other widths to run
+MODELS = {"rec": ("ch_PP-OCRv4_rec_infer.onnx", 160, (96, 224)),
+          "cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", 192, (120, 256))}
 
 
 def line(width: int, seed: int) -> np.ndarray:
@@ -30,8 +32,8 @@ def line(width: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def model(request):
-    name, widths = MODELS[request.param]
-    cm = qcompiler.compile(str(OCR / name), calibration=line(widths[0], 0), progress=False)
+    name, calibration_width, widths = MODELS[request.param]
+    cm = qcompiler.compile(str(OCR / name), calibration=line(calibration_width, 0), progress=False)
     return request.param, cm, widths
 
 
