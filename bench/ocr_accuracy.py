@@ -3,6 +3,7 @@ rendered English text lines: fp32, onnxruntime quantize_static and qcompiler, in
 
     python bench/ocr_accuracy.py [--lines 200] [--calib-lines 64] [--width dynamic|320]
         [--ort MinMax,Entropy] [--methods minmax,percentile,kl,mse] [--target x86-vnni]
+        [--accuracy-control 0.01 [--validation-lines 32]]
 
 Lines are drawn by qcompiler.testing.text_lines (calibration and test lines from different
 seeds) and scored as rapidocr reads them (qcompiler.testing.ctc_recognizer): batches of 8
@@ -10,7 +11,10 @@ lines sorted by aspect ratio, right-padded to the widest (at least 320 px) with
 `--width dynamic`, or every line squeezed into 320 px with `--width 320`. qcompiler's
 models are scored through their exported QDQ ONNX (`--runner onnx`, the fast path) or
 the Numba integer kernels (`--runner numba`). onnxruntime's Entropy and Percentile
-calibrators peak near 13 GB on this model: ask for them explicitly."""
+calibrators peak near 13 GB on this model: ask for them explicitly. `--accuracy-control
+D` adds a row compiled with accuracy-control (the first of `--methods`), judged by
+exact-line accuracy on validation lines (seed 3) within D of fp32; its note gives the
+layers kept float and their fp32 weight bytes. ms/line is the scoring run's wall time."""
 from __future__ import annotations
 
 import argparse
@@ -64,7 +68,10 @@ def ort_rows(model: Path, calib: list, evaluate, methods, work: Path) -> list:
     return rows
 
 
-def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, runner: str, work: Path) -> list:
+def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, runner: str, work: Path,
+                   validation=None, max_drop: float = 0.01) -> list:
+    """One row per calibration method; with `validation`, one accuracy-control row (the
+    first method) instead."""
     import qcompiler
 
     rows = []
@@ -72,13 +79,14 @@ def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, run
         from qcompiler.pipelines import default_pipeline, replace
 
         pipeline = replace(default_pipeline(target), "calibrate", f"calibrate{{method={method}}}")
+        name = f"qcompiler {target} calibrate{{method={method}}}" + (
+            f" accuracy-control{{max_drop={max_drop}}}" if validation else "")
         start = time.perf_counter()
         try:
             cm = qcompiler.compile(str(model), target=target, example_inputs=calib[0][:1], calibration=calib,
-                                   pipeline=pipeline, progress=False)
+                                   pipeline=pipeline, progress=False, validation=validation, max_drop=max_drop)
         except Exception as e:  # a method that fails is a row of the table, not the end of the run
-            rows.append((f"qcompiler {target} calibrate{{method={method}}}", time.perf_counter() - start,
-                         {"error": f"{type(e).__name__}: {str(e)[:120]}"}))
+            rows.append((name, time.perf_counter() - start, {"error": f"{type(e).__name__}: {str(e)[:120]}"}))
             continue
         seconds = time.perf_counter() - start
         if runner == "onnx":
@@ -87,8 +95,21 @@ def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, run
             run = predictor(session(path, 1))
         else:
             run = cm
-        rows.append((f"qcompiler {target} calibrate{{method={method}}} ({runner})", seconds, evaluate(run)))
+        rows.append((f"{name} ({runner})", seconds, {**evaluate(run), "note": kept_float_note(cm.graph)}))
+        if validation:
+            break
     return rows
+
+
+def kept_float_note(graph) -> str:
+    """How many layers accuracy-control kept float and their fp32 weight bytes."""
+    kept = [n for n in graph.nodes if n.attrs.get("q.keep_float")]
+    if not kept:
+        return ""
+    weights = sum(int(np.prod(v.type.shape)) * 4 for n in kept for v in n.inputs[1:]
+                  if v is not None and v.producer is not None and v.producer.op == "const")
+    return f"{len(kept)} layers kept float ({weights / 1024:.1f} KiB fp32 weights): " + ", ".join(
+        n.outputs[0].name for n in kept)
 
 
 def main(argv=None) -> None:
@@ -101,6 +122,9 @@ def main(argv=None) -> None:
     ap.add_argument("--methods", default="minmax,percentile,kl,mse", help="qcompiler calibrate methods ('' for none)")
     ap.add_argument("--target", default="x86-vnni")
     ap.add_argument("--runner", choices=["onnx", "numba"], default="onnx")
+    ap.add_argument("--accuracy-control", type=float, default=None, metavar="MAX_DROP",
+                    help="add an accuracy-control row: exact-line accuracy on validation lines within MAX_DROP")
+    ap.add_argument("--validation-lines", type=int, default=32)
     args = ap.parse_args(argv)
 
     model = rec_model_path()
@@ -113,7 +137,21 @@ def main(argv=None) -> None:
     calib = calibration_batches(calib_images, args.calib_batch)
 
     def evaluate(run) -> dict:
-        return score(recognize(run, images, chars), truth)
+        start = time.perf_counter()
+        result = score(recognize(run, images, chars), truth)
+        return {**result, "ms_per_line": 1000 * (time.perf_counter() - start) / len(images)}
+
+    validation = None
+    if args.accuracy_control is not None:
+        held_out = text_lines(args.validation_lines, seed=3, dictionary=chars)
+        val_images = [line.image for line in held_out]
+        if args.width != "dynamic":
+            val_images = squeezed(val_images, int(args.width))
+
+        def line_accuracy(run, data) -> float:
+            return score(recognize(run, data[0], chars), data[1])["line_acc"]
+
+        validation = ((val_images, [line.text for line in held_out]), line_accuracy)
 
     print(f"# CPU: {cpu_description()}")
     print(f"# {args.lines} test lines (seed 2), {args.calib_lines} calibration lines (seed 1) in batches of "
@@ -126,10 +164,15 @@ def main(argv=None) -> None:
         qc_methods = [m for m in args.methods.split(",") if m]
         if qc_methods:
             rows += qcompiler_rows(model, calib, evaluate, qc_methods, args.target, args.runner, Path(tmp))
-    table = [(name, f"{s:.1f}", *(("-", "-", r["error"]) if "error" in r else
-                                  (f"{100 * r['line_acc']:.1f}%", f"{100 * r['cer']:.2f}%", "")))
+        if qc_methods and validation:
+            rows += qcompiler_rows(model, calib, evaluate, qc_methods, args.target, args.runner, Path(tmp),
+                                   validation, args.accuracy_control)
+    table = [(name, f"{s:.1f}", *(("-", "-", "-", r["error"]) if "error" in r else
+                                  (f"{100 * r['line_acc']:.1f}%", f"{100 * r['cer']:.2f}%",
+                                   f"{r['ms_per_line']:.1f}", r.get("note", ""))))
              for name, s, r in rows]
-    print(markdown_table(["configuration", "quantize s", "line accuracy", "CER", "note"], table, "lrrrl"))
+    print(markdown_table(["configuration", "quantize s", "line accuracy", "CER", "ms/line", "note"], table,
+                         "lrrrrl"))
 
 
 if __name__ == "__main__":

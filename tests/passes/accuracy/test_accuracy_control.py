@@ -106,18 +106,36 @@ def test_bad_options_are_refused():
         parse_pipeline("accuracy-control{trial=[bogus]}")
 
 
-def test_compile_inserts_the_pass_and_the_report_shows_the_layers_kept_float(digits):
-    from qcompiler.testing.zoo import train_digits_cnn
-
-    _, calibration, test, fp32 = digits
+@pytest.fixture(scope="module")
+def compiled(digits):
+    _, calibration, test, _ = digits
     pipeline = f"fold-bn,fuse-activations,calibrate{{samples=256}},{W4A4},lower"
-    cm = qcompiler.compile(train_digits_cnn(), example_inputs=torch.from_numpy(calibration[:4]),
-                           calibration=calibration, pipeline=pipeline, progress=False,
-                           validation=(test, accuracy), max_drop=0.005)
-    assert "accuracy-control{max_drop=0.005" in cm.pipeline and f"trial=[{W4A4}]" in cm.pipeline
-    kept = kept_layers(cm.graph)
+    return qcompiler.compile(train_digits_cnn(), example_inputs=torch.from_numpy(calibration[:4]),
+                             calibration=calibration, pipeline=pipeline, progress=False,
+                             validation=(test, accuracy), max_drop=0.005)
+
+
+def test_compile_inserts_the_pass_and_the_report_shows_the_layers_kept_float(digits, compiled):
+    _, _, test, fp32 = digits
+    assert "accuracy-control{max_drop=0.005" in compiled.pipeline and f"trial=[{W4A4}]" in compiled.pipeline
+    kept = kept_layers(compiled.graph)
     assert kept
-    report = str(cm.report())
+    report = str(compiled.report())
     for name in kept:
         assert f"%{name} " in report and "kept float by accuracy control" in report
-    assert accuracy(cm, test) >= fp32 - 0.01  # the lowered integer model, within a step of the simulation
+    assert accuracy(compiled, test) >= fp32 - 0.01  # the lowered integer model, within a step of the simulation
+
+
+def test_the_qdq_export_keeps_the_layers_float_and_scores_like_the_compiled_model(digits, compiled, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    _, _, test, fp32 = digits
+    compiled.export_onnx(tmp_path / "m.onnx", form="qdq")
+    nodes = onnx.load(str(tmp_path / "m.onnx")).graph.node
+    dequantized = {out for n in nodes if n.op_type == "DequantizeLinear" for out in n.output}
+    float_weights = [n for n in nodes if n.op_type in ("Conv", "Gemm", "MatMul") and n.input[1] not in dequantized]
+    assert len(float_weights) == len(kept_layers(compiled.graph)) >= 1
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    assert accuracy(lambda x: session.run(None, {name: x})[0], test) >= fp32 - 0.01
