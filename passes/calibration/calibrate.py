@@ -7,7 +7,8 @@ chunks whose live activations stay within `batch_mb` megabytes. Memory is that b
 plus op temporaries and fixed-size statistics, whatever the number of samples and the
 depth of the graph. Results:
 - node attrs `q.range = [lo, hi]` (a list of pairs on multi-output nodes, None for
-  non-float results) and `q.method`;
+  non-float results) and `q.method`; graph outputs and bounded functions (softmax,
+  sigmoid, ...) keep their observed range under every method (range_policy.py);
 - `graph.input_attrs[name]["q.range"]` for float graph inputs;
 - weight constants of quantizable ops: `q.range` per output channel (calibrate-weights).
 """
@@ -30,6 +31,7 @@ from .data import MemoryBoundBatches, calibration_batches
 from .errors import CalibrationError
 from .observers import METHODS, make_observer
 from .quant_error import storage_for_bits
+from .range_policy import keeps_observed_range
 from .symmetry import target_symmetry
 
 # KL divergence needs a distribution; a weight is one fixed tensor, where MSE is exact
@@ -110,8 +112,13 @@ class Calibrate(Pass):
         return n_batches, n_chunks
 
     def _write_activation_ranges(self, graph: Graph, observers: dict, symmetric: bool) -> None:
+        unclipped = keeps_observed_range(graph)
+
         def observed(v):
-            return range_attr(*observers[id(v)].range(self.bits, symmetric)) if id(v) in observers else None
+            if id(v) not in observers:
+                return None
+            observer = observers[id(v)]
+            return range_attr(*(observer.observed() if id(v) in unclipped else observer.range(self.bits, symmetric)))
 
         for v in graph.inputs:
             if id(v) in observers:

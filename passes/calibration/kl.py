@@ -8,7 +8,8 @@ The threshold minimising KL(P‖Q) wins. Exact zeros (half of a ReLU output) are
 zero is exactly representable, and a spike in the first bin would otherwise drag the
 threshold down to keep the spike's merged bin narrow. Symmetric and two-signed ranges search |x|
 with 2^(bits−1) levels; a tensor of one sign (a ReLU output) under an asymmetric
-quantizer gets all 2^bits levels on that side.
+quantizer gets all 2^bits levels on that side, over the span from its smallest magnitude
+(a LayerNorm's standard deviation in [0.56, 1.6] is searched from 0.56, not from 0).
 """
 from __future__ import annotations
 
@@ -73,6 +74,10 @@ class KLObserver(HistogramObserver):
         if abs_counts.sum() == 0:
             return lo, hi
         if not symmetric and (lo >= 0 or hi <= 0):  # one sign: every level on that side
-            t = kl_threshold_bins(abs_counts, 2 ** bits) * h.width
+            # the asymmetric grid starts at the values nearest 0, not at 0: search from the
+            # first non-empty bin (from 0, every threshold below the data folds it all into
+            # one bin where P and Q agree, KL = 0, and the range collapsed onto its edge)
+            start = int(np.argmax(abs_counts > 0))
+            t = (start + kl_threshold_bins(abs_counts[start:], 2 ** bits)) * h.width
             return (lo, min(hi, t)) if lo >= 0 else (max(lo, -t), hi)
         return self.clip_symmetric(kl_threshold_bins(abs_counts, 2 ** (bits - 1)) * h.width)

@@ -36,3 +36,6 @@ class MinMaxObserver(Observer):
         if self.axis is None:
             return float(self.min), float(self.max)
         return self.min.copy(), self.max.copy()
+
+    def observed(self) -> tuple:
+        return self.range()

@@ -19,6 +19,10 @@ class Observer:
     def range(self, bits: int, symmetric: bool) -> tuple:
         raise NotImplementedError
 
+    def observed(self) -> tuple:
+        """The (lo, hi) of everything seen, unclipped."""
+        raise NotImplementedError
+
 
 class HistogramObserver(Observer):
     """Per-tensor observer backed by a fixed-size streaming histogram."""
