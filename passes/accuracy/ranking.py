@@ -42,7 +42,7 @@ def rank_layers(float_graph: Graph, quantized: Graph, candidates: list, calibrat
                 for c in candidates}
     names = sorted(set(candidates).union(*operands.values()))
     batches, _ = calibration_batches(calibration, float_graph, samples=samples, batch=samples)
-    inputs = next(iter(batches))
+    inputs = next(iter(batches))  # an empty stream is a CalibrationError saying so
     reference, noisy = _probe(float_graph, names, inputs), _probe(quantized, names, inputs)
 
     def ratio(name: str) -> float:

@@ -95,6 +95,13 @@ def test_bad_validation_is_refused_by_name(digits, validation, message):
                                                                              validation=validation))
 
 
+def test_a_used_up_calibration_stream_is_named(digits):
+    graph, _, test, _ = digits
+    with pytest.raises(PassError, match="pass 'accuracy-control' failed.*calibration data is empty"):
+        PassManager(f"accuracy-control{{max_drop=0.0,{TRIAL}}},{W4A4}").run(
+            clone(graph), PassContext(calibration=iter([]), validation=(test, accuracy)))
+
+
 def test_bad_options_are_refused():
     from qcompiler.passmanager import parse_pipeline
 
