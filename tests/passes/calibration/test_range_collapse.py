@@ -23,15 +23,27 @@ def coverage(x, lo, hi) -> float:
     ("skewed", RNG.lognormal(0, 0.75, 100_000)),
     ("zero heavy", np.where(RNG.random(100_000) < 0.9, RNG.exponential(1e-3, 100_000), RNG.exponential(2, 100_000))),
 ])
-def test_kl_keeps_the_bulk_of_one_sided_data(name, data):
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_kl_keeps_the_bulk_of_one_sided_data(name, data, symmetric):
     observer = KLObserver()
     for chunk in np.array_split(data, 4):
         observer.update(chunk)
-    lo, hi = observer.range(8, symmetric=False)
+    lo, hi = observer.range(8, symmetric=symmetric)
     assert coverage(data, lo, hi) > 0.99, (name, lo, hi)
     # and it still clips: a long tail does not set the range
     if name == "skewed":
         assert hi < data.max()
+
+
+def test_kl_gives_a_nearly_one_sided_tensor_the_levels_of_its_long_side():
+    v = np.random.default_rng(3).laplace(0, 1, 200_000)
+    hardswish = v * np.clip(v + 3, 0, 6) / 6  # [-0.375, ~12]
+    observer = KLObserver()
+    observer.update(hardswish)
+    lo, hi = observer.range(8, symmetric=False)
+    # a symmetric-style search (128 levels a side) clipped such tensors to about a fifth
+    assert lo == pytest.approx(hardswish.min()) and hi > 0.6 * hardswish.max()
+    assert coverage(hardswish, lo, hi) > 0.9999
 
 
 def classifier_head() -> Graph:
