@@ -75,10 +75,11 @@ def run_qcompiler(name: str, target: str, method: str, n_cal: int, n_test: int) 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     ours = np.concatenate([cm(test[i:i + 1]) for i in range(n_test)]), compiled_logits(cm, test)
     with tempfile.TemporaryDirectory() as d:
-        exported = _run_onnx(onnx.load(cm.export_onnx(Path(d) / "qdq.onnx", form="qdq")), test)
+        exported = {form: _run_onnx(onnx.load(cm.export_onnx(Path(d) / f"{form}.onnx", form=form)), test)
+                    for form in ("qdq", "qoperator")}
     opaque = sorted({n.op for n in cm.graph.nodes if n.op.startswith("onnx.")})
-    return {"numba": _score(reference, ours), "qdq": _score(reference, exported), "seconds": seconds,
-            "rss_gb": rss, "opaque": opaque}
+    return {"numba": _score(reference, ours), **{form: _score(reference, out) for form, out in exported.items()},
+            "seconds": seconds, "rss_gb": rss, "opaque": opaque}
 
 
 def run_onnxruntime(name: str, n_cal: int, n_test: int) -> dict:
@@ -141,7 +142,7 @@ def main() -> None:
     print(markdown_table(HEADER, rows, ALIGN))
 
 
-HEADER = ["model", "output SQNR dB: qcompiler (Numba)", "qcompiler (QDQ in ORT)", "ORT quantize_static",
+HEADER = ["model", "output SQNR dB: qcompiler (Numba)", "qcompiler (QDQ / QOperator in ORT)", "ORT quantize_static",
           "logits SQNR dB: qcompiler / ORT", "top-1 agree qc / ORT", "qcompiler compile s", "ORT quantize s",
           "peak RSS GB qc / ORT", "output qc − ORT dB", "goal met"]
 
@@ -154,7 +155,7 @@ def _row(name: str, ours: dict, theirs: dict) -> list:
         return [name, ours.get("error", ""), "", theirs.get("error", ""), "", "", "", "", "", "", "no"]
     qc, ort = ours["numba"], theirs["ort"]
     margin = qc["sqnr"] - ort["sqnr"]
-    return [name, f"{qc['sqnr']:.2f}", f"{ours['qdq']['sqnr']:.2f}", f"{ort['sqnr']:.2f}",
+    return [name, f"{qc['sqnr']:.2f}", f"{ours['qdq']['sqnr']:.2f} / {ours['qoperator']['sqnr']:.2f}", f"{ort['sqnr']:.2f}",
             f"{qc['logits']:.1f} / {ort['logits']:.1f}", f"{qc['top1']:.2f} / {ort['top1']:.2f}",
             f"{ours['seconds']:.0f}", f"{theirs['seconds']:.0f}", f"{ours['rss_gb']:.2f} / {theirs['rss_gb']:.2f}",
             f"{margin:+.2f}", "yes" if margin >= 0 else "no"]
