@@ -166,9 +166,12 @@ class MemoryBoundBatches:
             return 1
         return max(1, int(self.budget // self.bytes_per_sample))
 
+    def _samples(self, arrays: dict) -> int:
+        """Samples of a batch, as chunks count them (a static batch is one indivisible chunk)."""
+        return next(iter(arrays.values())).shape[0] if self.free_batch else 1
+
     def split(self, arrays: dict) -> Iterator[dict]:
-        first = next(iter(arrays.values()))
-        count = first.shape[0] if self.free_batch else 1
+        count = self._samples(arrays)
         start = 0
         while start < count:
             stop = min(start + self.chunk, count)
@@ -177,6 +180,4 @@ class MemoryBoundBatches:
 
     def record(self, arrays: dict, peak_bytes: int) -> None:
         """Account a chunk that held `peak_bytes` of activations at most."""
-        first = next(iter(arrays.values()))
-        count = first.shape[0] if self.free_batch else 1
-        self.bytes_per_sample = max(self.bytes_per_sample, peak_bytes / max(count, 1))
+        self.bytes_per_sample = max(self.bytes_per_sample, peak_bytes / max(self._samples(arrays), 1))

@@ -92,10 +92,15 @@ class Quantize(Pass):
         """How the first reader of a weight wants it stored."""
         node, w = use.consumer, use.weight
         storage = choices.weight_storage(node, choices.weight_bits(node, self.weights), target, ctx)
-        operand = next(i for i, v in enumerate(node.inputs) if v is w)
-        in_axis = reduction_axis(node, operand, w.type.rank)
-        return WeightPlan(storage, _granularity(node, w, granularity, use.axis, in_axis, ctx), symmetric,
+        return WeightPlan(storage, _granularity(node, w, granularity, use.axis, _in_axis(use), ctx), symmetric,
                           REDUCED_I8 if id(w) in reduce and storage == "i8" else None)
+
+
+def _in_axis(use) -> Optional[int]:
+    """The reduction axis of the weight in the reader `use.consumer`."""
+    node, w = use.consumer, use.weight
+    operand = next(i for i, v in enumerate(node.inputs) if v is w)
+    return reduction_axis(node, operand, w.type.rank)
 
 
 def _quantize_weights(graph, uses: list, plans: dict, target, ctx) -> None:
@@ -117,12 +122,10 @@ def _quantize_one(graph, uses: list, plan: WeightPlan, target, ctx) -> None:
     """Quantize one weight constant for all its readers `uses` (the first decides the layout)."""
     first = uses[0]
     node, w = first.consumer, first.weight
-    operand = next(i for i, v in enumerate(node.inputs) if v is w)
     const = w.producer
     array = const.attrs["value"].array
     min_scale = _bias_min_scale(graph, uses, plan, target)
-    q, t, adjusted = quantize_weight(array, const, w.name, plan, first.axis,
-                                     reduction_axis(node, operand, w.type.rank),
+    q, t, adjusted = quantize_weight(array, const, w.name, plan, first.axis, _in_axis(first),
                                      const.attrs.get("q.method", "minmax"), min_scale)
     const.meta["float_value"] = array  # for bias-correct; a cache, like all meta
     const.attrs["value"] = Dense(q)
