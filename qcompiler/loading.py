@@ -19,9 +19,8 @@ def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = 
     ONNX model keeps the dims its file declares, symbolic ones included (`dynamic_dims`
     makes more of them symbolic, `dynamic_batch=False` fixes dim 0 to the examples'); a
     .qir file or a Graph has its dims written out, and refuses `dynamic_dims`."""
-    if isinstance(model, Graph) or str(model).lower().endswith(".qir"):
-        _refuse_dynamic_dims(dynamic_dims, "a Graph" if isinstance(model, Graph) else str(model))
     if isinstance(model, Graph):
+        _refuse_dynamic_dims(dynamic_dims, "a Graph")
         return model
     if isinstance(model, (str, os.PathLike)):
         return _load_path(str(model), example_inputs, dynamic_batch, dynamic_dims)
@@ -52,6 +51,7 @@ def _load_path(spec: str, example_inputs, dynamic_batch: bool, dynamic_dims) -> 
     if suffix == ".qir":
         if not Path(spec).is_file():
             raise FrontendError(f"{spec}: no such file")
+        _refuse_dynamic_dims(dynamic_dims, spec)
         from .ir.serialize import load_qir
 
         return load_qir(spec)
