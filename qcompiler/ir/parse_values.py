@@ -97,9 +97,11 @@ class ValueParser(TokenCursor):
 
     def _minifloat_params(self) -> dict:
         fmt, expressed = self._storage_and_expressed("in mf<...>")
-        p = self._keyed({"bias": lambda: self.integer("for bias"), "scale": lambda: self._number(True)}, ("fn",), "in mf<...>")
+        p = self._keyed({"bias": lambda: self.integer("for bias"), "axis": lambda: self.integer("for axis"),
+                         "scale": lambda: self.dense() if self.at("dense") else self._number(True)},
+                        ("fn", "finite"), "in mf<...>")
         return {"format": fmt, "expressed": expressed, "bias": p.get("bias"), "no_nan_inf": p.get("fn", False),
-                "scale": p.get("scale", 1.0)}
+                "finite": p.get("finite", False), "axis": p.get("axis"), "scale": p.get("scale", 1.0)}
 
     def _codebook_params(self) -> dict:
         start = self.tok

@@ -198,8 +198,10 @@ class _Printer:
             params.append(f"zp={self._param(t.zero_point, 'i32', 'int32')}")
             return f"q<{t.storage}:{t.expressed}, {', '.join(params)}>{shape}"
         if isinstance(t, MinifloatType):
-            fn = ", fn" if t.no_nan_inf else ""
-            return f"mf<{t.format}:{t.expressed}, bias={t.bias}{fn}, scale={format_float(t.scale)}>{shape}"
+            fn = (", fn" if t.no_nan_inf else "") + (", finite" if t.finite else "")
+            if t.axis is None:
+                return f"mf<{t.format}:{t.expressed}, bias={t.bias}{fn}, scale={format_float(t.scale)}>{shape}"
+            return f"mf<{t.format}:{t.expressed}, bias={t.bias}{fn}, axis={t.axis}, scale={self.dense(t.scale)}>{shape}"
         if isinstance(t, CodebookType):
             kernel = "[" + ", ".join(str(k) for k in t.kernel_shape) + "]"
             return f"cb<cb{t.codebook_bits}:idx{t.index_bits}:{t.expressed}, kernel={kernel}>{shape}"

@@ -163,9 +163,11 @@ class QuantType(Type):
 class MinifloatType(Type):
     """A low-precision float: `format` names exponent/mantissa bits (e4m3, e5m2, ...).
 
-    `bias` defaults to the IEEE-style 2^(e-1)-1; `no_nan_inf` reclaims the top exponent
-    for finite values (FP8 E4M3 "fn" and 8-bit short floats without NaN/Inf).
-    `scale` (per tensor) maps the format's range onto the tensor's range.
+    `bias` defaults to the IEEE-style 2^(e-1)-1. The top exponent holds Inf/NaN unless
+    `no_nan_inf` reclaims it for finite values: with one NaN code left (all ones, FP8
+    E4M3 "fn"), or with every code finite when `finite` is also set (the OCP 6/4-bit
+    formats, short floats without NaN/Inf). real = value(code) * scale; `scale` is a
+    float per tensor, or a Dense per channel along `axis`.
     """
 
     format: str
@@ -173,7 +175,9 @@ class MinifloatType(Type):
     shape: Shape
     bias: Optional[int] = None
     no_nan_inf: bool = False
-    scale: float = 1.0
+    scale: Union[float, Dense] = 1.0
+    finite: bool = False
+    axis: Optional[int] = None
 
     def __post_init__(self):
         if self.format not in MINIFLOAT_FORMATS:
@@ -181,7 +185,17 @@ class MinifloatType(Type):
         object.__setattr__(self, "shape", _shape(self.shape))
         if self.bias is None:
             object.__setattr__(self, "bias", 2 ** (self.exponent_bits - 1) - 1)
-        object.__setattr__(self, "scale", float(self.scale))
+        if self.finite:
+            object.__setattr__(self, "no_nan_inf", True)
+        if self.axis is None:
+            object.__setattr__(self, "scale", float(np.asarray(getattr(self.scale, "array", self.scale))))
+        else:
+            object.__setattr__(self, "scale", _as_dense(self.scale, np.float32))
+
+    @property
+    def scale_array(self) -> np.ndarray:
+        """The scale as an array: 0-d per tensor, one per channel along `axis`."""
+        return np.asarray(self.scale.array if isinstance(self.scale, Dense) else self.scale, np.float32)
 
     @property
     def exponent_bits(self) -> int:

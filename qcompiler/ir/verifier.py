@@ -63,8 +63,11 @@ def _check_type(t: Type, where: str) -> None:
 def _check_minifloat(t: MinifloatType, where: str) -> None:
     """The scale maps the format's range onto the tensor's; the bias shifts an exponent
     field of e bits, so it lies in [0, 2^e - 1]."""
-    if not np.isfinite(t.scale) or t.scale <= 0:
+    if not np.all(np.isfinite(t.scale_array)) or np.any(t.scale_array <= 0):
         raise VerifyError(f"{where}: minifloat scale must be finite and > 0, got {t.scale}")
+    if t.axis is not None and (not -t.rank <= t.axis < t.rank or t.scale_array.shape != (t.shape[t.axis],)):
+        raise VerifyError(f"{where}: minifloat per-channel scale shape {t.scale_array.shape} does not fit axis "
+                          f"{t.axis} of shape {list(t.shape)}")
     top = 2 ** t.exponent_bits - 1
     if not 0 <= t.bias <= top:
         raise VerifyError(f"{where}: minifloat {t.format} bias {t.bias} outside [0, {top}]")
