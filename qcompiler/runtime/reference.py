@@ -10,7 +10,10 @@ its quantized operands and quantizes its quantized results (so a graph whose typ
 quantized but whose ops are float runs as fake-quant simulation); an integer op
 (OpDef.integer) works on storage directly. Graph inputs of a quantized type take floats
 and quantize them; quantized graph outputs are returned dequantized. A codebook weight
-(CodebookType) runs as the float weight it stands for, scale · codebook[indices].
+(CodebookType) runs as the float weight it stands for, scale · codebook[indices]. A
+minifloat value (MinifloatType) is held as a float rounded to its format and scale
+wherever it is produced (graph input, constant, result), so it never carries a value
+its format cannot store.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from ..ir.codebook import decode
 from ..ir.core import Graph, Node
 from ..ir.errors import QIRError
 from ..ir.registry import get_op, is_opaque, run_reference
-from ..ir.types import CodebookType, QuantType, numpy_dtype
+from ..ir.types import CodebookType, MinifloatType, QuantType, numpy_dtype
+from ..numerics import minifloat
 from ..numerics.affine import dequantize, quantize
 
 Inputs = Union[Sequence, Mapping[str, object]]
@@ -55,8 +59,17 @@ def bind_inputs(graph: Graph, inputs: Inputs) -> dict:
         if a.ndim != len(want) or any(isinstance(d, int) and d != s for d, s in zip(want, a.shape)):
             raise ExecutionError(f"input %{v.name}: expected shape {list(want)}, got {list(a.shape)}")
         a = a.astype(numpy_dtype(v.type.expressed), copy=False)
-        env[id(v)] = quantize(a, v.type) if isinstance(v.type, QuantType) else a
+        env[id(v)] = to_runtime(a, v.type)
     return env
+
+
+def to_runtime(array: np.ndarray, t) -> np.ndarray:
+    """A float result as the runtime holds a value of type `t` (storage integers when quantized)."""
+    if isinstance(t, QuantType):
+        return quantize(array, t)
+    if isinstance(t, MinifloatType):
+        return minifloat.fake_quantize(array, t).astype(numpy_dtype(t.expressed), copy=False)
+    return array
 
 
 def as_float(array: np.ndarray, t) -> np.ndarray:
@@ -67,7 +80,9 @@ def as_float(array: np.ndarray, t) -> np.ndarray:
 def run_node(node: Node, args: list) -> list:
     """Run one node on runtime arrays (storage integers for quantized values)."""
     if node.op == "const":  # a codebook weight runs as the float weight it stands for
-        return [decode(node) if isinstance(node.output.type, CodebookType) else node.attrs["value"].array]
+        t = node.output.type
+        value = decode(node) if isinstance(t, CodebookType) else node.attrs["value"].array
+        return [to_runtime(value, t) if isinstance(t, MinifloatType) else value]
     try:
         if is_opaque(node.op):
             from .opaque import run_opaque
@@ -81,7 +96,7 @@ def run_node(node: Node, args: list) -> list:
         else:
             floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
             outs = run_reference(node.op, floats, node.attrs)
-        return [quantize(o, v.type) if isinstance(v.type, QuantType) else o for o, v in zip(outs, node.outputs)]
+        return [to_runtime(o, v.type) for o, v in zip(outs, node.outputs)]
     except QIRError:
         raise
     except Exception as e:
