@@ -37,7 +37,8 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     every pass, and return the CompiledModel.
 
     `calibration` is anything the `calibrate` pass accepts (an array of samples, a list of
-    batches, a DataLoader). `example_inputs` (default: the first calibration sample when
+    batches, a DataLoader), or "synthetic": inputs made from the model's BatchNorm
+    statistics (docs/datafree.md). `example_inputs` (default: the first calibration sample when
     `calibration` is an array) are what a torch model is traced on; an ONNX model keeps
     the dims its file declares (symbolic ones stay symbolic; the examples must fit the
     static ones, but for a fixed batch, which runs larger batches in chunks). `dynamic_dims={"x": {0: "N", 3: "W"}}` (inputs by name or position)
@@ -60,12 +61,16 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     trace_inputs = calibration[:1] if example_inputs is None and _is_array(calibration) else example_inputs
     model = clone(model) if isinstance(model, Graph) else model
     graph = load_model(model, _as_torch(trace_inputs), dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
+    from .passes.datafree import synthetic_source
+
+    calibration = synthetic_source(calibration, graph, manager.passes, seed=seed, example_inputs=example_inputs,
+                                   progress=Progress(progress))
     _check_calibration(graph, calibration)
     ctx = PassContext(target=chosen, calibration=calibration, example_inputs=example_inputs, seed=seed,
                       progress=Progress(progress), validation=validation)
     manager.run(graph, ctx)
     return CompiledModel(graph, keep.graph, chosen, to_string(passes), ctx.diagnostics,
-                         _sample_inputs(keep.graph or graph, example_inputs, calibration),
+                         _sample_inputs(keep.graph or graph, example_inputs, ctx.calibration),
                          fake_quant_graph=before_lowering.graph)
 
 

@@ -25,6 +25,7 @@ from qcompiler.ir.types import is_float
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.runtime.reference import release_plan, stream_graph
 
+from ..datafree import check_data_options, synthetic_for_pass
 from .attrs import range_attr
 from .calibrate_weights import annotate_weight_ranges, check_percentile, check_weight_options
 from .data import MemoryBoundBatches, calibration_batches
@@ -55,8 +56,11 @@ class Calibrate(Pass):
     granularity: str = "channel"
     batch: int = 32
     batch_mb: int = 128
+    data: str = "given"  # or "synthetic": made from the model's BatchNorm statistics (passes/datafree)
+    synthetic: str = "zeroq"
 
     def __post_init__(self):
+        check_data_options(self.data, self.synthetic)
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         check_weight_options(self.resolved_weight_method, self.granularity)
@@ -75,7 +79,9 @@ class Calibrate(Pass):
         return self.weight_method or WEIGHT_METHOD_FOR.get(self.method, self.method)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        batches, total = calibration_batches(ctx.calibration, graph, samples=self.samples, batch=self.batch)
+        synthetic = self.data == "synthetic"
+        data = synthetic_for_pass(ctx, graph, self.synthetic, self.samples) if synthetic else ctx.calibration
+        batches, total = calibration_batches(data, graph, samples=self.samples, batch=self.batch)
         # weights first: a NaN weight is reported as itself, not as the NaN activation it causes
         n_weights = annotate_weight_ranges(graph, ctx, method=self.resolved_weight_method, bits=self.weight_bits,
                                            granularity=self.granularity, percentile=self.percentile)

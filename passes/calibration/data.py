@@ -34,6 +34,8 @@ def calibration_batches(data, graph: Graph, *, samples: Optional[int] = None,
     """(batches as dicts input name -> array, number of batches if known)."""
     if data is None:
         raise CalibrationError(NEEDS_DATA)
+    if hasattr(data, "calibration_arrays"):  # a lazy source (passes/datafree: synthetic data) made on first use
+        data = data.calibration_arrays(graph)
     if not graph.inputs:
         raise CalibrationError(f"graph @{graph.name} has no inputs to feed calibration data to")
     if _is_array(data) or (isinstance(data, Mapping) and all(_is_array(a) for a in data.values())):
