@@ -20,7 +20,7 @@ from ..ir.core import Graph
 from ..ir.errors import FrontendError
 from ..ir.verifier import verify
 from . import fx_attention, fx_modules, fx_ops_activation, fx_ops_index, fx_ops_math, fx_ops_nn, fx_ops_pool  # noqa: F401 (register handlers)
-from . import fx_ops_reduce, fx_ops_shape  # noqa: F401
+from . import fx_ops_creation, fx_ops_reduce, fx_ops_shape  # noqa: F401
 from .dynamic_dims import DynamicDims, dims_per_input
 from .fx_convert import Converter
 from .fx_meta import propagate

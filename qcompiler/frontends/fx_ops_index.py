@@ -1,4 +1,4 @@
-"""Sizes and metadata, indexing (x[..., 1:3, None]) and tensor constructors."""
+"""Sizes and metadata, indexing (x[..., 1:3, None], x[i, j], bounds read from dynamic sizes) and torch.gather."""
 from __future__ import annotations
 
 import builtins
@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from ..ir.core import Value
-from ..ir.types import numpy_dtype
 from .fx_table import aten, converts
 
 _END = 2**63 - 1  # "to the end"; slice clamps it like ONNX Slice
@@ -72,12 +71,16 @@ def getitem(cx, obj, index):
 
 def _index(cx, x: Value, items: list) -> Value:
     tensor_indices = [i for i in items if isinstance(i, Value)]
-    if len(tensor_indices) > 1 or any(cx.dtype(i) == "bool" for i in tensor_indices):
-        raise cx.error("indexing with several index tensors or a boolean mask is not supported")
+    if any(cx.dtype(i) == "bool" for i in tensor_indices):
+        raise cx.error("indexing with a boolean mask is not supported (its result's size depends on the data)")
     if any(i is Ellipsis for i in items):
         k = next(n for n, i in enumerate(items) if i is Ellipsis)
         used = sum(1 for i in items if i is not None and i is not Ellipsis)
         items[k:k + 1] = [slice(None)] * (cx.rank(x) - used)
+    if len(tensor_indices) > 1:
+        if None in items:
+            raise cx.error("indexing with several index tensors and None together is not supported")
+        return _index_several(cx, x, items)
     axis = 0
     for item in items:
         if item is None:
@@ -97,12 +100,60 @@ def _index(cx, x: Value, items: list) -> Value:
     return x
 
 
+def _index_several(cx, x: Value, items: list) -> Value:
+    """x[i, :, j] with several index tensors (numpy advanced indexing): the indexed axes,
+    moved to the front unless adjacent, merge into one axis that the broadcast flat
+    positions of the indices gather from."""
+    items = items + [slice(None)] * (cx.rank(x) - len(items))
+    indexed = [a for a, i in enumerate(items) if isinstance(i, Value)]
+    for a, item in enumerate(items):
+        if not isinstance(item, Value) and item != slice(None):
+            x, items[a] = slice_(cx, x, a, item.start, item.stop, item.step or 1), slice(None)
+    first = indexed[0]
+    if indexed != list(range(first, first + len(indexed))):  # numpy puts the result dims first
+        rest = [a for a in range(cx.rank(x)) if a not in indexed]
+        x, items, first = cx.emit("transpose", [x], perm=indexed + rest), [items[a] for a in indexed + rest], 0
+        indexed = list(range(len(indexed)))
+    flat, stride = None, 1
+    for a in reversed(indexed):
+        n = cx.dim(x, a)
+        i = cx.cast(items[a], "i64")
+        i = cx.emit("where", [cx.emit("less", [i, cx.i64(0)]), cx.emit("add", [i, _as_i64(cx, n)]), i])
+        term = i if _is_one(stride) else cx.emit("mul", [i, _as_i64(cx, stride)])
+        flat = term if flat is None else cx.emit("add", [flat, term])
+        stride = _times(cx, stride, n)
+    trailing = [cx.dim(x, a) for a in range(indexed[-1] + 1, cx.rank(x))]
+    merged = cx.emit("reshape", [x, cx.shape_operand([0] * first + [-1] + trailing)])
+    return cx.emit("gather", [merged, flat], axis=first)
+
+
 @converts(aten.slice)
 def slice_(cx, x, dim=0, start=None, end=None, step=1):
     if isinstance(start, Value) or isinstance(end, Value):
-        raise cx.error("slicing with bounds that depend on the batch size is not supported")
+        return _slice_at_run_time(cx, x, int(dim), start, end, int(step))
     start, end = 0 if start is None else int(start), _END if end is None else min(int(end), _END)
     return cx.emit("slice", [x], starts=[start], ends=[end], axes=[int(dim)], steps=[int(step)])
+
+
+def _slice_at_run_time(cx, x: Value, dim: int, start, end, step: int) -> Value:
+    """x[start:end:step] along `dim` with a bound read from a dynamic size (position_ids[:, :seq]):
+    the catalog's slice takes constant bounds, so gather the range of positions instead."""
+    n = cx.dim(x, dim)
+    n = n if isinstance(n, Value) else cx.i64([n])
+    lo = cx.i64([0]) if start is None else _clamped(cx, start, n)
+    hi = n if end is None else _clamped(cx, end, n)
+    return cx.emit("gather", [x, cx.emit("range", [lo, hi, cx.i64([step])])], axis=dim)
+
+
+def _clamped(cx, bound, n: Value) -> Value:
+    """A slice bound as torch reads it: negative counts from the end, then clamped to [0, n]."""
+    if isinstance(bound, int):
+        if bound >= 0:
+            return cx.emit("minimum", [cx.i64([bound]), n])
+        return cx.emit("maximum", [cx.emit("add", [n, cx.i64([bound])]), cx.i64([0])])
+    bound = cx.cast(bound, "i64")
+    wrapped = cx.emit("where", [cx.emit("less", [bound, cx.i64([0])]), cx.emit("add", [bound, n]), bound])
+    return cx.emit("minimum", [cx.emit("maximum", [wrapped, cx.i64([0])]), n])
 
 
 @converts(torch.narrow, aten.narrow, methods=["narrow"])
@@ -125,60 +176,40 @@ def index(cx, x, indices):
     return _index(cx, x, [slice(None) if i is None else i for i in indices])
 
 
-# --- constructors ----------------------------------------------------------------------
-def _filled(cx, dims, value) -> Value:
-    dtype = cx.out_dtype()
-    if all(isinstance(d, int) for d in dims):
-        return cx.const(np.full([int(d) for d in dims], value, dtype=numpy_dtype(dtype)))
-    return cx.emit("constant_of_shape", [cx.shape_operand(dims)], value=float(value), dtype=dtype)
+# --- gathering along a dim -------------------------------------------------------------------
+@converts(torch.gather, aten.gather, methods=["gather"])
+def gather_along(cx, x, dim, index, sparse_grad=False):
+    """out[i][j][k] = x[i][index[i][j][k]][k] (dim 1): a take from the flattened x at the
+    flat position of each index entry, the other coordinates being the entry's own."""
+    rank = cx.rank(x)
+    dim = int(dim) % rank
+    flat, stride = None, 1
+    for axis in reversed(range(rank)):
+        coord = cx.cast(index, "i64") if axis == dim else _positions(cx, cx.dim(index, axis), axis, rank)
+        term = coord if _is_one(stride) else cx.emit("mul", [coord, _as_i64(cx, stride)])
+        flat = term if flat is None else cx.emit("add", [flat, term])
+        stride = _times(cx, stride, cx.dim(x, axis))
+    return cx.emit("gather", [cx.emit("reshape", [x, cx.i64([-1])]), flat], axis=0)
 
 
-def _dims(size) -> list:
-    return list(size[0]) if len(size) == 1 and isinstance(size[0], (list, tuple)) else list(size)
+def _positions(cx, n, axis: int, rank: int) -> Value:
+    """0..n-1 laid along `axis` of a rank-`rank` tensor (size 1 on the other axes)."""
+    shape = [1] * rank
+    shape[axis] = -1
+    if isinstance(n, int):
+        return cx.i64(np.arange(n).reshape(shape))
+    return cx.emit("reshape", [cx.emit("range", [cx.i64(0), n, cx.i64(1)]), cx.i64(shape)])
 
 
-@converts(torch.zeros, aten.zeros)
-def zeros(cx, *size, **kwargs):
-    return _filled(cx, _dims(size), 0)
+def _is_one(size) -> bool:
+    return isinstance(size, int) and size == 1
 
 
-@converts(torch.ones, aten.ones)
-def ones(cx, *size, **kwargs):
-    return _filled(cx, _dims(size), 1)
+def _as_i64(cx, size) -> Value:
+    return size if isinstance(size, Value) else cx.i64(size)
 
 
-@converts(aten.new_zeros, methods=["new_zeros"])
-def new_zeros(cx, x, *size, **kwargs):
-    return _filled(cx, _dims(size), 0)
-
-
-@converts(aten.new_ones, methods=["new_ones"])
-def new_ones(cx, x, *size, **kwargs):
-    return _filled(cx, _dims(size), 1)
-
-
-@converts(torch.full, aten.full)
-def full(cx, size, fill_value, **kwargs):
-    return _filled(cx, list(size), fill_value)
-
-
-@converts(torch.zeros_like, aten.zeros_like)
-def zeros_like(cx, x, **kwargs):
-    return _filled(cx, cx.sizes(x), 0)
-
-
-@converts(torch.ones_like, aten.ones_like)
-def ones_like(cx, x, **kwargs):
-    return _filled(cx, cx.sizes(x), 1)
-
-
-@converts(torch.full_like, aten.full_like)
-def full_like(cx, x, fill_value, **kwargs):
-    return _filled(cx, cx.sizes(x), fill_value)
-
-
-@converts(torch.arange, aten.arange)
-def arange(cx, *bounds, **kwargs):
-    if any(isinstance(b, Value) for b in bounds):
-        raise cx.error("arange with bounds that depend on the batch size is not supported")
-    return cx.const(np.arange(*bounds, dtype=numpy_dtype(cx.out_dtype())))
+def _times(cx, a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    return cx.emit("mul", [_as_i64(cx, a), _as_i64(cx, b)])

@@ -126,14 +126,43 @@ def logical_not(cx, x):
     return cx.emit("not", [x])
 
 
-@converts(operator.and_, torch.logical_and, aten.logical_and, methods=["logical_and"])
-def logical_and(cx, a, b):
-    return cx.emit("where", [cx.cast(a, "bool"), cx.cast(b, "bool"), cx.scalar(False, "bool")])
+def _logical(cx, op: str, a, b) -> Value:
+    """and / or / xor of two operands taken as truth values."""
+    a, b = cx.value(a, "bool"), cx.value(b, "bool")
+    if op == "and":
+        return cx.emit("where", [a, b, cx.scalar(False, "bool")])
+    if op == "or":
+        return cx.emit("where", [a, cx.scalar(True, "bool"), b])
+    return cx.emit("not", [cx.emit("equal", [a, b])])
 
 
-@converts(operator.or_, torch.logical_or, aten.logical_or, methods=["logical_or"])
-def logical_or(cx, a, b):
-    return cx.emit("where", [cx.cast(a, "bool"), cx.scalar(True, "bool"), cx.cast(b, "bool")])
+def _bitwise(op: str, pyop):
+    """&, |, ^: the catalog has them on bool tensors only (masks), where they are logical."""
+    def handler(cx, a, b):
+        if _python(a, b):
+            return pyop(a, b)
+        dtypes = {cx.dtype(v) if isinstance(v, Value) else type(v).__name__ for v in (a, b)}
+        if not dtypes <= {"bool"}:
+            raise cx.error(f"bitwise {op} of {'/'.join(sorted(dtypes))} operands is not in the op catalog "
+                           f"(only of bool masks)")
+        return _logical(cx, op, a, b)
+
+    return handler
+
+
+def _logical_handler(op: str):
+    def handler(cx, a, b):
+        return _logical(cx, op, a, b)
+
+    return handler
+
+
+for _op, _py in [("and", operator.and_), ("or", operator.or_), ("xor", operator.xor)]:
+    converts(_py, getattr(operator, f"i{_op}"), getattr(torch, f"bitwise_{_op}"), getattr(aten, f"bitwise_{_op}"),
+             getattr(aten, f"__{_op}__"), getattr(aten, f"__i{_op}__"),
+             methods=[f"bitwise_{_op}", f"bitwise_{_op}_", f"__{_op}__", f"__i{_op}__"])(_bitwise(_op, _py))
+    converts(getattr(torch, f"logical_{_op}"), getattr(aten, f"logical_{_op}"),
+             methods=[f"logical_{_op}", f"logical_{_op}_"])(_logical_handler(_op))
 
 
 @converts(torch.where, aten.where)
