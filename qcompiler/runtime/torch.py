@@ -6,8 +6,10 @@
 Each node calls its op's `@torch_impl` with the node's attributes. Float constants that
 come from the model (they have an `origin`) are nn.Parameters named after it
 ("features.0.weight" -> `features_0_weight`), so passes can fine-tune them; other
-constants are buffers. A value whose type is a QuantType is fake-quantized where it is
-produced; a constant with a QuantType holds integers and is dequantized; a codebook
+constants are buffers. A value whose type is a QuantType or a MinifloatType is
+fake-quantized where it is produced (a minifloat constant too, so training keeps its
+float weight and rounds it in the forward pass); a constant with a QuantType holds
+integers and is dequantized; a codebook
 constant is a CodebookWeight module (trainable codewords, fixed indices). Opaque
 `onnx.*` nodes run in onnxruntime: the module still runs, without gradients through them.
 """
@@ -23,8 +25,9 @@ import torch.fx as fx
 
 from ..ir.core import Graph, Node, Value
 from ..ir.registry import get_op, is_opaque
-from ..ir.types import CodebookType, QuantType, TensorType, Type
+from ..ir.types import CodebookType, MinifloatType, QuantType, TensorType, Type
 from .codebook import CodebookWeight
+from .fake_minifloat import fake_minifloat, minifloat_params
 from .fake_quant import dequantize, fake_quantize, quant_params
 from .reference import ExecutionError, Inputs, as_float, bind_inputs
 
@@ -104,8 +107,10 @@ class _Builder:
         _check_simulated(t, node.output)
         tensor = torch.from_numpy(np.array(value))
         if origin and tensor.is_floating_point():
-            return self._attr(origin, torch.nn.Parameter(tensor))
-        return self._attr(node.output.name, tensor)
+            weight = self._attr(origin, torch.nn.Parameter(tensor))
+        else:
+            weight = self._attr(node.output.name, tensor)
+        return self._quantized(weight, node.output) if isinstance(t, MinifloatType) else weight
 
     # --- one node ----------------------------------------------------------------------
     def _call(self, node: Node) -> None:
@@ -127,6 +132,10 @@ class _Builder:
 
     def _quantized(self, x: fx.Node, v: Value) -> fx.Node:
         t = v.type
+        if isinstance(t, MinifloatType):
+            scale, magnitudes = minifloat_params(t)
+            args = (x, self._attr(f"{v.name}.scale", scale), self._attr(f"{v.name}.magnitudes", magnitudes))
+            return self.fx.call_function(fake_minifloat, args)
         if not isinstance(t, QuantType):
             _check_simulated(t, v)
             return x
@@ -147,7 +156,7 @@ def _literal(value):
 
 
 def _check_simulated(t: Type, v: Value) -> None:
-    if not isinstance(t, (TensorType, QuantType)):
+    if not isinstance(t, (TensorType, QuantType, MinifloatType)):
         raise ExecutionError(f"value %{v.name}: the torch executor cannot simulate {type(t).__name__} yet")
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from qcompiler.frontends.fx import import_module
-from qcompiler.ir import Dense, Graph, MinifloatType, QuantType, TensorType
+from qcompiler.ir import CodebookType, Dense, Graph, QuantType, TensorType
 from qcompiler.numerics.affine import dequantize, fake_quantize, params_from_range, quantize
 from qcompiler.passmanager import PassContext, run_pipeline
 from qcompiler.runtime.reference import ExecutionError, run_graph
@@ -182,8 +182,8 @@ def test_opaque_nodes_run_through_onnxruntime():
 def test_types_it_cannot_simulate_are_named():
     g = Graph("mini")
     x = g.add_input("x", TensorType("f32", (2,)))
-    g.set_outputs([g.add("relu", [x], name="act", output_types=[MinifloatType("e4m3", "f32", (2,))]).output])
-    with pytest.raises(ExecutionError, match="value %act: the torch executor cannot simulate MinifloatType"):
+    g.set_outputs([g.add("relu", [x], name="act", output_types=[CodebookType(8, 2, (1,), "f32", (2,))]).output])
+    with pytest.raises(ExecutionError, match="value %act: the torch executor cannot simulate CodebookType"):
         to_torch(g)
 
 
