@@ -7,6 +7,7 @@ from . import indexing  # noqa: F401
 from . import reduce  # noqa: F401
 from . import resize  # noqa: F401
 from . import activation  # noqa: F401
+from . import masked_softmax  # noqa: F401
 from . import conv  # noqa: F401
 from . import linear  # noqa: F401
 from . import norm  # noqa: F401
