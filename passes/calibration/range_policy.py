@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from qcompiler.ir.core import Graph
 
-BOUNDED_OPS = frozenset({"softmax", "sigmoid", "hardsigmoid", "tanh"})
+BOUNDED_OPS = frozenset({"softmax", "masked_softmax", "sigmoid", "hardsigmoid", "tanh"})
 BOUNDED_FUSED_ACTIVATIONS = frozenset({"sigmoid"})
 
 
