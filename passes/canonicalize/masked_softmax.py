@@ -1,0 +1,110 @@
+"""Additive attention masks folded into masked_softmax (qcompiler/ir/ops/masked_softmax.py).
+
+Exporters add the mask to the attention scores as a float tensor:
+- `where(keep, 0, fill)` or `where(blocked, fill, 0)`: transformers' masks (fill =
+  finfo(float32).min), torch's bool sdpa masks (-inf), the legacy and dynamo ONNX exports;
+- `(1 - m) * fill` with m a cast of the 0/1 attention mask (older transformers, fill =
+  finfo.min or -1e4), in either operand order;
+each possibly reshaped, unsqueezed, expanded or transposed before the add. A softmax of
+scores plus such a mask becomes `masked_softmax(scores, keep) {fill}`, with the shape ops
+replayed on the boolean `keep`: the same numbers, and the mask is no longer a float
+value the quantizer would quantize (its range [fill, 0] gives every real score one
+level). For `(1 - m) * fill`, keep is `m != 0`; m is a cast of a bool, or of an integer
+attention mask, which holds 0 (padding) and 1 (token): another integer would not be a
+mask at all.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from qcompiler.ir.core import Graph, Value
+from qcompiler.rewrite import Op, Rule, Var
+
+from ..calibration.attrs import with_result_calibration
+
+# ops that move a mask's entries around without computing with them
+SHAPE_OPS = ("reshape", "unsqueeze", "squeeze", "expand", "transpose", "flatten")
+
+
+def _uniform(graph: Graph, v: Optional[Value]) -> Optional[float]:
+    """The single value every entry of constant `v` holds, or None."""
+    array = graph.const_value(v) if v is not None else None
+    if array is None or array.size == 0 or array.dtype.kind != "f" or not np.all(array == array.flat[0]):
+        return None
+    return float(array.flat[0])
+
+
+def _fill(graph: Graph, v: Value) -> Optional[float]:
+    value = _uniform(graph, v)
+    return value if value is not None and value < 0 else None
+
+
+def _where_mask(graph: Graph, node) -> Optional[tuple]:
+    cond, a, b = node.inputs
+    if cond.type.dtype != "bool":
+        return None
+    if _uniform(graph, a) == 0 and _fill(graph, b) is not None:
+        return cond, False, _fill(graph, b)
+    if _uniform(graph, b) == 0 and _fill(graph, a) is not None:
+        return cond, True, _fill(graph, a)
+    return None
+
+
+def _one_minus_mask(graph: Graph, node) -> Optional[tuple]:
+    """(1 - cast(m)) * fill: keep where m is nonzero."""
+    for one_minus, k in (node.inputs, node.inputs[::-1]):
+        fill, sub = _fill(graph, k), one_minus.producer
+        if fill is None or sub is None or sub.op != "sub" or _uniform(graph, sub.inputs[0]) != 1.0:
+            continue
+        cast = sub.inputs[1].producer
+        if cast is not None and cast.op == "cast" and cast.inputs[0].type.dtype in ("bool", "i64", "i32", "i16", "i8",
+                                                                                   "u8"):
+            return cast.inputs[0], False, fill
+    return None
+
+
+def additive_mask(graph: Graph, v: Value) -> Optional[tuple]:
+    """(source, negate, fill, shape ops) if `v` is an additive mask: keep is `source`
+    (negated when `negate`, compared with 0 when not bool) with `shape ops` (outermost
+    last) applied; None otherwise."""
+    chain = []
+    node = v.producer
+    while node is not None and node.op in SHAPE_OPS:
+        chain.append(node)
+        node = node.inputs[0].producer
+    if node is None or len(node.outputs) != 1:
+        return None
+    found = _where_mask(graph, node) if node.op == "where" else _one_minus_mask(graph, node) if node.op == "mul" else None
+    return None if found is None else (*found, chain[::-1])
+
+
+def _keep(b, source: Value, negate: bool, chain: list) -> Value:
+    keep = source
+    if source.type.dtype != "bool":
+        keep = b.op("cast", [source], {"to": "bool"})
+    if negate:
+        keep = b.op("not", [keep])
+    for node in chain:
+        keep = b.op(node.op, [keep, *node.inputs[1:]], dict(node.attrs))
+    return keep
+
+
+def _mask_operand(m) -> Optional[int]:
+    """Which operand of the matched add is the mask (the other is the scores)."""
+    return next((i for i in (1, 0) if additive_mask(m.graph, m["add"].inputs[i]) is not None), None)
+
+
+def _masked_softmax(b, m):
+    add = m["add"]
+    i = _mask_operand(m)
+    source, negate, fill, chain = additive_mask(m.graph, add.inputs[i])
+    attrs = with_result_calibration({"axis": m.root.attrs.get("axis", -1), "fill": fill}, m.root)
+    return b.op("masked_softmax", [add.inputs[1 - i], _keep(b, source, negate, chain)], attrs)
+
+
+RULES = [
+    Rule("additive-mask-softmax", Op("softmax", Op("add", Var("a"), Var("b"), name="add", single_use=True)),
+         _masked_softmax, condition=lambda m: _mask_operand(m) is not None),
+]
