@@ -13,8 +13,28 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
-BLOCK = 1 << 16  # elements binned at once: 512 KiB of float64, within a core's L2 cache
+
+@njit(cache=True, nogil=True)
+def _observe(counts, x, inverse, zero_bin):
+    """One pass over x: (min, max, exact zeros, all finite, all binned). Bins x into
+    `counts` (int64) at floor(x / width) + zero_bin, dividing in float64 by multiplying
+    with the power of two 1 / width (exact), if every value falls in its bins; with
+    fewer than all, `counts` is to be discarded (empty `counts`: extremes only)."""
+    lo, hi, zeros, finite, binned = math.inf, -math.inf, 0, True, True
+    for v in x:
+        lo = min(lo, v)
+        hi = max(hi, v)
+        zeros += v == 0
+        if v - v != 0:  # NaN or Inf
+            finite = False
+        b = math.floor(np.float64(v) * inverse) + zero_bin
+        if 0 <= b < counts.size:  # False for NaN
+            counts[np.intp(b)] += 1
+        else:
+            binned = False
+    return lo, hi, zeros, finite, binned
 
 
 class StreamingHistogram:
@@ -43,29 +63,24 @@ class StreamingHistogram:
         x = (x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)).reshape(-1)
         if x.size == 0:
             return
-        dmin, dmax = float(x.min()), float(x.max())
-        if not (math.isfinite(dmin) and math.isfinite(dmax)):  # NaN propagates into min/max
+        # one pass when the layout holds the batch (nearly always), two when it grows
+        counts = np.zeros(self.bins if self.width else 0, np.int64)
+        dmin, dmax, zeros, finite, binned = _observe(counts, x, 1.0 / self.width if self.width else 0.0,
+                                                     self.zero_bin)
+        if not finite:
             raise ValueError("histogram data contains NaN or Inf")
-        self.min, self.max = min(self.min, dmin), max(self.max, dmax)
-        self.exact_zeros += int(np.count_nonzero(x == 0))
+        self.min, self.max = min(self.min, float(dmin)), max(self.max, float(dmax))
+        self.exact_zeros += int(zeros)
         if self.min == self.max == 0.0:
             self.zeros_before_layout += x.size
             return
+        if not binned:
+            self._relayout()
+            counts = np.zeros(self.bins, np.int64)
+            _observe(counts, x, 1.0 / self.width, self.zero_bin)
+        # counts binned in the old layout merge exactly into a grown one
+        self.counts += counts
         self._relayout()
-        self.counts += self._bin_counts(x)
-
-    def _bin_counts(self, x: np.ndarray) -> np.ndarray:
-        """Counts of x per bin: floor(x / width) in float64, where multiplying by the power
-        of two 1 / width is exact, a cache-sized block at a time."""
-        inverse, counts = 1.0 / self.width, np.zeros(self.bins, np.int64)
-        scaled = np.empty(min(x.size, BLOCK), np.float64)
-        for start in range(0, x.size, BLOCK):
-            block = scaled[:min(BLOCK, x.size - start)]
-            np.multiply(x[start:start + BLOCK], inverse, out=block, dtype=np.float64)
-            np.floor(block, out=block)
-            block += self.zero_bin
-            counts += np.bincount(block.astype(np.intp), minlength=self.bins)
-        return counts
 
     def _layout_for(self, lo: float, hi: float) -> tuple:
         """(width, zero_bin) of the canonical layout covering [lo, hi] ∋ 0."""
