@@ -29,9 +29,12 @@ def parse_budget(resource: str, value):
         raise BudgetError(f"unknown budget 'budget.{resource}'; budgets: "
                               f"{', '.join('budget.' + r for r in UNITS)}")
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
+        return _positive(resource, value, float(value))
     text = str(value).strip()
     if text.endswith("%"):
+        match = _NUMBER_AND_UNIT.fullmatch(text[:-1])
+        if not match or match.group(2) or float(match.group(1)) <= 0:
+            raise BudgetError(f"budget.{resource}={value!r}: expected a positive percentage like '60%'")
         return text
     match = _NUMBER_AND_UNIT.fullmatch(text)
     unit = match.group(2).lower() if match else None
@@ -39,4 +42,11 @@ def parse_budget(resource: str, value):
         units = ", ".join(u for u in UNITS[resource] if u)
         raise BudgetError(f"budget.{resource}={value!r}: expected a percentage like '60%', a number, "
                               f"or a number with one of the units {units}")
-    return float(match.group(1)) * UNITS[resource][unit]
+    return _positive(resource, value, float(match.group(1)) * UNITS[resource][unit])
+
+
+def _positive(resource: str, value, number: float) -> float:
+    # a negative or NaN budget would otherwise surface after the sensitivity pass, as an infeasible problem
+    if not number > 0 or number == float("inf"):
+        raise BudgetError(f"budget.{resource}={value!r}: expected a positive, finite number")
+    return number
