@@ -7,7 +7,9 @@ i8 | u4 | i4; default: the target's preferred activation storage; a node's `q.ac
 overrides it for the activation the node reads, activation_widths.py), `granularity`
 (tensor | channel | group:N, N along the input-channel axis) and `symmetric` (of the
 weights; default: the target's rule — activations always follow the target). A layer
-with `q.keep_float = true` stays float (keep_float.py).
+with `q.keep_float = true` stays float (keep_float.py). A minifloat format
+(`weights=e4m3, acts=e4m3`, e5m2, e3m2, e2m3, e2m1; `minifloat_scale` max | mse) goes to
+minifloat.py instead.
 Whatever the target (ctx.target, default "generic") cannot run falls back to what it
 can, with a warning. On targets whose u8 x s8 pair sums saturate int16 (x86 AVX2),
 i8 weights read next to u8 activations are kept in [-64, 63] (`q.reduce_range`):
@@ -33,6 +35,7 @@ from .activation_widths import ActivationWidths
 from .activations import apply_activations, plan_activations
 from .errors import QuantizeError
 from .keep_float import kept_float, mark_kept_float
+from .minifloat import check_options as check_minifloat_options, is_minifloat, quantize_minifloat
 from .op_classes import reduction_axis
 from .ties import tie_sets
 from .weights import WeightPlan, quantize_weight, recorded_range
@@ -48,8 +51,12 @@ class Quantize(Pass):
     acts: Optional[str] = None
     granularity: str = "channel"
     symmetric: Optional[bool] = None
+    minifloat_scale: str = "max"
 
     def __post_init__(self):
+        if is_minifloat(self.weights) or is_minifloat(self.acts):
+            check_minifloat_options(self.weights, self.acts, self.minifloat_scale)
+            return
         choices.check_weight_option(self.weights)
         choices.check_activation_option(self.acts)
         choices.check_symmetric_option(self.symmetric)
@@ -57,6 +64,8 @@ class Quantize(Pass):
 
     def run(self, graph, ctx) -> PassResult:
         _check_codebook_choices_applied(graph)
+        if is_minifloat(self.weights):
+            return quantize_minifloat(graph, ctx, self.weights, self.acts, self.granularity, self.minifloat_scale)
         target = get_target(ctx.target or "generic")
         acts = choices.activation_storage(self.acts, target, ctx)
         granularity = choices.granularity(choices.parse_granularity(self.granularity), target, ctx)
