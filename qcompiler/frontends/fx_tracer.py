@@ -22,13 +22,14 @@ from torch.fx.proxy import Attribute, TraceError
 # results of these answer questions about a tensor's metadata, never its values
 _METADATA_METHODS = {"size", "dim", "ndimension", "numel", "nelement", "is_floating_point", "is_contiguous", "get_device"}
 _METADATA_ATTRS = {"shape", "ndim", "dtype", "device", "is_nested", "is_cuda", "is_sparse", "layout", "requires_grad", "is_quantized"}
+_METADATA_FUNCTIONS = {builtins.len, torch.is_floating_point, torch.is_complex, torch.numel}
 
 
 def _is_metadata_query(kind: str, target, args) -> bool:
     if kind == "call_method":
         return target in _METADATA_METHODS
     if kind == "call_function":
-        return (target is builtins.getattr and args[1] in _METADATA_ATTRS) or target is builtins.len
+        return (target is builtins.getattr and args[1] in _METADATA_ATTRS) or target in _METADATA_FUNCTIONS
     return False
 
 
@@ -48,6 +49,9 @@ class _ConcreteAttribute(Attribute, _ConcreteProxy):
 
 class ImportTracer(fx.Tracer):
     """fx tracer with a fixed leaf set that follows metadata branches on the example inputs."""
+
+    # a buffer sliced by a traced size (position_ids[:, :seq]) must be a node, not a tensor
+    proxy_buffer_attributes = True
 
     def __init__(self, leaf_modules: tuple, example_inputs: tuple):
         super().__init__()
@@ -74,11 +78,11 @@ class ImportTracer(fx.Tracer):
     def _evaluate(self, kind: str, target, args, kwargs):
         if kind == "placeholder":
             return self._placeholder_value(target, args)
-        if kind == "get_attr":
-            return _fetch(self.root, target)
         args, kwargs = fx.node.map_aggregate((args, kwargs), self._value_of)
         self._evaluating = True
         try:
+            if kind == "get_attr":  # a buffer; reading it must not trace a new get_attr
+                return _fetch(self.root, target)
             with torch.no_grad():
                 if kind == "call_function":
                     return target(*args, **kwargs)
