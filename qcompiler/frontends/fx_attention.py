@@ -4,45 +4,69 @@ call that fx cannot see into, and its weights map directly)."""
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ir.core import Value
-from ..ir.types import numpy_dtype
 from .fx_ops_math import binary
 from .fx_table import aten, converts, converts_module
 
 
-def attention(cx, q: Value, k: Value, v: Value, mask=None, scale=None) -> tuple:
-    """softmax(q·kᵀ·scale + mask)·v over the last two dims; `mask` is additive.
+class Mask:
+    """An attention mask split the way masked_softmax takes it: `keep` (bool, True where a
+    query may attend) and `bias` (a float mask added to the scores, e.g. ALiBi), either
+    None. A bool mask never becomes a float -inf tensor, which no quantizer could hold."""
+
+    def __init__(self, keep: Optional[Value] = None, bias: Optional[Value] = None):
+        self.keep, self.bias = keep, bias
+
+    @classmethod
+    def of(cls, cx, mask: Value, dtype: str, true_means_masked: bool) -> "Mask":
+        if cx.dtype(mask) != "bool":
+            return cls(bias=cx.cast(mask, dtype))
+        return cls(keep=cx.emit("not", [mask]) if true_means_masked else mask)
+
+    def apply(self, fn) -> "Mask":
+        """The same mask with `fn` (a reshape, an unsqueeze) applied to each part."""
+        return Mask(*(None if v is None else fn(v) for v in (self.keep, self.bias)))
+
+
+def combine(cx, a: Optional[Mask], b: Optional[Mask]) -> Optional[Mask]:
+    """Both masks at once: keep where both keep, biases added."""
+    if a is None or b is None:
+        return a or b
+    keep = a.keep if b.keep is None else b.keep if a.keep is None else \
+        cx.emit("where", [a.keep, b.keep, cx.const(np.array(False))])
+    bias = a.bias if b.bias is None else b.bias if a.bias is None else cx.emit("add", [a.bias, b.bias])
+    return Mask(keep, bias)
+
+
+def attention(cx, q: Value, k: Value, v: Value, mask: Optional[Mask] = None, scale=None) -> tuple:
+    """softmax(q·kᵀ·scale + bias) over the keys `mask.keep` keeps, over the last two dims.
     Returns (output, attention probabilities)."""
     depth = q.type.shape[-1]
     scale = 1.0 / math.sqrt(depth) if scale is None else scale
     perm = list(range(cx.rank(k)))
     perm[-2:] = perm[-1], perm[-2]
     scores = binary(cx, "mul", cx.emit("matmul", [q, cx.emit("transpose", [k], perm=perm)]), float(scale))
-    if mask is not None:
-        scores = cx.emit("add", [scores, mask])
-    probs = cx.emit("softmax", [scores], axis=-1)
+    if mask is not None and mask.bias is not None:
+        scores = cx.emit("add", [scores, mask.bias])
+    if mask is not None and mask.keep is not None:
+        probs = cx.emit("masked_softmax", [scores, mask.keep], axis=-1, fill=-math.inf)
+    else:
+        probs = cx.emit("softmax", [scores], axis=-1)
     return cx.emit("matmul", [probs, v]), probs
 
 
-def additive_mask(cx, mask: Value, dtype: str, true_means_masked: bool) -> Value:
-    if cx.dtype(mask) != "bool":
-        return cx.cast(mask, dtype)
-    blocked, open_ = cx.scalar(-np.inf, dtype), cx.scalar(0.0, dtype)
-    return cx.emit("where", [mask, blocked, open_] if true_means_masked else [mask, open_, blocked])
-
-
-def causal_mask(cx, q: Value, k: Value, dtype: str) -> Value:
+def causal_mask(cx, q: Value, k: Value) -> Mask:
     """Row i attends to columns j <= i (top-left aligned, as torch's is_causal); built at
     run time from the sequence lengths when one of them is dynamic."""
     length, source = q.type.shape[-2], k.type.shape[-2]
     if isinstance(length, int) and isinstance(source, int):
-        above = np.triu(np.ones((length, source), dtype=bool), k=1)
-        return cx.const(np.where(above, -np.inf, 0.0).astype(numpy_dtype(dtype)))
+        return Mask(keep=cx.const(np.tril(np.ones((length, source), dtype=bool))))
     zero, one = cx.i64(0), cx.i64(1)
 
     def positions(v: Value, axis: int) -> Value:
@@ -50,8 +74,7 @@ def causal_mask(cx, q: Value, k: Value, dtype: str) -> Value:
         return cx.emit("unsqueeze", [cx.emit("range", [zero, n if isinstance(n, Value) else cx.i64(n), one])],
                        axes=[axis])
 
-    above = cx.emit("greater", [positions(k, 0), positions(q, 1)])
-    return cx.emit("where", [above, cx.scalar(-np.inf, dtype), cx.scalar(0.0, dtype)])
+    return Mask(keep=cx.emit("less_equal", [positions(k, 0), positions(q, 1)]))
 
 
 @converts(F.scaled_dot_product_attention, aten.scaled_dot_product_attention)
@@ -59,10 +82,9 @@ def scaled_dot_product_attention(cx, q, k, v, attn_mask=None, dropout_p=0.0, is_
                                  enable_gqa=False):
     if enable_gqa:
         raise cx.error("grouped-query attention (enable_gqa) is not supported")
-    dtype = cx.dtype(q)
-    mask = None if attn_mask is None else additive_mask(cx, attn_mask, dtype, true_means_masked=False)
+    mask = None if attn_mask is None else Mask.of(cx, attn_mask, cx.dtype(q), true_means_masked=False)
     if is_causal:
-        mask = causal_mask(cx, q, k, dtype)
+        mask = causal_mask(cx, q, k)
     return attention(cx, q, k, v, mask, scale)[0]
 
 
@@ -83,12 +105,13 @@ def multihead_attention(cx, m: nn.MultiheadAttention, query, key, value, key_pad
     dtype = cx.dtype(q)
     mask = None
     if attn_mask is not None:
-        mask = additive_mask(cx, attn_mask, dtype, true_means_masked=True)
-        if cx.rank(mask) == 3:  # [batch*heads, L, S]
-            mask = cx.emit("reshape", [mask, cx.shape_operand([-1, heads, cx.dim(mask, 1), cx.dim(mask, 2)])])
+        mask = Mask.of(cx, attn_mask, dtype, true_means_masked=True)
+        if cx.rank(attn_mask) == 3:  # [batch*heads, L, S]
+            mask = mask.apply(lambda t: cx.emit("reshape", [t, cx.shape_operand(
+                [-1, heads, cx.dim(t, 1), cx.dim(t, 2)])]))
     if key_padding_mask is not None:  # [batch, S] -> [batch, 1, 1, S]
-        padding = cx.emit("unsqueeze", [additive_mask(cx, key_padding_mask, dtype, True)], axes=[1, 2])
-        mask = padding if mask is None else cx.emit("add", [mask, padding])
+        padding = Mask.of(cx, key_padding_mask, dtype, true_means_masked=True)
+        mask = combine(cx, mask, padding.apply(lambda t: cx.emit("unsqueeze", [t], axes=[1, 2])))
     out, probs = attention(cx, *split, mask)
     out = cx.emit("reshape", [cx.emit("transpose", [out], perm=[0, 2, 1, 3]), cx.i64([0, 0, m.embed_dim])])
     path = cx.node.target
