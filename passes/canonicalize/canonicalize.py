@@ -17,6 +17,7 @@ from qcompiler.passmanager import PassResult, graph_pass
 from qcompiler.rewrite import Const, Op, Rule, RuleSet, Var, apply_rules
 
 from ..calibration.attrs import with_result_calibration
+from . import masked_softmax
 
 
 def near(target: float, tol: float = 1e-6):
@@ -152,6 +153,7 @@ RULES = RuleSet([
     Rule("bias-add-into-producer",
          Op("add", Op(BIASED, name="conv", single_use=True, attrs={"activation": None}), Const("k")),
          _bias_into_producer, condition=lambda m: _per_channel(m) is not None),
+    *masked_softmax.RULES,
 ])
 
 
