@@ -22,9 +22,11 @@ from .statistics import statistics_loss
 @dataclass(frozen=True)
 class CGANOptions:
     steps: int = 400
-    lr: float = 1e-3
+    lr: float = 1e-2
     batch: int = 32
-    statistics_weight: float = 1.0
+    # against the cross-entropy, which a generator meets long before the statistics (digits
+    # CNN, 200 steps: statistics loss 0.36 at weight 1, 0.04 at weight 5 with lr 1e-2)
+    statistics_weight: float = 5.0
 
 
 def cgan_samples(probe: FloatProbe, shapes: list[tuple], samples: int, seed: int,

@@ -14,7 +14,7 @@ from torch import nn
 
 
 class ConditionalGenerator(nn.Module):
-    def __init__(self, classes: int, shape: tuple, noise: int = 64, width: int = 64):
+    def __init__(self, classes: int, shape: tuple, noise: int = 64, width: int = 32):
         super().__init__()
         channels, height, width_px = shape
         self.noise = noise
