@@ -18,7 +18,10 @@ deviation in [0.56, 1.6] is searched from 0.56, not from 0).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 from .observer import HistogramObserver
 
@@ -27,48 +30,83 @@ SMOOTHING = 1e-4
 MIN_KEPT_SHARE = 0.99
 
 
-def _smooth(p: np.ndarray) -> np.ndarray:
-    """Give empty bins of a count vector a little mass taken from the others so KL
-    stays finite (the counts of non-empty bins are >= 1/levels, far above it)."""
-    zero = p == 0
-    n_zero, n_nonzero = int(zero.sum()), int(p.size - zero.sum())
-    if n_zero == 0 or n_nonzero == 0:
-        return p
-    eps1 = SMOOTHING * n_zero / n_nonzero
-    return p + SMOOTHING * zero - eps1 * ~zero
+@njit(cache=True, nogil=True)
+def _smoothing(zero_count: int, size: int) -> float:
+    """How much mass each non-zero bin gives up so that each empty bin gets SMOOTHING
+    (KL stays finite; counts of non-empty bins are >= 1/levels, far above it); -1 when
+    nothing is smoothed (no empty bin, or no non-empty one)."""
+    if zero_count == 0 or zero_count == size:
+        return -1.0
+    return SMOOTHING * zero_count / (size - zero_count)
 
 
-def _kl(p: np.ndarray, q: np.ndarray) -> float:
-    """KL(P‖Q) of two count vectors (smoothed as counts, then normalised)."""
-    p, q = _smooth(p), _smooth(q)
-    p, q = p / p.sum(), q / q.sum()
-    mask = p > 0
-    return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
+@njit(cache=True, nogil=True)
+def _divergences(counts, levels, first):
+    """KL(P‖Q) for each candidate threshold i in [first, len(counts)] bins (inf where
+    the kept bins are all empty). P: counts[:i] with the clipped tail added to its last
+    bin; Q: counts[:i] merged into `levels` groups of i // levels bins (the last one
+    takes the remainder) and spread evenly over each group's non-empty bins. Both
+    smoothed, then normalised. Counts are whole numbers, so their sums are exact, and
+    the empty bins of P and Q contribute one and the same term each: a logarithm is
+    taken per non-empty bin only."""
+    n = counts.size
+    out = np.full(n + 1 - first, np.inf)
+    cumulative = np.cumsum(counts)
+    total = cumulative[-1]
+    empty_before = np.concatenate((np.zeros(1, np.int64), np.cumsum(counts == 0)))  # in counts[:j]
+    filled_bins = np.nonzero(counts)[0]
+    for i in range(first, n + 1):
+        step, kept = i // levels, cumulative[i - 1]
+        if kept == 0:
+            continue
+        last = counts[i - 1] + total - kept  # P's last bin takes the tail
+        q_empty = empty_before[i]
+        p_empty = q_empty - (counts[i - 1] == 0) + (last == 0)
+        p_eps, q_eps = _smoothing(p_empty, i), _smoothing(q_empty, i)
+        # the smoothing moves mass between bins, so the sums stay the raw ones up to rounding
+        p_sum = total if p_eps < 0 else total - p_eps * (i - p_empty) + SMOOTHING * p_empty
+        q_sum = kept if q_eps < 0 else kept - q_eps * (i - q_empty) + SMOOTHING * q_empty
+        p_shift, q_shift = max(p_eps, 0.0), max(q_eps, 0.0)
+        p_of_empty = (SMOOTHING if p_eps >= 0 else 0.0) / p_sum
+        q_of_empty = (SMOOTHING if q_eps >= 0 else 0.0) / q_sum
+        kl, k = 0.0, 0
+        for g in range(levels):  # non-empty bins before the last one
+            lo, hi = g * step, (i if g == levels - 1 else (g + 1) * step)
+            filled = (hi - lo) - (empty_before[hi] - empty_before[lo])
+            q = q_of_empty
+            if filled:
+                q = ((cumulative[hi - 1] - (cumulative[lo - 1] if lo else 0.0)) / filled - q_shift) / q_sum
+            end = min(hi, i - 1)
+            while k < filled_bins.size and filled_bins[k] < end:
+                p = (counts[filled_bins[k]] - p_shift) / p_sum
+                kl += p * math.log(p / q)
+                k += 1
+            if hi == i:  # the last bin: P's holds the tail
+                p = (SMOOTHING if last == 0 else last - p_shift) / p_sum if p_eps >= 0 else last / p_sum
+                if p > 0:
+                    kl += p * math.log(p / (q if counts[i - 1] != 0 else q_of_empty))
+        empty = empty_before[i - 1]  # empty bins before the last one
+        if empty and p_of_empty > 0:
+            kl += empty * p_of_empty * math.log(p_of_empty / q_of_empty)
+        out[i - first] = kl
+    return out
 
 
 def kl_threshold_bins(counts: np.ndarray, levels: int) -> int:
-    """How many leading bins of `counts` (a histogram of |x| from 0) to keep."""
+    """How many leading bins of `counts` (a histogram of |x| from 0) to keep: of the
+    candidates keeping at least MIN_KEPT_SHARE of the mass, the first of least KL."""
     n = len(counts)
     if n <= levels:
         return n
-    tails = np.concatenate([np.cumsum(counts[::-1])[::-1], [0.0]])  # tails[i] = sum(counts[i:])
-    floor = int(np.searchsorted(np.cumsum(counts), MIN_KEPT_SHARE * tails[0])) + 1
-    best_i, best_kl = n, np.inf
-    for i in range(max(levels, floor), n + 1):
-        sliced = counts[:i]
-        p = sliced.copy()
-        p[-1] += tails[i]
-        group = np.minimum(np.arange(i) // (i // levels), levels - 1)
-        nonzero = sliced != 0
-        merged = np.bincount(group, weights=sliced, minlength=levels)
-        spread = np.bincount(group, weights=nonzero, minlength=levels)
-        q = np.where(nonzero, merged[group] / np.maximum(spread[group], 1), 0.0)
-        if q.sum() == 0:
-            continue
-        kl = _kl(p, q)
-        if kl < best_kl:
-            best_i, best_kl = i, kl
-    return best_i
+    counts = np.ascontiguousarray(counts, np.float64)
+    floor = int(np.searchsorted(np.cumsum(counts), MIN_KEPT_SHARE * counts.sum())) + 1
+    first = max(levels, floor)
+    if first > n:
+        return n
+    kl = _divergences(counts, levels, first)
+    kl[np.isnan(kl)] = np.inf  # a NaN divergence never wins, as in a scan keeping strict improvements
+    best = int(np.argmin(kl))
+    return first + best if kl[best] < np.inf else n
 
 
 class KLObserver(HistogramObserver):
