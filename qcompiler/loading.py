@@ -76,6 +76,8 @@ def _import_onnx(model, example_inputs, dynamic_batch: bool, dynamic_dims) -> Gr
         proto = onnx.load(model, load_external_data=False) if is_path else model
     except Exception:  # unreadable: import_onnx says so, naming the file
         return import_onnx(model)
+    if not proto.graph.output:  # empty or truncated: import_onnx says so, not an input count
+        return import_onnx(model)
     source = str(model) if is_path else "the ONNX model"
     return import_onnx(model, input_shapes=_onnx_input_shapes(proto, example_inputs, source, dynamic_batch,
                                                               dynamic_dims))
@@ -136,7 +138,12 @@ def _load_factory(spec: str, example_inputs, dynamic_batch: bool, dynamic_dims) 
         factory = getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError) as e:
         raise FrontendError(f"{spec}: cannot load the factory: {e}") from None
-    made = factory()
+    if not callable(factory):
+        raise FrontendError(f"{spec}: {attr} is a {type(factory).__name__}, not a factory function")
+    try:
+        made = factory()
+    except Exception as e:  # user code: whatever it raises is reported as the factory's failure
+        raise FrontendError(f"{spec}: calling the factory failed: {type(e).__name__}: {e}") from None
     if isinstance(made, tuple) and len(made) == 2 and _is_torch_module(made[0]):
         made, default_inputs = made
         example_inputs = example_inputs if example_inputs is not None else default_inputs
@@ -159,9 +166,12 @@ def parse_shape(text: Optional[str]) -> Optional[tuple]:
     if not text:
         return None
     try:
-        return tuple(int(d) for d in text.split(","))
+        shape = tuple(int(d) for d in text.split(","))
     except ValueError:
-        raise FrontendError(f"bad input shape {text!r}: expected comma-separated integers like 1,3,224,224") from None
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise FrontendError(f"--input-shape {text!r}: expected comma-separated positive integers like 1,3,224,224")
+    return shape
 
 
 class DataFileError(QIRError):
@@ -171,21 +181,15 @@ class DataFileError(QIRError):
 def load_arrays(path) -> Any:
     """Samples from a `.npy` (one array: a single-input model) or `.npz` file (arrays by
     input name; a single array is taken whatever its name). Nothing is unpickled."""
-    import numpy as np
+    from .ir.array_files import ArrayFileError, read_arrays
 
     path = Path(path)
     if path.suffix.lower() not in (".npy", ".npz"):
         raise DataFileError(f"{path}: expected a .npy or .npz file of samples")
-    if not path.is_file():
-        raise DataFileError(f"{path}: no such file")
     try:
-        if path.suffix.lower() == ".npy":
-            arrays = {"": np.load(path, allow_pickle=False)}
-        else:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError) as e:
-        raise DataFileError(f"{path}: not a file of plain numeric arrays ({e})") from None
+        arrays = read_arrays(path)
+    except ArrayFileError as e:
+        raise DataFileError(str(e)) from None
     if not arrays:
         raise DataFileError(f"{path}: holds no arrays")
     for name, a in arrays.items():

@@ -26,7 +26,11 @@ class TextVerifyError(ParseError, VerifyError):
 def parse(text: str, blobs: Optional[list] = None, source: str = "<qir>", verify: bool = True) -> Graph:
     """Parse one graph. `blobs[K]` is the array `dense<blob:K>` refers to. With `verify`,
     the graph is verified and a failure is reported at the line of the offending node."""
-    return _GraphParser(text, blobs, source).graph(verify)
+    parser = _GraphParser(text, blobs, source)
+    try:
+        return parser.graph(verify)
+    except RecursionError:  # the recursive descent ran out of stack: hostile nesting, not a crash
+        raise parser.error("nested too deeply to parse (lists, dictionaries or types inside one another)") from None
 
 
 @dataclass

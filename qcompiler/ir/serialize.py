@@ -10,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 
+from .array_files import ArrayFileError, numbered_arrays
 from .core import Graph
 from .errors import ParseError
 from .parser import parse
@@ -30,7 +31,15 @@ def save_qir(graph: Graph, path) -> None:
 
 def load_qir(path, verify: bool = True) -> Graph:
     path = Path(path)
-    return parse(path.read_text(), load_blobs(path), source=str(path), verify=verify)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:  # located like a parse error: the line and column of the bad byte
+        before = raw[:e.start].decode("utf-8")
+        line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+        raise ParseError(f"byte 0x{raw[e.start]:02x} is not UTF-8 (.qir files are UTF-8 text)", line, column,
+                         str(path)) from None
+    return parse(text, load_blobs(path), source=str(path), verify=verify)
 
 
 def load_blobs(path) -> Optional[list]:
@@ -39,7 +48,6 @@ def load_blobs(path) -> Optional[list]:
     if not npz.is_file():
         return None
     try:
-        with np.load(npz, allow_pickle=False) as z:
-            return [z[str(k)] for k in range(len(z.files))]
-    except (ValueError, KeyError, OSError) as e:
-        raise ParseError(f"cannot read the blobs in {npz}: {e}", 0, 0, str(path)) from None
+        return numbered_arrays(npz)
+    except ArrayFileError as e:
+        raise ParseError(f"cannot read the blobs in {e}", 0, 0, str(path)) from None
