@@ -16,3 +16,4 @@ from .weight_ranges import weight_range
 __all__ = ["Calibrate", "CalibrateWeights", "annotate_weight_ranges", "CalibrationError", "StreamingHistogram",
            "KLObserver", "MinMaxObserver", "MSEObserver", "mse_range_exact", "Observer", "METHODS",
            "make_observer", "PercentileObserver", "weight_range"]
+from . import output_aware  # noqa: E402,F401  (registers clip-search; it builds on quantize)

@@ -53,6 +53,11 @@ def partition(graph: Graph, weights: list, scope: str, block_layers: int) -> lis
     return [_segment(graph, r, by_layer) for r in _merge_plain(runs, by_layer)]
 
 
+def segment_of(graph: Graph, nodes: list) -> Segment:
+    """Consecutive non-const `nodes` as a plain segment (no rounding to learn)."""
+    return _segment(graph, nodes, {})
+
+
 def units(segments: list) -> list:
     return [s for s in segments if s.weights]
 
