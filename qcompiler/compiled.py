@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .atomic_write import atomic_file
 from .ir.core import Graph
 from .ir.errors import QIRError
 from .targets import Target
@@ -16,7 +17,12 @@ class CompiledModel:
     `cm.graph` is the compiled graph, `cm.float_graph` the float graph it was quantized
     from (folded and calibrated, same value names), `cm.fake_quant_graph` the quantized
     graph before lowering (float ops on quantized types), `cm.diagnostics` what the passes
-    reported (fallbacks, warnings)."""
+    reported (fallbacks, warnings).
+
+    `cm(x)` refuses NaN/Inf inputs (the integer model would clip them to finite, wrong
+    outputs), complex numbers, out-of-range embedding/gather indices and 0 rows for a
+    fixed batch (qcompiler/input_checks.py); `cm(x, check_inputs=False)` skips the
+    NaN/Inf scan, a full pass over the data."""
 
     def __init__(self, graph: Graph, float_graph: Optional[Graph], target: Target, pipeline: str,
                  diagnostics: Sequence = (), sample_inputs: Optional[list] = None, *,
@@ -30,7 +36,9 @@ class CompiledModel:
         self.sample_inputs = sample_inputs  # arrays in graph-input order, for the report's SQNR
         self._executor = None
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs, check_inputs: bool = True):
+        from .input_checks import check_inputs as check
+
         if len(inputs) == 1 and isinstance(inputs[0], dict):
             inputs = self._by_name(inputs[0])
         if len(inputs) != len(self.graph.inputs):
@@ -38,6 +46,7 @@ class CompiledModel:
             raise QIRError(f"the compiled model takes {len(self.graph.inputs)} inputs ({names}), got {len(inputs)}")
         torch_like = next((x for x in inputs if hasattr(x, "detach")), None)
         arrays = [_numpy(x) for x in inputs]
+        check(self.graph, arrays, self._static_batch(), finite=check_inputs)
         outs = [np.asarray(o) for o in self._run_batched(arrays)]
         if torch_like is not None:
             import torch
@@ -90,7 +99,8 @@ class CompiledModel:
 
         # without a `lower` pass there is no graph before it: the compiled graph is the fake-quant one
         graph = self.fake_quant_graph if form == "qdq" and self.fake_quant_graph is not None else self.graph
-        export(graph, path, form=form, codebook=codebook)
+        with atomic_file(path) as partial:  # a full disk leaves the old file, never a truncated one
+            export(graph, partial, form=form, codebook=codebook)
         return path
 
     def report(self):
