@@ -26,7 +26,7 @@ from .fx_table import METHODS, MODULES, describe, function_handler
 from .fx_tracer import is_guard
 
 _INPLACE_OPERATORS = {operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
-                      operator.ipow, operator.iand, operator.ior, operator.ixor}
+                      operator.ipow, operator.imod, operator.iand, operator.ior, operator.ixor}
 
 
 class Converter:

@@ -73,12 +73,12 @@ def clamp(cx, x, min=None, max=None):
     return cx.emit("clip", [x], min=None if min is None else float(min), max=None if max is None else float(max))
 
 
-@converts(aten.clamp_min, methods=["clamp_min"])
+@converts(torch.clamp_min, aten.clamp_min, methods=["clamp_min"])
 def clamp_min(cx, x, min):
     return clamp(cx, x, min=min)
 
 
-@converts(aten.clamp_max, methods=["clamp_max"])
+@converts(torch.clamp_max, aten.clamp_max, methods=["clamp_max"])
 def clamp_max(cx, x, max):
     return clamp(cx, x, max=max)
 

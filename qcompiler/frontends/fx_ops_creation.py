@@ -41,6 +41,11 @@ def new_ones(cx, x, *size, **kwargs):
     return _filled(cx, _dims(size), 1)
 
 
+@converts(aten.new_full, methods=["new_full"])
+def new_full(cx, x, size, fill_value, **kwargs):
+    return _filled(cx, list(size), fill_value)
+
+
 @converts(torch.full, aten.full)
 def full(cx, size, fill_value, **kwargs):
     return _filled(cx, list(size), fill_value)

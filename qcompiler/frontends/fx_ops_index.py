@@ -23,7 +23,7 @@ def size(cx, x, dim=None):
 def numel(cx, x):
     total = 1
     for d in cx.sizes(x):
-        total = total * d if isinstance(d, int) else cx.emit("mul", [d, cx.i64([total])])
+        total = _times(cx, total, d)
     return total
 
 

@@ -89,6 +89,14 @@ def pow_(cx, a, b):
     return binary(cx, "pow", a, b)
 
 
+@converts(operator.mod, operator.imod, torch.remainder, aten.remainder, methods=["remainder", "remainder_"])
+def remainder(cx, a, b):
+    """Python's modulo (the sign of the divisor): a - floor(a / b) * b."""
+    if _python(a, b):
+        return a % b
+    return sub(cx, a, mul(cx, floordiv(cx, a, b), b))
+
+
 def _extremum(op: str):
     def handler(cx, a, b):
         return binary(cx, op, a, b)

@@ -29,9 +29,10 @@ def max_pool(cx, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
                    dilation=spatial(dilation, n), ceil_mode=bool(ceil_mode))
 
 
-@converts(aten.max_pool2d_with_indices)
-def max_pool_with_indices(cx, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    if cx.node.users and any(u.args[1] != 0 for u in cx.node.users):
+@converts(F.max_pool1d_with_indices, F.max_pool2d_with_indices, aten.max_pool2d_with_indices)
+def max_pool_with_indices(cx, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                          return_indices=True):
+    if any(u.args[1] != 0 and u.users for u in cx.node.users):
         raise cx.error("max pooling indices are not supported")
     return [max_pool(cx, x, kernel_size, stride, padding, dilation, ceil_mode), None]
 

@@ -1,4 +1,5 @@
-"""Reductions, arg-max/min, casts and the ops that are no-ops for inference."""
+"""Reductions (sums, extremes, vector norms), running sums, arg-max/min, casts and the ops
+that are no-ops for inference."""
 from __future__ import annotations
 
 import torch
@@ -25,6 +26,45 @@ converts(torch.mean, aten.mean, methods=["mean"])(_reduce("reduce_mean"))
 converts(torch.sum, aten.sum, methods=["sum"])(_reduce("reduce_sum"))
 converts(torch.amax, aten.amax, methods=["amax"])(_reduce("reduce_max"))
 converts(torch.amin, aten.amin, methods=["amin"])(_reduce("reduce_min"))
+
+
+@converts(torch.linalg.vector_norm, aten.linalg_vector_norm)
+def vector_norm(cx, x, ord=2, dim=None, keepdim=False, dtype=None):
+    """(Σ|x|^ord)^(1/ord) over `dim` (all dims when None); ±inf: max/min of |x|."""
+    dtype = cx.out_dtype()
+    magnitude = cx.emit("abs", [cx.cast(x, dtype)])
+    axes, keep = _axes(dim), bool(keepdim)
+    if ord in (float("inf"), float("-inf")):
+        return cx.emit("reduce_max" if ord > 0 else "reduce_min", [magnitude], axes=axes, keepdims=keep)
+    if ord == 1:
+        return cx.emit("reduce_sum", [magnitude], axes=axes, keepdims=keep)
+    if ord == 2:
+        return cx.emit("sqrt", [cx.emit("reduce_sum", [cx.emit("mul", [magnitude, magnitude])], axes=axes, keepdims=keep)])
+    if not ord or not isinstance(ord, (int, float)):
+        raise cx.error(f"vector norm of order {ord!r} is not supported")
+    powered = cx.emit("pow", [magnitude, cx.scalar(ord, dtype)])
+    return cx.emit("pow", [cx.emit("reduce_sum", [powered], axes=axes, keepdims=keep), cx.scalar(1.0 / ord, dtype)])
+
+
+@converts(torch.norm, aten.norm, methods=["norm"])
+def norm(cx, x, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    if p == "fro":  # the 2-norm of the entries over `dim`
+        p = 2
+    if isinstance(p, str):
+        raise cx.error(f"norm p={p!r} is not supported (vector norms only)")
+    return vector_norm(cx, x, p, dim, keepdim)
+
+
+@converts(F.normalize)
+def normalize(cx, x, p=2.0, dim=1, eps=1e-12, out=None):
+    """x / max(‖x‖_p, eps) along `dim`."""
+    length = vector_norm(cx, x, p, dim, keepdim=True)
+    return cx.emit("div", [x, cx.emit("maximum", [length, cx.scalar(eps, cx.dtype(length))])])
+
+
+@converts(torch.cumsum, aten.cumsum, methods=["cumsum"])
+def cumsum(cx, x, dim, dtype=None):
+    return cx.emit("cumsum", [cx.cast(x, cx.out_dtype()), cx.i64(int(dim))])
 
 
 def _extreme(reduce_op: str, pair_op: str, result_type):

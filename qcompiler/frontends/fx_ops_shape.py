@@ -37,7 +37,7 @@ def reshape_method(cx, x, *shape):
     return reshape(cx, x, _varargs(shape))
 
 
-@converts(methods=["view_as", "reshape_as"])
+@converts(aten.view_as, aten.reshape_as, methods=["view_as", "reshape_as"])
 def reshape_as(cx, x, other):
     return reshape(cx, x, cx.sizes(other))
 
@@ -67,7 +67,7 @@ def permute_method(cx, x, *dims):
     return permute(cx, x, _varargs(dims))
 
 
-@converts(torch.transpose, torch.swapaxes, aten.transpose, methods=["transpose", "swapaxes"])
+@converts(torch.transpose, torch.swapaxes, aten.transpose, aten.swapaxes, methods=["transpose", "swapaxes"])
 def transpose(cx, x, dim0, dim1):
     perm = list(range(cx.rank(x)))
     a, b = int(dim0) % len(perm), int(dim1) % len(perm)
@@ -160,7 +160,7 @@ def expand_method(cx, x, *sizes):
     return expand(cx, x, _varargs(sizes))
 
 
-@converts(methods=["expand_as"])
+@converts(aten.expand_as, methods=["expand_as"])
 def expand_as(cx, x, other):
     return expand(cx, x, list(cx.sizes(other)))
 

@@ -56,6 +56,8 @@ def describe(target) -> str:
         return f"Tensor.{target}"
     if isinstance(target, torch._ops.OpOverload):
         return f"aten.{target.overloadpacket.__name__}"
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        return f"aten.{target.__name__}"
     name = _public_names().get(id(target))
     if name:
         return name
