@@ -19,11 +19,11 @@ import onnx_ir as ir
 from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.ops.infer import plain
 from qcompiler.ir.registry import is_opaque
-from qcompiler.ir.types import QuantType, TensorType, is_quantized, numpy_dtype
+from qcompiler.ir.types import MinifloatType, QuantType, TensorType, is_quantized, numpy_dtype
 from qcompiler.ir.verifier import format_type
 
 from . import float_math, float_nn, float_tensor, integer_codebook, integer_ops, qoperator, storage_ops  # noqa: F401
-from . import float_masked_softmax  # noqa: F401
+from . import float8, float_masked_softmax  # noqa: F401
 from .builder import OnnxBuilder, onnx_dtype
 from .conversions import dequantize_linear, quantize_linear, storage_initializer
 from .emitters import FORM_INPUTS, FORMS
@@ -46,15 +46,17 @@ class Exporter:
 
     def run(self) -> ir.Model:
         for v in self.graph.values():
-            if is_quantized(v.type) and not isinstance(v.type, QuantType):
-                raise self.error(f"%{v.name} is {format_type(v.type)}: minifloat and codebook types have no "
-                                 "ONNX form here")
+            if is_quantized(v.type) and not isinstance(v.type, (QuantType, MinifloatType)):
+                raise self.error(f"%{v.name} is {format_type(v.type)}: codebook types have no ONNX form here")
+        float8.check_activations(self)
         self.b.reserve(v.name for v in self.graph.values())
         self.b.reserve(self.graph.source_input_names() + self.graph.source_output_names())
         for v, name in zip(self.graph.inputs, self.graph.source_input_names()):
             value = self.b.add_input(name, TensorType(plain(v.type).dtype, v.type.shape))
             if isinstance(v.type, QuantType):  # quantized inputs take floats (like the reference)
                 self._stored[id(v)] = quantize_linear(self, value, v.type, f"{v.name}:q")
+            elif isinstance(v.type, MinifloatType):
+                self._real[id(v)] = float8.round_trip(self, value, v.type, f"{v.name}:mf")
             else:
                 self._real[id(v)] = value
         for node in self.graph.nodes:
@@ -70,7 +72,7 @@ class Exporter:
         return OnnxExportError(f"{where}: {message} (form {self.form!r}, opset {self.opset})")
 
     def const(self, v: Optional[Value]) -> Optional[np.ndarray]:
-        return None if v is None or isinstance(v.type, QuantType) else self.graph.const_value(v)
+        return None if v is None or isinstance(v.type, (QuantType, MinifloatType)) else self.graph.const_value(v)
 
     def real(self, v: Optional[Value]) -> Optional[ir.Value]:
         """The ONNX value holding `v`'s real (float) value."""
@@ -79,6 +81,8 @@ class Exporter:
         if id(v) not in self._real:
             if isinstance(v.type, QuantType):
                 self._real[id(v)] = dequantize_linear(self, self.storage(v), v.type, v.name)
+            elif isinstance(v.type, MinifloatType):
+                self._real[id(v)] = float8.weight(self, v, self._const_name(v))
             elif self.graph.const_value(v) is not None:
                 self._real[id(v)] = self.b.initializer(self.graph.const_value(v), self._const_name(v),
                                                        onnx_dtype(v.type.dtype), claimed=True)
@@ -156,6 +160,10 @@ class Exporter:
             if fresh:
                 self.b.rename(value, f"{v.name}:f")
             self._stored[id(v)] = quantize_linear(self, value, v.type, f"{v.name}:q")
+        elif isinstance(v.type, MinifloatType):  # a float op's result, rounded to its minifloat type
+            if fresh:
+                self.b.rename(value, f"{v.name}:f")
+            self._real[id(v)] = float8.round_trip(self, value, v.type, v.name)
         else:
             if fresh:
                 self.b.rename(value, v.name)

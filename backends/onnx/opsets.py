@@ -18,9 +18,10 @@ from qcompiler.frontends.onnx_types import DTYPE_TO_ONNX, split_opaque_name
 from qcompiler.ir.core import Graph
 from qcompiler.ir.ops.infer import plain
 from qcompiler.ir.registry import is_opaque
-from qcompiler.ir.types import QuantType
+from qcompiler.ir.types import MinifloatType, QuantType
 
 from .errors import OnnxExportError
+from .float8 import FLOAT8_OPSET, onnx_float8
 
 DEFAULT_OPSET = 21
 MIN_OPSET = 11  # Clip, Pad, Slice, Resize with operands as inputs
@@ -36,6 +37,8 @@ def needed_opset(graph: Graph, form: str) -> tuple:
     best = (13, "integer Clip and per-channel DequantizeLinear") if form in ("qoperator", "integer") else (MIN_OPSET, "")
     for v in graph.values():
         t = v.type
+        if isinstance(t, MinifloatType) and onnx_float8(t) is not None:
+            best = max(best, (FLOAT8_OPSET, f"%{v.name} is {t.format} (FLOAT8 QuantizeLinear)"))
         if not isinstance(t, QuantType):
             continue
         packed_weight = t.storage in ("i4", "u4") and v.producer is not None and v.producer.op == "const"
