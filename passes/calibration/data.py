@@ -125,10 +125,13 @@ def _check_input(a: np.ndarray, v: Value, k: int) -> np.ndarray:
     if a.ndim != len(want) or any(isinstance(d, int) and d != s for d, s in zip(want, a.shape)):
         raise CalibrationError(f"{where} has shape {list(a.shape)}, expected {list(want)}"
                                + (" (symbolic dims take any size)" if any(isinstance(d, str) for d in want) else ""))
-    if dtype.kind == "f" and not np.isfinite(a).all():
-        bad = "NaN" if np.isnan(a).any() else "Inf"
-        raise CalibrationError(f"{where} contains {bad} values")
-    return a.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # float64 beyond the input's float range: reported below
+        cast = a.astype(dtype, copy=False)
+    if dtype.kind == "f" and not np.isfinite(cast).all():
+        bad = "NaN" if np.isnan(a).any() else "Inf" if not np.isfinite(a).all() else (
+            f"values beyond the range of {v.type.expressed} (largest magnitude {np.abs(a).max():.3g})")
+        raise CalibrationError(f"{where} contains {bad}" + (" values" if bad in ("NaN", "Inf") else ""))
+    return cast
 
 
 def _limited(batches: Iterator[dict], graph: Graph, samples: Optional[int]) -> Iterator[dict]:
