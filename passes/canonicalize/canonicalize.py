@@ -4,7 +4,9 @@ Exporters spell the same activation many ways (PyTorch's hardswish reaches ONNX 
 `x * clip(x + 3, 0, 6) / 6`, PaddlePaddle's as `x * hardsigmoid(x)` or with a multiply
 by 1/6); this rule set turns them into the catalog op, drops no-ops, collapses chains
 of layout ops and moves a separately added bias into its conv / linear (run it after
-fold-constants, which turns exported bias reshapes into constants).
+fold-constants, which turns exported bias reshapes into constants). Decomposed
+LayerNorm and GELU and MatMul by a constant matrix become layer_norm, gelu and linear
+(fuse_layer_norm.py, fuse_gelu.py, fuse_matmul_bias.py).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from qcompiler.passmanager import PassResult, graph_pass
 from qcompiler.rewrite import Const, Op, Rule, RuleSet, Var, apply_rules
 
 from ..calibration.attrs import with_result_calibration
-from . import masked_softmax
+from . import fuse_gelu, fuse_layer_norm, fuse_matmul_bias, masked_softmax
 
 
 def near(target: float, tol: float = 1e-6):
@@ -153,6 +155,9 @@ RULES = RuleSet([
     Rule("bias-add-into-producer",
          Op("add", Op(BIASED, name="conv", single_use=True, attrs={"activation": None}), Const("k")),
          _bias_into_producer, condition=lambda m: _per_channel(m) is not None),
+    *fuse_layer_norm.RULES,
+    *fuse_gelu.RULES,
+    *fuse_matmul_bias.RULES,
     *masked_softmax.RULES,
 ])
 
