@@ -1,14 +1,16 @@
 """Mean squared quantization error of candidate ranges, computed with the compiler's own
-affine numerics (params_from_range + fake_quantize) so that the ranges calibration
-picks are optimal for exactly the arithmetic the quantizer and backends use."""
+affine numerics (params_from_range, and quantize/dequantize's arithmetic step by step)
+so that the ranges calibration picks are optimal for exactly the arithmetic the
+quantizer and backends use."""
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
+from numba import njit
 
-from qcompiler.ir.types import STORAGE_RANGES, QuantType
-from qcompiler.numerics.affine import fake_quantize, params_from_range
+from qcompiler.ir.types import STORAGE_RANGES
+from qcompiler.numerics.affine import params_from_range
 
 from .errors import CalibrationError
 
@@ -23,15 +25,35 @@ def storage_for_bits(bits: int) -> str:
     return name
 
 
+@njit(cache=True, nogil=True)
+def _weighted_errors(rows, scale, zero_point, qmin, qmax, weights):
+    """Per row c, sum(w · (x − fake_quantize(x))²) / sum(w), fake_quantize as
+    numerics.affine does it: q = clip(rint(x / s in float32) + zp), x̂ = float32((q − zp) · s
+    in float64); one pass, without the [C, M] temporaries."""
+    out = np.empty(rows.shape[0])
+    for c in range(rows.shape[0]):
+        s, zp = scale[c], zero_point[c]
+        total = mass = 0.0
+        for m in range(rows.shape[1]):
+            x = rows[c, m]
+            q = min(max(np.float64(np.rint(x / s)) + zp, qmin), qmax)
+            e = np.float64(x) - np.float64(np.float32((q - zp) * np.float64(s)))
+            total += weights[c, m] * e * e
+            mass += weights[c, m]
+        out[c] = total / max(mass, np.finfo(np.float64).tiny)
+    return out
+
+
 def quantization_mse(rows: np.ndarray, lo, hi, bits: int, symmetric: bool,
                      weights: Optional[np.ndarray] = None) -> np.ndarray:
     """E[(x − Q(x))²] of each row of `rows` ([C, M]) quantized with its own range
     (`lo`, `hi` of shape [C]); `weights` ([M] or [C, M]) weigh the samples."""
-    rows = np.asarray(rows, np.float32)
-    scale, zp = params_from_range(np.asarray(lo), np.asarray(hi), storage_for_bits(bits), symmetric)
-    t = QuantType(storage_for_bits(bits), "f32", rows.shape, scale.reshape(-1), zp.reshape(-1), axis=0)
-    err = np.square(rows.astype(np.float64) - fake_quantize(rows, t))
-    if weights is None:
-        return err.mean(axis=1)
-    weights = np.broadcast_to(weights, rows.shape)
-    return (err * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), np.finfo(np.float64).tiny)
+    rows = np.ascontiguousarray(rows, np.float32)
+    storage = storage_for_bits(bits)
+    scale, zp = params_from_range(np.asarray(lo), np.asarray(hi), storage, symmetric)
+    scale = np.broadcast_to(scale.reshape(-1), rows.shape[:1])
+    zp = np.broadcast_to(zp.reshape(-1), rows.shape[:1])
+    weights = np.ones(1) if weights is None else np.asarray(weights, np.float64)
+    qmin, qmax = STORAGE_RANGES[storage]
+    return _weighted_errors(rows, np.ascontiguousarray(scale), np.ascontiguousarray(zp), float(qmin), float(qmax),
+                            np.broadcast_to(weights, rows.shape))
