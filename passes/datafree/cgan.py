@@ -24,6 +24,7 @@ class CGANOptions:
     steps: int = 400
     lr: float = 1e-2
     batch: int = 32
+    width: int = 32  # generator channels: its cost grows with width^2 x the input's pixels
     # against the cross-entropy, which a generator meets long before the statistics (digits
     # CNN, 200 steps: statistics loss 0.36 at weight 1, 0.04 at weight 5 with lr 1e-2)
     statistics_weight: float = 5.0
@@ -37,7 +38,7 @@ def cgan_samples(probe: FloatProbe, shapes: list[tuple], samples: int, seed: int
     batch = shapes[0][0]
     with torch.random.fork_rng():  # seeds the generator's initial weights, leaves the caller's RNG alone
         torch.manual_seed(seed)
-        generator = ConditionalGenerator(probe.classes, shapes[0][1:])
+        generator = ConditionalGenerator(probe.classes, shapes[0][1:], width=options.width)
     rng = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(generator.parameters(), lr=options.lr, betas=(0.5, 0.999))
     steps = range(options.steps)

@@ -13,6 +13,7 @@ import torch
 
 from qcompiler.ir.clone import clone
 from qcompiler.ir.core import Graph, Value
+from qcompiler.ir.registry import is_opaque
 from qcompiler.runtime.torch import to_torch
 
 from .errors import DataFreeError
@@ -24,6 +25,10 @@ class FloatProbe(torch.nn.Module):
 
     def __init__(self, graph: Graph, with_logits: bool = False):
         super().__init__()
+        opaque = [n for n in graph.nodes if is_opaque(n.op)]
+        if opaque:
+            raise DataFreeError(f"node {opaque[0].label()} runs in onnxruntime, without gradients: synthetic "
+                                "calibration differentiates the float model; give real calibration data")
         copy = clone(graph)
         self.targets: list[BatchNormTarget] = batch_norm_targets(copy)
         logits = [_class_logits(copy)] if with_logits else []

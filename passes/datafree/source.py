@@ -58,11 +58,12 @@ class SyntheticCalibration:
         return replace(self, generator=generator, samples=samples or self.samples, options=options, _made=self._made)
 
     def calibration_arrays(self, graph: Graph) -> dict:
-        """input name -> samples, made on the first call (the hook of calibration_batches)."""
-        key = (self.generator, self.samples, self.options)
-        if key not in self._made:
+        """input name -> samples, made on the first call (the hook of calibration_batches);
+        a smaller count of the same generator takes the first samples already made."""
+        key = (self.generator, self.options)
+        if key not in self._made or len(self._made[key][0]) < self.samples:
             self._made[key] = self._make()
-        return dict(zip((v.name for v in self.graph.inputs), self._made[key]))
+        return {v.name: a[:self.samples] for v, a in zip(self.graph.inputs, self._made[key])}
 
     def _make(self) -> list[np.ndarray]:
         options = self.options or (ZeroQOptions() if self.generator == "zeroq" else CGANOptions())

@@ -20,7 +20,9 @@ from .statistics import statistics_loss
 
 @dataclass(frozen=True)
 class ZeroQOptions:
-    steps: int = 500
+    # ZeroQ runs 500; on the digits CNN 100 steps already match the statistics better than
+    # real digits do (statistics loss 0.0039 vs 0.0042), and the steps are the whole cost
+    steps: int = 200
     lr: float = 0.2
     batch: int = 32
     input_stats: Optional[tuple] = None  # (mean, std) the inputs should have per channel
