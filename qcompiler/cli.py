@@ -42,16 +42,56 @@ def parse_dynamic_dims(texts) -> dict | None:
     return dims
 
 
+def example_input(model: str, text):
+    """The tensor `--input-shape` describes. A file model only reads its shape, so it gets
+    a zero-stride view that holds no memory whatever the shape; a torch model is traced on
+    random values."""
+    from .loading import parse_shape
+
+    shape = parse_shape(text)
+    if shape is None:
+        return None
+    import torch
+
+    if Path(model).suffix.lower() in (".onnx", ".qir"):
+        return torch.zeros((), dtype=torch.float32).expand(shape)
+    return torch.randn(shape)
+
+
 def _load(args):
-    from .loading import load_model, parse_shape
+    from .loading import load_model
 
-    example = None
-    shape = parse_shape(args.input_shape)
-    if shape is not None:
-        import torch
+    example = example_input(args.model, args.input_shape)
+    return load_model(args.model, None if example is None else (example,),
+                      dynamic_dims=parse_dynamic_dims(args.dynamic_dim))
 
-        example = (torch.randn(shape),)
-    return load_model(args.model, example, dynamic_dims=parse_dynamic_dims(args.dynamic_dim))
+
+def _pipeline_option(text):
+    if text is not None and not text.strip():
+        raise UsageError("-p '': the pipeline names no pass (leave -p out for the target's default pipeline)")
+    return text
+
+
+def check_writable(option: str, path, directory: bool = False) -> None:
+    """Before any work: can `path` be written? Probed by creating a file in the folder
+    that would hold it (the nearest existing one for a directory, which is created), as
+    permissions, read-only mounts and a file in the way all show up only then."""
+    path = Path(path)
+    if not directory and path.is_dir():
+        raise UsageError(f"{option} {path}: is a directory")
+    folder = path.parent
+    if directory:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".qcompiler-probe-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write into {folder} ({e.strerror or e})") from None
 
 
 def cmd_opt(args) -> int:
@@ -60,6 +100,9 @@ def cmd_opt(args) -> int:
     from .ir.serialize import save_qir
     from .passmanager import PassContext, PassManager
 
+    if args.output:
+        check_writable("-o", args.output)
+    pipeline = _pipeline_option(args.pipeline)
     graph = _load(args)
     instruments = [VerifyEach()]
     timer = TimePasses() if args.time_passes else None
@@ -68,7 +111,7 @@ def cmd_opt(args) -> int:
     if args.dump_ir:
         instruments.append(DumpIR(args.dump_ir))
     ctx = PassContext(seed=args.seed)
-    PassManager(args.pipeline, instruments).run(graph, ctx)
+    PassManager(pipeline, instruments).run(graph, ctx)
     for d in ctx.diagnostics:
         print(d, file=sys.stderr)
     if args.output:
@@ -120,43 +163,51 @@ def _budgets(texts) -> dict:
             raise UsageError(f"--budget {text!r}: expected RESOURCE=VALUE, e.g. size=60%, bops=2G, latency=3ms")
         if resource in budgets:
             raise UsageError(f"--budget {resource} is given twice")
-        parse_budget(resource, value)
+        try:
+            parse_budget(resource, value)
+        except QIRError as e:
+            raise UsageError(f"--budget {text!r}: {e}") from None
         budgets[resource] = value
     return budgets
 
 
 def cmd_compile(args) -> int:
     from .api import compile
-    from .loading import parse_shape
+    from .atomic_write import atomic_file
+    from .passmanager import parse_pipeline
     from .pipelines import names, with_bit_allocation
+    from .saving import check_save_directory
 
-    if Path(args.output).exists() and not Path(args.output).is_dir():  # found before, not after, compiling
-        raise UsageError(f"-o {args.output}: exists and is not a directory (the compiled model is saved as one)")
-    pipeline = args.pipeline or get_target(args.target).default_pipeline
+    # paths, target and pipeline are checked before, not after, compiling
+    check_save_directory(args.output)
+    check_writable("-o", args.output, directory=True)
+    if args.export_onnx:
+        check_writable("--export-onnx", args.export_onnx)
+    pipeline = _pipeline_option(args.pipeline)
+    pipeline = pipeline if pipeline is not None else get_target(args.target).default_pipeline
     budgets = _budgets(args.budget)
     if budgets:
         pipeline = with_bit_allocation(pipeline, budgets, args.sensitivity)
+    parse_pipeline(pipeline)  # unknown passes, options and targets: before the data is read
     if not args.calib and "calibrate" in names(pipeline):
         raise UsageError("the pipeline calibrates: give calibration samples with --calib DATA.npy|DATA.npz")
     if not args.calib and budgets:
         raise UsageError("--budget measures layer sensitivities on data: give samples with --calib DATA.npy|DATA.npz")
     calibration = load_calibration(args.calib) if args.calib else None
-    shape = parse_shape(args.input_shape)
-    example = None
-    if shape is not None:
-        import torch
-
-        example = torch.randn(shape)
-    elif isinstance(calibration, list):  # (inputs, labels) batches: trace on the first sample
+    example = example_input(args.model, args.input_shape)
+    if example is None and isinstance(calibration, list):  # (inputs, labels) batches: trace on the first sample
         example = calibration[0][0][:1]
     cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration,
                  pipeline=pipeline, dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty(),
                  dynamic_dims=parse_dynamic_dims(args.dynamic_dim))
-    cm.save(args.output)
-    print(f"wrote {args.output}", file=sys.stderr)
-    if args.export_onnx:
-        cm.export_onnx(args.export_onnx, form=args.onnx_form)
-        print(f"wrote {args.export_onnx} ({args.onnx_form} form)", file=sys.stderr)
+    if args.export_onnx:  # both or neither: the export is renamed into place once the save succeeded
+        with atomic_file(args.export_onnx) as partial:
+            cm.export_onnx(partial, form=args.onnx_form)
+            cm.save(args.output)
+        print(f"wrote {args.output}\nwrote {args.export_onnx} ({args.onnx_form} form)", file=sys.stderr)
+    else:
+        cm.save(args.output)
+        print(f"wrote {args.output}", file=sys.stderr)
     print(cm.report())
     return 0
 

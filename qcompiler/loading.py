@@ -144,13 +144,29 @@ def _load_factory(spec: str, example_inputs, dynamic_batch: bool, dynamic_dims) 
         made = factory()
     except Exception as e:  # user code: whatever it raises is reported as the factory's failure
         raise FrontendError(f"{spec}: calling the factory failed: {type(e).__name__}: {e}") from None
+    default_inputs = None
     if isinstance(made, tuple) and len(made) == 2 and _is_torch_module(made[0]):
         made, default_inputs = made
-        example_inputs = example_inputs if example_inputs is not None else default_inputs
     if not _is_torch_module(made):
         raise FrontendError(f"{spec}: the factory returned {type(made).__name__}, not a torch.nn.Module "
                             f"(or a (module, example_inputs) pair)")
-    return load_model(made, example_inputs, dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
+    if example_inputs is None:
+        return load_model(made, default_inputs, dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
+    try:
+        return load_model(made, example_inputs, dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
+    except FrontendError:
+        # the factory's own examples say what the model takes: name that, not the node the data broke
+        given, expected = _shapes(example_inputs), _shapes(default_inputs)
+        if default_inputs is None or [s[1:] for s in given] == [s[1:] for s in expected]:
+            raise
+        raise FrontendError(f"{spec}: the model takes inputs shaped like its factory's examples "
+                            f"{', '.join(map(str, expected))} (any batch), given {', '.join(map(str, given))} "
+                            f"(the example inputs, or the first calibration sample)") from None
+
+
+def _shapes(inputs) -> list:
+    items = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
+    return [list(getattr(x, "shape", ())) for x in items]
 
 
 def _is_torch_module(obj: Any) -> bool:

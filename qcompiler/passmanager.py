@@ -261,10 +261,23 @@ def make_pass(name: str, options: Optional[dict] = None):
             kwargs.setdefault(head, {})[rest] = value
         else:
             kwargs[head] = _coerce(value, field_type, name, key)
+    if isinstance(kwargs.get("target"), str) and kwargs["target"]:
+        _check_target_option(name, kwargs["target"])
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise PipelineError(f"pass '{name}': {e}") from None
+
+
+def _check_target_option(pass_name: str, target: str) -> None:
+    """A `target=` option names a target file: checked when the pipeline is parsed, so a
+    typo fails before the import and calibration, not when the pass finally runs."""
+    from .targets import get_target
+
+    try:
+        get_target(target)
+    except QIRError as e:
+        raise PipelineError(f"pass '{pass_name}': option 'target': {e}") from None
 
 
 def _coerce(value, hint, pass_name: str, key: str):
