@@ -22,6 +22,7 @@ from torch.fx.proxy import Attribute, TraceError
 # results of these answer questions about a tensor's metadata, never its values
 _METADATA_METHODS = {"size", "dim", "ndimension", "numel", "nelement", "is_floating_point", "is_contiguous", "get_device"}
 _METADATA_ATTRS = {"shape", "ndim", "dtype", "device", "is_nested", "is_cuda", "is_sparse", "layout", "requires_grad", "is_quantized"}
+_FIXED_ATTRS = {"dtype", "device", "layout", "is_cuda", "is_sparse", "is_quantized"}
 _METADATA_FUNCTIONS = {builtins.len, torch.is_floating_point, torch.is_complex, torch.numel}
 
 
@@ -40,6 +41,9 @@ class _ConcreteProxy(fx.Proxy):
         return len(self.tracer.concrete(self))
 
     def __getattr__(self, name: str):
+        if name in _FIXED_ATTRS and "qc_concrete" in self.node.meta:
+            # no dynamic dim changes these: the value itself, so torch.finfo(x.dtype).min works
+            return getattr(self.node.meta["qc_concrete"], name)
         return _ConcreteAttribute(self, name)
 
 
