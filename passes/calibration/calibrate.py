@@ -65,6 +65,12 @@ class Calibrate(Pass):
             raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         check_weight_options(self.resolved_weight_method, self.granularity)
         check_percentile(self.percentile)
+        if self.percentile != Calibrate.percentile and "percentile" not in (self.method, self.resolved_weight_method):
+            raise ValueError(f"percentile={self.percentile:g} needs method=percentile (or weight_method=percentile); "
+                             f"method={self.method} would ignore it")
+        if self.bits not in (4, 8):  # quantize{acts=} stores activations in u8, i8, u4 or i4
+            raise ValueError(f"bits={self.bits}: activations are stored in 8 or 4 bits (quantize{{acts=}}), "
+                             f"so ranges are searched for those widths only")
         for bits in (self.bits, self.weight_bits):
             storage_for_bits(bits)
         if self.samples is not None and self.samples < 1:

@@ -81,7 +81,8 @@ class ClipSearch(Pass):
         for m in self.methods:
             if {m} != calibrated_with:
                 ranged[m] = clone(graph)
-                Calibrate(method=m, samples=self.samples, percentile=self.percentile).run(ranged[m], ctx)
+                percentile = {"percentile": self.percentile} if m == "percentile" else {}  # the others refuse it
+                Calibrate(method=m, samples=self.samples, **percentile).run(ranged[m], ctx)
         quantized = {m: Trials(g, list(self.trial), None, ctx).quantized(()) for m, g in ranged.items()}
         working = quantized.pop(CALIBRATED)
         groups = _groups(graph, working, quantized, target_symmetry(ctx)[1])
