@@ -2,7 +2,8 @@
 
 Preparation happens once, in the constructor: the graph is verified, constant weights
 are packed, types and requantization parameters are resolved, and every node gets a
-step — an integer kernel, a pass-through on storage, or (for float and unknown ops) the
+step — an integer kernel, a pass-through on storage, a minifloat product
+(ops/minifloat.py), or (for other float and unknown ops) the
 op's numpy reference through `qcompiler.runtime.reference.run_node`; the labels of the
 latter are listed in `fallback_nodes`. Calls then only run the steps.
 
@@ -20,6 +21,7 @@ from qcompiler.ir.verifier import verify
 from qcompiler.runtime.reference import ExecutionError, Inputs, as_float, bind_inputs, run_node
 
 from .ops import INTEGER_STEPS, prepare_storage_op
+from .ops.minifloat import prepare_minifloat
 from .ops.common import Step
 
 
@@ -36,7 +38,7 @@ class NumbaExecutor:
             return lambda args: [value]
         if not is_opaque(node.op) and node.op in INTEGER_STEPS:
             return INTEGER_STEPS[node.op](node)
-        step = prepare_storage_op(node)
+        step = prepare_storage_op(node) or prepare_minifloat(node)
         if step is not None:
             return step
         self.fallback_nodes.append(node.label())

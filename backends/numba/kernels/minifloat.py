@@ -1,0 +1,31 @@
+"""Minifloat matrix product: out[i, j] = Σ_k table_x[x[i, k]] · w[j, k], in float64.
+
+The activation codes are decoded through the format's table inside the loop; the weight
+rows arrive decoded (once, when the node is prepared). Both are unscaled format values,
+so every product is exact in float64 (a few significant bits each) and, for the FP8
+formats' exponent range, so is every partial sum of a layer's length: the result is the
+exact dot product whatever the order, which the scales then multiply once.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def minifloat_product(x_codes, table, w_values):
+    """x_codes [M, K] (uint16 codes), table [2^bits] float64, w_values [N, K] float64 -> [M, N] float64."""
+    m, k = x_codes.shape
+    n = w_values.shape[0]
+    out = np.empty((m, n), np.float64)
+    for i in prange(m):
+        row = np.empty(k, np.float64)
+        for t in range(k):
+            row[t] = table[x_codes[i, t]]
+        for j in range(n):
+            acc = 0.0
+            w = w_values[j]
+            for t in range(k):
+                acc += row[t] * w[t]
+            out[i, j] = acc
+    return out

@@ -1,0 +1,66 @@
+"""Minifloat conv2d / linear on the Numba backend: the exact sum of decoded products,
+equal to a float64 computation of it and to the reference up to float32 rounding."""
+import numpy as np
+import pytest
+
+from qcompiler.backends.numba.executor import NumbaExecutor
+from qcompiler.ir import Graph, MinifloatType
+from qcompiler.numerics.minifloat import decode_table, fake_quantize, format_of, quantize
+from qcompiler.runtime.reference import run_graph
+
+RNG = np.random.default_rng(0)
+FORMATS = {"e4m3": dict(format="e4m3", no_nan_inf=True), "e5m2": dict(format="e5m2"),
+           "e2m3": dict(format="e2m3", finite=True), "e2m1": dict(format="e2m1", finite=True)}
+
+
+def _graph(op: str, fmt: dict, x_shape, w_shape, out_type=None, **attrs) -> Graph:
+    g = Graph("mf")
+    x = g.add_input("x", MinifloatType(expressed="f32", shape=x_shape, scale=0.05, **fmt))
+    w_type = MinifloatType(expressed="f32", shape=w_shape, axis=0, scale=RNG.uniform(0.01, 0.1, w_shape[0]).astype(np.float32),
+                           **FORMATS["e4m3"])
+    w = g.constant(fake_quantize(RNG.standard_normal(w_shape).astype(np.float32) * 0.3, w_type), name="w", type=w_type)
+    b = g.constant(RNG.standard_normal(w_shape[0]).astype(np.float32), name="b")
+    y = g.add(op, [x, w, b], attrs, name="y", output_types=[out_type] if out_type else None)
+    g.set_outputs([y.output])
+    return g
+
+
+def _values(array, t) -> np.ndarray:
+    """The unscaled format values of `array`'s codes, in float64."""
+    return decode_table(format_of(t))[quantize(array, t)]
+
+
+def _exact(graph, x) -> np.ndarray:
+    """Σ values_x · values_w in float64 (numpy), times s_x · s_w, then the float32 bias."""
+    node = next(n for n in graph.nodes if n.op in ("linear", "conv2d"))
+    (xv, wv), (tx, tw) = [_values(a, v.type) for a, v in zip((x, graph.const_value(node.inputs[1])), node.inputs[:2])], \
+        (node.inputs[0].type, node.inputs[1].type)
+    scale = tx.scale * tw.scale_array.astype(np.float64)
+    b = graph.const_value(node.inputs[2])
+    if node.op == "linear":
+        return ((xv @ wv.T) * scale).astype(np.float32) + b
+    cols = np.lib.stride_tricks.sliding_window_view(np.pad(xv, [(0, 0), (0, 0), (1, 1), (1, 1)]), (3, 3), axis=(2, 3))
+    return (np.einsum("nchwij,ocij->nohw", cols, wv) * scale[:, None, None]).astype(np.float32) + b[:, None, None]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_linear_is_the_exact_sum_and_agrees_with_the_reference(name):
+    graph = _graph("linear", FORMATS[name], (6, 40), (5, 40))
+    x = RNG.standard_normal((6, 40)).astype(np.float32)
+    executor = NumbaExecutor(graph)
+    assert executor.fallback_nodes == []
+    got = executor([x])[0]
+    np.testing.assert_array_equal(got, _exact(graph, x))
+    np.testing.assert_allclose(got, run_graph(graph, [x])[0], rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_with_fused_relu_and_a_minifloat_result():
+    out_type = MinifloatType("e4m3", "f32", (2, 4, 5, 5), no_nan_inf=True, scale=0.02)
+    graph = _graph("conv2d", FORMATS["e4m3"], (2, 3, 5, 5), (4, 3, 3, 3), out_type, pad=[1, 1, 1, 1],
+                   activation="relu")
+    x = RNG.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    executor = NumbaExecutor(graph)
+    assert executor.fallback_nodes == []
+    got = executor([x])[0]
+    np.testing.assert_array_equal(got, fake_quantize(np.maximum(_exact(graph, x), 0), out_type))
+    np.testing.assert_allclose(got, run_graph(graph, [x])[0], rtol=0.07, atol=1e-6)  # at most one e4m3 step
