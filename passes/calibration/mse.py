@@ -26,7 +26,7 @@ class MSEObserver(HistogramObserver):
         filled = np.nonzero(h.counts)[0]
         offsets = (np.arange(POINTS_PER_BIN) + 0.5) / POINTS_PER_BIN
         points = h.lo_edge + (filled[:, None] + offsets[None, :]) * h.width
-        points = np.clip(points, lo, hi).reshape(1, -1)
+        points = np.clip(points, lo, hi).astype(np.float32).reshape(1, -1)  # as quantization_mse reads them
         weights = np.repeat(h.counts[filled] / POINTS_PER_BIN, POINTS_PER_BIN)
 
         def error(lo_c, hi_c):  # every candidate at once: the points are few

@@ -48,7 +48,7 @@ def quantization_mse(rows: np.ndarray, lo, hi, bits: int, symmetric: bool,
                      weights: Optional[np.ndarray] = None) -> np.ndarray:
     """E[(x − Q(x))²] of each row of `rows` ([C, M]) quantized with its own range
     (`lo`, `hi` of shape [C]); `weights` ([M] or [C, M]) weigh the samples."""
-    rows = np.ascontiguousarray(rows, np.float32)
+    rows = np.asarray(rows, np.float32)  # candidates sharing one row come as a broadcast view
     storage = storage_for_bits(bits)
     scale, zp = params_from_range(np.asarray(lo), np.asarray(hi), storage, symmetric)
     scale = np.broadcast_to(scale.reshape(-1), rows.shape[:1])
