@@ -23,9 +23,19 @@ def _matmul_ok(m) -> bool:
     return is_float(x.type) and is_float(w.type) and w.type.dtype == x.type.dtype
 
 
+def _transposed(b, m):
+    """Wᵀ as a constant, one per weight: matmuls sharing a weight (tied layers) share
+    its transpose instead of storing and quantizing a copy each."""
+    source = m["w"].producer
+    cached = source.meta.get("transposed")
+    if cached is not None and cached.producer is not None and cached.producer.graph is m.graph:
+        return cached
+    source.meta["transposed"] = b.constant(np.ascontiguousarray(m.array("w").T), origin=source.attrs.get("origin"))
+    return source.meta["transposed"]
+
+
 def _linear(b, m):
-    w = b.constant(np.ascontiguousarray(m.array("w").T), origin=m["w"].producer.attrs.get("origin"))
-    return b.op("linear", [m["x"], w], with_result_calibration({}, m.root))
+    return b.op("linear", [m["x"], _transposed(b, m)], with_result_calibration({}, m.root))
 
 
 RULES = [
