@@ -140,7 +140,7 @@ def test_scaled_quantize_per_channel():
 finite_floats = st.floats(-1e4, 1e4, allow_nan=False, width=32)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(finite_floats, min_size=1, max_size=20), st.sampled_from(FORMATS))
 def test_rounding_is_idempotent_monotone_and_nearest(xs, spec):
     _, e, m, encoding, _ = spec
