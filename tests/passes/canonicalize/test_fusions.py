@@ -16,6 +16,7 @@ from qcompiler.ir.parser import parse
 from qcompiler.passmanager import PassContext, PassManager
 from qcompiler.runtime.reference import run_graph
 from qcompiler.testing.ctc_recognizer import dictionary, preprocess, rec_model_path
+from qcompiler.testing.onnx_models import floats, ints, make_model, run_onnxruntime, tensor
 from qcompiler.testing.text_lines import text_lines
 
 HERE = Path(__file__).parent
@@ -40,6 +41,38 @@ def test_fused_graphs_compute_what_the_decomposed_ones_did(run_and_compare, name
     graph = parse((HERE / name).read_text())
     stats = run_and_compare(graph, "canonicalize,dce", rtol=1e-5, atol=1e-6)
     assert FUSING[name] <= set(stats["canonicalize"])
+
+
+def layer_norm_onnx(opset: int):
+    """Paddle's decomposed LayerNorm over the last axis; ReduceMean takes its axes as an
+    attribute before opset 18 and as an input from 18 on."""
+    from onnx import helper
+
+    def mean(src, dst):
+        if opset >= 18:
+            return helper.make_node("ReduceMean", [src, "axes"], [dst])
+        return helper.make_node("ReduceMean", [src], [dst], axes=[-1])
+
+    nodes = [mean("x", "mean"), helper.make_node("Sub", ["x", "mean"], ["d"]),
+             helper.make_node("Pow", ["d", "two"], ["sq"]), mean("sq", "var"),
+             helper.make_node("Add", ["var", "eps"], ["ve"]), helper.make_node("Sqrt", ["ve"], ["std"]),
+             helper.make_node("Div", ["d", "std"], ["n"]), helper.make_node("Mul", ["n", "gamma"], ["s"]),
+             helper.make_node("Add", ["s", "beta"], ["y"])]
+    rng = np.random.default_rng(0)
+    inits = [floats("two", 2.0), floats("eps", 1e-5), floats("gamma", rng.normal(1, 0.2, 8)),
+             floats("beta", rng.normal(0, 0.2, 8))] + ([ints("axes", [-1])] if opset >= 18 else [])
+    return make_model(nodes, [tensor("x", [2, 3, 8])], [tensor("y", [2, 3, 8])], opset, inits=inits)
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_onnx_layer_norm_with_axes_as_attribute_or_input_fuses(opset):
+    model = layer_norm_onnx(opset)
+    graph = import_onnx(model)
+    PassManager(PIPELINE).run(graph, PassContext())
+    assert [n.op for n in graph.nodes if n.op != "const"] == ["layer_norm"]
+    x = np.random.default_rng(1).normal(0, 3, (2, 3, 8)).astype(np.float32)
+    (ours,), (theirs,) = run_graph(graph, [x]), run_onnxruntime(model, {"x": x})
+    assert relative_error(ours, theirs) <= 1e-5
 
 
 def test_torch_onnx_export_at_opset_16_fuses_into_linear_gelu_and_layer_norm(tmp_path):
