@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcompiler.ir.core import Graph
+from qcompiler.ir.types import QuantType
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.rewrite import RuleSet, apply_rules
 from qcompiler.targets import Target, get_target
@@ -44,6 +45,7 @@ class Lower(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         target = get_target(self.target or ctx.target or "generic")
+        _check_weights_runnable(graph, target)
         before = Counter(n.op for n in graph.nodes if is_integer(n))
         hits = apply_rules(graph, lowering_rules(target))
         boundaries = insert_float_boundaries(graph)
@@ -57,3 +59,19 @@ class Lower(Pass):
         for node in graph.nodes:
             if needs_float_boundary(node):
                 raise LoweringError(f"lower left {node.label()} computing on quantized values in float")
+
+
+def _check_weights_runnable(graph: Graph, target: Target) -> None:
+    """Weights quantized for another target (`lower{target=...}` naming a different one
+    than quantize used) would lower to kernels this target cannot run: refuse, naming the
+    layer, rather than emit them. Weight readers are the nodes quantize gave `q.bits`."""
+    for node in graph.nodes:
+        if "q.bits" not in node.attrs:
+            continue
+        for v in node.inputs:
+            t = v.type if v is not None else None
+            if (isinstance(t, QuantType) and t.storage != "i32" and graph.const_value(v) is not None
+                    and not target.supports_weight(node.op, t.storage)):
+                raise LoweringError(f"{node.label()}: {t.storage} weights, which target '{target.name}' cannot run "
+                                    f"(it runs {', '.join(target.weight_types_for(node.op))} for {node.op}); "
+                                    f"quantize for this target")

@@ -70,6 +70,10 @@ class Quantize(Pass):
         acts = choices.activation_storage(self.acts, target, ctx)
         granularity = choices.granularity(choices.parse_granularity(self.granularity), target, ctx)
         symmetric = target.weight_symmetric if self.symmetric is None else self.symmetric
+        if symmetric != target.weight_symmetric:  # done as asked, but not silently
+            ctx.warn(f"quantize{{symmetric={str(symmetric).lower()}}}: target '{target.name}' runs "
+                     f"{'symmetric' if target.weight_symmetric else 'asymmetric'} weights; these are quantized "
+                     f"{'symmetric' if symmetric else 'asymmetric'} as asked, which its own kernels may not run")
         kept = mark_kept_float(graph)
         absorbed = absorb_relus(graph, target.activation_symmetric)  # first: it moves ranges the ties read
         widths = ActivationWidths(graph, tie_sets(graph, activation_symmetric=target.activation_symmetric),

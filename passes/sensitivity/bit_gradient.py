@@ -34,5 +34,8 @@ def bit_gradient_scores(m: Measurement) -> tuple:
         for b in m.bits:
             q = m.quantized(layer, b)
             at_b = _gradient(m, q)
-            scores[layer.name][b] = 0.5 * float(sum(((at_float[k] + at_b[k]) * (q[k] - w[k])).double().sum() for k in q))
+            increase = 0.5 * float(sum(((at_float[k] + at_b[k]) * (q[k] - w[k])).double().sum() for k in q))
+            # the estimate dips below 0 where the loss is flat or noisy; a negative score would
+            # read as "fewer bits help" and steer the allocator to them, so no increase is 0
+            scores[layer.name][b] = max(0.0, increase)
     return scores, {}
