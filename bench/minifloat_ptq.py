@@ -111,7 +111,8 @@ def classifier_table(args) -> str:
     rows = []
     for label, method, quantize in SETTINGS[:4]:
         out = predict(quantized(imported, calibration, method, quantize), test, batch=64)
-        rows.append([label, f"{sqnr_db(reference, out):.1f}", f"{(out.argmax(1) == reference.argmax(1)).mean() * 100:.1f}"])
+        agreement = (out.argmax(1) == reference.argmax(1)).mean() * 100
+        rows.append([label, f"{sqnr_db(reference, out):.1f}", f"{agreement:.1f}"])
         print(rows[-1], flush=True)
     return markdown_table(["model", "output SQNR dB", "class agreement %"], rows, "lrr")
 
@@ -132,7 +133,8 @@ def main() -> int:
     digits, cls = digits_table(args), classifier_table(args)
     command = f"python bench/minifloat_ptq.py --epochs {args.epochs} --cls-lines {args.cls_lines}" + \
         (" --write" if args.write else "")
-    body = f"""Command (from the repository root): `{command}` ({cpu_description()}; {time.perf_counter() - start:.0f} s in all)
+    seconds = time.perf_counter() - start
+    body = f"""Command (from the repository root): `{command}` ({cpu_description()}; {seconds:.0f} s in all)
 
 Digits residual CNN (bench/_mnist_resnet.py, {args.epochs} epochs, seed 0), 1,000 mnist5k test digits,
 calibrated on 256 training images; logit SQNR against the fp32 model. FP8 rows: every conv / linear

@@ -120,7 +120,8 @@ def test_casts_agree_with_ml_dtypes(dtype, e, m, encoding, saturate):
     rng = np.random.default_rng(0)
     x = np.concatenate([values, mids, rng.standard_normal(4000) * fmt.max_value / 3,
                         np.nextafter(mids.astype(np.float32), np.float32(0)),
-                        np.nextafter(mids.astype(np.float32), np.float32(np.inf)), [fmt.max_value * 1.2]]).astype(np.float32)
+                        np.nextafter(mids.astype(np.float32), np.float32(np.inf)),
+                        [fmt.max_value * 1.2]]).astype(np.float32)
     x = np.concatenate([x, -x])
     ours = decode(encode(x, fmt, saturate=saturate), fmt)
     theirs = x.astype(getattr(ml_dtypes, dtype)).astype(np.float32)

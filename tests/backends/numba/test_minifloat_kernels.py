@@ -16,8 +16,8 @@ FORMATS = {"e4m3": dict(format="e4m3", no_nan_inf=True), "e5m2": dict(format="e5
 def _graph(op: str, fmt: dict, x_shape, w_shape, out_type=None, **attrs) -> Graph:
     g = Graph("mf")
     x = g.add_input("x", MinifloatType(expressed="f32", shape=x_shape, scale=0.05, **fmt))
-    w_type = MinifloatType(expressed="f32", shape=w_shape, axis=0, scale=RNG.uniform(0.01, 0.1, w_shape[0]).astype(np.float32),
-                           **FORMATS["e4m3"])
+    scales = RNG.uniform(0.01, 0.1, w_shape[0]).astype(np.float32)
+    w_type = MinifloatType(expressed="f32", shape=w_shape, axis=0, scale=scales, **FORMATS["e4m3"])
     w = g.constant(fake_quantize(RNG.standard_normal(w_shape).astype(np.float32) * 0.3, w_type), name="w", type=w_type)
     b = g.constant(RNG.standard_normal(w_shape[0]).astype(np.float32), name="b")
     y = g.add(op, [x, w, b], attrs, name="y", output_types=[out_type] if out_type else None)
@@ -33,8 +33,8 @@ def _values(array, t) -> np.ndarray:
 def _exact(graph, x) -> np.ndarray:
     """Σ values_x · values_w in float64 (numpy), times s_x · s_w, then the float32 bias."""
     node = next(n for n in graph.nodes if n.op in ("linear", "conv2d"))
-    (xv, wv), (tx, tw) = [_values(a, v.type) for a, v in zip((x, graph.const_value(node.inputs[1])), node.inputs[:2])], \
-        (node.inputs[0].type, node.inputs[1].type)
+    tx, tw = node.inputs[0].type, node.inputs[1].type
+    xv, wv = _values(x, tx), _values(graph.const_value(node.inputs[1]), tw)
     scale = tx.scale * tw.scale_array.astype(np.float64)
     b = graph.const_value(node.inputs[2])
     if node.op == "linear":

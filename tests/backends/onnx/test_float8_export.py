@@ -40,7 +40,8 @@ def onnxruntime_outputs(proto, x):
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-@pytest.mark.parametrize("fmt,element", [("e4m3", onnx.TensorProto.FLOAT8E4M3FN), ("e5m2", onnx.TensorProto.FLOAT8E5M2)])
+@pytest.mark.parametrize("fmt,element", [("e4m3", onnx.TensorProto.FLOAT8E4M3FN),
+                                         ("e5m2", onnx.TensorProto.FLOAT8E5M2)])
 def test_fp8_graphs_run_in_onnxruntime_like_the_reference(digits, fmt, element):
     graph = quantized(digits, f"quantize{{weights={fmt}, acts={fmt}}}")
     proto = to_onnx(graph)
