@@ -23,4 +23,8 @@ def masked_softmax(ctx, node):
     dtype = numpy_dtype(plain(node.output.type).dtype)
     mask = ctx.b.op("Where", [ctx.real(keep), ctx.b.constant(np.zeros((), dtype)),
                               ctx.b.constant(np.array(node.attrs.get("fill", -np.inf), dtype))])
-    return [ctx.b.op("Softmax", [ctx.b.op("Add", [ctx.real(x), mask])], {"axis": axis})]
+    p = ctx.b.op("Softmax", [ctx.b.op("Add", [ctx.real(x), mask])], {"axis": axis})
+    if not node.attrs.get("zero_empty_rows", False):
+        return [p]
+    # fill is -inf here (the verifier's rule): a row where nothing is kept is exactly a NaN row
+    return [ctx.b.op("Where", [ctx.b.op("IsNaN", [p]), ctx.b.constant(np.zeros((), dtype)), p])]

@@ -44,8 +44,10 @@ def combine(cx, a: Optional[Mask], b: Optional[Mask]) -> Optional[Mask]:
     return Mask(keep, bias)
 
 
-def attention(cx, q: Value, k: Value, v: Value, mask: Optional[Mask] = None, scale=None) -> tuple:
-    """softmax(q·kᵀ·scale + bias) over the keys `mask.keep` keeps, over the last two dims.
+def attention(cx, q: Value, k: Value, v: Value, mask: Optional[Mask] = None, scale=None,
+              zero_empty_rows: bool = False) -> tuple:
+    """softmax(q·kᵀ·scale + bias) over the keys `mask.keep` keeps, over the last two dims;
+    a query that may attend to nothing gets NaN, or 0 with `zero_empty_rows` (sdpa's).
     Returns (output, attention probabilities)."""
     depth = q.type.shape[-1]
     scale = 1.0 / math.sqrt(depth) if scale is None else scale
@@ -55,7 +57,8 @@ def attention(cx, q: Value, k: Value, v: Value, mask: Optional[Mask] = None, sca
     if mask is not None and mask.bias is not None:
         scores = cx.emit("add", [scores, mask.bias])
     if mask is not None and mask.keep is not None:
-        probs = cx.emit("masked_softmax", [scores, mask.keep], axis=-1, fill=-math.inf)
+        probs = cx.emit("masked_softmax", [scores, mask.keep], axis=-1, fill=-math.inf,
+                        zero_empty_rows=zero_empty_rows)
     else:
         probs = cx.emit("softmax", [scores], axis=-1)
     return cx.emit("matmul", [probs, v]), probs
@@ -85,7 +88,7 @@ def scaled_dot_product_attention(cx, q, k, v, attn_mask=None, dropout_p=0.0, is_
     mask = None if attn_mask is None else Mask.of(cx, attn_mask, cx.dtype(q), true_means_masked=False)
     if is_causal:
         mask = causal_mask(cx, q, k)
-    return attention(cx, q, k, v, mask, scale)[0]
+    return attention(cx, q, k, v, mask, scale, zero_empty_rows=True)[0]
 
 
 @converts_module(nn.MultiheadAttention)

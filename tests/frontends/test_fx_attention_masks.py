@@ -42,3 +42,20 @@ def test_bool_mask_sdpa_compiles_with_the_default_pipeline_and_keeps_the_mask_bo
     got = cm(x2.numpy(), keep2.numpy())
     error = np.linalg.norm(got - expected) / np.linalg.norm(expected)
     assert error < 0.05, error
+
+
+def test_a_query_that_may_attend_to_nothing_gets_zeros_like_torch_sdpa():
+    from qcompiler.frontends.fx import import_module
+    from qcompiler.runtime.reference import run_graph
+
+    class MaskedSdpa(nn.Module):
+        def forward(self, q, keep):  # keep [L, S]: query 1 may attend to no key
+            return F.scaled_dot_product_attention(q, q, q, attn_mask=keep)
+
+    q = torch.randn(2, 2, 4, 8, generator=torch.Generator().manual_seed(0))
+    keep = torch.tensor([[True, True, False, False], [False] * 4, [True] * 4, [False, True, True, False]])
+    with torch.no_grad():
+        expected = MaskedSdpa()(q, keep).numpy()
+    assert (expected[:, :, 1] == 0).all()
+    got = run_graph(import_module(MaskedSdpa(), (q, keep)), [q.numpy(), keep.numpy()])[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -32,10 +32,11 @@ def additive(x, keep, fill):
     return torch.softmax(scores, dim=-1).numpy()
 
 
-def graph(fill, x_shape="2,3,4,5", keep_shape="2,1,1,5"):
+def graph(fill, x_shape="2,3,4,5", keep_shape="2,1,1,5", zero_empty_rows=False):
+    flag = ", zero_empty_rows=true" if zero_empty_rows else ""
     return parse(f"""
 graph @g(%x: f32[{x_shape}], %keep: bool[{keep_shape}]) -> (f32[{x_shape}]) {{
-  %p = masked_softmax(%x, %keep) {{axis=-1, fill={fill}}} : f32[{x_shape}]
+  %p = masked_softmax(%x, %keep) {{axis=-1, fill={fill}{flag}}} : f32[{x_shape}]
   return %p
 }}""")
 
@@ -67,7 +68,24 @@ def test_a_row_with_nothing_kept_behaves_as_the_additive_form(fill, expected):
         np.testing.assert_allclose(out, additive(x, keep, fill)[0], rtol=1e-6)
 
 
+def test_zero_empty_rows_gives_a_row_with_nothing_kept_zeros_as_torch_sdpa_does():
+    x, keep = scores_and_keep()
+    keep[0, ..., :] = False
+    g = graph(-math.inf, zero_empty_rows=True)
+    expected = additive(x, keep, -math.inf)
+    expected[0] = 0
+    impl = get_op("masked_softmax").torch
+    outs = {"reference": run_graph(g, [x, keep])[0], "numba": NumbaExecutor(g)([x, keep])[0],
+            "torch": impl(torch.from_numpy(x), torch.from_numpy(keep), axis=-1, fill=-math.inf,
+                          zero_empty_rows=True).numpy(),
+            "onnx": ort.InferenceSession(to_onnx(g, form="float").SerializeToString()).run(
+                None, {"x": x, "keep": keep})[0]}
+    for name, out in outs.items():
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
 @pytest.mark.parametrize("text, message", [
+    ("%p = masked_softmax(%x, %keep) {axis=-1, fill=-10000.0, zero_empty_rows=true} : f32[2,5]", "needs fill=-inf"),
     ("%p = masked_softmax(%x, %x) {axis=-1, fill=-inf} : f32[2,5]", "keep must be bool"),
     ("%p = masked_softmax(%x, %keep) {axis=-1, fill=1.0} : f32[2,5]", "fill must be zero or negative"),
     ("%p = masked_softmax(%x, %keep) {axis=2, fill=-inf} : f32[2,5]", "masked_softmax"),
