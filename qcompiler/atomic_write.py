@@ -26,27 +26,30 @@ def atomic_file(path):
             os.unlink(tmp)
 
 
+PARTIAL_DIRECTORY = ".partial-"  # prefix of the temporary a directory is filled in
+
+
 @contextmanager
-def atomic_directory(path):
-    """`with atomic_directory(d) as tmp: fill(tmp)` replaces directory `d` by `tmp` once
-    filled. Between the two renames `d` is briefly absent, never half old, half new."""
+def atomic_directory(path, marker: str):
+    """`with atomic_directory(d, "meta.json") as tmp: fill(tmp)` puts what `tmp` holds
+    into directory `d`. A new `d` is the filled temporary, renamed into place. An existing
+    one (possibly '.' or a mount point, which cannot be renamed) loses its `marker` first,
+    gets each file renamed over its old version, and its new marker last: a crash in
+    between leaves a directory without a marker, which loaders refuse, never old and new
+    files under one marker. Old files the new content lacks are left alone."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"))
+    exists = path.is_dir()
+    if not exists:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path if exists else path.parent, prefix=PARTIAL_DIRECTORY))
     try:
         yield tmp
-        if not path.exists():
+        if not exists:
             os.rename(tmp, path)
             return
-        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-        os.rename(path, old / path.name)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            os.rename(old / path.name, path)
-            raise
-        finally:
-            shutil.rmtree(old)
+        (path / marker).unlink(missing_ok=True)
+        for item in sorted(tmp.iterdir(), key=lambda p: p.name == marker):  # the marker last
+            os.replace(item, path / item.name)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

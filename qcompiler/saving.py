@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_write import atomic_directory
+from .atomic_write import PARTIAL_DIRECTORY, atomic_directory
 from .ir.array_files import ArrayFileError, numbered_arrays
 from .ir.errors import QIRError
 from .ir.serialize import load_qir, save_qir
@@ -29,6 +29,7 @@ from .targets import get_target
 FORMAT = "qcompiler-compiled-model"
 FORMAT_VERSION = 2  # 2: meta.json carries the files' checksums
 META = "meta.json"
+FILES = {META, "samples.npz"} | {f"{g}.{ext}" for g in ("model", "float", "fakequant") for ext in ("qir", "npz")}
 
 
 class CompiledModelFileError(QIRError):
@@ -36,21 +37,23 @@ class CompiledModelFileError(QIRError):
 
 
 def check_save_directory(directory) -> None:
-    """Saving replaces a compiled model or fills an empty or new directory; anything
-    else is someone's files, which a save must not mix into or delete."""
+    """Saving replaces a compiled model (or what is left of one) or fills an empty or new
+    directory; a file of any other name is someone else's, which a save must not mix into."""
     out = Path(directory)
     if out.exists() and not out.is_dir():
         raise CompiledModelFileError(f"{out}: exists and is not a directory (the compiled model is saved as one)")
-    if out.is_dir() and any(out.iterdir()) and not _is_compiled_model(out):
-        raise CompiledModelFileError(f"{out}: a directory that is not empty and holds no compiled model; "
-                                     f"give a new or empty directory")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in FILES
+                     and not p.name.startswith(PARTIAL_DIRECTORY)) if out.is_dir() else []
+    if foreign:
+        raise CompiledModelFileError(f"{out}: holds files a compiled model does not ({', '.join(foreign[:3])}"
+                                     f"{', ...' if len(foreign) > 3 else ''}); give a new or empty directory")
 
 
 def save_compiled(cm, directory) -> None:
     from . import __version__
 
     check_save_directory(directory)
-    with atomic_directory(directory) as out:
+    with atomic_directory(directory, META) as out:
         save_qir(cm.graph, out / "model.qir")
         if cm.float_graph is not None:
             save_qir(cm.float_graph, out / "float.qir")
@@ -90,14 +93,6 @@ def load_compiled(directory):
         raise CompiledModelFileError(f"{root / META}: {e}") from None
     return CompiledModel(load_qir(root / "model.qir"), float_graph, target, meta["pipeline"],
                          diagnostics, samples, fake_quant_graph=fake_quant_graph)
-
-
-def _is_compiled_model(root: Path) -> bool:
-    try:
-        _read_json(root / META)
-    except CompiledModelFileError:
-        return False
-    return True
 
 
 def _read_json(path: Path) -> dict:

@@ -42,7 +42,7 @@ COMPILE = ["compile", "{dir}/digits.qir", "--calib", "{dir}/train.npy"]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (COMPILE + ["-o", "{dir}/photos"], "photos: a directory that is not empty and holds no compiled model"),
+    (COMPILE + ["-o", "{dir}/photos"], "photos: holds files a compiled model does not (cat.jpg)"),
     (COMPILE + ["-o", "/sys/qcompiler-test/out"], "-o /sys/qcompiler-test/out: cannot write into /sys"),
     (COMPILE + ["-o", "{dir}/o", "--export-onnx", "/sys/m.onnx"], "--export-onnx /sys/m.onnx: cannot write into /sys"),
     (COMPILE + ["-o", "{dir}/o", "--export-onnx", "{dir}/none/m.onnx"], "none/m.onnx: the folder {dir}/none does not"),

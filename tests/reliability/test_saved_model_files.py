@@ -4,6 +4,7 @@ damaged or hand-edited file is a CompiledModelFileError naming it."""
 import errno
 import hashlib
 import json
+import os
 
 import numpy as np
 import onnx
@@ -24,7 +25,7 @@ def rehash(directory) -> None:
 
 
 def leftovers(folder) -> list:
-    return sorted(p.name for p in folder.iterdir() if ".partial" in p.name or p.name.endswith(".old"))
+    return sorted(p.name for p in folder.rglob("*partial*"))
 
 
 @pytest.fixture
@@ -77,6 +78,25 @@ def test_a_save_cut_short_leaves_the_previous_model(compiled, saved, monkeypatch
     assert leftovers(saved.parent) == []
 
 
+def test_a_save_cut_short_while_swapping_files_never_loads_and_can_be_redone(compiled, saved, monkeypatch):
+    replace, calls = os.replace, []
+
+    def crash_after_one(src, dst):
+        calls.append(dst)
+        if len(calls) > 1:
+            raise OSError(errno.EIO, "Input/output error")
+        replace(src, dst)
+
+    monkeypatch.setattr("qcompiler.atomic_write.os.replace", crash_after_one)
+    with pytest.raises(OSError, match="Input/output error"):
+        compiled.save(saved)
+    with pytest.raises(CompiledModelFileError, match="no meta.json"):  # one new file, old others: not a model
+        qcompiler.load(saved)
+    monkeypatch.setattr("qcompiler.atomic_write.os.replace", replace)
+    compiled.save(saved)
+    assert qcompiler.load(saved).graph.name == compiled.graph.name
+
+
 def test_a_model_file_from_another_save_does_not_load(compiled, saved, tmp_path):
     other = tmp_path / "other.qc"
     compiled.save(other)
@@ -88,17 +108,18 @@ def test_a_model_file_from_another_save_does_not_load(compiled, saved, tmp_path)
     assert qcompiler.load(other).graph.name == "Other"
 
 
-def test_saving_over_a_model_replaces_it_and_refuses_other_directories(compiled, saved, tmp_path):
+def test_saving_over_a_model_replaces_it_and_refuses_other_directories(compiled, saved, tmp_path, monkeypatch):
     compiled.save(saved)  # over itself: fine
     assert qcompiler.load(saved).graph.name == compiled.graph.name and leftovers(tmp_path) == []
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"meow")
-    with pytest.raises(CompiledModelFileError, match="photos: a directory that is not empty and holds no compiled"):
+    with pytest.raises(CompiledModelFileError, match=r"photos: holds files a compiled model does not \(cat.jpg\)"):
         compiled.save(tmp_path / "photos")
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["cat.jpg"]
     (tmp_path / "empty").mkdir()
-    compiled.save(tmp_path / "empty")
-    assert qcompiler.load(tmp_path / "empty").graph.name == compiled.graph.name
+    monkeypatch.chdir(tmp_path / "empty")
+    compiled.save(".")  # the working directory: filled in place, as it cannot be renamed
+    assert qcompiler.load(".").graph.name == compiled.graph.name and leftovers(tmp_path) == []
 
 
 def test_an_export_cut_short_leaves_the_previous_file(compiled, tmp_path, monkeypatch):
