@@ -5,11 +5,11 @@ PaddlePaddle (and PyTorch below opset 17, or a hand-written LayerNorm) export
     mean = ReduceMean(x, axes);  d = x - mean
     var  = ReduceMean(Pow(d, 2) | Mul(d, d), axes)
     y    = d / Sqrt(var + eps)  |  d * Reciprocal(Sqrt(var + eps))  |  d * Rsqrt(var + eps)
-           (or Pow(var + eps, 0.5) / Pow(var + eps, -0.5) for the root)
+           (Sqrt also as Pow(., 0.5), Rsqrt as Pow(., -0.5))
     y    = y * gamma + beta
 
-Quantizing every step clips the squared deviations and the variance (issue 10: KL read
-40% of PP-OCRv4 lines at width 320). One layer_norm keeps the statistics in float.
+Quantizing every step clips the statistics (KL kept PP-OCRv4 rec's squared deviations at
+a third of their range, issue 10); one layer_norm keeps them in float.
 It is formed only when both means reduce the same trailing axes with keepdims, eps is a
 constant >= 0 added before the square root (sqrt(var) + eps is another function) and
 nothing outside reads an intermediate; gamma and beta join it only when they are
@@ -29,7 +29,8 @@ from .fusion_patterns import AnyOf, intermediates_read_only_inside, scalar
 x = Var("x")
 centred = Op("sub", x, Op("reduce_mean", x, name="mean"), name="centred")
 square = AnyOf(Op("pow", centred, Const(value=2.0)), Op("mul", centred, centred))
-var_plus_eps = Op("add", Op("reduce_mean", square, name="var"), Const("eps", where=lambda a: scalar(a) and a.item() >= 0))
+eps = Const("eps", where=lambda a: scalar(a) and a.item() >= 0)
+var_plus_eps = Op("add", Op("reduce_mean", square, name="var"), eps)
 std = AnyOf(Op("sqrt", var_plus_eps), Op("pow", var_plus_eps, Const(value=0.5)))
 inv_std = AnyOf(Op("reciprocal", std), Op("rsqrt", var_plus_eps), Op("pow", var_plus_eps, Const(value=-0.5)))
 
