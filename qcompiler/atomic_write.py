@@ -1,7 +1,8 @@
 """Writes that either complete or leave what was there before: the new content goes to a
 temporary name in the same folder (same file system, so the rename is atomic) and is
 renamed over the target only once fully written. A full disk or a crash mid-write
-leaves a stray temporary at worst, never a truncated file or a mixed directory."""
+leaves a stray temporary at worst, never a truncated file or a mixed directory.
+`check_writable` probes a destination before long work, so a bad path fails first."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,8 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from .ir.errors import QIRError
 
 
 @contextmanager
@@ -24,6 +27,30 @@ def atomic_file(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+class NotWritableError(QIRError):
+    """A path that cannot be written, found before any work."""
+
+
+def check_writable(path, directory: bool = False, what: str = "") -> None:
+    """Before any work: can `path` (a file, or with `directory` a directory, created if
+    new) be written? Probed by creating a file where the writes will go, as permissions,
+    read-only mounts and a file in the way all show up only then. `what` names the option."""
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    if not directory and path.is_dir():
+        raise NotWritableError(f"{name}: is a directory")
+    folder = path if directory and path.is_dir() else path.parent
+    while directory and not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotWritableError(f"{name}: the folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".qcompiler-probe-"):
+            pass
+    except OSError as e:
+        raise NotWritableError(f"{name}: cannot write into {folder} ({e.strerror or e})") from None
 
 
 PARTIAL_DIRECTORY = ".partial-"  # prefix of the temporary a directory is filled in

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .atomic_write import check_writable
 from .cli_pareto import add_pareto_parser, load_calibration
 from .ir.errors import QIRError
 from .targets import available_targets, get_target
@@ -72,28 +73,6 @@ def _pipeline_option(text):
     return text
 
 
-def check_writable(option: str, path, directory: bool = False) -> None:
-    """Before any work: can `path` be written? Probed by creating a file in the folder
-    that would hold it (the nearest existing one for a directory, which is created), as
-    permissions, read-only mounts and a file in the way all show up only then."""
-    path = Path(path)
-    if not directory and path.is_dir():
-        raise UsageError(f"{option} {path}: is a directory")
-    folder = path.parent
-    if directory:
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-    if not folder.is_dir():
-        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
-    import tempfile
-
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".qcompiler-probe-"):
-            pass
-    except OSError as e:
-        raise UsageError(f"{option} {path}: cannot write into {folder} ({e.strerror or e})") from None
-
-
 def cmd_opt(args) -> int:
     from .instruments import DumpIR, TimePasses, VerifyEach
     from .ir.printer import print_graph
@@ -101,7 +80,7 @@ def cmd_opt(args) -> int:
     from .passmanager import PassContext, PassManager
 
     if args.output:
-        check_writable("-o", args.output)
+        check_writable(args.output, what="-o")
     pipeline = _pipeline_option(args.pipeline)
     graph = _load(args)
     instruments = [VerifyEach()]
@@ -180,9 +159,9 @@ def cmd_compile(args) -> int:
 
     # paths, target and pipeline are checked before, not after, compiling
     check_save_directory(args.output)
-    check_writable("-o", args.output, directory=True)
+    check_writable(args.output, directory=True, what="-o")
     if args.export_onnx:
-        check_writable("--export-onnx", args.export_onnx)
+        check_writable(args.export_onnx, what="--export-onnx")
     pipeline = _pipeline_option(args.pipeline)
     pipeline = pipeline if pipeline is not None else get_target(args.target).default_pipeline
     budgets = _budgets(args.budget)
