@@ -11,16 +11,18 @@ replayed on the boolean `keep`: the same numbers, and the mask is no longer a fl
 value the quantizer would quantize (its range [fill, 0] gives every real score one
 level). For `(1 - m) * fill`, keep is `m != 0`; m is a cast of a bool, or of an integer
 attention mask, which holds 0 (padding) and 1 (token): another integer would not be a
-mask at all.
+mask at all. A `where(isnan(p), 0, p)` after a -inf masked_softmax (the legacy export
+of torch's sdpa) becomes its `zero_empty_rows`, which drops an opaque IsNaN.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
 
 from qcompiler.ir.core import Graph, Value
-from qcompiler.rewrite import Op, Rule, Var
+from qcompiler.rewrite import Const, Op, Rule, Var
 
 from ..calibration.attrs import with_result_calibration
 
@@ -104,7 +106,20 @@ def _masked_softmax(b, m):
     return b.op("masked_softmax", [add.inputs[1 - i], _keep(b, source, negate, chain)], attrs)
 
 
+def _zero_empty_rows(b, m):
+    softmax = m["softmax"]
+    return b.op("masked_softmax", list(softmax.inputs),
+                with_result_calibration({**softmax.attrs, "zero_empty_rows": True}, m.root))
+
+
+# torch's sdpa as the legacy exporter writes it: softmax(scores + where(keep, 0, -inf))
+# then where(isnan(p), 0, p), so a query that may attend to nothing gets zeros; with
+# finite scores the NaNs are exactly those rows
+probabilities = Op("masked_softmax", name="softmax", attrs={"fill": -math.inf, "zero_empty_rows": False})
+
 RULES = [
     Rule("additive-mask-softmax", Op("softmax", Op("add", Var("a"), Var("b"), name="add", single_use=True)),
          _masked_softmax, condition=lambda m: _mask_operand(m) is not None),
+    Rule("nan-rows-to-zero", Op("where", Op("onnx.IsNaN", probabilities), Const(value=0.0), probabilities),
+         _zero_empty_rows),
 ]
