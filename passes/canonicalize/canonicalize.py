@@ -6,7 +6,8 @@ by 1/6); this rule set turns them into the catalog op, drops no-ops, collapses c
 of layout ops and moves a separately added bias into its conv / linear (run it after
 fold-constants, which turns exported bias reshapes into constants). Decomposed
 LayerNorm and GELU and MatMul by a constant matrix become layer_norm, gelu and linear
-(fuse_layer_norm.py, fuse_gelu.py, fuse_matmul_bias.py).
+(fuse_layer_norm.py, fuse_gelu.py, fuse_matmul_bias.py). A softmax of attention scores
+plus an additive mask becomes masked_softmax with a bool keep (masked_softmax.py).
 """
 from __future__ import annotations
 
