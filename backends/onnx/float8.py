@@ -25,6 +25,7 @@ from qcompiler.numerics.minifloat import format_of, quantize
 from .builder import onnx_dtype
 
 FLOAT8_OPSET = 19
+ZERO_POINT_OPTIONAL = 21  # QuantizeLinear's output_dtype
 # (format, bias, encoding) -> ONNX element type
 ONNX_FLOAT8 = {("e4m3", 7, "fn"): ir.DataType.FLOAT8E4M3FN, ("e5m2", 15, "ieee"): ir.DataType.FLOAT8E5M2}
 
@@ -47,23 +48,28 @@ def check_activations(ctx) -> None:
 
 
 def _params(ctx, t: MinifloatType, dtype: ir.DataType, name: str) -> tuple:
-    """(scale, zero point, attributes), shared by equal types."""
+    """(scale, zero point, attributes), shared by equal types. From opset 21 on there is no
+    zero point (QuantizeLinear's `output_dtype` names the type): onnxruntime's ReluQuantFusion
+    drops a Relu in front of any QuantizeLinear whose zero point is not an int8/uint8 one,
+    as if a float8 zero point clamped like uint8's, and it skips one without a zero point."""
     key = ("float8", t, dtype)
     if key not in ctx.cache:
         scale = t.scale_array
-        zero = np.zeros(scale.shape, np.float32).astype(dtype.numpy())
         attrs = {} if t.axis is None else {"axis": t.axis}
-        ctx.cache[key] = (ctx.b.initializer(scale, f"{name}:scale"), ctx.b.initializer(zero, f"{name}:zero_point"),
-                          attrs)
+        zero = None
+        if ctx.opset < ZERO_POINT_OPTIONAL:
+            zero = ctx.b.initializer(np.zeros(scale.shape, np.float32).astype(dtype.numpy()), f"{name}:zero_point")
+        ctx.cache[key] = (ctx.b.initializer(scale, f"{name}:scale"), zero, attrs)
     return ctx.cache[key]
 
 
 def _dequantize(ctx, stored: ir.Value, t: MinifloatType, dtype: ir.DataType, name: str) -> ir.Value:
     """codes · scale in float32, like the reference, then cast to the expressed type."""
     scale, zero, attrs = _params(ctx, t, dtype, name)
+    operands = [stored, scale] + ([zero] if zero is not None else [])
     if t.expressed == "f32":
-        return ctx.b.op("DequantizeLinear", [stored, scale, zero], attrs, name=name)
-    real = ctx.b.op("DequantizeLinear", [stored, scale, zero], attrs)
+        return ctx.b.op("DequantizeLinear", operands, attrs, name=name)
+    real = ctx.b.op("DequantizeLinear", operands, attrs)
     return ctx.b.op("Cast", [real], {"to": onnx_dtype(t.expressed)}, name=name)
 
 
@@ -90,5 +96,8 @@ def round_trip(ctx, real: ir.Value, t: MinifloatType, name: str) -> ir.Value:
     scale, zero, attrs = _params(ctx, t, dtype, name)
     if t.expressed != "f32":
         real = ctx.b.op("Cast", [real], {"to": ir.DataType.FLOAT})
-    stored = ctx.b.op("QuantizeLinear", [real, scale, zero], {**attrs, "saturate": 1})
+    if zero is None:
+        stored = ctx.b.op("QuantizeLinear", [real, scale], {**attrs, "saturate": 1, "output_dtype": dtype})
+    else:
+        stored = ctx.b.op("QuantizeLinear", [real, scale, zero], {**attrs, "saturate": 1})
     return _dequantize(ctx, stored, t, dtype, name)
