@@ -48,10 +48,12 @@ def format_named(name: str):
     return format_of(minifloat_type(name, "f32", (), 1.0))
 
 
-def check_options(weights: str, acts, method: str) -> None:
+def check_options(weights: str, acts, granularity: str, method: str) -> None:
     if not is_minifloat(weights) or (acts is not None and not is_minifloat(acts)):
-        raise QuantizeOptionError(f"quantize weights={weights}, acts={acts}: minifloat and integer types do not mix in "
-                            f"one pass; give both a minifloat format ({', '.join(FORMATS)}) or neither")
+        raise QuantizeOptionError(f"quantize weights={weights}, acts={acts}: minifloat and integer types do not mix "
+                                  f"in one pass; give both a minifloat format ({', '.join(FORMATS)}) or neither")
+    if granularity not in ("tensor", "channel"):
+        raise QuantizeOptionError(f"granularity '{granularity}': minifloat weights are scaled per tensor or channel")
     if method not in SCALE_METHODS:
         raise QuantizeOptionError(f"minifloat_scale='{method}' is not one of {', '.join(SCALE_METHODS)}")
 
@@ -90,9 +92,6 @@ def quantize_minifloat(graph, ctx, weights: str, acts, granularity: str, method:
 def _quantize_weight(graph, use, name: str, granularity: str, method: str) -> None:
     const, w = use.weight.producer, use.weight
     array = const.attrs["value"].array
-    if granularity not in ("tensor", "channel"):
-        raise QuantizeError(f"{use.consumer.label()}: minifloat weights take tensor or channel granularity, "
-                            f"not {granularity}")
     fmt, axis = format_named(name), use.axis if granularity == "channel" else None
     rows = np.moveaxis(array, axis, 0).reshape(array.shape[axis], -1) if axis is not None else array.reshape(1, -1)
     scale = row_scales(rows, fmt, method)

@@ -55,7 +55,7 @@ class Quantize(Pass):
 
     def __post_init__(self):
         if is_minifloat(self.weights) or is_minifloat(self.acts):
-            check_minifloat_options(self.weights, self.acts, self.minifloat_scale)
+            check_minifloat_options(self.weights, self.acts, self.granularity, self.minifloat_scale)
             return
         choices.check_weight_option(self.weights)
         choices.check_activation_option(self.acts)

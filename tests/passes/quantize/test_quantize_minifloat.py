@@ -82,6 +82,7 @@ def test_a_layer_q_format_overrides_the_pass_format(digits):
 @pytest.mark.parametrize("options,message", [
     ("weights=e4m3, acts=u8", "minifloat and integer types do not mix"),
     ("weights=e4m3, minifloat_scale=kl", "minifloat_scale='kl' is not one of max, mse"),
+    ("weights=e2m1, granularity=group:32", "granularity 'group:32': minifloat weights are scaled per tensor or channel"),
 ])
 def test_bad_options_are_named(options, message):
     with pytest.raises(PipelineError, match=message):
