@@ -39,7 +39,7 @@ def add(cx, a, b, alpha=1):
     return binary(cx, "add", a, _scaled(cx, b, alpha))
 
 
-@converts(operator.sub, operator.isub, torch.sub, torch.subtract, aten.sub, methods=["sub", "sub_"])
+@converts(operator.sub, operator.isub, torch.sub, torch.subtract, aten.sub, aten.subtract, methods=["sub", "sub_"])
 def sub(cx, a, b, alpha=1):
     if _python(a, b):
         return a - b * alpha
@@ -51,14 +51,14 @@ def rsub(cx, a, b, alpha=1):
     return sub(cx, b, a, alpha) if alpha == 1 else sub(cx, b, _scaled(cx, a, alpha))
 
 
-@converts(operator.mul, operator.imul, torch.mul, torch.multiply, aten.mul, methods=["mul", "mul_"])
+@converts(operator.mul, operator.imul, torch.mul, torch.multiply, aten.mul, aten.multiply, methods=["mul", "mul_"])
 def mul(cx, a, b):
     if _python(a, b):
         return a * b
     return binary(cx, "mul", a, b)
 
 
-@converts(operator.truediv, operator.itruediv, torch.div, torch.true_divide, torch.divide, aten.div,
+@converts(operator.truediv, operator.itruediv, torch.div, torch.true_divide, torch.divide, aten.div, aten.true_divide, aten.divide,
           methods=["div", "div_", "true_divide"])
 def div(cx, a, b, rounding_mode=None):
     if _python(a, b):
@@ -123,7 +123,8 @@ for _op, _py, _names in [("equal", operator.eq, ("eq",)), ("not_equal", operator
                          ("less", operator.lt, ("lt", "less")), ("greater", operator.gt, ("gt", "greater")),
                          ("less_equal", operator.le, ("le", "less_equal")),
                          ("greater_equal", operator.ge, ("ge", "greater_equal"))]:
-    converts(_py, *(getattr(torch, n) for n in _names), getattr(aten, _names[0]), methods=list(_names))(_comparison(_op, _py))
+    converts(_py, *(getattr(torch, n) for n in _names), *(getattr(aten, n) for n in _names),
+             methods=list(_names))(_comparison(_op, _py))
 
 
 @converts(operator.invert, torch.logical_not, torch.bitwise_not, aten.logical_not, aten.bitwise_not,
@@ -191,13 +192,13 @@ def masked_fill(cx, x, mask, value):
 
 # op -> (Python function for Python numbers, torch spellings)
 _UNARY = {
-    "neg": (operator.neg, operator.neg, torch.neg, torch.negative, aten.neg),
+    "neg": (operator.neg, operator.neg, torch.neg, torch.negative, aten.neg, aten.negative),
     "abs": (abs, operator.abs, torch.abs, aten.abs),
     "sqrt": (math.sqrt, math.sqrt, torch.sqrt, aten.sqrt),
     "rsqrt": (lambda v: 1 / math.sqrt(v), torch.rsqrt, aten.rsqrt),
     "exp": (math.exp, math.exp, torch.exp, aten.exp),
     "log": (math.log, math.log, torch.log, aten.log),
-    "erf": (math.erf, math.erf, torch.erf, torch.special.erf, aten.erf),
+    "erf": (math.erf, math.erf, torch.erf, torch.special.erf, aten.erf, aten.special_erf),
     "reciprocal": (lambda v: 1 / v, torch.reciprocal, aten.reciprocal),
     "floor": (math.floor, math.floor, torch.floor, aten.floor),
     "ceil": (math.ceil, math.ceil, torch.ceil, aten.ceil),

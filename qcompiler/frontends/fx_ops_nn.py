@@ -131,7 +131,7 @@ def aten_embedding(cx, weight, indices, padding_idx=-1, scale_grad_by_freq=False
     return cx.emit("embedding", [indices, weight])
 
 
-@converts(F.pad, aten.pad, aten.constant_pad_nd)
+@converts(F.pad, aten.pad)
 def pad(cx, x, pad, mode="constant", value=None):
     rank, pairs = cx.rank(x), len(pad) // 2
     # torch lists (begin, end) pairs from the last dim backwards; ONNX all begins then all ends
@@ -142,3 +142,8 @@ def pad(cx, x, pad, mode="constant", value=None):
     if mode is None:
         raise cx.error("only constant, reflect and replicate padding are in the op catalog")
     return cx.emit("pad", [x], pads=begins + ends, mode=mode, value=float(value or 0.0))
+
+
+@converts(aten.constant_pad_nd)
+def constant_pad_nd(cx, x, pad_sizes, value=0.0):
+    return pad(cx, x, pad_sizes, "constant", value)

@@ -29,7 +29,8 @@ def max_pool(cx, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
                    dilation=spatial(dilation, n), ceil_mode=bool(ceil_mode))
 
 
-@converts(F.max_pool1d_with_indices, F.max_pool2d_with_indices, aten.max_pool2d_with_indices)
+@converts(F.max_pool1d_with_indices, F.max_pool2d_with_indices, aten.max_pool1d_with_indices,
+          aten.max_pool2d_with_indices)
 def max_pool_with_indices(cx, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                           return_indices=True):
     if any(u.args[1] != 0 and u.users for u in cx.node.users):

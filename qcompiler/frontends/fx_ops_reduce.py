@@ -103,7 +103,7 @@ def argmin(cx, x, dim=None, keepdim=False):
 
 @converts(aten._to_copy, aten.to, aten.type_as, aten.clone, aten.alias, aten.detach, aten.lift_fresh_copy,
           aten.contiguous, torch.clone, torch.detach, F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout,
-          aten.dropout,
+          aten.dropout, aten.alpha_dropout, aten.feature_dropout, aten.feature_alpha_dropout,
           methods=["to", "type", "type_as", "float", "double", "half", "int", "long", "bool", "contiguous",
                    "clone", "detach", "cpu", "dropout"])
 def as_result_dtype(cx, x, *args, **kwargs):

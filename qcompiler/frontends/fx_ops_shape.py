@@ -94,7 +94,7 @@ def squeeze(cx, x, dim=None):
     return cx.emit("squeeze", [x], axes=axes) if axes else x
 
 
-@converts(torch.cat, torch.concat, torch.concatenate, aten.cat, aten.concat)
+@converts(torch.cat, torch.concat, torch.concatenate, aten.cat, aten.concat, aten.concatenate)
 def cat(cx, tensors, dim=0):
     if len(tensors) == 1:
         return tensors[0]
