@@ -56,6 +56,15 @@ def test_encoder_import_equals_torch(name, capture, dynamic):
         assert_faithful(graph, m, others(), tol=1e-5)
 
 
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_eager_attention_bert(capture):
+    """transformers' eager attention adds a finfo.min mask built from the mask's dtype."""
+    m = tm.bert(attn="eager")
+    graph = import_module(m, tm.padded_tokens(4, 16), capture=capture, dynamic_dims=TEXT_DIMS)
+    assert_faithful(graph, m, tm.padded_tokens(4, 16), tol=1e-5)
+    assert_faithful(graph, m, tm.padded_tokens(2, 7, seed=5), tol=1e-5)
+
+
 def test_padding_changes_nothing_but_the_padded_positions():
     """The import honours the mask: padding a batch further leaves its pooled embeddings."""
     graph = imported("bert", "export", True)
