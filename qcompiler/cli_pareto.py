@@ -46,20 +46,14 @@ def add_pareto_parser(sub) -> None:
 
 
 def cmd_pareto(args) -> int:
-    from .cli import parse_dynamic_dims
-    from .loading import parse_shape
+    from .cli import example_input, parse_dynamic_dims
     from .pareto import accuracy_pareto
     from .pareto_result import ParetoError
 
     limits = _limits(args)
     calibration = load_calibration(args.calib)
     validation = _validation(args.val)
-    shape = parse_shape(args.input_shape)
-    example = None
-    if shape is not None:
-        import torch
-
-        example = torch.randn(shape)
+    example = example_input(args.model, args.input_shape)
     budgets = args.budgets.split(",") if args.budgets else None
     result = accuracy_pareto(args.model, target=args.target, calibration=calibration, validation=validation,
                              resource=args.resource, budgets=budgets, steps=args.steps, choices=_widths(args.choices),
