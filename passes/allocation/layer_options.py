@@ -2,8 +2,9 @@
 (cheapest first, preferred on ties), each with its sensitivity (`q.sens`, plus
 `q.sens_act` with activation choices) and its costs (costs.py); layers that must agree
 are tied (graph_ties.py), so whatever is chosen deploys. `allocate-bits` solves it
-exactly; `search` explores it with measured losses. Choices are weight widths (ints)
-and, given `codebook`, kernel codebooks "cbI" (codebook_choice.py)."""
+exactly; `search` explores it with measured losses. Choices are weight widths (ints),
+given `codebook` kernel codebooks "cbI" (codebook_choice.py), or minifloat formats
+("e4m3", "e2m3", ...: docs/minifloat.md), costed at their storage bits."""
 from __future__ import annotations
 
 from typing import Optional
@@ -12,6 +13,7 @@ from qcompiler.ir.types import STORAGE_BITS
 from qcompiler.targets import Target
 
 from ..quantize.choices import WEIGHT_STORAGE
+from ..quantize.minifloat import format_bits, is_minifloat
 from .codebook_choice import CodebookChoices, codebook_index_bits
 from .costs import layer_costs
 from .errors import AllocationError
@@ -47,10 +49,14 @@ def write_choices(layers: list, labels, with_activations: bool, codebook: Option
         w, a = label if with_activations else (label, None)
         if with_activations:
             layer.node.attrs["q.act_bits"] = a
-        index_bits = codebook_index_bits(w)
-        if index_bits is None:
+        index_bits = None if is_minifloat(w) else codebook_index_bits(w)
+        if is_minifloat(w):
+            layer.node.attrs["q.format"] = w
+            for stale in ("q.bits", "q.index_bits", "q.codebook_bits"):
+                layer.node.attrs.pop(stale, None)
+        elif index_bits is None:
             layer.node.attrs["q.bits"] = w
-            for stale in ("q.index_bits", "q.codebook_bits"):
+            for stale in ("q.index_bits", "q.codebook_bits", "q.format"):
                 layer.node.attrs.pop(stale, None)
         else:
             codebook.write(layer.node, index_bits)
@@ -60,12 +66,13 @@ def _labels(layer, target: Target, choices: tuple, act_choices: Optional[tuple],
             codebook: Optional[CodebookChoices]) -> list:
     """The layer's choices the target can run, cheapest first (preferred on ties); the
     integer widths before the codebooks."""
-    widths = sorted(c for c in choices if codebook_index_bits(c) is None)
-    books = [c for c in choices if codebook_index_bits(c) is not None]
+    formats = sorted((c for c in choices if is_minifloat(c)), key=format_bits)  # float ops on every target
+    widths = sorted(c for c in choices if not is_minifloat(c) and codebook_index_bits(c) is None)
+    books = [c for c in choices if not is_minifloat(c) and codebook_index_bits(c) is not None]
     if books and codebook is None:
         raise AllocationError(f"choices {books}: kernel codebooks are an allocate-bits choice only")
     weights = [b for b in widths if target.supports_weight(layer.node.op, WEIGHT_STORAGE[b])]
-    weights += [c for c in books if codebook.offered(layer, target)]
+    weights += [c for c in books if codebook.offered(layer, target)] + formats
     if not weights:
         raise AllocationError(f"{layer.node.label()}: target '{target.name}' runs none of the weight widths "
                               f"{list(choices)} for {layer.node.op} (it has {', '.join(target.weight_types_for(layer.node.op))})")
@@ -82,9 +89,10 @@ def _labels(layer, target: Target, choices: tuple, act_choices: Optional[tuple],
 def _choice(layer, label, target: Target, act_choices: Optional[tuple], reader: str,
             codebook: Optional[CodebookChoices]) -> Choice:
     w, a = (label, default_activation_bits(target)) if act_choices is None else label
-    index_bits = codebook_index_bits(w)
+    index_bits = None if is_minifloat(w) else codebook_index_bits(w)
     if index_bits is None:
-        sensitivity, costs = _sensitivity(layer, "q.sens", w, reader), layer_costs(layer, w, a, target)
+        bits = format_bits(w) if is_minifloat(w) else w
+        sensitivity, costs = _sensitivity(layer, "q.sens", w, reader), layer_costs(layer, bits, a, target)
     else:
         sensitivity = codebook.sensitivity(layer, index_bits, reader)
         costs = codebook.costs(layer, index_bits, a, target)
@@ -104,6 +112,8 @@ def _sensitivity(layer, attr: str, bits: int, reader: str) -> float:
         producer = "sensitivity{metric=sqnr, acts=[...]}" if attr == "q.sens_act" else "sensitivity"
         raise AllocationError(f"{layer.node.label()} has no {attr}: run {producer} before {reader}")
     if str(bits) not in scores:
-        raise AllocationError(f"{layer.node.label()}: {attr} has widths {sorted(scores, key=int)}, "
-                              f"{reader} asks for {bits}; measure it with sensitivity{{bits=[...]}}")
+        measure = "minifloat-sensitivity{formats=[...]}" if is_minifloat(bits) else "sensitivity{bits=[...]}"
+        widths = sorted(scores, key=lambda k: k.zfill(4))  # numbers in order, formats after them
+        raise AllocationError(f"{layer.node.label()}: {attr} has widths {widths}, {reader} asks for {bits}; "
+                              f"measure it with {measure}")
     return float(scores[str(bits)])

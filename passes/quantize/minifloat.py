@@ -40,6 +40,10 @@ def is_minifloat(name) -> bool:
     return name in FORMATS
 
 
+def format_bits(name: str) -> int:
+    return minifloat_type(name, "f32", (), 1.0).bits
+
+
 def minifloat_type(name: str, expressed: str, shape, scale, axis=None) -> MinifloatType:
     return MinifloatType(expressed=expressed, shape=shape, scale=scale, axis=axis, **FORMATS[name])
 
@@ -59,6 +63,9 @@ def check_options(weights: str, acts, granularity: str, method: str) -> None:
 
 
 def layer_format(node, default: str) -> str:
+    if "q.bits" in node.attrs and "q.format" not in node.attrs:
+        raise QuantizeError(f"node {node.label()} was given integer weights (q.bits={node.attrs['q.bits']}), but "
+                            f"quantize runs minifloat formats: integer and minifloat layers do not mix in one graph")
     name = node.attrs.get("q.format", default)
     if not is_minifloat(name):
         raise QuantizeError(f"node {node.label()}: q.format = {name!r} is not a minifloat format "
