@@ -65,6 +65,15 @@ def test_eager_attention_bert(capture):
     assert_faithful(graph, m, tm.padded_tokens(2, 7, seed=5), tol=1e-5)
 
 
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_unpadded_example_still_masks(capture):
+    """An example without padding must not bake the mask away (transformers skips an all-ones
+    mask when it can see it)."""
+    m, (ids, _) = model("bert"), tm.padded_tokens(4, 16)
+    graph = import_module(m, (ids, torch.ones_like(ids)), capture=capture)
+    assert_faithful(graph, m, tm.padded_tokens(4, 16, seed=7), tol=1e-5)
+
+
 def test_padding_changes_nothing_but_the_padded_positions():
     """The import honours the mask: padding a batch further leaves its pooled embeddings."""
     graph = imported("bert", "export", True)
