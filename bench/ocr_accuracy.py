@@ -3,7 +3,7 @@ rendered English text lines: fp32, onnxruntime quantize_static and qcompiler, in
 
     python bench/ocr_accuracy.py [--lines 200] [--calib-lines 64] [--width dynamic|320]
         [--ort MinMax,Entropy] [--methods minmax,percentile,kl,mse] [--target x86-vnni]
-        [--accuracy-control 0.01 [--validation-lines 32]]
+        [--accuracy-control 0.01 [--validation-lines 32]] [--clip-search 'clip-search{...}']
 
 Lines are drawn by qcompiler.testing.text_lines (calibration and test lines from different
 seeds) and scored as rapidocr reads them (qcompiler.testing.ctc_recognizer): batches of 8
@@ -69,17 +69,19 @@ def ort_rows(model: Path, calib: list, evaluate, methods, work: Path) -> list:
 
 
 def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, runner: str, work: Path,
-                   validation=None, max_drop: float = 0.01) -> list:
+                   validation=None, max_drop: float = 0.01, clip_search: str = "") -> list:
     """One row per calibration method; with `validation`, one accuracy-control row (the
     first method) instead."""
     import qcompiler
 
     rows = []
     for method in methods:
-        from qcompiler.pipelines import default_pipeline, replace
+        from qcompiler.pipelines import default_pipeline, insert_after, replace
 
         pipeline = replace(default_pipeline(target), "calibrate", f"calibrate{{method={method}}}")
-        name = f"qcompiler {target} calibrate{{method={method}}}" + (
+        if clip_search:
+            pipeline = insert_after(pipeline, "calibrate", clip_search)
+        name = f"qcompiler {target} calibrate{{method={method}}}" + (f",{clip_search}" if clip_search else "") + (
             f" accuracy-control{{max_drop={max_drop}}}" if validation else "")
         start = time.perf_counter()
         try:
@@ -125,6 +127,8 @@ def main(argv=None) -> None:
     ap.add_argument("--accuracy-control", type=float, default=None, metavar="MAX_DROP",
                     help="add an accuracy-control row: exact-line accuracy on validation lines within MAX_DROP")
     ap.add_argument("--validation-lines", type=int, default=32)
+    ap.add_argument("--clip-search", default="", metavar="PASS",
+                    help="a clip-search pass (e.g. 'clip-search{methods=[minmax,percentile]}') run after calibrate")
     args = ap.parse_args(argv)
 
     model = rec_model_path()
@@ -163,7 +167,8 @@ def main(argv=None) -> None:
             rows += ort_rows(model, calib, evaluate, ort_methods, Path(tmp))
         qc_methods = [m for m in args.methods.split(",") if m]
         if qc_methods:
-            rows += qcompiler_rows(model, calib, evaluate, qc_methods, args.target, args.runner, Path(tmp))
+            rows += qcompiler_rows(model, calib, evaluate, qc_methods, args.target, args.runner, Path(tmp),
+                                   clip_search=args.clip_search)
         if qc_methods and validation:
             rows += qcompiler_rows(model, calib, evaluate, qc_methods, args.target, args.runner, Path(tmp),
                                    validation, args.accuracy_control)

@@ -3,10 +3,12 @@ and ONNX Runtime, PyTorch FX quantization, ONNX Runtime quantize_static (QDQ and
 QOperator, U8S8, per-channel, three calibration methods) and qcompiler (Numba backend and
 exported QOperator ONNX in ORT), all on one small ResNet trained here with a fixed seed.
 
-    python bench/ptq_peers.py [--data PATH] [--epochs 10] [--repeats 50] [--no-write]
+    python bench/ptq_peers.py [--data PATH] [--epochs 10] [--repeats 50] [--target T] [--no-write]
 
 Prints a markdown table (accuracy on the 1,000 test digits, model bytes, latency at batch
-64) and, unless --no-write, puts it in bench/RESULTS.md. Skips (exit 0) without the data.
+64), a table of top-1 agreement with fp32 and logits SQNR, and, unless --no-write, puts
+them in bench/RESULTS.md. qcompiler compiles for --target (default: x86-vnni where the
+CPU has VNNI, else x86-avx2). Skips (exit 0) without the data.
 """
 from __future__ import annotations
 
@@ -35,10 +37,13 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
+import qcompiler  # noqa: E402
+from qcompiler.pipelines import insert_after  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ort_ptq  # noqa: E402
 import _qcompiler_ptq  # noqa: E402
-from _common import cpu_description, interleaved_median_ms, write_section  # noqa: E402
+from _common import cpu_description, interleaved_median_ms, markdown_table, write_section  # noqa: E402
 from _mnist_resnet import load_mnist5k, train_resnet  # noqa: E402
 from _ptq_report import Row, goals, kernel_breakdown, table  # noqa: E402
 
@@ -47,7 +52,8 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist5k.npz"
 HEADING = "Post-training int8 vs peers (mnist5k)"
 CALIBRATION_IMAGES = 256
 BATCH = 64
-QCOMPILER_METHODS = ("minmax", "mse")
+# calibration of the qcompiler rows: the method, and a clip-search run after it (or none)
+QCOMPILER_CALIBRATIONS = (("minmax", ""), ("mse", ""), ("mse", "clip-search{methods=[minmax,percentile,kl]}"))
 PROFILED_PEER = "ORT quantize_static QOperator U8S8, MinMax"  # the peer nearest to our export
 
 
@@ -126,15 +132,41 @@ def peer_rows(model: torch.nn.Module, data: dict, work: Path) -> tuple[list, str
 def qcompiler_rows(model: torch.nn.Module, data: dict, work: Path, target: str) -> list:
     calibration = data["x_train"][:CALIBRATION_IMAGES]
     rows = []
-    for method in QCOMPILER_METHODS:
-        label = f"qcompiler int8 {target}, calibrate{{method={method}}}"
-        cm = _qcompiler_ptq.compile_int8(model, target, method, calibration, data["x_test"])
-        path = _qcompiler_ptq.export_qoperator(cm, work / f"qcompiler.{method}.onnx")
-        rows += [Row(f"{label} — Numba", "ours", cm, _qcompiler_ptq.graph_bytes(cm, work / f"qcompiler.{method}"),
+    for k, (method, clip_search) in enumerate(QCOMPILER_CALIBRATIONS):
+        pipeline = _qcompiler_ptq.pipeline_with(target, method)
+        if clip_search:
+            pipeline = ",".join(insert_after(pipeline, "calibrate", clip_search))
+        label = f"qcompiler int8 {target}, calibrate{{method={method}}}" + (f", {clip_search}" if clip_search else "")
+        cm = qcompiler.compile(model, target=target, example_inputs=torch.from_numpy(data["x_test"][:1]),
+                               calibration=calibration, pipeline=pipeline, progress=False)
+        path = _qcompiler_ptq.export_qoperator(cm, work / f"qcompiler.{k}.onnx")
+        rows += [Row(f"{label} — Numba", "ours", cm, _qcompiler_ptq.graph_bytes(cm, work / f"qcompiler.{k}"),
                      own_runtime=cm),
                  Row(f"{label} → QOperator ONNX — ORT", "ours", _ort_ptq.predictor(_ort_ptq.session(path, 0)),
                      path.stat().st_size, onnx=path)]
     return rows
+
+
+def logits(predict: Callable, x: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.asarray(predict(x[i:i + BATCH])) for i in range(0, len(x), BATCH)])
+
+
+def agreement_table(rows: list, x: np.ndarray, y: np.ndarray, reference: np.ndarray) -> str:
+    """Per row: accuracy, top-1 agreement with fp32 torch, the test images whose top-1
+    differs (with fp32's margin between its top two logits) and the SQNR of the logits."""
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    body = []
+    for r in rows:
+        out = logits(r.predict, x)
+        differ = np.nonzero(out.argmax(1) != reference.argmax(1))[0]
+        sqnr = 10 * np.log10((reference ** 2).sum() / max(((out - reference) ** 2).sum(), 1e-30))
+        body.append([r.name, f"{(out.argmax(1) == y).mean() * 100:.1f}",
+                     f"{100 - 100 * len(differ) / len(x):.1f}",
+                     ", ".join(f"{i} ({margin[i]:.3f})" for i in differ[:6]) + (" ..." if len(differ) > 6 else ""),
+                     f"{sqnr:.2f}"])
+    return markdown_table(["model — runtime", "test acc. %", "top-1 agreement with fp32 %",
+                           "images that differ (fp32 top-2 logit margin)", "logits SQNR dB"], body, "lrrlr")
 
 
 def latencies(rows: list, x: np.ndarray, repeats: int) -> dict:
@@ -188,6 +220,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mnist5k.npz (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=50, help="timed runs per latency (after 3 warm-ups)")
+    parser.add_argument("--target", default=None, help="qcompiler's target (default: from the CPU flags)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args(argv)
     if not args.data.is_file():
@@ -203,15 +236,18 @@ def main(argv=None) -> int:
     seconds = {"train": time.perf_counter() - start}
     with tempfile.TemporaryDirectory() as tmp:
         rows, entropy_check = peer_rows(model, data, Path(tmp))
-        rows += qcompiler_rows(model, data, Path(tmp), _qcompiler_ptq.target_for(header))
+        rows += qcompiler_rows(model, data, Path(tmp), args.target or _qcompiler_ptq.target_for(header))
         for r in rows:
             r.accuracy = accuracy(r.predict, data["x_test"], data["y_test"])
+        reference = logits(torch_predict(model), data["x_test"])
+        agreement = agreement_table(rows, data["x_test"], data["y_test"], reference)
         ms = latencies(rows, data["x_test"][:BATCH], args.repeats)
         profiled = [r for r in rows if r.onnx and (r.kind != "peer" or r.name.startswith(PROFILED_PEER))]
         profiles = {r.name: _ort_ptq.kernel_ms_by_op(r.onnx, data["x_test"][:BATCH]) for r in profiled}
     seconds["total"] = time.perf_counter() - start
     report = "\n\n".join([describe(argv, header, model, args.epochs, args.repeats, seconds, entropy_check),
-                           table(rows, ms), "ORT's profiler, kernel time per run at batch 64 (models profiled one after another: "
+                           table(rows, ms), "Agreement with fp32 torch on the 1,000 test digits:", agreement,
+                           "ORT's profiler, kernel time per run at batch 64 (models profiled one after another: "
                            "compare the shares within a row more than totals across rows):",
                            kernel_breakdown(profiles), "Goals:\n\n" + "\n".join(goals(rows, ms))])
     print(report)
