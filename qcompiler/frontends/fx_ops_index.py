@@ -104,7 +104,8 @@ def _index_several(cx, x: Value, items: list) -> Value:
     """x[i, :, j] with several index tensors (numpy advanced indexing): the indexed axes,
     moved to the front unless adjacent, merge into one axis that the broadcast flat
     positions of the indices gather from."""
-    items = items + [slice(None)] * (cx.rank(x) - len(items))
+    # an int among index tensors is one more (0-d) index tensor, as in numpy
+    items = [cx.i64(i) if isinstance(i, int) else i for i in items] + [slice(None)] * (cx.rank(x) - len(items))
     indexed = [a for a, i in enumerate(items) if isinstance(i, Value)]
     for a, item in enumerate(items):
         if not isinstance(item, Value) and item != slice(None):
