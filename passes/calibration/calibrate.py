@@ -30,6 +30,7 @@ from .attrs import range_attr
 from .calibrate_weights import annotate_weight_ranges, check_percentile, check_weight_options
 from .data import MemoryBoundBatches, calibration_batches
 from .errors import CalibrationError
+from .histogram import NonFiniteData
 from .observers import METHODS, make_observer
 from .quant_error import storage_for_bits
 from .range_policy import keeps_observed_range
@@ -109,13 +110,17 @@ class Calibrate(Pass):
         n_batches = n_chunks = 0
         for k, arrays in enumerate(ctx.progress.iterate(batches, desc="calibrate", total=total)):
             def observe(v, a):
-                if id(v) not in observers:
+                observer = observers.get(id(v))
+                if observer is None:
                     return
-                if v.producer is not None and not np.isfinite(a).all():  # inputs are checked as data
+                try:  # inputs are checked as data
+                    if not observer.checks_finite and v.producer is not None and not np.isfinite(a).all():
+                        raise NonFiniteData
+                    observer.update(a)
+                except NonFiniteData:
                     bad = "NaN" if np.isnan(a).any() else "Inf"
                     raise CalibrationError(f"node {v.producer.label()} produced {bad} in %{v.name} "
-                                           f"on calibration batch {k}")
-                observers[id(v)].update(a)
+                                           f"on calibration batch {k}") from None
 
             for chunk in chunks.split(arrays):
                 chunks.record(chunk, stream_graph(graph, chunk, observe, plan).peak_bytes)

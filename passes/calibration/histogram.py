@@ -16,6 +16,10 @@ import numpy as np
 from numba import njit
 
 
+class NonFiniteData(ValueError):
+    """The data holds NaN or Inf."""
+
+
 @njit(cache=True, nogil=True)
 def _observe(counts, x, inverse, zero_bin):
     """One pass over x: (min, max, exact zeros, all finite, all binned). Bins x into
@@ -68,7 +72,7 @@ class StreamingHistogram:
         dmin, dmax, zeros, finite, binned = _observe(counts, x, 1.0 / self.width if self.width else 0.0,
                                                      self.zero_bin)
         if not finite:
-            raise ValueError("histogram data contains NaN or Inf")
+            raise NonFiniteData("histogram data contains NaN or Inf")
         self.min, self.max = min(self.min, float(dmin)), max(self.max, float(dmax))
         self.exact_zeros += int(zeros)
         if self.min == self.max == 0.0:

@@ -11,7 +11,11 @@ class Observer:
     `range(bits, symmetric)` returns the clipping range (lo, hi) the method chooses for
     that bit width — floats per tensor, arrays per channel. A symmetric range clips
     both sides at one threshold t and is reported as the data range clipped to
-    [-t, t], so a one-sided tensor (a ReLU output) keeps its sign information."""
+    [-t, t], so a one-sided tensor (a ReLU output) keeps its sign information.
+    An observer that `checks_finite` raises NonFiniteData from `update` on NaN or Inf
+    (found in its own pass over the data, so callers need not check first)."""
+
+    checks_finite = False
 
     def update(self, array) -> None:
         raise NotImplementedError
@@ -26,6 +30,8 @@ class Observer:
 
 class HistogramObserver(Observer):
     """Per-tensor observer backed by a fixed-size streaming histogram."""
+
+    checks_finite = True
 
     def __init__(self, bins: int = 2048):
         self.histogram = StreamingHistogram(bins)
