@@ -17,6 +17,8 @@ are different seeded padded batches (the first sequence full, the others cut sho
   (the state before it), so the [finfo.min, 0] mask is added to the scores in u8.
 - softmax SQNR: every attention softmax of the quantized graph (before lowering) against
   the float graph's, on the first test batch, reference interpreter; worst layer.
+- "QDQ in onnxruntime": the folded model exported as QDQ (masked_softmax as
+  Where/Add/Softmax in float between the quantized matmuls), run by onnxruntime.
 - onnxruntime quantize_dynamic: the same ONNX file, per-channel s8 weights, activations
   quantized per batch at run time (what transformers users compare against).
 """
@@ -132,6 +134,13 @@ def measure(args, qk_gain: float) -> list:
             got = np.concatenate([cm(*f) for f in feeds])
             runners[label] = lambda cm=cm: cm(*feeds[0])
             rows.append([label, cosines(got, expected), softmax_sqnr(cm, feeds[0]), f"{seconds:.1f}"])
+            if fold:
+                qdq = ort.InferenceSession(cm.export_onnx(str(folder / "qdq.onnx"), form="qdq"),
+                                           providers=["CPUExecutionProvider"])
+                label = "qcompiler int8, masks folded, QDQ in onnxruntime"
+                got = np.concatenate([qdq.run(None, {"input_ids": f[0], "attention_mask": f[1]})[0] for f in feeds])
+                runners[label] = lambda: qdq.run(None, {"input_ids": feeds[0][0], "attention_mask": feeds[0][1]})
+                rows.append([label, cosines(got, expected), None, ""])
         dynamic = ort_dynamic(path, folder)
 
         def run_dynamic(f):
