@@ -2,7 +2,8 @@
 embedding cosine on padded token batches and attention-softmax SQNR, qcompiler with and
 without the additive-mask fold (masked_softmax) next to onnxruntime's quantize_dynamic.
 
-    python bench/transformer_accuracy.py [--exporter legacy|dynamo] [--attn sdpa|eager] [--qk-gain 1,8] [--calibration 32] [--test 16] [--seq 32]
+    python bench/transformer_accuracy.py [--exporter legacy|dynamo] [--attn sdpa|eager] [--qk-gain 1,8]
+        [--value-gain 1] [--calibration 32] [--test 16] [--batch 8] [--seq 32]
 
 The model is qcompiler.testing.transformer_models.bert (hidden 64, 2 layers, 4 heads,
 vocab 1000, seeded random weights, masked mean pooling), exported by

@@ -26,6 +26,8 @@ from qcompiler.rewrite import Const, Op, Rule, Var
 
 from ..calibration.attrs import with_result_calibration
 
+# what a 0/1 attention mask is stored as before it is cast to the scores' float type
+MASK_DTYPES = ("bool", "i64", "i32", "i16", "i8", "u8")
 # ops that move a mask's entries around without computing with them
 SHAPE_OPS = ("reshape", "unsqueeze", "squeeze", "expand", "transpose", "flatten")
 
@@ -61,8 +63,7 @@ def _one_minus_mask(graph: Graph, node) -> Optional[tuple]:
         if fill is None or sub is None or sub.op != "sub" or _uniform(graph, sub.inputs[0]) != 1.0:
             continue
         cast = sub.inputs[1].producer
-        if cast is not None and cast.op == "cast" and cast.inputs[0].type.dtype in ("bool", "i64", "i32", "i16", "i8",
-                                                                                   "u8"):
+        if cast is not None and cast.op == "cast" and cast.inputs[0].type.dtype in MASK_DTYPES:
             return cast.inputs[0], False, fill
     return None
 
@@ -78,7 +79,8 @@ def additive_mask(graph: Graph, v: Value) -> Optional[tuple]:
         node = node.inputs[0].producer
     if node is None or len(node.outputs) != 1:
         return None
-    found = _where_mask(graph, node) if node.op == "where" else _one_minus_mask(graph, node) if node.op == "mul" else None
+    recognise = {"where": _where_mask, "mul": _one_minus_mask}.get(node.op)
+    found = recognise(graph, node) if recognise is not None else None
     return None if found is None else (*found, chain[::-1])
 
 
