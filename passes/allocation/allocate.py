@@ -17,9 +17,10 @@ Kernel codebooks compete as choices too: `choices=[2,4,8,cb4]` also offers conv2
 with k×k kernels a codebook of 2^4 codewords of `codebook_bits` (codebook_choice.py:
 its size, arithmetic and a sensitivity proxy); a layer that gets one carries
 `q.index_bits` and `q.codebook_bits` instead of `q.bits`, which `codebook-quantize`
-(run next) reads. Minifloat formats compete among themselves (`choices=[e4m3,e2m3,e2m1]`,
-sensitivities from `minifloat-sensitivity`): a layer gets `q.format`, which
-`quantize{weights=e4m3}` reads (docs/minifloat.md).
+(run next) reads. Minifloat formats compete too (`choices=[8,e4m3,e2m3]`, their
+sensitivities from `minifloat-sensitivity`, run after `sensitivity{metric=sqnr}` so the
+numbers compare): a layer that gets one carries `q.format`, which `quantize` reads
+(docs/minifloat.md).
 """
 from __future__ import annotations
 
@@ -55,10 +56,9 @@ class AllocateBits(Pass):
         for resource, value in self.budget.items():
             parse_budget(resource, value)
         object.__setattr__(self, "choices", tuple(self.choices))
-        formats = [b for b in self.choices if is_minifloat(b)]
-        if formats and (len(formats) != len(self.choices) or self.granularity != "layer"):
+        if any(is_minifloat(b) for b in self.choices) and self.granularity != "layer":
             raise ValueError(f"choices={list(self.choices)}: minifloat formats are chosen per layer "
-                             "(granularity=layer) and among themselves; quantize runs integer or minifloat layers")
+                             "(granularity=layer)")
         widths = [b for b in self.choices if not is_minifloat(b) and codebook_index_bits(b) is None]  # checks cbI
         if not self.choices or any(b not in WEIGHT_STORAGE for b in widths):
             raise ValueError(f"choices={list(self.choices)}: weight widths must be among {sorted(WEIGHT_STORAGE)} "

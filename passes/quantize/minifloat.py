@@ -62,7 +62,7 @@ def check_options(weights: str, acts, granularity: str, method: str) -> None:
         raise QuantizeOptionError(f"minifloat_scale='{method}' is not one of {', '.join(SCALE_METHODS)}")
 
 
-def layer_format(node, default: str) -> str:
+def layer_format(node, default) -> str:
     if "q.bits" in node.attrs and "q.format" not in node.attrs:
         raise QuantizeError(f"node {node.label()} was given integer weights (q.bits={node.attrs['q.bits']}), but "
                             f"quantize runs minifloat formats: integer and minifloat layers do not mix in one graph")
@@ -73,9 +73,12 @@ def layer_format(node, default: str) -> str:
     return name
 
 
-def quantize_minifloat(graph, ctx, weights: str, acts, granularity: str, method: str) -> PassResult:
+def quantize_minifloat(graph, ctx, weights, acts, granularity: str, method: str, only=None) -> PassResult:
+    """`only`: ids of the layers to quantize (default: every layer not kept float); `weights`
+    None when each of them carries its `q.format`."""
     kept = mark_kept_float(graph)
-    uses = [use for use in weight_uses(graph) if not kept_float(use.consumer)]
+    uses = [use for use in weight_uses(graph) if not kept_float(use.consumer)
+            and (only is None or id(use.consumer) in only)]
     weight_ids = {id(use.weight) for use in uses}
     values: dict = {}  # the activations layers read: id -> (value, format name, reader)
     for use in uses:

@@ -9,7 +9,8 @@ overrides it for the activation the node reads, activation_widths.py), `granular
 weights; default: the target's rule — activations always follow the target). A layer
 with `q.keep_float = true` stays float (keep_float.py). A minifloat format
 (`weights=e4m3, acts=e4m3`, e5m2, e3m2, e2m3, e2m1; `minifloat_scale` max | mse) goes to
-minifloat.py instead.
+minifloat.py instead; layers the allocator gave a minifloat `q.format` are quantized
+by it after the integer ones (minifloat_layers.py).
 Whatever the target (ctx.target, default "generic") cannot run falls back to what it
 can, with a warning. On targets whose u8 x s8 pair sums saturate int16 (x86 AVX2),
 i8 weights read next to u8 activations are kept in [-64, 63] (`q.reduce_range`):
@@ -36,6 +37,7 @@ from .activations import apply_activations, plan_activations
 from .errors import QuantizeError
 from .keep_float import kept_float, mark_kept_float
 from .minifloat import check_options as check_minifloat_options, is_minifloat, quantize_minifloat
+from .minifloat_layers import with_minifloat_layers
 from .op_classes import reduction_axis
 from .ties import tie_sets
 from .weights import WeightPlan, quantize_weight, recorded_range
@@ -66,6 +68,9 @@ class Quantize(Pass):
         _check_codebook_choices_applied(graph)
         if is_minifloat(self.weights):
             return quantize_minifloat(graph, ctx, self.weights, self.acts, self.granularity, self.minifloat_scale)
+        return with_minifloat_layers(graph, ctx, lambda: self._run_integer(graph, ctx), self.minifloat_scale)
+
+    def _run_integer(self, graph, ctx) -> PassResult:
         target = get_target(ctx.target or "generic")
         acts = choices.activation_storage(self.acts, target, ctx)
         granularity = choices.granularity(choices.parse_granularity(self.granularity), target, ctx)
