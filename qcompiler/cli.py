@@ -172,8 +172,8 @@ def cmd_compile(args) -> int:
         raise UsageError("the pipeline calibrates: give calibration samples with --calib DATA.npy|DATA.npz")
     if not args.calib and budgets:
         raise UsageError("--budget measures layer sensitivities on data: give samples with --calib DATA.npy|DATA.npz")
-    calibration = load_calibration(args.calib) if args.calib else None
     example = example_input(args.model, args.input_shape)
+    calibration = load_calibration(args.calib) if args.calib else None
     if example is None and isinstance(calibration, list):  # (inputs, labels) batches: trace on the first sample
         example = calibration[0][0][:1]
     cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration,
