@@ -1,0 +1,72 @@
+"""transformer-recipe{alpha=0.5, smooth=true}: the targets' default pipelines run it before
+calibrate; it changes nothing unless the graph is a transformer encoder (a layer_norm and
+an attention softmax, `softmax` or `masked_softmax`). On one, it
+
+- keeps the residual stream and LayerNorm float (`q.keep_float` on every layer_norm and
+  on the adds whose results reach a layer_norm through adds only): the outlier channels
+  of the stream cost a per-tensor 8-bit add most of its levels, and no target lists a
+  16-bit activation storage (a target that did would take the stream there instead);
+- migrates activation outliers into the weights of the linears the LayerNorms feed
+  (smooth-quant, `alpha`; `smooth=false` skips it), so their 8-bit inputs resolve the
+  ordinary channels.
+
+Linear weights stay per-channel int8 and the linears' inputs static per-tensor, as
+`quantize` makes them; softmax, GELU and LayerNorm stay float (`lower` has no integer
+kernel for them on 8-bit inputs worth their error).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from qcompiler.ir.core import Graph
+from qcompiler.passmanager import PassResult, Pass, register_pass
+
+from ..quantize.keep_float import KEEP_FLOAT
+from .smooth_quant import SmoothQuant
+
+ATTENTION = ("softmax", "masked_softmax")
+
+
+def is_transformer(graph: Graph) -> bool:
+    ops = {n.op for n in graph.nodes}
+    return "layer_norm" in ops and any(op in ops for op in ATTENTION)
+
+
+def residual_stream(graph: Graph) -> list:
+    """The layer_norms and the adds whose results reach one through adds only."""
+    chosen = [n for n in graph.nodes if n.op == "layer_norm"]
+    frontier = [n.inputs[0].producer for n in chosen]
+    seen = set()
+    while frontier:
+        node = frontier.pop()
+        if node is None or node.op != "add" or id(node) in seen:
+            continue
+        if all(user.op in ("add", "layer_norm") for user in node.output.users):
+            seen.add(id(node))
+            chosen.append(node)
+            frontier.extend(v.producer for v in node.inputs if v is not None)
+    return chosen
+
+
+@register_pass
+@dataclass(frozen=True)
+class TransformerRecipe(Pass):
+    name: ClassVar[str] = "transformer-recipe"
+    alpha: float = 0.5
+    smooth: bool = True
+    samples: int = 32
+
+    def __post_init__(self):
+        SmoothQuant(alpha=self.alpha, samples=self.samples)  # checks the options
+
+    def run(self, graph, ctx) -> PassResult:
+        if not is_transformer(graph):
+            return PassResult(False, {"transformer": 0})
+        stream = residual_stream(graph)
+        for node in stream:
+            node.attrs.setdefault(KEEP_FLOAT, True)
+        stats = {"transformer": 1, "float_residual_stream": len(stream)}
+        if self.smooth:
+            stats.update(SmoothQuant(alpha=self.alpha, samples=self.samples).run(graph, ctx).stats)
+        return PassResult(True, stats)

@@ -1,0 +1,94 @@
+"""smooth-quant keeps the float function and flattens the linears' inputs; the
+transformer recipe on an outlier-injected tiny BERT (compiled once per module)."""
+import numpy as np
+import pytest
+import torch
+
+import qcompiler
+from qcompiler.ir.clone import clone
+from qcompiler.loading import load_model
+from qcompiler.numerics.sqnr import sqnr_db
+from qcompiler.passmanager import PassContext, PassManager
+from qcompiler.passes.transformer.errors import TransformerRecipeError
+from qcompiler.passes.transformer.smooth_quant import SmoothQuant
+from qcompiler.runtime.reference import run_graph
+from qcompiler.testing import transformer_models as tm
+
+PREFIX = "fold-constants,canonicalize,fold-bn,fuse-activations,dce"
+QUANTIZE = "calibrate{method=mse},quantize,lower"
+
+
+def outlier_bert():
+    """Tiny BERT with outlier channels in every LayerNorm but the last, whose output is
+    pooled (its own outliers would dominate the cosine and hide everything else)."""
+    model = tm.bert(seed=0)
+    last = model.encoder.encoder.layer[-1].output.LayerNorm
+    kept = last.weight.detach().clone()
+    tm.inject_outlier_channels(model)
+    with torch.no_grad():
+        last.weight.copy_(kept)
+    return model
+
+
+@pytest.fixture(scope="module")
+def data():
+    ids, mask = tm.padded_tokens(16, 16, seed=1)
+    test_ids, test_mask = tm.padded_tokens(8, 16, seed=100)
+    return [(ids[i:i + 8].numpy(), mask[i:i + 8].numpy()) for i in (0, 8)], (test_ids.numpy(), test_mask.numpy())
+
+
+@pytest.fixture(scope="module")
+def compiled(data):
+    model = outlier_bert()
+    calib, _ = data
+    example = tuple(torch.from_numpy(a) for a in calib[0])
+
+    def build(recipe):
+        return qcompiler.compile(model, target="x86-vnni", calibration=calib, example_inputs=example,
+                                 progress=False, pipeline=f"{PREFIX},{recipe}{QUANTIZE}")
+
+    return model, {"none": build(""), "float stream": build("transformer-recipe{smooth=false},"),
+                   "recipe": build("transformer-recipe,")}
+
+
+def pooled_cosine(model, cm, test) -> float:
+    with torch.no_grad():
+        expected = model(*(torch.from_numpy(a) for a in test)).numpy()
+    got = cm(*test)
+    return float(np.min(np.sum(got * expected, 1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)))
+
+
+def smoothed_linear_sqnr(cm, test) -> float:
+    """Worst SQNR of the linears reading a LayerNorm (smoothed or not), fake-quant vs float."""
+    graph = cm.float_graph
+    names = [n.output.name for n in graph.nodes if n.op == "linear"
+             and n.inputs[0].producer is not None and n.inputs[0].producer.op in ("layer_norm", "mul")]
+    _, floats = run_graph(graph, list(test), keep=True)
+    _, quantized = run_graph(cm.fake_quant_graph, list(test), keep=True)
+    return min(float(sqnr_db(floats[n], quantized[n])) for n in names)
+
+
+def test_smooth_quant_keeps_the_float_function(data):
+    calib, test = data
+    graph = load_model(outlier_bert(), tuple(torch.from_numpy(a) for a in calib[0]), dynamic_batch=True)
+    PassManager(PREFIX).run(graph, PassContext())
+    before = clone(graph)
+    manager = PassManager([SmoothQuant(alpha=0.5)])
+    manager.run(graph, PassContext(calibration=calib))
+    # post-LN BERT: each LayerNorm also feeds a residual add, so the scales go into a mul
+    assert manager.history[0].stats == {"sites": 4, "folded_into_layer_norm": 0, "smoothing_muls": 4}
+    np.testing.assert_allclose(run_graph(graph, list(test))[0], run_graph(before, list(test))[0], rtol=1e-4, atol=1e-5)
+
+
+def test_recipe_raises_the_accuracy_of_the_smoothed_linears(compiled, data):
+    _, test = data
+    model, cms = compiled
+    sqnr = {k: smoothed_linear_sqnr(cm, test) for k, cm in cms.items()}
+    cosine = {k: pooled_cosine(model, cm, test) for k, cm in cms.items()}
+    assert sqnr["recipe"] > sqnr["float stream"] + 6, sqnr  # at least one bit more on the worst linear
+    assert cosine["recipe"] > cosine["none"] and cosine["recipe"] > 0.9995, cosine
+
+
+def test_alpha_out_of_range_is_refused():
+    with pytest.raises(TransformerRecipeError, match="alpha=1.5"):
+        SmoothQuant(alpha=1.5)
