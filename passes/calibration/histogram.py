@@ -13,14 +13,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from .lazy_jit import lazy_njit
 
 
 class NonFiniteData(ValueError):
     """The data holds NaN or Inf."""
 
 
-@njit(cache=True, nogil=True)
+@lazy_njit
 def _observe(counts, x, inverse, zero_bin):
     """One pass over x: (min, max, exact zeros, all finite, all binned). Bins x into
     `counts` (int64) at floor(x / width) + zero_bin, dividing in float64 by multiplying

@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from .lazy_jit import lazy_njit
 from .observer import HistogramObserver
 
 SMOOTHING = 1e-4
@@ -30,17 +30,7 @@ SMOOTHING = 1e-4
 MIN_KEPT_SHARE = 0.99
 
 
-@njit(cache=True, nogil=True)
-def _smoothing(zero_count: int, size: int) -> float:
-    """How much mass each non-zero bin gives up so that each empty bin gets SMOOTHING
-    (KL stays finite; counts of non-empty bins are >= 1/levels, far above it); -1 when
-    nothing is smoothed (no empty bin, or no non-empty one)."""
-    if zero_count == 0 or zero_count == size:
-        return -1.0
-    return SMOOTHING * zero_count / (size - zero_count)
-
-
-@njit(cache=True, nogil=True)
+@lazy_njit
 def _divergences(counts, levels, first):
     """KL(P‖Q) for each candidate threshold i in [first, len(counts)] bins (inf where
     the kept bins are all empty). P: counts[:i] with the clipped tail added to its last
@@ -62,7 +52,10 @@ def _divergences(counts, levels, first):
         last = counts[i - 1] + total - kept  # P's last bin takes the tail
         q_empty = empty_before[i]
         p_empty = q_empty - (counts[i - 1] == 0) + (last == 0)
-        p_eps, q_eps = _smoothing(p_empty, i), _smoothing(q_empty, i)
+        # smoothing: each empty bin gets SMOOTHING, taken evenly from the non-empty ones (KL
+        # stays finite; a non-empty bin holds at least 1, far above it); -1: nothing smoothed
+        p_eps = SMOOTHING * p_empty / (i - p_empty) if 0 < p_empty < i else -1.0
+        q_eps = SMOOTHING * q_empty / (i - q_empty) if 0 < q_empty < i else -1.0
         # the smoothing moves mass between bins, so the sums stay the raw ones up to rounding
         p_sum = total if p_eps < 0 else total - p_eps * (i - p_empty) + SMOOTHING * p_empty
         q_sum = kept if q_eps < 0 else kept - q_eps * (i - q_empty) + SMOOTHING * q_empty

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from numba import njit
 
 from qcompiler.ir.types import STORAGE_RANGES
 from qcompiler.numerics.affine import params_from_range
 
 from .errors import CalibrationError
+from .lazy_jit import lazy_njit
 
 
 def storage_for_bits(bits: int) -> str:
@@ -25,7 +25,7 @@ def storage_for_bits(bits: int) -> str:
     return name
 
 
-@njit(cache=True, nogil=True)
+@lazy_njit
 def _weighted_errors(rows, scale, zero_point, qmin, qmax, weights):
     """Per row c, sum(w · (x − fake_quantize(x))²) / sum(w), fake_quantize as
     numerics.affine does it: q = clip(rint(x / s in float32) + zp), x̂ = float32((q − zp) · s
