@@ -3,6 +3,7 @@
 Exporters add the mask to the attention scores as a float tensor:
 - `where(keep, 0, fill)` or `where(blocked, fill, 0)`: transformers' masks (fill =
   finfo(float32).min), torch's bool sdpa masks (-inf), the legacy and dynamo ONNX exports;
+  the 0 may be zeros_like(cond) (nn.TransformerEncoder's padding mask, dynamo export);
 - `(1 - m) * fill` with m a cast of the 0/1 attention mask (older transformers, fill =
   finfo.min or -1e4), in either operand order;
 each possibly reshaped, unsqueezed, expanded or transposed before the add. A softmax of
@@ -45,13 +46,25 @@ def _fill(graph: Graph, v: Value) -> Optional[float]:
     return value if value is not None and value < 0 else None
 
 
+def _zero_beside(graph: Graph, v: Value, cond: Value) -> bool:
+    """v is 0 everywhere and adds no dims to the where: a constant, or zeros_like(cond)
+    (expand(0, shape(cond)), nn.MultiheadAttention's float padding mask as exported)."""
+    if _uniform(graph, v) == 0:
+        return True
+    node, shape = v.producer, None
+    if node is not None and node.op == "expand" and _uniform(graph, node.inputs[0]) == 0:
+        shape = node.inputs[1].producer
+    return shape is not None and shape.op == "shape" and shape.inputs[0] is cond and \
+        shape.attrs.get("start", 0) == 0 and shape.attrs.get("end") is None
+
+
 def _where_mask(graph: Graph, node) -> Optional[tuple]:
     cond, a, b = node.inputs
     if cond.type.dtype != "bool":
         return None
-    if _uniform(graph, a) == 0 and _fill(graph, b) is not None:
+    if _zero_beside(graph, a, cond) and _fill(graph, b) is not None:
         return cond, False, _fill(graph, b)
-    if _uniform(graph, b) == 0 and _fill(graph, a) is not None:
+    if _zero_beside(graph, b, cond) and _fill(graph, a) is not None:
         return cond, True, _fill(graph, a)
     return None
 

@@ -12,7 +12,7 @@ from qcompiler.runtime.reference import run_graph
 
 HERE = Path(__file__).parent
 FORMS = ["masked_softmax_where.qir", "masked_softmax_blocked_inf.qir", "masked_softmax_one_minus.qir",
-         "masked_softmax_nan_rows.qir"]
+         "masked_softmax_nan_rows.qir", "masked_softmax_zeros_like.qir"]
 
 
 def padded_inputs(graph, rng):
