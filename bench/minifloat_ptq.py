@@ -9,6 +9,8 @@
    the E4M3 model also exported as FLOAT8 QDQ ONNX and run in onnxruntime.
 2. The PP-OCR direction classifier (rapidocr_onnxruntime): output SQNR and class
    agreement with fp32 on synthetic text lines, calibrated on other lines.
+3. The transformers issue's test encoder (qcompiler.testing.zoo.transformer_encoder: two
+   layers, d_model 32, seeded random weights): output SQNR on Gaussian sequences.
 Accuracy on the fake-quant graph (torch executor). Weight KiB: stored bits of every
 conv / linear weight (scales left out).
 """
@@ -37,6 +39,7 @@ from qcompiler.loading import load_model  # noqa: E402
 from qcompiler.numerics.sqnr import sqnr_db  # noqa: E402
 from qcompiler.passmanager import PassContext, PassManager  # noqa: E402
 from qcompiler.runtime.torch import run_torch  # noqa: E402
+from qcompiler.testing.zoo import transformer_encoder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist5k.npz"
@@ -117,6 +120,20 @@ def classifier_table(args) -> str:
     return markdown_table(["model", "output SQNR dB", "class agreement %"], rows, "lrr")
 
 
+def transformer_table() -> str:
+    model, (example,) = transformer_encoder()
+    imported = load_model(model, example, dynamic_batch=True)
+    rng = np.random.default_rng(0)
+    calibration, test = (rng.standard_normal((64, 5, 32)).astype(np.float32) for _ in range(2))
+    reference = predict(imported, test)
+    rows = []
+    for label, method, quantize in SETTINGS[:5]:
+        out = predict(quantized(imported, calibration, method, quantize), test)
+        rows.append([label, f"{sqnr_db(reference, out):.1f}"])
+        print(rows[-1], flush=True)
+    return markdown_table(["model", "output SQNR dB"], rows, "lr")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -130,7 +147,7 @@ def main() -> int:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", UserWarning)
     start = time.perf_counter()
-    digits, cls = digits_table(args), classifier_table(args)
+    digits, cls, encoder = digits_table(args), classifier_table(args), transformer_table()
     command = f"python bench/minifloat_ptq.py --epochs {args.epochs} --cls-lines {args.cls_lines}" + \
         (" --write" if args.write else "")
     seconds = time.perf_counter() - start
@@ -146,6 +163,11 @@ PP-OCR direction classifier (ch_ppocr_mobile_v2.0_cls), 128 synthetic text lines
 {args.cls_lines} other lines; SQNR and agreement against the fp32 model.
 
 {cls}
+
+Transformer encoder of the transformers issue's tests (2 layers, d_model 32, 4 heads, seeded random
+weights), 64 Gaussian sequences of 5 tokens, calibrated on 64 others; SQNR against fp32.
+
+{encoder}
 """
     print(body)
     if args.write:
