@@ -43,12 +43,13 @@ def compiled(data):
     calib, _ = data
     example = tuple(torch.from_numpy(a) for a in calib[0])
 
-    def build(recipe):
+    def build(pipeline):
         return qcompiler.compile(model, target="x86-vnni", calibration=calib, example_inputs=example,
-                                 progress=False, pipeline=f"{PREFIX},{recipe}{QUANTIZE}")
+                                 progress=False, pipeline=pipeline)
 
-    return model, {"none": build(""), "float stream": build("transformer-recipe{smooth=false},"),
-                   "recipe": build("transformer-recipe,")}
+    # "recipe": the target's default pipeline, which picks the recipe for a transformer
+    return model, {"none": build(f"{PREFIX},{QUANTIZE}"), "recipe": build(None),
+                   "float stream": build(f"{PREFIX},transformer-recipe{{smooth=false}},{QUANTIZE}")}
 
 
 def pooled_cosine(model, cm, test) -> float:
@@ -87,6 +88,16 @@ def test_recipe_raises_the_accuracy_of_the_smoothed_linears(compiled, data):
     cosine = {k: pooled_cosine(model, cm, test) for k, cm in cms.items()}
     assert sqnr["recipe"] > sqnr["float stream"] + 6, sqnr  # at least one bit more on the worst linear
     assert cosine["recipe"] > cosine["none"] and cosine["recipe"] > 0.9995, cosine
+
+
+def test_default_pipeline_keeps_the_residual_stream_float(compiled):
+    _, cms = compiled
+    graph = cms["recipe"].graph
+    assert "transformer-recipe" in cms["recipe"].pipeline
+    norms = [n for n in graph.nodes if n.op == "layer_norm"]
+    residual = [n for n in graph.nodes if n.op == "add" and any(u.op == "layer_norm" for u in n.output.users)]
+    assert len(norms) == 5 and len(residual) == 5  # embeddings + 2 per layer
+    assert all(n.attrs.get("q.float") for n in norms + residual)
 
 
 def test_alpha_out_of_range_is_refused():
