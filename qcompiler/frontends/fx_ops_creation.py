@@ -14,7 +14,7 @@ def _filled(cx, dims, value) -> Value:
     dtype = cx.out_dtype()
     if all(isinstance(d, int) for d in dims):
         return cx.const(np.full([int(d) for d in dims], value, dtype=numpy_dtype(dtype)))
-    return cx.emit("constant_of_shape", [cx.shape_operand(dims)], value=float(value), dtype=dtype)
+    return cx.name_dims(cx.emit("constant_of_shape", [cx.shape_operand(dims)], value=float(value), dtype=dtype), dims)
 
 
 def _dims(size) -> list:
@@ -76,4 +76,6 @@ def arange(cx, *bounds, start=None, end=None, step=None, **kwargs):
         return cx.const(np.arange(*bounds, dtype=numpy_dtype(dtype)))
     # a bound read from a dynamic size (arange(batch), arange(seq)): a range at run time
     start, end, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds, 1)[:3]
-    return cx.emit("range", [cx.value(b, dtype) for b in (start, end, step)])
+    positions = cx.emit("range", [cx.value(b, dtype) for b in (start, end, step)])
+    exact = isinstance(start, int) and start == 0 and isinstance(step, int) and step == 1
+    return cx.name_dim(positions, 0, cx.symbol_of(end) if exact else None)

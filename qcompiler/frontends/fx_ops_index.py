@@ -143,7 +143,11 @@ def _slice_at_run_time(cx, x: Value, dim: int, start, end, step: int) -> Value:
     n = n if isinstance(n, Value) else cx.i64([n])
     lo = cx.i64([0]) if start is None else _clamped(cx, start, n)
     hi = n if end is None else _clamped(cx, end, n)
-    return cx.emit("gather", [x, cx.emit("range", [lo, hi, cx.i64([step])])], axis=dim)
+    sliced = cx.emit("gather", [x, cx.emit("range", [lo, hi, cx.i64([step])])], axis=dim)
+    # x[:S] has S entries wherever the model runs: x holds at least S there (torch.export
+    # guards S <= len(x) likewise), else its results would not fit the length-S tensors
+    prefix = start in (None, 0) and step == 1
+    return cx.name_dim(sliced, dim, cx.symbol_of(end) if prefix else None)
 
 
 def _clamped(cx, bound, n: Value) -> Value:
@@ -199,7 +203,8 @@ def _positions(cx, n, axis: int, rank: int) -> Value:
     shape[axis] = -1
     if isinstance(n, int):
         return cx.i64(np.arange(n).reshape(shape))
-    return cx.emit("reshape", [cx.emit("range", [cx.i64(0), n, cx.i64(1)]), cx.i64(shape)])
+    positions = cx.name_dim(cx.emit("range", [cx.i64(0), n, cx.i64(1)]), 0, cx.symbol_of(n))
+    return cx.name_dims(cx.emit("reshape", [positions, cx.i64(shape)]), [n if d == -1 else d for d in shape])
 
 
 def _is_one(size) -> bool:
