@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .atomic_write import check_writable
+from .atomic_write import atomic_directory, check_writable
 from .cli_pareto import add_pareto_parser, load_calibration
 from .ir.errors import QIRError
 from .targets import available_targets, get_target
@@ -94,7 +94,9 @@ def cmd_opt(args) -> int:
     for d in ctx.diagnostics:
         print(d, file=sys.stderr)
     if args.output:
-        save_qir(graph, args.output)
+        out = Path(args.output)
+        with atomic_directory(out.parent, marker=out.name) as partial:  # the .npz, then the .qir that reads it
+            save_qir(graph, partial / out.name)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(print_graph(graph))

@@ -12,6 +12,7 @@ import pytest
 
 import qcompiler
 from qcompiler import saving
+from qcompiler.cli import main
 from qcompiler.ir.errors import QIRError
 from qcompiler.saving import CompiledModelFileError
 
@@ -136,3 +137,18 @@ def test_an_export_cut_short_leaves_the_previous_file(compiled, tmp_path, monkey
     with pytest.raises(OSError, match="No space left"):
         compiled.export_onnx(path, form="qdq")
     assert path.read_bytes() == before and leftovers(tmp_path) == []
+
+
+def test_opt_output_cut_short_leaves_the_previous_qir_and_npz(model_files, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "m.qir"
+    assert main(["opt", str(model_files / "digits.qir"), "-p", "canonicalize", "-o", str(out)]) == 0
+    before = out.read_bytes(), out.with_suffix(".npz").read_bytes()
+
+    def disk_full(path, **arrays):
+        open(path, "wb").write(b"PK\x03\x04")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("qcompiler.ir.serialize.np.savez", disk_full)
+    assert main(["opt", str(model_files / "digits.qir"), "-p", "canonicalize,dce", "-o", str(out)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert (out.read_bytes(), out.with_suffix(".npz").read_bytes()) == before and leftovers(tmp_path) == []
