@@ -17,7 +17,7 @@ from .ir.clone import clone
 from .ir.core import Graph
 from .ir.errors import QIRError
 from .loading import load_model
-from .passmanager import PassContext, PassManager, Progress
+from .passmanager import PassContext, PassManager, PipelineError, Progress
 from .pipelines import to_string
 from .saving import load_compiled
 from .targets import get_target
@@ -58,6 +58,8 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     keep, before_lowering = KeepFloat(), KeepBefore("lower")
     instruments = [VerifyEach(), keep, before_lowering] + ([DumpIR(dump_ir)] if dump_ir is not None else [])
     manager = PassManager(passes, instruments)  # a bad pipeline fails before the import
+    if not manager.passes:  # an empty pipeline would return the float model as if compiled
+        raise PipelineError(f"pipeline {pipeline!r} names no pass; leave it out for the target's default pipeline")
     trace_inputs = calibration[:1] if example_inputs is None and _is_array(calibration) else example_inputs
     model = clone(model) if isinstance(model, Graph) else model
     graph = load_model(model, _as_torch(trace_inputs), dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)

@@ -31,6 +31,12 @@ def test_options_with_effect_still_parse(pipeline):
     assert parse_pipeline(pipeline)
 
 
+@pytest.mark.parametrize("pipeline", ["", []])
+def test_an_empty_pipeline_is_refused_not_the_float_model_returned(model_files, pipeline):
+    with pytest.raises(PipelineError, match="names no pass; leave it out for the target's default pipeline"):
+        qcompiler.compile(model_files / "digits.qir", "armv8", pipeline=pipeline)
+
+
 def compile_digits(files, target: str, pipeline: str):
     return qcompiler.compile(files / "digits.qir", target, calibration=np.load(files / "train.npy"),
                              pipeline=pipeline, progress=False)
