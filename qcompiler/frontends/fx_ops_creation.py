@@ -68,14 +68,25 @@ def full_like(cx, x, fill_value, **kwargs):
 
 @converts(torch.arange, aten.arange)
 def arange(cx, *bounds, start=None, end=None, step=None, **kwargs):
-    if start is not None or end is not None or step is not None:  # keyword bounds
-        bounds = (0 if start is None else start, *bounds[:1], end, 1 if step is None else step)
-        bounds = tuple(b for b in bounds if b is not None)
+    start, end, step = _range_bounds(bounds, start, end, step)
     dtype = cx.out_dtype()
-    if not any(isinstance(b, Value) for b in bounds):
-        return cx.const(np.arange(*bounds, dtype=numpy_dtype(dtype)))
+    if not any(isinstance(b, Value) for b in (start, end, step)):
+        return cx.const(np.arange(start, end, step, dtype=numpy_dtype(dtype)))
     # a bound read from a dynamic size (arange(batch), arange(seq)): a range at run time
-    start, end, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds, 1)[:3]
     positions = cx.emit("range", [cx.value(b, dtype) for b in (start, end, step)])
     exact = isinstance(start, int) and start == 0 and isinstance(step, int) and step == 1
     return cx.name_dim(positions, 0, cx.symbol_of(end) if exact else None)
+
+
+def _range_bounds(positional: tuple, start, end, step) -> tuple:
+    """(start, end, step) of arange(end), arange(start, end[, step]) and their keyword forms."""
+    named = {"start": start, "end": end, "step": step}
+    if len(positional) == 1 and end is None and start is None:
+        named["end"] = positional[0]
+    else:
+        free = iter(k for k in named if named[k] is None)
+        named.update(zip(free, positional))
+    start, end, step = named["start"], named["end"], named["step"]
+    if end is None:  # arange(5, step=2): the one positional bound is the end
+        start, end = None, start
+    return 0 if start is None else start, end, 1 if step is None else step

@@ -131,11 +131,13 @@ CASES = {
                     img, False),
     "constructors": (lambda x: (x + torch.zeros(x.shape[1]) + torch.ones(4) + x.new_zeros(4) + x.new_ones(3, 4)
                                 + x.new_full((4,), 0.5) + torch.full((3, 4), 2.0) + torch.ones(3, 4) + torch.zeros_like(x)
-                                + torch.ones_like(x) + torch.full_like(x, 3.0) + torch.arange(4) + torch.arange(1, 9, 2)),
+                                + torch.ones_like(x) + torch.full_like(x, 3.0) + torch.arange(4) + torch.arange(1, 9, 2)
+                                + torch.arange(end=4) + torch.arange(1, end=9, step=2)),
                      x2, False),
     "constructors_dynamic": (lambda x: (torch.zeros(x.size(0), 4) + torch.ones(x.size(0), 1) + torch.full((x.size(0), 1), 2.0)
                                         + torch.arange(x.size(0))[:, None]
-                                        + torch.arange(0, x.size(0) * 2, 2).float()[:, None] + x.new_ones(x.shape) * x.numel() / torch.numel(x) * x.nelement() * x.ndimension()), x2,
+                                        + torch.arange(0, x.size(0) * 2, 2).float()[:, None]
+                                        + torch.arange(end=x.size(0), dtype=torch.float32)[:, None] + x.new_ones(x.shape) * x.numel() / torch.numel(x) * x.nelement() * x.ndimension()), x2,
                              True),
     "reductions": (lambda x: (x.mean((1, 2)), torch.sum(x, 1, keepdim=True), x.amax(-1), torch.amin(x, 0),
                               torch.max(x, 1)[0], x.min(), torch.max(x, x * 0.5), x.argmax(1), torch.argmin(x, -1),
