@@ -118,10 +118,10 @@ def inject_outlier_channels(model: nn.Module, channels=(3, 17), gain: float = 60
 def padded_tokens(batch: int = 4, seq: int = 16, vocab_size: int = TINY_TEXT["vocab_size"],
                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask) int64 [batch, seq]; sequence i has a different length
-    (the first is full, the others padded at the end, none empty)."""
+    (the first is full, the others padded at the end when seq > 1, none empty)."""
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(1, vocab_size, (batch, seq), generator=gen)
-    lengths = [seq] + torch.randint(1, seq, (batch - 1,), generator=gen).tolist()
+    lengths = [seq] + torch.randint(1, max(seq, 2), (batch - 1,), generator=gen).tolist()
     mask = (torch.arange(seq)[None, :] < torch.tensor(lengths)[:, None]).long()
     return ids * mask, mask
 
