@@ -21,6 +21,7 @@ from qcompiler.targets import Target, get_target
 from .boundaries import insert_float_boundaries, is_integer, needs_float_boundary
 from .codebook import codebook_rules
 from .elementwise import elementwise_rules
+from .embedding import embedding_rules
 from .errors import LoweringError
 from .lut import lut_rules
 from .pass_through import pass_through_rules
@@ -30,7 +31,7 @@ from .products import product_rules
 
 def lowering_rules(target: Target) -> RuleSet:
     return RuleSet(product_rules(target) + codebook_rules(target) + elementwise_rules(target) + pool_rules(target)
-                   + lut_rules() + pass_through_rules(target))
+                   + lut_rules() + embedding_rules() + pass_through_rules(target))
 
 
 @register_pass

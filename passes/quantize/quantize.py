@@ -32,6 +32,7 @@ from . import choices
 from .absorb_relu import absorb_relus
 from .bias_fit import min_weight_scale
 from .degenerate import describe_channels
+from .embedding import quantize_embedding_tables
 from .activation_widths import ActivationWidths
 from .activations import apply_activations, plan_activations
 from .errors import QuantizeError
@@ -91,9 +92,11 @@ class Quantize(Pass):
         plan = plan_activations(graph, set(plans), widths, target.activation_symmetric, ctx)
         inserted = apply_activations(graph, plan)
         _quantize_weights(graph, uses, plans, target, ctx)
-        stats = {"weights": len(plans), "activations": len(plan.results) + len(plan.constants),
+        tables = quantize_embedding_tables(graph)
+        stats = {"weights": len(plans), "embedding_tables": tables,
+                 "activations": len(plan.results) + len(plan.constants),
                  "quantize_nodes": inserted, "relus_absorbed": absorbed, "kept_float": kept}
-        return PassResult(bool(plans or plan.results or inserted), stats)
+        return PassResult(bool(plans or tables or plan.results or inserted), stats)
 
     def _plans(self, uses: list, ctx, target, granularity, symmetric, reduce: set) -> dict:
         """id(weight) -> WeightPlan, decided by its first reader (in 7 bits when its id is

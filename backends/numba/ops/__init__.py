@@ -3,6 +3,7 @@ pass-through ops on storage (`storage.prepare_storage_op`)."""
 from .codebook import prepare_qcodebook_conv2d
 from .convert import prepare_dequantize, prepare_qlut, prepare_quantize, prepare_requantize
 from .elementwise import prepare_qadd, prepare_qmul
+from .embedding import prepare_qembedding
 from .grouped_products import on_weight_granularity, prepare_grouped_product, prepare_grouped_qconv
 from .pool import prepare_qavg_pool2d, prepare_qglobal_avg_pool
 from .products import prepare_qconv, prepare_qlinear, prepare_qmatmul
@@ -23,6 +24,7 @@ INTEGER_STEPS = {
     "qmatmul": on_weight_granularity(prepare_qmatmul, prepare_grouped_product),
     "qavg_pool2d": prepare_qavg_pool2d,
     "qglobal_avg_pool": prepare_qglobal_avg_pool,
+    "qembedding": prepare_qembedding,
 }
 
 __all__ = ["INTEGER_STEPS", "prepare_storage_op"]
