@@ -5,8 +5,9 @@ the activation's own quantization error (docs/quantization.md, "Output-aware cli
 Runs after `calibrate` and before `quantize`. Options: `methods` (the candidates besides
 the calibrated range: each is `calibrate{method=m}` run on a copy of the graph),
 `samples` (calibration samples those copies observe; none: all), `scored` (samples the
-candidates are scored on), `depth` (layers after an activation whose outputs score it;
-0: the graph outputs), `trial` (the passes that build the fake-quant graph: the
+candidates are scored on, default 64), `depth` (layers after an activation whose outputs
+score it; default 0: the graph outputs, which scored best on the digits CNN; a few layers
+bound the cost on deep models), `trial` (the passes that build the fake-quant graph: the
 pipeline's `quantize` and what follows it before `lower`), `percentile`.
 
 Every candidate set of ranges is quantized once with the trial passes; a tie group (values
@@ -50,8 +51,8 @@ class ClipSearch(Pass):
     name: ClassVar[str] = "clip-search"
     methods: tuple = ("minmax",)
     samples: Optional[int] = None
-    scored: int = 32
-    depth: int = 2
+    scored: int = 64
+    depth: int = 0
     trial: Any = "quantize"
     percentile: float = 99.99
 
