@@ -5,7 +5,6 @@ import pytest
 
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import f32
-from qcompiler.passes.calibration import CalibrationError
 from qcompiler.passmanager import PassContext, PassError, PassManager, PipelineError
 from qcompiler.runtime.torch import run_torch
 
