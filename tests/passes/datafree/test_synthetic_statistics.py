@@ -35,7 +35,7 @@ def test_distilled_data_matches_the_statistics_better_than_noise(digits_graph, d
 
 
 def test_conditional_generator_matches_the_statistics_and_covers_every_class(digits_graph, noise_loss):
-    synthetic = _samples(digits_graph, "cgan", samples=100, options=CGANOptions(steps=200))
+    synthetic = _samples(digits_graph, "cgan", samples=100, options=CGANOptions(steps=200, width=16))
     assert _loss(digits_graph, synthetic) < noise_loss / 20
     # labels are drawn class-balanced and the generator learns the model's class for each
     logits = FloatProbe(digits_graph, with_logits=True)(torch.from_numpy(synthetic))[0]
