@@ -84,6 +84,9 @@ def comparison(ctx, node):
 def where(ctx, node):
     cond, a, b = node.inputs
     out = dtype_of(node.output)
+    if out == "bool":  # onnxruntime has no bool Where kernel (the frontends spell and/or as where)
+        c, x, y = ctx.real(cond), ctx.real_as(a, out), ctx.real_as(b, out)
+        return [ctx.b.op("Or", [ctx.b.op("And", [c, x]), ctx.b.op("And", [ctx.b.op("Not", [c]), y])])]
     return [ctx.b.op("Where", [ctx.real(cond), ctx.real_as(a, out), ctx.real_as(b, out)])]
 
 

@@ -1,5 +1,5 @@
 """Embedding tables stored int8, one symmetric scale per row (quantize runs this on every
-`embedding` whose table is a float constant). A row is one token's vector, so a row
+`embedding`, and every `gather` of rows, whose table is a 2-D float constant). A row is one token's vector, so a row
 scale follows each token's own magnitude; `lower` turns the lookup into `qembedding`,
 which dequantizes only the rows it picks. Tables a layer also reads as a weight (tied
 input and output embeddings) are left to that layer's quantization."""
@@ -22,15 +22,25 @@ def row_scales(table: np.ndarray) -> np.ndarray:
     return np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
 
 
+def lookup_table(node):
+    """The table operand of an embedding or a gather of rows, else None."""
+    if node.op == "embedding":
+        return node.inputs[1]
+    if node.op == "gather" and node.attrs.get("axis", 0) == 0:
+        return node.inputs[0]
+    return None
+
+
 def quantize_embedding_tables(graph: Graph) -> int:
     """Quantize every eligible table in place; returns how many."""
     count = 0
     for node in graph.nodes:
-        if node.op != "embedding" or kept_float(node):
+        table = lookup_table(node)
+        if table is None or kept_float(node):
             continue
-        table = node.inputs[1]
         array = graph.const_value(table)
-        if array is None or not is_float(table.type) or any(u.op != "embedding" for u in table.users):
+        if array is None or array.ndim != 2 or not is_float(table.type) or any(lookup_table(u) is not table
+                                                                               for u in table.users):
             continue
         t = QuantType(EMBEDDING_STORAGE, table.type.dtype, table.type.shape, row_scales(array),
                       np.zeros(array.shape[0], np.int32), axis=0)

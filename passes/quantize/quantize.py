@@ -3,7 +3,7 @@ stage 2): weight constants become QuantType constants storing integers, activati
 get per-tensor QuantTypes at their producers, ops stay float ops.
 
 Options: `weights` (i8 | i4 | i2 | b1; a node's `q.bits` overrides it), `acts` (u8 |
-i8 | u4 | i4; default: the target's preferred activation storage; a node's `q.act_bits`
+i8 | u4 | i4, or dynamic: dynamic_acts.py; default: the target's preferred activation storage; a node's `q.act_bits`
 overrides it for the activation the node reads, activation_widths.py), `granularity`
 (tensor | channel | group:N, N along the input-channel axis) and `symmetric` (of the
 weights; default: the target's rule — activations always follow the target). A layer
@@ -32,6 +32,7 @@ from . import choices
 from .absorb_relu import absorb_relus
 from .bias_fit import min_weight_scale
 from .degenerate import describe_channels
+from .dynamic_acts import DYNAMIC, quantize_dynamic
 from .embedding import quantize_embedding_tables
 from .activation_widths import ActivationWidths
 from .activations import apply_activations, plan_activations
@@ -57,6 +58,11 @@ class Quantize(Pass):
     minifloat_scale: str = "max"
 
     def __post_init__(self):
+        if self.acts == DYNAMIC:  # dynamic_acts.py: onnxruntime's quantize_dynamic, i8 per-channel weights
+            if (self.weights, self.granularity) != ("i8", "channel"):
+                raise QuantizeError(f"quantize{{acts=dynamic}} takes weights=i8 and granularity=channel, got "
+                                    f"weights={self.weights}, granularity={self.granularity}")
+            return
         if is_minifloat(self.weights) or is_minifloat(self.acts):
             check_minifloat_options(self.weights, self.acts, self.granularity, self.minifloat_scale)
             return
@@ -67,6 +73,8 @@ class Quantize(Pass):
 
     def run(self, graph, ctx) -> PassResult:
         _check_codebook_choices_applied(graph)
+        if self.acts == DYNAMIC:
+            return quantize_dynamic(graph, ctx)
         if is_minifloat(self.weights):
             return quantize_minifloat(graph, ctx, self.weights, self.acts, self.granularity, self.minifloat_scale)
         return with_minifloat_layers(graph, ctx, lambda: self._run_integer(graph, ctx), self.minifloat_scale)

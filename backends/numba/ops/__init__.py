@@ -2,6 +2,7 @@
 pass-through ops on storage (`storage.prepare_storage_op`)."""
 from .codebook import prepare_qcodebook_conv2d
 from .convert import prepare_dequantize, prepare_qlut, prepare_quantize, prepare_requantize
+from .dynamic_linear import prepare_dynamic_qlinear
 from .elementwise import prepare_qadd, prepare_qmul
 from .embedding import prepare_qembedding
 from .grouped_products import on_weight_granularity, prepare_grouped_product, prepare_grouped_qconv
@@ -25,6 +26,7 @@ INTEGER_STEPS = {
     "qavg_pool2d": prepare_qavg_pool2d,
     "qglobal_avg_pool": prepare_qglobal_avg_pool,
     "qembedding": prepare_qembedding,
+    "dynamic_qlinear": prepare_dynamic_qlinear,
 }
 
 __all__ = ["INTEGER_STEPS", "prepare_storage_op"]

@@ -13,7 +13,7 @@ from .common import Step
 @numba.njit(cache=True, parallel=True)
 def embedding_rows_kernel(indices, table, scale, out):
     for i in numba.prange(indices.shape[0]):
-        row = indices[i]
+        row = indices[i] + table.shape[0] if indices[i] < 0 else indices[i]
         s = scale[row]
         for j in range(table.shape[1]):
             out[i, j] = np.float32(table[row, j]) * s

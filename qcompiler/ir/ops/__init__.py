@@ -18,3 +18,4 @@ from . import quant_elementwise  # noqa: F401
 from . import quant_pool  # noqa: F401
 from . import quant_codebook  # noqa: F401
 from . import quant_embedding  # noqa: F401
+from . import quant_dynamic  # noqa: F401

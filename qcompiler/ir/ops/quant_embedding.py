@@ -28,15 +28,16 @@ def _qembedding_type(types, attrs, consts):
 
 
 def check_rows(indices: np.ndarray, rows: int) -> None:
-    """torch's rule: every index names a row (no negative counting from the end)."""
-    if indices.size and (indices.min() < 0 or indices.max() >= rows):
+    """Gather's rule (and the float embedding's): an index names a row, a negative one
+    counting from the end."""
+    if indices.size and (indices.min() < -rows or indices.max() >= rows):
         raise IndexError(f"qembedding: indices in [{indices.min()}, {indices.max()}] are outside the table's "
                          f"{rows} rows")
 
 
 @op("qembedding", inputs=["indices", "table"], infer=_qembedding_type, integer=True)
 def qembedding(indices, table, *, in_types, out_types):
-    """table[indices] · scale[indices], in the result's float type."""
+    """table[indices] · scale[indices], in the result's float type (a negative index counts from the end)."""
     check_rows(indices, table.shape[0])
     scale = in_types[1].scale.array
     rows = table[indices].astype(np.float32)

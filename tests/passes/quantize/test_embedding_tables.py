@@ -59,8 +59,16 @@ def test_lookup_runs_equal_in_reference_numba_and_onnxruntime(lowered):
 
 def test_an_index_outside_the_table_is_refused(lowered):
     graph, _, _ = lowered
-    bad = np.full((1, 5), ROWS)
+    bad = np.full((1, 5), -ROWS - 1)
     with pytest.raises(Exception, match="outside the table's 50 rows"):
         run_graph(graph, [bad])
     with pytest.raises(Exception, match="outside the table's 50 rows"):
         NumbaExecutor(graph)([bad])
+
+
+def test_negative_indices_count_from_the_end_as_in_the_float_lookup(lowered):
+    graph, _, _ = lowered
+    ids = np.array([[-1, -ROWS, 0, ROWS - 1, 3]])
+    (want,) = run_graph(graph, [ids])
+    np.testing.assert_array_equal(want[0, 0], want[0, 3])
+    np.testing.assert_array_equal(NumbaExecutor(graph)([ids])[0], want)
