@@ -13,7 +13,7 @@ value the quantizer would quantize (its range [fill, 0] gives every real score o
 level). For `(1 - m) * fill`, keep is `m != 0`; m is a cast of a bool, or of an integer
 attention mask, which holds 0 (padding) and 1 (token): another integer would not be a
 mask at all. A `where(isnan(p), 0, p)` after a -inf masked_softmax (the legacy export
-of torch's sdpa) becomes its `zero_empty_rows`, which drops an opaque IsNaN.
+of torch's sdpa) becomes its `zero_empty_rows`, which drops the isnan.
 """
 from __future__ import annotations
 
@@ -135,6 +135,6 @@ probabilities = Op("masked_softmax", name="softmax", attrs={"fill": -math.inf, "
 RULES = [
     Rule("additive-mask-softmax", Op("softmax", Op("add", Var("a"), Var("b"), name="add", single_use=True)),
          _masked_softmax, condition=lambda m: _mask_operand(m) is not None),
-    Rule("nan-rows-to-zero", Op("where", Op("onnx.IsNaN", probabilities), Const(value=0.0), probabilities),
+    Rule("nan-rows-to-zero", Op("where", Op(("isnan", "onnx.IsNaN"), probabilities), Const(value=0.0), probabilities),
          _zero_empty_rows),
 ]

@@ -23,9 +23,10 @@ import onnx_ir as ir
 from ..ir.core import Graph, Node, Value
 from ..ir.dense import Dense
 from ..ir.errors import FrontendError, VerifyError
-from ..ir.types import TensorType, dtype_of_numpy
+from ..ir.types import TensorType, dtype_of_numpy, tensor_type_of
 from ..ir.verifier import format_type, verify
 from . import onnx_ops_math, onnx_ops_nn, onnx_ops_resize, onnx_ops_tensor  # noqa: F401  (register converters)
+from .onnx_fold import fold_onnx_node
 from .onnx_load import ModelSource, load_model
 from .onnx_ops import CONVERTERS, OnnxNode, Unsupported
 from .onnx_types import OUTPUT_SLOTS_ATTR, attr_value, opaque_op_name, tensor_array, value_type
@@ -145,12 +146,20 @@ class _Importer:
                 for o, r in zip(node.outputs, results):
                     self._refine(r, o, where)
         if results is None:
-            results = self._opaque(node, inputs, attrs, used, where, reason)
+            results = self._fold(node, inputs) or self._opaque(node, inputs, attrs, used, where, reason)
         for i, (o, u) in enumerate(zip(node.outputs, used)):
             if i < len(results) and results[i] is not None:
                 self.env[o] = results[i]
             elif u:
                 raise FrontendError(f"{where}: output {i} '{o.name}' is used but the import gives no value for it")
+
+    def _fold(self, node: ir.Node, inputs) -> Optional[list]:
+        """Constant shape arithmetic the catalog cannot express, as `const` nodes."""
+        arrays = fold_onnx_node(node, [self.graph.const_value(v) for v in inputs], self.opset)
+        if arrays is None:
+            return None
+        return [self.graph.append(Node("const", [], [tensor_type_of(a)], {"value": Dense(a)}, [o.name or "folded"])).output
+                for o, a in zip(node.outputs, arrays)]
 
     def _opaque(self, node: ir.Node, inputs, attrs, used, where: str, reason: str) -> list:
         op = opaque_op_name(node.domain, node.op_type)

@@ -18,6 +18,7 @@ from ..ir.dense import Dense
 from ..ir.errors import FrontendError, QIRError
 from ..ir.registry import get_op, infer_types
 from ..ir.types import tensor_type_of
+from .onnx_fold import constant_value
 
 CONVERTERS: dict[str, Callable[["OnnxNode"], Sequence[Value]]] = {}
 
@@ -59,7 +60,8 @@ class OnnxNode:
         return self.inputs[i] if i < len(self.inputs) else None
 
     def const(self, i: int) -> Optional[np.ndarray]:
-        return self.graph.const_value(self.input(i))
+        """Input i's value when it is a constant or integer arithmetic on constants."""
+        return constant_value(self.graph, self.input(i))
 
     def require_const(self, i: int, what: str) -> np.ndarray:
         """Input i as a numpy array; a computed operand makes the node opaque."""

@@ -9,7 +9,7 @@ UNARY = {
     "Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish", "Softplus": "softplus",
     "Neg": "neg", "Abs": "abs", "Sqrt": "sqrt", "Exp": "exp", "Log": "log", "Erf": "erf",
     "Reciprocal": "reciprocal", "Floor": "floor", "Ceil": "ceil", "Sin": "sin", "Cos": "cos",
-    "Not": "not", "Identity": "identity",
+    "Not": "not", "Identity": "identity", "IsNaN": "isnan",
 }
 BINARY = {
     "Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Equal": "equal",
@@ -35,6 +35,17 @@ def variadic(n: OnnxNode):
     for i, v in enumerate(n.inputs[1:]):
         acc = n.add(VARIADIC[n.op_type], [acc, v], helper=i < len(n.inputs) - 2)
     return [acc if len(n.inputs) > 1 else n.add("identity", [acc])]
+
+
+@converter("And", "Or", "Xor")
+def logical(n: OnnxNode):
+    """The catalog spells the boolean ops with where / equal (ONNX gives them bools only)."""
+    a, b = n.input(0), n.input(1)
+    if n.op_type == "Xor":
+        return [n.add("not", [n.add("equal", [a, b], helper=True)])]
+    decided = n.constant(np.array(n.op_type == "Or"))
+    # And: b where a holds, else false; Or: true where a holds, else b
+    return [n.add("where", [a, b, decided] if n.op_type == "And" else [a, decided, b])]
 
 
 @converter("Where")

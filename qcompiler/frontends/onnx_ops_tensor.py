@@ -42,7 +42,11 @@ def constant_of_shape(n: OnnxNode):
     value = n.attr("value")
     array = value.array if value is not None else np.zeros(1, np.float32)
     dtype = ONNX_TO_DTYPE[ir.DataType.from_numpy(array.dtype)]
-    return [n.add("constant_of_shape", [n.input(0)], {"value": array.reshape(-1)[0].item(), "dtype": dtype})]
+    # the catalog holds the fill as a float: exact for bools and for ints below 2^53
+    value = array.reshape(-1)[0].item()
+    if float(value) != value:
+        raise Unsupported(f"fill value {value} is not exact as a float")
+    return [n.add("constant_of_shape", [n.input(0)], {"value": float(value), "dtype": dtype})]
 
 
 @converter("Range")
@@ -103,6 +107,18 @@ def gather(n: OnnxNode):
     return [n.add("gather", [n.input(0), n.input(1)], {"axis": n.attr("axis", 0)})]
 
 
+@converter("GatherElements")
+def gather_elements(n: OnnxNode):
+    return [n.add("gather_elements", [n.input(0), n.input(1)], {"axis": n.attr("axis", 0)})]
+
+
+@converter("GatherND")
+def gather_nd(n: OnnxNode):
+    if n.attr("batch_dims", 0):
+        raise Unsupported(f"batch_dims={n.attr('batch_dims')}")
+    return [n.add("gather_nd", [n.input(0), n.input(1)])]
+
+
 @converter("Split")
 def split(n: OnnxNode):
     axis = normalize_axis(n.attr("axis", 0), n.rank(), n.where)
@@ -122,6 +138,8 @@ def slice_(n: OnnxNode):
     if n.opset < 10:
         starts, ends, axes = n.attr("starts"), n.attr("ends"), n.attr("axes")
         steps = None
+    elif any(n.input(i) is not None and n.const(i) is None for i in range(1, 5)):
+        return [n.add("dynamic_slice", n.inputs[:5])]  # bounds computed at run time (from shapes)
     else:
         starts, ends = n.const_ints(1, "starts"), n.const_ints(2, "ends")
         axes, steps = n.const_ints(3, "axes"), n.const_ints(4, "steps")

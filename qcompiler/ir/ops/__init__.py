@@ -18,4 +18,8 @@ from . import quant_elementwise  # noqa: F401
 from . import quant_pool  # noqa: F401
 from . import quant_codebook  # noqa: F401
 from . import quant_embedding  # noqa: F401
+from . import dynamic_slice  # noqa: F401
+from . import isnan  # noqa: F401
+from . import gather_elements  # noqa: F401
+from . import gather_nd  # noqa: F401
 from . import quant_dynamic  # noqa: F401
