@@ -74,3 +74,15 @@ def test_open_dims_need_example_inputs():
     made = SyntheticCalibration(graph, samples=2, example_inputs=np.zeros((1, 1, 4, 6)),
                                 options=ZeroQOptions(steps=2)).calibration_arrays(graph)
     assert made["x"].shape == (2, 1, 4, 6)
+
+
+def test_distilled_inputs_take_the_statistics_a_single_batch_norm_asks_for():
+    """x -> conv(w=[1, -2]) -> batch_norm(mean=[3, -6], var=[1, 4]): the only inputs that fit
+    have mean 3 and std 1."""
+    from pathlib import Path
+
+    from qcompiler.ir.parser import parse
+
+    graph = parse((Path(__file__).parent / "calibrate_synthetic.qir").read_text())
+    x = SyntheticCalibration(graph, samples=32).calibration_arrays(graph)["x"]
+    assert abs(x.mean() - 3.0) < 0.02 and abs(x.std() - 1.0) < 0.02
