@@ -37,7 +37,9 @@ def _linear_type(types, attrs, consts):
 @op("linear", inputs=["x", "w", "b?"], attrs=dict(FUSED_ACTIVATION_ATTRS), infer=_linear_type)
 def linear(x, w, b=None, **fused):
     """y = x @ wᵀ + b, then the fused activation."""
-    y = np.matmul(x, w.T)
+    # one [rows, in] GEMM: numpy runs a stacked x as one small GEMM per leading index, ~5x slower
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
+    y = np.matmul(rows, w.T).reshape(*x.shape[:-1], w.shape[0])
     if b is not None:
         y = y + b
     return apply_fused_activation(y.astype(x.dtype, copy=False), use_torch=False, **fused)
