@@ -36,7 +36,8 @@ def zeroq_samples(probe: FloatProbe, shapes: list[tuple], samples: int, seed: in
     while made < samples:
         size = shapes[0][0]
         batch = [torch.randn(s, generator=generator) for s in shapes]
-        batches.append(_distil(probe, batch, options, progress, desc=f"zeroq samples {made}-{made + size}"))
+        desc = f"zeroq samples {made}-{min(made + size, samples)}"
+        batches.append(_distil(probe, batch, options, progress, desc))
         made += size
     return [np.concatenate([b[i] for b in batches])[:samples] for i in range(len(shapes))]
 

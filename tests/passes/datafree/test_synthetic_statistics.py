@@ -86,3 +86,20 @@ def test_distilled_inputs_take_the_statistics_a_single_batch_norm_asks_for():
     graph = parse((Path(__file__).parent / "calibrate_synthetic.qir").read_text())
     x = SyntheticCalibration(graph, samples=32).calibration_arrays(graph)["x"]
     assert abs(x.mean() - 3.0) < 0.02 and abs(x.std() - 1.0) < 0.02
+
+
+def test_long_runs_report_progress(digits_graph):
+    class Recorder:
+        def __init__(self):
+            self.bars = []
+
+        def iterate(self, iterable, desc="", total=None):
+            self.bars.append((desc, total))
+            return iterable
+
+    progress = Recorder()
+    SyntheticCalibration(digits_graph, samples=6, progress=progress,
+                         options=ZeroQOptions(steps=3, batch=4)).calibration_arrays(digits_graph)
+    SyntheticCalibration(digits_graph, "cgan", samples=4, progress=progress,
+                         options=CGANOptions(steps=2, width=8)).calibration_arrays(digits_graph)
+    assert progress.bars == [("zeroq samples 0-4", 3), ("zeroq samples 4-6", 3), ("cgan generator", 2)]
