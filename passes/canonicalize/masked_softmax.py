@@ -48,14 +48,24 @@ def _fill(graph: Graph, v: Value) -> Optional[float]:
 
 def _zero_beside(graph: Graph, v: Value, cond: Value) -> bool:
     """v is 0 everywhere and adds no dims to the where: a constant, or zeros_like(cond)
-    (expand(0, shape(cond)), nn.MultiheadAttention's float padding mask as exported)."""
+    (expand(0, shape(cond)) or constant_of_shape(shape(cond)): nn.MultiheadAttention's
+    float padding mask as the dynamo and the legacy exporter write it)."""
     if _uniform(graph, v) == 0:
         return True
     node, shape = v.producer, None
     if node is not None and node.op == "expand" and _uniform(graph, node.inputs[0]) == 0:
         shape = node.inputs[1].producer
-    return shape is not None and shape.op == "shape" and shape.inputs[0] is cond and \
+    elif node is not None and node.op == "constant_of_shape" and node.attrs.get("value", 0.0) == 0:
+        shape = node.inputs[0].producer
+    return shape is not None and shape.op == "shape" and _uncast(shape.inputs[0]) is _uncast(cond) and \
         shape.attrs.get("start", 0) == 0 and shape.attrs.get("end") is None
+
+
+def _uncast(v: Value) -> Value:
+    """v before casts to the dtype it already has (the legacy export's bool -> bool)."""
+    while v.producer is not None and v.producer.op == "cast" and v.producer.inputs[0].type.dtype == v.type.dtype:
+        v = v.producer.inputs[0]
+    return v
 
 
 def _where_mask(graph: Graph, node) -> Optional[tuple]:
