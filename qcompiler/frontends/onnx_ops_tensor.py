@@ -127,10 +127,26 @@ def split(n: OnnxNode):
         count = n.attr("num_outputs", len(n.output_names))
         dim = n.input(0).type.shape[axis]
         if not isinstance(dim, int):
-            raise Unsupported(f"splitting the dynamic axis {axis} without explicit sizes")
+            return _split_at_run_time(n, axis, count)
         chunk = math.ceil(dim / count)
         sizes = [min(chunk, dim - i * chunk) for i in range(count)]
     return n.emit("split", [n.input(0)], {"axis": axis, "sizes": list(sizes)}).outputs
+
+
+def _split_at_run_time(n: OnnxNode, axis: int, count: int) -> list:
+    """Equal pieces of a dynamic axis: piece i is [i*chunk, (i+1)*chunk) with chunk =
+    ceil(dim / count) read from the shape; slicing clamps the last (shorter) piece."""
+    def ints(values):
+        return n.constant(np.array(values, dtype=np.int64))
+
+    dim = n.add("shape", [n.input(0)], {"start": axis, "end": axis + 1}, helper=True)
+    chunk = n.add("div", [n.add("add", [dim, ints([count - 1])], helper=True), ints([count])], helper=True)
+    bounds = [n.add("mul", [chunk, ints([i])], helper=True) for i in range(count + 1)]
+    emitted = [n.emit("dynamic_slice", [n.input(0), bounds[i], bounds[i + 1], ints([axis])]) for i in range(count)]
+    for i, node in enumerate(emitted):  # name each piece after its own ONNX output
+        if n.output_names[i]:
+            n.graph.rename(node.output, n.output_names[i])
+    return [node.output for node in emitted]
 
 
 @converter("Slice")

@@ -1,7 +1,7 @@
 """The ONNX ops transformer exports use besides the CNN ones (And/Or/Xor, IsNaN,
-GatherElements, GatherND, a bool ConstantOfShape, Slice with computed bounds) and the
-constant shape arithmetic of the legacy exporter: each imports with no opaque node,
-matches onnxruntime, and its float export runs in onnxruntime with the same result."""
+GatherElements, GatherND, a bool ConstantOfShape, Slice with computed bounds), Split of
+a dynamic axis and the legacy exporter's constant shape arithmetic: each imports with
+no opaque node, matches onnxruntime, and its float export runs in onnxruntime alike."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -90,3 +90,17 @@ def test_constant_shape_arithmetic_folds_so_the_reshape_keeps_its_rank():
     g = check(m, {"x": x(2, 3, 4, 2)})
     assert opaque(g) == [] and "dynamic_slice" not in g.op_counts()
     assert g.outputs[0].type.rank == 3
+
+
+@pytest.mark.parametrize("opset, sizes", [(18, [(2, 9), (2, 7)]), (13, [(2, 9), (1, 12)])])
+def test_split_of_a_dynamic_axis_into_equal_pieces_follows_the_size(opset, sizes):
+    """num_outputs (18) or no sizes (before): pieces of ceil(dim / 3), the last shorter."""
+    node = helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1, **({"num_outputs": 3} if opset >= 18 else {}))
+    m = model([node], [t("x", ["N", "S"])], [untyped(n) for n in "abc"], opset)
+    for size in sizes:
+        feeds = {"x": x(*size)}
+        g = check(m, feeds)
+        assert opaque(g) == [] and g.op_counts()["dynamic_slice"] == 3
+        assert [v.name for v in g.outputs] == ["a", "b", "c"]
+        for ours, exported in zip(run_graph(g, feeds), run_onnxruntime(to_onnx(g), feeds)):
+            np.testing.assert_array_equal(exported, ours)
