@@ -117,7 +117,7 @@ def _capture(module: torch.nn.Module, examples: tuple, symbols: list, capture: s
     failures = []
     if capture in ("auto", "fx"):
         try:
-            return symbolic_trace(module, _clones(examples), tuple(MODULES)), "fx"
+            return symbolic_trace(module, _clones(examples), tuple(MODULES), symbols), "fx"
         except Exception as e:
             failures.append(f"symbolic tracing failed ({_first_line(e)})")
     if capture in ("auto", "export"):

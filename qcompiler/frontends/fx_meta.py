@@ -45,10 +45,8 @@ def propagate(gm: fx.GraphModule, examples: tuple, symbols: list) -> None:
     """Record torch's results on every node. For each symbol of `symbols` ({axis: symbol}
     per input), first also with the dims it names grown (`grown`; the results go to
     `meta["qc_grown"][symbol]`), which tells static dims from dynamic ones (`refine`)."""
-    batches = batch_symbols(symbols)
     for symbol in dict.fromkeys(s for axes in symbols for s in axes.values()):
-        inputs = tuple(_grow(x, [a for a, s in axes.items() if s == symbol], symbol, batches)
-                       for x, axes in zip(examples, symbols))
+        inputs = grown_inputs(examples, symbols, symbol)
         try:
             RecordingShapeProp(gm).propagate(*inputs)
         except Exception as e:
@@ -58,6 +56,13 @@ def propagate(gm: fx.GraphModule, examples: tuple, symbols: list) -> None:
         for n in gm.graph.nodes:
             n.meta.setdefault("qc_grown", {})[symbol] = n.meta.get("tensor_meta")
     RecordingShapeProp(gm).propagate(*(x.clone() for x in examples))
+
+
+def grown_inputs(examples: tuple, symbols: list, symbol: str) -> tuple:
+    """The examples with the dims `symbol` names grown (`grown`)."""
+    batches = batch_symbols(symbols)
+    return tuple(_grow(x, [a for a, s in axes.items() if s == symbol], symbol, batches)
+                 for x, axes in zip(examples, symbols))
 
 
 def _grow(x: torch.Tensor, axes: list, symbol: str, batches: set) -> torch.Tensor:

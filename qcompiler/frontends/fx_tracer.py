@@ -13,11 +13,13 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 import torch.fx as fx
 from torch.fx.proxy import Attribute, TraceError
+
+from .fx_meta import grown_inputs
 
 # results of these answer questions about a tensor's metadata, never its values
 _METADATA_METHODS = {"size", "dim", "ndimension", "numel", "nelement", "is_floating_point", "is_contiguous", "get_device"}
@@ -197,13 +199,39 @@ def specialized_args(module: torch.nn.Module, num_inputs: int) -> dict:
     return extra
 
 
-def symbolic_trace(module: torch.nn.Module, example_inputs: tuple, leaf_modules: tuple) -> fx.GraphModule:
+def symbolic_trace(module: torch.nn.Module, example_inputs: tuple, leaf_modules: tuple,
+                   symbols: Optional[list] = None) -> fx.GraphModule:
+    """The fx graph of `module`; with `symbols` ({axis: symbol} per input), traced where no
+    dynamic dim has size 1 and checked to follow the module when each symbol grows: the
+    tracer answers size branches from the examples (transformers skips the mask of a
+    length-1 query), which a graph meant for every size must not have taken."""
+    symbols = symbols or [{} for _ in example_inputs]
+    traced_at = tuple(_at_least_two(x, axes) for x, axes in zip(example_inputs, symbols))
     concrete = specialized_args(module, len(example_inputs))
-    tracer = ImportTracer(leaf_modules, example_inputs)
+    tracer = ImportTracer(leaf_modules, traced_at)
     graph = tracer.trace(module, concrete_args=concrete)
     for node in graph.nodes:  # the example activations were only needed to answer branches
         node.meta.pop("qc_concrete", None)
-    return fx.GraphModule(tracer.root, graph, type(module).__name__)
+    gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
+    for symbol in dict.fromkeys(s for axes in symbols for s in axes.values()):
+        _check_follows(module, gm, grown_inputs(example_inputs, symbols, symbol), symbol)
+    return gm
+
+
+def _check_follows(module: torch.nn.Module, gm: fx.GraphModule, inputs: tuple, symbol: str) -> None:
+    with torch.no_grad():
+        try:
+            want, _ = torch.utils._pytree.tree_flatten(module(*(x.clone() for x in inputs)))
+            got, _ = torch.utils._pytree.tree_flatten(gm(*(x.clone() for x in inputs)))
+        except Exception:  # a model that fixes the dim: propagate names the symbol
+            return
+    same = len(want) == len(got) and all(
+        not isinstance(w, torch.Tensor) or (isinstance(g, torch.Tensor) and w.shape == g.shape
+                                            and torch.allclose(g, w, rtol=1e-4, atol=1e-5, equal_nan=True))
+        for w, g in zip(want, got))
+    if not same:
+        raise TraceError(f"the traced graph follows the examples' size of dim '{symbol}' (a branch on it): "
+                         f"it differs from the module when '{symbol}' grows")
 
 
 def export_trace(module: torch.nn.Module, example_inputs: tuple, symbols: list) -> fx.GraphModule:

@@ -77,6 +77,13 @@ def test_unpadded_example_still_masks(capture):
     assert_faithful(graph, m, tm.padded_tokens(4, 16, seed=7), tol=1e-5)
 
 
+def test_length_one_example_imports_every_length():
+    """transformers skips the mask of a length-1 query: the trace must not keep that skip."""
+    m = model("bert")
+    graph = import_module(m, tm.padded_tokens(2, 1), capture="fx", dynamic_dims=TEXT_DIMS)
+    assert_faithful(graph, m, tm.padded_tokens(3, 9, seed=3), tol=1e-5)
+
+
 def test_padding_changes_nothing_but_the_padded_positions():
     """The import honours the mask: padding a batch further leaves its pooled embeddings."""
     graph = imported("bert", "export", True)
