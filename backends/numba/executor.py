@@ -3,7 +3,8 @@
 Preparation happens once, in the constructor: the graph is verified, constant weights
 are packed, types and requantization parameters are resolved, and every node gets a
 step — an integer kernel, a pass-through on storage, a minifloat product
-(ops/minifloat.py), or (for other float and unknown ops) the
+(ops/minifloat.py), a float32 row kernel (ops/float_rows.py: softmax, masked_softmax,
+layer_norm, gelu), or (for other float and unknown ops) the
 op's numpy reference through `qcompiler.runtime.reference.run_node`; the labels of the
 latter are listed in `fallback_nodes`. Calls then only run the steps.
 
@@ -21,6 +22,7 @@ from qcompiler.ir.verifier import verify
 from qcompiler.runtime.reference import ExecutionError, Inputs, as_float, bind_inputs, run_node
 
 from .ops import INTEGER_STEPS, prepare_storage_op
+from .ops.float_rows import prepare_float_rows
 from .ops.minifloat import prepare_minifloat
 from .ops.common import Step
 
@@ -38,7 +40,7 @@ class NumbaExecutor:
             return lambda args: [value]
         if not is_opaque(node.op) and node.op in INTEGER_STEPS:
             return INTEGER_STEPS[node.op](node)
-        step = prepare_storage_op(node) or prepare_minifloat(node)
+        step = prepare_storage_op(node) or prepare_minifloat(node) or prepare_float_rows(node)
         if step is not None:
             return step
         self.fallback_nodes.append(node.label())

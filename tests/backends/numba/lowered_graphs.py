@@ -59,8 +59,9 @@ def lowered(build, target="generic", options="", samples=16) -> Graph:
     return graph
 
 
-def assert_same_storage(graph, got: dict, want: dict) -> None:
-    """Every value equal; otherwise one line per differing layer with its off-by-one count."""
+def assert_same_storage(graph, got: dict, want: dict, float_rtol: float = 0.0, float_atol: float = 0.0) -> None:
+    """Every value equal (float values within the tolerances, exact by default); otherwise one
+    line per differing layer with its off-by-one count."""
     lines = []
     for node in graph.nodes:
         for v in node.outputs:
@@ -69,7 +70,7 @@ def assert_same_storage(graph, got: dict, want: dict) -> None:
                 lines.append(f"%{v.name} ({node.op}): shape {a.shape} != reference {b.shape}")
                 continue
             if a.dtype.kind == "f" or b.dtype.kind == "f":
-                if not np.array_equal(a, b, equal_nan=True):
+                if not np.allclose(a, b, rtol=float_rtol, atol=float_atol, equal_nan=True):
                     lines.append(f"%{v.name} ({node.op}): float values differ")
                 continue
             diff = np.abs(a.astype(np.int64) - b.astype(np.int64))

@@ -51,7 +51,7 @@ def test_numba_and_onnxruntime_equal_the_reference(dynamic):
     _, graph, x = dynamic
     (want,) = run_graph(graph, [x])
     ex = NumbaExecutor(graph)
-    assert ex.fallback_nodes == ["'gelu' (%act)"]
+    assert ex.fallback_nodes == []  # gelu on its Numba kernel, equal to its reference bit for bit
     np.testing.assert_array_equal(ex([x])[0], want)
     for form in ("qdq", "integer"):
         model = to_onnx(graph, form)
