@@ -6,13 +6,16 @@ an attention softmax, `softmax` or `masked_softmax`). On one, it
   on the adds whose results reach a layer_norm through adds only): the outlier channels
   of the stream cost a per-tensor 8-bit add most of its levels, and no target lists a
   16-bit activation storage (a target that did would take the stream there instead);
+- keeps GELU float (`q.keep_float`): on 8-bit values it would lower to a 256-entry table
+  lookup, exact but a per-element Gather in onnxruntime (six times the float Gelu's time
+  on the 6-layer BERT of bench/bert_w8a8.py);
 - migrates activation outliers into the weights of the linears the LayerNorms feed
   (smooth-quant, `alpha`; `smooth=false` skips it), so their 8-bit inputs resolve the
   ordinary channels.
 
 Linear weights stay per-channel int8 and the linears' inputs static per-tensor, as
-`quantize` makes them; softmax, GELU and LayerNorm stay float (`lower` has no integer
-kernel for them on 8-bit inputs worth their error).
+`quantize` makes them; softmax and masked_softmax stay float too (lower has no integer
+kernel for them); integer approximations (I-BERT) are not built.
 """
 from __future__ import annotations
 
@@ -64,9 +67,10 @@ class TransformerRecipe(Pass):
         if not is_transformer(graph):
             return PassResult(False, {"transformer": 0})
         stream = residual_stream(graph)
-        for node in stream:
+        gelus = [n for n in graph.nodes if n.op == "gelu"]
+        for node in stream + gelus:
             node.attrs.setdefault(KEEP_FLOAT, True)
-        stats = {"transformer": 1, "float_residual_stream": len(stream)}
+        stats = {"transformer": 1, "float_residual_stream": len(stream), "float_gelu": len(gelus)}
         if self.smooth:
             stats.update(SmoothQuant(alpha=self.alpha, samples=self.samples).run(graph, ctx).stats)
         return PassResult(True, stats)
