@@ -59,11 +59,11 @@ def test_encoder_import_equals_torch(name, capture, dynamic):
         assert stream and not any("?" in shape for shape in stream), stream
 
 
-@pytest.mark.parametrize("capture", ["fx", "export"])
-def test_eager_attention_bert(capture):
-    """transformers' eager attention adds a finfo.min mask built from the mask's dtype."""
+def test_eager_attention_bert():
+    """transformers' eager attention adds a finfo.min mask built from the mask's dtype, which
+    fx must read as a value (torch.export records the number)."""
     m = tm.bert(attn="eager")
-    graph = import_module(m, tm.padded_tokens(4, 16), capture=capture, dynamic_dims=TEXT_DIMS)
+    graph = import_module(m, tm.padded_tokens(4, 16), capture="fx", dynamic_dims=TEXT_DIMS)
     assert_faithful(graph, m, tm.padded_tokens(4, 16), tol=1e-5)
     assert_faithful(graph, m, tm.padded_tokens(2, 7, seed=5), tol=1e-5)
 
