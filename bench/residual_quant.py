@@ -2,14 +2,16 @@
 tensor and against int8, W4A8 / W8A8, on the digits residual CNN and the PP-OCR direction
 classifier.
 
-    python bench/residual_quant.py [--data PATH] [--epochs 10] [--thresholds 18 20] [--cls-samples 16] [--write]
+    python bench/residual_quant.py [--data PATH] [--epochs 10] [--thresholds 20] [--top 2 4] [--cls-samples 16] [--write]
 
 1. Digits residual CNN (bench/_mnist_resnet.py, 10 epochs, seed 0): top-1 % on the 1,000
    mnist5k test digits of the lowered integer graph run by the Numba backend, logits SQNR
    against fp32, weight bytes (terms x bits per element; scales left out as everywhere in
    qcompiler.analysis.size) and BOPs (MACs x weight bits x input bits per layer; a residual
    layer's MACs are terms x its products, since it reads its input terms times).
-   calibrate{method=mse} on 256 training images, weights per channel, activations u8.
+   calibrate{method=mse} on 256 training images, weights per channel, activations u8. Layers
+   are chosen by their int4 weight SQNR, or by sensitivity{metric=sqnr} (each layer's
+   output noise with its weights alone at 4 bits) with top=N.
 2. PP-OCR direction classifier (rapidocr's ch_ppocr_mobile_v2.0_cls, width 192): output
    SQNR and class agreement against the float model on 128 synthetic text lines, fake-quant
    graph in the torch executor.
@@ -51,10 +53,13 @@ PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{me
 LAYERS = ("conv1d", "conv2d", "linear")
 
 
-def settings(thresholds) -> list:
+def settings(thresholds, tops=()) -> list:
     rows = [("W8A8 (int8 weights)", "quantize{weights=i8}"), ("W4A8 (one int4 tensor)", "quantize{weights=i4}")]
     rows += [(f"W4A8, 2 x int4 where weight SQNR < {t:g} dB",
               f"quantize{{weights=i4}},quantize-residual{{terms=2, bits=4, threshold={t:g}}}") for t in thresholds]
+    rows += [(f"W4A8, 2 x int4 on the {n} layers of highest q.sens",
+              f"sensitivity{{metric=sqnr, bits=[4], samples=256}},quantize{{weights=i4}},"
+              f"quantize-residual{{terms=2, bits=4, select=sensitivity, top={n}}}") for n in tops]
     rows.append(("W4A8, 2 x int4 in every layer", "quantize{weights=i4},quantize-residual{terms=2, bits=4, threshold=1000}"))
     return rows
 
@@ -97,7 +102,7 @@ def digits_table(args) -> str:
     size, bops, _ = costs(imported)
     rows = [["fp32", f"{(reference.argmax(1) == y).mean() * 100:.1f}", "—", 0, f"{size:,.0f}", f"{bops / 1e6:.0f}", "—"]]
     base = prepared(imported, data["x_train"][:256])
-    for label, pipeline in settings(args.thresholds):
+    for label, pipeline in settings(args.thresholds, args.top):
         graph = quantized(base, pipeline)
         size, bops, residual = costs(graph)
         PassManager("lower").run(graph, base[1])
@@ -139,7 +144,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[18.0, 20.0])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[20.0])
+    parser.add_argument("--top", type=int, nargs="*", default=[2, 4],
+                        help="digits rows with residual weights on the N layers of highest sensitivity")
     parser.add_argument("--cls-samples", type=int, default=16)
     parser.add_argument("--write", action="store_true", help="put the tables in bench/RESULTS.md")
     args = parser.parse_args()
@@ -152,7 +159,8 @@ def main() -> int:
     print(digits, flush=True)
     cls = classifier_table(args)
     thresholds = " ".join(f"{t:g}" for t in args.thresholds)
-    command = (f"python bench/residual_quant.py --epochs {args.epochs} --thresholds {thresholds} "
+    tops = " ".join(str(n) for n in args.top)
+    command = (f"python bench/residual_quant.py --epochs {args.epochs} --thresholds {thresholds} --top {tops} "
                f"--cls-samples {args.cls_samples}" + (" --write" if args.write else ""))
     body = f"""Command (from the repository root): `{command}` ({cpu_description()}; {time.perf_counter() - start:.0f} s in all)
 

@@ -13,8 +13,9 @@ in the const's meta; a layer whose float weights are gone (a graph read back fro
 .qir) is refused by name.
 
 select=sqnr takes layers whose quantized weight's SQNR against the float weight is below
-`threshold` dB (default 20); select=sensitivity those whose `q.sens` at the layer's
-width, from the sensitivity pass, is at least `threshold` (required).
+`threshold` dB (default 20 unless `top` is given); select=sensitivity those whose `q.sens`
+at the layer's width, from the sensitivity pass, is at least `threshold`. `top=N` keeps
+the N worst of those (lowest SQNR, highest q.sens): where the output needs it most.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class QuantizeResidual(Pass):
     bits: int = 4
     select: str = "sqnr"
     threshold: Optional[float] = None
+    top: Optional[int] = None
 
     def __post_init__(self):
         if not 2 <= self.terms <= 4:
@@ -54,29 +56,33 @@ class QuantizeResidual(Pass):
             raise ValueError(f"bits={self.bits}: a term is a signed integer of 2, 4 or 8 bits")
         if self.select not in SELECTIONS:
             raise ValueError(f"select={self.select!r}: expected one of {list(SELECTIONS)}")
-        if self.select == "sensitivity" and self.threshold is None:
-            raise ValueError("select=sensitivity needs threshold= (the q.sens score from which a layer is residual)")
+        if self.select == "sensitivity" and self.threshold is None and self.top is None:
+            raise ValueError("select=sensitivity needs threshold= (the q.sens score from which a layer is "
+                             "residual) or top=N")
+        if self.top is not None and self.top < 1:
+            raise ValueError(f"top must be at least 1, got {self.top}")
 
     @property
     def storage(self) -> str:
         return f"i{self.bits}"
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        candidates = [(node, _weight_sqnr(node)) for node in graph.nodes if _candidate(node, ctx)]
+        scored = [(self._badness(node, sqnr), node, sqnr) for node, sqnr in candidates]
+        scored = [item for item in scored if self._bad_enough(item[0])]
+        scored.sort(key=lambda item: -item[0])
         chosen = []
-        for node in [n for n in graph.nodes if _candidate(n, ctx)]:
-            single = _weight_sqnr(node)
-            if not self._selected(node, single):
-                continue
+        for _, node, single in scored[:self.top]:
             after = _make_residual(graph, node, self.terms, self.storage)
             chosen.append(node.outputs[0].name)
             ctx.note(f"{self.terms} x int{self.bits} residual weight: SQNR {single:.1f} -> {after:.1f} dB",
                      node=node.outputs[0].name)
         return PassResult(bool(chosen), {"residual": chosen})
 
-    def _selected(self, node: Node, single_sqnr: float) -> bool:
+    def _badness(self, node: Node, single_sqnr: float) -> float:
+        """Larger is worse: the negated weight SQNR, or the layer's q.sens at its width."""
         if self.select == "sqnr":
-            threshold = DEFAULT_SQNR_THRESHOLD if self.threshold is None else self.threshold
-            return single_sqnr < threshold
+            return -single_sqnr
         scores = node.attrs.get("q.sens")
         if scores is None:
             raise QuantizeError(f"quantize-residual{{select=sensitivity}}: {node.label()} has no q.sens; "
@@ -85,7 +91,15 @@ class QuantizeResidual(Pass):
         if width not in scores:
             raise QuantizeError(f"quantize-residual: {node.label()}'s q.sens has widths {sorted(scores)}, "
                                 f"not its weight's {width} bits; measure it with sensitivity{{bits=[...]}}")
-        return float(scores[width]) >= self.threshold
+        return float(scores[width])
+
+    def _bad_enough(self, badness: float) -> bool:
+        threshold = self.threshold
+        if threshold is None and self.select == "sqnr" and self.top is None:
+            threshold = DEFAULT_SQNR_THRESHOLD
+        if threshold is None:
+            return True
+        return -badness < threshold if self.select == "sqnr" else badness >= threshold
 
 
 def _candidate(node: Node, ctx: PassContext) -> bool:

@@ -87,6 +87,12 @@ def test_prints_parses_back_equal_and_verifies(int4_cnn):
     assert print_graph(again, []) == text
 
 
+def test_top_keeps_the_worst_layers(int4_cnn):
+    graph, ctx = int4_cnn
+    assert chosen(residual(graph, "top=1", ctx)) == {"c"}  # no default threshold with top
+    assert chosen(residual(graph, "top=5", ctx)) == {"c", "y"}
+
+
 def test_select_by_sensitivity_reads_q_sens(int4_cnn):
     graph, ctx = int4_cnn
     g = with_float_weights(graph)
