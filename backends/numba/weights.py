@@ -13,7 +13,7 @@ import numpy as np
 from qcompiler.ir.types import QuantType
 
 from .errors import NumbaBackendError
-from .kernels.pack import PACKED_FIELDS, pack_rows
+from .kernels.pack import PACKED_FIELDS, pack_rows, unpack_rows
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,18 @@ def needs_wide_accumulator(weights: PackedWeights, bias: np.ndarray, x_type: Qua
     x_extent = max(abs(x_type.qmin - zp), abs(x_type.qmax - zp))
     bound = np.abs(bias.astype(np.int64)) + weights.abs_row_sum.astype(np.float64) * x_extent
     return bool(np.any(bound >= 2**31))
+
+
+def centred_int16_rows(weights: PackedWeights):
+    """[rows, k] int16 of w - zp for the int16 dot-product kernels, or None when a
+    centred weight may not fit int16 (16-bit storage)."""
+    if weights.bits > 8 or weights.packed.ndim != 2:
+        return None
+    rows = unpack_rows(weights.packed, weights.k, weights.bits, weights.signed) - weights.zero_point[:, None]
+    return np.ascontiguousarray(rows, np.int16)
+
+
+def fits_int16_centred(x_type: QuantType) -> bool:
+    """Whether every centred input value x - zp of this storage fits int16."""
+    zp = int(x_type.zero_point.array.reshape(-1)[0])
+    return max(abs(x_type.qmin - zp), abs(x_type.qmax - zp)) <= 2**15 - 1

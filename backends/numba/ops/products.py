@@ -14,8 +14,10 @@ from qcompiler.ir.ops.spatial import ints_attr, pads_attr, plan_windows
 from qcompiler.runtime.reference import ExecutionError
 
 from ..kernels.conv import qconv2d_kernel
+from ..kernels.conv_im2col import qconv2d_im2col_kernel
 from ..kernels.linear import qproduct_kernel
-from ..weights import needs_wide_accumulator, pack_weight_rows, zero_points_per_row
+from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumulator, pack_weight_rows,
+                       zero_points_per_row)
 from .common import (Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of,
                      storage_int32, zero_point)
 
@@ -51,8 +53,8 @@ def _weights_source(node: Node, w_index: int, to_rows, rows: int, axis: int):
     return lambda w: packed
 
 
-def conv_input(node: Node, attrs: dict, x_t, x, kernel: tuple) -> tuple:
-    """(centred input padded with zeros (= the zero point) as [N, C, Hp, Wp] int32, output
+def conv_input(node: Node, attrs: dict, x_t, x, kernel: tuple, dtype=np.int32) -> tuple:
+    """(centred input padded with zeros (= the zero point) as [N, C, Hp, Wp] `dtype`, output
     (OH, OW), stride, dilation) of a qconv1d / qconv2d; a 1-D convolution is a 2-D one of
     height 1."""
     spatial = 1 if node.op == "qconv1d" else 2
@@ -64,8 +66,8 @@ def conv_input(node: Node, attrs: dict, x_t, x, kernel: tuple) -> tuple:
         x = x[:, :, None, :]
         stride, dilation, begin, end = (1,) + stride, (1,) + dilation, (0,) + begin, (0,) + end
     plan = plan_windows(x.shape[2:], kernel, stride, dilation, begin, end, where)
-    xc = np.pad(storage_int32(x) - np.int32(zero_point(x_t)), [(0, 0), (0, 0)] + list(zip(begin, end)),
-                mode=_NUMPY_PAD_MODE[attrs["pad_mode"]])
+    centred = (storage_int32(x) - np.int32(zero_point(x_t))).astype(dtype, copy=False)
+    xc = np.pad(centred, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=_NUMPY_PAD_MODE[attrs["pad_mode"]])
     return np.ascontiguousarray(xc), plan.out, stride, dilation
 
 
@@ -80,20 +82,32 @@ def prepare_qconv(node: Node) -> Step:
     rq = requant_of(node, cout)
     weights_for = _weights_source(node, 1, lambda w: w.reshape(cout, -1), cout, 0)
     bias_for = bias_source(node, 2, cout)
+    kernel = tuple(w_t.shape[2:]) if spatial == 2 else (1, w_t.shape[2])
+    # int16 weight rows for the im2col kernel, unpacked once when the weight is constant
+    fixed_rows16 = centred_int16_rows(weights_for(None)) if const_input(node, 1) is not None else None
+    x_fits_int16 = fits_int16_centred(x_t)
 
     def run(args):
         x, w = args[0], args[1]
         b = args[2] if len(args) > 2 else None
         weights = weights_for(w)
         bias = bias_for(b)
-        kernel = tuple(w_t.shape[2:]) if spatial == 2 else (1, w_t.shape[2])
-        xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel)
+        wide = needs_wide_accumulator(weights, bias, x_t)
+        rows16 = None if wide or not x_fits_int16 else \
+            fixed_rows16 if fixed_rows16 is not None else centred_int16_rows(weights)
+        xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel,
+                                                  np.int32 if rows16 is None else np.int16)
         out = np.empty((x.shape[0], cout) + out_hw, np.int32)
         overflow = np.zeros(x.shape[0] * cout, np.uint8)
-        acc_like = np.zeros(1, np.int64 if needs_wide_accumulator(weights, bias, x_t) else np.int32)
-        qconv2d_kernel(xc, weights.packed, weights.bits, weights.signed, weights.zero_point,
-                       bias, groups, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1],
-                       rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, acc_like, out, overflow)
+        if rows16 is not None:
+            qconv2d_im2col_kernel(xc, rows16, groups, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
+                                  dilation[1], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode,
+                                  out)
+        else:
+            qconv2d_kernel(xc, weights.packed, weights.bits, weights.signed, weights.zero_point, bias, groups,
+                           kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1], rq.multiplier,
+                           rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, np.zeros(1, np.int64 if wide else np.int32),
+                           out, overflow)
         check_overflow(node, overflow)
         return [out[:, :, 0, :] if spatial == 1 else out]
 
