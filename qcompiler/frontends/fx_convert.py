@@ -204,30 +204,6 @@ class Converter:
         i %= self.rank(v)
         return self.emit("shape", [v], start=i, end=i + 1)
 
-    @staticmethod
-    def symbol_of(size) -> Optional[str]:
-        """The symbol a size is, when it is one symbolic dim read by `dim` (else None)."""
-        p = size.producer if isinstance(size, Value) else None
-        if p is None or p.op != "shape" or p.attrs.get("end") != p.attrs.get("start", 0) + 1:
-            return None
-        d = p.inputs[0].type.shape[p.attrs.get("start", 0)]
-        return d if isinstance(d, str) and d != "?" else None
-
-    @staticmethod
-    def name_dim(v: Value, axis: int, symbol: Optional[str]) -> Value:
-        """Give dim `axis` of v the symbol that the handler proves it has."""
-        if symbol is not None:
-            shape = list(v.type.shape)
-            shape[axis] = symbol
-            v.type = v.type.with_shape(shape)
-        return v
-
-    def name_dims(self, v: Value, sizes) -> Value:
-        """Name the dims of v (a reshape, expand or fill to `sizes`) set to a symbolic size."""
-        for axis, size in enumerate(sizes):
-            self.name_dim(v, axis, self.symbol_of(size))
-        return v
-
     def sizes(self, v: Value) -> tuple:
         return tuple(self.dim(v, i) for i in range(self.rank(v)))
 

@@ -7,6 +7,7 @@ import torch
 
 from ..ir.core import Value
 from ..ir.types import numpy_dtype
+from .fx_symbols import name_dim, name_dims, symbol_of
 from .fx_table import aten, converts
 
 
@@ -14,7 +15,7 @@ def _filled(cx, dims, value) -> Value:
     dtype = cx.out_dtype()
     if all(isinstance(d, int) for d in dims):
         return cx.const(np.full([int(d) for d in dims], value, dtype=numpy_dtype(dtype)))
-    return cx.name_dims(cx.emit("constant_of_shape", [cx.shape_operand(dims)], value=float(value), dtype=dtype), dims)
+    return name_dims(cx.emit("constant_of_shape", [cx.shape_operand(dims)], value=float(value), dtype=dtype), dims)
 
 
 def _dims(size) -> list:
@@ -75,7 +76,7 @@ def arange(cx, *bounds, start=None, end=None, step=None, **kwargs):
     # a bound read from a dynamic size (arange(batch), arange(seq)): a range at run time
     positions = cx.emit("range", [cx.value(b, dtype) for b in (start, end, step)])
     exact = isinstance(start, int) and start == 0 and isinstance(step, int) and step == 1
-    return cx.name_dim(positions, 0, cx.symbol_of(end) if exact else None)
+    return name_dim(positions, 0, symbol_of(end) if exact else None)
 
 
 def _range_bounds(positional: tuple, start, end, step) -> tuple:

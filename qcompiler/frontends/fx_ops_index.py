@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..ir.core import Value
+from .fx_symbols import name_dim, name_dims, symbol_of
 from .fx_table import aten, converts
 
 _END = 2**63 - 1  # "to the end"; slice clamps it like ONNX Slice
@@ -147,7 +148,7 @@ def _slice_at_run_time(cx, x: Value, dim: int, start, end, step: int) -> Value:
     # x[:S] has S entries wherever the model runs: x holds at least S there (torch.export
     # guards S <= len(x) likewise), else its results would not fit the length-S tensors
     prefix = start in (None, 0) and step == 1
-    return cx.name_dim(sliced, dim, cx.symbol_of(end) if prefix else None)
+    return name_dim(sliced, dim, symbol_of(end) if prefix else None)
 
 
 def _clamped(cx, bound, n: Value) -> Value:
@@ -203,8 +204,8 @@ def _positions(cx, n, axis: int, rank: int) -> Value:
     shape[axis] = -1
     if isinstance(n, int):
         return cx.i64(np.arange(n).reshape(shape))
-    positions = cx.name_dim(cx.emit("range", [cx.i64(0), n, cx.i64(1)]), 0, cx.symbol_of(n))
-    return cx.name_dims(cx.emit("reshape", [positions, cx.i64(shape)]), [n if d == -1 else d for d in shape])
+    positions = name_dim(cx.emit("range", [cx.i64(0), n, cx.i64(1)]), 0, symbol_of(n))
+    return name_dims(cx.emit("reshape", [positions, cx.i64(shape)]), [n if d == -1 else d for d in shape])
 
 
 def _is_one(size) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..ir.core import Value
+from .fx_symbols import name_dims
 from .fx_table import aten, converts
 
 
@@ -22,7 +23,7 @@ def reshape(cx, x, shape):
         return cx.emit("reshape", [x, cx.shape_operand(dims)], allowzero=True)
     # ... which is what x.view(x.size(0), -1) means: the shape stays a constant
     dims = [0 if _size_of(x, i, d) else d for i, d in enumerate(dims)]
-    return cx.name_dims(cx.emit("reshape", [x, cx.shape_operand(dims)]), dims)
+    return name_dims(cx.emit("reshape", [x, cx.shape_operand(dims)]), dims)
 
 
 def _size_of(x: Value, i: int, d) -> bool:
@@ -152,7 +153,7 @@ def expand(cx, x, sizes):
     dims = [1 if (isinstance(d, int) and d == -1) else d for d in sizes]
     if offset < 0 or any(isinstance(d, int) and d == -1 for d in sizes[:offset]):
         raise cx.error(f"cannot expand a rank-{cx.rank(x)} tensor to {list(sizes)}")
-    return cx.name_dims(cx.emit("expand", [x, cx.shape_operand(dims)]), dims)
+    return name_dims(cx.emit("expand", [x, cx.shape_operand(dims)]), dims)
 
 
 @converts(methods=["expand"])
