@@ -1,3 +1,3 @@
 """The pass library (`qcompiler.passes`); importing it registers every pass."""
 from . import (accuracy, allocation, calibration, canonicalize, codebook, compression, fusion, lowering,  # noqa: F401
-               quantize, rounding, sensitivity, transformer)
+               qat, quantize, rounding, sensitivity, transformer)

@@ -52,3 +52,32 @@ class _FakeQuantize(torch.autograd.Function):
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
         return grad * inside, None, None, None, None, None
+
+
+def learned_fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int,
+                          grad_scale: float) -> torch.Tensor:
+    """fake_quantize with a trainable step size (LSQ, Esser et al. 2020): the same forward
+    values, and d(out)/d(scale) = round(x/s) - x/s inside the range, qmin - zp below and
+    qmax - zp above, times `grad_scale` (LSQ's g = 1/sqrt(N * Qp)), summed to the shape of
+    `scale` (per tensor or per channel)."""
+    return _LearnedFakeQuantize.apply(x, scale, zero_point, qmin, qmax, grad_scale)
+
+
+class _LearnedFakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax, grad_scale):
+        ratio = x / scale
+        q = torch.clamp(torch.round(ratio) + zero_point, qmin, qmax)
+        below, above = ratio + zero_point < qmin, ratio + zero_point > qmax
+        ctx.save_for_backward(ratio, zero_point, below, above)
+        ctx.qmin, ctx.qmax, ctx.grad_scale, ctx.scale_shape = qmin, qmax, grad_scale, scale.shape
+        return ((q - zero_point) * scale).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        ratio, zero_point, below, above = ctx.saved_tensors
+        inside = ~(below | above)
+        step = torch.where(below, ctx.qmin - zero_point,
+                           torch.where(above, ctx.qmax - zero_point, torch.round(ratio) - ratio))
+        grad_scale = (grad * step * ctx.grad_scale).sum_to_size(ctx.scale_shape)
+        return grad * inside, grad_scale, None, None, None, None

@@ -1,0 +1,97 @@
+"""Quantization-aware training (qat: LSQ, FAT, BR-QAT) vs post-training quantization on
+the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A2.
+
+    python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024] [--write]
+
+Every row starts from the same float model and `fold-bn,...,calibrate{method=mse}` on
+256 training digits, then `quantize{weights=iN,acts=uN}` (PTQ) followed by nothing or
+`qat` with cross-entropy on the first `--train-samples` training digits and labels, the
+same number of epochs for every method. Top-1 is of the fake-quant graph (torch
+executor) on the 1,000 mnist5k test digits; time is the whole pipeline's wall time on
+the shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import cpu_description, markdown_table, write_section  # noqa: E402
+from _mnist_resnet import load_mnist5k, train_resnet  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist5k.npz"
+PREPARE = ["fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{method=mse}"]
+ROWS = [("ptq", {}), ("lsq", {"method": "lsq"}), ("fat", {"method": "fat"}),
+        ("br-qat (lsq)", {"method": "lsq", "block_replacement": True})]
+
+
+def top1(graph, x, y) -> float:
+    from qcompiler.runtime.torch import run_torch
+
+    return 100.0 * float((run_torch(graph, [x])[0].argmax(1) == y).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--epochs", type=int, default=3, help="float training epochs")
+    parser.add_argument("--qat-epochs", type=int, default=2)
+    parser.add_argument("--train-samples", type=int, default=1024)
+    parser.add_argument("--model-cache", type=Path, default=None, help="reuse / save the float model's weights")
+    parser.add_argument("--write", action="store_true", help="write the table into bench/RESULTS.md")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    from qcompiler.loading import load_model
+    from qcompiler.passes.qat import QAT
+    from qcompiler.passmanager import PassContext, PassManager
+
+    d = load_mnist5k(args.data)
+    if args.model_cache is not None and args.model_cache.exists():
+        from _mnist_resnet import SmallResNet
+
+        model = SmallResNet()
+        model.load_state_dict(torch.load(args.model_cache))
+        model.eval()
+    else:
+        model = train_resnet(d["x_train"], d["y_train"], epochs=args.epochs)
+        if args.model_cache is not None:
+            torch.save(model.state_dict(), args.model_cache)
+    x_test, y_test = d["x_test"], d["y_test"]
+    train = (d["x_train"][:args.train_samples], d["y_train"][:args.train_samples])
+
+    def load():
+        return load_model(model, torch.from_numpy(x_test[:1]), dynamic_batch=True)
+
+    rows = [["fp32", "-", "-", f"{top1(load(), x_test, y_test):.1f}", "-"]]
+    print(" | ".join(rows[0]), flush=True)
+    for bits in (4, 2):
+        quantize = f"quantize{{weights=i{bits},acts=u{bits}}}"
+        for name, options in ROWS:
+            graph = load()
+            extra = [QAT(epochs=args.qat_epochs, data=train, **options)] if options else []
+            start = time.perf_counter()
+            PassManager(PREPARE + [quantize] + extra).run(graph, PassContext(calibration=d["x_train"][:256]))
+            seconds = time.perf_counter() - start
+            epochs = str(args.qat_epochs) if options else "-"
+            rows.append([name, f"W{bits}A{bits}", epochs, f"{top1(graph, x_test, y_test):.1f}", f"{seconds:.0f}"])
+            print(" | ".join(rows[-1]), flush=True)
+    table = markdown_table(["method", "bits", "qat epochs", "top-1 %", "pipeline s"], rows, "lllrr")
+    command = (f"python bench/qat.py --epochs {args.epochs} --qat-epochs {args.qat_epochs} "
+               f"--train-samples {args.train_samples}")
+    body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN ({args.epochs} float epochs, seed 0); "
+            f"calibrate{{method=mse}} on 256 training digits; qat on {args.train_samples} training digits with "
+            "labels (cross-entropy), Adam lr 1e-4; top-1 on the 1,000 test digits.\n\n" + table)
+    print(body)
+    if args.write:
+        write_section("Quantization-aware training (LSQ, FAT, BR-QAT) vs PTQ", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""qat: quantization-aware training of the quantized graph with learned step sizes
+(LSQ) or learned threshold factors (FAT), optionally with BR-QAT's block replacement.
+
+Where it runs: after `quantize`, in the same pipeline (it starts from the types quantize
+built from the calibrated ranges, and from the float weights quantize caches), before
+`lower`. Learning scales before quantize and handing them over as `q.range` would let
+quantize re-derive them (a range's scale is (hi - lo) / levels, then bias fitting,
+width-dependent re-calibration and tie unions move it again); learning the scales in
+the types themselves makes the learned scale exactly the one lowered.
+
+It trains the float weights (fake-quantized with their learned step), the per-tensor
+activation step sizes (one per tie group), and the float biases, through the torch
+executor with straight-through estimators (step_sizes.py, training_module.py), then
+writes the learned scales into the types and the weights as integers (write_back.py).
+
+Options: `method` (lsq | fat), `epochs`, `lr` (weights), `scale_lr` (step sizes, a
+multiple of lr), `batch` (for (x, y) arrays and calibration data), `optimizer` (adam |
+sgd), `weight_decay`, `loss` (auto | ce | mse | kl, or a callable from Python),
+`data` (Python only: (x, y) arrays or a DataLoader; default: the calibration data,
+distilled), `block_replacement` (BR-QAT), `block_layers` (most layers in a BR-QAT block,
+as adaround's blocks), `seed` (default: the context's).
+Stats: `epochs` (per epoch: loss and accuracy or agreement), `scales` (per learned
+value, its first scale before and after).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional
+
+import torch
+
+from qcompiler.ir.core import Graph
+from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
+from qcompiler.runtime.torch import to_torch
+
+from ..rounding.float_weights import rounded_weights
+from ..rounding.unit_graph import float_graph
+from .block_replacement import MixedModels
+from .data import TrainingData
+from .errors import QATError
+from .losses import check_loss
+from .train import Settings, train
+from .training_module import TrainingModule
+from .write_back import write_back
+
+METHODS = ("lsq", "fat")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@register_pass
+@dataclass(frozen=True)
+class QAT(Pass):
+    name: ClassVar[str] = "qat"
+    method: str = "lsq"
+    epochs: int = 3
+    lr: float = 1e-4
+    scale_lr: float = 1.0
+    batch: int = 64
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    loss: Any = "auto"
+    data: Any = None
+    block_replacement: bool = False
+    block_layers: int = 4
+    seed: Optional[int] = None
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise QATError(f"qat: method={self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise QATError(f"qat: optimizer={self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+        for option in ("epochs", "batch", "block_layers"):
+            if getattr(self, option) < 1:
+                raise QATError(f"qat: {option}={getattr(self, option)} must be at least 1")
+        for option in ("lr", "scale_lr"):
+            if not getattr(self, option) > 0:
+                raise QATError(f"qat: {option}={getattr(self, option)} must be > 0")
+        if not self.weight_decay >= 0:
+            raise QATError(f"qat: weight_decay={self.weight_decay} must be >= 0")
+        check_loss(self.loss)
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        weights = rounded_weights(graph, ctx)
+        if not weights:
+            raise QATError("qat: no quantized weights to train: run quantize first, in the same pipeline")
+        seed = ctx.seed if self.seed is None else self.seed
+        torch.manual_seed(seed)
+        data = TrainingData(self.data, graph, ctx.calibration, self.batch, torch.Generator().manual_seed(seed))
+        trained = TrainingModule(graph, weights, self.method)
+        teacher = to_torch(float_graph(graph, weights)).eval().requires_grad_(False)
+        mixed = MixedModels(graph, weights, self.method, trained, self.block_layers, self.loss) \
+            if self.block_replacement else None
+        settings = Settings(self.epochs, self.lr, self.scale_lr, self.optimizer, self.weight_decay, self.loss)
+        log = train(trained, teacher, data, settings, ctx, mixed)
+        scales = write_back(graph, trained, self.method)
+        return PassResult(True, {"method": self.method, "epochs": log, "scales": scales,
+                                 "mixed_models": 0 if mixed is None else len(mixed.models)})

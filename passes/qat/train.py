@@ -1,0 +1,72 @@
+"""The QAT loop: Adam (or SGD with momentum) over the trained weights and the step sizes
+(the step sizes at `lr * scale_lr`), step sizes projected back into their allowed set
+after every step; per epoch the mean loss and a metric (top-1 accuracy against the
+labels, else agreement with the float model's class for a 2-D first output) go to
+ctx.note and the pass stats. Progress goes through ctx.progress (tqdm when enabled).
+
+`extra_losses(inputs, labels, teacher)` adds terms to every step's loss: BR-QAT's mixed
+models (block_replacement.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+from .data import TrainingData
+from .losses import needs_teacher, training_loss
+from .training_module import TrainingModule
+
+
+@dataclass(frozen=True)
+class Settings:
+    epochs: int
+    lr: float
+    scale_lr: float
+    optimizer: str
+    weight_decay: float
+    loss: object
+
+
+def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: TrainingData, settings: Settings,
+          ctx, extra_losses: Optional[Callable] = None) -> list:
+    groups = [{"params": trained.weight_parameters(), "weight_decay": settings.weight_decay},
+              {"params": trained.scale_parameters(), "lr": settings.lr * settings.scale_lr, "weight_decay": 0.0}]
+    optimizer = (torch.optim.Adam(groups, lr=settings.lr) if settings.optimizer == "adam"
+                 else torch.optim.SGD(groups, lr=settings.lr, momentum=0.9))
+    steps = trained.step_sizes()
+    module = trained.module.train()
+    log = []
+    for epoch in range(1, settings.epochs + 1):
+        total, count, hits = 0.0, 0, 0
+        for inputs, labels in ctx.progress.iterate(data.epoch(), desc=f"qat epoch {epoch}/{settings.epochs}"):
+            reference = None
+            if teacher is not None and needs_teacher(settings.loss, labels):
+                with torch.no_grad():
+                    reference = list(teacher(*inputs))
+            outputs = list(module(*inputs))
+            loss = training_loss(settings.loss, outputs, labels, reference)
+            if extra_losses is not None:
+                loss = loss + extra_losses(inputs, labels, reference)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            for step in steps:
+                step.project()
+            samples = outputs[0].shape[0]
+            total, count = total + loss.item() * samples, count + samples
+            hits += _hits(outputs[0], labels, reference)
+        entry = {"epoch": epoch, "loss": total / max(count, 1),
+                 ("accuracy" if labels is not None else "agreement"): hits / max(count, 1)}
+        log.append(entry)
+        ctx.note("qat epoch " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                          for k, v in entry.items()))
+    return log
+
+
+def _hits(output: torch.Tensor, labels, reference) -> int:
+    if output.dim() != 2:
+        return 0
+    target = labels if labels is not None else (reference[0].argmax(1) if reference is not None else None)
+    return 0 if target is None else int((output.detach().argmax(1) == target).sum())
