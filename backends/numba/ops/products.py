@@ -15,7 +15,7 @@ from qcompiler.runtime.reference import ExecutionError
 
 from ..kernels.conv import qconv2d_kernel
 from ..kernels.conv_im2col import qconv2d_im2col_kernel
-from ..kernels.linear import qproduct_kernel
+from ..kernels.linear import qproduct16_kernel, qproduct_kernel
 from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumulator, pack_weight_rows,
                        zero_points_per_row)
 from .common import (Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of,
@@ -114,15 +114,22 @@ def prepare_qconv(node: Node) -> Step:
     return run
 
 
-def _product(node: Node, x3: np.ndarray, weights, bias, x_t, rq) -> np.ndarray:
-    """x3: storage [B, M, K]; weights packed [Bw, N, bytes] (Bw 1 or B) or [N, bytes] -> out [B, M, N]."""
+def _product(node: Node, x3: np.ndarray, weights, bias, x_t, rq, rows16=None) -> np.ndarray:
+    """x3: storage [B, M, K]; weights packed [Bw, N, bytes] (Bw 1 or B) or [N, bytes] -> out [B, M, N].
+    rows16: the weights as centred int16 rows [N, K] when they and the input fit int16."""
     packed = weights.packed if weights.packed.ndim == 3 else weights.packed[None]
     n_out = packed.shape[1]
-    xc = storage_int32(x3) - np.int32(zero_point(x_t))
     out = np.empty((x3.shape[0], x3.shape[1], n_out), np.int32)
+    wide = needs_wide_accumulator(weights, bias, x_t)
+    if rows16 is not None and not wide:
+        xc = (storage_int32(x3) - np.int32(zero_point(x_t))).astype(np.int16)
+        qproduct16_kernel(xc, rows16[None], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode,
+                          out)
+        return out
+    xc = storage_int32(x3) - np.int32(zero_point(x_t))
     overflow = np.zeros(x3.shape[0] * n_out, np.uint8)
     qproduct_kernel(xc, packed, weights.bits, weights.signed, weights.zero_point, bias, rq.multiplier, rq.shift,
-                    rq.zero_point, rq.lo, rq.hi, rq.mode, needs_wide_accumulator(weights, bias, x_t), out, overflow)
+                    rq.zero_point, rq.lo, rq.hi, rq.mode, wide, out, overflow)
     check_overflow(node, overflow)
     return out
 
@@ -134,13 +141,16 @@ def prepare_qlinear(node: Node) -> Step:
     rq = requant_of(node, n_out)
     weights_for = _weights_source(node, 1, lambda w: w, n_out, 0)
     bias_for = bias_source(node, 2, n_out)
+    # int16 weight rows for the vpmaddwd kernel, unpacked once for a constant weight
+    rows16 = centred_int16_rows(weights_for(None)) \
+        if const_input(node, 1) is not None and fits_int16_centred(x_t) else None
 
     def run(args):
         x, w = args[0], args[1]
         b = args[2] if len(args) > 2 else None
         bias = bias_for(b)
         k = x.shape[-1]
-        out = _product(node, np.asarray(x).reshape(1, -1, k), weights_for(w), bias, x_t, rq)
+        out = _product(node, np.asarray(x).reshape(1, -1, k), weights_for(w), bias, x_t, rq, rows16)
         return [out.reshape(x.shape[:-1] + (n_out,))]
 
     return run
