@@ -43,8 +43,13 @@ def integer_agreement(lowered: Graph, fake_quant: Graph, inputs) -> list:
     def shared(v) -> bool:
         return v.name in simulated and simulated_types.get(v.name) == v.type
 
+    stored: dict = {}  # a value read by several layers is quantized once
+
     def runtime(v) -> np.ndarray:  # the simulation's value as the lowered graph holds it
-        return quantize(simulated[v.name], v.type) if isinstance(v.type, QuantType) else simulated[v.name]
+        if v.name not in stored:
+            stored[v.name] = quantize(simulated[v.name], v.type) if isinstance(v.type, QuantType) \
+                else simulated[v.name]
+        return stored[v.name]
 
     env = bind_inputs(lowered, inputs)
     rows = []
