@@ -26,7 +26,7 @@ from ..ir.errors import FrontendError, VerifyError
 from ..ir.types import TensorType, dtype_of_numpy, tensor_type_of
 from ..ir.verifier import format_type, verify
 from . import onnx_ops_math, onnx_ops_nn, onnx_ops_resize, onnx_ops_tensor  # noqa: F401  (register converters)
-from .onnx_fold import fold_onnx_node
+from .onnx_fold import constant_value, fold_onnx_node
 from .onnx_load import ModelSource, load_model
 from .onnx_ops import CONVERTERS, OnnxNode, Unsupported
 from .onnx_types import OUTPUT_SLOTS_ATTR, attr_value, opaque_op_name, tensor_array, value_type
@@ -155,11 +155,12 @@ class _Importer:
 
     def _fold(self, node: ir.Node, inputs) -> Optional[list]:
         """Constant shape arithmetic the catalog cannot express, as `const` nodes."""
-        arrays = fold_onnx_node(node, [self.graph.const_value(v) for v in inputs], self.opset)
+        arrays = fold_onnx_node(node, [constant_value(self.graph, v) for v in inputs], self.opset)
         if arrays is None:
             return None
-        return [self.graph.append(Node("const", [], [tensor_type_of(a)], {"value": Dense(a)}, [o.name or "folded"])).output
-                for o, a in zip(node.outputs, arrays)]
+        consts = [Node("const", [], [tensor_type_of(a)], {"value": Dense(a)}, [o.name or "folded"])
+                  for o, a in zip(node.outputs, arrays)]
+        return [self.graph.append(c).output for c in consts]
 
     def _opaque(self, node: ir.Node, inputs, attrs, used, where: str, reason: str) -> list:
         op = opaque_op_name(node.domain, node.op_type)
