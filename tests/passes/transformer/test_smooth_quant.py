@@ -6,6 +6,8 @@ import torch
 
 import qcompiler
 from qcompiler.ir.clone import clone
+from qcompiler.ir.core import Graph
+from qcompiler.ir.types import TensorType
 from qcompiler.loading import load_model
 from qcompiler.numerics.sqnr import sqnr_db
 from qcompiler.passmanager import PassContext, PassManager
@@ -103,3 +105,24 @@ def test_default_pipeline_keeps_the_residual_stream_float(compiled):
 def test_alpha_out_of_range_is_refused():
     with pytest.raises(TransformerRecipeError, match="alpha=1.5"):
         SmoothQuant(alpha=1.5)
+
+
+def test_pre_layer_norm_scales_fold_into_gamma_and_beta():
+    rng = np.random.default_rng(0)
+    g = Graph("pre_ln")
+    x = g.add_input("x", TensorType("f32", ("N", 8)))
+    gamma = np.ones(8, np.float32)
+    gamma[2] = 80.0  # an outlier channel
+    h = g.add("layer_norm", [x, g.constant(gamma), g.constant(rng.standard_normal(8).astype(np.float32))]).output
+    outs = [g.add("linear", [h, g.constant(rng.standard_normal((4, 8)).astype(np.float32))]).output for _ in range(2)]
+    g.set_outputs(outs)
+    before = clone(g)
+    data = rng.standard_normal((16, 8)).astype(np.float32)
+    manager = PassManager([SmoothQuant(alpha=0.5)])
+    manager.run(g, PassContext(calibration=data))
+    assert manager.history[0].stats == {"sites": 1, "folded_into_layer_norm": 1, "smoothing_muls": 0}
+    (norm,) = [n for n in g.nodes if n.op == "layer_norm"]
+    folded = g.const_value(norm.inputs[1])
+    assert folded[2] / np.median(folded) < 80 / 4  # the outlier channel is flattened
+    for got, want in zip(run_graph(g, [data]), run_graph(before, [data])):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
