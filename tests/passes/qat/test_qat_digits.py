@@ -10,6 +10,7 @@ from qcompiler.ir.types import QuantType
 from qcompiler.loading import load_model
 from qcompiler.passes.qat import QAT
 from qcompiler.passes.qat.block_replacement import MixedModels
+from qcompiler.passes.qat.training_module import TrainingModule
 from qcompiler.passes.rounding.float_weights import rounded_weights
 from qcompiler.passmanager import PassContext, PassManager
 from qcompiler.runtime.torch import run_torch
@@ -68,8 +69,6 @@ def test_learned_scales_survive_into_the_lowered_model(digits, ptq, lsq):
 
 def test_br_qat_mixed_models_each_have_exactly_one_quantized_block(ptq):
     backbone_weights = rounded_weights(ptq, PassContext())
-    from qcompiler.passes.qat.training_module import TrainingModule
-
     backbone = TrainingModule(ptq, backbone_weights, "lsq")
     mixed = MixedModels(ptq, backbone_weights, "lsq", backbone, block_layers=2, loss="auto")
     assert len(mixed.graphs) == len(mixed.blocks) >= 2
