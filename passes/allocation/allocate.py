@@ -40,6 +40,7 @@ from .channel_groups import parse_granularity, split_into_channel_groups
 from .codebook_choice import CodebookChoices, codebook_index_bits
 from .ilp import solve
 from .layer_options import allocation_problem, write_choices
+from .residual_choice import residual_terms_bits
 
 
 @register_pass
@@ -59,7 +60,11 @@ class AllocateBits(Pass):
         if any(is_minifloat(b) for b in self.choices) and self.granularity != "layer":
             raise ValueError(f"choices={list(self.choices)}: minifloat formats are chosen per layer "
                              "(granularity=layer)")
-        widths = [b for b in self.choices if not is_minifloat(b) and codebook_index_bits(b) is None]  # checks cbI
+        residual = [b for b in self.choices if residual_terms_bits(b) is not None]  # checks "TxB"
+        if residual and self.granularity != "layer":
+            raise ValueError(f"choices={list(self.choices)}: residual weights are chosen per layer (granularity=layer)")
+        widths = [b for b in self.choices if not is_minifloat(b) and b not in residual
+                  and codebook_index_bits(b) is None]  # checks cbI
         if not self.choices or any(b not in WEIGHT_STORAGE for b in widths):
             raise ValueError(f"choices={list(self.choices)}: weight widths must be among {sorted(WEIGHT_STORAGE)} "
                              "(or codebooks 'cbI')")

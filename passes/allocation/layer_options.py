@@ -18,6 +18,8 @@ from .codebook_choice import CodebookChoices, codebook_index_bits
 from .costs import layer_costs
 from .errors import AllocationError
 from .graph_ties import layer_ties
+from .residual_choice import (RESIDUAL_ATTR, offered, residual_costs, residual_sensitivity_width,
+                              residual_terms_bits)
 from .problem import AllocationProblem, Choice, LayerOptions
 
 
@@ -49,6 +51,12 @@ def write_choices(layers: list, labels, with_activations: bool, codebook: Option
         w, a = label if with_activations else (label, None)
         if with_activations:
             layer.node.attrs["q.act_bits"] = a
+        layer.node.attrs.pop(RESIDUAL_ATTR, None)
+        if residual_terms_bits(w) is not None:
+            layer.node.attrs[RESIDUAL_ATTR], layer.node.attrs["q.bits"] = residual_terms_bits(w)
+            for stale in ("q.index_bits", "q.codebook_bits", "q.format"):
+                layer.node.attrs.pop(stale, None)
+            continue
         index_bits = None if is_minifloat(w) else codebook_index_bits(w)
         if is_minifloat(w):
             layer.node.attrs["q.format"] = w
@@ -67,12 +75,15 @@ def _labels(layer, target: Target, choices: tuple, act_choices: Optional[tuple],
     """The layer's choices the target can run, cheapest first (preferred on ties); the
     integer widths before the codebooks."""
     formats = sorted((c for c in choices if is_minifloat(c)), key=format_bits)  # float ops on every target
+    residuals = [c for c in choices if residual_terms_bits(c) is not None]
+    choices = [c for c in choices if c not in residuals]
     widths = sorted(c for c in choices if not is_minifloat(c) and codebook_index_bits(c) is None)
     books = [c for c in choices if not is_minifloat(c) and codebook_index_bits(c) is not None]
     if books and codebook is None:
         raise AllocationError(f"choices {books}: kernel codebooks are an allocate-bits choice only")
     weights = [b for b in widths if target.supports_weight(layer.node.op, WEIGHT_STORAGE[b])]
     weights += [c for c in books if codebook.offered(layer, target)] + formats
+    weights += [c for c in residuals if offered(layer, c, target)]
     if not weights:
         raise AllocationError(f"{layer.node.label()}: target '{target.name}' runs none of the weight widths "
                               f"{list(choices)} for {layer.node.op} (it has {', '.join(target.weight_types_for(layer.node.op))})")
@@ -89,8 +100,11 @@ def _labels(layer, target: Target, choices: tuple, act_choices: Optional[tuple],
 def _choice(layer, label, target: Target, act_choices: Optional[tuple], reader: str,
             codebook: Optional[CodebookChoices]) -> Choice:
     w, a = (label, default_activation_bits(target)) if act_choices is None else label
-    index_bits = None if is_minifloat(w) else codebook_index_bits(w)
-    if index_bits is None:
+    index_bits = None if is_minifloat(w) or residual_terms_bits(w) else codebook_index_bits(w)
+    if residual_terms_bits(w) is not None:
+        sensitivity = _sensitivity(layer, "q.sens", residual_sensitivity_width(w), reader)
+        costs = residual_costs(layer, w, a, target)
+    elif index_bits is None:
         bits = format_bits(w) if is_minifloat(w) else w
         sensitivity, costs = _sensitivity(layer, "q.sens", w, reader), layer_costs(layer, bits, a, target)
     else:

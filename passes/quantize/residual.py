@@ -16,6 +16,8 @@ select=sqnr takes layers whose quantized weight's SQNR against the float weight 
 `threshold` dB (default 20 unless `top` is given); select=sensitivity those whose `q.sens`
 at the layer's width, from the sensitivity pass, is at least `threshold`. `top=N` keeps
 the N worst of those (lowest SQNR, highest q.sens): where the output needs it most.
+select=allocated takes the layers allocate-bits gave a "TxB" choice (`q.residual = T`),
+each with its own number of terms (bits: the layer's q.bits, which quantize used).
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ from .errors import QuantizeError
 from .residual_terms import reconstruct, residual_terms
 
 LAYERS = ("conv1d", "conv2d", "linear")
-SELECTIONS = ("sqnr", "sensitivity")
+SELECTIONS = ("sqnr", "sensitivity", "allocated")
+ALLOCATED_ATTR = "q.residual"  # written by allocate-bits for a "TxB" choice (passes/allocation/residual_choice.py)
 DEFAULT_SQNR_THRESHOLD = 20.0
 TERMS_ATTR = "q.residual_terms"
 
@@ -73,16 +76,30 @@ class QuantizeResidual(Pass):
         scored.sort(key=lambda item: -item[0])
         chosen = []
         for _, node, single in scored[:self.top]:
-            after = _make_residual(graph, node, self.terms, self.storage)
+            terms, storage = self._terms_storage(node)
+            after = _make_residual(graph, node, terms, storage)
             chosen.append(node.outputs[0].name)
-            ctx.note(f"{self.terms} x int{self.bits} residual weight: SQNR {single:.1f} -> {after:.1f} dB",
+            ctx.note(f"{terms} x int{storage[1:]} residual weight: SQNR {single:.1f} -> {after:.1f} dB",
                      node=node.outputs[0].name)
+        if self.select == "allocated":
+            for node in graph.nodes:
+                if node.attrs.get(ALLOCATED_ATTR) and node.outputs[0].name not in chosen:
+                    ctx.warn("allocate-bits chose residual weights, but the layer cannot take them: it keeps one "
+                             "tensor", node=node.outputs[0].name)
         return PassResult(bool(chosen), {"residual": chosen})
 
+    def _terms_storage(self, node: Node) -> tuple:
+        if self.select != "allocated":
+            return self.terms, self.storage
+        return int(node.attrs[ALLOCATED_ATTR]), node.inputs[1].type.storage
+
     def _badness(self, node: Node, single_sqnr: float) -> float:
-        """Larger is worse: the negated weight SQNR, or the layer's q.sens at its width."""
+        """Larger is worse: the negated weight SQNR, or the layer's q.sens at its width
+        (with select=allocated: 1 for an allocated layer, 0 for the others)."""
         if self.select == "sqnr":
             return -single_sqnr
+        if self.select == "allocated":
+            return float(bool(node.attrs.get(ALLOCATED_ATTR)))
         scores = node.attrs.get("q.sens")
         if scores is None:
             raise QuantizeError(f"quantize-residual{{select=sensitivity}}: {node.label()} has no q.sens; "
@@ -95,6 +112,8 @@ class QuantizeResidual(Pass):
 
     def _bad_enough(self, badness: float) -> bool:
         threshold = self.threshold
+        if self.select == "allocated":
+            return badness > 0
         if threshold is None and self.select == "sqnr" and self.top is None:
             threshold = DEFAULT_SQNR_THRESHOLD
         if threshold is None:
