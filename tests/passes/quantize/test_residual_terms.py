@@ -49,3 +49,12 @@ def test_an_all_zero_channel_stays_zero():
     terms = residual_terms(w, 2, "i4")
     assert all((q[3] == 0).all() for q, _ in terms)
     assert np.isfinite(reconstruct(terms)).all()
+
+
+@pytest.mark.parametrize("kind", sorted(WEIGHTS))
+def test_two_int4_terms_match_one_int8_tensor(kind):
+    """What lets allocate-bits score a "2x4" choice by the layer's q.sens at 8 bits."""
+    w = WEIGHTS[kind]
+    two_int4 = sqnr_db(w, reconstruct(residual_terms(w, 2, "i4")))
+    one_int8 = sqnr_db(w, reconstruct(residual_terms(w, 1, "i8")))
+    assert two_int4 > one_int8 - 0.5, (two_int4, one_int8)
