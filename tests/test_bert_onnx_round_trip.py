@@ -47,8 +47,11 @@ def test_attention_masks_are_bool_operands_of_masked_softmax(compiled):
     assert len(softmaxes) == 2 and all(n.op == "masked_softmax" for n in softmaxes)
     assert all(n.inputs[1].type.dtype == "bool" and n.attrs["fill"] <= -1e38 for n in softmaxes)
     # a quantized mask would need a scale of about 1e36; real activations here are O(10)
-    scales = [float(np.max(v.type.scale.array)) for v in cm.graph.values() if isinstance(v.type, QuantType)]
-    assert max(scales) < 1
+    # (constants are left out: the padding row of the word embedding is all zero and
+    # keeps the safe per-row scale 1)
+    scales = [float(np.max(v.type.scale.array)) for v in cm.graph.values()
+              if isinstance(v.type, QuantType) and not (v.producer is not None and v.producer.op == "const")]
+    assert scales and max(scales) < 1
 
 
 def cosines(a, b) -> np.ndarray:
