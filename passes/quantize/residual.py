@@ -3,7 +3,8 @@ whose single low-bit weight approximates the float weight poorly get W ~ s1*Q1 +
 (+ ...), each term quantizing the residual of the ones before (residual_terms.py).
 
 The graph form (docs/residual.md): the layer reads its input concatenated `terms` times
-along the channel axis, and one weight of `terms` x C_in input channels quantized per
+along the channel axis (a grouped conv: each group's channels `terms` times in a row, by
+a gather), and one weight of `terms` x C_in input channels quantized per
 group of C_in, so each group is one term with its own per-output-channel scales. That is
 an ordinary group-wise product: `lower` gives every term's exact int32 partial sum its
 own multiplier and adds them in one int64 fixed-point sum before the single
@@ -134,8 +135,6 @@ def _candidate(node: Node, ctx: PassContext) -> bool:
     reason = None
     if w.type.group is not None:
         reason = "its weight is already group-wise"
-    elif node.attrs.get("groups", 1) != 1:
-        reason = f"it is a grouped conv (groups={node.attrs['groups']})"
     elif not isinstance(x.type, QuantType) or x.type.axis is not None:
         reason = "its input is not quantized per tensor"
     if reason:
@@ -179,7 +178,11 @@ def _make_residual(graph: Graph, node: Node, terms: int, storage: str) -> float:
     axis = 1 if node.op != "linear" else x.type.rank - 1
     shape = list(x.type.shape)
     shape[axis] = shape[axis] * terms if isinstance(shape[axis], int) else cin * terms
-    node.set_input(0, _repeated(graph, node, x, terms, axis, shape))
+    groups = node.attrs.get("groups", 1)
+    if groups == 1:
+        node.set_input(0, _repeated(graph, node, x, terms, axis, shape))
+    else:
+        node.set_input(0, _repeated_per_group(graph, node, x, terms, groups, cin, shape))
     node.set_input(1, stacked)
     if not w_value.uses and not any(o is w_value for o in graph.outputs):
         graph.erase(old)
@@ -195,4 +198,14 @@ def _repeated(graph: Graph, node: Node, x, terms: int, axis: int, shape: list):
         if user.op == "concat" and user.attrs.get("axis") == axis and list(user.inputs) == [x] * terms:
             return user.outputs[0]
     return graph.add("concat", [x] * terms, {"axis": axis}, name=f"{x.name}_x{terms}", before=node,
+                     output_types=[x.type.with_shape(shape)]).outputs[0]
+
+
+def _repeated_per_group(graph: Graph, node: Node, x, terms: int, groups: int, cin: int, shape: list):
+    """For a grouped conv, each group's channels `terms` times in a row ([x_g, x_g, x_{g+1}, ...]),
+    so group g of the stacked weight (its terms side by side) reads its own channels: a
+    gather of x's channels, a pass-through on storage."""
+    index = np.array([g * cin + i for g in range(groups) for _ in range(terms) for i in range(cin)], np.int64)
+    indices = graph.constant(index, name=f"{node.outputs[0].name}_terms_index", before=node)
+    return graph.add("gather", [x, indices], {"axis": 1}, name=f"{node.outputs[0].name}_terms_input", before=node,
                      output_types=[x.type.with_shape(shape)]).outputs[0]
