@@ -67,10 +67,10 @@ def train(model: torch.nn.Module, data, epochs: int, chunk: int = 64, accumulate
             optimizer.zero_grad()
             loss = loss_fn(model(x), y)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch}: loss became {float(loss)}; lower lr={lr}")
+                raise FloatingPointError(f"epoch {epoch}: loss became {loss.item()}; lower lr={lr}")
             loss.backward()
             optimizer.step()
-            total, batches = total + float(loss), batches + 1
+            total, batches = total + loss.item(), batches + 1
         if batches == 0:
             raise ValueError("data: yielded no batches")
         entry = EpochLog(epoch, total / batches, accuracy(model, eval_data) if eval_data is not None else None)
