@@ -55,7 +55,7 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
             for step in steps:
                 step.project()
             samples = outputs[0].shape[0]
-            total, count = total + loss.item() * samples, count + samples
+            total, count = total + loss.detach().item() * samples, count + samples
             hits += _hits(outputs[0], labels, reference)
         entry = {"epoch": epoch, "loss": total / max(count, 1),
                  ("accuracy" if labels is not None else "agreement"): hits / max(count, 1)}
