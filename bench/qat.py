@@ -1,7 +1,7 @@
 """Quantization-aware training (qat: LSQ, FAT, BR-QAT) vs post-training quantization on
 the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A2.
 
-    python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024] [--write]
+    python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024] [--bits 4 2] [--write]
 
 Every row starts from the same float model and `fold-bn,...,calibrate{method=mse}` on
 256 training digits, then `quantize{weights=iN,acts=uN}` (PTQ) followed by nothing or
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="float training epochs")
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--train-samples", type=int, default=1024)
+    parser.add_argument("--bits", type=int, nargs="+", default=[4, 2])
     parser.add_argument("--model-cache", type=Path, default=None, help="reuse / save the float model's weights")
     parser.add_argument("--write", action="store_true", help="write the table into bench/RESULTS.md")
     args = parser.parse_args()
@@ -70,7 +71,7 @@ def main() -> None:
 
     rows = [["fp32", "-", "-", f"{top1(load(), x_test, y_test):.1f}", "-"]]
     print(" | ".join(rows[0]), flush=True)
-    for bits in (4, 2):
+    for bits in args.bits:
         quantize = f"quantize{{weights=i{bits},acts=u{bits}}}"
         for name, options in ROWS:
             graph = load()
@@ -83,7 +84,7 @@ def main() -> None:
             print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(["method", "bits", "qat epochs", "top-1 %", "pipeline s"], rows, "lllrr")
     command = (f"python bench/qat.py --epochs {args.epochs} --qat-epochs {args.qat_epochs} "
-               f"--train-samples {args.train_samples}")
+               f"--train-samples {args.train_samples} --bits {' '.join(map(str, args.bits))}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN ({args.epochs} float epochs, seed 0); "
             f"calibrate{{method=mse}} on 256 training digits; qat on {args.train_samples} training digits with "
             "labels (cross-entropy), Adam lr 1e-4; top-1 on the 1,000 test digits.\n\n" + table)
