@@ -1,6 +1,6 @@
 """Residual weights as an allocation choice: the label "TxB" (e.g. "2x4") is T terms of
-B-bit integers, W ~ s1*Q1 + ... + sT*QT (docs/residual.md), offered to conv1d, ungrouped
-conv2d and linear layers. Size counts T x B bits per weight, BOPs and latency T x the
+B-bit integers, W ~ s1*Q1 + ... + sT*QT (docs/residual.md), offered to conv1d, conv2d
+and linear layers. Size counts T x B bits per weight, BOPs and latency T x the
 layer's MACs at B bits (the product runs once per term). Its sensitivity is the layer's
 `q.sens` at T x B bits: two int4 terms approximate a weight as well as one int8 tensor
 per channel (within 0.1 dB of weight SQNR on Gaussian and heavy-tailed weights,
@@ -38,10 +38,9 @@ def residual_terms_bits(label) -> Optional[tuple]:
 
 
 def offered(layer, label, target: Target) -> bool:
-    terms, bits = residual_terms_bits(label)
+    _, bits = residual_terms_bits(label)
     node = layer.node
-    return (node.op in LAYERS and node.attrs.get("groups", 1) == 1
-            and target.supports_weight(node.op, WEIGHT_STORAGE[bits]))
+    return node.op in LAYERS and target.supports_weight(node.op, WEIGHT_STORAGE[bits])
 
 
 def residual_costs(layer, label, a_bits: int, target: Target) -> dict:
