@@ -73,3 +73,13 @@ def fits_int16_centred(x_type: QuantType) -> bool:
     """Whether every centred input value x - zp of this storage fits int16."""
     zp = int(x_type.zero_point.array.reshape(-1)[0])
     return max(abs(x_type.qmin - zp), abs(x_type.qmax - zp)) <= 2**15 - 1
+
+
+def tiled_rows16(rows16: np.ndarray, groups: int, lanes: int) -> np.ndarray:
+    """[Cout, K] int16 rows -> [groups, Cout/groups rounded up to 4, K rounded up to `lanes`],
+    zero-padded, for the 4×4 tile kernel (zero rows and columns add nothing)."""
+    cout, k = rows16.shape
+    per_group = cout // groups
+    tiled = np.zeros((groups, -(-per_group // 4) * 4, -(-k // lanes) * lanes), np.int16)
+    tiled[:, :per_group, :k] = rows16.reshape(groups, per_group, k)
+    return tiled

@@ -14,10 +14,11 @@ from qcompiler.ir.ops.spatial import ints_attr, pads_attr, plan_windows
 from qcompiler.runtime.reference import ExecutionError
 
 from ..kernels.conv import qconv2d_kernel
-from ..kernels.conv_im2col import qconv2d_im2col_kernel
+from ..kernels.conv_im2col import qconv2d_im2col_kernel, qconv2d_im2col_tiled_kernel
 from ..kernels.linear import qproduct16_kernel, qproduct_kernel
+from ..kernels.tile16 import HAS_AVX512BW, LANES
 from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumulator, pack_weight_rows,
-                       zero_points_per_row)
+                       tiled_rows16, zero_points_per_row)
 from .common import (Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of,
                      storage_int32, zero_point)
 
@@ -83,8 +84,12 @@ def prepare_qconv(node: Node) -> Step:
     weights_for = _weights_source(node, 1, lambda w: w.reshape(cout, -1), cout, 0)
     bias_for = bias_source(node, 2, cout)
     kernel = tuple(w_t.shape[2:]) if spatial == 2 else (1, w_t.shape[2])
-    # int16 weight rows for the im2col kernel, unpacked once when the weight is constant
-    fixed_rows16 = centred_int16_rows(weights_for(None)) if const_input(node, 1) is not None else None
+    def im2col_rows(weights):  # int16 weight rows in the layout of the host's im2col kernel
+        rows16 = centred_int16_rows(weights)
+        return tiled_rows16(rows16, groups, LANES) if rows16 is not None and HAS_AVX512BW else rows16
+
+    # unpacked once when the weight is constant
+    fixed_rows16 = im2col_rows(weights_for(None)) if const_input(node, 1) is not None else None
     x_fits_int16 = fits_int16_centred(x_t)
 
     def run(args):
@@ -94,12 +99,16 @@ def prepare_qconv(node: Node) -> Step:
         bias = bias_for(b)
         wide = needs_wide_accumulator(weights, bias, x_t)
         rows16 = None if wide or not x_fits_int16 else \
-            fixed_rows16 if fixed_rows16 is not None else centred_int16_rows(weights)
+            fixed_rows16 if fixed_rows16 is not None else im2col_rows(weights)
         xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel,
                                                   np.int32 if rows16 is None else np.int16)
         out = np.empty((x.shape[0], cout) + out_hw, np.int32)
         overflow = np.zeros(x.shape[0] * cout, np.uint8)
-        if rows16 is not None:
+        if rows16 is not None and HAS_AVX512BW:
+            qconv2d_im2col_tiled_kernel(xc, rows16, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
+                                        dilation[1], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi,
+                                        rq.mode, out)
+        elif rows16 is not None:
             qconv2d_im2col_kernel(xc, rows16, groups, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
                                   dilation[1], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode,
                                   out)

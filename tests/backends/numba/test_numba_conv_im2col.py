@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from numba_cases import compare, one_node, qtype, requant_attrs, storage
-from qcompiler.backends.numba.kernels.conv_im2col import qconv2d_im2col_kernel
+from qcompiler.backends.numba.kernels.conv_im2col import qconv2d_im2col_kernel, qconv2d_im2col_tiled_kernel
 from qcompiler.backends.numba.kernels.dot import dot16
+from qcompiler.backends.numba.kernels.tile16 import HAS_AVX512BW, LANES
+from qcompiler.backends.numba.weights import tiled_rows16
 from qcompiler.ir.registry import infer_types
 
 # name: (x [N,C,H,W], w [Cout,Cin/g,kh,kw], attrs, x storage/zp, w storage/zp)
@@ -79,3 +81,20 @@ def test_dot16_compiles_to_pair_multiply_adds():
     assert call(x, x[::-1].copy()) == int(np.dot(x.astype(np.int64), x[::-1].astype(np.int64)))
     asm = call.inspect_asm(call.signatures[0])
     assert "vpmaddwd" in asm or "vpdpwssd" in asm
+
+
+@pytest.mark.skipif(not HAS_AVX512BW, reason="the 4×4 pmaddwd tile needs AVX-512 BW")
+def test_tiled_kernel_equals_the_dot_kernel_on_padded_tiles():
+    """Output width, channels per group and K all off the tile sizes (4, 4, 32)."""
+    rng = np.random.default_rng(5)
+    groups, cout, kh, kw = 3, 15, 3, 2
+    xc = rng.integers(-255, 256, (2, 9, 8, 11)).astype(np.int16)
+    w = rng.integers(-128, 128, (cout, 3 * kh * kw)).astype(np.int16)
+    out_shape = (2, cout, 3, 5)
+    params = (np.arange(cout, dtype=np.int32) * 7, np.full(cout, 1 << 20, np.int64), np.full(cout, 24, np.int64), 3,
+              -(2**31), 2**31 - 1, 0)
+    want, got = np.empty(out_shape, np.int32), np.full(out_shape, -999, np.int32)
+    qconv2d_im2col_kernel(xc, w, groups, kh, kw, 2, 2, 1, 1, *params, want)
+    qconv2d_im2col_tiled_kernel(xc, tiled_rows16(w, groups, LANES), kh, kw, 2, 2, 1, 1, *params, got)
+    np.testing.assert_array_equal(got, want)
+    assert len(np.unique(want)) > 10
