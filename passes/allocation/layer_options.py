@@ -14,12 +14,12 @@ from qcompiler.targets import Target
 
 from ..quantize.choices import WEIGHT_STORAGE
 from ..quantize.minifloat import format_bits, is_minifloat
+from ..quantize.residual import ALLOCATED_ATTR as RESIDUAL_ATTR
 from .codebook_choice import CodebookChoices, codebook_index_bits
 from .costs import layer_costs
 from .errors import AllocationError
 from .graph_ties import layer_ties
-from .residual_choice import (RESIDUAL_ATTR, offered, residual_costs, residual_sensitivity_width,
-                              residual_terms_bits)
+from .residual_choice import offered, residual_costs, residual_sensitivity_width, residual_terms_bits
 from .problem import AllocationProblem, Choice, LayerOptions
 
 

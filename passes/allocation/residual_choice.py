@@ -20,7 +20,6 @@ from .costs import activation_bytes
 from .codebook_choice import ChoiceError
 
 LABEL = re.compile(r"([0-9]+)x([0-9]+)")
-RESIDUAL_ATTR = "q.residual"
 LAYERS = ("conv1d", "conv2d", "linear")
 
 

@@ -112,9 +112,9 @@ class QuantizeResidual(Pass):
         return float(scores[width])
 
     def _bad_enough(self, badness: float) -> bool:
-        threshold = self.threshold
         if self.select == "allocated":
             return badness > 0
+        threshold = self.threshold
         if threshold is None and self.select == "sqnr" and self.top is None:
             threshold = DEFAULT_SQNR_THRESHOLD
         if threshold is None:

@@ -85,8 +85,8 @@ def residual_terms(w: np.ndarray, terms: int, storage: str, axis: int = 0) -> li
             error = ((rows - sum(q * s.astype(np.float64)[:, None] for q, s in candidate)) ** 2).sum(axis=1)
             better = error < best_error
             best_error = np.where(better, error, best_error)
-            found = candidate if found is None else [
-                (np.where(better[:, None], q, q0), np.where(better, s, s0)) for (q, s), (q0, s0) in zip(candidate, found)]
+            found = candidate if found is None else [(np.where(better[:, None], q, q0), np.where(better, s, s0))
+                                                      for (q, s), (q0, s0) in zip(candidate, found)]
     moved = np.moveaxis(np.empty(w.shape, np.int8), axis, 0).shape
     return [(np.moveaxis(q.reshape(moved), 0, axis).astype(np.int8), s.astype(np.float32)) for q, s in found]
 

@@ -1,7 +1,6 @@
 """quantize-residual on the small CNN of quantize_graphs.py: layers are chosen by their
 weight SQNR (or q.sens), the rewritten graph prints, parses back equal and verifies, and a
 graph without float weights is refused by name."""
-import numpy as np
 import pytest
 
 from qcompiler.ir import graphs_equal, parse, print_graph
@@ -31,7 +30,8 @@ def single_sqnr(graph) -> dict:
     for node in graph.nodes:
         if node.op in ("conv2d", "linear"):
             w = node.inputs[1]
-            out[node.outputs[0].name] = sqnr_db(w.producer.meta["float_value"], dequantize(w.producer.attrs["value"].array, w.type))
+            single = dequantize(w.producer.attrs["value"].array, w.type)
+            out[node.outputs[0].name] = sqnr_db(w.producer.meta["float_value"], single)
     return out
 
 
