@@ -2,7 +2,8 @@
 tensor and against int8, W4A8 / W8A8, on the digits residual CNN and the PP-OCR direction
 classifier.
 
-    python bench/residual_quant.py [--data PATH] [--epochs 10] [--thresholds 20] [--top 2 4] [--cls-samples 16] [--write]
+    python bench/residual_quant.py [--data PATH] [--epochs 10] [--thresholds 20] [--top 2 4]
+                                   [--cls-samples 16] [--write]
 
 1. Digits residual CNN (bench/_mnist_resnet.py, 10 epochs, seed 0): top-1 % on the 1,000
    mnist5k test digits of the lowered integer graph run by the Numba backend, logits SQNR
@@ -60,7 +61,8 @@ def settings(thresholds, tops=()) -> list:
     rows += [(f"W4A8, 2 x int4 on the {n} layers of highest q.sens",
               f"sensitivity{{metric=sqnr, bits=[4], samples=256}},quantize{{weights=i4}},"
               f"quantize-residual{{terms=2, bits=4, select=sensitivity, top={n}}}") for n in tops]
-    rows.append(("W4A8, 2 x int4 in every layer", "quantize{weights=i4},quantize-residual{terms=2, bits=4, threshold=1000}"))
+    rows.append(("W4A8, 2 x int4 in every layer",
+                 "quantize{weights=i4},quantize-residual{terms=2, bits=4, threshold=1000}"))
     return rows
 
 
@@ -100,7 +102,8 @@ def digits_table(args) -> str:
     x, y = data["x_test"], data["y_test"]
     reference = run_batches(lambda b: run_torch(imported, [b])[0], x)
     size, bops, _ = costs(imported)
-    rows = [["fp32", f"{(reference.argmax(1) == y).mean() * 100:.1f}", "—", 0, f"{size:,.0f}", f"{bops / 1e6:.0f}", "—"]]
+    top1 = f"{(reference.argmax(1) == y).mean() * 100:.1f}"
+    rows = [["fp32", top1, "—", 0, f"{size:,.0f}", f"{bops / 1e6:.0f}", "—"]]
     base = prepared(imported, data["x_train"][:256])
     for label, pipeline in settings(args.thresholds, args.top):
         graph = quantized(base, pipeline)
@@ -110,11 +113,13 @@ def digits_table(args) -> str:
         logits = run_batches(lambda b: numba([b])[0], x)
         check = "—"
         if residual:
-            session = ort.InferenceSession(to_onnx(graph, "integer").SerializeToString(), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(to_onnx(graph, "integer").SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
             exported = session.run(None, {session.get_inputs()[0].name: x[:64]})[0]
-            check = "equal" if np.array_equal(exported, logits[:64]) else f"max diff {np.abs(exported - logits[:64]).max():.2g}"
-        rows.append([label, f"{(logits.argmax(1) == y).mean() * 100:.1f}", f"{sqnr_db(reference, logits):.1f}", residual,
-                     f"{size:,.0f}", f"{bops / 1e6:.0f}", check])
+            difference = np.abs(exported - logits[:64]).max()
+            check = "equal" if np.array_equal(exported, logits[:64]) else f"max diff {difference:.2g}"
+        rows.append([label, f"{(logits.argmax(1) == y).mean() * 100:.1f}", f"{sqnr_db(reference, logits):.1f}",
+                     residual, f"{size:,.0f}", f"{bops / 1e6:.0f}", check])
         print(rows[-1], flush=True)
     return markdown_table(["weights", "top-1 %", "logits SQNR dB", "residual layers", "weight bytes", "MBOPs / sample",
                            "integer ONNX (ORT) vs Numba"], rows, "lrrrrrl")
@@ -133,7 +138,8 @@ def classifier_table(args) -> str:
         graph = quantized(base, pipeline)
         size, bops, residual = costs(graph)
         out = run_batches(lambda b: run_torch(graph, [b])[0], test, 64)
-        rows.append([label, f"{sqnr_db(reference, out):.1f}", f"{(out.argmax(1) == reference.argmax(1)).mean() * 100:.1f}",
+        agreement = (out.argmax(1) == reference.argmax(1)).mean() * 100
+        rows.append([label, f"{sqnr_db(reference, out):.1f}", f"{agreement:.1f}",
                      residual, f"{size:,.0f}", f"{bops / 1e6:.0f}"])
         print(rows[-1], flush=True)
     return markdown_table(["weights", "output SQNR dB", "class agreement %", "residual layers", "weight bytes",
@@ -162,7 +168,8 @@ def main() -> int:
     tops = " ".join(str(n) for n in args.top)
     command = (f"python bench/residual_quant.py --epochs {args.epochs} --thresholds {thresholds} --top {tops} "
                f"--cls-samples {args.cls_samples}" + (" --write" if args.write else ""))
-    body = f"""Command (from the repository root): `{command}` ({cpu_description()}; {time.perf_counter() - start:.0f} s in all)
+    seconds = time.perf_counter() - start
+    body = f"""Command (from the repository root): `{command}` ({cpu_description()}; {seconds:.0f} s in all)
 
 Digits residual CNN (bench/_mnist_resnet.py, {args.epochs} epochs, seed 0): top-1 on the 1,000 mnist5k test digits of
 the lowered integer graph in the Numba backend; calibrate{{method=mse}} on 256 training images, weights per channel,
