@@ -35,8 +35,12 @@ def _fill_panel(image, c0, cin_g, kh, kw, sh, sw, dh, dw, oy, panel):
             row = plane[oy * sh + ky * dh]
             for kx in range(kw):
                 col = (ic * kh + ky) * kw + kx
-                for ox in range(panel.shape[0]):
-                    panel[ox, col] = row[ox * sw + kx * dw] if ox * sw + kx * dw < row.size else 0
+                start = kx * dw
+                inside = min(panel.shape[0], (row.size - 1 - start) // sw + 1)
+                for ox in range(inside):
+                    panel[ox, col] = row[start + ox * sw]
+                for ox in range(inside, panel.shape[0]):
+                    panel[ox, col] = 0
 
 
 @njit(parallel=True, cache=True)
