@@ -81,6 +81,7 @@ def _child(args) -> dict:
 
     timer = TimePasses()
     manager = api.PassManager
+    # compile() builds its own PassManager; the timer joins its instruments to time each pass
     api.PassManager = lambda passes, instruments=(): manager(passes, [*instruments, timer])
     model = _model(args)
     ids, mask = tm.padded_tokens(args.calibration, args.seq, vocab_size=args.vocab, seed=1)
@@ -110,8 +111,9 @@ def _child(args) -> dict:
 def _fallback_ops(cm) -> dict:
     """op -> how many nodes the Numba executor runs through their numpy reference."""
     counts: dict = {}
+    fallback = set(cm.executor.fallback_nodes)
     for node in cm.graph.nodes:
-        if node.label() in set(cm.executor.fallback_nodes):
+        if node.label() in fallback:
             counts[node.op] = counts.get(node.op, 0) + 1
     return counts
 
