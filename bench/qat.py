@@ -1,7 +1,7 @@
 """Quantization-aware training (qat: LSQ, FAT, BR-QAT) vs post-training quantization on
-the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A2.
+the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A4 (quantize has no 2-bit activations).
 
-    python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024] [--bits 4 2] [--write]
+    python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024] [--bits 4 2] [--methods ...] [--lr 1e-3] [--write]
 
 Every row starts from the same float model and `fold-bn,...,calibrate{method=mse}` on
 256 training digits, then `quantize{weights=iN,acts=uN}` (PTQ) followed by nothing or
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist5k.npz"
 PREPARE = ["fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{method=mse}"]
 ROWS = [("ptq", {}), ("lsq", {"method": "lsq"}), ("fat", {"method": "fat"}),
-        ("br-qat (lsq)", {"method": "lsq", "block_replacement": True})]
+        ("br-qat", {"method": "lsq", "block_replacement": True})]
 
 
 def top1(graph, x, y) -> float:
@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--train-samples", type=int, default=1024)
     parser.add_argument("--bits", type=int, nargs="+", default=[4, 2])
+    parser.add_argument("--methods", nargs="+", default=[name for name, _ in ROWS], choices=[name for name, _ in ROWS])
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--model-cache", type=Path, default=None, help="reuse / save the float model's weights")
     parser.add_argument("--write", action="store_true", help="write the table into bench/RESULTS.md")
     args = parser.parse_args()
@@ -72,22 +74,25 @@ def main() -> None:
     rows = [["fp32", "-", "-", f"{top1(load(), x_test, y_test):.1f}", "-"]]
     print(" | ".join(rows[0]), flush=True)
     for bits in args.bits:
-        quantize = f"quantize{{weights=i{bits},acts=u{bits}}}"
-        for name, options in ROWS:
+        acts = max(bits, 4)  # quantize stores activations in u8/i8/u4/i4 only: W2 rows are W2A4
+        quantize = f"quantize{{weights=i{bits},acts=u{acts}}}"
+        for name, options in [row for row in ROWS if row[0] in args.methods]:
             graph = load()
-            extra = [QAT(epochs=args.qat_epochs, data=train, **options)] if options else []
+            extra = [QAT(epochs=args.qat_epochs, lr=args.lr, data=train, **options)] if options else []
             start = time.perf_counter()
             PassManager(PREPARE + [quantize] + extra).run(graph, PassContext(calibration=d["x_train"][:256]))
             seconds = time.perf_counter() - start
             epochs = str(args.qat_epochs) if options else "-"
-            rows.append([name, f"W{bits}A{bits}", epochs, f"{top1(graph, x_test, y_test):.1f}", f"{seconds:.0f}"])
+            rows.append([name, f"W{bits}A{acts}", epochs, f"{top1(graph, x_test, y_test):.1f}", f"{seconds:.0f}"])
             print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(["method", "bits", "qat epochs", "top-1 %", "pipeline s"], rows, "lllrr")
     command = (f"python bench/qat.py --epochs {args.epochs} --qat-epochs {args.qat_epochs} "
-               f"--train-samples {args.train_samples} --bits {' '.join(map(str, args.bits))}")
+               f"--train-samples {args.train_samples} --lr {args.lr} --bits {' '.join(map(str, args.bits))} "
+               f"--methods {' '.join(args.methods)}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN ({args.epochs} float epochs, seed 0); "
             f"calibrate{{method=mse}} on 256 training digits; qat on {args.train_samples} training digits with "
-            "labels (cross-entropy), Adam lr 1e-4; top-1 on the 1,000 test digits.\n\n" + table)
+            f"labels (cross-entropy), Adam lr {args.lr}; br-qat is LSQ with block replacement; top-1 on the "
+            "1,000 test digits.\n\n" + table)
     print(body)
     if args.write:
         write_section("Quantization-aware training (LSQ, FAT, BR-QAT) vs PTQ", body)
