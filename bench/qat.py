@@ -1,7 +1,9 @@
 """Quantization-aware training (qat: LSQ, FAT, BR-QAT) vs post-training quantization on
-the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A4 (quantize has no 2-bit activations).
+the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A4 (quantize has no
+2-bit activations).
 
-    python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024] [--bits 4 2] [--methods ...] [--lr 1e-3] [--write]
+    python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024]
+                        [--bits 4 2] [--methods ...] [--lr 1e-3] [--model-cache PATH] [--write]
 
 Every row starts from the same float model and `fold-bn,...,calibrate{method=mse}` on
 256 training digits, then `quantize{weights=iN,acts=uN}` (PTQ) followed by nothing or
