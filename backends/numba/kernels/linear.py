@@ -14,6 +14,7 @@ from numba import njit, prange
 from .dot import dot16
 from .pack import unpack_row
 from .rounding import requantize_one
+from .tile16 import pmadd_tile_4x4
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 BLOCK = 4  # rows and columns per tile (the tile loop below is written for four)
@@ -116,3 +117,24 @@ def qproduct16_kernel(xc, w, bias, multiplier, shift, y_zp, lo, hi, mode, out):
         for j in range(n_out):
             a = np.int64(dot16(x, rows[j], k)) + bias[j]
             out[b, i, j] = requantize_one(a, multiplier[j], shift[j], y_zp, lo, hi, mode)
+
+
+@njit(parallel=True, cache=True)
+def qproduct_tiled_kernel(xc, w, bias, multiplier, shift, y_zp, lo, hi, mode, out):
+    """The AVX-512 BW form of qproduct16_kernel: xc: centred input [B, M rounded up to 4, Kp]
+    int16 and w: centred weight rows [N rounded up to 4, Kp] int16, both zero-padded with Kp
+    a multiple of tile16.LANES; 4×4 tiles of `tile16.pmadd_tile_4x4`, parallel over
+    (batch, block of four rows)."""
+    n_batch, m_rows, n_out = out.shape
+    blocks = -(-m_rows // BLOCK)
+    kp = w.shape[1]
+    for task in prange(n_batch * blocks):
+        b = task // blocks
+        i0 = (task % blocks) * BLOCK
+        tile = np.empty((BLOCK, BLOCK), np.int32)
+        for j0 in range(0, n_out, BLOCK):
+            pmadd_tile_4x4(xc[b, i0:i0 + BLOCK], w[j0:j0 + BLOCK], kp, tile)
+            for r in range(min(BLOCK, m_rows - i0)):
+                for c in range(min(BLOCK, n_out - j0)):
+                    a = np.int64(tile[r, c]) + bias[j0 + c]
+                    out[b, i0 + r, j0 + c] = requantize_one(a, multiplier[j0 + c], shift[j0 + c], y_zp, lo, hi, mode)

@@ -15,7 +15,7 @@ from qcompiler.runtime.reference import ExecutionError
 
 from ..kernels.conv import qconv2d_kernel
 from ..kernels.conv_im2col import qconv2d_im2col_kernel, qconv2d_im2col_tiled_kernel
-from ..kernels.linear import qproduct16_kernel, qproduct_kernel
+from ..kernels.linear import qproduct16_kernel, qproduct_kernel, qproduct_tiled_kernel
 from ..kernels.tile16 import HAS_AVX512BW, LANES
 from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumulator, pack_weight_rows,
                        tiled_rows16, zero_points_per_row)
@@ -125,11 +125,17 @@ def prepare_qconv(node: Node) -> Step:
 
 def _product(node: Node, x3: np.ndarray, weights, bias, x_t, rq, rows16=None) -> np.ndarray:
     """x3: storage [B, M, K]; weights packed [Bw, N, bytes] (Bw 1 or B) or [N, bytes] -> out [B, M, N].
-    rows16: the weights as centred int16 rows [N, K] when they and the input fit int16."""
+    rows16: the weights as centred int16 rows when they and the input fit int16: [N, K], or on AVX-512 BW
+    hosts zero-padded to [N rounded up to 4, K rounded up to LANES] for the tile kernel."""
     packed = weights.packed if weights.packed.ndim == 3 else weights.packed[None]
     n_out = packed.shape[1]
     out = np.empty((x3.shape[0], x3.shape[1], n_out), np.int32)
     wide = needs_wide_accumulator(weights, bias, x_t)
+    if rows16 is not None and not wide and HAS_AVX512BW:
+        xc = np.zeros((x3.shape[0], -(-x3.shape[1] // 4) * 4, rows16.shape[-1]), np.int16)
+        xc[:, :x3.shape[1], :x3.shape[2]] = storage_int32(x3) - np.int32(zero_point(x_t))
+        qproduct_tiled_kernel(xc, rows16, bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+        return out
     if rows16 is not None and not wide:
         xc = (storage_int32(x3) - np.int32(zero_point(x_t))).astype(np.int16)
         qproduct16_kernel(xc, rows16[None], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode,
@@ -153,6 +159,8 @@ def prepare_qlinear(node: Node) -> Step:
     # int16 weight rows for the vpmaddwd kernel, unpacked once for a constant weight
     rows16 = centred_int16_rows(weights_for(None)) \
         if const_input(node, 1) is not None and fits_int16_centred(x_t) else None
+    if rows16 is not None and HAS_AVX512BW:
+        rows16 = tiled_rows16(rows16, 1, LANES)[0]
 
     def run(args):
         x, w = args[0], args[1]
