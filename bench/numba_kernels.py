@@ -237,8 +237,8 @@ def main():
             "The Numba kernels are the bit-exact reference, not the deployment path. Inputs and weights of at "
             "most 8 bits with a proven int32 accumulator run on int16 im2col panels (`kernels/conv_im2col.py`) with "
             "weights unpacked to int16 rows once at load, so i4 rows cost what i8 rows do (they use other random "
-            "weights): convolutions as 4×4 tiles of an LLVM-IR pmaddwd kernel on AVX-512 BW hosts "
-            "(`kernels/tile16.py`, vpdpwssd with VNNI), qlinear as one vpmaddwd dot per output (`kernels/dot.py`). "
+            "weights), multiplied in 4×4 tiles of an LLVM-IR pmaddwd kernel on AVX-512 BW hosts "
+            "(`kernels/tile16.py`, vpdpwssd with VNNI; elsewhere one vpmaddwd dot per output, `kernels/dot.py`). "
             "Per-output requantization, the panel copies and short K (the digits model's 9-288) keep them well "
             "below ONNX Runtime's VNNI kernels. ONNX Runtime requantizes in float: rare one-step differences. Where a 2-thread row "
             "shows CPU ms ≈ wall ms, the second core was busy with other jobs.\n")
