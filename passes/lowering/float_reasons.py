@@ -9,7 +9,7 @@ from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.registry import is_opaque
 from qcompiler.ir.types import QuantType, TensorType
 
-from ..quantize.keep_float import KEPT_FLOAT, kept_float
+from ..quantize.keep_float import kept_float, kept_float_reason
 from .accumulator import MIN_RUNTIME_TERMS
 from .fused_activation import TABLE_ACTIVATIONS, preactivation_type
 from .lut import LUT_BITS, LUT_OPS
@@ -58,7 +58,7 @@ def _product_reason(node: Node) -> Optional[str]:
 def float_reason(node: Node) -> str:
     op = node.op
     if kept_float(node):
-        return KEPT_FLOAT
+        return kept_float_reason(node)
     if is_opaque(op):
         return "opaque ONNX op: runs through ONNX Runtime"
     if op in INTEGER_OP:

@@ -1,6 +1,7 @@
 """transformer-recipe{alpha=0.5, smooth=true}: the targets' default pipelines run it before
 calibrate; it changes nothing unless the graph is a transformer encoder (a layer_norm and
-an attention softmax, `softmax` or `masked_softmax`). On one, it
+an attention softmax: `softmax` or `masked_softmax` over a product of two activations,
+q·kᵀ). On one, it
 
 - keeps the residual stream and LayerNorm float (`q.keep_float` on every layer_norm and
   on the adds whose results reach a layer_norm through adds only): the outlier channels
@@ -31,9 +32,24 @@ from .smooth_quant import SmoothQuant
 ATTENTION = ("softmax", "masked_softmax")
 
 
+def _attention_scores(graph: Graph, value) -> bool:
+    """True when `value` is a product of two activations (q·kᵀ), possibly scaled or
+    shifted: a softmax over class logits is not attention."""
+    for _ in range(4):
+        node = value.producer
+        if node is None:
+            return False
+        if node.op == "matmul":
+            return all(graph.const_value(v) is None for v in node.inputs[:2])
+        if node.op not in ("mul", "div", "add", "sub", "transpose", "reshape"):
+            return False
+        value = node.inputs[0]
+    return False
+
+
 def is_transformer(graph: Graph) -> bool:
-    ops = {n.op for n in graph.nodes}
-    return "layer_norm" in ops and any(op in ops for op in ATTENTION)
+    has_norm = any(n.op == "layer_norm" for n in graph.nodes)
+    return has_norm and any(n.op in ATTENTION and _attention_scores(graph, n.inputs[0]) for n in graph.nodes)
 
 
 def residual_stream(graph: Graph) -> list:
@@ -69,7 +85,7 @@ class TransformerRecipe(Pass):
         stream = residual_stream(graph)
         gelus = [n for n in graph.nodes if n.op == "gelu"]
         for node in stream + gelus:
-            node.attrs.setdefault(KEEP_FLOAT, True)
+            node.attrs.setdefault(KEEP_FLOAT, self.name)
         stats = {"transformer": 1, "float_residual_stream": len(stream), "float_gelu": len(gelus)}
         if self.smooth:
             stats.update(SmoothQuant(alpha=self.alpha, samples=self.samples).run(graph, ctx).stats)

@@ -96,7 +96,7 @@ def smooth(graph: Graph, site: Site, s: np.ndarray) -> str:
         return "gamma"
     first = min(site.linears, key=graph.nodes.index)
     # float, so the linears' quantize reads the smoothed values, not the outliers
-    scaled = graph.add("mul", [site.value, graph.constant(1.0 / s)], {KEEP_FLOAT: True},
+    scaled = graph.add("mul", [site.value, graph.constant(1.0 / s)], {KEEP_FLOAT: "smooth-quant"},
                        name=f"{site.value.name}_smoothed", before=first).output
     for linear in site.linears:
         linear.set_input(0, scaled)
