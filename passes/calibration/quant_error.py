@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from qcompiler.ir.types import STORAGE_RANGES
-from qcompiler.numerics.affine import params_from_range
+from qcompiler.numerics.affine import params_for_levels
 
 from .errors import CalibrationError
 from .lazy_jit import lazy_njit
@@ -23,6 +23,14 @@ def storage_for_bits(bits: int) -> str:
         widths = sorted(int(s[1:]) for s in STORAGE_RANGES if s.startswith("i"))
         raise CalibrationError(f"no integer storage of {bits} bits; supported widths: {widths}")
     return name
+
+
+def signed_levels(bits: int) -> tuple:
+    """[qmin, qmax] of a signed `bits`-bit integer: a storage's, or a narrower width
+    inside one (7-bit weights in i8 storage)."""
+    if not 2 <= int(bits) <= 32:
+        raise CalibrationError(f"no integer range of {bits} bits; widths from 2 to 32")
+    return -(2 ** (int(bits) - 1)), 2 ** (int(bits) - 1) - 1
 
 
 @lazy_njit
@@ -49,11 +57,10 @@ def quantization_mse(rows: np.ndarray, lo, hi, bits: int, symmetric: bool,
     """E[(x − Q(x))²] of each row of `rows` ([C, M]) quantized with its own range
     (`lo`, `hi` of shape [C]); `weights` ([M] or [C, M]) weigh the samples."""
     rows = np.asarray(rows, np.float32)  # candidates sharing one row come as a broadcast view
-    storage = storage_for_bits(bits)
-    scale, zp = params_from_range(np.asarray(lo), np.asarray(hi), storage, symmetric)
+    qmin, qmax = signed_levels(bits)
+    scale, zp = params_for_levels(np.asarray(lo), np.asarray(hi), qmin, qmax, symmetric)
     scale = np.broadcast_to(scale.reshape(-1), rows.shape[:1])
     zp = np.broadcast_to(zp.reshape(-1), rows.shape[:1])
     weights = np.ones(1) if weights is None else np.asarray(weights, np.float64)
-    qmin, qmax = STORAGE_RANGES[storage]
     return _weighted_errors(rows, np.ascontiguousarray(scale), np.ascontiguousarray(zp), float(qmin), float(qmax),
                             np.broadcast_to(weights, rows.shape))

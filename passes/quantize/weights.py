@@ -33,6 +33,13 @@ class WeightPlan:
     qrange: Optional[tuple] = None  # a narrower integer range inside the storage (reduce-range)
 
     @property
+    def bits(self) -> int:
+        """The width the integers use: the storage's, or that of the narrower range."""
+        if self.qrange is None:
+            return STORAGE_BITS[self.storage]
+        return int(self.qrange[1] - self.qrange[0]).bit_length()
+
+    @property
     def group(self) -> Optional[int]:
         return int(self.granularity.split(":")[1]) if self.granularity.startswith("group:") else None
 
@@ -96,9 +103,9 @@ def _layout(w: np.ndarray, plan: WeightPlan, out_axis: Optional[int], in_axis: O
 
 def _for_width(r: np.ndarray, w: np.ndarray, const_node, plan: WeightPlan, method: str, axis) -> np.ndarray:
     """The recorded [C, 2] ranges, or the same method's ranges (per tensor, or per channel
-    along `axis`) at the storage width when calibrate computed them for another one
-    (min/max does not depend on the width)."""
-    bits = STORAGE_BITS[plan.storage]
+    along `axis`) at the width the integers use (7 bits for reduce-range i8) when
+    calibrate computed them for another one (min/max does not depend on the width)."""
+    bits = plan.bits
     recorded_bits = const_node.attrs.get("q.range_bits")
     if recorded_bits is None or recorded_bits == bits or method == "minmax" or plan.storage == "b1":
         return r
@@ -110,7 +117,7 @@ def _range(layout: _Layout, w: np.ndarray, const_node, name: str, plan: WeightPl
            out_axis: Optional[int]) -> tuple:
     """(lo, hi) per parameter: recorded by calibrate per channel or tensor, measured here per group."""
     if plan.group is not None:
-        lo, hi = weight_range(layout.rows, method, STORAGE_BITS[plan.storage], plan.symmetric, axis=0)
+        lo, hi = weight_range(layout.rows, method, plan.bits, plan.symmetric, axis=0)
         return layout.params(lo), layout.params(hi)
     r = recorded_range(const_node, name)
     if layout.axis is None:

@@ -62,7 +62,12 @@ def params_from_range(lo, hi, storage: str, symmetric: bool) -> tuple:
     The range is widened to include 0 so that zero is exactly representable (padding
     and ReLU outputs rely on it). Symmetric ranges use zero point 0 (or the midpoint
     for unsigned storage) and a scale of max|x| / qmax."""
-    qmin, qmax = STORAGE_RANGES[storage]
+    return params_for_levels(lo, hi, *STORAGE_RANGES[storage], symmetric)
+
+
+def params_for_levels(lo, hi, qmin: int, qmax: int, symmetric: bool) -> tuple:
+    """`params_from_range` onto the integers [qmin, qmax] (a storage's, or a narrower
+    range inside one, such as the 7 bits of reduce-range i8)."""
     lo = np.minimum(np.asarray(lo, np.float64), 0.0)
     hi = np.maximum(np.asarray(hi, np.float64), 0.0)
     tiny = np.finfo(np.float32).tiny

@@ -49,3 +49,16 @@ def test_min_max_ranges_do_not_depend_on_the_width():
     low, _ = quantized(conv(), "calibrate{method=minmax},quantize{weights=i4}")
     w = low.find("w").producer.meta["float_value"]
     np.testing.assert_allclose(weight_scales(low), np.abs(w).reshape(6, -1).max(axis=1) / 7, rtol=1e-6)
+
+
+def test_reduce_range_weights_get_the_mse_range_of_their_seven_bits():
+    # x86-avx2 keeps i8 weights in [-64, 63] (u8 x s8 pair sums saturate): calibrate's
+    # 8-bit MSE clipping is too tight for a grid with half the levels
+    g, _ = quantized(conv(), "calibrate{method=mse},quantize", target="x86-avx2")
+    assert g.find("y").producer.attrs["q.reduce_range"]
+    w = g.find("w").producer.meta["float_value"]
+    lo7, hi7 = weight_range(w, "mse", 7, True, axis=0)
+    lo8, hi8 = weight_range(w, "mse", 8, True, axis=0)
+    # the symmetric scale maps max|range| onto 63 levels (params_in)
+    np.testing.assert_allclose(weight_scales(g), np.maximum(-lo7, hi7) / 63, rtol=1e-6)
+    assert not np.allclose(np.maximum(-lo7, hi7), np.maximum(-lo8, hi8))
