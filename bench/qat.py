@@ -3,7 +3,8 @@ the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A4 (quantize has
 2-bit activations).
 
     python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024]
-                        [--bits 4 2] [--methods ...] [--lr 1e-3] [--model-cache PATH] [--write]
+                        [--bits 4 2] [--methods ...] [--lr 1e-3]
+                        [--scale-lr 1] [--model-cache PATH] [--write]
 
 Every row starts from the same float model and `fold-bn,...,calibrate{method=mse}` on
 256 training digits, then `quantize{weights=iN,acts=uN}` (PTQ) followed by nothing or
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--bits", type=int, nargs="+", default=[4, 2])
     parser.add_argument("--methods", nargs="+", default=[name for name, _ in ROWS], choices=[name for name, _ in ROWS])
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--scale-lr", type=float, default=1.0, help="step sizes' lr (on log s) as a multiple of --lr")
     parser.add_argument("--model-cache", type=Path, default=None, help="reuse / save the float model's weights")
     parser.add_argument("--write", action="store_true", help="write the table into bench/RESULTS.md")
     args = parser.parse_args()
@@ -80,7 +82,8 @@ def main() -> None:
         quantize = f"quantize{{weights=i{bits},acts=u{acts}}}"
         for name, options in [row for row in ROWS if row[0] in args.methods]:
             graph = load()
-            extra = [QAT(epochs=args.qat_epochs, lr=args.lr, data=train, **options)] if options else []
+            extra = ([QAT(epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train, **options)]
+                     if options else [])
             start = time.perf_counter()
             PassManager(PREPARE + [quantize] + extra).run(graph, PassContext(calibration=d["x_train"][:256]))
             seconds = time.perf_counter() - start
@@ -89,12 +92,13 @@ def main() -> None:
             print(" | ".join(rows[-1]), flush=True)
     table = markdown_table(["method", "bits", "qat epochs", "top-1 %", "pipeline s"], rows, "lllrr")
     command = (f"python bench/qat.py --epochs {args.epochs} --qat-epochs {args.qat_epochs} "
-               f"--train-samples {args.train_samples} --lr {args.lr} --bits {' '.join(map(str, args.bits))} "
+               f"--train-samples {args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr} "
+               f"--bits {' '.join(map(str, args.bits))} "
                f"--methods {' '.join(args.methods)}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN ({args.epochs} float epochs, seed 0); "
             f"calibrate{{method=mse}} on 256 training digits; qat on {args.train_samples} training digits with "
-            f"labels (cross-entropy), Adam lr {args.lr}; br-qat is LSQ with block replacement; top-1 on the "
-            "1,000 test digits.\n\n" + table)
+            f"labels (cross-entropy), Adam lr {args.lr} (step sizes as log s at lr {args.lr * args.scale_lr:g}); "
+            "br-qat is LSQ with block replacement; top-1 on the 1,000 test digits.\n\n" + table)
     print(body)
     if args.write:
         write_section("Quantization-aware training (LSQ, FAT, BR-QAT) vs PTQ", body)

@@ -1,10 +1,14 @@
 """The trainable quantization parameters of one quantized value (or one tie group of
 values sharing a type).
 
-- LSQ (Esser et al. 2020, "Learned Step Size Quantization"): the step size s itself is
-  the parameter, initialised with the calibrated scale; its gradient is scaled by
-  g = 1/sqrt(N * Qp) (N elements per step size, Qp the positive integer levels), which
-  keeps the step's updates in proportion to the weights'.
+- LSQ (Esser et al. 2020, "Learned Step Size Quantization"): the step size is learned
+  as log s (s = exp(log s)), initialised with the calibrated scale; the gradient of s is
+  the paper's, scaled by g = 1/sqrt(N * Qp) (N elements per step size, Qp the positive
+  integer levels), and autograd's chain rule gives d/dlog s = s * dL/ds. The log domain
+  is for Adam, which moves a parameter by about lr whatever its gradient: on s that is
+  lr in absolute terms (10% a step for a 1e-2 weight step at lr 1e-3, which collapsed
+  training), on log s it is a relative change of about lr for every step size alike.
+  It also keeps s > 0 without a clamp.
 - FAT (Goncharenko et al. 2019, "Fast Adjustable Threshold For Uniform Neural Network
   Quantization"): the calibrated threshold stays and a factor α in [0.5, 1] scales it,
   s = s_calibrated * α; α starts at 1 (the calibrated range) and is projected back into
@@ -23,7 +27,6 @@ from qcompiler.ir.types import QuantType
 from qcompiler.runtime.fake_quant import learned_fake_quantize, quant_params
 
 FAT_BOUNDS = (0.5, 1.0)
-SMALLEST_STEP = 1e-8  # keeps s > 0, which the verifier requires of every scale
 
 
 class StepSize(torch.nn.Module):
@@ -39,20 +42,18 @@ class StepSize(torch.nn.Module):
         positive_levels = max(float((t.qmax - zero_point).max()), 1.0)
         self.grad_scale = 1.0 / math.sqrt(per_step_elements * positive_levels)
         if method == "lsq":
-            self.step = torch.nn.Parameter(scale.clone())
+            self.log_step = torch.nn.Parameter(scale.clone().log())
         else:
             self.register_buffer("calibrated", scale.clone())
             self.factor = torch.nn.Parameter(torch.ones_like(scale))
 
     def scale(self) -> torch.Tensor:
-        return self.step if self.method == "lsq" else self.calibrated * self.factor
+        return self.log_step.exp() if self.method == "lsq" else self.calibrated * self.factor
 
     def project(self) -> None:
         """Back into the allowed set after an optimizer step."""
-        with torch.no_grad():
-            if self.method == "lsq":
-                self.step.clamp_(min=SMALLEST_STEP)
-            else:
+        if self.method == "fat":
+            with torch.no_grad():
                 self.factor.clamp_(*FAT_BOUNDS)
 
     def learned_scale(self):
