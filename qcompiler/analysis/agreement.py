@@ -59,7 +59,15 @@ def integer_agreement(lowered: Graph, fake_quant: Graph, inputs) -> list:
             env[id(v)] = out
             if node.op == "const" or not isinstance(v.type, QuantType) or not shared(v):
                 continue
-            steps = np.abs(np.asarray(out, np.int64) - runtime(v).astype(np.int64))
-            rows.append(LayerAgreement(v.name, node.op, int(steps.size), int(np.count_nonzero(steps)),
-                                       int(steps.max()) if steps.size else 0))
+            rows.append(_agreement(v.name, node.op, np.asarray(out), runtime(v)))
     return rows
+
+
+def _agreement(value: str, op: str, computed: np.ndarray, simulated: np.ndarray) -> LayerAgreement:
+    # compared as stored (integers), widened to int64 only where they differ (usually
+    # nowhere): report() compares every layer of the model on all its samples
+    computed, simulated = (a if a.dtype.kind in "iu" else a.astype(np.int64) for a in (computed, simulated))
+    differ = computed != simulated
+    count = int(np.count_nonzero(differ))
+    steps = int(np.abs(np.subtract(computed, simulated, dtype=np.int64))[differ].max()) if count else 0
+    return LayerAgreement(value, op, int(differ.size), count, steps)

@@ -41,15 +41,35 @@ def quantize(x: np.ndarray, t: QuantType) -> np.ndarray:
     if t.storage == "b1":
         return np.where(x >= 0, 1, -1).astype(np.int32)
     scale, zp = broadcast_params(t, x.shape)
-    q = np.rint(x / scale) + zp
     lo, hi = STORAGE_RANGES[t.storage]
-    return np.clip(q, lo, hi).astype(np.int32)
+    if x.ndim == 0 or not _exact_in_float32(lo, hi, zp):  # i32 storage: the bounds need float64
+        return np.clip(np.rint(x / scale) + zp, lo, hi).astype(np.int32)
+    steps = np.divide(x, scale)
+    np.rint(steps, out=steps)
+    # clip(steps + zp, lo, hi) == clip(steps, lo - zp, hi - zp) + zp, every term an exact
+    # float32 integer; in place, without the float64 copies (report() runs this per value)
+    zp32 = zp.astype(np.float32)
+    np.clip(steps, lo - zp32, hi - zp32, out=steps)
+    return np.add(steps, zp32, out=steps).astype(np.int32)
 
 
 def dequantize(q: np.ndarray, t: QuantType) -> np.ndarray:
     q = np.asarray(q)
     scale, zp = broadcast_params(t, q.shape)
-    return ((q.astype(np.int64) - zp) * scale).astype(np.float32)
+    if q.ndim == 0 or q.dtype.kind not in "iu" or (q.size and not _exact_in_float32(q.min(), q.max(), zp)):
+        return ((q.astype(np.int64) - zp) * scale).astype(np.float32)
+    # q - zp is an exact float32 integer, and a float32 product rounds exactly like the
+    # float64 product of the same operands (exact: 24 + 24 bits) rounded to float32
+    real = np.subtract(q, zp, dtype=np.float32)
+    real *= scale
+    return real
+
+
+def _exact_in_float32(lo, hi, zp: np.ndarray) -> bool:
+    """Whether integers in [lo, hi], the zero points and their differences are all exact
+    float32 values (|each| <= 2**23 keeps every difference within float32's 2**24)."""
+    limit = 2**23
+    return -limit <= lo and hi <= limit and (zp.size == 0 or int(np.abs(zp.astype(np.int64)).max()) <= limit)
 
 
 def fake_quantize(x: np.ndarray, t: QuantType) -> np.ndarray:
