@@ -28,6 +28,7 @@ from ..ir.registry import get_op, is_opaque, run_reference
 from ..ir.types import CodebookType, MinifloatType, QuantType, numpy_dtype
 from ..numerics import minifloat
 from ..numerics.affine import dequantize, quantize
+from ..numerics.minifloat_products import follows_minifloat_products, prepare_minifloat_products
 
 Inputs = Union[Sequence, Mapping[str, object]]
 
@@ -89,6 +90,9 @@ def run_node(node: Node, args: list) -> list:
 
             floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
             outs = run_opaque(node, floats)
+        elif follows_minifloat_products(node):  # the Numba kernel's arithmetic, so the two agree bit for bit
+            floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
+            outs = [prepare_minifloat_products(node)(floats)]
         elif get_op(node.op).integer:
             types = {"in_types": [v.type if v is not None else None for v in node.inputs],
                      "out_types": [v.type for v in node.outputs]}

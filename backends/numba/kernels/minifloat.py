@@ -1,10 +1,10 @@
 """Minifloat matrix product: out[i, j] = Σ_k table_x[x[i, k]] · w[j, k], in float64.
 
-The activation codes are decoded through the format's table inside the loop; the weight
-rows arrive decoded (once, when the node is prepared). Both are unscaled format values,
-so every product is exact in float64 (a few significant bits each) and, for the FP8
-formats' exponent range, so is every partial sum of a layer's length: the result is the
-exact dot product whatever the order, which the scales then multiply once.
+Step 1 of numerics/minifloat_products.py, compiled: the activation codes are decoded
+through the format's table inside the loop, the weight rows arrive decoded (once, when
+the node is prepared). Each accumulator sums k in index order (no fastmath, so LLVM
+neither reorders nor fuses), exactly as the rule's numpy statement `ordered_product`
+does, so the two agree bit for bit; within the bound stated there the sum is also exact.
 """
 from __future__ import annotations
 

@@ -29,6 +29,14 @@ def quantized(digits, quantize: str):
     return graph
 
 
+def assert_evaluates_like_the_reference(got, want):
+    """The reference sums minifloat conv/linear products exactly (numerics/minifloat_products.py),
+    the ONNX evaluator in float32: an activation at a rounding midpoint may take the neighbouring
+    code (measured: 99.2% of e4m3 logits within 1e-5, the worst off by 4e-5 of the largest)."""
+    assert np.isclose(got, want, rtol=1e-5, atol=1e-5).mean() >= 0.98
+    assert np.abs(got - want).max() < 1e-3 * np.abs(want).max()
+
+
 def onnxruntime_outputs(proto, x, level=ort.GraphOptimizationLevel.ORT_DISABLE_ALL):
     options = ort.SessionOptions()
     options.graph_optimization_level = level
@@ -48,7 +56,7 @@ def test_fp8_graphs_run_in_onnxruntime_like_the_reference(digits, fmt, element):
     assert ops.count("QuantizeLinear") == 3 and ops.count("DequantizeLinear") == 6
     x = digits[2]
     want = run_graph(graph, [x])[0]
-    np.testing.assert_array_equal(ReferenceEvaluator(proto).run(None, {"x": x})[0], want)
+    assert_evaluates_like_the_reference(ReferenceEvaluator(proto).run(None, {"x": x})[0], want)
     # onnxruntime convolves in another order: allow a neighbouring code for values at a midpoint
     got = onnxruntime_outputs(proto, x)
     assert np.isclose(got, want, rtol=1e-5, atol=1e-5).mean() > 0.99
@@ -74,4 +82,4 @@ def test_formats_onnx_lacks_export_their_weights_as_floats_with_a_warning(digits
     with pytest.warns(MinifloatExportWarning, match=r"weight %\S+ is e2m3 \(finite\): ONNX has no such element type"):
         proto = to_onnx(graph)
     x = digits[2]
-    np.testing.assert_array_equal(ReferenceEvaluator(proto).run(None, {"x": x})[0], run_graph(graph, [x])[0])
+    assert_evaluates_like_the_reference(ReferenceEvaluator(proto).run(None, {"x": x})[0], run_graph(graph, [x])[0])
