@@ -13,7 +13,8 @@ and quantize them; quantized graph outputs are returned dequantized. A codebook 
 (CodebookType) runs as the float weight it stands for, scale · codebook[indices]. A
 minifloat value (MinifloatType) is held as a float rounded to its format and scale
 wherever it is produced (graph input, constant, result), so it never carries a value
-its format cannot store.
+its format cannot store; a conv2d/linear of minifloat operands follows the defined
+arithmetic of numerics/minifloat_products.py, which the Numba kernel shares bit for bit.
 """
 from __future__ import annotations
 

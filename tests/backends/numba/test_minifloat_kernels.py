@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from qcompiler.backends.numba.executor import NumbaExecutor
+from qcompiler.backends.numba.kernels.minifloat import minifloat_product
 from qcompiler.ir import Graph, MinifloatType
 from qcompiler.numerics.minifloat import decode_table, fake_quantize, format_of, quantize
+from qcompiler.numerics.minifloat_products import blas_product, ordered_product, sum_is_exact
 from qcompiler.runtime.reference import run_graph
 
 RNG = np.random.default_rng(0)
@@ -73,3 +75,15 @@ def test_conv2d_with_fused_relu_and_a_minifloat_result():
     got = executor([x])[0]
     np.testing.assert_array_equal(got, fake_quantize(np.maximum(_exact(graph, x), 0), out_type))
     assert np.array_equal(got, run_graph(graph, [x])[0])
+
+
+def test_kernel_sums_in_the_rules_order_beyond_the_exact_bound():
+    """e5m2 x e5m2 sums of 512 do not fit 53 bits, so the order shows: the kernel's float64
+    sums equal the rule's ordered numpy statement, and differ from BLAS's order."""
+    table = decode_table(format_of(MinifloatType("e5m2", "f32", (1,))))
+    finite = np.flatnonzero(np.isfinite(table)).astype(np.uint16)
+    codes, w_values = RNG.choice(finite, (16, 512)), table[RNG.choice(finite, (8, 512))]
+    assert not sum_is_exact(table, table, 512)
+    ordered = ordered_product(codes, table, w_values)
+    assert np.array_equal(minifloat_product(codes, table, w_values), ordered)
+    assert not np.array_equal(blas_product(codes, table, w_values), ordered)
