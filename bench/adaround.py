@@ -24,19 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import cpu_description, markdown_table, write_section  # noqa: E402
+from qcompiler.testing.text_lines import stroke_lines  # noqa: E402
 
 PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{method=mse},"
-
-
-def text_lines(n: int, seed: int) -> np.ndarray:
-    """Dark strokes on a light page, normalized like rapidocr: (x/255 - 0.5)/0.5."""
-    rng = np.random.default_rng(seed)
-    page = np.full((n, 48, 192), 230.0)
-    for i in range(n):
-        for _ in range(12):
-            r, c = rng.integers(8, 40), rng.integers(4, 180)
-            page[i, r - 2:r + 2, c:c + rng.integers(4, 12)] = rng.uniform(0, 60)
-    return np.repeat(((page / 255.0 - 0.5) / 0.5)[:, None], 3, axis=1).astype(np.float32)
 
 
 def models(cls_samples: int):
@@ -52,7 +42,7 @@ def models(cls_samples: int):
     import rapidocr_onnxruntime
 
     cls = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
-    yield "cls", (lambda: load_model(str(cls)), text_lines(cls_samples, 0), text_lines(128, 1), None)
+    yield "cls", (lambda: load_model(str(cls)), stroke_lines(cls_samples, 0), stroke_lines(128, 1), None)
 
 
 def measure(load, calibration, test, labels, pipeline: str) -> dict:

@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description, markdown_table, write_section  # noqa: E402
 from _mnist_resnet import load_mnist5k, train_resnet  # noqa: E402
-from adaround import text_lines  # noqa: E402
+from qcompiler.testing.text_lines import stroke_lines  # noqa: E402
 
 from qcompiler.ir.clone import clone  # noqa: E402
 from qcompiler.ir.dense import Dense  # noqa: E402
@@ -143,10 +143,10 @@ def classifier_table(args) -> str:
 
     path = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
     imported = load_model(str(path))
-    test = text_lines(128, 1)
+    test = stroke_lines(128, 1)
     reference = predict(imported, test, batch=64)
     example = test[:1]
-    sources = {f"text lines (real-ish): {args.cls_samples}": (text_lines(args.cls_samples, 0), 0.0)}
+    sources = {f"text lines (real-ish): {args.cls_samples}": (stroke_lines(args.cls_samples, 0), 0.0)}
     for generator, options in (("zeroq", ZeroQOptions(steps=args.cls_steps, batch=16)),
                                ("cgan", CGANOptions(steps=args.cls_steps, batch=16, width=16))):
         source = SyntheticCalibration(imported, generator, args.cls_samples, seed=0, example_inputs=example,
@@ -199,7 +199,7 @@ against the original weights.
 
 PP-OCR direction classifier (ch_ppocr_mobile_v2.0_cls, 35 BatchNormalization nodes), W8A8:
 output (softmax) SQNR and class agreement against the float model on 128 synthetic text lines
-(seed 1, bench/adaround.py `text_lines`); calibration on other text lines or on synthetic samples
+(seed 1, qcompiler.testing.text_lines.stroke_lines); calibration on other text lines or on synthetic samples
 made from its BN statistics at 48x192 ({args.cls_steps} steps, batch 16, generator width 16: a
 step costs seconds at that size, so far fewer than the defaults).
 

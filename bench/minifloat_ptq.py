@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description, markdown_table, write_section  # noqa: E402
 from _mnist_resnet import load_mnist5k, train_resnet  # noqa: E402
-from adaround import text_lines  # noqa: E402
+from qcompiler.testing.text_lines import stroke_lines  # noqa: E402
 
 from qcompiler.analysis.size import storage_bytes  # noqa: E402
 from qcompiler.backends.onnx import export  # noqa: E402
@@ -109,7 +109,7 @@ def classifier_table(args) -> str:
 
     path = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
     imported = load_model(str(path))
-    test, calibration = text_lines(128, 1), text_lines(args.cls_lines, 0)
+    test, calibration = stroke_lines(128, 1), stroke_lines(args.cls_lines, 0)
     reference = predict(imported, test, batch=64)
     rows = []
     for label, method, quantize in SETTINGS[:4]:

@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description, markdown_table, write_section  # noqa: E402
 from _mnist_resnet import load_mnist5k, train_resnet  # noqa: E402
-from adaround import text_lines  # noqa: E402
+from qcompiler.testing.text_lines import stroke_lines  # noqa: E402
 
 from qcompiler.analysis.macs import macs  # noqa: E402
 from qcompiler.analysis.size import element_bits  # noqa: E402
@@ -130,9 +130,9 @@ def classifier_table(args) -> str:
 
     path = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
     imported = load_model(str(path))
-    test = text_lines(128, 1)
+    test = stroke_lines(128, 1)
     reference = run_batches(lambda b: run_torch(imported, [b])[0], test, 64)
-    base = prepared(imported, text_lines(args.cls_samples, 0))
+    base = prepared(imported, stroke_lines(args.cls_samples, 0))
     rows = []
     for label, pipeline in settings(args.thresholds):
         graph = quantized(base, pipeline)

@@ -104,3 +104,16 @@ def text_lines(count: int, seed: int, dictionary: Sequence[str]) -> list[TextLin
                        float(rng.uniform(-1.0, 1.0)))
         lines.append(TextLine(text, image))
     return lines
+
+
+def stroke_lines(count: int, seed: int) -> np.ndarray:
+    """Unreadable stand-ins for text lines in the PP-OCR classifier's input layout
+    ([count, 3, 48, 192]): dark strokes on a light page, normalized like rapidocr,
+    (x/255 - 0.5)/0.5. Cheap calibration and test data where no ground truth is needed."""
+    rng = np.random.default_rng(seed)
+    page = np.full((count, 48, 192), 230.0)
+    for i in range(count):
+        for _ in range(12):
+            r, c = rng.integers(8, 40), rng.integers(4, 180)
+            page[i, r - 2:r + 2, c:c + rng.integers(4, 12)] = rng.uniform(0, 60)
+    return np.repeat(((page / 255.0 - 0.5) / 0.5)[:, None], 3, axis=1).astype(np.float32)

@@ -12,6 +12,7 @@ from qcompiler.loading import load_model
 from qcompiler.numerics.sqnr import sqnr_db
 from qcompiler.passmanager import PassContext, PassManager
 from qcompiler.runtime.torch import run_torch
+from qcompiler.testing.text_lines import stroke_lines
 from qcompiler.testing.zoo import digits_data
 
 pytestmark = pytest.mark.slow
@@ -55,20 +56,9 @@ rapidocr = pytest.importorskip("rapidocr_onnxruntime")
 CLS = Path(rapidocr.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
 
 
-def text_lines(n: int, seed: int) -> np.ndarray:
-    """Dark strokes on a light page, normalized like rapidocr: (x/255 - 0.5)/0.5."""
-    rng = np.random.default_rng(seed)
-    page = np.full((n, 48, 192), 230.0)
-    for i in range(n):
-        for _ in range(12):
-            r, c = rng.integers(8, 40), rng.integers(4, 180)
-            page[i, r - 2:r + 2, c:c + rng.integers(4, 12)] = rng.uniform(0, 60)
-    return np.repeat(((page / 255.0 - 0.5) / 0.5)[:, None], 3, axis=1).astype(np.float32)
-
-
 def test_ppocr_classifier_w4a8_output_error_drops():
     torch.set_num_threads(1)
-    calibration, test = text_lines(8, seed=0), text_lines(16, seed=1)
+    calibration, test = stroke_lines(8, seed=0), stroke_lines(16, seed=1)
     reference = run_torch(load_model(str(CLS)), [test])[0]
     nearest = quantized(lambda: load_model(str(CLS)), calibration, "quantize{weights=i4}")
     learned = quantized(lambda: load_model(str(CLS)), calibration,
