@@ -4,7 +4,9 @@ int8 weights with one symmetric scale per output channel (max |w| / 127, as
 onnxruntime's per-channel mode), the input quantized to u8 per call from its own min
 and max (qcompiler/ir/ops/quant_dynamic.py). Nothing else is quantized: every other
 value stays float, so calibration ranges are not read. A linear with a fused activation
-or `q.keep_float` stays float (with a note for the former)."""
+or `q.keep_float` stays float (with a note for the former). `act_granularity=token`
+(quantize{acts=dynamic, act_granularity=token}) gives each row of the input its own
+run-time scale and zero point instead of one per call."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +19,7 @@ from qcompiler.passmanager import PassResult
 from .keep_float import kept_float
 
 DYNAMIC = "dynamic"
+ACT_GRANULARITIES = ("tensor", "token")
 
 
 def _weight_type(w: np.ndarray, shape) -> QuantType:
@@ -25,7 +28,7 @@ def _weight_type(w: np.ndarray, shape) -> QuantType:
     return QuantType("i8", "f32", shape, scale, np.zeros(w.shape[0], np.int32), axis=0)
 
 
-def quantize_dynamic(graph: Graph, ctx) -> PassResult:
+def quantize_dynamic(graph: Graph, ctx, act_granularity: str = "tensor") -> PassResult:
     converted = 0
     for node in list(graph.nodes):
         if node.op != "linear" or kept_float(node):
@@ -41,9 +44,8 @@ def quantize_dynamic(graph: Graph, ctx) -> PassResult:
         weight = graph.constant(quantize(w, t).astype(np.int8), type=t, origin=node.inputs[1].producer.attrs.get("origin"))
         weight.producer.meta["float_value"] = w
         bias = node.inputs[2] if len(node.inputs) > 2 else None
-        replacement = graph.add("dynamic_qlinear", [node.inputs[0], weight, bias], name=f"{node.output.name}_dq",
-                                before=node)
-        replacement.attrs["q.dynamic"] = "tensor"
+        replacement = graph.add("dynamic_qlinear", [node.inputs[0], weight, bias], {"granularity": act_granularity},
+                                name=f"{node.output.name}_dq", before=node)
         node.output.replace_all_uses_with(replacement.output)
         old = node.inputs[1].producer
         graph.erase(node)

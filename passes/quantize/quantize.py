@@ -32,7 +32,7 @@ from . import choices
 from .absorb_relu import absorb_relus
 from .bias_fit import min_weight_scale
 from .degenerate import describe_channels
-from .dynamic_acts import DYNAMIC, quantize_dynamic
+from .dynamic_acts import ACT_GRANULARITIES, DYNAMIC, quantize_dynamic
 from .embedding import quantize_embedding_tables
 from .activation_widths import ActivationWidths
 from .activations import apply_activations, plan_activations
@@ -56,8 +56,12 @@ class Quantize(Pass):
     granularity: str = "channel"
     symmetric: Optional[bool] = None
     minifloat_scale: str = "max"
+    act_granularity: str = "tensor"  # with acts=dynamic: one run-time scale per call, or per token (row)
 
     def __post_init__(self):
+        if self.act_granularity not in ACT_GRANULARITIES or (self.act_granularity != "tensor" and self.acts != DYNAMIC):
+            raise QuantizeError(f"quantize{{act_granularity={self.act_granularity}}}: takes tensor, or token with "
+                                f"acts=dynamic (static activations have one calibrated scale per tensor)")
         if self.acts == DYNAMIC:  # dynamic_acts.py: onnxruntime's quantize_dynamic, i8 per-channel weights
             if (self.weights, self.granularity) != ("i8", "channel"):
                 raise QuantizeError(f"quantize{{acts=dynamic}} takes weights=i8 and granularity=channel, got "
@@ -74,7 +78,7 @@ class Quantize(Pass):
     def run(self, graph, ctx) -> PassResult:
         _check_codebook_choices_applied(graph)
         if self.acts == DYNAMIC:
-            return quantize_dynamic(graph, ctx)
+            return quantize_dynamic(graph, ctx, self.act_granularity)
         if is_minifloat(self.weights):
             return quantize_minifloat(graph, ctx, self.weights, self.acts, self.granularity, self.minifloat_scale)
         return with_minifloat_layers(graph, ctx, lambda: self._run_integer(graph, ctx), self.minifloat_scale)
