@@ -152,6 +152,21 @@ def _budgets(texts) -> dict:
     return budgets
 
 
+def _check_export_opset(args) -> None:
+    """--export-opset before compiling: it needs --export-onnx and an opset the exporter knows."""
+    if args.export_opset is None:
+        return
+    if not args.export_onnx:
+        raise UsageError("--export-opset is given without --export-onnx: there is no export to apply it to")
+    import onnx
+
+    from .backends.onnx.opsets import MIN_OPSET
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= args.export_opset <= newest:
+        raise UsageError(f"--export-opset {args.export_opset}: the exporter writes opsets {MIN_OPSET} to {newest}")
+
+
 def cmd_compile(args) -> int:
     from .api import compile
     from .atomic_write import atomic_file
@@ -164,6 +179,7 @@ def cmd_compile(args) -> int:
     check_writable(args.output, directory=True, what="-o")
     if args.export_onnx:
         check_writable(args.export_onnx, what="--export-onnx")
+    _check_export_opset(args)
     pipeline = _pipeline_option(args.pipeline)
     pipeline = pipeline if pipeline is not None else get_target(args.target).default_pipeline
     budgets = _budgets(args.budget)
@@ -183,7 +199,7 @@ def cmd_compile(args) -> int:
                  dynamic_dims=parse_dynamic_dims(args.dynamic_dim))
     if args.export_onnx:  # both or neither: the export is renamed into place once the save succeeded
         with atomic_file(args.export_onnx) as partial:
-            cm.export_onnx(partial, form=args.onnx_form)
+            cm.export_onnx(partial, form=args.onnx_form, opset=args.export_opset)
             cm.save(args.output)
         print(f"wrote {args.output}\nwrote {args.export_onnx} ({args.onnx_form} form)", file=sys.stderr)
     else:
@@ -231,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-onnx", metavar="PATH", help="also write the compiled model as ONNX")
     p.add_argument("--onnx-form", default="qoperator", choices=["qoperator", "qdq", "integer"],
                    help="form of the ONNX export (default: qoperator)")
+    p.add_argument("--export-opset", type=int, metavar="N",
+                   help="default-domain opset of the ONNX export (default: the source model's, raised to what the "
+                        "form needs: per-channel Q/DQ 13, FLOAT8 19, INT4 or blocked 21)")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after every pass into DIR")
     p.add_argument("--seed", type=int, default=0, help="seed of the pass context's RNG")
     p.set_defaults(func=cmd_compile)

@@ -90,17 +90,18 @@ class CompiledModel:
             self._executor = NumbaExecutor(self.graph)
         return self._executor
 
-    def export_onnx(self, path, form: str = "qoperator", codebook: str = "gather"):
+    def export_onnx(self, path, form: str = "qoperator", codebook: str = "gather", opset: Optional[int] = None):
         """Write the compiled graph as a standard ONNX model (`form`: qoperator | qdq |
         integer, see docs/quantization.md) and return the path. `qdq` is written from the
         fake-quant graph (before `lower`), the others from the lowered graph. Codebook
-        weights are spelled as `codebook`: gather | int8 (docs/codebook.md)."""
+        weights are spelled as `codebook`: gather | int8 (docs/codebook.md). `opset`: the
+        default-domain opset (default: the source's, raised to what the form needs)."""
         from .backends.onnx import export
 
         # without a `lower` pass there is no graph before it: the compiled graph is the fake-quant one
         graph = self.fake_quant_graph if form == "qdq" and self.fake_quant_graph is not None else self.graph
         with atomic_file(path) as partial:  # a full disk leaves the old file, never a truncated one
-            export(graph, partial, form=form, codebook=codebook)
+            export(graph, partial, form=form, opset=opset, codebook=codebook)
         return path
 
     def report(self):

@@ -6,7 +6,8 @@ need (per-channel Q/DQ: 13; blocked Q/DQ, INT4 weights, INT16 Q/DQ: 21) unless r
 explicitly. Opaque nodes were imported under the graph's opset and are written at the
 export opset where their op's definition there is compatible: the same operands,
 results and attributes, admitting the types the node uses, and no change of meaning
-(MEANING_CHANGES).
+(MEANING_CHANGES). Where it is not, the error names an opset that fits both the node
+and the form, or says that none does.
 """
 from __future__ import annotations
 
@@ -101,7 +102,31 @@ def opaque_incompatibility(node, imported: int, opset: int) -> Optional[str]:
     return _types_fit(node, new)
 
 
-def _check_opaque(graph: Graph, imported: Optional[int], opset: int, requested: bool, need: str) -> None:
+def _compatible_opsets(node, imported: int) -> list:
+    """The opsets (from MIN_OPSET up to the newest onnx knows) at which opaque `node`,
+    imported at `imported`, can be written."""
+    return [v for v in range(MIN_OPSET, onnx.defs.onnx_opset_version() + 1)
+            if opaque_incompatibility(node, imported, v) is None]
+
+
+def _span(opsets: list) -> str:
+    return f"{opsets[0]}" if len(opsets) == 1 else f"{opsets[0]}-{opsets[-1]}"
+
+
+def _advice(node, imported: int, need: int, reason: str) -> str:
+    """A way out that can be followed: an opset the node and the form both accept, else
+    why there is none."""
+    op_type = split_opaque_name(node.op)[1]
+    fits = _compatible_opsets(node, imported)
+    usable = [v for v in fits if v >= need]
+    if usable:
+        return f"export with opset={usable[-1]} (it carries {op_type} at opsets {_span(usable)})"
+    where = f"fits opsets {_span(fits)} only" if fits else f"fits no opset from {MIN_OPSET} on"
+    form = f", but the export needs opset >= {need} ({reason})" if reason and fits else ""
+    return f"{op_type} as imported {where}{form}: it needs a converter to the op catalog"
+
+
+def _check_opaque(graph: Graph, imported: Optional[int], opset: int, need: int, reason: str) -> None:
     if imported is None or imported == opset:
         return
     for node in graph.nodes:
@@ -111,11 +136,8 @@ def _check_opaque(graph: Graph, imported: Optional[int], opset: int, requested: 
         if why is None:
             continue
         op_type = split_opaque_name(node.op)[1]
-        # without a requested opset, a raised one is what the quantized types need
-        advice = (f"export with opset={imported}" if requested
-                  else f"the export needs opset {opset} ({need}), so {op_type} needs a converter to the op catalog")
         raise OnnxExportError(f"node {node.label()}: opaque {op_type} was imported at opset {imported} and cannot "
-                              f"be written at opset {opset}: {why}; {advice}")
+                              f"be written at opset {opset}: {why}; {_advice(node, imported, need, reason)}")
 
 
 def opset_imports(graph: Graph, form: str, requested: Optional[int]) -> dict:
@@ -129,7 +151,7 @@ def opset_imports(graph: Graph, form: str, requested: Optional[int]) -> dict:
         opset = requested
     else:
         opset = max(imported or DEFAULT_OPSET, need)
-    _check_opaque(graph, imported, opset, requested is not None, reason)
+    _check_opaque(graph, imported, opset, max(need, MIN_OPSET), reason)
     imports = {d: v for d, v in graph.opset_imports.items() if d not in ("", "ai.onnx")}
     imports[""] = opset
     if form == "qoperator":
