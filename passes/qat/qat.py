@@ -18,13 +18,17 @@ multiple of lr), `batch` (for (x, y) arrays and calibration data), `optimizer` (
 sgd), `weight_decay`, `loss` (auto | ce | mse | kl, or a callable from Python),
 `data` (Python only: (x, y) arrays or a DataLoader; default: the calibration data,
 distilled), `block_replacement` (BR-QAT), `block_layers` (most layers in a BR-QAT block,
-as adaround's blocks), `seed` (default: the context's).
+as adaround's blocks), `seed` (default: the context's); bit reallocation during training
+(bit_reallocation.py): `bitopt` (none | qbitopt | bmpq), `budget` (budget.size=...),
+`every` (steps between QBitOpt's reallocations, and the warm-up batches), `choices`
+(weight widths), `plot` (a PNG path for the widths over time).
 Stats: `epochs` (per epoch: loss and accuracy or agreement), `scales` (per learned
-value, its first scale before and after).
+value, its first scale before and after), `bits` (with bitopt: each reallocation's
+step, widths per layer, size and budget).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 import torch
@@ -35,6 +39,8 @@ from qcompiler.runtime.torch import to_torch
 
 from ..rounding.float_weights import rounded_weights
 from ..rounding.unit_graph import float_graph
+from .bit_reallocation import BitReallocation, check_options
+from .bits_plot import plot_bits
 from .block_replacement import MixedModels
 from .data import TrainingData
 from .errors import QATError
@@ -63,6 +69,11 @@ class QAT(Pass):
     block_replacement: bool = False
     block_layers: int = 4
     seed: Optional[int] = None
+    bitopt: str = "none"
+    budget: dict = field(default_factory=dict)
+    every: int = 50
+    choices: tuple = (2, 4, 8)
+    plot: Optional[str] = None
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -78,6 +89,8 @@ class QAT(Pass):
         if not self.weight_decay >= 0:
             raise QATError(f"qat: weight_decay={self.weight_decay} must be >= 0")
         check_loss(self.loss)
+        object.__setattr__(self, "choices", tuple(self.choices))  # a pipeline string gives a list
+        check_options(self.bitopt, self.budget, self.every, self.choices)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         weights = rounded_weights(graph, ctx)
@@ -91,7 +104,16 @@ class QAT(Pass):
         mixed = MixedModels(graph, weights, self.method, trained, self.block_layers, self.loss) \
             if self.block_replacement else None
         settings = Settings(self.epochs, self.lr, self.scale_lr, self.optimizer, self.weight_decay, self.loss)
-        log = train(trained, teacher, data, settings, ctx, mixed)
+        bits = None
+        if self.bitopt != "none":
+            bits = BitReallocation(graph, trained, self.bitopt, self.budget, self.every, self.choices, self.epochs, ctx)
+            bits.warm_up(teacher, data, self.loss)
+        log = train(trained, teacher, data, settings, ctx, mixed, schedule=bits)
+        if bits is not None:
+            bits.finish()
+            if self.plot:
+                plot_bits(bits.history, self.plot, self.bitopt)
         scales = write_back(graph, trained, self.method)
         return PassResult(True, {"method": self.method, "epochs": log, "scales": scales,
-                                 "mixed_models": 0 if mixed is None else len(mixed.models)})
+                                 "mixed_models": 0 if mixed is None else len(mixed.models),
+                                 **({} if bits is None else {"bits": bits.history})})

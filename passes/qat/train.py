@@ -5,7 +5,9 @@ labels, else agreement with the float model's class for a 2-D first output) go t
 ctx.note and the pass stats. Progress goes through ctx.progress (tqdm when enabled).
 
 `extra_losses(inputs, labels, teacher)` adds terms to every step's loss: BR-QAT's mixed
-models (block_replacement.py).
+models (block_replacement.py). `schedule.after_step(epoch, step)` (steps counted from 1
+over all epochs) and `schedule.after_epoch(epoch, step)` run after each optimizer step
+and each epoch: bit reallocation (bit_reallocation.py).
 """
 from __future__ import annotations
 
@@ -30,14 +32,14 @@ class Settings:
 
 
 def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: TrainingData, settings: Settings,
-          ctx, extra_losses: Optional[Callable] = None) -> list:
+          ctx, extra_losses: Optional[Callable] = None, schedule=None) -> list:
     groups = [{"params": trained.weight_parameters(), "weight_decay": settings.weight_decay},
               {"params": trained.scale_parameters(), "lr": settings.lr * settings.scale_lr, "weight_decay": 0.0}]
     optimizer = (torch.optim.Adam(groups, lr=settings.lr) if settings.optimizer == "adam"
                  else torch.optim.SGD(groups, lr=settings.lr, momentum=0.9))
     steps = trained.step_sizes()
     module = trained.module.train()
-    log = []
+    log, step_count = [], 0
     for epoch in range(1, settings.epochs + 1):
         total, count, hits = 0.0, 0, 0
         for inputs, labels in ctx.progress.iterate(data.epoch(), desc=f"qat epoch {epoch}/{settings.epochs}"):
@@ -54,12 +56,17 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
             optimizer.step()
             for step in steps:
                 step.project()
+            step_count += 1
+            if schedule is not None:
+                schedule.after_step(epoch, step_count)
             samples = outputs[0].shape[0]
             total, count = total + loss.detach().item() * samples, count + samples
             hits += _hits(outputs[0], labels, reference)
         entry = {"epoch": epoch, "loss": total / max(count, 1),
                  ("accuracy" if labels is not None else "agreement"): hits / max(count, 1)}
         log.append(entry)
+        if schedule is not None:
+            schedule.after_epoch(epoch, step_count)
         ctx.note("qat epoch " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                           for k, v in entry.items()))
     return log

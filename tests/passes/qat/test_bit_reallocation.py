@@ -1,0 +1,109 @@
+"""Bit reallocation during qat (QBitOpt, BMPQ) on the bundled digits CNN: the budget
+holds at every reallocation, the final widths are in the IR and deploy (lower, Numba),
+the plot is written; options are checked by name."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from qcompiler.backends.numba.executor import NumbaExecutor
+from qcompiler.demo import load_demo_model
+from qcompiler.ir.clone import clone
+from qcompiler.ir.types import QuantType
+from qcompiler.loading import load_model
+from qcompiler.passes.qat import QAT
+from qcompiler.passes.qat.errors import QATError
+from qcompiler.passmanager import PassContext, PassManager, PipelineError
+from qcompiler.runtime.torch import run_torch
+from qcompiler.testing.zoo import digits_data
+
+PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{method=minmax},quantize{weights=i8,acts=u8}"
+BUDGET = 0.45  # of the weight size at 8 bits: forces 8-bit layers down from the start
+
+
+@pytest.fixture(scope="module")
+def digits():
+    torch.set_num_threads(1)
+    x_train, y_train, x_test, _ = digits_data()
+    return x_train.numpy()[:384], y_train.numpy()[:384], x_test.numpy()[:64]
+
+
+class Trained:
+    """The graph after qat (fake-quant), its lowered copy, and the reallocation history."""
+
+    def __init__(self, digits, bitopt: str, plot=None):
+        x, y, _ = digits
+        qat = QAT(epochs=2, lr=1e-3, batch=32, data=(x, y), bitopt=bitopt, budget={"size": f"{BUDGET:.0%}"},
+                  every=4, plot=plot)
+        self.fake_quant_graph = load_model(load_demo_model(), torch.from_numpy(x[:1]), dynamic_batch=True)
+        manager = PassManager([PREPARE, qat])
+        manager.run(self.fake_quant_graph, PassContext(calibration=x[:128]))
+        self.history = manager.history[-1].stats["bits"]
+        self.graph = clone(self.fake_quant_graph)
+        PassManager("lower").run(self.graph, PassContext())
+
+    def __call__(self, x):
+        return NumbaExecutor(self.graph)([x])[0]
+
+
+@pytest.fixture(scope="module")
+def qbitopt(digits, tmp_path_factory):
+    plot = tmp_path_factory.mktemp("bits") / "bits.png"
+    return Trained(digits, "qbitopt", str(plot)), plot
+
+
+@pytest.fixture(scope="module")
+def bmpq(digits):
+    return Trained(digits, "bmpq")
+
+
+def layer_params(graph) -> dict:
+    return {n.outputs[0].name: math.prod(n.inputs[1].type.shape) for n in graph.nodes
+            if n.op in ("conv2d", "linear") and isinstance(n.inputs[1].type, QuantType)}
+
+
+@pytest.mark.parametrize("method", ["qbitopt", "bmpq"])
+def test_the_budget_holds_at_every_reallocation(method, qbitopt, bmpq):
+    cm = qbitopt[0] if method == "qbitopt" else bmpq
+    params = layer_params(cm.fake_quant_graph)
+    budget = BUDGET * sum(params.values())  # bytes at 8 bits
+    entries = cm.history
+    # the warm-up allocation before the first step, then every 4 steps (QBitOpt) or each epoch but the last (BMPQ)
+    assert len(entries) >= (4 if method == "qbitopt" else 2)
+    assert entries[0]["step"] == 0 and entries[0]["changed"] > 0
+    for entry in entries:
+        size = sum(params[name] * bits / 8 for name, bits in entry["bits"].items())
+        assert size <= budget * (1 + 1e-9), (entry["step"], size, budget)
+        assert min(entry["bits"].values()) < 8
+
+
+@pytest.mark.parametrize("method", ["qbitopt", "bmpq"])
+def test_final_widths_are_in_the_ir_and_run_lowered_in_numba(method, qbitopt, bmpq, digits):
+    cm = qbitopt[0] if method == "qbitopt" else bmpq
+    final = cm.history[-1]["bits"]
+    fake = cm.fake_quant_graph
+    for node in fake.nodes:
+        if node.outputs[0].name in final:
+            bits = final[node.outputs[0].name]
+            assert node.attrs["q.bits"] == bits and node.inputs[1].type.storage == f"i{bits}"
+            stored = node.inputs[1].producer.attrs["value"].array
+            assert -(2 ** (bits - 1)) <= stored.min() and stored.max() <= 2 ** (bits - 1) - 1
+    x = digits[2]
+    output_step = float(cm.graph.outputs[0].type.scale.array.max())
+    assert np.abs(cm(x) - run_torch(fake, [x])[0]).max() <= output_step * 1.001
+    assert (cm(x).argmax(1) == run_torch(fake, [x])[0].argmax(1)).mean() > 0.95
+
+
+def test_the_plot_is_written(qbitopt):
+    path = qbitopt[1]
+    assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("pipeline, option", [
+    ("qat{bitopt=hawq}", "bitopt"), ("qat{bitopt=qbitopt}", "budget.size"),
+    ("qat{bitopt=qbitopt,budget.bops=50%}", "budget.size"), ("qat{bitopt=bmpq,budget.size=50%,every=0}", "every"),
+    ("qat{bitopt=qbitopt,budget.size=50%,choices=[3,8]}", "width 3")])
+def test_bitopt_option_errors_name_the_option(pipeline, option):
+    with pytest.raises((PipelineError, QATError), match=option):
+        PassManager(pipeline)
