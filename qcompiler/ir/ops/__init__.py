@@ -12,6 +12,7 @@ from . import conv  # noqa: F401
 from . import linear  # noqa: F401
 from . import norm  # noqa: F401
 from . import pool  # noqa: F401
+from . import same_pad  # noqa: F401
 from . import quant_ops  # noqa: F401
 from . import quant_conv  # noqa: F401
 from . import quant_elementwise  # noqa: F401
@@ -23,3 +24,4 @@ from . import isnan  # noqa: F401
 from . import gather_elements  # noqa: F401
 from . import gather_nd  # noqa: F401
 from . import quant_dynamic  # noqa: F401
+from . import quant_ibert  # noqa: F401
