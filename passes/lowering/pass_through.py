@@ -11,7 +11,7 @@ from qcompiler.targets import Target
 from .quant_params import is_quant, per_tensor, requant_attrs, same_params, scale_of, with_params
 
 PASS_THROUGH = ("identity", "dropout", "reshape", "flatten", "transpose", "squeeze", "unsqueeze", "expand", "tile",
-                "slice", "split", "concat", "gather", "max_pool1d", "max_pool2d", "global_max_pool")
+                "slice", "split", "concat", "gather", "max_pool1d", "max_pool2d", "global_max_pool", "same_pad")
 
 
 def data_operands(node: Node) -> list:

@@ -15,10 +15,11 @@ INTEGER_OPS = frozenset({
 })
 
 # ops whose result holds the operand's stored integers unchanged (selected, reordered
-# or reshaped; a max commutes with a monotonic quantizer), so it keeps its parameters
+# or reshaped; a max commutes with a monotonic quantizer; same_pad adds real zeros, which
+# every affine type holds exactly), so it keeps its parameters
 PASS_THROUGH_OPS = frozenset({
     "max_pool1d", "max_pool2d", "global_max_pool", "reshape", "flatten", "transpose",
-    "squeeze", "unsqueeze", "identity", "slice", "split", "dropout", "gather",
+    "squeeze", "unsqueeze", "identity", "slice", "split", "dropout", "gather", "same_pad",
 })
 
 # operands that are neither activations nor weights: biases stay float (the lowering

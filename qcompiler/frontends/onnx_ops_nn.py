@@ -1,8 +1,7 @@
 """Converters for ONNX convolutions, pooling, normalization and matrix products."""
 from __future__ import annotations
 
-import math
-
+from ..ir.ops.same_pad import depends_on_size, same_pads
 from .onnx_ops import OnnxNode, Unsupported, converter
 
 CONV_BY_RANK = {3: "conv1d", 4: "conv2d"}
@@ -11,8 +10,9 @@ AVG_POOL_BY_RANK = {3: "avg_pool1d", 4: "avg_pool2d"}
 
 
 def explicit_pads(n: OnnxNode, kernel, strides, dilations) -> list:
-    """The node's pads in ONNX order, resolving auto_pad (SAME_* with a stride needs the
-    size along that axis; at stride 1 the padding is the window's extent less one)."""
+    """The node's pads in ONNX order, resolving auto_pad on static sizes (SAME_* with a
+    stride needs the size along that axis; at stride 1 the padding is the window's extent
+    less one); None when a dynamic dim makes them depend on the run-time size."""
     k = len(kernel)
     auto = n.attr("auto_pad", "NOTSET")
     if auto == "NOTSET":
@@ -22,18 +22,23 @@ def explicit_pads(n: OnnxNode, kernel, strides, dilations) -> list:
     if auto not in ("SAME_UPPER", "SAME_LOWER"):
         raise Unsupported(f"auto_pad {auto!r}")
     spatial = n.input(0).type.shape[2:]
-    begin, end = [], []
-    for size, kk, s, d in zip(spatial, kernel, strides, dilations):
-        if s == 1:
-            total = (kk - 1) * d
-        elif isinstance(size, int):
-            total = max((math.ceil(size / s) - 1) * s + (kk - 1) * d + 1 - size, 0)
-        else:
-            raise Unsupported(f"auto_pad {auto} with stride {s} over the dynamic dim {size}: its pads depend on it")
-        small, big = total // 2, total - total // 2
-        begin.append(small if auto == "SAME_UPPER" else big)
-        end.append(big if auto == "SAME_UPPER" else small)
-    return begin + end
+    if any(not isinstance(size, int) and depends_on_size(kk, s) for size, kk, s in zip(spatial, kernel, strides)):
+        return None
+    # a dynamic dim here has a one-element window or stride 1: its pads do not depend on the size
+    sizes = [size if isinstance(size, int) else s for size, s in zip(spatial, strides)]
+    begin, end = same_pads(sizes, kernel, strides, dilations, lower=auto == "SAME_LOWER")
+    return list(begin) + list(end)
+
+
+def padded_input(n: OnnxNode, kernel, strides, dilations, mode: str = "constant") -> tuple:
+    """(input, pads) of a window op: SAME padding that depends on a dynamic size becomes a
+    same_pad node computing it at run time, and the window op then pads nothing."""
+    pads = explicit_pads(n, kernel, strides, dilations)
+    if pads is not None:
+        return n.input(0), pads
+    attrs = {"kernel": list(kernel), "stride": list(strides), "dilation": list(dilations),
+             "lower": n.attr("auto_pad") == "SAME_LOWER", "mode": mode}
+    return n.add("same_pad", [n.input(0)], attrs, helper=True), [0] * 2 * len(kernel)
 
 
 def _kernel(n: OnnxNode) -> list:
@@ -51,9 +56,9 @@ def conv(n: OnnxNode):
     kernel = _kernel(n)
     k = len(kernel)
     strides, dilations = n.attr("strides", [1] * k), n.attr("dilations", [1] * k)
-    attrs = {"stride": strides, "pad": explicit_pads(n, kernel, strides, dilations),
-             "dilation": dilations, "groups": n.attr("group", 1)}
-    return [n.add(op, [n.input(0), n.input(1), n.input(2)], attrs)]
+    x, pads = padded_input(n, kernel, strides, dilations)
+    attrs = {"stride": strides, "pad": pads, "dilation": dilations, "groups": n.attr("group", 1)}
+    return [n.add(op, [x, n.input(1), n.input(2)], attrs)]
 
 
 @converter("ConvTranspose")
@@ -108,12 +113,19 @@ def lrn(n: OnnxNode):
                                         "beta": n.attr("beta", 0.75), "bias": n.attr("bias", 1.0)})]
 
 
-def _pool_attrs(n: OnnxNode) -> dict:
+def _pool(n: OnnxNode, mode: str) -> tuple:
+    """(input, attributes) of a pool; `mode` fills run-time SAME padding."""
     kernel = list(n.attr("kernel_shape"))
     k = len(kernel)
     strides, dilations = n.attr("strides", [1] * k), n.attr("dilations", [1] * k)
-    return {"kernel": kernel, "stride": strides, "pad": explicit_pads(n, kernel, strides, dilations),
-            "dilation": dilations, "ceil_mode": bool(n.attr("ceil_mode", 0))}
+    x, pads = padded_input(n, kernel, strides, dilations, mode)
+    return x, {"kernel": kernel, "stride": strides, "pad": pads, "dilation": dilations,
+               "ceil_mode": bool(n.attr("ceil_mode", 0))}
+
+
+def _same_on_a_dynamic_dim(n: OnnxNode) -> bool:
+    kernel, k = n.attr("kernel_shape"), len(n.attr("kernel_shape"))
+    return explicit_pads(n, kernel, n.attr("strides", [1] * k), n.attr("dilations", [1] * k)) is None
 
 
 @converter("MaxPool")
@@ -122,7 +134,11 @@ def max_pool(n: OnnxNode):
     op = MAX_POOL_BY_RANK.get(n.rank())
     if op is None:
         raise Unsupported(f"max pooling over a rank-{n.rank()} input")
-    return [n.add(op, [n.input(0)], _pool_attrs(n))]
+    if _same_on_a_dynamic_dim(n) and any(d != 1 for d in n.attr("dilations", [])):
+        # a copied border element may lie outside a dilated window, and must not win its max
+        raise Unsupported("dilated max pooling with auto_pad SAME over a dynamic dim")
+    x, attrs = _pool(n, "edge")
+    return [n.add(op, [x], attrs)]
 
 
 @converter("AveragePool")
@@ -130,12 +146,15 @@ def avg_pool(n: OnnxNode):
     op = AVG_POOL_BY_RANK.get(n.rank())
     if op is None:
         raise Unsupported(f"average pooling over a rank-{n.rank()} input")
-    attrs = _pool_attrs(n)
+    # ONNX excludes padding from the average by default, the catalog (like torch) includes it
+    include_pad = bool(n.attr("count_include_pad", 0))
+    if _same_on_a_dynamic_dim(n) and not include_pad:
+        raise Unsupported("auto_pad SAME over a dynamic dim with the padding excluded from the average")
+    x, attrs = _pool(n, "constant")
     if any(d != 1 for d in attrs.pop("dilation")):
         raise Unsupported("dilated average pooling")
-    # ONNX excludes padding from the average by default, the catalog (like torch) includes it
-    attrs["count_include_pad"] = bool(n.attr("count_include_pad", 0))
-    return [n.add(op, [n.input(0)], attrs)]
+    attrs["count_include_pad"] = include_pad
+    return [n.add(op, [x], attrs)]
 
 
 @converter("GlobalAveragePool")

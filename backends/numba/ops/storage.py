@@ -1,8 +1,9 @@
 """Pass-through ops run directly on storage integers.
 
-When every quantized operand and result of a layout op, max pool or relu has the same
-per-tensor parameters, quantize(f(dequantize(q))) = f(q) on storage: layout ops move
-integers, max commutes with the increasing affine map, and relu is max(q, zero point).
+When every quantized operand and result of a layout op, max pool, same_pad or relu has
+the same per-tensor parameters, quantize(f(dequantize(q))) = f(q) on storage: layout ops
+move integers, max commutes with the increasing affine map, relu is max(q, zero point)
+and same_pad's zeros are the zero point.
 Such nodes skip the float round trip the reference takes and give the same integers.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ LAYOUT_OPS = frozenset({"reshape", "flatten", "transpose", "squeeze", "unsqueeze
                         "concat", "split", "expand", "tile", "gather", "global_max_pool"})
 # their references pad with -inf: run on float64 storage (exact for any storage up to 32 bits)
 PADDED_MAX_OPS = frozenset({"max_pool1d", "max_pool2d"})
-STORAGE_OPS = LAYOUT_OPS | PADDED_MAX_OPS | {"relu"}
+STORAGE_OPS = LAYOUT_OPS | PADDED_MAX_OPS | {"relu", "same_pad"}
 
 
 def _params(t: QuantType) -> Optional[tuple]:
@@ -54,6 +55,9 @@ def prepare_storage_op(node: Node) -> Optional[Step]:
     if node.op == "relu":
         zp = np.int32(zero_point(t))
         return lambda args: [np.maximum(args[0], zp)]
+    if node.op == "same_pad":  # pads real zeros: the zero point in storage
+        zp = np.int32(zero_point(t))
+        return lambda args: [run_reference(node.op, [np.asarray(args[0], np.int32) - zp], node.attrs)[0] + zp]
     if node.op in PADDED_MAX_OPS:
         return lambda args: [out.astype(np.int32) for out in
                              run_reference(node.op, [np.asarray(args[0], np.float64)], node.attrs)]
