@@ -1,0 +1,154 @@
+"""Bit reallocation during training (qat{bitopt=qbitopt|bmpq}) vs the post-training ILP
+allocation followed by LSQ at fixed widths, at the same weight-size budget, on the
+digits residual CNN (bench/_mnist_resnet.py).
+
+    python bench/qbitopt.py [--data PATH] [--budget 35%] [--qat-epochs 3] [--train-samples 2048]
+                            [--every 16] [--lr 3e-4] [--scale-lr 3] [--seeds 0 1]
+                            [--metric hessian] [--model-cache PATH] [--plot-dir DIR] [--write]
+
+Every row starts from the same float model (3 epochs, seed 0) and
+`fold-bn,...,calibrate{method=mse}` on 256 training digits, activations u8:
+- ilp (peer, PTQ): sensitivity{metric} on those 256 digits with their labels,
+  allocate-bits{budget.size, choices=[2,4,8]}, calibrate-weights, quantize;
+- ilp+lsq (peer): the same allocation, then qat{method=lsq} at those fixed widths;
+- qbitopt / bmpq: quantize{weights=i8}, then qat{method=lsq, bitopt=..., budget.size,
+  every} for the same epochs on the same digits.
+qat: cross-entropy on the first `--train-samples` training digits, Adam. Top-1 of the
+fake-quant graph (torch executor) on the 1,000 test digits. `size` is the final weight
+size from the graph's types; `max size` the largest size any reallocation chose (the
+budget must hold at each one). Times are wall time on a shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import cpu_description, markdown_table, write_section  # noqa: E402
+from _mnist_resnet import SmallResNet, load_mnist5k, train_resnet  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist5k.npz"
+PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{method=mse}"
+METHODS = ("ilp", "ilp+lsq", "qbitopt", "bmpq")
+
+
+def top1(graph, x, y) -> float:
+    from qcompiler.runtime.torch import run_torch
+
+    return 100.0 * float((run_torch(graph, [x])[0].argmax(1) == y).mean())
+
+
+def weight_bits(graph) -> list:
+    """(layer, bits, parameters) of every integer-weight layer, in graph order."""
+    from qcompiler.ir.types import QuantType
+
+    return [(n.outputs[0].name, int(n.inputs[1].type.storage[1:]), math.prod(n.inputs[1].type.shape))
+            for n in graph.nodes if n.op in ("conv2d", "linear") and isinstance(n.inputs[1].type, QuantType)]
+
+
+def float_model(args, d) -> SmallResNet:
+    if args.model_cache is not None and args.model_cache.exists():
+        model = SmallResNet()
+        model.load_state_dict(torch.load(args.model_cache))
+        return model.eval()
+    model = train_resnet(d["x_train"], d["y_train"], epochs=3)
+    if args.model_cache is not None:
+        torch.save(model.state_dict(), args.model_cache)
+    return model
+
+
+def run_row(method: str, seed: int, args, model, d) -> dict:
+    from qcompiler.loading import load_model
+    from qcompiler.passes.qat import QAT
+    from qcompiler.passmanager import PassContext, PassManager
+    from qcompiler.pipelines import with_bit_allocation
+
+    train = (d["x_train"][:args.train_samples], d["y_train"][:args.train_samples])
+    common = dict(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train, seed=seed)
+    budget = {"size": args.budget}
+    if method.startswith("ilp"):
+        pipeline = with_bit_allocation([PREPARE, "quantize{acts=u8}"], budget, metric=args.metric)
+        pipeline += [QAT(**common)] if method == "ilp+lsq" else []
+    else:
+        plot = None if args.plot_dir is None else str(args.plot_dir / f"{method}_seed{seed}.png")
+        pipeline = [PREPARE, "quantize{weights=i8,acts=u8}",
+                    QAT(**common, bitopt=method, budget=budget, every=args.every, plot=plot)]
+    graph = load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True)
+    ctx = PassContext(calibration=d["x_train"][:256], options={"labels": d["y_train"][:256]}, seed=seed)
+    manager = PassManager(pipeline)
+    start = time.perf_counter()
+    manager.run(graph, ctx)
+    seconds = time.perf_counter() - start
+    history = next((r.stats.get("bits") for r in manager.history if r.name == "qat"), None) or []
+    layers = weight_bits(graph)
+    return {"top1": top1(graph, d["x_test"], d["y_test"]), "seconds": seconds,
+            "size": sum(b * p / 8 for _, b, p in layers), "bits": "".join(str(b) for _, b, _ in layers),
+            "max_size": max((h["size"] for h in history), default=None), "reallocations": len(history),
+            "budget": history[0]["budget"] if history else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--budget", default="35%", help="weight size budget (of every layer at 8 bits)")
+    parser.add_argument("--qat-epochs", type=int, default=3)
+    parser.add_argument("--train-samples", type=int, default=2048)
+    parser.add_argument("--every", type=int, default=16, help="steps between QBitOpt's reallocations")
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--scale-lr", type=float, default=3.0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--metric", default="hessian", help="the PTQ ILP's sensitivity metric")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--model-cache", type=Path, default=None)
+    parser.add_argument("--plot-dir", type=Path, default=None)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    from qcompiler.loading import load_model
+
+    d = load_mnist5k(args.data)
+    model = float_model(args, d)
+    fp32 = top1(load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True), d["x_test"], d["y_test"])
+    print(f"fp32 {fp32:.1f}%", flush=True)
+    results = {}
+    for method in args.methods:
+        for seed in args.seeds:
+            r = results[(method, seed)] = run_row(method, seed, args, model, d)
+            print(method, seed, r, flush=True)
+    rows = [["fp32", "-", "-", "-", "-", "-", f"{fp32:.1f}", "-"]]
+    for method in args.methods:
+        runs = [results[(method, s)] for s in args.seeds]
+        accuracy = [r["top1"] for r in runs]
+        mean = f"{statistics.mean(accuracy):.1f}" + (f" ({', '.join(f'{a:.1f}' for a in accuracy)})"
+                                                     if len(runs) > 1 else "")
+        max_size = max((r["max_size"] for r in runs if r["max_size"] is not None), default=None)
+        rows.append([method, " / ".join(r["bits"] for r in runs), " / ".join(f"{r['size']:.0f}" for r in runs),
+                     "-" if max_size is None else f"{max_size:.0f}",
+                     "-" if runs[0]["budget"] is None else f"{runs[0]['budget']:.0f}",
+                     str(sum(r["reallocations"] for r in runs)), mean,
+                     f"{statistics.mean(r['seconds'] for r in runs):.0f}"])
+    table = markdown_table(["method", "bits per layer", "size B", "max size B at a reallocation", "budget B",
+                            "reallocations", "top-1 %", "pipeline s"], rows, "lllrrrrr")
+    command = (f"python bench/qbitopt.py --budget {args.budget} --qat-epochs {args.qat_epochs} "
+               f"--train-samples {args.train_samples} --every {args.every} --lr {args.lr} --scale-lr {args.scale_lr} "
+               f"--seeds {' '.join(map(str, args.seeds))} --metric {args.metric}")
+    body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0), weights at "
+            f"2/4/8 bits within {args.budget} of the 8-bit weight size, activations u8; qat (LSQ, lr {args.lr}, "
+            f"step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on {args.train_samples} "
+            "labelled training digits; top-1 on the 1,000 test digits (mean over seeds, each seed in brackets). "
+            "Bits per layer in graph order, one string per seed.\n\n" + table)
+    print(body)
+    if args.write:
+        write_section("Bit reallocation during training (QBitOpt, BMPQ) vs the post-training ILP", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Switching a weight quantizer's width in place: the new step is sensible at the new
+width (least squared error among the carried-over range and the MSE search), both ways."""
+import math
+
+import numpy as np
+import torch
+
+from qcompiler.ir.types import QuantType
+from qcompiler.passes.qat.bit_switch import candidate_step, switch
+from qcompiler.passes.qat.step_sizes import StepSize
+
+
+def squared_error(w, scale, qmin, qmax) -> float:
+    return float(((torch.clamp(torch.round(w / scale), qmin, qmax) * scale - w) ** 2).sum())
+
+
+def test_switching_down_and_back_up_keeps_a_sensible_step():
+    w = torch.randn(4, 64, generator=torch.Generator().manual_seed(0)) * torch.tensor([[0.1], [0.5], [1.0], [2.0]])
+    largest = w.abs().amax(dim=1, keepdim=True)
+    t = QuantType("i8", "f32", (4, 64), (largest / 127).reshape(-1).numpy(), np.zeros(4, np.int32), axis=0)
+    step = StepSize(t, (4, 64), "lsq", 64)
+    at_8 = squared_error(w, step.scale().detach(), -128, 127)
+    carried = step.scale().detach() * 127  # the 8-bit range carried over to 2 bits (qmax 1)
+    switch(step, w, -2, 1, 64)
+    assert (step.qmin, step.qmax) == (-2, 1) and math.isclose(step.grad_scale, 1 / math.sqrt(64 * 1))
+    at_2 = squared_error(w, step.scale().detach(), -2, 1)
+    assert at_2 < 0.8 * squared_error(w, carried, -2, 1)
+    # back to 8 bits: a range learned at 4 levels would clip; the step goes back to the whole range
+    switch(step, w, -128, 127, 64)
+    assert squared_error(w, step.scale().detach(), -128, 127) <= at_8 * 1.01
+    # the step each width would get is what the sensitivities score
+    assert torch.equal(candidate_step(w, step, -128, 127), step.scale().detach())
