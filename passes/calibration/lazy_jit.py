@@ -7,8 +7,11 @@ from __future__ import annotations
 import functools
 
 
-def lazy_njit(function):
-    """`function` compiled by numba.njit(cache=True, nogil=True) when first called."""
+def lazy_njit(function=None, **options):
+    """`function` compiled by numba.njit(cache=True, nogil=True, **options) when first
+    called; `@lazy_njit(error_model="numpy")` passes options."""
+    if function is None:
+        return functools.partial(lazy_njit, **options)
     compiled = None
 
     @functools.wraps(function)
@@ -17,7 +20,7 @@ def lazy_njit(function):
         if compiled is None:
             from numba import njit
 
-            compiled = njit(cache=True, nogil=True)(function)
+            compiled = njit(cache=True, nogil=True, **options)(function)
         return compiled(*args)
 
     return call

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from .observer import HistogramObserver
-from .quant_error import quantization_mse
+from .quant_error import candidate_mse
 from .range_search import search_range
 
 POINTS_PER_BIN = 4
@@ -26,12 +26,11 @@ class MSEObserver(HistogramObserver):
         filled = np.nonzero(h.counts)[0]
         offsets = (np.arange(POINTS_PER_BIN) + 0.5) / POINTS_PER_BIN
         points = h.lo_edge + (filled[:, None] + offsets[None, :]) * h.width
-        points = np.clip(points, lo, hi).astype(np.float32).reshape(1, -1)  # as quantization_mse reads them
+        points = np.clip(points, lo, hi).astype(np.float32).reshape(1, -1)  # as candidate_mse reads them
         weights = np.repeat(h.counts[filled] / POINTS_PER_BIN, POINTS_PER_BIN)
 
-        def error(lo_c, hi_c):  # every candidate at once: the points are few
-            rows = np.broadcast_to(points, (len(lo_c), points.shape[1]))
-            return quantization_mse(rows, lo_c[:, 0], hi_c[:, 0], bits, symmetric, weights)[:, None]
+        def error(lo_c, hi_c):
+            return candidate_mse(points, lo_c, hi_c, bits, symmetric, weights)
 
         best_lo, best_hi = search_range(error, np.array([lo]), np.array([hi]), symmetric)
         return float(best_lo[0]), float(best_hi[0])
@@ -42,8 +41,8 @@ def mse_range_exact(array, bits: int, symmetric: bool, axis: Optional[int] = Non
     a = np.asarray(array, np.float32)
     rows = a.reshape(1, -1) if axis is None else np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
 
-    def error(lo_c, hi_c):  # a candidate at a time: a weight tensor can be large
-        return np.stack([quantization_mse(rows, lo_k, hi_k, bits, symmetric) for lo_k, hi_k in zip(lo_c, hi_c)])
+    def error(lo_c, hi_c):
+        return candidate_mse(rows, lo_c, hi_c, bits, symmetric)
 
     lo, hi = search_range(error, rows.min(axis=1), rows.max(axis=1), symmetric)
     return (float(lo[0]), float(hi[0])) if axis is None else (lo, hi)
