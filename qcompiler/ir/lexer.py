@@ -46,6 +46,8 @@ def tokenize(text: str, source: str = "<qir>") -> list:
                 raise ParseError("unterminated string literal", line, column, source)
             raise ParseError(f"unexpected character {text[pos]!r}", line, column, source)
         kind = m.lastgroup
+        if kind in ("string", "symbol") and m.group().endswith('"'):
+            _check_escapes(m.group()[m.group().index('"'):], line, pos - line_start + 1, source)
         if kind not in ("comment", "space"):
             tokens.append(Token(kind, m.group(), line, pos - line_start + 1))
         newlines = m.group().count("\n")
@@ -55,6 +57,15 @@ def tokenize(text: str, source: str = "<qir>") -> list:
         pos = m.end()
     tokens.append(Token("eof", "", line, pos - line_start + 1))
     return tokens
+
+
+def _check_escapes(literal: str, line: int, column: int, source: str) -> None:
+    """String tokens are JSON strings; a bad escape is a parse error here, where the
+    position is known, so the JSON decoding of a token later cannot fail."""
+    try:
+        json.loads(literal)
+    except json.JSONDecodeError as e:
+        raise ParseError(f"bad string literal: {e.msg}", line, column + e.pos, source) from None
 
 
 class TokenCursor:

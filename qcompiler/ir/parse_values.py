@@ -208,7 +208,7 @@ class ValueParser(TokenCursor):
         literal_shape = _nested_shape(literal)
         if literal_shape is None:
             raise self.error("ragged dense array literal", at)
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)
         if literal_shape != shape and not (size == 0 and 0 in literal_shape):
             raise self.error(f"dense literal has shape {list(literal_shape)}, the type says {list(shape)}", at)
         flat = _flatten(literal)
