@@ -15,7 +15,8 @@ Forms (docs/quantization.md, section 4):
 Codebook weights (docs/codebook.md) are written as `codebook="gather"` (Gather of the
 int8 codebook by index, the default) or `codebook="int8"` (int8 weights), see codebook.py.
 
-Every model passes `onnx.checker.check_model(..., full_check=True)`. Graph inputs and
+`export` writes all or nothing (`write_model`). Every model passes
+`onnx.checker.check_model(..., full_check=True)`. Graph inputs and
 outputs keep their IR names and are float, like the reference interpreter's; inside, a
 quantized IR value `%v` has its storage in the ONNX value `v:q` (weights: their
 initializer, named after `origin`) and its real value, where one is needed, in `v`.
@@ -23,11 +24,13 @@ initializer, named after `origin`) and its real value, where one is needed, in `
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional, Union
 
 import onnx
 import onnx_ir as ir
 
+from qcompiler.atomic_write import atomic_directory, atomic_file
 from qcompiler.ir.core import Graph
 from qcompiler.ir.registry import get_op, is_opaque
 from qcompiler.ir.types import is_quantized
@@ -36,7 +39,10 @@ from .codebook import expand_codebooks
 from .emitters import FORMS
 from .errors import OnnxExportError
 from .exporter import Exporter
+from .ibert import refuse_ibert_kernels
 from .opsets import opset_imports
+
+PROTOBUF_LIMIT = 2 ** 31  # bytes: a larger model cannot be one protobuf message
 
 
 def default_form(graph: Graph) -> str:
@@ -52,6 +58,7 @@ def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = Non
     """The ONNX model of `graph` in `form` (default: `default_form`), codebook weights
     spelled as `codebook`, checked with the full ONNX checker unless `check=False`."""
     graph = expand_codebooks(graph, codebook)
+    refuse_ibert_kernels(graph)
     form = form or default_form(graph)
     if form not in FORMS:
         raise OnnxExportError(f"unknown export form {form!r}; expected one of {', '.join(FORMS)}")
@@ -66,8 +73,27 @@ def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = Non
 
 
 def export(graph: Graph, path: Union[str, os.PathLike], form: Optional[str] = None, opset: Optional[int] = None,
-           *, check: bool = True, codebook: str = "gather") -> onnx.ModelProto:
-    """Write `graph` to `path` as ONNX (see `to_onnx`); returns the model."""
+           *, check: bool = True, codebook: str = "gather", external_data: Optional[bool] = None) -> onnx.ModelProto:
+    """Write `graph` to `path` as ONNX (see `to_onnx`, `write_model`); returns the model."""
     proto = to_onnx(graph, form, opset, check=check, codebook=codebook)
-    onnx.save(proto, os.fspath(path))
+    write_model(proto, path, external_data)
     return proto
+
+
+def write_model(proto: onnx.ModelProto, path: Union[str, os.PathLike], external_data: Optional[bool] = None) -> None:
+    """Write `proto` to `path`, all or nothing (a full disk leaves the old file, never a
+    truncated one). With `external_data` (default: when the model exceeds protobuf's
+    2 GB) the tensors go to `<name>.data` next to it, written before the `.onnx` that
+    reads them, which replaces the old one only then."""
+    path = Path(path)
+    if external_data is None:
+        external_data = proto.ByteSize() >= PROTOBUF_LIMIT
+    if not external_data:
+        with atomic_file(path) as partial:
+            onnx.save(proto, os.fspath(partial))
+        return
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)  # saving moves the tensors out of the proto it is given
+    with atomic_directory(path.parent, marker=path.name) as partial:
+        onnx.save(copy, os.fspath(partial / path.name), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=f"{path.name}.data")

@@ -23,6 +23,7 @@ from .codebook import codebook_rules
 from .elementwise import elementwise_rules
 from .embedding import embedding_rules
 from .errors import LoweringError
+from .ibert import ibert_rules
 from .lut import lut_rules
 from .pass_through import pass_through_rules
 from .pools import pool_rules
@@ -30,7 +31,8 @@ from .products import product_rules
 
 
 def lowering_rules(target: Target) -> RuleSet:
-    return RuleSet(product_rules(target) + codebook_rules(target) + elementwise_rules(target) + pool_rules(target)
+    return RuleSet(ibert_rules() + product_rules(target) + codebook_rules(target) + elementwise_rules(target)
+                   + pool_rules(target)
                    + lut_rules() + embedding_rules() + pass_through_rules(target))
 
 

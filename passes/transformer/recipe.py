@@ -14,9 +14,14 @@ q·kᵀ). On one, it
   (smooth-quant, `alpha`; `smooth=false` skips it), so their 8-bit inputs resolve the
   ordinary channels.
 
+- with `integer=[softmax, gelu, layer_norm]` (any of them; default none, so float),
+  marks the attention softmaxes, the GELUs and the LayerNorms `q.integer = "ibert"`:
+  `lower` then runs them as I-BERT's int32 kernels (passes/lowering/ibert.py). An
+  integer GELU is quantized like any activation instead of kept float.
+
 Linear weights stay per-channel int8 and the linears' inputs static per-tensor, as
-`quantize` makes them; softmax and masked_softmax stay float too (lower has no integer
-kernel for them); integer approximations (I-BERT) are not built.
+`quantize` makes them; softmax and masked_softmax stay float unless `integer` names
+them. Per-token dynamic activations are `quantize{acts=dynamic, act_granularity=token}`.
 """
 from __future__ import annotations
 
@@ -26,10 +31,13 @@ from typing import ClassVar
 from qcompiler.ir.core import Graph
 from qcompiler.passmanager import PassResult, Pass, register_pass
 
+from ..lowering.ibert import IBERT
 from ..quantize.keep_float import KEEP_FLOAT
+from .errors import TransformerRecipeError
 from .smooth_quant import SmoothQuant
 
 ATTENTION = ("softmax", "masked_softmax")
+INTEGER_KERNELS = ("softmax", "gelu", "layer_norm")
 
 
 def _attention_scores(graph: Graph, value) -> bool:
@@ -75,18 +83,32 @@ class TransformerRecipe(Pass):
     alpha: float = 0.5
     smooth: bool = True
     samples: int = 32
+    integer: tuple = ()  # of INTEGER_KERNELS: run as I-BERT integer kernels instead of float
 
     def __post_init__(self):
         SmoothQuant(alpha=self.alpha, samples=self.samples)  # checks the options
+        if isinstance(self.integer, str):
+            object.__setattr__(self, "integer", (self.integer,) if self.integer else ())
+        unknown = [k for k in self.integer if k not in INTEGER_KERNELS]
+        if unknown:
+            raise TransformerRecipeError(f"transformer-recipe{{integer=...}}: unknown {', '.join(map(str, unknown))}; "
+                                         f"it takes any of {', '.join(INTEGER_KERNELS)}")
 
     def run(self, graph, ctx) -> PassResult:
         if not is_transformer(graph):
             return PassResult(False, {"transformer": 0})
         stream = residual_stream(graph)
         gelus = [n for n in graph.nodes if n.op == "gelu"]
-        for node in stream + gelus:
+        for node in stream + ([] if "gelu" in self.integer else gelus):
             node.attrs.setdefault(KEEP_FLOAT, self.name)
-        stats = {"transformer": 1, "float_residual_stream": len(stream), "float_gelu": len(gelus)}
+        stats = {"transformer": 1, "float_residual_stream": len(stream),
+                 "float_gelu": 0 if "gelu" in self.integer else len(gelus)}
+        chosen = {"softmax": [n for n in graph.nodes if n.op in ATTENTION and _attention_scores(graph, n.inputs[0])],
+                  "gelu": gelus, "layer_norm": [n for n in stream if n.op == "layer_norm"]}
+        for kind in self.integer:
+            for node in chosen[kind]:
+                node.attrs["q.integer"] = IBERT
+            stats[f"integer_{kind}"] = len(chosen[kind])
         if self.smooth:
             stats.update(SmoothQuant(alpha=self.alpha, samples=self.samples).run(graph, ctx).stats)
         return PassResult(True, stats)

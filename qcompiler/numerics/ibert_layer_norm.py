@@ -1,16 +1,17 @@
 """I-BERT's integer LayerNorm (Kim et al., 2021, Algorithm 4: integer square root by
 Newton's iteration), over the last axis, in int32.
 
-Per row of C values: y = x - round(Σx / C); r = ⌊√(Σ y²)⌋ by Newton (r = √C · σ); the
+Per row of C values: y = C·x - Σx (C times x - mean, exact: I-BERT rounds the mean, an
+error of up to half an input step); r = ⌊√(Σ y²)⌋ by Newton (r = C·√C · σ); the
 normalized n = y / r at scale 2^-18 by integer long division, 6 bits a step; then
 √C · γ_c, β_c and the output scale as a per-channel rescale (n keeps 18 bits, γ 12)
 plus an integer bias. LayerNorm does not depend on the input scale, so only the
 input's zero point enters.
 
 Departures, for int32: I-BERT shifts y when Σ y² overflows; here each row picks its own
-shifts from its largest |value| (`shift_sum` before the sum, `shift_square` before the
-squares, then again from that sum so the root keeps 15 bits when a few channels dominate),
-so a row far beyond the calibrated range still runs, a little coarser.
+shifts from its largest |value| (one before the sum, so C·x fits; one before the
+squares, then again from their sum so the root keeps 15 bits when a few channels
+dominate), so a row far beyond the calibrated range still runs, a little coarser.
 `eps` is dropped (a row of equal values normalizes to 0, as float LayerNorm gives).
 """
 from __future__ import annotations
@@ -20,12 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ibert_fixed import Rescale, bit_lengths, int32
+from .ibert_fixed import Rescale, bit_lengths, int32, rounding_shift
 
 NORMAL_BITS = 18       # n = y / r at scale 2^-18: |n| <= 2^18
 NORMAL_VALUE_BITS = NORMAL_BITS + 2  # rounding and a root a little below the true one
 RESCALE_VALUE_BUDGET = 18  # n keeps 18 bits, √C · γ_c / S_out 12
-DIVISOR_BITS = 24      # y and r are cut together until r has at most 24 bits ...
+DIVISOR_BITS = 24      # r has at most 24 bits (y is cut with it) ...
 DIGIT_BITS = 6         # ... so a remainder shifted by 6 bits stays below 2^30
 
 
@@ -70,21 +71,21 @@ def i_layer_norm(q: np.ndarray, plan: LayerNormPlan) -> np.ndarray:
     """LayerNorm over the last axis of storage values q (int64 holding int32), as output storage."""
     x = np.asarray(q, np.int64) - plan.in_zero_point
     peak = bit_lengths(np.abs(x).max(axis=-1, keepdims=True))
-    x = x >> np.maximum(0, peak + plan.log_channels - 30)
+    x = x >> np.maximum(0, peak + plan.log_channels - 29)
     total = int32(x.sum(axis=-1, keepdims=True), "i-LayerNorm sum")
-    y = x - (total + plan.channels // 2) // plan.channels
+    y = int32(plan.channels * x - total, "i-LayerNorm centred")  # C · (x - mean), exact
     width = bit_lengths(np.abs(y).max(axis=-1, keepdims=True))
     shift_square = np.maximum(0, (2 * width + plan.log_channels - 30 + 1) // 2)  # as if every |y| were the largest
-    ys = y >> shift_square
+    ys = rounding_shift(y, shift_square)
     squares = int32((ys * ys).sum(axis=-1, keepdims=True), "i-LayerNorm sum of squares")
     # a row dominated by a few channels sums far below 2^30: shift less, bounded by Σ(|ys| + 1)²
     bound = int32(squares + 2 * np.abs(ys).sum(axis=-1, keepdims=True) + plan.channels, "i-LayerNorm square bound")
     shift_square = np.maximum(0, shift_square - (30 - bit_lengths(bound)) // 2)
-    ys = y >> shift_square
+    ys = rounding_shift(y, shift_square)
     squares = int32((ys * ys).sum(axis=-1, keepdims=True), "i-LayerNorm sum of squares")
-    root = int32(isqrt(squares) << shift_square, "i-LayerNorm root")  # ≈ √(Σ y²) >= max |y|
-    cut = np.maximum(0, bit_lengths(root) - DIVISOR_BITS)
-    divisor, y = np.maximum(root >> cut, 1), y >> cut
+    root = isqrt(squares)  # √(Σ y²) / 2^shift_square, 15 bits or so
+    up = np.minimum(shift_square, DIVISOR_BITS - bit_lengths(root))  # the divisor takes up to 24 of them ...
+    divisor, y = np.maximum(root << up, 1), y >> (shift_square - up)  # ... and y the rest of the shift
     n = y // divisor
     rest = y - n * divisor
     for _ in range(NORMAL_BITS // DIGIT_BITS):

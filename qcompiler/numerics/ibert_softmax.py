@@ -8,7 +8,7 @@ z = ⌊-q / q_ln2⌋, q_p = q + z·q_ln2, q_exp = ((q_p + q_b)² + q_c) >> z at 
 Departures, for int32 on 8-bit inputs: the input is first brought to S' in (2^-14, 2^-13]
 by a left shift (an 8-bit scale of 0.05 would floor ln2 to 13 steps, a 7% error) —
 this bounds (q_p + q_b)² + q_c by 2^29.5; exponents below -30·ln2 are clipped (2^-30 is
-below every output step); and every exp is cut to 16 bits (`drop`) so a row of up to
+below every output step); inputs have at most 16 bits, so q - max(q) fits; and every exp is cut to 16 bits (`drop`) so a row of up to
 2^14 of them sums in int32. i-softmax then takes p = round(2^13 · q_exp / Σ q_exp) by
 integer division and rescales p to the output type. Masked positions (`keep` false)
 take no part; a row with nothing kept gives 0.
@@ -36,7 +36,7 @@ class ExpPlan:
     """Compile-time constants of i-exp for input scale `scale`."""
 
     upshift: int     # x' = x · 2^upshift (a right shift when negative)
-    floor_in: int    # inputs below it are clipped (in input steps)
+    floor_in: int    # inputs below it are clipped before the shift (in input steps)
     q_ln2: int
     q_b: int
     q_c: int
@@ -58,10 +58,10 @@ class ExpPlan:
 
 def i_exp(q: np.ndarray, plan: ExpPlan) -> np.ndarray:
     """Integer exp of int values q <= 0 (int64 array holding int32 values), at plan.scale."""
-    x = np.maximum(np.asarray(q, np.int64), plan.floor_in)
+    x = np.maximum(np.asarray(q, np.int64), plan.floor_in)  # keeps the shift in int32
     x = x << plan.upshift if plan.upshift >= 0 else rounding_shift(x, -plan.upshift)
-    x = int32(x, "i-exp shifted input")
-    z = np.minimum((-x) // plan.q_ln2, MAX_HALVINGS)
+    x = np.maximum(int32(x, "i-exp shifted input"), -MAX_HALVINGS * plan.q_ln2)
+    z = (-x) // plan.q_ln2
     p = x + z * plan.q_ln2
     poly = int32((p + plan.q_b) * (p + plan.q_b) + plan.q_c, "i-exp polynomial")
     return (poly >> plan.drop) >> z

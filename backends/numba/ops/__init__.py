@@ -5,6 +5,7 @@ from .convert import prepare_dequantize, prepare_qlut, prepare_quantize, prepare
 from .dynamic_linear import prepare_dynamic_qlinear
 from .elementwise import prepare_qadd, prepare_qmul
 from .embedding import prepare_qembedding
+from .ibert import prepare_ibert_gelu, prepare_ibert_layer_norm, prepare_ibert_softmax
 from .grouped_products import on_weight_granularity, prepare_grouped_product, prepare_grouped_qconv
 from .pool import prepare_qavg_pool2d, prepare_qglobal_avg_pool
 from .products import prepare_qconv, prepare_qlinear, prepare_qmatmul
@@ -27,6 +28,9 @@ INTEGER_STEPS = {
     "qglobal_avg_pool": prepare_qglobal_avg_pool,
     "qembedding": prepare_qembedding,
     "dynamic_qlinear": prepare_dynamic_qlinear,
+    "ibert_softmax": prepare_ibert_softmax,
+    "ibert_gelu": prepare_ibert_gelu,
+    "ibert_layer_norm": prepare_ibert_layer_norm,
 }
 
 __all__ = ["INTEGER_STEPS", "prepare_storage_op"]

@@ -49,7 +49,7 @@ def layer_norm_plan(in_t: QuantType, out_t: QuantType, weight, bias) -> LayerNor
 
 
 def _softmax_type(types, attrs, consts):
-    t = quant_operand(types[0], "ibert_softmax", "x")
+    t = quant_operand(types[0], "ibert_softmax", "x", max_bits=16)
     if len(types) > 1 and types[1] is not None and plain(types[1]).dtype != "bool":
         raise VerifyError(f"ibert_softmax: operand 'keep' must be bool, got {fmt_type(types[1])}")
     return [result_type(t, t.shape)]
