@@ -1,11 +1,12 @@
-"""The `qcompiler` command: compile, demo, opt, inspect, pareto."""
+"""The `qcompiler` command: compile, demo, opt, inspect, pareto, bench."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from .atomic_write import atomic_directory, check_writable
+from .atomic_write import atomic_directory, atomic_file, check_writable
+from .cli_bench import add_bench_parser
 from .cli_pareto import add_pareto_parser, load_calibration
 from .ir.errors import QIRError
 from .targets import available_targets, get_target
@@ -94,9 +95,7 @@ def cmd_opt(args) -> int:
     for d in ctx.diagnostics:
         print(d, file=sys.stderr)
     if args.output:
-        out = Path(args.output)
-        with atomic_directory(out.parent, marker=out.name) as partial:  # the .npz, then the .qir that reads it
-            save_qir(graph, partial / out.name)
+        save_qir(graph, args.output)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(print_graph(graph))
@@ -124,7 +123,8 @@ def cmd_inspect(args) -> int:
     opaque = sorted({n.op for n in graph.nodes if n.op.startswith("onnx.")})
     print("opaque ops (run through onnxruntime): " + (", ".join(opaque) if opaque else "none"))
     if args.dot:
-        Path(args.dot).write_text(to_dot(graph))
+        with atomic_file(args.dot) as partial:
+            partial.write_text(to_dot(graph))
         print(f"wrote {args.dot}")
     if args.svg:
         save_svg(graph, args.svg)
@@ -169,7 +169,6 @@ def _check_export_opset(args) -> None:
 
 def cmd_compile(args) -> int:
     from .api import compile
-    from .atomic_write import atomic_file
     from .passmanager import parse_pipeline
     from .pipelines import names, with_bit_allocation
     from .saving import check_save_directory
@@ -197,9 +196,10 @@ def cmd_compile(args) -> int:
     cm = compile(args.model, target=args.target, example_inputs=example, calibration=calibration,
                  pipeline=pipeline, dump_ir=args.dump_ir, seed=args.seed, progress=sys.stderr.isatty(),
                  dynamic_dims=parse_dynamic_dims(args.dynamic_dim))
-    if args.export_onnx:  # both or neither: the export is renamed into place once the save succeeded
-        with atomic_file(args.export_onnx) as partial:
-            cm.export_onnx(partial, form=args.onnx_form, opset=args.export_opset)
+    if args.export_onnx:  # both or neither: the export (and a data file) moves into place once the save succeeded
+        export = Path(args.export_onnx)
+        with atomic_directory(export.parent, marker=export.name) as partial:
+            cm.export_onnx(partial / export.name, form=args.onnx_form, opset=args.export_opset)
             cm.save(args.output)
         print(f"wrote {args.output}\nwrote {args.export_onnx} ({args.onnx_form} form)", file=sys.stderr)
     else:
@@ -278,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     add_pareto_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

@@ -6,7 +6,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .atomic_write import atomic_file
 from .ir.core import Graph
 from .ir.errors import QIRError
 from .targets import Target
@@ -100,8 +99,7 @@ class CompiledModel:
 
         # without a `lower` pass there is no graph before it: the compiled graph is the fake-quant one
         graph = self.fake_quant_graph if form == "qdq" and self.fake_quant_graph is not None else self.graph
-        with atomic_file(path) as partial:  # a full disk leaves the old file, never a truncated one
-            export(graph, partial, form=form, opset=opset, codebook=codebook)
+        export(graph, path, form=form, opset=opset, codebook=codebook)  # all or nothing
         return path
 
     def report(self):

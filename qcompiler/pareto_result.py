@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic_write import atomic_file
 from .ir.errors import QIRError
 from .validation import Score
 
@@ -144,7 +145,8 @@ class ParetoResult:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right" if classes else "upper right")
         fig.tight_layout()
-        fig.savefig(path)
+        with atomic_file(path) as partial:  # a failed write leaves the old picture
+            fig.savefig(partial)
         return Path(path)
 
     def _span(self) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from .atomic_write import PARTIAL_DIRECTORY, atomic_directory
 from .ir.array_files import ArrayFileError, numbered_arrays
 from .ir.errors import QIRError
-from .ir.serialize import load_qir, save_qir
+from .ir.serialize import load_qir, write_qir
 from .passmanager import Diagnostic
 from .targets import get_target
 
@@ -54,11 +54,11 @@ def save_compiled(cm, directory) -> None:
 
     check_save_directory(directory)
     with atomic_directory(directory, META) as out:
-        save_qir(cm.graph, out / "model.qir")
+        write_qir(cm.graph, out / "model.qir")
         if cm.float_graph is not None:
-            save_qir(cm.float_graph, out / "float.qir")
+            write_qir(cm.float_graph, out / "float.qir")
         if cm.fake_quant_graph is not None:
-            save_qir(cm.fake_quant_graph, out / "fakequant.qir")
+            write_qir(cm.fake_quant_graph, out / "fakequant.qir")
         if cm.sample_inputs is not None:
             np.savez(out / "samples.npz", **{str(k): a for k, a in enumerate(cm.sample_inputs)})
         meta = {

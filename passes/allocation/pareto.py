@@ -10,6 +10,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from qcompiler.atomic_write import atomic_file
+
 from .errors import AllocationError, InfeasibleBudget
 from .ilp import Allocation, solve
 from .problem import AllocationProblem, relative_budget
@@ -65,7 +67,8 @@ class ParetoFront:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path)
+        with atomic_file(path) as partial:  # a failed write leaves the old picture
+            fig.savefig(partial)
         return Path(path)
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qcompiler.atomic_write import atomic_file
+
 
 def plot_bits(history: list, path: str, method: str) -> None:
     import matplotlib
@@ -32,5 +34,6 @@ def plot_bits(history: list, path: str, method: str) -> None:
     size.legend(fontsize=7)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with atomic_file(path) as partial:  # a failed write leaves the old picture
+        fig.savefig(partial, dpi=100)
     plt.close(fig)

@@ -5,6 +5,7 @@ import json
 
 import networkx as nx
 
+from ..atomic_write import atomic_file
 from .core import Graph
 
 
@@ -65,5 +66,8 @@ def save_svg(graph: Graph, path: str) -> None:
     nx.draw_networkx(g, pos, ax=ax, labels=nx.get_node_attributes(g, "label"), node_size=300, font_size=7,
                      node_color="#dde8f5", arrowsize=8)
     ax.set_axis_off()
-    fig.savefig(path, format="svg", bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic_file(path) as partial:  # a failed drawing leaves the old file
+            fig.savefig(partial, format="svg", bbox_inches="tight")
+    finally:
+        plt.close(fig)

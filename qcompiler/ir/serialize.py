@@ -1,7 +1,10 @@
 """`.qir` files: the printed graph, plus its large arrays in an `.npz` next to it.
 
 `save_qir(g, "model.qir")` writes `model.qir` and `model.npz` (blob K is the array
-named "K"); `load_qir` reads both back without unpickling anything.
+named "K"); `load_qir` reads both back without unpickling anything. A save replaces
+both or neither: a failure while writing leaves the old pair, and the old `.qir` goes
+before the new pair is renamed in, so a save cut short between the two renames leaves
+no `.qir` to load with the wrong arrays (atomic_write.atomic_directory).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..atomic_write import atomic_directory
 from .array_files import ArrayFileError, numbered_arrays
 from .core import Graph
 from .errors import ParseError
@@ -23,10 +27,18 @@ def blobs_path(path) -> Path:
 
 def save_qir(graph: Graph, path) -> None:
     path = Path(path)
+    with atomic_directory(path.parent, marker=path.name) as partial:  # the .npz, then the .qir that reads it
+        write_qir(graph, partial / path.name)
+
+
+def write_qir(graph: Graph, path) -> None:
+    """save_qir's two files written in place, for a directory that is itself being filled
+    to be moved into place (a compiled model's save)."""
+    path = Path(path)
     blobs: list = []
     text = print_graph(graph, blobs)
-    path.write_text(text)
     np.savez(blobs_path(path), **{str(k): np.asarray(b) for k, b in enumerate(blobs)})
+    path.write_text(text)
 
 
 def load_qir(path, verify: bool = True) -> Graph:

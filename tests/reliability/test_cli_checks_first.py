@@ -80,7 +80,7 @@ def test_float64_data_beyond_float32_is_named(capsys, files):
 
 
 def test_a_failed_export_writes_nothing(capsys, files, monkeypatch):
-    def fail(self, path, form="qoperator", codebook="gather"):
+    def fail(self, path, form="qoperator", **options):
         Path(path).write_bytes(b"half an onnx file")
         raise QIRError(f"cannot export in {form} form")
 
