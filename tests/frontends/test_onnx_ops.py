@@ -28,7 +28,7 @@ def test_conv_auto_pad_is_resolved_to_explicit_pads(auto_pad, pads):
 
 def test_same_padding_over_dynamic_dims_at_stride_1_needs_no_size():
     """At stride 1 SAME pads are the kernel's extent less one, whatever the size; with a
-    stride they depend on it, so the node stays opaque (ONNX Runtime pads per call)."""
+    stride they depend on it, so a same_pad node computes them from the run-time size."""
     def same_conv(strides):
         node = helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER", strides=strides, kernel_shape=[4, 3])
         return model([node], [t("x", ["N", 2, "H", "W"])], [t("y", None)], 13, inits=[floats("w", x(3, 2, 4, 3))])
@@ -37,7 +37,7 @@ def test_same_padding_over_dynamic_dims_at_stride_1_needs_no_size():
         g = check(same_conv([1, 1]), {"x": x(1, 2, *size)}, tol=1e-4)
         assert [n.attrs["pad"] for n in g.nodes if n.op == "conv2d"] == [[1, 1, 2, 1]]
     g = check(same_conv([2, 1]), {"x": x(1, 2, 9, 8)}, tol=1e-4)
-    assert [n.op for n in g.nodes if n.op != "const"] == ["onnx.Conv"]
+    assert [n.op for n in g.nodes if n.op != "const"] == ["same_pad", "conv2d"]
 
 
 def test_small_cnn_maps_every_op_and_matches_onnxruntime():
