@@ -1,8 +1,10 @@
 """`metric=bit-gradient`: the loss increase of putting one layer at b bits, from loss
-gradients with respect to its quantized weights (BMPQ-style).
+gradients with respect to its quantized weights. (BMPQ's own score, from the bit-plane
+gradients' magnitudes, is `metric=bmpq`, bmpq.py; this one stays because it ranks the
+layers' 2-bit damage best of all metrics, docs/mixed-precision.md.)
 
-BMPQ writes a b-bit weight as s·Σ 2^i β_i over bit-planes β_i, so the gradient of the
-loss with respect to plane i is s·2^i·∂L/∂Q; summed over the planes' changes it is
+Written over bit-planes β_i as s·Σ 2^i β_i, the gradient of the loss with respect to
+plane i is s·2^i·∂L/∂Q; summed over the planes' changes it is
 ⟨∂L/∂Q, Q_b(W) − W⟩. Integrated along the path from W to Q_b(W) with the trapezoid rule
 (exact for a quadratic loss), the loss increase is ½⟨∇L(W) + ∇L(Q_b(W)), Q_b(W) − W⟩.
 With KL to the float outputs ∇L(W) = 0, and it is the Hessian quadratic form

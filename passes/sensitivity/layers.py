@@ -51,8 +51,13 @@ def weight_bit_widths() -> list:
 def quantized_weight(graph: Graph, use: WeightUse, bits: int, symmetric: bool) -> np.ndarray:
     """Q_b(W) of one weight operand, as float32."""
     array = np.asarray(graph.const_value(use.weight), np.float32)
+    return fake_quantize(array, weight_type(graph, use, bits, symmetric))
+
+
+def weight_type(graph: Graph, use: WeightUse, bits: int, symmetric: bool) -> QuantType:
+    """The per-channel type Q_b stores one weight operand with."""
+    array = np.asarray(graph.const_value(use.weight), np.float32)
     method = use.weight.producer.attrs.get("q.method", "minmax")
     lo, hi = weight_range(array, method, bits, symmetric, use.axis)
     scale, zero_point = params_from_range(lo, hi, f"i{bits}", symmetric)
-    t = QuantType(f"i{bits}", "f32", array.shape, scale, zero_point, axis=use.axis)
-    return fake_quantize(array, t)
+    return QuantType(f"i{bits}", "f32", array.shape, scale, zero_point, axis=use.axis)

@@ -3,7 +3,8 @@ how much each quantizable layer's weights at each width would hurt, written as
 `q.sens = {"2": ..., "4": ..., "8": ...}` on the layer's node for `allocate-bits`.
 
 Metrics (one file each): hessian (HAWQ-V3, Hutchinson), fisher (empirical Fisher),
-bit-gradient (BMPQ-style gradients), orthogonality (OMPQ, no labels), sqnr (output
+bit-gradient (gradients along the path to Q_b(W)), bmpq (BMPQ's bit-plane gradients,
+bmpq_metric.py), orthogonality (OMPQ, no labels), sqnr (output
 noise of each layer quantized alone). The loss is the task loss when the data carries
 labels, else the KL to the float outputs (loss.py). `acts=[4,8]` (sqnr only) also
 writes `q.sens_act` for the layer's input activation at those widths.
@@ -22,6 +23,7 @@ from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 
 from ..calibration.symmetry import target_symmetry
 from .bit_gradient import bit_gradient_scores
+from .bmpq_metric import bmpq_metric_scores
 from .data import sensitivity_batches
 from .errors import SensitivityError
 from .fisher import fisher_scores
@@ -33,8 +35,8 @@ from .sqnr import activation_scores, sqnr_scores
 from .torch_model import TorchModel, opaque_nodes
 
 METRICS = {"hessian": hessian_scores, "fisher": fisher_scores, "bit-gradient": bit_gradient_scores,
-           "orthogonality": orthogonality_scores, "sqnr": sqnr_scores}
-NEEDS_GRADIENTS = ("hessian", "fisher", "bit-gradient")
+           "bmpq": bmpq_metric_scores, "orthogonality": orthogonality_scores, "sqnr": sqnr_scores}
+NEEDS_GRADIENTS = ("hessian", "fisher", "bit-gradient", "bmpq")
 
 
 @register_pass

@@ -15,7 +15,9 @@ HAWQ-V3's Tr(H)/n·‖δ‖² treats the error as isotropic; at 2 bits the first
 weights seeing raw pixels, has high mean curvature where its error is not), fisher at
 2 bits (0.3-0.6, the same diagonal approximation), bit-gradient at 4 bits (-0.7-0.5:
 the task-loss gradient at the float weights is noise next to so small an error),
-orthogonality (0.6-0.9: its importance grows with depth by construction, so it ranks
+bmpq (0.43 and 0.57 on seed 0: a first-order score, gradient magnitudes times steps,
+blind to curvature), orthogonality (0.6-0.9: its importance grows with depth by
+construction, so it ranks
 depth, not weights, and does not depend on b).
 """
 import pytest
@@ -32,7 +34,7 @@ from qcompiler.passmanager import PassContext, run_pipeline
 from qcompiler.testing.deep_digits import train_deep_digits_cnn
 from qcompiler.testing.zoo import digits_data
 
-METRICS = ("hessian", "fisher", "bit-gradient", "orthogonality", "sqnr")
+METRICS = ("hessian", "fisher", "bit-gradient", "bmpq", "orthogonality", "sqnr")
 SIGNIFICANT = 0.75
 ASSERTED = {("hessian", "kl@4"), ("fisher", "kl@4"), ("bit-gradient", "acc@2"), ("sqnr", "acc@2"), ("sqnr", "kl@4")}
 

@@ -13,7 +13,7 @@ from qcompiler.ir.printer import print_graph
 from qcompiler.passmanager import PassContext, PassError, PipelineError, run_pipeline
 from qcompiler.testing.zoo import digits_data, train_digits_cnn
 
-METRICS = ("hessian", "fisher", "bit-gradient", "orthogonality", "sqnr")
+METRICS = ("hessian", "fisher", "bit-gradient", "bmpq", "orthogonality", "sqnr")
 LAYER_OPS = ["conv2d", "conv2d", "linear"]
 
 
