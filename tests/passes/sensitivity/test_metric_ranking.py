@@ -17,8 +17,7 @@ weights seeing raw pixels, has high mean curvature where its error is not), fish
 the task-loss gradient at the float weights is noise next to so small an error),
 bmpq (0.43 and 0.57 on seed 0: a first-order score, gradient magnitudes times steps,
 blind to curvature), orthogonality (0.6-0.9: its importance grows with depth by
-construction, so it ranks
-depth, not weights, and does not depend on b).
+construction, so it ranks depth, not weights, and does not depend on b).
 """
 import pytest
 import torch
