@@ -17,8 +17,7 @@ import numpy as np
 
 from ..ir.core import Graph
 from ..ir.types import QuantType
-from ..numerics.affine import quantize
-from ..runtime.reference import bind_inputs, run_graph, run_node
+from ..runtime.reference import bind_inputs, run_node, stream_graph
 
 
 @dataclass(frozen=True)
@@ -37,29 +36,24 @@ class LayerAgreement:
 def integer_agreement(lowered: Graph, fake_quant: Graph, inputs) -> list:
     """Per quantized result of `lowered` that `fake_quant` also has (same name and type):
     agreement of the stored integers when the layer runs on the simulation's inputs."""
-    _, simulated = run_graph(fake_quant, inputs, keep=True)
+    # the simulation's values as the runtime holds them (stored integers of a quantized
+    # one), which is how the lowered graph holds a value of the same type
+    simulated: dict = {}
+    stream_graph(fake_quant, inputs, lambda v, a: simulated.__setitem__(v.name, a))
     simulated_types = {v.name: v.type for v in fake_quant.values()}
 
     def shared(v) -> bool:
         return v.name in simulated and simulated_types.get(v.name) == v.type
 
-    stored: dict = {}  # a value read by several layers is quantized once
-
-    def runtime(v) -> np.ndarray:  # the simulation's value as the lowered graph holds it
-        if v.name not in stored:
-            stored[v.name] = quantize(simulated[v.name], v.type) if isinstance(v.type, QuantType) \
-                else simulated[v.name]
-        return stored[v.name]
-
     env = bind_inputs(lowered, inputs)
     rows = []
     for node in lowered.nodes:
-        args = [None if v is None else runtime(v) if shared(v) else env[id(v)] for v in node.inputs]
+        args = [None if v is None else simulated[v.name] if shared(v) else env[id(v)] for v in node.inputs]
         for v, out in zip(node.outputs, run_node(node, args)):
             env[id(v)] = out
             if node.op == "const" or not isinstance(v.type, QuantType) or not shared(v):
                 continue
-            rows.append(_agreement(v.name, node.op, np.asarray(out), runtime(v)))
+            rows.append(_agreement(v.name, node.op, np.asarray(out), simulated[v.name]))
     return rows
 
 

@@ -84,15 +84,28 @@ def _product_reference(float_op: str, attr_names, weight_axis: int, channel_axis
 
 
 def _integer_product(float_op: str, operands: list, attrs: dict) -> np.ndarray:
-    """The float op's reference on the integer operands, in float64 (BLAS) when every partial
-    sum is an integer below 2**53, so the result is exact; numpy's int64 products are 10-100x
-    slower. A reduction is never longer than the weight operand is large."""
+    """The float op's reference on the integer operands, in float32 or float64 (BLAS) when
+    every partial sum, in any order, is an integer below 2**24 or 2**53 (bounded by the sum
+    of |terms|), so the result is exact; numpy's int64 products are 10-100x slower."""
     x, w, *bias = operands
-    bound = _amax(x) * _amax(w) * max(w.size, 1) + (_amax(bias[0]) if bias else 0)
+    bound = _amax(x) * _amax(w) * _reduction_length(float_op, w) + (_amax(bias[0]) if bias else 0)
     if bound >= 2**53:
         return np.asarray(run_reference(float_op, operands, attrs)[0], np.int64)
-    acc = run_reference(float_op, [a.astype(np.float64) for a in operands], attrs)[0]
+    exact = np.float32 if bound < 2**24 else np.float64
+    acc = run_reference(float_op, [a.astype(exact) for a in operands], attrs)[0]
     return np.asarray(acc).astype(np.int64)
+
+
+def _reduction_length(float_op: str, w: np.ndarray) -> int:
+    """How many products one result sums: a linear weight's input features, a matmul
+    operand's rows, one conv filter's elements (in channels per group x kernel)."""
+    if w.size == 0:
+        return 0
+    if float_op == "linear":
+        return w.shape[-1]
+    if float_op == "matmul":
+        return w.shape[-2] if w.ndim >= 2 else w.shape[0]
+    return w.size // w.shape[0]
 
 
 def _amax(a: np.ndarray) -> int:
