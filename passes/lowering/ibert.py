@@ -52,10 +52,14 @@ def _with_result(b, node, op: str, inputs: list):
     `quantize` readers of that type then fold away: fold-requantize-of-kernel)."""
     out = _result_type(node)
     z = b.op(op, inputs, output_types=[out])
-    if is_quant(node.output.type):
-        return z
-    b.graph.rename(z, b.graph.unique_name(f"{node.output.name}_int"))
-    return b.op("dequantize", [z], output_types=[plain(out)])
+    return z if is_quant(node.output.type) else _dequantized(b, node, z)
+
+
+def _dequantized(b, node, z):
+    """A dequantize of kernel result z standing for node's float result (which names it);
+    z is named `<result>_int`, so reports and numerics checks can find it."""
+    b.graph.rename(z, f"{node.output.name}_int")
+    return b.op("dequantize", [z], output_types=[plain(z.type)])
 
 
 def _softmax_lowerable(m) -> bool:
@@ -110,7 +114,7 @@ def _layer_norm(b, m):
         x = b.op("quantize", [x], output_types=[_wide_type(graph, x)])
     out_type = y.type if is_quant(y.type) else _wide_type(graph, y)
     z = b.op("ibert_layer_norm", [x, *node.inputs[1:]], output_types=[out_type])
-    return z if is_quant(y.type) else b.op("dequantize", [z], output_types=[plain(out_type)])
+    return z if is_quant(y.type) else _dequantized(b, node, z)
 
 
 def ibert_rules() -> list:
