@@ -4,6 +4,8 @@ input-shape overrides and run ONNX shape inference (with data propagation).
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from typing import Mapping, Optional, Sequence, Union
 
@@ -28,7 +30,8 @@ def load_model(model: ModelSource, *, input_shapes: Optional[Mapping[str, Sequen
         folder = os.path.dirname(os.path.abspath(source))
     _check_external_data(proto, folder, source)
     try:
-        irm = ir.serde.deserialize_model(proto)
+        with _quiet_onnx_ir():
+            irm = ir.serde.deserialize_model(proto)
     except Exception as e:
         raise FrontendError(f"{source}: malformed ONNX model: {type(e).__name__}: {e}") from None
     if not irm.graph.outputs:
@@ -38,8 +41,23 @@ def load_model(model: ModelSource, *, input_shapes: Optional[Mapping[str, Sequen
     if irm.functions:
         InlinePass()(irm)
     _set_input_shapes(irm.graph, input_shapes or {}, dynamic_batch, source)
-    ShapeInferencePass(check_type=False, strict_mode=False, data_prop=True)(irm)
+    with _quiet_onnx_ir():
+        ShapeInferencePass(check_type=False, strict_mode=False, data_prop=True)(irm)
     return irm, source
+
+
+@contextlib.contextmanager
+def _quiet_onnx_ir():
+    """onnx_ir logs dangling inputs and failed shape inference as warnings with
+    tracebacks; the importer reports the same defects itself as one error naming the
+    node, so the user would read them twice, the first time as a traceback."""
+    logger = logging.getLogger("onnx_ir")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _parse(path: str) -> onnx.ModelProto:
