@@ -6,12 +6,13 @@ i-exp of x <= 0 at scale S: write x = -z·ln2 + p with p in (-ln2, 0], so exp(x)
 z = ⌊-q / q_ln2⌋, q_p = q + z·q_ln2, q_exp = ((q_p + q_b)² + q_c) >> z at scale 0.3585 S².
 
 Departures, for int32 on 8-bit inputs: the input is first brought to S' in (2^-14, 2^-13]
-by a left shift (an 8-bit scale of 0.05 would floor ln2 to 13 steps, a 7% error) —
+by a left shift (an 8-bit scale of 0.05 would floor ln2 to 13 steps, a 6% error) —
 this bounds (q_p + q_b)² + q_c by 2^29.5; exponents below -30·ln2 are clipped (2^-30 is
-below every output step); inputs have at most 16 bits, so q - max(q) fits; and every exp is cut to 16 bits (`drop`) so a row of up to
-2^14 of them sums in int32. i-softmax then takes p = round(2^13 · q_exp / Σ q_exp) by
-integer division and rescales p to the output type. Masked positions (`keep` false)
-take no part; a row with nothing kept gives 0.
+below every output step); inputs have at most 16 bits, so q - max(q) fits; and every
+exp is cut to 16 bits (`drop`) so a row of up to 2^14 of them sums in int32. i-softmax
+then takes p = round(2^13 · q_exp / Σ q_exp) by integer division and rescales p to the
+output type. Masked positions (`keep` false) take no part; a row with nothing kept
+gives 0.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ibert_fixed import IBertError, Rescale, bit_lengths, int32, rounding_shift
+from .ibert_fixed import IBertError, Rescale, int32, rounding_shift
 
 EXP_A, EXP_B, EXP_C = 0.3585, 1.353, 0.344
 LN2 = math.log(2.0)

@@ -66,7 +66,8 @@ def test_numba_and_onnxruntime_equal_the_reference(tokens):
     for form in ("qdq", "integer"):
         model = to_onnx(g, form)
         assert {"ReduceMin", "ReduceMax", "MatMulInteger"} <= {n.op_type for n in model.graph.node}
-        got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": tokens})
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"x": tokens})
         np.testing.assert_allclose(got[0], want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
 
 
