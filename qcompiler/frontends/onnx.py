@@ -25,7 +25,7 @@ from ..ir.dense import Dense
 from ..ir.errors import FrontendError, VerifyError
 from ..ir.types import TensorType, dtype_of_numpy, tensor_type_of
 from ..ir.verifier import format_type, verify
-from . import onnx_ops_math, onnx_ops_nn, onnx_ops_resize, onnx_ops_tensor  # noqa: F401  (register converters)
+from . import onnx_ops_math, onnx_ops_nn, onnx_ops_pad, onnx_ops_resize, onnx_ops_tensor  # noqa: F401  (register converters)
 from .onnx_fold import constant_value, fold_onnx_node
 from .onnx_load import ModelSource, load_model
 from .onnx_ops import CONVERTERS, OnnxNode, Unsupported

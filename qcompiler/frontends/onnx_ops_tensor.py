@@ -203,25 +203,3 @@ def argmax(n: OnnxNode):
     if n.attr("select_last_index", 0):
         raise Unsupported("select_last_index")
     return [n.add("argmax", [n.input(0)], {"axis": n.attr("axis", 0), "keepdims": bool(n.attr("keepdims", 1))})]
-
-
-@converter("Pad")
-def pad(n: OnnxNode):
-    rank = n.rank()
-    if n.opset < 11:
-        pads, value = n.attr("pads"), n.attr("value", 0.0)
-    else:
-        pads = n.const_ints(1, "pads") or [0] * 2 * rank
-        value = n.const(2) if n.input(2) is not None else np.zeros(1)
-        if value is None:
-            raise Unsupported("constant_value is not a constant")
-        value = value.reshape(-1)[0].item()
-    axes = n.const_ints(3, "axes") if n.opset >= 18 else None
-    if axes:
-        # pads list begins then ends for the given axes only; spread it over every axis
-        full = [0] * 2 * rank
-        for j, a in enumerate(axes):
-            a = normalize_axis(a, rank, n.where)
-            full[a], full[a + rank] = pads[j], pads[j + len(axes)]
-        pads = full
-    return [n.add("pad", [n.input(0)], {"pads": list(pads), "mode": n.attr("mode", "constant"), "value": value})]

@@ -2,7 +2,8 @@
 same_pad node (the pads follow the run-time width) instead of an opaque node: the float
 graph equals onnxruntime on the source at any width, and a model compiled at width 32
 runs at widths 33 and 40 in Numba and in every ONNX export form, equal to the fake-quant
-simulation and to the float model within quantization tolerance."""
+simulation and to the float model within quantization tolerance. Pads computed from
+Shape arithmetic (timm's pad_same) import as dynamic_pad, natively too."""
 import numpy as np
 import pytest
 from onnx import helper
@@ -13,7 +14,7 @@ from qcompiler.frontends.onnx import import_onnx
 from qcompiler.ir.types import QuantType
 from qcompiler.runtime.reference import run_graph
 from qcompiler.runtime.torch import run_torch
-from qcompiler.testing.onnx_models import floats, make_model, run_onnxruntime, tensor
+from qcompiler.testing.onnx_models import floats, ints, make_model, run_onnxruntime, tensor
 
 WIDTHS = (32, 33, 40, 7)
 
@@ -97,3 +98,42 @@ def test_same_pad_runs_on_stored_integers(compiled):
     assert len(pads) == 3 and len(quantized) == 2  # the first pads the float input, before its quantize
     assert all(n.inputs[0].type.scale == n.output.type.scale for n in pads if n.label() in quantized)
     assert not set(quantized) & set(cm.executor.fallback_nodes)
+
+
+def shape_pad_model():
+    """timm's pad_same spelled in ONNX: SAME pads of a stride-2 3x3 window computed from
+    Shape(x) (Max on int64 included), then Pad and a conv without padding."""
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "hw_axes"], ["hw"], axis=0),
+        helper.make_node("Add", ["hw", "one"], ["hw1"]),
+        helper.make_node("Div", ["hw1", "two"], ["out"]),                       # ceil(hw / 2)
+        helper.make_node("Mul", ["out", "two"], ["o2"]),
+        helper.make_node("Add", ["o2", "one"], ["reach"]),                      # (out - 1) * 2 + 3
+        helper.make_node("Sub", ["reach", "hw"], ["t0"]),
+        helper.make_node("Max", ["t0", "zero"], ["total"]),
+        helper.make_node("Div", ["total", "two"], ["begin"]),
+        helper.make_node("Sub", ["total", "begin"], ["end"]),
+        helper.make_node("Concat", ["zeros2", "begin", "zeros2", "end"], ["pads"], axis=0),
+        helper.make_node("Pad", ["x", "pads"], ["p"]),
+        helper.make_node("Conv", ["p", "w", "b"], ["y"], strides=[2, 2], kernel_shape=[3, 3]),
+    ]
+    inits = [floats("w", rng.normal(0, 0.3, (4, 3, 3, 3))), floats("b", rng.normal(0, 0.1, 4)),
+             ints("hw_axes", [2, 3]), ints("one", [1]), ints("two", [2]), ints("zero", [0]), ints("zeros2", [0, 0])]
+    return make_model(nodes, [tensor("x", ["N", 3, 9, "W"])], [tensor("y", ["N", 4, None, None])], 13, inits=inits)
+
+
+def test_pads_from_shape_arithmetic_import_natively_and_export_at_every_opset():
+    model = shape_pad_model()
+    graph = import_onnx(model)
+    assert not [n.op for n in graph.nodes if n.op.startswith("onnx.")]
+    (pad,) = [n for n in graph.nodes if n.op == "dynamic_pad"]
+    assert pad.attrs["unpadded"] == [0, 1] and pad.output.type.shape[:2] == ("N", 3)  # batch and channels kept
+    exports = [to_onnx(graph, "float", opset) for opset in (11, 21)]  # Max on int64 needs 12: Where before
+    for width in WIDTHS:
+        x = image(width, batch=2)
+        expected = run_onnxruntime(model, {"x": x})[0]
+        for got in (run_graph(graph, [x])[0], run_torch(graph, [x])[0], *[run_onnxruntime(e, {"x": x})[0]
+                                                                          for e in exports]):
+            np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6, err_msg=f"width {width}")

@@ -13,6 +13,7 @@ from . import linear  # noqa: F401
 from . import norm  # noqa: F401
 from . import pool  # noqa: F401
 from . import same_pad  # noqa: F401
+from . import dynamic_pad  # noqa: F401
 from . import quant_ops  # noqa: F401
 from . import quant_conv  # noqa: F401
 from . import quant_elementwise  # noqa: F401

@@ -1,8 +1,10 @@
-"""same_pad as ONNX: the SAME pads computed from the run-time shape (Shape, integer
-arithmetic) feeding a Pad, so a dynamic dim keeps getting ceil(size / stride) windows.
-Written with ops every exported opset has on int64 (Less / Where, not Max). In a
-lowered graph whose operand and result share parameters it pads the stored integers,
-with the zero point for real zeros."""
+"""Pads known only at run time, as ONNX Pad nodes.
+
+same_pad: the SAME pads computed from the run-time shape (Shape, integer arithmetic),
+so a dynamic dim keeps getting ceil(size / stride) windows; written with ops every
+exported opset has on int64 (Less / Where, not Max). In a lowered graph whose operand
+and result share parameters it pads the stored integers, the zero point for real zeros.
+dynamic_pad: its pads operand as Pad's."""
 from __future__ import annotations
 
 import numpy as np
@@ -61,3 +63,12 @@ def same_pad_storage(ctx, node):
     stored = ctx.storage(x)
     zero_point = np.asarray(x.type.zero_point.array).reshape(()).astype(held_as(stored, x.type).numpy())
     return [emit_same_pad(ctx, node, stored, ctx.b.constant(zero_point))]
+
+
+@FLOAT.register("dynamic_pad")
+def dynamic_pad(ctx, node):
+    x, pads = node.inputs
+    a = node.attrs
+    mode = a.get("mode", "constant")
+    value = ctx.b.constant(np.array(a.get("value", 0.0), numpy_dtype(dtype_of(x)))) if mode == "constant" else None
+    return [ctx.b.op("Pad", [ctx.real(x), ctx.real_as(pads, "i64"), value], {"mode": mode})]
