@@ -59,7 +59,11 @@ def logical_not(ctx, node):
 @FLOAT.register(*BINARY)
 def binary(ctx, node):
     out = dtype_of(node.output)
-    return [ctx.b.op(BINARY[node.op], [ctx.real_as(v, out) for v in node.inputs])]
+    a, b = (ctx.real_as(v, out) for v in node.inputs)
+    if node.op in ("maximum", "minimum") and ctx.opset < 12 and not is_float_dtype(out):
+        # Max / Min take integers from opset 12 on; before, pick with a comparison
+        return [ctx.b.op("Where", [ctx.b.op("Less" if node.op == "maximum" else "Greater", [a, b]), b, a])]
+    return [ctx.b.op(BINARY[node.op], [a, b])]
 
 
 @FLOAT.register("pow")
