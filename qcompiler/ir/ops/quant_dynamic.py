@@ -61,7 +61,7 @@ def _dynamic_qlinear_type(types, attrs, consts):
     if not per_channel_i8(w):
         raise VerifyError(f"dynamic_qlinear: weight must be i8 [out, in] with one scale per output channel (axis 0) "
                           f"and zero points 0, got {fmt_type(w)}")
-    if x.rank < 1 or x.shape[-1] != w.shape[1]:
+    if x.rank < 1 or (isinstance(x.shape[-1], int) and x.shape[-1] != w.shape[1]):  # a symbolic size may match
         raise VerifyError(f"dynamic_qlinear: input {list(x.shape)} does not end in the weight's {w.shape[1]} inputs")
     if len(types) > 2 and types[2] is not None and plain(types[2]).shape != (w.shape[0],):
         raise VerifyError(f"dynamic_qlinear: bias {list(plain(types[2]).shape)} does not match {w.shape[0]} outputs")

@@ -76,3 +76,13 @@ def test_token_granularity_needs_dynamic_acts():
         Quantize(act_granularity="token")
     with pytest.raises(QuantizeError, match="act_granularity=row"):
         Quantize(acts="dynamic", act_granularity="row")
+
+
+def test_a_symbolic_feature_dim_is_accepted():
+    """ONNX imports can leave every dim unknown ('?'); the verifier must not refuse them."""
+    g = Graph("unknown_dims")
+    x = g.add_input("x", TensorType("f32", ("?", "?", "?")))
+    w = np.random.default_rng(2).standard_normal((4, 32)).astype(np.float32)
+    g.set_outputs([g.add("linear", [x, g.constant(w, origin="w")], name="y").output])
+    PassManager("quantize{acts=dynamic, act_granularity=token},lower").run(g, PassContext())
+    assert [n.op for n in g.nodes if n.op != "const"] == ["dynamic_qlinear"]
