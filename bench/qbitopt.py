@@ -92,7 +92,8 @@ def run_row(method: str, seed: int, args, model, d) -> dict:
     return {"top1": top1(graph, d["x_test"], d["y_test"]), "seconds": seconds,
             "size": sum(b * p / 8 for _, b, p in layers), "bits": "".join(str(b) for _, b, _ in layers),
             "max_size": max((h["size"] for h in history), default=None), "reallocations": len(history),
-            "budget": history[0]["budget"] if history else None}
+            "budget": history[0]["budget"] if history else None,
+            "timeline": [(h["step"], "".join(str(b) for b in h["bits"].values())) for h in history]}
 
 
 def main() -> None:
@@ -145,6 +146,10 @@ def main() -> None:
             f"step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on {args.train_samples} "
             "labelled training digits; top-1 on the 1,000 test digits (mean over seeds, each seed in brackets). "
             "Bits per layer in graph order, one string per seed.\n\n" + table)
+    timelines = [f"- {method}, seed {seed}: " + ", ".join(f"{step}: {bits}" for step, bits in r["timeline"])
+                 for (method, seed), r in results.items() if r["timeline"]]
+    if timelines:
+        body += "\n\nWidths per layer (graph order) at each reallocation, by training step:\n" + "\n".join(timelines)
     print(body)
     if args.write:
         write_section("Bit reallocation during training (QBitOpt, BMPQ) vs the post-training ILP", body)

@@ -114,7 +114,9 @@ class BitReallocation:
                 qmin, qmax = integer_range(bits, bool(weight.layer.attrs.get("q.reduce_range")))
                 switch(step_size, parameter.detach(), qmin, qmax, _elements_per_step(weight))
                 self.bits[name], changed = bits, changed + 1
-        bits = {w.layer.outputs[0].name: self.bits[name] for name, (w, _, _) in self.trained.weight_steps.items()}
+        position = {id(n): i for i, n in enumerate(self.graph.nodes)}
+        layers = sorted(self.trained.weight_steps.items(), key=lambda item: position[id(item[1][0].layer)])
+        bits = {w.layer.outputs[0].name: self.bits[name] for name, (w, _, _) in layers}  # in graph order
         self.history.append({"step": step, "epoch": epoch, "bits": bits, "size": size, "budget": limit,
                              "changed": changed})
         mix = Counter(self.bits.values())
