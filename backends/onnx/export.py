@@ -24,6 +24,7 @@ initializer, named after `origin`) and its real value, where one is needed, in `
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Optional, Union
 
@@ -68,8 +69,39 @@ def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = Non
         try:
             onnx.checker.check_model(proto, full_check=True)
         except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-            raise OnnxExportError(f"graph @{graph.name}: the exported {form} model fails the ONNX checker: {e}") from None
+            where = _emitting_node(graph, str(e)) or f"graph @{graph.name}"
+            opset_used = model.opset_imports[""]
+            raise OnnxExportError(f"{where}: the exported {form} model fails the ONNX checker at opset {opset_used}: "
+                                  f"{e}{_type_hint(str(e), opset_used)}") from None
     return proto
+
+
+def _type_hint(message: str, opset: int) -> str:
+    """For a type an op takes only in a newer opset, which one: advice that works."""
+    match = re.search(r"op_type:(\w+).*typestr: (\w+), has unsupported type: (tensor\(\w+\))", message)
+    if match is None:
+        return ""
+    op_type, param, tensor_type = match.groups()
+    for version in range(opset + 1, onnx.defs.onnx_opset_version() + 1):
+        try:
+            schema = onnx.defs.get_schema(op_type, version, "")
+        except onnx.defs.SchemaError:
+            return ""
+        allowed = {c.type_param_str: c.allowed_type_strs for c in schema.type_constraints}.get(param, ())
+        if tensor_type in allowed:
+            return f"; {op_type} takes {tensor_type} from opset {schema.since_version}: export with opset={version}"
+    return ""
+
+
+def _emitting_node(graph: Graph, message: str) -> Optional[str]:
+    """The IR node that wrote the ONNX node a checker message names: ONNX nodes are named
+    `<first result of the IR node>:<op type>` (IR names hold no ':')."""
+    match = re.search(r"node name: ([^)\s]+)", message)
+    if match is None:
+        return None
+    scope = match.group(1).split(":")[0]
+    node = next((n for n in graph.nodes if n.outputs and n.outputs[0].name == scope), None)
+    return f"node {node.label()}" if node is not None else None
 
 
 def export(graph: Graph, path: Union[str, os.PathLike], form: Optional[str] = None, opset: Optional[int] = None,

@@ -32,6 +32,8 @@ def dtype_of(v) -> str:
 def unary(ctx, node):
     (x,) = node.inputs
     out = dtype_of(node.output)
+    if node.op == "relu" and not is_float_dtype(out):  # ONNX Runtime has no integer Relu kernel
+        return [clip(ctx, ctx.real(x), out, 0, None)]
     # sqrt, exp, ... of an integer compute in f32 (the catalog's rule)
     return [ctx.b.op(UNARY[node.op], [ctx.real_as(x, out)])]
 
@@ -100,8 +102,14 @@ def identity(ctx, node):
 
 
 def clip(ctx, x, dtype: str, lo, hi) -> ir.Value:
-    """Clip with bounds of x's dtype; an absent bound is an empty input."""
+    """Clip with bounds of x's dtype; an absent bound is an empty input. Integers before
+    opset 12 (Clip took floats only) are clamped with comparisons."""
     bounds = [None if b is None else ctx.b.constant(np.array(b, numpy_dtype(dtype))) for b in (lo, hi)]
+    if ctx.opset < 12 and not is_float_dtype(dtype):
+        for bound, beyond in zip(bounds, ("Less", "Greater")):
+            if bound is not None:
+                x = ctx.b.op("Where", [ctx.b.op(beyond, [x, bound]), bound, x])
+        return x
     return ctx.b.op("Clip", [x, *bounds])
 
 

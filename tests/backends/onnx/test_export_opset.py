@@ -2,7 +2,8 @@
 model (SqueezeNet, seeded weights) and on the float PP-OCR recognizer computes what the
 default export computes at every opset the form allows; below it, and for opaque ops
 whose definition changed, the error names the node, the op and an opset that works (or
-says that none does)."""
+says that none does). Integer shape arithmetic exports at old opsets too, and an op the
+checker refuses at the chosen opset is named with the opset that takes its type."""
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,12 @@ from onnx import helper
 import qcompiler
 from qcompiler.backends.onnx import OnnxExportError, to_onnx
 from qcompiler.frontends.onnx import import_onnx
+from qcompiler.runtime.reference import run_graph
 from qcompiler.targets import get_target
 from qcompiler.testing.light_zoo import light_images, light_model
 from qcompiler.testing.onnx_models import make_model, run_onnxruntime, tensor
 
-from onnx_export_helpers import run_onnx
+from onnx_export_helpers import graph_of, run_onnx
 
 TARGET = "x86-vnni"
 
@@ -87,3 +89,24 @@ def test_an_opaque_op_no_opset_carries_says_so():
                                               r"cannot be written at opset 11: TopK-11 takes other operands.*; TopK as "
                                               r"imported fits no opset from 11 on: it needs a converter"):
         to_onnx(graph)
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+@pytest.mark.parametrize("op, attrs", [("clip", {"min": 0.0, "max": 4.0}), ("relu", {}), ("maximum", {})])
+def test_integer_ops_export_at_old_opsets(op, attrs, opset):
+    """Shape arithmetic clamps int64: Clip / Max took no integers before opset 12, and
+    ONNX Runtime has no integer Relu kernel at any opset."""
+    x = np.array([[-3, 5, 2], [7, -1, 0]], np.int64)
+    graph = graph_of(lambda g, a: g.add(op, [a, a] if op == "maximum" else [a], attrs).outputs, x)
+    got = run_onnx(to_onnx(graph, "float", opset), {"x0": x})
+    np.testing.assert_array_equal(next(iter(got.values())), run_graph(graph, [x])[0])
+
+
+def test_a_checker_failure_names_the_ir_node_and_an_opset_that_takes_the_type():
+    x = np.array([[2, 3]], np.int64)
+    graph = graph_of(lambda g, a: g.add("pow", [a, a]).outputs, x)
+    with pytest.raises(OnnxExportError, match=r"node 'pow' \(%0\): the exported float model fails the ONNX checker "
+                                              r"at opset 11: .*Pow takes tensor\(int64\) from opset 12: export with "
+                                              r"opset=12"):
+        to_onnx(graph, "float", 11)
+    np.testing.assert_array_equal(next(iter(run_onnx(to_onnx(graph, "float", 12), {"x0": x}).values())), [[4, 27]])
