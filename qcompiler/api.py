@@ -13,6 +13,7 @@ from .compiled import CompiledModel
 from .instruments import DumpIR, VerifyEach
 from .instruments.keep_before import KeepBefore
 from .instruments.keep_float import KeepFloat
+from .instruments.pass_log import PassLog
 from .ir.clone import clone
 from .ir.core import Graph
 from .ir.errors import QIRError
@@ -55,8 +56,8 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
         from .pipelines import with_accuracy_control
 
         passes = with_accuracy_control(passes, max_drop)
-    keep, before_lowering = KeepFloat(), KeepBefore("lower")
-    instruments = [VerifyEach(), keep, before_lowering] + ([DumpIR(dump_ir)] if dump_ir is not None else [])
+    keep, before_lowering, log = KeepFloat(), KeepBefore("lower"), PassLog()
+    instruments = [VerifyEach(), keep, before_lowering, log] + ([DumpIR(dump_ir)] if dump_ir is not None else [])
     manager = PassManager(passes, instruments)  # a bad pipeline fails before the import
     if not manager.passes:  # an empty pipeline would return the float model as if compiled
         raise PipelineError(f"pipeline {pipeline!r} names no pass; leave it out for the target's default pipeline")
@@ -73,7 +74,7 @@ def compile(model: Any, target: str = "generic", example_inputs: Any = None, cal
     manager.run(graph, ctx)
     return CompiledModel(graph, keep.graph, chosen, to_string(passes), ctx.diagnostics,
                          _sample_inputs(keep.graph or graph, example_inputs, ctx.calibration),
-                         fake_quant_graph=before_lowering.graph)
+                         fake_quant_graph=before_lowering.graph, pass_log=log.records)
 
 
 def load(directory) -> CompiledModel:

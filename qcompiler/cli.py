@@ -178,6 +178,8 @@ def cmd_compile(args) -> int:
     check_writable(args.output, directory=True, what="-o")
     if args.export_onnx:
         check_writable(args.export_onnx, what="--export-onnx")
+    if args.report:
+        check_writable(args.report, what="--report")
     _check_export_opset(args)
     pipeline = _pipeline_option(args.pipeline)
     pipeline = pipeline if pipeline is not None else get_target(args.target).default_pipeline
@@ -205,7 +207,13 @@ def cmd_compile(args) -> int:
     else:
         cm.save(args.output)
         print(f"wrote {args.output}", file=sys.stderr)
-    print(cm.report())
+    rep = cm.report()
+    print(rep)
+    if args.report:
+        from .report_html import write_html
+
+        write_html(rep, cm.pass_log, path=args.report)
+        print(f"wrote {args.report}", file=sys.stderr)
     return 0
 
 
@@ -251,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default-domain opset of the ONNX export (default: the source model's, raised to what the "
                         "form needs: per-channel Q/DQ 13, FLOAT8 19, INT4 or blocked 21)")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after every pass into DIR")
+    p.add_argument("--report", metavar="PATH.html", help="also write the report as one self-contained HTML page "
+                                                          "(plots, pass timings, IR diffs between passes)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pass context's RNG")
     p.set_defaults(func=cmd_compile)
 

@@ -25,7 +25,7 @@ class CompiledModel:
 
     def __init__(self, graph: Graph, float_graph: Optional[Graph], target: Target, pipeline: str,
                  diagnostics: Sequence = (), sample_inputs: Optional[list] = None, *,
-                 fake_quant_graph: Optional[Graph] = None):
+                 fake_quant_graph: Optional[Graph] = None, pass_log: Sequence = ()):
         self.graph = graph
         self.float_graph = float_graph
         self.fake_quant_graph = fake_quant_graph
@@ -33,6 +33,7 @@ class CompiledModel:
         self.pipeline = pipeline
         self.diagnostics = list(diagnostics)
         self.sample_inputs = sample_inputs  # arrays in graph-input order, for the report's SQNR
+        self.pass_log = list(pass_log)  # instruments.PassRecord per pass run (not saved with the model)
         self._executor = None
 
     def __call__(self, *inputs, check_inputs: bool = True):
@@ -102,10 +103,22 @@ class CompiledModel:
         export(graph, path, form=form, opset=opset, codebook=codebook)  # all or nothing
         return path
 
-    def report(self):
+    def report(self, format: str = "table", path=None, pareto=None):
+        """The per-layer Report (`format="table"`: print it, or `.to_markdown()`), or
+        with `format="html"` one self-contained HTML page (tables, SVG plots, pass
+        timings, IR diffs between passes; `pareto`: a ParetoResult to plot) returned as
+        text and written to `path` when given."""
         from .report import report
 
-        return report(self)
+        if format not in ("table", "html"):
+            raise QIRError(f"report format {format!r}: expected 'table' or 'html'")
+        if format == "table":
+            if path is not None or pareto is not None:
+                raise QIRError("report(path=, pareto=) apply to format='html' only")
+            return report(self)
+        from .report_html import write_html
+
+        return write_html(report(self), self.pass_log, path=path, pareto=pareto)
 
     def save(self, directory) -> None:
         from .saving import save_compiled

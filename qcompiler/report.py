@@ -25,7 +25,7 @@ from .analysis.agreement import integer_agreement
 from .ir.core import Graph, Node
 from .ir.errors import QIRError
 from .ir.registry import get_op, is_opaque
-from .ir.types import is_float
+from .ir.types import CodebookType, is_float
 from .numerics.sqnr import sqnr_db
 from .runtime.reference import run_graph
 
@@ -132,12 +132,30 @@ def _row(node: Node, quant_values: dict, float_values: dict, float_nodes: dict, 
         "shape": ",".join(str(d) for d in out.type.shape) if out is not None else "",
         "weights": type_label(weight.type) if weight is not None else None,
         "acts": type_label(out.type) if out is not None else None,
-        "w_bits": w_bits, "a_bits": a_bits, "method": method, "sqnr_db": sqnr, **_allocation(node),
+        "w_bits": w_bits, "a_bits": a_bits, **_weight_storage(node, weight), "method": method, "sqnr_db": sqnr, **_allocation(node),
         "params": sum(v.type.numel() or 0 for v in consts),
         "bytes": sum(storage_bytes(v.type) for v in consts),
         "macs": n_macs, "bops": n_macs * math.prod(bits) if len(bits) == 2 else 0,
         "latency_ns": latency,
     }
+
+
+def _weight_storage(node: Node, weight) -> dict:
+    """Stored bits per weight element (a codebook's indices and codewords spread over the
+    elements of the kernels they stand for) and, for a codebook, the label the bits
+    column shows instead of its codewords' width."""
+    if node.op == "qcodebook_conv2d":  # lowered: codewords [K, kh, kw] and one index per kernel
+        codebook, indices = node.inputs[1].type, node.inputs[2].type
+        kernel = codebook.shape[1:]
+        index_bits = max(1, math.ceil(math.log2(codebook.shape[0])))
+        stored = indices.numel() * index_bits + codebook.numel() * element_bits(codebook)
+        return {"w_bits_per_weight": stored / (indices.numel() * math.prod(kernel)),
+                "w_codebook": f"cb{index_bits}:{'x'.join(map(str, kernel))}"}
+    if weight is None or not weight.type.numel():
+        return {"w_bits_per_weight": None, "w_codebook": None}
+    t = weight.type
+    label = f"cb{t.index_bits}:{'x'.join(map(str, t.kernel_shape))}" if isinstance(t, CodebookType) else None
+    return {"w_bits_per_weight": 8 * storage_bytes(t) / t.numel(), "w_codebook": label}
 
 
 def _is_integer(node: Node) -> bool:

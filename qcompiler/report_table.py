@@ -9,7 +9,7 @@ RIGHT_ALIGNED = {"sens", "SQNR dB", "≠sim", "params", "bytes", "MACs", "BOPs",
 
 
 def render_text(report) -> str:
-    cells = [_cells(r) for r in report.rows]
+    cells = [row_cells(r) for r in report.rows]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(COLUMNS)]
 
     def line(values):
@@ -18,23 +18,25 @@ def render_text(report) -> str:
 
     rule = "-" * len(line(COLUMNS))
     out = [_title(report), rule, line(COLUMNS), rule] + [line(c) for c in cells] + [rule]
-    return "\n".join(out + _footer(report))
+    return "\n".join(out + footer_lines(report))
 
 
 def render_markdown(report) -> str:
     out = [f"**{_title(report)}**", "", "| " + " | ".join(COLUMNS) + " |",
            "|" + "|".join("---:" if h in RIGHT_ALIGNED else "---" for h in COLUMNS) + "|"]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in report.rows]
-    return "\n".join(out + [""] + [f"- {line.strip()}" for line in _footer(report) if line.strip()])
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row_cells(r)) + " |" for r in report.rows]
+    return "\n".join(out + [""] + [f"- {line.strip()}" for line in footer_lines(report) if line.strip()])
 
 
 def _title(report) -> str:
     return f"qcompiler report: @{report.graph} for {report.target} ({report.pipeline})"
 
 
-def _cells(r: dict) -> list:
+def row_cells(r: dict) -> list:
     layer = r["layer"] + (f" ({r['origin']})" if r["origin"] and r["origin"] != r["layer"] else "")
-    bits = (f"w{r['w_bits']}" if r["w_bits"] else "") + (f"a{r['a_bits']}" if r["a_bits"] else "")
+    weight_bits = f"{r['w_codebook']}({r['w_bits_per_weight']:.2g}b)" if r.get("w_codebook") else (
+        f"w{r['w_bits']}" if r["w_bits"] else "")
+    bits = weight_bits + (f"a{r['a_bits']}" if r["a_bits"] else "")
     alloc = (f"w{r['alloc_bits']}" if r["alloc_bits"] else "") + (f"a{r['alloc_act_bits']}" if r["alloc_act_bits"] else "")
     sens = "-" if r["sens"] is None else f"{r['sens']:.3g}"
     return [layer, r["op"], r["shape"], r["weights"] or "-", r["acts"] or "-", bits or "-", alloc or "-", sens,
@@ -43,7 +45,7 @@ def _cells(r: dict) -> list:
             f"{100 * r['latency_share']:.1f}"]
 
 
-def _footer(report) -> list:
+def footer_lines(report) -> list:
     t = report.totals
     lines = [
         f"total: {_count(t['params'])} params in {_bytes(t['bytes'])} ({_ratio(t['size_ratio'])} smaller than fp32 "

@@ -81,10 +81,13 @@ def test_dynamic_dim_flags_parse_by_name_and_position():
 
 def test_compile_a_qir_file_with_npz_data_custom_pipeline_and_dumps(capsys, files):
     code, out, err = run(capsys, "compile", files / "digits.qir", "--calib", files / "train.npz", "-o", files / "c2",
-                         "-p", "fold-bn,calibrate{method=minmax},quantize,lower", "--dump-ir", files / "dumps")
+                         "-p", "fold-bn,calibrate{method=minmax},quantize,lower", "--dump-ir", files / "dumps",
+                         "--report", files / "report.html")
     assert code == 0, err
     assert "(fold-bn,calibrate{method=minmax},quantize,lower)" in out and "minmax" in out
     assert len(list((files / "dumps").glob("*.qir"))) == 5
+    page = (files / "report.html").read_text(encoding="utf-8")
+    assert page.count('<tr class="pass"') == 4 and page.count('class="ir-diff"') == 4
 
 
 @pytest.mark.parametrize("model", ["onnx", "qir"])

@@ -47,6 +47,7 @@ COMPILE = ["compile", "{dir}/digits.qir", "--calib", "{dir}/train.npy"]
     (COMPILE + ["-o", "{dir}/o", "--export-onnx", "/sys/m.onnx"], "--export-onnx /sys/m.onnx: cannot write into /sys"),
     (COMPILE + ["-o", "{dir}/o", "--export-onnx", "{dir}/none/m.onnx"], "none/m.onnx: the folder {dir}/none does not"),
     (COMPILE + ["-o", "{dir}/o", "--export-onnx", "{dir}/photos"], "--export-onnx {dir}/photos: is a directory"),
+    (COMPILE + ["-o", "{dir}/o", "--report", "{dir}/none/r.html"], "--report {dir}/none/r.html: the folder {dir}/none"),
     (COMPILE + ["-o", "{dir}/o", "-p", "calibrate,quantize,lower{target=cortex-n}"],
      "pass 'lower': option 'target': unknown target 'cortex-n' (did you mean 'cortex-m'?)"),
     (COMPILE + ["-o", "{dir}/o", "-p", ""], "-p '': the pipeline names no pass"),
