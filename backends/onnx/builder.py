@@ -139,8 +139,19 @@ class OnnxBuilder:
         return node.outputs[0] if outputs == 1 else list(node.outputs)
 
     # --- result -------------------------------------------------------------------------------
+    def _live_nodes(self) -> list:
+        """The nodes an output depends on: an emitter may read around a node made earlier
+        (a DequantizeLinear whose only reader measures the storage's shape instead)."""
+        needed = {id(v) for v in self.outputs}
+        live = []
+        for node in reversed(self.nodes):
+            if any(id(v) in needed for v in node.outputs):
+                live.append(node)
+                needed.update(id(v) for v in node.inputs if v is not None)
+        return live[::-1]
+
     def model(self) -> ir.Model:
-        graph = ir.Graph(self.inputs, self.outputs, nodes=self.nodes, initializers=self.initializers,
+        graph = ir.Graph(self.inputs, self.outputs, nodes=self._live_nodes(), initializers=self.initializers,
                          opset_imports=self.opset_imports, name=self.name)
         opsets = [onnx.helper.make_opsetid(d, v) for d, v in self.opset_imports.items()]
         return ir.Model(graph, ir_version=onnx.helper.find_min_ir_version_for(opsets, ignore_unknown=True),

@@ -11,6 +11,7 @@ from qcompiler.ir.types import numpy_dtype
 
 from .builder import onnx_dtype
 from .emitters import FLOAT
+from .opsets import MICROSOFT
 
 UNARY = {
     "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "neg": "Neg", "abs": "Abs",
@@ -177,6 +178,12 @@ def gelu(ctx, node):
     approximate = node.attrs.get("approximate", "none")
     if ctx.opset >= 20:
         return [ctx.b.op("Gelu", [x], {"approximate": approximate})]
+    if ctx.form == "qoperator" and dtype_of(node.output) == "f32":
+        # the qoperator form already runs only in onnxruntime: its one-kernel GELUs. Its own
+        # fusion of the spelled-out formula misses here, because it first gives each consumer
+        # of a DequantizeLinear (Div and Mul both read x) a copy, and then x is no common root.
+        op = "FastGelu" if approximate == "tanh" else "Gelu"
+        return [ctx.b.op(op, [x], domain=MICROSOFT)]
     dtype = numpy_dtype(dtype_of(node.output))
     c = lambda value: ctx.b.constant(np.array(value, dtype))  # noqa: E731
     if approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))

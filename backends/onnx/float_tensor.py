@@ -7,7 +7,7 @@ import numpy as np
 import onnx_ir as ir
 
 from qcompiler.ir.ops.dtypes import promote
-from qcompiler.ir.types import numpy_dtype
+from qcompiler.ir.types import QuantType, numpy_dtype
 
 from .builder import onnx_dtype
 from .emitters import FLOAT
@@ -172,12 +172,21 @@ def cast(ctx, node):
 @FLOAT.register("shape")
 def shape(ctx, node):
     start, end = node.attrs.get("start", 0), node.attrs.get("end")
-    x = ctx.real(node.inputs[0])
+    measured = _measured(node.inputs[0])
+    x = ctx.storage(measured) if isinstance(measured.type, QuantType) else ctx.real(measured)
     if ctx.opset >= 15 or (start == 0 and end is None):
         return [ctx.b.op("Shape", [x], {"start": start or None, "end": end})]
     rank = node.inputs[0].type.rank
     bounds = range(rank)[start:end]
     return [ctx.b.op("Slice", [ctx.b.op("Shape", [x]), ctx.b.ints([bounds.start]), ctx.b.ints([bounds.stop])])]
+
+
+def _measured(v):
+    """The value `shape` measures: a quantized value's storage has its shape, so no
+    DequantizeLinear runs only to be measured (the builder drops one nobody else reads)."""
+    while v.producer is not None and v.producer.op == "dequantize":
+        v = v.producer.inputs[0]
+    return v
 
 
 @FLOAT.register("constant_of_shape")

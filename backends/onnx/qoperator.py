@@ -88,10 +88,21 @@ def qlinear(ctx, node):
                 *params(ctx, node.output)]
     y = ctx.b.op("QGemm", operands, {"transB": 1}, domain=MICROSOFT)
     if x.type.rank != 2:
-        leading = ctx.b.op("Slice", [ctx.b.op("Shape", [ctx.storage(x)]), ctx.b.ints([0]), ctx.b.ints([-1])])
-        shape = ctx.b.op("Concat", [leading, ctx.b.ints([w.type.shape[0]])], {"axis": 0})
-        y = ctx.b.op("Reshape", [y, shape])
+        y = ctx.b.op("Reshape", [y, _result_shape(ctx, x, w.type.shape[0])])
     return [clamped(ctx, y, node.output, node.attrs.get("clamp"))]
+
+
+def _result_shape(ctx, x, features: int):
+    """x's shape with the last dim replaced by `features`, made once per input and width:
+    the q, k and v projections of one input share it (fewer nodes, each with its cost per run)."""
+    key = ("qgemm result shape", id(x), features)
+    if key not in ctx.cache:
+        if ctx.opset >= 15:
+            leading = ctx.b.op("Shape", [ctx.storage(x)], {"end": -1})
+        else:
+            leading = ctx.b.op("Slice", [ctx.b.op("Shape", [ctx.storage(x)]), ctx.b.ints([0]), ctx.b.ints([-1])])
+        ctx.cache[key] = ctx.b.op("Concat", [leading, ctx.b.ints([features])], {"axis": 0})
+    return ctx.cache[key]
 
 
 @QOPERATOR.register("qmatmul")
