@@ -69,16 +69,26 @@ def rounding_shift(x, shift, mode: str) -> np.ndarray:
     if np.any(s < 0) or np.any(s > MAX_SHIFT):
         raise FixedPointError(f"shift must be in [0, {MAX_SHIFT}], got {_show(s)}")
     floor = x >> s
-    remainder = x & (np.iinfo(np.int64).max >> (MAX_SHIFT - s))  # the low `s` bits, in [0, 2^s)
-    half = np.left_shift(np.int64(1), np.maximum(s - 1, 0))
-    above, tie = remainder > half, (remainder == half) & (s > 0)
+    # floor + 1 when the low `s` bits r, plus a per-mode offset, carry into bit `s`:
+    # r >= half (half_up), r > half for negative x (half_away), r > half - odd (half_even);
+    # in uint64, where r + offset < 2^63 + 2^62 cannot wrap, and in place (report() runs
+    # this over every accumulator of a model)
+    su = s.astype(np.uint64)
+    one = np.uint64(1)
+    half = (one << su) >> one  # 0 for shift 0, which then rounds nothing
+    rounds = (s > 0).astype(np.uint64)
+    carry = x.view(np.uint64) & ((one << su) - one)
     if mode == "half_up":
-        up = above | tie
+        carry += half
     elif mode == "half_even":
-        up = above | (tie & ((floor & 1) == 1))
-    else:  # a tie of a negative value is already rounded away from zero by the floor
-        up = above | (tie & (x >= 0))
-    return floor + up.astype(np.int64)
+        carry += half - rounds
+        carry += floor.view(np.uint64) & rounds
+    else:
+        carry += half
+        carry -= (x.view(np.uint64) >> np.uint64(63)) & rounds  # sign bit: a negative tie stays down
+    carry >>= su
+    floor += carry.view(np.int64)
+    return floor
 
 
 def requantize(acc, multiplier, shift, zero_point, lo, hi, mode: str) -> np.ndarray:

@@ -118,3 +118,15 @@ def test_shared_shift_keeps_the_largest_in_range(ma, mb):
     # each is within half a unit of the shared resolution 2^-shift
     for m, q in ((ma, int(qa)), (mb, int(qb))):
         assert abs(Fraction(q, 2 ** int(shift)) - Fraction(m)) <= Fraction(1, 2 ** (int(shift) + 1))
+
+
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+def test_rounding_shift_arrays_at_the_extremes(mode):
+    """The in-place uint64 carry is exact at every shift, at int64's ends and on ties."""
+    edges = np.array([-(2**63), 2**63 - 1, -1, 0, 1, 2**62, -(2**62), 3 << 40], np.int64)
+    x, s = np.repeat(edges, 64), np.tile(np.arange(64), edges.size)
+    k, t = np.arange(-28, 29, dtype=np.int64), np.arange(1, 58, dtype=np.int64)  # k·2^t + 2^(t-1): exact ties
+    ties = (k << t) + (np.int64(1) << (t - 1))
+    for values, by in ((x, s), (ties, t), (ties + 1, t), (ties - 1, t)):
+        got = rounding_shift(values, by, mode)
+        assert [int(g) for g in got] == [exact_round(Fraction(int(v), 2 ** int(b)), mode) for v, b in zip(values, by)]
