@@ -113,3 +113,20 @@ def test_the_page_renders_in_headless_chromium(compiled, page, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (1600, 1200)
     assert (pixels < 128).mean() > 0.01  # text and bars drawn, not a blank page
+
+
+def test_a_pareto_sweep_is_plotted_with_its_front_and_chosen_point(compiled):
+    from qcompiler.pareto_result import ParetoResult, SweepPoint
+    from qcompiler.validation import Score
+
+    def point(size, accuracy, bits):
+        return SweepPoint(budget=size, bits={"a": bits[0], "b": bits[1]}, size=size, bops=size * 64,
+                          latency=size / 10, objective=1 / size, accuracy=accuracy, loss=1 - accuracy)
+
+    sweep = ParetoResult("armv8", "size", "hessian", ("a", "b"),
+                         (point(100, 0.80, (2, 2)), point(150, 0.90, (4, 2)), point(160, 0.85, (2, 4)),
+                          point(200, 0.95, (8, 8))), Score(0.96, 0.1), ("", ""), (2, 4, 8))
+    sweep.choose(min_accuracy=0.9)
+    svg = Elements(compiled.report(format="html", pareto=sweep))
+    assert "plot-pareto" in svg.ids()
+    assert [p.size for p in sweep.front] == [100, 150, 200]  # (2,4) at 160 is beaten by (4,2) at 150
