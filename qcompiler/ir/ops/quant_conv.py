@@ -109,7 +109,8 @@ def _reduction_length(float_op: str, w: np.ndarray) -> int:
 
 
 def _amax(a: np.ndarray) -> int:
-    return int(np.abs(a).max()) if a.size else 0
+    # two reductions, without the |a| temporary (a is an activation-sized int64 array)
+    return max(int(a.max()), -int(a.min())) if a.size else 0
 
 
 def _register(name: str, float_op: str, inputs, attrs: dict, axes: tuple, channel_axis: int, doc: str):
