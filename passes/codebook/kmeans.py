@@ -11,7 +11,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from qcompiler.ir.codebook import codeword_range
 
@@ -27,6 +26,8 @@ class Codebook:
 
 def learn_codebook(kernels: np.ndarray, index_bits: int, codebook_bits: int, seed: int) -> Codebook:
     """`kernels`: [n, kh·kw] floats -> a codebook of 2^index_bits integer codewords."""
+    from sklearn.cluster import KMeans  # here: importing sklearn (and scipy.stats) took 7-9 s of every compile
+
     kernels = np.asarray(kernels, np.float64)
     size = 2 ** index_bits
     distinct = len(np.unique(kernels, axis=0))
