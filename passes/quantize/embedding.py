@@ -2,24 +2,59 @@
 `embedding`, and every `gather` of rows, whose table is a 2-D float constant). A row is one token's vector, so a row
 scale follows each token's own magnitude; `lower` turns the lookup into `qembedding`,
 which dequantizes only the rows it picks. Tables a layer also reads as a weight (tied
-input and output embeddings) are left to that layer's quantization."""
+input and output embeddings) are left to that layer's quantization.
+
+With a floor `min_sqnr` (quantize{embedding_sqnr=...}) a vocabulary-sized table keeps only
+as many bits per value as that floor needs (the fewest of 4..8 whose rounding keeps the
+table's SQNR at or above it): the codes still sit in int8 storage, so every executor runs
+them unchanged, and the ONNX export packs them to that many bits
+(backends/onnx/integer_embedding.py). Smaller tables keep 8 bits: they save few bytes, and
+their rows (positions, token types) are read by every sequence, so their rounding errors
+do not average out over the vocabulary (on the 6-layer BERT of bench/bert_w8a8.py a 7-bit
+position table alone costs more pooled cosine than the 7-bit word table)."""
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 from qcompiler.ir.core import Graph
 from qcompiler.ir.dense import Dense
 from qcompiler.ir.types import QuantType, is_float
-from qcompiler.numerics.affine import quantize
+from qcompiler.numerics.affine import dequantize, quantize
+from qcompiler.numerics.sqnr import sqnr_db
 
 from .keep_float import kept_float
 
 EMBEDDING_STORAGE = "i8"
 
 
-def row_scales(table: np.ndarray) -> np.ndarray:
-    """max|row| / 127; an all-zero row takes 1 (it stores zeros whatever its scale)."""
+FEWEST_BITS = 4
+NARROWED_MIN_VALUES = 2 ** 20  # a vocabulary, not a position or token-type table
+
+
+def row_scales(table: np.ndarray, bits: int = 8) -> np.ndarray:
+    """max|row| / (2^(bits-1) - 1), 127 for 8 bits; an all-zero row takes 1 (it stores
+    zeros whatever its scale)."""
     peak = np.abs(table).max(axis=1)
-    return np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    return np.where(peak > 0, peak / (2 ** (bits - 1) - 1), 1.0).astype(np.float32)
+
+
+def row_type(table: np.ndarray, dtype: str, shape, bits: int) -> QuantType:
+    return QuantType(EMBEDDING_STORAGE, dtype, shape, row_scales(table, bits), np.zeros(table.shape[0], np.int32),
+                     axis=0)
+
+
+def table_bits(table: np.ndarray, min_sqnr: Optional[float]) -> int:
+    """The fewest bits per value whose per-row rounding keeps the table's SQNR >= min_sqnr
+    dB; 8 without a floor, for a table under NARROWED_MIN_VALUES values, or when no
+    narrower width meets the floor."""
+    if min_sqnr is None or table.size < NARROWED_MIN_VALUES:
+        return 8
+    for bits in range(FEWEST_BITS, 8):
+        t = row_type(table, "f32", table.shape, bits)
+        if sqnr_db(table, dequantize(quantize(table, t), t)) >= min_sqnr:
+            return bits
+    return 8
 
 
 def lookup_table(node):
@@ -31,8 +66,9 @@ def lookup_table(node):
     return None
 
 
-def quantize_embedding_tables(graph: Graph) -> int:
-    """Quantize every eligible table in place; returns how many."""
+def quantize_embedding_tables(graph: Graph, min_sqnr: Optional[float] = None) -> int:
+    """Quantize every eligible table in place (each to table_bits(min_sqnr) bits, recorded
+    as `q.row_bits` on its constant when there is a floor); returns how many."""
     count = 0
     for node in graph.nodes:
         table = lookup_table(node)
@@ -42,9 +78,11 @@ def quantize_embedding_tables(graph: Graph) -> int:
         if array is None or array.ndim != 2 or not is_float(table.type) or any(lookup_table(u) is not table
                                                                                for u in table.users):
             continue
-        t = QuantType(EMBEDDING_STORAGE, table.type.dtype, table.type.shape, row_scales(array),
-                      np.zeros(array.shape[0], np.int32), axis=0)
+        bits = table_bits(array, min_sqnr)
+        t = row_type(array, table.type.dtype, table.type.shape, bits)
         table.producer.meta["float_value"] = array
+        if min_sqnr is not None:
+            table.producer.attrs["q.row_bits"] = bits
         table.producer.attrs["value"] = Dense(quantize(array, t).astype(np.int8))
         table.type = t
         count += 1

@@ -4,7 +4,8 @@ get per-tensor QuantTypes at their producers, ops stay float ops.
 
 Options: `weights` (i8 | i4 | i2 | b1; a node's `q.bits` overrides it), `acts` (u8 |
 i8 | u4 | i4, or dynamic: dynamic_acts.py; default: the target's preferred activation storage; a node's `q.act_bits`
-overrides it for the activation the node reads, activation_widths.py), `granularity`
+overrides it for the activation the node reads, activation_widths.py), `embedding_sqnr`
+(embedding tables at the fewest bits per value keeping this SQNR in dB, embedding.py), `granularity`
 (tensor | channel | group:N, N along the input-channel axis) and `symmetric` (of the
 weights; default: the target's rule — activations always follow the target). A layer
 with `q.keep_float = true` stays float (keep_float.py). A minifloat format
@@ -57,6 +58,7 @@ class Quantize(Pass):
     symmetric: Optional[bool] = None
     minifloat_scale: str = "max"
     act_granularity: str = "tensor"  # with acts=dynamic: one run-time scale per call, or per token (row)
+    embedding_sqnr: Optional[float] = None  # embedding tables: fewest bits keeping this SQNR (dB); None: 8 (embedding.py)
 
     def __post_init__(self):
         if self.act_granularity not in ACT_GRANULARITIES or (self.act_granularity != "tensor" and self.acts != DYNAMIC):
@@ -104,7 +106,7 @@ class Quantize(Pass):
         plan = plan_activations(graph, set(plans), widths, target.activation_symmetric, ctx)
         inserted = apply_activations(graph, plan)
         _quantize_weights(graph, uses, plans, target, ctx)
-        tables = quantize_embedding_tables(graph)
+        tables = quantize_embedding_tables(graph, self.embedding_sqnr)
         stats = {"weights": len(plans), "embedding_tables": tables,
                  "activations": len(plan.results) + len(plan.constants),
                  "quantize_nodes": inserted, "relus_absorbed": absorbed, "kept_float": kept}
