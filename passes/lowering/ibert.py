@@ -111,7 +111,9 @@ def _layer_norm(b, m):
     node, graph = m.root, m.root.graph
     x, y = node.inputs[0], node.output
     if not is_quant(x.type):
-        x = b.op("quantize", [x], output_types=[_wide_type(graph, x)])
+        wide = b.op("quantize", [x], output_types=[_wide_type(graph, x)])
+        graph.rename(wide, f"{x.name}_i32")
+        x = wide
     out_type = y.type if is_quant(y.type) else _wide_type(graph, y)
     z = b.op("ibert_layer_norm", [x, *node.inputs[1:]], output_types=[out_type])
     return z if is_quant(y.type) else _dequantized(b, node, z)
