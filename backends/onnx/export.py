@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
@@ -67,7 +68,7 @@ def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = Non
     proto = ir.serde.serialize_model(model)
     if check:
         try:
-            onnx.checker.check_model(proto, full_check=True)
+            _check_model(proto)
         except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
             where = _emitting_node(graph, str(e)) or f"graph @{graph.name}"
             opset_used = model.opset_imports[""]
@@ -91,6 +92,26 @@ def _type_hint(message: str, opset: int) -> str:
         if tensor_type in allowed:
             return f"; {op_type} takes {tensor_type} from opset {schema.since_version}: export with opset={version}"
     return ""
+
+
+def _check_model(proto: onnx.ModelProto) -> None:
+    """The full ONNX check; a model past protobuf's limit is checked as files (its tensors
+    in a .data file), the only form the checker reads it in."""
+    if proto.ByteSize() < PROTOBUF_LIMIT:
+        onnx.checker.check_model(proto, full_check=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="qcompiler-check-") as folder:
+        path = os.path.join(folder, "model.onnx")
+        _save_external(proto, path)
+        onnx.checker.check_model(path, full_check=True)
+
+
+def _save_external(proto: onnx.ModelProto, path: str) -> None:
+    """`proto` at `path` with its tensors in `<path>.data` (leaving `proto` as it was)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)  # saving moves the tensors out of the proto it is given
+    onnx.save(copy, path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location=f"{os.path.basename(path)}.data")
 
 
 def _emitting_node(graph: Graph, message: str) -> Optional[str]:
@@ -124,8 +145,5 @@ def write_model(proto: onnx.ModelProto, path: Union[str, os.PathLike], external_
         with atomic_file(path) as partial:
             onnx.save(proto, os.fspath(partial))
         return
-    copy = onnx.ModelProto()
-    copy.CopyFrom(proto)  # saving moves the tensors out of the proto it is given
     with atomic_directory(path.parent, marker=path.name) as partial:
-        onnx.save(copy, os.fspath(partial / path.name), save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=f"{path.name}.data")
+        _save_external(proto, os.fspath(partial / path.name))

@@ -1,9 +1,11 @@
 """Every file qcompiler writes goes through atomic_write: a writer failing half-way (a
 full disk, simulated by a writer that writes a few bytes and raises) leaves the previous
 file byte for byte, and no temporary behind. Covered here: save_qir (.qir + .npz),
-ONNX export (one file, or with its tensors in a .data file), DOT and SVG pictures.
+ONNX export (one file, or with its tensors in a .data file, automatic past protobuf's
+limit, where the checker reads the model from files), DOT and SVG pictures.
 Compiled-model saves and the CLI's -o are in test_saved_model_files.py."""
 import errno
+import importlib
 
 import numpy as np
 import onnx
@@ -79,6 +81,17 @@ def test_external_data_is_written_beside_the_model_and_replaced_with_it(graph, t
     with pytest.raises(OSError, match="No space left"):
         write_model(to_onnx(graph, "float", opset=17), path, external_data=True)
     assert snapshot(tmp_path) == before and leftovers(tmp_path) == []
+
+
+def test_a_model_past_the_protobuf_limit_is_checked_and_written_with_external_data(graph, tmp_path, monkeypatch):
+    # the limit lowered to a few kilobytes stands in for protobuf's 2 GB
+    monkeypatch.setattr(importlib.import_module("qcompiler.backends.onnx.export"), "PROTOBUF_LIMIT", 4096)
+    export(graph, tmp_path / "m.onnx", "float")
+    assert sorted(snapshot(tmp_path)) == ["m.onnx", "m.onnx.data"] and leftovers(tmp_path) == []
+    x = np.random.default_rng(1).uniform(0, 1, (1, 1, 8, 8)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0], run_graph(graph, [x])[0],
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_pictures_cut_short_leave_the_previous_files(graph, model_files, tmp_path, monkeypatch, capsys):
