@@ -71,7 +71,7 @@ class BitReallocation:
             self.bits[name] = int(weight.value.type.storage[1:])
         self.tap = GradientTap({name: step for name, (_, _, step) in trained.weight_steps.items()})
         self.history: list = []
-        self.planes: dict = {}  # BMPQ: weight name -> bit-gradient magnitude per plane, at the last allocation
+        self.planes: dict = {}  # BMPQ: weight name -> bit-gradient magnitude per plane (mean per backward pass)
 
     def warm_up(self, teacher, data, loss) -> None:
         """Gradients of `every` batches, no update, then the first allocation."""
@@ -117,8 +117,10 @@ class BitReallocation:
         position = {id(n): i for i, n in enumerate(self.graph.nodes)}
         layers = sorted(self.trained.weight_steps.items(), key=lambda item: position[id(item[1][0].layer)])
         bits = {w.layer.outputs[0].name: self.bits[name] for name, (w, _, _) in layers}  # in graph order
-        self.history.append({"step": step, "epoch": epoch, "bits": bits, "size": size, "budget": limit,
-                             "changed": changed})
+        entry = {"step": step, "epoch": epoch, "bits": bits, "size": size, "budget": limit, "changed": changed}
+        if self.method == "bmpq":  # what the scores came from, per layer: LSB first, at the width it had
+            entry["bit_gradients"] = {w.layer.outputs[0].name: self.planes[name] for name, (w, _, _) in layers}
+        self.history.append(entry)
         mix = Counter(self.bits.values())
         self.ctx.note(f"qat {self.method} reallocation at step {step}: {changed} layers changed width, size "
                       f"{size:.0f} of {limit:.0f} B, " + " ".join(f"{b}-bit:{n}" for b, n in sorted(mix.items())))

@@ -76,6 +76,10 @@ def test_the_budget_holds_at_every_reallocation(method, qbitopt, bmpq):
         size = sum(params[name] * bits / 8 for name, bits in entry["bits"].items())
         assert size <= budget * (1 + 1e-9), (entry["step"], size, budget)
         assert min(entry["bits"].values()) < 8
+    if method == "bmpq":  # each plane's bit-gradient is twice the one below it
+        planes = entries[-1]["bit_gradients"]
+        assert set(planes) == set(params) and all(p[0] > 0 for p in planes.values())
+        assert all(p[i + 1] == pytest.approx(2 * p[i]) for p in planes.values() for i in range(len(p) - 1))
 
 
 @pytest.mark.parametrize("method", ["qbitopt", "bmpq"])
