@@ -31,6 +31,7 @@ from .calibrate_weights import annotate_weight_ranges, check_percentile, check_w
 from .data import MemoryBoundBatches, calibration_batches
 from .errors import CalibrationError
 from .histogram import NonFiniteData
+from .mse import MIN_GAIN_DB
 from .observers import METHODS, make_observer
 from .quant_error import storage_for_bits
 from .range_policy import keeps_observed_range
@@ -57,6 +58,7 @@ class Calibrate(Pass):
     granularity: str = "channel"
     batch: int = 32
     batch_mb: int = 128
+    clip_gain_db: float = MIN_GAIN_DB  # mse keeps an activation's clip only if it gains this much (mse.py)
     data: str = "given"  # or "synthetic": made from the model's BatchNorm statistics (passes/datafree)
     synthetic: str = "zeroq"
 
@@ -69,6 +71,10 @@ class Calibrate(Pass):
         if self.percentile != Calibrate.percentile and "percentile" not in (self.method, self.resolved_weight_method):
             raise ValueError(f"percentile={self.percentile:g} needs method=percentile (or weight_method=percentile); "
                              f"method={self.method} would ignore it")
+        if self.clip_gain_db < 0:
+            raise ValueError(f"clip_gain_db must be >= 0 (0: every clip mse finds is kept), got {self.clip_gain_db}")
+        if self.clip_gain_db != Calibrate.clip_gain_db and self.method != "mse":
+            raise ValueError(f"clip_gain_db={self.clip_gain_db:g} needs method=mse; method={self.method} would ignore it")
         if self.bits not in (4, 8):  # quantize{acts=} stores activations in u8, i8, u4 or i4
             raise ValueError(f"bits={self.bits}: activations are stored in 8 or 4 bits (quantize{{acts=}}), "
                              f"so ranges are searched for those widths only")
@@ -94,7 +100,8 @@ class Calibrate(Pass):
                                            granularity=self.granularity, percentile=self.percentile)
         watched = [v for v in graph.values() if is_float(v.type)
                    and (v.producer is None or v.producer.op != "const")]
-        observers = {id(v): make_observer(self.method, percentile=self.percentile) for v in watched}
+        observers = {id(v): make_observer(self.method, percentile=self.percentile, min_gain_db=self.clip_gain_db)
+                     for v in watched}
         # one BLAS thread: the interpreter's products are per sample and group (a few MFLOP),
         # where a second thread's synchronisation costs more than it saves; on the shared
         # 2-core bench machine two threads made rec calibration 3x slower (bench/RESULTS.md)
