@@ -1,41 +1,44 @@
-"""NNCF's accuracy-control search: keep layers float in ranked order until the metric
-says the drop is within bounds, then try giving back every kept layer but the last (a
-layer ranked high may be harmless once a later one is float).
+"""NNCF's accuracy-control search: keep layers float in ranked order until the judge says
+the drop is within bounds, then try giving back every kept layer but the last (a layer
+ranked high may be harmless once a later one is float).
 
 The shortest sufficient prefix of the ranking is found by doubling its length and then
 bisecting (log2 trials instead of one per layer on a model of hundreds of layers); this
 assumes keeping more layers float does not lose accuracy, which the giving back step
-does not rely on."""
+does not rely on. The judge (significance.py) decides what is within bounds, so neither
+step acts on a difference the validation set cannot resolve."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .significance import Judge
 from .trials import Trials
+from .validation import Score
 
 
 @dataclass(frozen=True)
 class Outcome:
-    quantized_score: float  # every candidate layer quantized
-    score: float            # with `kept` float
-    kept: tuple             # layers kept float, in ranked order
+    quantized: Score  # every candidate layer quantized
+    score: Score      # with `kept` float
+    kept: tuple       # layers kept float, in ranked order
     reached: bool
 
 
-def search(trials: Trials, ranked: list, float_score: float, max_drop: float, progress) -> Outcome:
+def search(trials: Trials, ranked: list, judge: Judge, progress) -> Outcome:
     base = trials.score(())
-    if float_score - base <= max_drop:
+    if judge.within(base):
         return Outcome(base, base, (), True)
-    length = _shortest_prefix(trials, ranked, float_score, max_drop)
+    length = _shortest_prefix(trials, ranked, judge)
     if length is None:
-        best = max(trials.scores.items(), key=lambda item: (item[1], -len(item[0])))
+        best = max(trials.scores.items(), key=lambda item: (item[1].value, -len(item[0])))
         return Outcome(base, best[1], tuple(name for name in ranked if name in best[0]), False)
-    return Outcome(base, *_given_back(trials, ranked[:length], float_score, max_drop, progress), True)
+    return Outcome(base, *_given_back(trials, ranked[:length], judge, progress), True)
 
 
-def _shortest_prefix(trials: Trials, ranked: list, float_score: float, max_drop: float):
+def _shortest_prefix(trials: Trials, ranked: list, judge: Judge):
     """The fewest leading layers of `ranked` that bring the drop within bounds, or None."""
     def within(n: int) -> bool:
-        return float_score - trials.score(ranked[:n]) <= max_drop
+        return judge.within(trials.score(ranked[:n]))
 
     low, high = 0, 1  # within(low) is false
     while high < len(ranked) and not within(high):
@@ -48,11 +51,11 @@ def _shortest_prefix(trials: Trials, ranked: list, float_score: float, max_drop:
     return high
 
 
-def _given_back(trials: Trials, kept: list, float_score: float, max_drop: float, progress) -> tuple:
+def _given_back(trials: Trials, kept: list, judge: Judge, progress) -> tuple:
     """(score, kept) after giving back every layer the bound holds without."""
     kept = list(kept)
     for name in progress.iterate(kept[:-1], desc="accuracy-control: giving layers back"):
         fewer = [k for k in kept if k != name]
-        if float_score - trials.score(fewer) <= max_drop:
+        if judge.within(trials.score(fewer)):
             kept = fewer
     return trials.score(kept), tuple(kept)

@@ -11,7 +11,7 @@ from qcompiler.ir.core import Graph
 from qcompiler.passmanager import PassContext, PassManager
 
 from ..quantize.keep_float import KEEP_FLOAT
-from .validation import Validation
+from .validation import Score, Validation
 
 
 def node_by_result(graph: Graph) -> dict:
@@ -40,7 +40,7 @@ class Trials:
         PassManager(self.passes).run(g, ctx)
         return g
 
-    def score(self, kept: Iterable[str]) -> float:
+    def score(self, kept: Iterable[str]) -> Score:
         key = frozenset(kept)
         if key not in self.scores:
             self.scores[key] = self.validation.score(self.quantized(key))

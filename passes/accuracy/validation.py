@@ -1,13 +1,16 @@
 """The user's judge: `validation = (data, metric)` from PassContext.validation, where
-`metric(model, data) -> float` scores a model (higher is better, e.g. accuracy in
-[0, 1]) the way NNCF's validate_fn does. `model(*inputs)` runs a graph with the torch
-executor (fake-quant values simulated): inputs are numpy arrays or tensors in graph-input
-order, the result is a numpy array, or a tuple of them for several outputs."""
+`metric(model, data)` scores a model (higher is better, e.g. accuracy in [0, 1]) the way
+NNCF's validate_fn does. It returns one number, or one number per validation sample (a
+1-D sequence, the score being their mean): per-sample scores let the search tell a drop
+from the noise of a small validation set (significance.py). `model(*inputs)` runs a
+graph with the torch executor (fake-quant values simulated): inputs are numpy arrays or
+tensors in graph-input order, the result is a numpy array, or a tuple of them for
+several outputs."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -17,7 +20,8 @@ from qcompiler.runtime.torch import to_torch
 
 from .errors import AccuracyControlError
 
-NEEDS_VALIDATION = ("accuracy-control needs validation=(data, metric), metric(model, data) -> float "
+NEEDS_VALIDATION = ("accuracy-control needs validation=(data, metric), metric(model, data) -> float or "
+                    "per-sample floats "
                     "(qcompiler.compile(..., validation=(data, metric)) or PassContext.validation)")
 
 
@@ -39,6 +43,12 @@ class GraphModel:
 
 
 @dataclass(frozen=True)
+class Score:
+    value: float                          # the metric: the mean of `samples` when it returned them
+    samples: Optional[np.ndarray] = None  # per-sample scores, in the metric's sample order
+
+
+@dataclass(frozen=True)
 class Validation:
     data: Any
     metric: Callable
@@ -57,12 +67,25 @@ class Validation:
                                        f"got {type(metric).__name__}")
         return Validation(data, metric)
 
-    def score(self, graph: Graph) -> float:
-        value = self.metric(GraphModel(graph), self.data)
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise AccuracyControlError(f"the validation metric returned {type(value).__name__}, not a number") from None
-        if not math.isfinite(value):
-            raise AccuracyControlError(f"the validation metric returned {value}, not a finite number")
-        return value
+    def score(self, graph: Graph) -> Score:
+        return as_score(self.metric(GraphModel(graph), self.data))
+
+
+def as_score(value) -> Score:
+    """The metric's return value checked: a finite number, or a non-empty 1-D sequence of them."""
+    if isinstance(value, (list, tuple, np.ndarray, torch.Tensor)) and np.ndim(value) != 0:
+        samples = np.asarray(value.detach() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+        if samples.ndim != 1 or samples.size == 0:
+            raise AccuracyControlError(f"the validation metric returned an array of shape {samples.shape}; per-sample "
+                                       "scores must be a non-empty 1-D sequence")
+        if not np.isfinite(samples).all():
+            raise AccuracyControlError(f"the validation metric returned a non-finite per-sample score "
+                                       f"(sample {int(np.argmin(np.isfinite(samples)))})")
+        return Score(float(samples.mean()), samples)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise AccuracyControlError(f"the validation metric returned {type(value).__name__}, not a number") from None
+    if not math.isfinite(value):
+        raise AccuracyControlError(f"the validation metric returned {value}, not a finite number")
+    return Score(value)
