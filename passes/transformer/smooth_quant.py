@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+
 from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.types import is_float, numpy_dtype
 from qcompiler.passmanager import Pass, PassResult, register_pass
@@ -62,8 +64,9 @@ def channel_absmax(graph: Graph, values: list, data, samples: int) -> dict:
 
     batches, _ = calibration_batches(data, graph, samples=samples)
     plan = release_plan(graph)
-    for batch in batches:
-        stream_graph(graph, batch, observe, plan)
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: as calibrate runs them
+        for batch in batches:
+            stream_graph(graph, batch, observe, plan)
     return found
 
 
