@@ -31,28 +31,13 @@ class MeasuredLoss:
         self.graph, self.layers, self.batches = graph, layers, batches
         self.symmetric = weight_symmetric
         self.model = TorchModel(graph, layers)
-        self.labelled = all(b.labels is not None for b in batches)
-        self.classes = self.labelled and not batches[0].labels.is_floating_point()
-        with torch.no_grad():
-            self.reference = None if self.labelled else [self.model(b.inputs) for b in batches]
+        self.reference = float_reference(self.model, batches)
         self._weights: dict = {}
 
     def __call__(self, bits: Sequence[int]) -> Measurement:
         """The loss (and accuracy) with layer i's weights at bits[i] bits."""
         weights = {id(use.weight): self._quantized(use, b) for layer, b in zip(self.layers, bits) for use in layer.weights}
-        total = correct = 0.0
-        count = 0
-        with torch.no_grad():
-            for k, batch in enumerate(self.batches):
-                outputs = self.model(batch.inputs, weights)
-                if self.labelled:
-                    total += float(per_sample_task_loss(outputs, batch.labels).sum())
-                    if self.classes:
-                        correct += float((outputs[0].argmax(dim=1) == batch.labels).sum())
-                else:
-                    total += float(kl_to_reference(outputs, self.reference[k])) * batch.size
-                count += batch.size
-        return Measurement(total / count, correct / count if self.classes else None)
+        return score(lambda inputs: self.model(inputs, weights), self.batches, self.reference)
 
     def _quantized(self, use, bits: int) -> torch.Tensor:
         key = (id(use.weight), bits)
@@ -64,3 +49,30 @@ class MeasuredLoss:
             self._weights[key] = torch.from_numpy(array).to(self.model.float_weight(use).dtype)
         return self._weights[key]
 
+
+def float_reference(run, batches: list) -> Optional[list]:
+    """The float model's outputs per batch, which the KL is measured against when the
+    batches have no labels (None when they have)."""
+    if all(b.labels is not None for b in batches):
+        return None
+    with torch.no_grad():
+        return [run(b.inputs) for b in batches]
+
+
+def score(run, batches: list, reference: Optional[list]) -> Measurement:
+    """The mean task loss over `batches` of `run(inputs) -> outputs` (and top-1 with class
+    labels), or without labels the mean KL divergence from `reference`."""
+    classes = reference is None and not batches[0].labels.is_floating_point()
+    total = correct = 0.0
+    count = 0
+    with torch.no_grad():
+        for k, batch in enumerate(batches):
+            outputs = run(batch.inputs)
+            if reference is None:
+                total += float(per_sample_task_loss(outputs, batch.labels).sum())
+                if classes:
+                    correct += float((outputs[0].argmax(dim=1) == batch.labels).sum())
+            else:
+                total += float(kl_to_reference(outputs, reference[k])) * batch.size
+            count += batch.size
+    return Measurement(total / count, correct / count if classes else None)

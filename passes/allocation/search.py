@@ -1,20 +1,26 @@
 """`search{method=bayes, trials=30, budget.size=..., budget.bops=..., budget.latency=...,
-choices=[2,4,8], seed=0, samples=256, batch=64}`: one weight width per layer, chosen by
+choices=[2,4,8], seed=0, samples=256, batch=64, activations=quantized, finetune_epochs=0,
+finetune_lr=1e-4, storage=URL, study=NAME}`: one weight width per layer, chosen by
 measuring, within the same budgets as `allocate-bits`.
 
 The ILP's allocation (allocate-bits on the layers' `q.sens`) is the first trial; then
 Optuna's TPE sampler, seeded by `seed`, proposes configurations over the widths the
 target can run (tied layers share one variable). Each configuration within budget is
-measured (measured_loss.py: weights fake-quantized, loss on `samples` validation samples
-from `ctx.calibration`, task loss with labels, else KL to the float model); those over
-budget are pruned unmeasured and never chosen (bayes.py). Writes `q.bits` of the
+measured on `samples` validation samples from `ctx.calibration` (task loss with labels,
+else KL to the float model): by default quantized as the pipeline will quantize it, at
+the calibrated activation ranges, after `finetune_epochs` of LSQ when asked
+(quantized_loss.py); with `activations=float` only the weights are fake-quantized
+(measured_loss.py, cheaper). Those over budget are pruned unmeasured and never chosen
+(bayes.py). `storage` (an Optuna RDB URL, e.g. sqlite:///search.db or PostgreSQL) with
+`study` shares one study between processes or machines: each runs its `trials`, all
+learn from all, and each writes the best allocation of the whole study. Writes `q.bits` of the
 configuration of least measured loss, which is never worse than the ILP's.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.targets import get_target
@@ -29,8 +35,10 @@ from .errors import AllocationError
 from .ilp import solve
 from .layer_options import allocation_problem, write_choices
 from .measured_loss import MeasuredLoss
+from .quantized_loss import QuantizedLoss
 
 METHODS = ("bayes",)
+ACTIVATIONS = ("quantized", "float")
 
 
 @register_pass
@@ -44,10 +52,23 @@ class SearchBits(Pass):
     seed: int = 0
     samples: int = 256
     batch: int = 64
+    activations: str = "quantized"
+    finetune_epochs: int = 0
+    finetune_lr: float = 1e-4
+    storage: Optional[str] = None
+    study: Optional[str] = None
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown search method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.activations not in ACTIVATIONS:
+            raise ValueError(f"activations={self.activations!r}; expected one of {', '.join(ACTIVATIONS)}")
+        if self.finetune_epochs < 0:
+            raise ValueError(f"finetune_epochs must be at least 0, got {self.finetune_epochs}")
+        if self.finetune_epochs and self.activations == "float":
+            raise ValueError("finetune_epochs fine-tunes the quantized model: it needs activations=quantized")
+        if self.storage and not self.study:
+            raise ValueError(f"storage={self.storage} needs study=NAME: processes share a study by its name")
         for resource, value in self.budget.items():
             parse_budget(resource, value)
         object.__setattr__(self, "choices", tuple(self.choices))
@@ -71,9 +92,13 @@ class SearchBits(Pass):
             ctx.note("no budget given: the search is over every configuration")
         problem = allocation_problem(graph, layers, target, self.choices, None, budgets, reader="search")
         start = solve(problem).choices
-        measure = MeasuredLoss(graph, layers, sensitivity_batches(ctx, graph, self.samples, self.batch),
-                               target_symmetry(ctx)[0])
-        result = tpe_search(problem, measure, start, self.trials, self.seed, key=lambda m: m.loss)
+        batches = sensitivity_batches(ctx, graph, self.samples, self.batch)
+        if self.activations == "quantized":
+            measure = QuantizedLoss(graph, batches, ctx, self.finetune_epochs, self.finetune_lr)
+        else:
+            measure = MeasuredLoss(graph, layers, batches, target_symmetry(ctx)[0])
+        result = tpe_search(problem, measure, start, self.trials, self.seed, key=lambda m: m.loss,
+                            storage=self.storage, study_name=self.study)
         write_choices(layers, result.best.choices, False)
         best, ilp = result.best, result.start
         stats = {"layers": len(layers), "trials": len(result.trials), "feasible": result.feasible,

@@ -108,3 +108,48 @@ def test_options_and_missing_data_are_named(digits):
     del quantizable_layers(bare)[0].node.attrs["q.sens"]
     with pytest.raises(PassError, match="has no q.sens: run sensitivity before search"):
         run_pipeline(bare, "search{budget.size=50%}", PassContext(calibration=digits[1]))
+
+
+def test_trials_are_measured_on_the_model_quantize_makes(digits):
+    """The loss a trial reports is the loss of the graph `quantize` makes from its widths
+    (activations quantized at the calibrated ranges), not of float activations."""
+    from qcompiler.passes.allocation.measured_loss import score
+    from qcompiler.passes.sensitivity.data import sensitivity_batches
+    from qcompiler.runtime.torch import to_torch
+
+    graph, batches, *_ = digits
+    found, stats = run(graph, "search{budget.size=45%,trials=3}", batches)
+    _, float_stats = run(graph, "search{budget.size=45%,trials=1,activations=float}", batches)
+    run_pipeline(found, "quantize", PassContext())
+    model = to_torch(found).eval()
+    ctx = PassContext(calibration=batches)
+    measured = score(lambda inputs: model(*inputs), sensitivity_batches(ctx, found, 256, 64), None)
+    assert measured.loss == pytest.approx(stats["search"]["loss"], rel=1e-6)
+    assert stats["search"]["ilp_loss"] != pytest.approx(float_stats["search"]["ilp_loss"], rel=1e-3)
+
+
+def test_a_short_finetune_per_trial_lowers_the_measured_loss(digits):
+    graph, batches, *_ = digits
+    _, plain = run(graph, "search{budget.size=35%,trials=1}", batches)
+    _, tuned = run(graph, "search{budget.size=35%,trials=1,finetune_epochs=1,finetune_lr=1e-3}", batches)
+    assert tuned["search"]["mix"] == plain["search"]["mix"]  # the same (ILP) allocation, measured after QAT
+    assert tuned["search"]["loss"] < plain["search"]["loss"]  # QAT trains on the batches it is measured on
+
+
+@pytest.mark.parametrize("options, message", [
+    ("activations=int", "activations='int'; expected one of quantized, float"),
+    ("activations=float,finetune_epochs=2", "finetune_epochs fine-tunes the quantized model"),
+    ("storage=sqlite:///s.db", "needs study=NAME"),
+])
+def test_measurement_options_are_checked(options, message):
+    with pytest.raises(PipelineError, match=message):
+        PassManager(f"search{{{options}}}")
+
+
+def test_quantized_trials_need_calibrated_ranges(digits):
+    graph, batches, *_ = digits
+    bare = clone(graph)
+    for node in bare.nodes:
+        node.attrs.pop("q.range", None)
+    with pytest.raises(PassError, match=r"has no q.range: run calibrate before search \(or measure with activations=float\)"):
+        run_pipeline(bare, "search{budget.size=50%}", PassContext(calibration=batches))
