@@ -56,6 +56,7 @@ class Target:
     cost: CostModel
     op_weight_storage: dict = field(default_factory=dict)  # op -> allowed weight storage (overrides)
     fusion_pairs: tuple = ()        # FUSION_PAIRS the target runs as one kernel
+    host_cpu_flags: tuple = ()      # /proc/cpuinfo flags of a host that runs its code as the target would; () none
 
     def fuses(self, pair: str) -> bool:
         return pair in self.fusion_pairs
@@ -87,6 +88,7 @@ def _load(name: str, text: str) -> Target:
             cost=CostModel({int(k): float(v) for k, v in c["mac_ns"].items()}, float(c["bytes_per_ns"])),
             op_weight_storage={k: tuple(v) for k, v in d.get("ops", {}).items()},
             fusion_pairs=_fusion_pairs(d.get("fusion", {}).get("pairs", [])),
+            host_cpu_flags=tuple(d.get("host", {}).get("cpu_flags", [])),
         )
         _check_names(target)
         return target
