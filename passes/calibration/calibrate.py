@@ -39,6 +39,10 @@ from .symmetry import target_symmetry
 
 # KL divergence needs a distribution; a weight is one fixed tensor, where MSE is exact
 WEIGHT_METHOD_FOR = {"kl": "mse"}
+# methods whose clipping range is searched for a storage width: a range searched for 4
+# bits clips far more than 8-bit storage wants (min/max and percentile ranges do not depend on it)
+WIDTH_DEPENDENT_METHODS = ("kl", "mse")
+CALIBRATED_ACT_BITS = "calibrated_act_bits"  # ctx.options key: (method, bits) of the last calibrate
 
 
 @register_pass
@@ -108,6 +112,8 @@ class Calibrate(Pass):
         with threadpool_limits(limits=1, user_api="blas"):
             n_batches, n_chunks = self._observe(graph, batches, total, observers, ctx)
         self._write_activation_ranges(graph, observers, target_symmetry(ctx)[1])
+        if self.method in WIDTH_DEPENDENT_METHODS:  # quantize warns when it stores them at another width
+            ctx.options[CALIBRATED_ACT_BITS] = (self.method, self.bits)
         return PassResult(True, {"batches": n_batches, "chunks": n_chunks, "activations": len(watched),
                                  "weights": n_weights})
 

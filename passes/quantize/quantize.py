@@ -28,6 +28,7 @@ from qcompiler.ir.types import STORAGE_BITS, TensorType
 from qcompiler.passmanager import Pass, PassResult, register_pass
 from qcompiler.targets import get_target
 
+from ..calibration.calibrate import CALIBRATED_ACT_BITS
 from ..calibration.weight_operands import weight_uses
 from . import choices
 from .absorb_relu import absorb_relus
@@ -88,6 +89,7 @@ class Quantize(Pass):
     def _run_integer(self, graph, ctx) -> PassResult:
         target = get_target(ctx.target or "generic")
         acts = choices.activation_storage(self.acts, target, ctx)
+        _check_calibrated_width(acts, ctx)
         granularity = choices.granularity(choices.parse_granularity(self.granularity), target, ctx)
         symmetric = target.weight_symmetric if self.symmetric is None else self.symmetric
         if symmetric != target.weight_symmetric:  # done as asked, but not silently
@@ -223,3 +225,14 @@ def _granularity(node, w, granularity: str, out_axis, in_axis, ctx) -> str:
     ctx.warn(f"{node.label()}: weight %{w.name} {list(w.type.shape)} has no input-channel axis divisible by "
              f"{size}; using channel granularity", node=node.outputs[0].name)
     return "channel"
+
+
+def _check_calibrated_width(acts: str, ctx) -> None:
+    """A clipping range searched for one width, stored at another, is a silent loss:
+    calibrate{bits=4} with 8-bit storage clips what 8 bits could keep, and the reverse
+    keeps outliers 4 bits cannot afford."""
+    method, bits = ctx.options.get(CALIBRATED_ACT_BITS, (None, None))
+    if bits is not None and bits != STORAGE_BITS[acts]:
+        ctx.warn(f"calibrate{{method={method},bits={bits}}} searched activation ranges for {bits}-bit storage, "
+                 f"but quantize stores activations as {acts} ({STORAGE_BITS[acts]} bits): give calibrate "
+                 f"bits={STORAGE_BITS[acts]} or quantize acts= of {bits} bits")

@@ -78,3 +78,15 @@ def test_bit_gradient_scores_are_never_negative():
     m.loss = lambda k, leaves: sum((t ** 2).sum() for t in leaves.values())  # rises: the estimate is kept
     scores, _ = bit_gradient_scores(m)
     assert scores["fc"][2] > scores["fc"][4] > scores["fc"][8] > 0
+
+
+@pytest.mark.parametrize("pipeline, warned", [
+    ("fold-bn,calibrate{method=mse,bits=4},quantize,lower", "calibrate{method=mse,bits=4} searched activation "
+     "ranges for 4-bit storage, but quantize stores activations as"),
+    ("fold-bn,calibrate{method=mse,bits=4},quantize{acts=u4},lower", None),
+    ("fold-bn,calibrate{method=minmax,bits=4},quantize,lower", None),  # min/max ranges do not depend on the width
+])
+def test_activation_ranges_searched_for_another_width_are_a_warning(model_files, pipeline, warned):
+    cm = compile_digits(model_files, "generic", pipeline)
+    warnings = [d.message for d in cm.diagnostics if d.severity == "warning" and "searched activation ranges" in d.message]
+    assert len(warnings) == (warned is not None) and all(warned in w for w in warnings)
