@@ -74,6 +74,8 @@ def ibert_gelu(x, *, in_types, out_types):
 
 def _layer_norm_type(types, attrs, consts):
     t = quant_operand(types[0], "ibert_layer_norm", "x")
+    if t.bits == 32 and np.any(t.zero_point.array):  # x - zp must stay in int32
+        raise VerifyError(f"ibert_layer_norm: i32 input needs zero point 0, got {fmt_type(t)}")
     channels = t.shape[-1] if t.rank else None
     if not isinstance(channels, int):
         raise VerifyError(f"ibert_layer_norm: the last dim of x must be a known size, got {fmt_type(t)}")
