@@ -50,11 +50,16 @@ def host_cpu_flags() -> set:
 
 
 def runner_missing(target: Target, flags: set) -> Optional[str]:
-    """Why latency on `target` cannot be measured on a host with `flags` (None: it can)."""
+    """Why latency on `target` cannot be measured on a host with `flags` (None: it can).
+    A flag written `!flag` must be absent: onnxruntime and LLVM pick kernels by the host's
+    ISA, so a VNNI host would time an AVX2 target's model on VNNI instructions."""
     if not target.host_cpu_flags:
         return "no runner on this machine"
-    missing = [f for f in target.host_cpu_flags if f not in flags]
-    return f"host lacks {', '.join(missing)}" if missing else None
+    missing = [f for f in target.host_cpu_flags if not f.startswith("!") and f not in flags]
+    extra = [f[1:] for f in target.host_cpu_flags if f.startswith("!") and f[1:] in flags]
+    if missing:
+        return f"host lacks {', '.join(missing)}"
+    return f"host has {', '.join(extra)}, which its kernels would use" if extra else None
 
 
 def edge_table(graph: Graph, targets: list, calibration, inputs: np.ndarray, labels: Optional[np.ndarray] = None,
