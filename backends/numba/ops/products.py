@@ -19,6 +19,7 @@ from ..kernels.linear import qproduct16_kernel, qproduct_kernel, qproduct_tiled_
 from ..kernels.tile16 import HAS_AVX512BW, LANES
 from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumulator, pack_weight_rows,
                        tiled_rows16, zero_points_per_row)
+from .bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear
 from .common import (Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of,
                      storage_int32, zero_point)
 
@@ -88,8 +89,9 @@ def prepare_qconv(node: Node) -> Step:
         rows16 = centred_int16_rows(weights)
         return tiled_rows16(rows16, groups, LANES) if rows16 is not None and HAS_AVX512BW else rows16
 
-    # unpacked once when the weight is constant
-    fixed_rows16 = im2col_rows(weights_for(None)) if const_input(node, 1) is not None else None
+    # bit planes (1-2-bit weights) or int16 rows, made once when the weight is constant
+    bitserial = bitserial_plan(w_t, weights_for(None), x_t, groups) if const_input(node, 1) is not None else None
+    fixed_rows16 = im2col_rows(weights_for(None)) if const_input(node, 1) is not None and bitserial is None else None
     x_fits_int16 = fits_int16_centred(x_t)
 
     def run(args):
@@ -98,6 +100,11 @@ def prepare_qconv(node: Node) -> Step:
         weights = weights_for(w)
         bias = bias_for(b)
         wide = needs_wide_accumulator(weights, bias, x_t)
+        if bitserial is not None and not wide:
+            xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel)
+            out = np.empty((x.shape[0], cout) + out_hw, np.int32)
+            run_bitserial_conv(bitserial, xc, kernel, stride, dilation, bias, rq, out)
+            return [out[:, :, 0, :] if spatial == 1 else out]
         rows16 = None if wide or not x_fits_int16 else \
             fixed_rows16 if fixed_rows16 is not None else im2col_rows(weights)
         xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel,
@@ -156,9 +163,10 @@ def prepare_qlinear(node: Node) -> Step:
     rq = requant_of(node, n_out)
     weights_for = _weights_source(node, 1, lambda w: w, n_out, 0)
     bias_for = bias_source(node, 2, n_out)
-    # int16 weight rows for the vpmaddwd kernel, unpacked once for a constant weight
+    # bit planes (1-2-bit weights) or int16 weight rows for the vpmaddwd kernel, made once for a constant weight
+    bitserial = bitserial_plan(w_t, weights_for(None), x_t, 1) if const_input(node, 1) is not None else None
     rows16 = centred_int16_rows(weights_for(None)) \
-        if const_input(node, 1) is not None and fits_int16_centred(x_t) else None
+        if const_input(node, 1) is not None and fits_int16_centred(x_t) and bitserial is None else None
     if rows16 is not None and HAS_AVX512BW:
         rows16 = tiled_rows16(rows16, 1, LANES)[0]
 
@@ -167,6 +175,9 @@ def prepare_qlinear(node: Node) -> Step:
         b = args[2] if len(args) > 2 else None
         bias = bias_for(b)
         k = x.shape[-1]
+        if bitserial is not None and not needs_wide_accumulator(weights_for(w), bias, x_t):
+            out = run_bitserial_linear(bitserial, np.asarray(x).reshape(-1, k), bias, rq)
+            return [out.reshape(x.shape[:-1] + (n_out,))]
         out = _product(node, np.asarray(x).reshape(1, -1, k), weights_for(w), bias, x_t, rq, rows16)
         return [out.reshape(x.shape[:-1] + (n_out,))]
 
