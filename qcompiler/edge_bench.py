@@ -6,8 +6,9 @@ and the accuracy on labelled data. Other targets' latency is predicted only.
 
 Latencies are per sample: the measured ones are the median of `repeats` runs of one batch
 divided by its size (on `threads` threads; with one, the process CPU time of a run, since
-on a shared machine a run's wall time includes waiting for a core), the predicted ones the report's sum over layers of the cost model's
-roofline (per sample for a dynamic batch, per batch for a fixed one, then divided by it).
+on a shared machine a run's wall time includes waiting for a core); the predicted ones
+are the report's sum over layers of the cost model's roofline (per sample for a dynamic
+batch, per batch for a fixed one, then divided by it).
 Accuracy is the Numba backend's (it computes each target's integer arithmetic exactly,
 whatever the host), so every row has one when labels are given.
 """
@@ -138,6 +139,7 @@ def onnxruntime_seconds(cm, x: np.ndarray, repeats: int, threads: int, form: str
 
 HEADER = ["target", "size (B)", "BOPs/sample", "predicted µs/sample", "latency", "onnxruntime µs/sample",
           "Numba µs/sample", "accuracy"]
+TEXT_COLUMNS = (0, 4)  # target and latency: left-aligned, the numbers right
 
 
 def row_cells(row: EdgeRow) -> list:
@@ -149,8 +151,8 @@ def row_cells(row: EdgeRow) -> list:
 
 
 def to_markdown(rows: list, title: str) -> str:
-    lines = [f"# {title}", "", "| " + " | ".join(HEADER) + " |", "|" + "|".join("---:" if i else "---"
-                                                                         for i in range(len(HEADER))) + "|"]
+    align = ["---" if i in TEXT_COLUMNS else "---:" for i in range(len(HEADER))]
+    lines = [f"# {title}", "", "| " + " | ".join(HEADER) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row_cells(r)) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -158,8 +160,8 @@ def to_markdown(rows: list, title: str) -> str:
 def to_text(rows: list) -> str:
     cells = [HEADER] + [row_cells(r) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
-    return "\n".join("  ".join(c.ljust(w) if i in (0, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
-                     for line in cells)
+    return "\n".join("  ".join(c.ljust(w) if i in TEXT_COLUMNS else c.rjust(w)
+                                for i, (c, w) in enumerate(zip(line, widths))) for line in cells)
 
 
 def to_json(rows: list) -> list:
