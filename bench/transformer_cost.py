@@ -8,9 +8,15 @@ The model is qcompiler.testing.transformer_models.bert (seeded random weights, m
 pooling) at the issue's size: 6 layers, hidden 384, 12 heads, intermediate 4x hidden.
 Calibration is `--calibration` padded sequences of `--seq` tokens; x86-vnni's default
 pipeline. Each path runs in its own child process, so "peak RSS" (the child's ru_maxrss)
-covers exactly that path: import, compile, report, Numba. "Numba 1st" includes building the
+covers exactly that path: export, import, compile, report, Numba. "compile peak" is the
+child's RSS high-water mark during `qcompiler.compile` alone (reset through
+/proc/self/clear_refs just before it, read from VmHWM just after: the ONNX export and
+the report do not count, the torch/model memory already resident does), and "before"
+the RSS it started from. "Numba 1st" includes building the
 executor (weight packing, JIT or cache load); "Numba" is the median of 3 later calls on the
-[calibration, seq] batch. `--profile DIR` writes a cProfile of each stage there.
+[calibration, seq] batch. "CPU s" is the process's CPU time over all its threads: on the
+shared machine the wall time stretches with the load, the CPU time much less.
+`--profile DIR` writes a cProfile of each stage there.
 Goals (issue 11 item 5): report <= 10 s, compile <= 60 s and <= 2 GB.
 """
 from __future__ import annotations
@@ -63,9 +69,10 @@ def _source(args, model, tokens, workdir: Path):
 
 def _timed(name: str, fn, args, times: dict):
     profiler = cProfile.Profile() if args.profile else None
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = profiler.runcall(fn) if profiler else fn()
     times[name] = time.perf_counter() - start
+    times[name + "_cpu"] = time.process_time() - cpu  # all threads: on a loaded machine, the work itself
     if profiler:
         profiler.dump_stats(str(Path(args.profile) / f"{args.path}_{name}.prof"))
     return result
@@ -90,9 +97,11 @@ def _child(args) -> dict:
         source = _timed("export", lambda: _source(args, model, (ids, mask), Path(workdir)), args, times)
         calibration = [(ids.numpy()[i:i + CALIBRATION_BATCH], mask.numpy()[i:i + CALIBRATION_BATCH])
                        for i in range(0, args.calibration, CALIBRATION_BATCH)]
+        rss_before = _reset_peak_rss()
         cm = _timed("compile", lambda: qcompiler.compile(source, "x86-vnni", calibration=calibration,
                                                          example_inputs=(ids[:2], mask[:2]), progress=False),
                     args, times)
+        compile_peak = _status_mb("VmHWM")
     table = _timed("report", lambda: str(report(cm)), args, times)
     batch = (ids.numpy(), mask.numpy())
     _timed("numba_first", lambda: cm(*batch), args, times)
@@ -105,7 +114,23 @@ def _child(args) -> dict:
     passes = sorted(timer.records, key=lambda r: -r.seconds)[:TOP_PASSES]
     return {"path": args.path, "times": times, "passes": [(r.name, r.seconds) for r in passes],
             "nodes": len(cm.graph.nodes), "fallback": _fallback_ops(cm), "report_lines": table.count("\n"),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "compile_rss_mb": (rss_before, compile_peak)}
+
+
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (kB there), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _reset_peak_rss() -> float:
+    """Reset this process's RSS high-water mark to its current RSS (Linux >= 4.0), which
+    it returns in MB, so VmHWM afterwards is the peak of what runs in between."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_mb("VmRSS")
 
 
 def _fallback_ops(cm) -> dict:
@@ -118,12 +143,19 @@ def _fallback_ops(cm) -> dict:
     return counts
 
 
+def _compile_rss(r: dict) -> str:
+    before, peak = r["compile_rss_mb"]
+    return f"{peak:.0f} (before {before:.0f})"
+
+
 def _row(r: dict) -> list:
     t = r["times"]
     passes = ", ".join(f"{name} {seconds:.1f}" for name, seconds in r["passes"])
     fallback = ", ".join(f"{op} {n}" for op, n in sorted(r["fallback"].items())) or "none"
-    return [r["path"], r["nodes"], f"{t['export']:.1f}", f"{t['compile']:.1f}", passes, f"{t['report']:.1f}",
-            f"{t['numba_first']:.2f}", f"{t['numba']:.2f}", f"{r['peak_rss_mb']:.0f}", fallback]
+    return [r["path"], r["nodes"], f"{t['export']:.1f}", f"{t['compile']:.1f} ({t['compile_cpu']:.1f})", passes,
+            f"{t['report']:.1f} ({t['report_cpu']:.1f})",
+            f"{t['numba_first']:.2f}", f"{t['numba']:.2f}", _compile_rss(r),
+            f"{r['peak_rss_mb']:.0f}", fallback]
 
 
 def main() -> None:
@@ -150,11 +182,11 @@ def main() -> None:
             print(f"{path}: failed\n{done.stderr[-3000:]}", file=sys.stderr)
             continue
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    header = ["path", "nodes", "export s", "compile s", f"slowest {TOP_PASSES} passes (s)", "report s",
-              "Numba 1st s", "Numba s", "peak RSS MB", "Numba numpy fallbacks"]
+    header = ["path", "nodes", "export s", "compile s (CPU s)", f"slowest {TOP_PASSES} passes (s)", "report s (CPU s)",
+              "Numba 1st s", "Numba s", "compile peak RSS MB", "whole-run peak RSS MB", "Numba numpy fallbacks"]
     body = (f"BERT {args.layers} layers, hidden {args.hidden}, {args.heads} heads, vocab {args.vocab}; "
             f"{args.calibration} calibration sequences of {args.seq} tokens; x86-vnni.\n"
-            f"CPU: {cpu_description()}\n\n" + markdown_table(header, [_row(r) for r in results], "lrrrlrrrrl"))
+            f"CPU: {cpu_description()}\n\n" + markdown_table(header, [_row(r) for r in results], "lrrrlrrrrrl"))
     print(body)
     if args.write:
         write_section("Transformer compile cost: report, compile, Numba (issue 11 item 5)",
