@@ -7,7 +7,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def bit_length(v):
     bits = 0
     while v > 0:
@@ -16,17 +16,17 @@ def bit_length(v):
     return bits
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def rounding_shift(v, shift):
     return (v + (1 << (shift - 1))) >> shift if shift > 0 else v
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def rescale(v, pre, multiplier, shift):
     return rounding_shift(rounding_shift(v, pre) * multiplier, shift)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def isqrt(n):
     if n == 0:
         return 0
@@ -38,7 +38,7 @@ def isqrt(n):
         x = nxt
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def i_exp(q, upshift, floor_in, q_ln2, q_b, q_c, drop, max_halvings):
     x = max(q, floor_in)
     x = x << upshift if upshift >= 0 else rounding_shift(x, -upshift)
