@@ -5,8 +5,8 @@ the rows read are dequantized (a DequantizeLinear of the whole table would run p
 A table whose codes all fit in fewer bits (quantize{embedding_sqnr=...} stores 4-7 bit
 codes in int8) is written packed: each group of 8 codes, offset to unsigned, fills `bits`
 bytes, low bits first. The rows read are unpacked in the graph: each code spans at most
-two bytes of its group, so code j is (byte[lo_j] + 256·byte[hi_j]) / 2^(shift_j) mod 2^bits,
-minus the offset. Exact: the result equals the int8 lookup bit for bit."""
+two bytes of its group, so code j is floor((byte[lo_j] + 256·byte[hi_j]) / 2^(shift_j)) mod
+2^bits, minus the offset, all in float32 and exact. Exact: the result equals the int8 lookup bit for bit."""
 from __future__ import annotations
 
 import numpy as np
@@ -52,29 +52,42 @@ def qembedding(ctx, node):
     saving = stored.size - (-(-stored.shape[1] // GROUP)) * bits * stored.shape[0]
     if bits < 8 and saving >= PACK_MIN_SAVING:
         rows = _unpacked_rows(ctx, indices, table, stored, bits)
+        if dtype != "f32":
+            rows = ctx.b.op("Cast", [rows], {"to": onnx_dtype(dtype)})
     else:
         rows = ctx.b.op("Gather", [ctx.storage(table), ctx.real(indices)], {"axis": 0})
-    rows = ctx.b.op("Cast", [rows], {"to": onnx_dtype(dtype)})
+        rows = ctx.b.op("Cast", [rows], {"to": onnx_dtype(dtype)})
     scale = table.type.scale.array.reshape(-1, 1).astype(numpy_dtype(dtype))
     scales = ctx.b.initializer(scale, ctx.derived_name(table, "row_scales"))
     return [ctx.b.op("Mul", [rows, ctx.b.op("Gather", [scales, ctx.real(indices)], {"axis": 0})])]
 
 
 def _unpacked_rows(ctx, indices, table, stored: np.ndarray, bits: int):
-    """The int32 codes of the rows `indices` picks from the packed table, shaped
-    indices.shape + [cols]."""
+    """The codes (as float32, exact: every intermediate is below 2^16 with at most 7 bits
+    after the point) of the rows `indices` picks from the packed table, shaped indices.shape + [cols]. The two
+    bytes under each code are combined by a MatMul with a matrix of 0, 2^k and 256·2^k
+    (an inner-axis Gather of bytes runs element by element in onnxruntime: 3 ms per BERT
+    batch, against 0.07 ms)."""
     b, cols = ctx.b, stored.shape[1]
     groups = -(-cols // GROUP)
     packed = b.initializer(pack_rows(stored, bits), ctx.derived_name(table, f"packed{bits}"))
     picked = b.op("Gather", [packed, ctx.real(indices)], {"axis": 0})
-    grouped = b.op("Cast", [b.op("Reshape", [picked, b.ints([-1, groups, bits])])], {"to": onnx_dtype("i32")})
+    grouped = b.op("Cast", [b.op("Reshape", [picked, b.ints([-1, groups, bits])])], {"to": onnx_dtype("f32")})
     first_bit = np.arange(GROUP) * bits
-    low = b.op("Gather", [grouped, b.ints(first_bit // 8)], {"axis": 2})
-    high = b.op("Gather", [grouped, b.ints((first_bit + bits - 1) // 8)], {"axis": 2})
-    pair = b.op("Add", [low, b.op("Mul", [high, b.constant(np.array(256, np.int32))])])
-    shifted = b.op("Div", [pair, b.constant((2 ** (first_bit % 8)).astype(np.int32))])
-    codes = b.op("Sub", [b.op("Mod", [shifted, b.constant(np.array(2 ** bits, np.int32))]),
-                         b.constant(np.array(2 ** (bits - 1), np.int32))])
+    low, high = first_bit // 8, (first_bit + bits - 1) // 8
+    pairing = np.zeros((bits, GROUP), np.float32)
+    pairing[low, np.arange(GROUP)] = 1
+    pairing[high[high != low], np.arange(GROUP)[high != low]] = 256
+    shift = first_bit % 8
+
+    def scaled_pairs(exponents):  # (byte[lo] + 256·byte[hi]) · 2^exponent, exact in float32
+        return b.op("Floor", [b.op("MatMul", [grouped, b.constant((pairing * 2.0 ** exponents).astype(np.float32))])])
+
+    # x mod 2^bits as x - 2^bits·floor(x / 2^bits); the powers of two ride in the MatMul
+    # (float Mod, and a Mul by a per-code vector, run 4-10x slower in onnxruntime)
+    shifted, above = scaled_pairs(-shift), scaled_pairs(-(shift + bits))
+    unsigned = b.op("Sub", [shifted, b.op("Mul", [above, b.constant(np.array(2 ** bits, np.float32))])])
+    codes = b.op("Sub", [unsigned, b.constant(np.array(2 ** (bits - 1), np.float32))])
     flat = b.op("Reshape", [codes, b.ints([-1, groups * GROUP])])
     if groups * GROUP != cols:
         flat = b.op("Slice", [flat, b.ints([0]), b.ints([cols]), b.ints([1])])
