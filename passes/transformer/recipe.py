@@ -87,8 +87,9 @@ class TransformerRecipe(Pass):
 
     def __post_init__(self):
         SmoothQuant(alpha=self.alpha, samples=self.samples)  # checks the options
-        if isinstance(self.integer, str):
-            object.__setattr__(self, "integer", (self.integer,) if self.integer else ())
+        # a pipeline string gives one name or a list; the option holds a tuple
+        spelled = (self.integer,) if isinstance(self.integer, str) else self.integer
+        object.__setattr__(self, "integer", tuple(k for k in spelled if k))
         unknown = [k for k in self.integer if k not in INTEGER_KERNELS]
         if unknown:
             raise TransformerRecipeError(f"transformer-recipe{{integer=...}}: unknown {', '.join(map(str, unknown))}; "

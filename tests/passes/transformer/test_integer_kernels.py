@@ -54,3 +54,12 @@ def test_onnx_export_names_the_kernel(integer_bert):
 def test_unknown_integer_kernel_is_refused():
     with pytest.raises(TransformerRecipeError, match="unknown softmx"):
         TransformerRecipe(integer=("softmx",))
+
+
+def test_integer_option_spellings():
+    from qcompiler.passmanager import parse_pipeline
+
+    (one,) = parse_pipeline("transformer-recipe{integer=softmax}")
+    (three,) = parse_pipeline("transformer-recipe{integer=[softmax, gelu, layer_norm]}")
+    assert one.integer == ("softmax",) and three.integer == ("softmax", "gelu", "layer_norm")
+    assert TransformerRecipe().integer == ()  # float softmax, GELU and LayerNorm by default
