@@ -3,7 +3,8 @@ rendered English text lines: fp32, onnxruntime quantize_static and qcompiler, in
 
     python bench/ocr_accuracy.py [--lines 200] [--calib-lines 64] [--width dynamic|320]
         [--ort MinMax,Entropy] [--methods minmax,percentile,kl,mse] [--target x86-vnni]
-        [--accuracy-control 0.01 [--validation-lines 32]] [--clip-search 'clip-search{...}']
+        [--accuracy-control 0.01 [--validation-lines 32] [--ac-metric frames|chars|lines]]
+        [--clip-search 'clip-search{...}']
 
 Lines are drawn by qcompiler.testing.text_lines (calibration and test lines from different
 seeds) and scored as rapidocr reads them (qcompiler.testing.ctc_recognizer): batches of 8
@@ -12,9 +13,12 @@ lines sorted by aspect ratio, right-padded to the widest (at least 320 px) with
 models are scored through their exported QDQ ONNX (`--runner onnx`, the fast path) or
 the Numba integer kernels (`--runner numba`). onnxruntime's Entropy and Percentile
 calibrators peak near 13 GB on this model: ask for them explicitly. `--accuracy-control
-D` adds a row compiled with accuracy-control (the first of `--methods`), judged by
-exact-line accuracy on validation lines (seed 3) within D of fp32; its note gives the
-layers kept float and their fp32 weight bytes. ms/line is the scoring run's wall time."""
+D` adds a row compiled with accuracy-control (the first of `--methods`), judged on
+validation lines (seed 3) within D of fp32 by a per-line metric (`--ac-metric`): the
+share of the line's CTC frames whose class agrees with fp32's (frames, the finest),
+1 - the line's character error rate (chars) or 1 for an exactly read line (lines); its
+note gives the layers kept float and their fp32 weight bytes. ms/line is the scoring
+run's wall time."""
 from __future__ import annotations
 
 import argparse
@@ -30,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description, markdown_table  # noqa: E402
 from _ort_ptq import predictor, preprocess, quantize_u8s8, session  # noqa: E402
 
-from qcompiler.testing.ctc_recognizer import batches, dictionary, rec_model_path, recognize, score  # noqa: E402
+from qcompiler.testing.ctc_recognizer import (HEIGHT, batches, dictionary, edit_distance, rec_model_path,  # noqa: E402
+                                              recognize, score)
 from qcompiler.testing.text_lines import text_lines  # noqa: E402
 
 
@@ -69,7 +74,7 @@ def ort_rows(model: Path, calib: list, evaluate, methods, work: Path) -> list:
 
 
 def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, runner: str, work: Path,
-                   validation=None, max_drop: float = 0.01, clip_search: str = "") -> list:
+                   validation=None, max_drop: float = 0.01, clip_search: str = "", validation_name: str = "") -> list:
     """One row per calibration method; with `validation`, one accuracy-control row (the
     first method) instead."""
     import qcompiler
@@ -83,6 +88,8 @@ def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, run
             pipeline = insert_after(pipeline, "calibrate", clip_search)
         name = f"qcompiler {target} calibrate{{method={method}}}" + (f",{clip_search}" if clip_search else "") + (
             f" accuracy-control{{max_drop={max_drop}}}" if validation else "")
+        if validation:
+            name += f" on {validation_name}"
         start = time.perf_counter()
         try:
             cm = qcompiler.compile(str(model), target=target, example_inputs=calib[0][:1], calibration=calib,
@@ -95,23 +102,62 @@ def qcompiler_rows(model: Path, calib: list, evaluate, methods, target: str, run
             path = work / f"qc_{method}.onnx"
             cm.export_onnx(path, form="qdq")
             run = predictor(session(path, 1))
+            print(f"# {name}: {float_weight_layers(path)} Conv/MatMul/Gemm with float weights in the QDQ export")
         else:
             run = cm
         rows.append((f"{name} ({runner})", seconds, {**evaluate(run), "note": kept_float_note(cm.graph)}))
+        for d in cm.diagnostics:
+            if d.pass_name == "accuracy-control":
+                print(f"# accuracy-control {d.severity}: {d.message}")
         if validation:
             break
     return rows
 
 
+def frame_classes(run, images) -> list:
+    """Per line, the CTC class of each of its frames (padding frames left out), batched as
+    rapidocr batches."""
+    classes = [None] * len(images)
+    for batch, indices in batches(images):
+        best = np.asarray(run(batch)).argmax(-1)
+        for row, i in zip(best, indices):
+            width = min(batch.shape[3], int(np.ceil(HEIGHT * images[i].shape[1] / images[i].shape[0])))
+            classes[i] = row[:int(np.ceil(len(row) * width / batch.shape[3]))]
+    return classes
+
+
+def per_line_metric(kind: str, images, truth, chars, fp32_run):
+    """(data, metric) for accuracy-control: metric(model, data) -> one score per line."""
+    if kind == "frames":
+        reference = frame_classes(fp32_run, images)
+        return (images, reference), lambda run, data: np.array(
+            [float((got == want).mean()) for got, want in zip(frame_classes(run, data[0]), data[1])])
+    if kind == "chars":
+        return (images, truth), lambda run, data: np.array(
+            [1.0 - edit_distance(p, t) / max(1, len(t)) for p, t in zip(recognize(run, data[0], chars), data[1])])
+    return (images, truth), lambda run, data: np.array(
+        [float(p == t) for p, t in zip(recognize(run, data[0], chars), data[1])])
+
+
 def kept_float_note(graph) -> str:
-    """How many layers accuracy-control kept float and their fp32 weight bytes."""
-    kept = [n for n in graph.nodes if n.attrs.get("q.keep_float")]
+    """How many layers accuracy-control kept float (`q.keep_float = true`; other passes
+    write their own name) and their fp32 weight bytes."""
+    kept = [n for n in graph.nodes if n.attrs.get("q.keep_float") is True]
     if not kept:
         return ""
     weights = sum(int(np.prod(v.type.shape)) * 4 for n in kept for v in n.inputs[1:]
                   if v is not None and v.producer is not None and v.producer.op == "const")
     return f"{len(kept)} layers kept float ({weights / 1024:.1f} KiB fp32 weights): " + ", ".join(
         n.outputs[0].name for n in kept)
+
+
+def float_weight_layers(path: Path) -> int:
+    """Conv / MatMul / Gemm nodes of an exported QDQ model whose weight is not dequantized."""
+    import onnx
+
+    nodes = onnx.load(str(path)).graph.node
+    dequantized = {out for n in nodes if n.op_type == "DequantizeLinear" for out in n.output}
+    return sum(n.op_type in ("Conv", "MatMul", "Gemm") and n.input[1] not in dequantized for n in nodes)
 
 
 def main(argv=None) -> None:
@@ -125,8 +171,10 @@ def main(argv=None) -> None:
     ap.add_argument("--target", default="x86-vnni")
     ap.add_argument("--runner", choices=["onnx", "numba"], default="onnx")
     ap.add_argument("--accuracy-control", type=float, default=None, metavar="MAX_DROP",
-                    help="add an accuracy-control row: exact-line accuracy on validation lines within MAX_DROP")
+                    help="add an accuracy-control row: the --ac-metric on validation lines within MAX_DROP")
     ap.add_argument("--validation-lines", type=int, default=32)
+    ap.add_argument("--ac-metric", choices=["frames", "chars", "lines"], default="frames",
+                    help="accuracy-control's per-line metric (see above)")
     ap.add_argument("--clip-search", default="", metavar="PASS",
                     help="a clip-search pass (e.g. 'clip-search{methods=[minmax,percentile]}') run after calibrate")
     args = ap.parse_args(argv)
@@ -152,10 +200,8 @@ def main(argv=None) -> None:
         if args.width != "dynamic":
             val_images = squeezed(val_images, int(args.width))
 
-        def line_accuracy(run, data) -> float:
-            return score(recognize(run, data[0], chars), data[1])["line_acc"]
-
-        validation = ((val_images, [line.text for line in held_out]), line_accuracy)
+        validation = per_line_metric(args.ac_metric, val_images, [line.text for line in held_out], chars,
+                                     predictor(session(model, 1)))
 
     print(f"# CPU: {cpu_description()}")
     print(f"# {args.lines} test lines (seed 2), {args.calib_lines} calibration lines (seed 1) in batches of "
@@ -171,7 +217,8 @@ def main(argv=None) -> None:
                                    clip_search=args.clip_search)
         if qc_methods and validation:
             rows += qcompiler_rows(model, calib, evaluate, qc_methods, args.target, args.runner, Path(tmp),
-                                   validation, args.accuracy_control)
+                                   validation, args.accuracy_control,
+                                   validation_name=f"{args.validation_lines} lines' {args.ac_metric}")
     table = [(name, f"{s:.1f}", *(("-", "-", "-", r["error"]) if "error" in r else
                                   (f"{100 * r['line_acc']:.1f}%", f"{100 * r['cer']:.2f}%",
                                    f"{r['ms_per_line']:.1f}", r.get("note", ""))))
