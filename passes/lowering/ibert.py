@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from qcompiler.ir.ops.infer import plain
+from qcompiler.ir.registry import get_op
 from qcompiler.ir.types import QuantType
 from qcompiler.rewrite import Op, Rule, Var
 
@@ -115,7 +116,8 @@ def _layer_norm(b, m):
         graph.rename(wide, f"{x.name}_i32")
         x = wide
     out_type = y.type if is_quant(y.type) else _wide_type(graph, y)
-    z = b.op("ibert_layer_norm", [x, *node.inputs[1:]], output_types=[out_type])
+    eps = get_op("layer_norm").with_defaults(node.attrs)["eps"]
+    z = b.op("ibert_layer_norm", [x, *node.inputs[1:]], {"eps": eps}, output_types=[out_type])
     return z if is_quant(y.type) else _dequantized(b, node, z)
 
 

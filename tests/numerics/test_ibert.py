@@ -136,3 +136,16 @@ def test_int32_bounds_hold_on_extreme_inputs():
     out = i_layer_norm(rows, plan)
     assert np.all(out[:3] == 0)  # a constant row normalizes to 0
     np.testing.assert_allclose(out[3] / 2**20, np.tile([1, -1], 2048), atol=1e-3)
+
+
+def test_i_layer_norm_eps_on_a_nearly_constant_row():
+    """var = 1e-6 next to eps = 1e-5: float LayerNorm shrinks the row by √(var / (var + eps))."""
+    rng = np.random.default_rng(3)
+    x = 5 + 1e-3 * rng.standard_normal((8, 64))
+    in_scale, eps = 8 / 2**20, 1e-5
+    want = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
+    out_scale = 4 / 2**20
+    plan = LayerNormPlan.of(64, None, None, 0, out_scale, 0, *I32, in_scale=in_scale, eps=eps)
+    got = i_layer_norm(np.round(x / in_scale).astype(np.int64), plan) * out_scale
+    assert np.abs(want).max() < 1.3
+    assert np.abs(got - want).max() <= 3e-3

@@ -83,7 +83,7 @@ def gelu_elements(q, upshift, cap, q_b, q_c, drop, pre, multiplier, shift, zp, l
 
 @numba.njit(cache=True, parallel=True)
 def layer_norm_rows(q, in_zp, log_channels, divisor_bits, normal_bits, digit_bits, pre, multipliers, shifts, bias,
-                    zp, lo, hi, out):
+                    eps_squares, eps_shift, zp, lo, hi, out):
     channels = q.shape[1]
     for r in numba.prange(q.shape[0]):
         x = np.empty(channels, np.int64)
@@ -107,7 +107,8 @@ def layer_norm_rows(q, in_zp, log_channels, divisor_bits, normal_bits, digit_bit
             squares += ys * ys
             magnitudes += abs(ys)
         shift_square = max(0, shift_square - (30 - bit_length(squares + 2 * magnitudes + channels)) // 2)
-        squares = 0
+        shift_square = max(shift_square, eps_shift - first)
+        squares = eps_squares[min(first + shift_square, eps_squares.shape[0] - 1)]
         for c in range(channels):
             ys = rounding_shift(x[c], shift_square)
             squares += ys * ys

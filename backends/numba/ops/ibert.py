@@ -11,7 +11,7 @@ from qcompiler.numerics.ibert_softmax import MAX_HALVINGS, MAX_ROW, PROBABILITY_
 
 from ..errors import NumbaBackendError
 from ..kernels.ibert import gelu_elements, layer_norm_rows, softmax_rows
-from .common import Step, quant_input
+from .common import Step, attrs_of, quant_input
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -65,7 +65,7 @@ def prepare_ibert_layer_norm(node: Node) -> Step:
     params += [None] * (2 - len(params))
     if any(v is not None and p is None for v, p in zip(node.inputs[1:3], params)):
         raise NumbaBackendError(f"node {node.label()}: weight and bias must be constants")
-    plan = layer_norm_plan(quant_input(node, 0, "x"), node.output.type, *params)
+    plan = layer_norm_plan(quant_input(node, 0, "x"), node.output.type, *params, attrs_of(node)["eps"])
     r = plan.rescale
     channels = plan.channels
     multipliers = np.ascontiguousarray(np.broadcast_to(r.multiplier, (channels,)), np.int64)
@@ -77,7 +77,8 @@ def prepare_ibert_layer_norm(node: Node) -> Step:
         rows = _rows(x)
         out = np.empty(rows.shape, np.int32)
         layer_norm_rows(rows, plan.in_zero_point, plan.log_channels, ln.DIVISOR_BITS, ln.NORMAL_BITS, ln.DIGIT_BITS,
-                        r.pre, multipliers, shifts, bias, plan.zero_point, plan.lo, plan.hi, out)
+                        r.pre, multipliers, shifts, bias, plan.eps_squares, plan.eps_shift, plan.zero_point, plan.lo,
+                        plan.hi, out)
         return [out.reshape(x.shape)]
 
     return run

@@ -12,7 +12,7 @@ from ...numerics.ibert_gelu import GeluPlan, i_gelu
 from ...numerics.ibert_layer_norm import LayerNormPlan, i_layer_norm
 from ...numerics.ibert_softmax import SoftmaxPlan, i_softmax
 from ..errors import VerifyError
-from ..registry import op
+from ..registry import Attr, op
 from ..types import QuantType
 from .infer import plain
 from .quant_common import centered, fmt_type, quant_operand, result_type
@@ -42,10 +42,10 @@ def gelu_plan(in_t: QuantType, out_t: QuantType) -> GeluPlan:
     return GeluPlan.of(_scale(in_t), in_t.bits, _scale(out_t), _zero_point(out_t), out_t.qmin, out_t.qmax)
 
 
-def layer_norm_plan(in_t: QuantType, out_t: QuantType, weight, bias) -> LayerNormPlan:
+def layer_norm_plan(in_t: QuantType, out_t: QuantType, weight, bias, eps: float) -> LayerNormPlan:
     out_t = _output(out_t, "ibert_layer_norm")
     return LayerNormPlan.of(in_t.shape[-1], weight, bias, _zero_point(in_t), _scale(out_t), _zero_point(out_t),
-                            out_t.qmin, out_t.qmax)
+                            out_t.qmin, out_t.qmax, in_scale=_scale(in_t), eps=eps)
 
 
 def _softmax_type(types, attrs, consts):
@@ -85,9 +85,10 @@ def _layer_norm_type(types, attrs, consts):
     return [result_type(t, t.shape)]
 
 
-@op("ibert_layer_norm", inputs=["x", "weight?", "bias?"], infer=_layer_norm_type, integer=True)
-def ibert_layer_norm(x, weight=None, bias=None, *, in_types, out_types):
-    """LayerNorm over the last axis with I-BERT's integer square root; weight and bias are
-    the float γ and β, folded into integer multipliers and offsets."""
-    plan = layer_norm_plan(in_types[0], out_types[0], weight, bias)
+@op("ibert_layer_norm", inputs=["x", "weight?", "bias?"], infer=_layer_norm_type, integer=True,
+    attrs={"eps": Attr("float", 1e-5)})
+def ibert_layer_norm(x, weight=None, bias=None, eps=1e-5, *, in_types, out_types):
+    """LayerNorm over the last axis with I-BERT's integer square root; weight, bias and
+    eps are folded into integer multipliers and offsets."""
+    plan = layer_norm_plan(in_types[0], out_types[0], weight, bias, eps)
     return i_layer_norm(np.asarray(x, np.int64), plan).astype(np.int32)
