@@ -52,10 +52,20 @@ def _shortest_prefix(trials: Trials, ranked: list, judge: Judge):
 
 
 def _given_back(trials: Trials, kept: list, judge: Judge, progress) -> tuple:
-    """(score, kept) after giving back every layer the bound holds without."""
-    kept = list(kept)
-    for name in progress.iterate(kept[:-1], desc="accuracy-control: giving layers back"):
-        fewer = [k for k in kept if k != name]
+    """(score, kept) after giving back every layer the bound holds without. Layers are
+    offered in chunks, halved where a chunk cannot go back whole (ddmin's splitting): a
+    sufficient prefix of a hundred layers that needs a few of them costs tens of trials,
+    not one per layer."""
+    kept, queue = list(kept), [kept[:-1]]
+
+    def offered():
+        while queue:
+            yield queue.pop(0)
+
+    for chunk in progress.iterate(offered(), desc="accuracy-control: giving layers back"):
+        fewer = [k for k in kept if k not in chunk]
         if judge.within(trials.score(fewer)):
             kept = fewer
+        elif len(chunk) > 1:
+            queue[:0] = [chunk[:len(chunk) // 2], chunk[len(chunk) // 2:]]
     return trials.score(kept), tuple(kept)
