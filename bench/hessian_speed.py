@@ -108,19 +108,24 @@ def main() -> None:
     p.add_argument("--before", help="also time hessian.py at this commit")
     p.add_argument("--before-resnet", action="store_true", help="with --before: on the ResNet18 too")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
+    p.add_argument("--models", default="digits,resnet18", help="comma-separated: digits, resnet18")
     p.add_argument("--resnet-samples", type=int, default=64)
     p.add_argument("--resnet-batch", type=int, default=16)
     p.add_argument("--resnet-tol", type=float, default=0.1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    cases = [("digits CNN", digits_setup(256), 256, 64, 200, 0.05),
-             ("ResNet18 32x32", resnet18_setup(args.resnet_samples), args.resnet_samples, args.resnet_batch, 200,
-              args.resnet_tol)]
+    chosen = args.models.split(",")
+    if set(chosen) - {"digits", "resnet18"}:
+        p.error(f"--models {args.models!r}: expected digits and/or resnet18")
+    cases = [("digits CNN", lambda: digits_setup(256), 256, 64, 200, 0.05) if "digits" in chosen else None,
+             ("ResNet18 32x32", lambda: resnet18_setup(args.resnet_samples), args.resnet_samples, args.resnet_batch,
+              200, args.resnet_tol) if "resnet18" in chosen else None]
     estimators = [("after (this tree)", hessian)]
     if args.before:
         estimators.append((f"before ({args.before})", module_at(args.before)))
     rows = []
-    for name, (model, x, y), samples, batch, iterations, tol in cases:
+    for name, setup, samples, batch, iterations, tol in filter(None, cases):
+        model, x, y = setup()
         params = sum(p.numel() for p in model.parameters())
         for label, estimator in estimators:
             if name.startswith("ResNet") and estimator is not hessian and not args.before_resnet:
@@ -134,8 +139,8 @@ def main() -> None:
                          f"{cpu:.2f}", f"{wall:.2f}", shown])
             print(rows[-1], flush=True)
     print(f"\n{cpu_description()}; torch threads {args.threads}\n")
-    print(markdown_table(["model", "params", "layers", "samples/batch", "estimator", "Hessian-vector products", "CPU s", "wall s",
-                          "per-layer traces"], rows, "llrllrrrl"))
+    print(markdown_table(["model", "params", "layers", "samples/batch", "estimator", "Hessian-vector products",
+                          "CPU s", "wall s", "per-layer traces"], rows, "llrllrrrl"))
 
 
 if __name__ == "__main__":
