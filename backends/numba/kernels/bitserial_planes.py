@@ -7,6 +7,11 @@ words. Inside a word, the element order is the one the 8×8 bit
 transposition leaves (element 8t + r at bit 8(t mod 8) + r): activations and weights go
 through the same function, so their bits pair up.
 
+Convolutions take the K order (ky, kx, channel) with each tap's channels padded to
+`channel_run_bits` elements, so an input position's channel bits are made once per image
+(`position_planes`) and an output pixel's row is copied together from its taps' words
+(`kernels/bitserial.py`) instead of transposed again for every pixel that reads them.
+
 Weights: storage integers s of b1/i2/u2 are written as Σ_j c_j·b_j + offset over their
 bit planes b_j (`WEIGHT_PLANES`), so Σ x·s = Σ_j c_j·popcount-sum(x, b_j) + offset·Σ x.
 A weight row of plane j repeats that plane's word in all A lanes of its word.
@@ -64,6 +69,49 @@ def to_planes(row, planes, out):
     for e in range(row.size):
         total += row[e]
     return total
+
+
+def channel_run_bits(channels: int) -> int:
+    """Bits one tap's channels take in a convolution row: a power of two up to 64 (several
+    taps share a word), else whole words."""
+    return 1 << max(channels - 1, 0).bit_length() if channels <= 64 else -(-channels // 64) * 64
+
+
+def conv_weight_rows(storage: np.ndarray, run_bits: int) -> np.ndarray:
+    """[Cout, Cin/g, kh, kw] storage -> [Cout, kh·kw·run_bits] in the (ky, kx, channel) order,
+    zero-padded channels (a zero field: no bit set in any plane)."""
+    cout, cin_g = storage.shape[:2]
+    taps = np.moveaxis(storage, 1, -1).reshape(cout, -1, cin_g)
+    rows = np.zeros((cout, taps.shape[1], run_bits), storage.dtype)
+    rows[:, :, :cin_g] = taps
+    return rows.reshape(cout, -1)
+
+
+@njit(cache=True)
+def position_planes(image, c0, channels, y, z_u, planes, out, sums):
+    """image: centred activations x - zp_x [C, Hp, Wp]; the unsigned x_u = centred + z_u of channels
+    c0 .. c0+channels-1 at every position (y, x) of image row y -> bit c of plane i in
+    out[x·block + (c // 64)·planes + i] (out zeroed, block = words·planes); sums[x] = Σ x_u.
+    Channel rows are read contiguously, eight at a time, into one byte per channel of a
+    uint64 per position, which one 8×8 transpose turns into eight plane bytes."""
+    wp = image.shape[2]
+    block = out.size // wp
+    chunk = np.empty(wp, np.uint64)
+    sums[:] = 0
+    for t in range(-(-channels // 8)):
+        chunk[:] = 0
+        for r in range(min(8, channels - 8 * t)):
+            source = image[c0 + 8 * t + r, y]
+            for x in range(wp):
+                v = np.int64(source[x]) + z_u
+                sums[x] += v
+                chunk[x] |= np.uint64(v) << np.uint64(8 * r)
+        shift = np.uint64(8 * (t & 7))
+        word = (t >> 3) * planes
+        for x in range(wp):
+            bits = _transpose8(chunk[x])
+            for i in range(planes):
+                out[x * block + word + i] |= ((bits >> np.uint64(8 * i)) & _BYTE) << shift
 
 
 def weight_plane_rows(storage: np.ndarray, kind: str, planes: int, groups: int) -> np.ndarray:

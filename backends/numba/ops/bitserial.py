@@ -14,7 +14,8 @@ import numpy as np
 from qcompiler.ir.types import STORAGE_BITS, QuantType
 
 from ..kernels.bitserial import qconv2d_bitserial_kernel, qlinear_bitserial_kernel
-from ..kernels.bitserial_planes import WEIGHT_PLANES, activation_planes, weight_plane_rows
+from ..kernels.bitserial_planes import (WEIGHT_PLANES, activation_planes, channel_run_bits, conv_weight_rows,
+                                        weight_plane_rows)
 from ..kernels.pack import unpack_rows
 from ..weights import PackedWeights
 from .common import Requant, zero_point
@@ -29,10 +30,12 @@ class BitserialPlan:
     channel_const: np.ndarray  # int64 [Cout]: -z_u·Σ (w - zp_w)
     x_min: int                 # qmin of the activation storage: x_u = x - x_min
     z_u: int                   # the activation zero point in x_u units
+    run_bits: int              # a convolution tap's channels in a row (`channel_run_bits`); 0 for linear
 
 
-def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, groups: int):
-    """The bit-serial form of constant packed weights [Cout, K], or None when it does not apply."""
+def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, groups: int, kernel=None):
+    """The bit-serial form of constant packed weights [Cout, K] (a convolution's K = Cin/groups·kh·kw
+    with `kernel` = (kh, kw)), or None when it does not apply."""
     if w_t.storage not in WEIGHT_PLANES or STORAGE_BITS[x_t.storage] > 8 or weights.packed.ndim != 2:
         return None
     coefficients, offset = WEIGHT_PLANES[w_t.storage]
@@ -41,20 +44,20 @@ def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, group
     zp_w = weights.zero_point.astype(np.int64)
     z_u = zero_point(x_t) - x_t.qmin
     centred_sum = stored.astype(np.int64).sum(axis=1) - weights.k * zp_w
+    run_bits = 0
+    if kernel is not None:
+        cin_g = weights.k // (kernel[0] * kernel[1])
+        run_bits = channel_run_bits(cin_g)
+        stored = conv_weight_rows(stored.reshape(-1, cin_g, *kernel), run_bits)
     return BitserialPlan(weight_plane_rows(stored, w_t.storage, planes, groups), planes,
-                         np.array(coefficients, np.int64), offset - zp_w, -z_u * centred_sum, x_t.qmin, z_u)
-
-
-def _unsigned(plan: BitserialPlan, centred: np.ndarray) -> np.ndarray:
-    """x - zp_x (padding included) -> x_u = x - qmin as uint8."""
-    return np.ascontiguousarray(centred + plan.z_u, np.uint8)
+                         np.array(coefficients, np.int64), offset - zp_w, -z_u * centred_sum, x_t.qmin, z_u, run_bits)
 
 
 def run_bitserial_conv(plan: BitserialPlan, centred: np.ndarray, kernel, stride, dilation, bias, rq: Requant,
                        out: np.ndarray) -> None:
     """centred: the padded, centred input [N, C, Hp, Wp]; out: [N, Cout, OH, OW] int32."""
-    qconv2d_bitserial_kernel(_unsigned(plan, centred), plan.w_planes, plan.planes, plan.plane_coef, plan.x_coef,
-                             plan.channel_const, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
+    qconv2d_bitserial_kernel(centred, plan.z_u, plan.w_planes, plan.planes, plan.run_bits, plan.plane_coef,
+                             plan.x_coef, plan.channel_const, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
                              dilation[1], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
 
 

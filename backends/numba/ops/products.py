@@ -90,7 +90,8 @@ def prepare_qconv(node: Node) -> Step:
         return tiled_rows16(rows16, groups, LANES) if rows16 is not None and HAS_AVX512BW else rows16
 
     # bit planes (1-2-bit weights) or int16 rows, made once when the weight is constant
-    bitserial = bitserial_plan(w_t, weights_for(None), x_t, groups) if const_input(node, 1) is not None else None
+    bitserial = bitserial_plan(w_t, weights_for(None), x_t, groups, kernel) \
+        if const_input(node, 1) is not None else None
     fixed_rows16 = im2col_rows(weights_for(None)) if const_input(node, 1) is not None and bitserial is None else None
     x_fits_int16 = fits_int16_centred(x_t)
 
@@ -101,7 +102,7 @@ def prepare_qconv(node: Node) -> Step:
         bias = bias_for(b)
         wide = needs_wide_accumulator(weights, bias, x_t)
         if bitserial is not None and not wide:
-            xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel)
+            xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel, np.int16)
             out = np.empty((x.shape[0], cout) + out_hw, np.int32)
             run_bitserial_conv(bitserial, xc, kernel, stride, dilation, bias, rq, out)
             return [out[:, :, 0, :] if spatial == 1 else out]
