@@ -31,22 +31,31 @@ def _planes_times_weights(x_planes, x_sum, n_rows, w_planes, ch0, planes, plane_
                           multiplier, shift, y_zp, lo, hi, mode, dst):
     """x_planes: uint64 [rows (multiple of 4), words] activation planes, x_sum: their Σ x_u;
     w_planes: uint64 [W rows, words] of one group, channel c's planes at rows c·len(plane_coef)+j;
-    dst[c, r] (int32) gets the requantized output of channel ch0 + c for row r < n_rows."""
+    dst[c, r] (int32) gets the requantized output of channel ch0 + c for row r < n_rows.
+    The popcount sums are kept channel-major and finished one channel row at a time: those
+    loops vectorize (requantization included), a per-output loop over [rows, W] sums took
+    as long as the popcounts."""
     rows, row_words = x_planes.shape
     n_w = plane_coef.size
-    sums = np.empty((rows, w_planes.shape[0]), np.int64)
-    tile = np.empty((4, 4), np.int64)
+    sums = np.empty((w_planes.shape[0], rows), np.int64)
     for j0 in range(0, w_planes.shape[0], 4):
         for r0 in range(0, rows, 4):
-            popcount_tile_4x4(x_planes[r0:r0 + 4], w_planes[j0:j0 + 4], row_words // VECTOR_WORDS, planes - 1, tile)
-            sums[r0:r0 + 4, j0:j0 + 4] = tile
+            popcount_tile_4x4(x_planes[r0:r0 + 4], w_planes[j0:j0 + 4], row_words // VECTOR_WORDS, planes - 1,
+                              sums[j0:j0 + 4, r0:r0 + 4].T)
+    acc = np.empty(n_rows, np.int64)
     for c in range(dst.shape[0]):
         oc = ch0 + c
+        per_x = x_coef[oc]
         for r in range(n_rows):
-            a = x_coef[oc] * x_sum[r] + channel_const[oc] + bias[oc]
-            for j in range(n_w):
-                a += plane_coef[j] * sums[r, c * n_w + j]
-            dst[c, r] = requantize_one(a, multiplier[oc], shift[oc], y_zp, lo, hi, mode)
+            acc[r] = per_x * x_sum[r] + channel_const[oc] + bias[oc]
+        for j in range(n_w):
+            coef = plane_coef[j]
+            plane_sums = sums[c * n_w + j]
+            for r in range(n_rows):
+                acc[r] += coef * plane_sums[r]
+        m, s, row = multiplier[oc], shift[oc], dst[c]
+        for r in range(n_rows):
+            row[r] = requantize_one(acc[r], m, s, y_zp, lo, hi, mode)
 
 
 @njit(cache=True)

@@ -23,7 +23,8 @@ VECTOR_WORDS = 8  # uint64 words per 512-bit vector: rows are multiples of this 
 @intrinsic
 def popcount_tile_4x4(typingctx, x, w, steps, plane_mask, tile):
     """tile[r, c] = Σ_{s<steps} Σ_{l<8} popcount(x[r, 8s+l] & w[c, 8s+l]) << (l & plane_mask);
-    x, w: uint64 arrays of 4 rows with contiguous rows; tile: int64 [4, 4] C-contiguous."""
+    x, w: uint64 arrays of 4 rows with contiguous rows; tile: int64 [4, 4], any strides (a
+    transposed view lets the caller keep its sums channel-major)."""
     def codegen(context, builder, signature, args):
         xa = context.make_array(signature.args[0])(context, builder, args[0])
         wa = context.make_array(signature.args[1])(context, builder, args[1])
@@ -74,8 +75,11 @@ def popcount_tile_4x4(typingctx, x, w, steps, plane_mask, tile):
             mask = builder.insert_element(mask, args[3], ir.Constant(ir.IntType(32), lane))
         plane_of_lane = builder.and_(ir.Constant(v8, list(range(VECTOR_WORDS))), mask)
         tile_base = builder.ptrtoint(ta.data, i64)
+        row_stride, col_stride = (builder.extract_value(ta.strides, d) for d in range(2))
         for j, value in enumerate(final):
-            addr = builder.add(tile_base, ir.Constant(i64, 8 * j))
+            r, c = divmod(j, 4)
+            addr = builder.add(tile_base, builder.add(builder.mul(row_stride, ir.Constant(i64, r)),
+                                                      builder.mul(col_stride, ir.Constant(i64, c))))
             weighted = builder.shl(value, plane_of_lane)
             builder.store(builder.call(reduce_add, [weighted]), builder.inttoptr(addr, i64.as_pointer()))
         return context.get_dummy_value()
