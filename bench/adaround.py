@@ -31,7 +31,7 @@ PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{me
 
 def models(cls_samples: int):
     """name -> (load, calibration, test inputs, labels or None)."""
-    from qcompiler.demo import load_demo_model
+    from qcompiler.cli.demo import load_demo_model
     from qcompiler.loading import load_model
     from qcompiler.testing.zoo import digits_data
 

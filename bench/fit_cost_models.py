@@ -25,8 +25,8 @@ from _common import cpu_description, markdown_table  # noqa: E402
 from _mnist_resnet import SmallResNet  # noqa: E402
 
 from qcompiler.api import compile  # noqa: E402
-from qcompiler.demo import load_demo_model  # noqa: E402
-from qcompiler.edge_bench import onnxruntime_seconds, host_cpu_flags, runner_missing  # noqa: E402
+from qcompiler.cli.demo import load_demo_model  # noqa: E402
+from qcompiler.cli.edge_bench import onnxruntime_seconds, host_cpu_flags, runner_missing  # noqa: E402
 from qcompiler.targets import get_target  # noqa: E402
 from qcompiler.targets.target import CostModel  # noqa: E402
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qcompiler.demo import WEIGHTS, load_demo_model
+from qcompiler.cli.demo import WEIGHTS, load_demo_model
 from qcompiler.testing.zoo import accuracy, digits_data, train_digits_cnn
 
 

@@ -4,7 +4,7 @@ Imported by the test modules (`from digits_fixtures import digits, digits_model`
 import pytest
 import torch
 
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.testing.zoo import digits_data
 
 

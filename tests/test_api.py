@@ -8,7 +8,7 @@ import torch
 
 import qcompiler
 from qcompiler.api import compile
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir import graph_diff
 from qcompiler.ir.types import QuantType, is_quantized
 from qcompiler.passes.calibration import CalibrationError

@@ -7,7 +7,8 @@ import pytest
 import rapidocr_onnxruntime
 
 import qcompiler
-from qcompiler.cli import main, parse_dynamic_dims
+from qcompiler.cli import main
+from qcompiler.cli.model_args import parse_dynamic_dims
 from qcompiler.ir.serialize import save_qir
 from qcompiler.loading import load_model
 
@@ -58,7 +59,7 @@ def test_demo_prints_the_report_and_both_accuracies(capsys):
 
 def test_compile_a_torch_factory_saves_exports_and_reports(capsys, files, digits):
     out_dir, onnx_path = files / "compiled", files / "digits.onnx"
-    code, out, err = run(capsys, "compile", "qcompiler.demo:load_demo_model", "--target", "armv8",
+    code, out, err = run(capsys, "compile", "qcompiler.cli.demo:load_demo_model", "--target", "armv8",
                          "--calib", files / "train.npy", "-o", out_dir, "--export-onnx", onnx_path)
     assert code == 0, err
     assert "qcompiler report: @DigitsCNN for armv8" in out and f"wrote {out_dir}" in err and onnx_path.is_file()
@@ -67,7 +68,7 @@ def test_compile_a_torch_factory_saves_exports_and_reports(capsys, files, digits
 
 
 def test_dynamic_dim_flags_make_a_torch_input_dim_symbolic(capsys):
-    code, out, err = run(capsys, "inspect", "qcompiler.demo:load_demo_model", "--input-shape", "2,1,8,8",
+    code, out, err = run(capsys, "inspect", "qcompiler.cli.demo:load_demo_model", "--input-shape", "2,1,8,8",
                          "--dynamic-dim", "x:0=B")
     assert code == 0, err
     assert "input  %x: f32[B,1,8,8]" in out

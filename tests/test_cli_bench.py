@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from qcompiler.cli import main
-from qcompiler.edge_bench import HEADER, host_cpu_flags, runner_missing
+from qcompiler.cli.edge_bench import HEADER, host_cpu_flags, runner_missing
 from qcompiler.targets import get_target
 from qcompiler.testing.zoo import digits_data
 
-MODEL = "qcompiler.demo:load_demo_model"
+MODEL = "qcompiler.cli.demo:load_demo_model"
 TARGETS = ["armv8", "x86-vnni", "x86-avx2", "cortex-m"]
 
 

@@ -10,7 +10,7 @@ from qcompiler.pipelines import with_bit_allocation
 
 from digits_fixtures import digits  # noqa: F401 (fixture)
 
-FACTORY = "qcompiler.demo:load_demo_model"
+FACTORY = "qcompiler.cli.demo:load_demo_model"
 WEIGHTS = {"features_2": 72, "features_5": 1152, "classifier": 2560}  # conv 8x1x3x3, conv 16x8x3x3, linear 10x256
 
 

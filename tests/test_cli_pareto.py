@@ -61,7 +61,7 @@ def test_an_onnx_model_swept_with_the_chosen_point_marked_and_plotted(capsys, fi
 
 
 def test_a_torch_factory_with_labelled_calibration_budgets_and_a_size_cap(capsys, files):
-    code, out, err = run(capsys, "pareto", "qcompiler.demo:load_demo_model", "--calib", files / "calib_labelled.npz",
+    code, out, err = run(capsys, "pareto", "qcompiler.cli.demo:load_demo_model", "--calib", files / "calib_labelled.npz",
                          "--val", files / "val.npz", "--budgets", "1KB,50%,75%,100%", "--choices", "4,8",
                          "--metric", "sqnr", "--samples", "64", "--max-size", "3KB")
     assert code == 0, err
@@ -73,7 +73,7 @@ def test_a_torch_factory_with_labelled_calibration_budgets_and_a_size_cap(capsys
 
 
 def test_a_cap_no_point_meets_prints_the_table_then_the_error(capsys, files):
-    code, out, err = run(capsys, "pareto", "qcompiler.demo:load_demo_model", "--calib", files / "calib.npy",
+    code, out, err = run(capsys, "pareto", "qcompiler.cli.demo:load_demo_model", "--calib", files / "calib.npy",
                          "--val", files / "val.npz", "--steps", "2", "--metric", "sqnr", "--samples", "32",
                          "--max-size", "100B")
     assert code == 1 and len(out.splitlines()) == 5 and "<- chosen" not in out
@@ -90,7 +90,7 @@ def test_a_cap_no_point_meets_prints_the_table_then_the_error(capsys, files):
     (["--val", "{dir}/missing.npz"], "missing.npz: no such file"),
 ])
 def test_bad_input_is_one_error_line(capsys, files, argv, message):
-    argv = ["pareto", "qcompiler.demo:load_demo_model", "--calib", str(files / "calib.npy")] + \
+    argv = ["pareto", "qcompiler.cli.demo:load_demo_model", "--calib", str(files / "calib.npy")] + \
         [a.replace("{dir}", str(files)) for a in argv]
     code, out, err = run(capsys, *argv)
     assert code == 1 and out == ""

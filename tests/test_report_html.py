@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qcompiler.api import compile
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.errors import QIRError
 from qcompiler.testing.zoo import digits_data
 

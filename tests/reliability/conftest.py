@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import qcompiler
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.serialize import save_qir
 from qcompiler.loading import load_model
 

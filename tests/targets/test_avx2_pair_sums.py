@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import qcompiler
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.types import QuantType
 
 INT16_MAX = 2**15 - 1

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.frontends.fx import import_module
 from qcompiler.ir import verify
 from qcompiler.ir.types import QuantType

@@ -2,7 +2,7 @@
 data-free tests."""
 import pytest
 
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.loading import load_model
 from qcompiler.testing.zoo import digits_data
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import qcompiler
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.passes.datafree import DataFreeError
 
 PIPELINE = ("fold-constants,canonicalize,fold-bn,fuse-activations,dce,"

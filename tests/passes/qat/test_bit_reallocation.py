@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from qcompiler.backends.numba.executor import NumbaExecutor
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.clone import clone
 from qcompiler.ir.types import QuantType
 from qcompiler.loading import load_model

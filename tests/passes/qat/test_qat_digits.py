@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import qcompiler
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.types import QuantType
 from qcompiler.loading import load_model
 from qcompiler.passes.qat import QAT

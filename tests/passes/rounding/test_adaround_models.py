@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from qcompiler.demo import load_demo_model
+from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.verifier import verify
 from qcompiler.loading import load_model
 from qcompiler.numerics.sqnr import sqnr_db

@@ -5,63 +5,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from .atomic_write import atomic_directory, atomic_file, check_writable
-from .cli_bench import add_bench_parser
-from .cli_pareto import add_pareto_parser, load_calibration
-from .ir.errors import QIRError
-from .targets import available_targets, get_target
-
-
-class UsageError(QIRError):
-    """Options that do not fit together."""
-
-
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a .onnx or .qir file, or 'package.module:factory' returning a torch model")
-    p.add_argument("--input-shape", help="input shape, e.g. 1,3,224,224: torch models are traced on it, ONNX "
-                                         "models take it where their file leaves a dim open")
-    p.add_argument("--dynamic-dim", action="append", metavar="INPUT:AXIS=SYMBOL",
-                   help="keep this input dim symbolic, e.g. x:3=W or 0:3=W (input by name or position); repeat "
-                        "for several. ONNX files keep the dims they declare symbolic without it")
-
-
-def parse_dynamic_dims(texts) -> dict | None:
-    """`--dynamic-dim x:3=W` flags -> {"x": {3: "W"}} (a numeric input is a position)."""
-    if not texts:
-        return None
-    dims: dict = {}
-    for text in texts:
-        where, sep, symbol = text.partition("=")
-        name, colon, axis = where.rpartition(":")
-        if not sep or not colon or not name or not symbol.strip():
-            raise UsageError(f"--dynamic-dim {text!r}: expected INPUT:AXIS=SYMBOL, e.g. x:3=W")
-        try:
-            axis = int(axis)
-        except ValueError:
-            raise UsageError(f"--dynamic-dim {text!r}: the axis {axis!r} is not an integer") from None
-        key = int(name) if name.isdigit() else name
-        dims.setdefault(key, {})[axis] = symbol.strip()
-    return dims
-
-
-def example_input(model: str, text):
-    """The tensor `--input-shape` describes. A file model only reads its shape, so it gets
-    a zero-stride view that holds no memory whatever the shape; a torch model is traced on
-    random values."""
-    from .loading import parse_shape
-
-    shape = parse_shape(text)
-    if shape is None:
-        return None
-    import torch
-
-    if Path(model).suffix.lower() in (".onnx", ".qir"):
-        return torch.zeros((), dtype=torch.float32).expand(shape)
-    return torch.randn(shape)
+from ..atomic_write import atomic_directory, atomic_file, check_writable
+from ..ir.errors import QIRError
+from ..targets import available_targets, get_target
+from .bench import add_bench_parser
+from .model_args import UsageError, add_model_args, example_input, parse_dynamic_dims
+from .pareto import add_pareto_parser, load_calibration
 
 
 def _load(args):
-    from .loading import load_model
+    from ..loading import load_model
 
     example = example_input(args.model, args.input_shape)
     return load_model(args.model, None if example is None else (example,),
@@ -75,10 +28,10 @@ def _pipeline_option(text):
 
 
 def cmd_opt(args) -> int:
-    from .instruments import DumpIR, TimePasses, VerifyEach
-    from .ir.printer import print_graph
-    from .ir.serialize import save_qir
-    from .passmanager import PassContext, PassManager
+    from ..instruments import DumpIR, TimePasses, VerifyEach
+    from ..ir.printer import print_graph
+    from ..ir.serialize import save_qir
+    from ..passmanager import PassContext, PassManager
 
     if args.output:
         check_writable(args.output, what="-o")
@@ -105,7 +58,7 @@ def cmd_opt(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from .ir.graphviz import save_svg, to_dot
+    from ..ir.graphviz import save_svg, to_dot
 
     graph = _load(args)
     consts = [n for n in graph.nodes if n.op == "const"]
@@ -134,7 +87,7 @@ def cmd_inspect(args) -> int:
 
 def _budgets(texts) -> dict:
     """`--budget size=60%` flags -> {"size": "60%"}, each checked as allocate-bits checks it."""
-    from .passes.allocation.budgets import parse_budget
+    from ..passes.allocation.budgets import parse_budget
 
     budgets: dict = {}
     for text in texts or ():
@@ -160,7 +113,7 @@ def _check_export_opset(args) -> None:
         raise UsageError("--export-opset is given without --export-onnx: there is no export to apply it to")
     import onnx
 
-    from .backends.onnx.opsets import MIN_OPSET
+    from ..backends.onnx.opsets import MIN_OPSET
 
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= args.export_opset <= newest:
@@ -168,10 +121,10 @@ def _check_export_opset(args) -> None:
 
 
 def cmd_compile(args) -> int:
-    from .api import compile
-    from .passmanager import parse_pipeline
-    from .pipelines import names, with_bit_allocation
-    from .saving import check_save_directory
+    from ..api import compile
+    from ..passmanager import parse_pipeline
+    from ..pipelines import names, with_bit_allocation
+    from ..saving import check_save_directory
 
     # paths, target and pipeline are checked before, not after, compiling
     check_save_directory(args.output)
@@ -210,7 +163,7 @@ def cmd_compile(args) -> int:
     rep = cm.report()
     print(rep)
     if args.report:
-        from .report_html import write_html
+        from ..report_html import write_html
 
         write_html(rep, cm.pass_log, path=args.report)
         print(f"wrote {args.report}", file=sys.stderr)
@@ -225,7 +178,7 @@ def cmd_demo(args) -> int:
 
 
 def _fmt(t) -> str:
-    from .ir.printer import format_type
+    from ..ir.printer import format_type
 
     return format_type(t)
 
@@ -237,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="quantize a model for a target, save it and print the report",
                        description="Import MODEL, calibrate it on DATA, quantize and lower it for TARGET; save the "
                                    "compiled model into OUTDIR (load it with qcompiler.load) and print the report.")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--target", default="generic", help=f"one of: {', '.join(available_targets())} (default: generic)")
     p.add_argument("--calib", metavar="DATA", help="calibration samples: a .npy array [N, ...] or a .npz of arrays "
                                                    "by input name (a torch model is traced on the first sample); "
@@ -272,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("opt", help="run a pass pipeline over a model and print or save the IR",
                        description="Import MODEL, run PIPELINE over it and print the resulting IR (or save it with -o).")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("-p", "--pipeline", required=True, help='passes, e.g. "canonicalize,fold-bn,fuse-activations,dce"')
     p.add_argument("-o", "--output", help="write the IR to this .qir file (+ .npz of constants)")
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after every pass into DIR")
@@ -282,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="op counts, parameters, opaque ops and a picture of a model",
                        description="Summarize MODEL: inputs/outputs, op counts, parameters, opaque ops; optionally draw it.")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--dot", help="write the graph as Graphviz DOT to this file")
     p.add_argument("--svg", help="draw the graph to this SVG file")
     p.set_defaults(func=cmd_inspect)

@@ -23,9 +23,9 @@ from typing import Optional
 
 import numpy as np
 
-from .ir.core import Graph
-from .ir.errors import QIRError
-from .targets import Target, get_target
+from ..ir.core import Graph
+from ..ir.errors import QIRError
+from ..targets import Target, get_target
 
 
 class EdgeBenchError(QIRError):
@@ -80,7 +80,7 @@ def edge_table(graph: Graph, targets: list, calibration, inputs: np.ndarray, lab
 
 def _row(graph, target, calibration, inputs, labels, batch, repeats, threads, onnx_form, seed, progress,
          missing) -> EdgeRow:
-    from .api import compile
+    from ..api import compile
 
     cm = compile(graph, target=target.name, calibration=calibration, seed=seed, progress=progress)
     static = graph.inputs[0].type.shape[0] if graph.inputs[0].type.shape else None

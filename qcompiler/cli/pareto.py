@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import sys
 
+from .model_args import UsageError, add_model_args, example_input, parse_dynamic_dims
+
 RESOURCES = ("size", "bops", "latency")  # passes/allocation/costs.py's, not imported: it loads torch
 LABELS = "labels"
 
 
 def add_pareto_parser(sub) -> None:
-    from .cli import _add_model_args  # cli imports this module: resolve at parser-building time
-    from .targets import available_targets
+    from ..targets import available_targets
 
     p = sub.add_parser("pareto", help="sweep a mixed-precision budget: the accuracy / size / latency front",
                        description="Import MODEL, score its layers' sensitivity once, allocate weight widths for "
                                    "a sweep of budgets on one resource, quantize each allocation and measure it on "
                                    "the validation data; print the table (front points starred, the chosen one "
                                    "marked), the pipeline that compiles the chosen point, and optionally a plot.")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--target", default="generic", help=f"one of: {', '.join(available_targets())} (default: generic)")
     p.add_argument("--calib", metavar="DATA", required=True,
                    help="calibration samples: a .npy array, or a .npz of arrays by input name; an array named "
@@ -46,9 +47,8 @@ def add_pareto_parser(sub) -> None:
 
 
 def cmd_pareto(args) -> int:
-    from .cli import example_input, parse_dynamic_dims
-    from .pareto import accuracy_pareto
-    from .pareto_result import ParetoError
+    from ..pareto import accuracy_pareto
+    from ..pareto_result import ParetoError
 
     limits = _limits(args)
     calibration = load_calibration(args.calib)
@@ -77,8 +77,7 @@ def cmd_pareto(args) -> int:
 
 
 def _limits(args) -> dict:
-    from .cli import UsageError
-    from .passes.allocation.budgets import parse_budget
+    from ..passes.allocation.budgets import parse_budget
 
     limits = {}
     for resource in RESOURCES:
@@ -103,7 +102,6 @@ def _limits(args) -> dict:
 
 
 def _widths(text: str) -> tuple:
-    from .cli import UsageError
 
     try:
         return tuple(int(b) for b in text.split(","))
@@ -115,8 +113,7 @@ def load_calibration(path):
     """The samples, or (inputs, labels) batches when the file carries labels (the
     sensitivity pass then measures the task loss; `compile` reads --calib the same way,
     so a pipeline printed here compiles to the same allocation)."""
-    from .cli import UsageError
-    from .loading import load_arrays
+    from ..loading import load_arrays
 
     arrays = load_arrays(path)
     if not isinstance(arrays, dict) or LABELS not in arrays:
@@ -130,8 +127,7 @@ def load_calibration(path):
 
 
 def _validation(path) -> tuple:
-    from .cli import UsageError
-    from .loading import load_arrays
+    from ..loading import load_arrays
 
     arrays = load_arrays(path)
     if not isinstance(arrays, dict) or LABELS not in arrays:

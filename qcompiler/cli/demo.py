@@ -11,9 +11,9 @@ from typing import TextIO
 
 import numpy as np
 
-from .ir.errors import QIRError
+from ..ir.errors import QIRError
 
-WEIGHTS = Path(__file__).parent / "data" / "digits_cnn.npz"
+WEIGHTS = Path(__file__).parents[1] / "data" / "digits_cnn.npz"
 TARGET = "armv8"
 ONNX_FORM = "qoperator"
 
@@ -26,7 +26,7 @@ def load_demo_model(path=WEIGHTS):
     """The DigitsCNN with the bundled (or given) weights, in eval mode."""
     import torch
 
-    from .testing.zoo import DigitsCNN
+    from ..testing.zoo import DigitsCNN
 
     model = DigitsCNN()
     try:
@@ -41,8 +41,8 @@ def load_demo_model(path=WEIGHTS):
 
 def run_demo(out: TextIO = sys.stdout, progress: bool = False) -> dict:
     """Compile, report, measure; returns the accuracies by row label."""
-    from .api import compile
-    from .testing.zoo import accuracy, digits_data
+    from ..api import compile
+    from ..testing.zoo import accuracy, digits_data
 
     model = load_demo_model()
     x_train, _, x_test, y_test = digits_data()

@@ -1,5 +1,5 @@
 """`qcompiler bench MODEL --targets armv8,x86-vnni,... --calib DATA [--data LABELLED] -o OUT`:
-the per-target edge table (qcompiler/edge_bench.py), printed and written as OUT.md and
+the per-target edge table (qcompiler/cli/edge_bench.py), printed and written as OUT.md and
 OUT.json."""
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from .model_args import UsageError, add_model_args, example_input, parse_dynamic_dims
+
 LABELS = "labels"
 
 
 def add_bench_parser(sub) -> None:
-    from .cli import _add_model_args  # cli imports this module: resolve at parser-building time
-    from .targets import available_targets
+    from ..targets import available_targets
 
     p = sub.add_parser("bench", help="per target: size, BOPs, predicted and measured latency, accuracy",
                        description="Compile MODEL for each target and print one row per target: weight size, "
@@ -20,7 +21,7 @@ def add_bench_parser(sub) -> None:
                                    "machine runs the target's code (onnxruntime on the export and the Numba "
                                    "backend; other targets say 'predicted'), and the accuracy on --data. Writes "
                                    "OUT.md and OUT.json.")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--targets", required=True, help=f"comma-separated, from: {', '.join(available_targets())}")
     p.add_argument("--calib", metavar="DATA", required=True,
                    help="calibration samples: a .npy array, or a .npz with one input array (and optionally "
@@ -40,11 +41,10 @@ def add_bench_parser(sub) -> None:
 
 
 def cmd_bench(args) -> int:
-    from .atomic_write import check_writable
-    from .cli import UsageError, example_input, parse_dynamic_dims
+    from ..atomic_write import check_writable
+    from ..loading import load_model
+    from ..targets import get_target
     from .edge_bench import edge_table, to_json, to_markdown, to_text
-    from .loading import load_model
-    from .targets import get_target
 
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if not targets:
@@ -73,8 +73,7 @@ def cmd_bench(args) -> int:
 
 
 def _inputs(path, option: str):
-    from .cli import UsageError
-    from .loading import load_arrays
+    from ..loading import load_arrays
 
     arrays = load_arrays(path)
     if isinstance(arrays, dict):
@@ -87,8 +86,7 @@ def _inputs(path, option: str):
 
 
 def _labelled(path) -> tuple:
-    from .cli import UsageError
-    from .loading import load_arrays
+    from ..loading import load_arrays
 
     arrays = load_arrays(path)
     if not isinstance(arrays, dict) or LABELS not in arrays:
