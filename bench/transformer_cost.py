@@ -82,7 +82,7 @@ def _child(args) -> dict:
     """One path, measured in this process; printed as JSON for the parent."""
     import qcompiler
     import qcompiler.api as api
-    from qcompiler.report import report
+    from qcompiler.report.layers import report
     from qcompiler.instruments.time_passes import TimePasses
     from qcompiler.testing import transformer_models as tm
 

@@ -108,7 +108,7 @@ class CompiledModel:
         with `format="html"` one self-contained HTML page (tables, SVG plots, pass
         timings, IR diffs between passes; `pareto`: a ParetoResult to plot) returned as
         text and written to `path` when given."""
-        from .report import report
+        from .report.layers import report
 
         if format not in ("table", "html"):
             raise QIRError(f"report format {format!r}: expected 'table' or 'html'")
@@ -116,7 +116,7 @@ class CompiledModel:
             if path is not None or pareto is not None:
                 raise QIRError("report(path=, pareto=) apply to format='html' only")
             return report(self)
-        from .report_html import write_html
+        from .report.html import write_html
 
         return write_html(report(self), self.pass_log, path=path, pareto=pareto)
 

@@ -9,7 +9,7 @@ from onnx import helper
 
 import qcompiler
 from qcompiler.api import compile
-from qcompiler.report import report
+from qcompiler.report.layers import report
 from qcompiler.testing.onnx_models import make_model, tensor
 
 from digits_fixtures import digits, digits_model  # noqa: F401 (fixtures)

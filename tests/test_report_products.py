@@ -8,7 +8,7 @@ import torch
 from qcompiler.api import compile
 from qcompiler.ir.ops import quant_conv
 from qcompiler.ir.registry import run_reference
-from qcompiler.report import report
+from qcompiler.report.layers import report
 from qcompiler.testing.zoo import DigitsCNN
 
 

@@ -163,7 +163,7 @@ def cmd_compile(args) -> int:
     rep = cm.report()
     print(rep)
     if args.report:
-        from ..report_html import write_html
+        from ..report.html import write_html
 
         write_html(rep, cm.pass_log, path=args.report)
         print(f"wrote {args.report}", file=sys.stderr)

@@ -15,7 +15,7 @@ import qcompiler
 from qcompiler.backends.numba import NumbaExecutor
 from qcompiler.backends.onnx import to_onnx
 from qcompiler.cli.demo import load_demo_model
-from qcompiler.report import report
+from qcompiler.report.layers import report
 from qcompiler.testing.cpu import has_vnni
 from qcompiler.testing.zoo import digits_data
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import html
 from typing import Optional, Sequence
 
-from .atomic_write import atomic_file
-from .report_plots import bits_plot, pareto_plot, sensitivity_plot, sqnr_plot
-from .report_table import COLUMNS, RIGHT_ALIGNED, footer_lines, row_cells
+from ..atomic_write import atomic_file
+from .plots import bits_plot, pareto_plot, sensitivity_plot, sqnr_plot
+from .table import COLUMNS, RIGHT_ALIGNED, footer_lines, row_cells
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }

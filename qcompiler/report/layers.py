@@ -22,14 +22,14 @@ from typing import Optional
 
 from threadpoolctl import threadpool_limits
 
-from .analysis import element_bits, macs, storage_bytes, type_label
-from .analysis.agreement import integer_agreement
-from .ir.core import Graph, Node
-from .ir.errors import QIRError
-from .ir.registry import get_op, is_opaque
-from .ir.types import CodebookType, is_float
-from .numerics.sqnr import sqnr_db
-from .runtime.reference import run_graph
+from ..analysis import element_bits, macs, storage_bytes, type_label
+from ..analysis.agreement import integer_agreement
+from ..ir.core import Graph, Node
+from ..ir.errors import QIRError
+from ..ir.registry import get_op, is_opaque
+from ..ir.types import CodebookType, is_float
+from ..numerics.sqnr import sqnr_db
+from ..runtime.reference import run_graph
 
 FP32_BITS = 32
 
@@ -48,12 +48,12 @@ class Report:
     lowered: bool = False                            # rows carry why a layer stays float
 
     def __str__(self) -> str:
-        from .report_table import render_text
+        from .table import render_text
 
         return render_text(self)
 
     def to_markdown(self) -> str:
-        from .report_table import render_markdown
+        from .table import render_markdown
 
         return render_markdown(self)
 
