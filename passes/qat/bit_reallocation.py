@@ -37,6 +37,7 @@ from ..sensitivity.layers import Layer
 from .bit_switch import candidate_step, check_symmetric, integer_range, switch
 from .errors import QATError
 from .gradient_tap import GradientTap
+from .trained_weights import is_binary
 from .losses import needs_teacher, training_loss
 from .qbitopt import qbitopt_scores
 
@@ -63,13 +64,15 @@ class BitReallocation:
         self.graph, self.trained, self.method, self.every, self.epochs, self.ctx = graph, trained, method, every, epochs, ctx
         self.choices, self.budget = tuple(sorted(choices)), {"size": parse_budget("size", budget["size"])}
         self.target = get_target(ctx.target or "generic")
+        # binary (b1) weights keep their width: switching to and from a sign is not a step change
+        self.steps = {name: entry for name, entry in trained.weight_steps.items() if not is_binary(entry[0])}
         self.layers, self.bits = [], {}
-        for name, (weight, parameter, step) in trained.weight_steps.items():
+        for name, (weight, parameter, step) in self.steps.items():
             check_symmetric(step, name)
             axis = weight.value.type.axis
             self.layers.append(Layer(weight.layer, (WeightUse(weight.value, weight.layer, axis),)))
             self.bits[name] = int(weight.value.type.storage[1:])
-        self.tap = GradientTap({name: step for name, (_, _, step) in trained.weight_steps.items()})
+        self.tap = GradientTap({name: step for name, (_, _, step) in self.steps.items()})
         self.history: list = []
         self.planes: dict = {}  # BMPQ: weight name -> bit-gradient magnitude per plane (mean per backward pass)
 
@@ -99,8 +102,8 @@ class BitReallocation:
         return epoch < self.epochs or self.epochs == 1
 
     def allocate(self, step: int, epoch: int) -> None:
-        scores = {name: self._scores(name) for name in self.trained.weight_steps}
-        for layer, name in zip(self.layers, self.trained.weight_steps):
+        scores = {name: self._scores(name) for name in self.steps}
+        for layer, name in zip(self.layers, self.steps):
             layer.node.attrs["q.sens"] = {str(b): s for b, s in scores[name].items()}
         problem = allocation_problem(self.graph, self.layers, self.target, self.choices, None, self.budget,
                                      reader="qat{bitopt=...}")
@@ -109,13 +112,13 @@ class BitReallocation:
         if size > limit + RESOLUTION * limit:
             raise QATError(f"qat: the allocation at step {step} costs {size:.6g} B, over the budget {limit:.6g} B")
         changed = 0
-        for (name, (weight, parameter, step_size)), bits in zip(self.trained.weight_steps.items(), allocation.choices):
+        for (name, (weight, parameter, step_size)), bits in zip(self.steps.items(), allocation.choices):
             if bits != self.bits[name]:
                 qmin, qmax = integer_range(bits, bool(weight.layer.attrs.get("q.reduce_range")))
                 switch(step_size, parameter.detach(), qmin, qmax, _elements_per_step(weight))
                 self.bits[name], changed = bits, changed + 1
         position = {id(n): i for i, n in enumerate(self.graph.nodes)}
-        layers = sorted(self.trained.weight_steps.items(), key=lambda item: position[id(item[1][0].layer)])
+        layers = sorted(self.steps.items(), key=lambda item: position[id(item[1][0].layer)])
         bits = {w.layer.outputs[0].name: self.bits[name] for name, (w, _, _) in layers}  # in graph order
         entry = {"step": step, "epoch": epoch, "bits": bits, "size": size, "budget": limit, "changed": changed}
         if self.method == "bmpq":  # what the scores came from, per layer: LSB first, at the width it had
@@ -127,7 +130,7 @@ class BitReallocation:
         self.tap.reset()
 
     def _scores(self, name: str) -> dict:
-        weight, parameter, step = self.trained.weight_steps[name]
+        weight, parameter, step = self.steps[name]
         array = parameter.detach()
         reduce = bool(weight.layer.attrs.get("q.reduce_range"))
         candidates = {}
@@ -148,7 +151,7 @@ class BitReallocation:
         """The widths into the graph: each weight's storage and its layer's `q.bits`;
         the trained module's entries get the new integer range, which write_back clips to."""
         self.tap.remove()
-        for name, (weight, parameter, step) in list(self.trained.weight_steps.items()):
+        for name, (weight, parameter, step) in list(self.steps.items()):
             bits = self.bits[name]
             t: QuantType = weight.value.type
             weight.value.type = dataclasses.replace(t, storage=WEIGHT_STORAGE[bits])

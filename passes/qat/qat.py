@@ -37,7 +37,6 @@ from qcompiler.ir.core import Graph
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.runtime.torch import to_torch
 
-from ..rounding.float_weights import rounded_weights
 from ..rounding.unit_graph import float_graph
 from .bit_reallocation import BitReallocation, check_options
 from .bits_plot import plot_bits
@@ -46,6 +45,7 @@ from .data import TrainingData
 from .errors import QATError
 from .losses import check_loss
 from .train import Settings, train
+from .trained_weights import is_binary, trained_weights
 from .training_module import TrainingModule
 from .write_back import write_back
 
@@ -93,7 +93,7 @@ class QAT(Pass):
         check_options(self.bitopt, self.budget, self.every, self.choices)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
-        weights = rounded_weights(graph, ctx)
+        weights = trained_weights(graph, ctx)
         if not weights:
             raise QATError("qat: no quantized weights to train: run quantize first, in the same pipeline")
         seed = ctx.seed if self.seed is None else self.seed
@@ -116,4 +116,6 @@ class QAT(Pass):
         scales = write_back(graph, trained, self.method)
         return PassResult(True, {"method": self.method, "epochs": log, "scales": scales,
                                  "mixed_models": 0 if mixed is None else len(mixed.models),
+                                 "binary_weights": sum(is_binary(w) for w in weights),
+                                 "pruned_zeros": sum(int((keep == 0).sum()) for _, keep in trained.masks.values()),
                                  **({} if bits is None else {"bits": bits.history})})

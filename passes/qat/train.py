@@ -1,8 +1,8 @@
 """The QAT loop: Adam (or SGD with momentum) over the trained weights and the step sizes
-(the step sizes at `lr * scale_lr`), step sizes projected back into their allowed set
-after every step; per epoch the mean loss and a metric (top-1 accuracy against the
-labels, else agreement with the float model's class for a 2-D first output) go to
-ctx.note and the pass stats. Progress goes through ctx.progress (tqdm when enabled).
+(the step sizes at `lr * scale_lr`), step sizes and pruned weights projected back into
+their allowed set after every step; per epoch the mean loss and a metric (top-1
+accuracy against the labels, else agreement with the float model's class for a 2-D
+first output) go to ctx.note and the pass stats. Progress goes through ctx.progress (tqdm when enabled).
 
 `extra_losses(inputs, labels, teacher)` adds terms to every step's loss: BR-QAT's mixed
 models (block_replacement.py). `schedule.after_step(epoch, step)` (steps counted from 1
@@ -37,7 +37,6 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
               {"params": trained.scale_parameters(), "lr": settings.lr * settings.scale_lr, "weight_decay": 0.0}]
     optimizer = (torch.optim.Adam(groups, lr=settings.lr) if settings.optimizer == "adam"
                  else torch.optim.SGD(groups, lr=settings.lr, momentum=0.9))
-    steps = trained.step_sizes()
     module = trained.module.train()
     log, step_count = [], 0
     for epoch in range(1, settings.epochs + 1):
@@ -54,8 +53,7 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            for step in steps:
-                step.project()
+            trained.project()
             step_count += 1
             if schedule is not None:
                 schedule.after_step(epoch, step_count)

@@ -7,7 +7,12 @@
 - each per-tensor quantized activation fake-quantized by a StepSize shared by every
   value of the same type: quantize gives a tie group (concat operands, pass-through
   results) one type, and sharing the parameter keeps the group tied while it learns;
-- float constants from the model (biases) nn.Parameters, as the executor makes them.
+- float constants from the model (biases) nn.Parameters, as the executor makes them;
+- binary (b1) weights quantized as sign × mean magnitude (binary_step.py), so they stay
+  binary; pruned weights (a layer `prune` marked with `q.sparsity`, its weight's exact
+  zeros) held at zero: their gradient is masked and `project` zeroes them again after
+  every step (weight decay or momentum could otherwise move them), so the sparsity
+  `prune` chose is the one deployed.
 
 BatchNorm is gone by now: fold-bn folded it into the conv weights before calibration,
 so its statistics are frozen at the float model's, and QAT trains the folded weights.
@@ -23,8 +28,12 @@ from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.types import QuantType, TensorType
 from qcompiler.runtime.torch import _Builder
 
+from .binary_step import BinaryStep
 from .errors import QATError
 from .step_sizes import StepSize
+from .trained_weights import is_binary
+
+PRUNED_ATTR = "q.sparsity"  # what prune writes on a layer (passes/compression/prune.py)
 
 
 class TrainingModule:
@@ -39,12 +48,21 @@ class TrainingModule:
         self.weight_steps = builder.weight_steps      # weight value name -> (Weight, Parameter, StepSize)
         self.activation_steps = builder.activation_steps  # tie_key -> StepSize
         self.floats = builder.floats                  # const result name -> (const Node, Parameter)
+        self.masks = builder.masks                    # weight value name -> (Parameter, keep mask) of pruned weights
 
     def step_sizes(self) -> list:
         return [s for _, _, s in self.weight_steps.values()] + list(self.activation_steps.values())
 
     def scale_parameters(self) -> list:
         return [p for s in self.step_sizes() for p in s.parameters()]
+
+    def project(self) -> None:
+        """Back into the allowed set after an optimizer step: step sizes, pruned zeros."""
+        for step in self.step_sizes():
+            step.project()
+        with torch.no_grad():
+            for parameter, keep in self.masks.values():
+                parameter.mul_(keep)
 
     def weight_parameters(self) -> list:
         return [p for _, p, _ in self.weight_steps.values()] + [p for _, p in self.floats.values()]
@@ -57,6 +75,7 @@ class _TrainingBuilder(_Builder):
         self.weight_steps: dict = {}
         self.activation_steps: dict = {} if shared is None else shared.activation_steps
         self.floats: dict = {}
+        self.masks: dict = {} if shared is None else shared.masks
         self.shared = shared
 
     def _constant(self, node: Node):
@@ -82,14 +101,24 @@ class _TrainingBuilder(_Builder):
             _, parameter, step = self.shared.weight_steps[node.output.name]
         else:
             array = np.asarray(weight.float_value, np.float32)
-            per_step = array.size // (array.shape[t.axis] if t.axis is not None else 1)
-            step = StepSize(t, array.shape, self.method, per_step)
-            step.qmin, step.qmax = weight.qmin, weight.qmax  # the reduced range of AVX2 weights, if set
             parameter = torch.nn.Parameter(torch.from_numpy(array.copy()))
+            if is_binary(weight):
+                step = BinaryStep(parameter, t.axis, self.method)
+            else:
+                per_step = array.size // (array.shape[t.axis] if t.axis is not None else 1)
+                step = StepSize(t, array.shape, self.method, per_step)
+                step.qmin, step.qmax = weight.qmin, weight.qmax  # the reduced range of AVX2 weights, if set
+                if weight.layer.attrs.get(PRUNED_ATTR):
+                    self._mask(node.output.name, parameter, array)
         hint = node.attrs.get("origin") or node.output.name
         self.weight_steps[node.output.name] = (weight, parameter, step)
         value = self.fx.get_attr(self._register(hint, parameter))
         return self.fx.call_module(self._register(f"{hint}.step", step), (value,))
+
+    def _mask(self, name: str, parameter: torch.nn.Parameter, array: np.ndarray) -> None:
+        keep = torch.from_numpy(array != 0).to(parameter.dtype)
+        parameter.register_hook(lambda grad: grad * keep)
+        self.masks[name] = (parameter, keep)
 
     def _quantized(self, x, v: Value):
         t = v.type
