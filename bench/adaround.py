@@ -32,7 +32,7 @@ PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{me
 def models(cls_samples: int):
     """name -> (load, calibration, test inputs, labels or None)."""
     from qcompiler.cli.demo import load_demo_model
-    from qcompiler.loading import load_model
+    from qcompiler.model.loading import load_model
     from qcompiler.testing.zoo import digits_data
 
     x_train, _, x_test, y_test = digits_data()

@@ -33,7 +33,7 @@ from qcompiler.testing.text_lines import stroke_lines  # noqa: E402
 
 from qcompiler.ir.clone import clone  # noqa: E402
 from qcompiler.ir.dense import Dense  # noqa: E402
-from qcompiler.loading import load_model  # noqa: E402
+from qcompiler.model.loading import load_model  # noqa: E402
 from qcompiler.numerics.sqnr import sqnr_db  # noqa: E402
 from qcompiler.passes.datafree import SyntheticCalibration  # noqa: E402
 from qcompiler.passes.datafree.cgan import CGANOptions  # noqa: E402

@@ -35,7 +35,7 @@ from qcompiler.testing.text_lines import stroke_lines  # noqa: E402
 from qcompiler.analysis.size import storage_bytes  # noqa: E402
 from qcompiler.backends.onnx import export  # noqa: E402
 from qcompiler.ir.clone import clone  # noqa: E402
-from qcompiler.loading import load_model  # noqa: E402
+from qcompiler.model.loading import load_model  # noqa: E402
 from qcompiler.numerics.sqnr import sqnr_db  # noqa: E402
 from qcompiler.passmanager import PassContext, PassManager  # noqa: E402
 from qcompiler.runtime.torch import run_torch  # noqa: E402

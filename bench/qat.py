@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the table into bench/RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    from qcompiler.loading import load_model
+    from qcompiler.model.loading import load_model
     from qcompiler.passes.qat import QAT
     from qcompiler.passmanager import PassContext, PassManager
 

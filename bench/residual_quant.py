@@ -42,7 +42,7 @@ from qcompiler.analysis.size import element_bits  # noqa: E402
 from qcompiler.backends.numba import NumbaExecutor  # noqa: E402
 from qcompiler.backends.onnx import to_onnx  # noqa: E402
 from qcompiler.ir.clone import clone  # noqa: E402
-from qcompiler.loading import load_model  # noqa: E402
+from qcompiler.model.loading import load_model  # noqa: E402
 from qcompiler.numerics.sqnr import sqnr_db  # noqa: E402
 from qcompiler.passmanager import PassContext, PassManager  # noqa: E402
 from qcompiler.runtime.torch import run_torch  # noqa: E402

@@ -3,7 +3,6 @@
     import qcompiler
     cm = qcompiler.compile(model, target="armv8", example_inputs=x, calibration=data)
 """
-__version__ = "0.1.0"
-
+from .version import __version__  # noqa: F401
 from .ir import Graph, QIRError, verify  # noqa: F401
 from .api import compile, load  # noqa: F401,E402

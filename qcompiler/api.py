@@ -9,7 +9,6 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .compiled import CompiledModel
 from .instruments import DumpIR, VerifyEach
 from .instruments.keep_before import KeepBefore
 from .instruments.keep_float import KeepFloat
@@ -17,10 +16,11 @@ from .instruments.pass_log import PassLog
 from .ir.clone import clone
 from .ir.core import Graph
 from .ir.errors import QIRError
-from .loading import load_model
+from .model.compiled import CompiledModel
+from .model.load_compiled import load_compiled
+from .model.loading import load_model
 from .passmanager import PassContext, PassManager, PipelineError, Progress
 from .pipelines import to_string
-from .saving import load_compiled
 from .targets import get_target
 
 # the report measures SQNR on at most this many samples, of at most this many bytes in

@@ -24,7 +24,7 @@ import numpy as np
 
 from .ir.clone import clone
 from .ir.core import Graph
-from .loading import load_model
+from .model.loading import load_model
 from .pareto_result import ParetoError, ParetoResult, SweepPoint
 from .passes.allocation.budgets import parse_budget
 from .passes.allocation.costs import RESOURCES

@@ -6,7 +6,7 @@ import pytest
 import torch
 from qcompiler.passes.allocation import AllocationError
 
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.pareto import accuracy_pareto
 from qcompiler.pareto_result import ParetoError
 from qcompiler.passmanager import PassContext, run_pipeline

@@ -14,7 +14,7 @@ from qcompiler.ir.types import QuantType, is_quantized
 from qcompiler.passes.calibration import CalibrationError
 from qcompiler.passmanager import PassResult, PipelineError, graph_pass
 from qcompiler.pipelines import default_pipeline, insert_after
-from qcompiler.saving import CompiledModelFileError
+from qcompiler.model.saving import CompiledModelFileError
 from qcompiler.targets import TargetError
 from qcompiler.testing.cpu import has_vnni
 

@@ -10,7 +10,7 @@ import qcompiler
 from qcompiler.cli import main
 from qcompiler.cli.model_args import parse_dynamic_dims
 from qcompiler.ir.serialize import save_qir
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 
 from digits_fixtures import digits, digits_model  # noqa: F401 (fixtures)
 

@@ -7,7 +7,7 @@ import pytest
 
 from qcompiler.cli import main
 from qcompiler.ir.serialize import save_qir
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 
 from digits_fixtures import digits, digits_model  # noqa: F401 (fixtures)
 

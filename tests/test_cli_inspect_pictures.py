@@ -5,7 +5,7 @@ import torch
 
 from qcompiler.cli import main
 from qcompiler.ir.serialize import save_qir
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 
 
 def test_inspect_writes_dot_and_svg(tmp_path, capsys):

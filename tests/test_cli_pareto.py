@@ -7,7 +7,7 @@ import torch
 from qcompiler.backends.onnx import export
 
 from qcompiler.cli import main
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.testing.deep_digits import train_deep_digits_cnn
 from qcompiler.testing.zoo import digits_data
 

@@ -4,7 +4,7 @@ import pytest
 from onnx import helper
 
 from qcompiler.ir import FrontendError
-from qcompiler.loading import DataFileError, load_arrays, load_model
+from qcompiler.model.loading import DataFileError, load_arrays, load_model
 from qcompiler.testing.onnx_models import floats, make_model, tensor
 
 

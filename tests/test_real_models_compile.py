@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import qcompiler
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.numerics.sqnr import sqnr_db
 from qcompiler.passmanager import PassContext, run_pipeline
 from qcompiler.runtime.reference import run_graph

@@ -42,7 +42,7 @@ def add_bench_parser(sub) -> None:
 
 def cmd_bench(args) -> int:
     from ..atomic_write import check_writable
-    from ..loading import load_model
+    from ..model.loading import load_model
     from ..targets import get_target
     from .edge_bench import edge_table, to_json, to_markdown, to_text
 
@@ -73,7 +73,7 @@ def cmd_bench(args) -> int:
 
 
 def _inputs(path, option: str):
-    from ..loading import load_arrays
+    from ..model.loading import load_arrays
 
     arrays = load_arrays(path)
     if isinstance(arrays, dict):
@@ -86,7 +86,7 @@ def _inputs(path, option: str):
 
 
 def _labelled(path) -> tuple:
-    from ..loading import load_arrays
+    from ..model.loading import load_arrays
 
     arrays = load_arrays(path)
     if not isinstance(arrays, dict) or LABELS not in arrays:

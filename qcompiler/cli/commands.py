@@ -14,7 +14,7 @@ from .pareto import add_pareto_parser, load_calibration
 
 
 def _load(args):
-    from ..loading import load_model
+    from ..model.loading import load_model
 
     example = example_input(args.model, args.input_shape)
     return load_model(args.model, None if example is None else (example,),
@@ -124,7 +124,7 @@ def cmd_compile(args) -> int:
     from ..api import compile
     from ..passmanager import parse_pipeline
     from ..pipelines import names, with_bit_allocation
-    from ..saving import check_save_directory
+    from ..model.saving import check_save_directory
 
     # paths, target and pipeline are checked before, not after, compiling
     check_save_directory(args.output)

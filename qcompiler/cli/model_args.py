@@ -44,7 +44,7 @@ def example_input(model: str, text):
     """The tensor `--input-shape` describes. A file model only reads its shape, so it gets
     a zero-stride view that holds no memory whatever the shape; a torch model is traced on
     random values."""
-    from ..loading import parse_shape
+    from ..model.loading import parse_shape
 
     shape = parse_shape(text)
     if shape is None:

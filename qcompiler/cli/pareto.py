@@ -113,7 +113,7 @@ def load_calibration(path):
     """The samples, or (inputs, labels) batches when the file carries labels (the
     sensitivity pass then measures the task loss; `compile` reads --calib the same way,
     so a pipeline printed here compiles to the same allocation)."""
-    from ..loading import load_arrays
+    from ..model.loading import load_arrays
 
     arrays = load_arrays(path)
     if not isinstance(arrays, dict) or LABELS not in arrays:
@@ -127,7 +127,7 @@ def load_calibration(path):
 
 
 def _validation(path) -> tuple:
-    from ..loading import load_arrays
+    from ..model.loading import load_arrays
 
     arrays = load_arrays(path)
     if not isinstance(arrays, dict) or LABELS not in arrays:

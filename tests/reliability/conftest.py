@@ -8,7 +8,7 @@ import torch
 import qcompiler
 from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.serialize import save_qir
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 from qcompiler.cli import main
 from qcompiler.ir.errors import ParseError
 from qcompiler.ir.serialize import load_qir
-from qcompiler.loading import DataFileError, load_arrays
+from qcompiler.model.loading import DataFileError, load_arrays
 
 GRAPH = "graph @g(%x: f32[1]) -> (f32[1]) {{\n  %y = relu(%x){attrs} : f32[1]\n  return %y\n}}\n"
 

@@ -9,7 +9,7 @@ import pytest
 import rapidocr_onnxruntime
 
 from qcompiler.cli import main
-from qcompiler.compiled import CompiledModel
+from qcompiler.model.compiled import CompiledModel
 from qcompiler.ir.errors import QIRError
 
 CLS_MODEL = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"

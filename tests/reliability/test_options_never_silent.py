@@ -10,7 +10,7 @@ import torch
 import qcompiler
 from qcompiler.passmanager import PassError, PipelineError, parse_pipeline
 from qcompiler.passes.sensitivity.bit_gradient import bit_gradient_scores
-from qcompiler.saving import CompiledModelFileError
+from qcompiler.model.saving import CompiledModelFileError
 
 
 @pytest.mark.parametrize("pipeline, message", [

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from qcompiler.compiled import CompiledModel
-from qcompiler.input_checks import InputError
+from qcompiler.model.compiled import CompiledModel
+from qcompiler.model.input_checks import InputError
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import TensorType
 from qcompiler.targets import get_target

@@ -11,10 +11,10 @@ import onnx
 import pytest
 
 import qcompiler
-from qcompiler import saving
+from qcompiler.model import saving
 from qcompiler.cli import main
 from qcompiler.ir.errors import QIRError
-from qcompiler.saving import CompiledModelFileError
+from qcompiler.model.saving import CompiledModelFileError
 
 
 def rehash(directory) -> None:

@@ -13,7 +13,7 @@ from onnx_export_quantized import quantized_values
 from torch import nn
 
 from qcompiler.backends.onnx import to_onnx
-from qcompiler.compiled import CompiledModel
+from qcompiler.model.compiled import CompiledModel
 from qcompiler.frontends.fx import import_module
 from qcompiler.ir import verify
 from qcompiler.ir.clone import clone

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from qcompiler.ir.types import TensorType
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.passmanager import PassContext, PassManager
 from qcompiler.runtime.torch import run_torch
 

@@ -3,7 +3,7 @@ data-free tests."""
 import pytest
 
 from qcompiler.cli.demo import load_demo_model
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.testing.zoo import digits_data
 
 

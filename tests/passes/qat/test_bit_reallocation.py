@@ -11,7 +11,7 @@ from qcompiler.backends.numba.executor import NumbaExecutor
 from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.clone import clone
 from qcompiler.ir.types import QuantType
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.passes.qat import QAT
 from qcompiler.passes.qat.errors import QATError
 from qcompiler.passmanager import PassContext, PassManager, PipelineError

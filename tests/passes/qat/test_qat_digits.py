@@ -7,7 +7,7 @@ import torch
 import qcompiler
 from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.types import QuantType
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.passes.qat import QAT
 from qcompiler.passes.qat.block_replacement import MixedModels
 from qcompiler.passes.qat.training_module import TrainingModule

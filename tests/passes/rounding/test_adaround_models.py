@@ -8,7 +8,7 @@ import torch
 
 from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.verifier import verify
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.numerics.sqnr import sqnr_db
 from qcompiler.passmanager import PassContext, PassManager
 from qcompiler.runtime.torch import run_torch

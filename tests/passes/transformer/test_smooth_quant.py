@@ -8,7 +8,7 @@ import qcompiler
 from qcompiler.ir.clone import clone
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import TensorType
-from qcompiler.loading import load_model
+from qcompiler.model.loading import load_model
 from qcompiler.numerics.sqnr import sqnr_db
 from qcompiler.passmanager import PassContext, PassManager
 from qcompiler.passes.transformer.errors import TransformerRecipeError

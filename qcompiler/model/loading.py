@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from .frontends.dynamic_dims import DynamicDims
-from .ir.core import Graph
-from .ir.errors import FrontendError, QIRError
+from ..frontends.dynamic_dims import DynamicDims
+from ..ir.core import Graph
+from ..ir.errors import FrontendError, QIRError
 
 
 def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = False,
@@ -27,7 +27,7 @@ def load_model(model: Any, example_inputs: Any = None, *, dynamic_batch: bool = 
     if _is_torch_module(model):
         if example_inputs is None:
             raise FrontendError("a torch.nn.Module needs example_inputs (a tensor or a tuple of tensors) to be traced")
-        from .frontends.fx import import_module
+        from ..frontends.fx import import_module
 
         return import_module(model, example_inputs, dynamic_batch=dynamic_batch, dynamic_dims=dynamic_dims)
     if type(model).__name__ == "ModelProto":
@@ -52,7 +52,7 @@ def _load_path(spec: str, example_inputs, dynamic_batch: bool, dynamic_dims) -> 
         if not Path(spec).is_file():
             raise FrontendError(f"{spec}: no such file")
         _refuse_dynamic_dims(dynamic_dims, spec)
-        from .ir.serialize import load_qir
+        from ..ir.serialize import load_qir
 
         return load_qir(spec)
     if ":" in spec and not Path(spec).exists():
@@ -65,7 +65,7 @@ def _import_onnx(model, example_inputs, dynamic_batch: bool, dynamic_dims) -> Gr
     source model runs at; the example inputs only fill in what the file leaves open (a
     missing shape, dim 0 with `dynamic_batch=False`) and must fit its static dims
     (but for the batch)."""
-    from .frontends.onnx import import_onnx
+    from ..frontends.onnx import import_onnx
 
     if example_inputs is None and dynamic_dims is None:
         return import_onnx(model)
@@ -84,7 +84,7 @@ def _import_onnx(model, example_inputs, dynamic_batch: bool, dynamic_dims) -> Gr
 
 
 def _onnx_input_shapes(proto, example_inputs, source: str, dynamic_batch: bool, dynamic_dims) -> dict:
-    from .frontends.dynamic_dims import dims_per_input
+    from ..frontends.dynamic_dims import dims_per_input
 
     initializers = {t.name for t in proto.graph.initializer}
     inputs = [v for v in proto.graph.input if v.name not in initializers]
@@ -197,7 +197,7 @@ class DataFileError(QIRError):
 def load_arrays(path) -> Any:
     """Samples from a `.npy` (one array: a single-input model) or `.npz` file (arrays by
     input name; a single array is taken whatever its name). Nothing is unpickled."""
-    from .ir.array_files import ArrayFileError, read_arrays
+    from ..ir.array_files import ArrayFileError, read_arrays
 
     path = Path(path)
     if path.suffix.lower() not in (".npy", ".npz"):

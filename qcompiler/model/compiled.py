@@ -6,9 +6,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .ir.core import Graph
-from .ir.errors import QIRError
-from .targets import Target
+from ..ir.core import Graph
+from ..ir.errors import QIRError
+from ..targets import Target
 
 
 class CompiledModel:
@@ -20,7 +20,7 @@ class CompiledModel:
 
     `cm(x)` refuses NaN/Inf inputs (the integer model would clip them to finite, wrong
     outputs), complex numbers, out-of-range embedding/gather indices and 0 rows for a
-    fixed batch (qcompiler/input_checks.py); `cm(x, check_inputs=False)` skips the
+    fixed batch (qcompiler/model/input_checks.py); `cm(x, check_inputs=False)` skips the
     NaN/Inf scan, a full pass over the data."""
 
     def __init__(self, graph: Graph, float_graph: Optional[Graph], target: Target, pipeline: str,
@@ -85,7 +85,7 @@ class CompiledModel:
     def executor(self):
         """The Numba executor of the compiled graph, built (and JIT-compiled) on first use."""
         if self._executor is None:
-            from .backends.numba.executor import NumbaExecutor
+            from ..backends.numba.executor import NumbaExecutor
 
             self._executor = NumbaExecutor(self.graph)
         return self._executor
@@ -96,7 +96,7 @@ class CompiledModel:
         fake-quant graph (before `lower`), the others from the lowered graph. Codebook
         weights are spelled as `codebook`: gather | int8 (docs/codebook.md). `opset`: the
         default-domain opset (default: the source's, raised to what the form needs)."""
-        from .backends.onnx import export
+        from ..backends.onnx import export
 
         # without a `lower` pass there is no graph before it: the compiled graph is the fake-quant one
         graph = self.fake_quant_graph if form == "qdq" and self.fake_quant_graph is not None else self.graph
@@ -108,7 +108,7 @@ class CompiledModel:
         with `format="html"` one self-contained HTML page (tables, SVG plots, pass
         timings, IR diffs between passes; `pareto`: a ParetoResult to plot) returned as
         text and written to `path` when given."""
-        from .report.layers import report
+        from ..report.layers import report
 
         if format not in ("table", "html"):
             raise QIRError(f"report format {format!r}: expected 'table' or 'html'")
@@ -116,7 +116,7 @@ class CompiledModel:
             if path is not None or pareto is not None:
                 raise QIRError("report(path=, pareto=) apply to format='html' only")
             return report(self)
-        from .report.html import write_html
+        from ..report.html import write_html
 
         return write_html(report(self), self.pass_log, path=path, pareto=pareto)
 

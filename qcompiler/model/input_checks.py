@@ -9,8 +9,8 @@ from typing import Optional
 
 import numpy as np
 
-from .ir.core import Graph
-from .ir.errors import QIRError
+from ..ir.core import Graph
+from ..ir.errors import QIRError
 
 
 class InputError(QIRError):
