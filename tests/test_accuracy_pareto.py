@@ -7,14 +7,14 @@ import torch
 from qcompiler.passes.allocation import AllocationError
 
 from qcompiler.model.loading import load_model
-from qcompiler.pareto import accuracy_pareto
-from qcompiler.pareto_result import ParetoError
+from qcompiler.pareto.sweep import accuracy_pareto
+from qcompiler.pareto.result import ParetoError
 from qcompiler.passmanager import PassContext, run_pipeline
 from qcompiler.pipelines import remove
 from qcompiler.runtime.torch import run_torch
 from qcompiler.testing.deep_digits import train_deep_digits_cnn
 from qcompiler.testing.zoo import digits_data, train_digits_cnn
-from qcompiler.validation import ValidationError
+from qcompiler.pareto.validation import ValidationError
 
 
 @pytest.fixture(scope="module")

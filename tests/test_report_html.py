@@ -116,8 +116,8 @@ def test_the_page_renders_in_headless_chromium(compiled, page, tmp_path):
 
 
 def test_a_pareto_sweep_is_plotted_with_its_front_and_chosen_point(compiled):
-    from qcompiler.pareto_result import ParetoResult, SweepPoint
-    from qcompiler.validation import Score
+    from qcompiler.pareto.result import ParetoResult, SweepPoint
+    from qcompiler.pareto.validation import Score
 
     def point(size, accuracy, bits):
         return SweepPoint(budget=size, bits={"a": bits[0], "b": bits[1]}, size=size, bops=size * 64,

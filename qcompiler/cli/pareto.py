@@ -1,6 +1,6 @@
 """`qcompiler pareto`: sweep a mixed-precision budget, print every allocation with its
 size, BOPs, predicted latency and measured accuracy, mark the front and the chosen point,
-and draw them (qcompiler/pareto.py does the work)."""
+and draw them (qcompiler/pareto/ does the work)."""
 from __future__ import annotations
 
 import sys
@@ -47,8 +47,8 @@ def add_pareto_parser(sub) -> None:
 
 
 def cmd_pareto(args) -> int:
-    from ..pareto import accuracy_pareto
-    from ..pareto_result import ParetoError
+    from ..pareto.sweep import accuracy_pareto
+    from ..pareto.result import ParetoError
 
     limits = _limits(args)
     calibration = load_calibration(args.calib)

@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic_write import atomic_file
-from .ir.errors import QIRError
+from ..atomic_write import atomic_file
+from ..ir.errors import QIRError
 from .validation import Score
 
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .ir.core import Graph
-from .ir.errors import QIRError
-from .passes.calibration.data import calibration_batches
-from .passes.calibration.errors import CalibrationError
-from .passes.sensitivity.errors import SensitivityError
-from .passes.sensitivity.loss import per_sample_task_loss
-from .runtime.reference import as_float, bind_inputs
-from .runtime.torch import to_torch
+from ..ir.core import Graph
+from ..ir.errors import QIRError
+from ..passes.calibration.data import calibration_batches
+from ..passes.calibration.errors import CalibrationError
+from ..passes.sensitivity.errors import SensitivityError
+from ..passes.sensitivity.loss import per_sample_task_loss
+from ..runtime.reference import as_float, bind_inputs
+from ..runtime.torch import to_torch
 
 BATCH = 256
 

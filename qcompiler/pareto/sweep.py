@@ -22,20 +22,20 @@ from typing import Any
 
 import numpy as np
 
-from .ir.clone import clone
-from .ir.core import Graph
-from .model.loading import load_model
-from .pareto_result import ParetoError, ParetoResult, SweepPoint
-from .passes.allocation.budgets import parse_budget
-from .passes.allocation.costs import RESOURCES
-from .passes.allocation.layer_options import allocation_problem, write_choices
-from .passes.allocation.pareto import pareto_front
-from .passes.allocation.problem import total_cost
-from .passes.quantize.choices import WEIGHT_STORAGE
-from .passes.sensitivity.layers import quantizable_layers
-from .passmanager import PassContext, Progress, parse_pipeline, run_pipeline
-from .pipelines import names, split, to_string
-from .targets import get_target
+from ..ir.clone import clone
+from ..ir.core import Graph
+from ..model.loading import load_model
+from ..passes.allocation.budgets import parse_budget
+from ..passes.allocation.costs import RESOURCES
+from ..passes.allocation.layer_options import allocation_problem, write_choices
+from ..passes.allocation.pareto import pareto_front
+from ..passes.allocation.problem import total_cost
+from ..passes.quantize.choices import WEIGHT_STORAGE
+from ..passes.sensitivity.layers import quantizable_layers
+from ..passmanager import PassContext, Progress, parse_pipeline, run_pipeline
+from ..pipelines import names, split, to_string
+from ..targets import get_target
+from .result import ParetoError, ParetoResult, SweepPoint
 from .validation import ValidationSet, inputs_and_labels
 
 ALLOCATING_PASSES = ("sensitivity", "allocate-bits", "search")
