@@ -115,8 +115,3 @@ class RuleSet:
 
     def rules_for(self, op: str) -> list:
         return self._by_op.get(op, [])
-
-    def apply(self, graph: Graph, **options) -> dict:
-        from .driver import apply_rules
-
-        return apply_rules(graph, self, **options)
