@@ -4,7 +4,8 @@ scale follows each token's own magnitude; `lower` turns the lookup into `qembedd
 which dequantizes only the rows it picks. Tables a layer also reads as a weight (tied
 input and output embeddings) are left to that layer's quantization.
 
-With a floor `min_sqnr` (quantize{embedding_sqnr=...}) a vocabulary-sized table keeps only
+With a floor `min_sqnr` (quantize{embedding_sqnr=...}, else the lookup's `q.embedding_sqnr`,
+which transformer-recipe writes) a vocabulary-sized table keeps only
 as many bits per value as that floor needs (the fewest of 4..8 whose rounding keeps the
 table's SQNR at or above it; row scales then clipped for least error): the codes still sit in int8 storage, so every executor runs
 them unchanged, and the ONNX export packs them to that many bits
@@ -23,9 +24,11 @@ from qcompiler.ir.types import QuantType, is_float
 from qcompiler.numerics.affine import dequantize, quantize
 from qcompiler.numerics.sqnr import sqnr_db
 
+from .errors import QuantizeError
 from .keep_float import kept_float
 
 EMBEDDING_STORAGE = "i8"
+EMBEDDING_SQNR = "q.embedding_sqnr"  # a lookup's own floor (dB), used when quantize sets none
 
 
 FEWEST_BITS = 4
@@ -85,9 +88,17 @@ def lookup_table(node):
     return None
 
 
+def _lookup_floor(node) -> Optional[float]:
+    value = node.attrs.get(EMBEDDING_SQNR)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value == value):
+        raise QuantizeError(f"node {node.label()}: {EMBEDDING_SQNR} = {value!r} is not a number of dB")
+    return None if value is None else float(value)
+
+
 def quantize_embedding_tables(graph: Graph, min_sqnr: Optional[float] = None) -> int:
-    """Quantize every eligible table in place (each to table_bits(min_sqnr) bits, recorded
-    as `q.row_bits` on its constant when there is a floor); returns how many."""
+    """Quantize every eligible table in place (each to table_bits(floor) bits, the floor being
+    `min_sqnr` or else the lookup's EMBEDDING_SQNR, recorded as `q.row_bits` on its constant
+    when there is a floor); returns how many."""
     count = 0
     for node in graph.nodes:
         table = lookup_table(node)
@@ -97,10 +108,11 @@ def quantize_embedding_tables(graph: Graph, min_sqnr: Optional[float] = None) ->
         if array is None or array.ndim != 2 or not is_float(table.type) or any(lookup_table(u) is not table
                                                                                for u in table.users):
             continue
-        bits = table_bits(array, min_sqnr)
+        floor = min_sqnr if min_sqnr is not None else _lookup_floor(node)
+        bits = table_bits(array, floor)
         t = row_type(array, table.type.dtype, table.type.shape, bits, mse_row_scales(array, bits) if bits < 8 else None)
         table.producer.meta["float_value"] = array
-        if min_sqnr is not None:
+        if floor is not None:
             table.producer.attrs["q.row_bits"] = bits
         top = 2 ** (bits - 1) - 1  # a clipped row's largest values saturate at its width
         table.producer.attrs["value"] = Dense(np.clip(quantize(array, t), -top, top).astype(np.int8))

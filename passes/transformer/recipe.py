@@ -10,9 +10,16 @@ q·kᵀ). On one, it
 - keeps GELU float (`q.keep_float`): on 8-bit values it would lower to a 256-entry table
   lookup, exact but a per-element Gather in onnxruntime (six times the float Gelu's time
   on the 6-layer BERT of bench/bert_w8a8.py);
+- folds the attention scale that multiplies queries and keys into their linears
+  (attention_scale.py): no requantizing mul between a projection and q·kᵀ;
 - migrates activation outliers into the weights of the linears the LayerNorms feed
   (smooth-quant, `alpha`; `smooth=false` skips it), so their 8-bit inputs resolve the
-  ordinary channels.
+  ordinary channels;
+- gives the vocabulary table the fewest bits (4-8, packed in the ONNX export) keeping
+  `embedding_sqnr` dB (default 35: 7 bits on the BERT of bench/bert_w8a8.py, which takes
+  the model from 25.7 to 24.0 % of fp32; `embedding_sqnr=none` keeps 8 bits): the
+  lookups get `q.embedding_sqnr`, which quantize's own `embedding_sqnr` overrides
+  (passes/quantize/embedding.py).
 
 - with `integer=[softmax, gelu, layer_norm]` (any of them; default none, so float),
   marks the attention softmaxes, the GELUs and the LayerNorms `q.integer = "ibert"`:
@@ -26,13 +33,15 @@ them. Per-token dynamic activations are `quantize{acts=dynamic, act_granularity=
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 from qcompiler.ir.core import Graph
 from qcompiler.passmanager import PassResult, Pass, register_pass
 
 from ..lowering.ibert import IBERT
+from ..quantize.embedding import EMBEDDING_SQNR, NARROWED_MIN_VALUES, lookup_table
 from ..quantize.keep_float import KEEP_FLOAT
+from .attention_scale import fold_attention_scales
 from .errors import TransformerRecipeError
 from .smooth_quant import SmoothQuant
 
@@ -53,6 +62,11 @@ def _attention_scores(graph: Graph, value) -> bool:
             return False
         value = node.inputs[0]
     return False
+
+
+def _vocabulary(graph: Graph, table) -> bool:
+    array = graph.const_value(table)
+    return array is not None and array.ndim == 2 and array.size >= NARROWED_MIN_VALUES
 
 
 def is_transformer(graph: Graph) -> bool:
@@ -84,12 +98,16 @@ class TransformerRecipe(Pass):
     smooth: bool = True
     samples: int = 32
     integer: tuple = ()  # of INTEGER_KERNELS: run as I-BERT integer kernels instead of float
+    embedding_sqnr: Optional[float] = 35.0  # dB kept by the vocabulary table's narrowed rows; None: 8 bits
 
     def __post_init__(self):
         SmoothQuant(alpha=self.alpha, samples=self.samples)  # checks the options
         # a pipeline string gives one name or a list; the option holds a tuple
         spelled = (self.integer,) if isinstance(self.integer, str) else self.integer
         object.__setattr__(self, "integer", tuple(k for k in spelled if k))
+        if self.embedding_sqnr is not None and not 0 < self.embedding_sqnr < float("inf"):
+            raise TransformerRecipeError(f"transformer-recipe{{embedding_sqnr={self.embedding_sqnr}}}: give a "
+                                         f"positive number of dB, or none to keep the tables at 8 bits")
         unknown = [k for k in self.integer if k not in INTEGER_KERNELS]
         if unknown:
             raise TransformerRecipeError(f"transformer-recipe{{integer=...}}: unknown {', '.join(map(str, unknown))}; "
@@ -110,6 +128,12 @@ class TransformerRecipe(Pass):
             for node in chosen[kind]:
                 node.attrs["q.integer"] = IBERT
             stats[f"integer_{kind}"] = len(chosen[kind])
+        stats["folded_attention_scales"] = fold_attention_scales(graph)
+        if self.embedding_sqnr is not None:
+            lookups = [n for n in graph.nodes if _vocabulary(graph, lookup_table(n))]
+            for node in lookups:
+                node.attrs.setdefault(EMBEDDING_SQNR, float(self.embedding_sqnr))
+            stats["embedding_sqnr_lookups"] = len(lookups)
         if self.smooth:
             stats.update(SmoothQuant(alpha=self.alpha, samples=self.samples).run(graph, ctx).stats)
         return PassResult(True, stats)

@@ -76,7 +76,7 @@ def smoothing_scales(x_max: np.ndarray, weights: list, alpha: float) -> np.ndarr
     return s.astype(np.float32)
 
 
-def _replace_const(graph: Graph, node: Node, i: int, array: np.ndarray) -> None:
+def replace_const(graph: Graph, node: Node, i: int, array: np.ndarray) -> None:
     """Give `node` operand i a new constant (the old one may have other readers)."""
     old = node.inputs[i]
     origin = old.producer.attrs.get("origin")
@@ -88,14 +88,14 @@ def _replace_const(graph: Graph, node: Node, i: int, array: np.ndarray) -> None:
 def smooth(graph: Graph, site: Site, s: np.ndarray) -> str:
     """Apply the scales of one site; returns how ('gamma' or 'mul')."""
     for linear in site.linears:
-        _replace_const(graph, linear, 1, graph.const_value(linear.inputs[1]) * s[None, :])
+        replace_const(graph, linear, 1, graph.const_value(linear.inputs[1]) * s[None, :])
     norm = site.norm
     folds = len(site.value.users) == len(site.linears) and not any(o is site.value for o in graph.outputs)
     params = [norm.inputs[i] if i < len(norm.inputs) else None for i in (1, 2)]
     if folds and params[0] is not None and all(p is None or graph.const_value(p) is not None for p in params):
         for i, p in zip((1, 2), params):
             if p is not None:
-                _replace_const(graph, norm, i, graph.const_value(p) / s)
+                replace_const(graph, norm, i, graph.const_value(p) / s)
         return "gamma"
     first = min(site.linears, key=graph.nodes.index)
     # float, so the linears' quantize reads the smoothed values, not the outliers
