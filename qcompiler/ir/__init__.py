@@ -4,6 +4,7 @@ from .dense import Dense
 from .errors import FrontendError, ParseError, QIRError, UnknownOpError, VerifyError
 from .registry import Attr, OpDef, all_ops, get_op, has_op, infer_types, is_opaque, op, run_reference, torch_impl
 from .types import CodebookType, MinifloatType, QuantType, TensorType, Type
+from . import ops  # noqa: F401,E402  (the op definitions register themselves in the registry)
 from .verifier import verify
 from .printer import print_graph
 from .parser import parse

@@ -14,6 +14,7 @@ import numpy as np
 
 from .dense import Dense
 from .errors import VerifyError
+from .registry import infer_types
 from .types import Type, tensor_type_of
 
 
@@ -260,8 +261,6 @@ class Graph:
             name: str = "", before: Optional[Node] = None, output_types: Optional[Sequence[Type]] = None) -> Node:
         """Create a node, infer its output types from the op registry (unless given) and
         insert it (at the end, or before `before`)."""
-        from .registry import infer_types  # registry imports core
-
         attrs = dict(attrs or {})
         if output_types is None:
             types = [v.type if v is not None else None for v in inputs]  # None: an absent optional operand

@@ -5,6 +5,9 @@ inference and numpy reference.
     def relu(x):
         return np.maximum(x, 0)
 
+The definitions in ir/ops/ register themselves when the `qcompiler.ir` package loads
+(its __init__ imports them), so the registry never imports the ops that import it.
+
 Opaque ops imported from ONNX are named `onnx.<OpType>` (or `onnx.<domain>.<OpType>`)
 and are not registered: they carry their output types and run through onnxruntime.
 """
@@ -158,7 +161,6 @@ def is_opaque(name: str) -> bool:
 
 
 def get_op(name: str) -> OpDef:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -168,12 +170,10 @@ def get_op(name: str) -> OpDef:
 
 
 def has_op(name: str) -> bool:
-    _ensure_loaded()
     return name in _REGISTRY
 
 
 def all_ops() -> dict:
-    _ensure_loaded()
     return dict(_REGISTRY)
 
 
@@ -197,14 +197,3 @@ def run_reference(name: str, arrays: Sequence, attrs: dict, **extra) -> list:
     d = get_op(name)
     out = d.reference(*arrays, **{k: v for k, v in d.with_defaults(attrs).items() if k in d.attrs}, **extra)
     return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
-_loaded = False
-
-
-def _ensure_loaded() -> None:
-    """Import the op definition modules once (they register themselves)."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        from . import ops  # noqa: F401
