@@ -90,18 +90,24 @@ class BitReallocation:
         module.zero_grad(set_to_none=True)
         self.allocate(step=0, epoch=0)
 
-    def after_step(self, epoch: int, step: int) -> None:
+    def after_step(self, epoch: int, step: int) -> list:
+        """The step-size parameters of the layers that changed width (see allocate)."""
         if self.method == "qbitopt" and step % self.every == 0 and self._reallocating(epoch):
-            self.allocate(step, epoch)
+            return self.allocate(step, epoch)
+        return []
 
-    def after_epoch(self, epoch: int, step: int) -> None:
+    def after_epoch(self, epoch: int, step: int) -> list:
         if self.method == "bmpq" and self._reallocating(epoch):
-            self.allocate(step, epoch)
+            return self.allocate(step, epoch)
+        return []
 
     def _reallocating(self, epoch: int) -> bool:
         return epoch < self.epochs or self.epochs == 1
 
-    def allocate(self, step: int, epoch: int) -> None:
+    def allocate(self, step: int, epoch: int) -> list:
+        """Re-solve and switch; returns the step-size parameters of the layers that changed
+        width, whose optimizer state must start again: Adam's moments were gathered at the
+        old width, on another step, and would push the new one by the old one's momentum."""
         scores = {name: self._scores(name) for name in self.steps}
         for layer, name in zip(self.layers, self.steps):
             layer.node.attrs["q.sens"] = {str(b): s for b, s in scores[name].items()}
@@ -111,12 +117,14 @@ class BitReallocation:
         size, limit = allocation.costs["size"], problem.limits["size"]
         if size > limit + RESOLUTION * limit:
             raise QATError(f"qat: the allocation at step {step} costs {size:.6g} B, over the budget {limit:.6g} B")
-        changed = 0
+        switched = []
         for (name, (weight, parameter, step_size)), bits in zip(self.steps.items(), allocation.choices):
             if bits != self.bits[name]:
                 qmin, qmax = integer_range(bits, bool(weight.layer.attrs.get("q.reduce_range")))
                 switch(step_size, parameter.detach(), qmin, qmax, _elements_per_step(weight))
-                self.bits[name], changed = bits, changed + 1
+                self.bits[name] = bits
+                switched.append(step_size)
+        changed = len(switched)
         position = {id(n): i for i, n in enumerate(self.graph.nodes)}
         layers = sorted(self.steps.items(), key=lambda item: position[id(item[1][0].layer)])
         bits = {w.layer.outputs[0].name: self.bits[name] for name, (w, _, _) in layers}  # in graph order
@@ -128,6 +136,7 @@ class BitReallocation:
         self.ctx.note(f"qat {self.method} reallocation at step {step}: {changed} layers changed width, size "
                       f"{size:.0f} of {limit:.0f} B, " + " ".join(f"{b}-bit:{n}" for b, n in sorted(mix.items())))
         self.tap.reset()
+        return [p for step_size in switched for p in step_size.parameters()]
 
     def _scores(self, name: str) -> dict:
         weight, parameter, step = self.steps[name]

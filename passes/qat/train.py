@@ -7,7 +7,8 @@ first output) go to ctx.note and the pass stats. Progress goes through ctx.progr
 `extra_losses(inputs, labels, teacher)` adds terms to every step's loss: BR-QAT's mixed
 models (block_replacement.py). `schedule.after_step(epoch, step)` (steps counted from 1
 over all epochs) and `schedule.after_epoch(epoch, step)` run after each optimizer step
-and each epoch: bit reallocation (bit_reallocation.py).
+and each epoch: bit reallocation (bit_reallocation.py); the parameters they return
+(step sizes re-initialised at a new width) start with a fresh optimizer state.
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
             trained.project()
             step_count += 1
             if schedule is not None:
-                schedule.after_step(epoch, step_count)
+                restart_optimizer_state(optimizer, schedule.after_step(epoch, step_count))
             samples = outputs[0].shape[0]
             total, count = total + loss.detach().item() * samples, count + samples
             hits += _hits(outputs[0], labels, reference)
@@ -64,10 +65,17 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
                  ("accuracy" if labels is not None else "agreement"): hits / max(count, 1)}
         log.append(entry)
         if schedule is not None:
-            schedule.after_epoch(epoch, step_count)
+            restart_optimizer_state(optimizer, schedule.after_epoch(epoch, step_count))
         ctx.note("qat epoch " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                           for k, v in entry.items()))
     return log
+
+
+def restart_optimizer_state(optimizer: torch.optim.Optimizer, parameters: list) -> None:
+    """Forget the moments (Adam) or momentum (SGD) of `parameters`: both optimizers
+    initialise a parameter's state again when it has none."""
+    for parameter in parameters:
+        optimizer.state.pop(parameter, None)
 
 
 def _hits(output: torch.Tensor, labels, reference) -> int:

@@ -8,6 +8,7 @@ import torch
 from qcompiler.ir.types import QuantType
 from qcompiler.passes.qat.bit_switch import candidate_step, switch
 from qcompiler.passes.qat.step_sizes import StepSize
+from qcompiler.passes.qat.train import restart_optimizer_state
 
 
 def squared_error(w, scale, qmin, qmax) -> float:
@@ -30,3 +31,20 @@ def test_switching_down_and_back_up_keeps_a_sensible_step():
     assert squared_error(w, step.scale().detach(), -128, 127) <= at_8 * 1.01
     # the step each width would get is what the sensitivities score
     assert torch.equal(candidate_step(w, step, -128, 127), step.scale().detach())
+
+
+def test_a_switched_step_size_starts_adam_afresh():
+    """After a width switch the step's Adam moments belong to the old width: the restart
+    makes its next update the first update of a new parameter (lr times the gradient's sign)."""
+    log_step = torch.nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.Adam([log_step], lr=0.1)
+    for _ in range(5):  # moments built up by gradients of one sign
+        optimizer.zero_grad()
+        (-log_step.sum()).backward()
+        optimizer.step()
+    restart_optimizer_state(optimizer, [log_step])
+    before = log_step.detach().clone()
+    optimizer.zero_grad()
+    (log_step.sum() * 1e-3).backward()  # the new width's gradient points the other way, and is small
+    optimizer.step()
+    torch.testing.assert_close(log_step.detach() - before, torch.full((3,), -0.1))
