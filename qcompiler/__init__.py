@@ -6,3 +6,4 @@
 from .version import __version__  # noqa: F401
 from .ir import Graph, QIRError, verify  # noqa: F401
 from .api import compile, load  # noqa: F401,E402
+from . import passes  # noqa: F401,E402  (the pass library registers its passes by name)

@@ -11,7 +11,8 @@ A pass is a frozen dataclass with a kebab-case `name` and its options as fields:
 
 or a function turned into one with `@graph_pass("dce")`. Passes mutate the graph in
 place and return a PassResult; they never print (progress and diagnostics go through
-the PassContext). Instruments (qcompiler.instruments) see every pass.
+the PassContext). Instruments (qcompiler.instruments) see every pass. The pass library
+(qcompiler.passes) registers itself when the qcompiler package loads.
 """
 from __future__ import annotations
 
@@ -146,22 +147,16 @@ def graph_pass(name: str) -> Callable:
 
 
 def available_passes() -> dict:
-    _load_pass_library()
     return dict(sorted(_PASSES.items()))
 
 
 def get_pass(name: str) -> type:
-    _load_pass_library()
     try:
         return _PASSES[name]
     except KeyError:
         hint = difflib.get_close_matches(name, list(_PASSES), n=3)
         more = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else f"; known passes: {', '.join(sorted(_PASSES))}"
         raise PipelineError(f"unknown pass '{name}'{more}") from None
-
-
-def _load_pass_library() -> None:
-    import qcompiler.passes  # noqa: F401  (registers the pass library)
 
 
 # --- pipelines ------------------------------------------------------------------------

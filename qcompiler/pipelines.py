@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Sequence, Union
 
-from .passmanager import Pass, PipelineError, _split_top
+from .passmanager import Pass, PipelineError, _split_top, get_pass, parse_pipeline
 from .targets import Target, get_target
 
 Pipeline = Union[str, Sequence]
@@ -88,9 +88,6 @@ def with_bit_allocation(pipeline: Pipeline, budgets: dict, metric: str = "hessia
     allocate-bits' `budget.` options take them) and, when the pipeline calibrates,
     `calibrate-weights` with the calibrate pass's weight method, so each weight's range
     is the one for the width it was given (ranges for 8 bits cost 2-bit layers dearly)."""
-    from .passes import allocation  # noqa: F401  (registers the passes inserted here)
-    from .passmanager import parse_pipeline
-
     items = split(pipeline)
     allocate = "allocate-bits{" + ",".join(f"budget.{r}={v}" for r, v in budgets.items()) + "}"
     added = [f"sensitivity{{metric={metric}}}", allocate]
@@ -105,9 +102,8 @@ def with_bit_allocation(pipeline: Pipeline, budgets: dict, metric: str = "hessia
 def with_accuracy_control(pipeline: Pipeline, max_drop: float = 0.01, **options) -> list:
     """`pipeline` with `accuracy-control` right before its `quantize`, its trials running the
     pipeline's own passes from `quantize` up to `lower` (options: see the pass)."""
-    from .passes.accuracy.accuracy_control import AccuracyControl
-
     items = split(pipeline)
     start = _position(items, "quantize")
     end = next((i for i in range(start, len(items)) if pass_name(items[i]) == "lower"), len(items))
-    return insert_before(items, "quantize", AccuracyControl(max_drop=max_drop, trial=items[start:end], **options))
+    return insert_before(items, "quantize", get_pass("accuracy-control")(max_drop=max_drop, trial=items[start:end],
+                                                                     **options))
