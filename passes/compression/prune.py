@@ -6,7 +6,7 @@ RMS of their weights) and `scope` (layer: every layer loses that fraction; globa
 smallest units of the whole model go, so layers end up with different sparsities). Each
 layer records the fraction of zeros in its weight as `q.sparsity`. Stats give, per layer,
 the sparsity and the bytes of the weight with 8-bit values, dense and in the zero-run
-coding of zero_runs.py (4-bit runs).
+coding of numerics/zero_runs.py (4-bit runs).
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from typing import ClassVar
 import numpy as np
 
 from qcompiler.ir.dense import Dense
+from qcompiler.numerics.zero_runs import sparse_encoding_bytes
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 
 from .errors import CompressionOptionError
 from .layers import layer_weights
 from .magnitude import GRANULARITIES, apply_mask, keep_masks, unit_scores
-from .zero_runs import sparse_encoding_bytes
 
 SPARSITY_ATTR = "q.sparsity"
 SCOPES = ("layer", "global")

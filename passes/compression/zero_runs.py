@@ -1,80 +1,99 @@
-"""Base-index + zero-run-length coding of sparse weights (Deep Compression style), for
-honest sizes of pruned layers.
+"""zero-run-encode: sparse weights of lowered products stored in zero-run code.
 
-The weight is flattened. The flat position of its first nonzero is stored once, as a
-32-bit base index; every nonzero is then one entry (run, value), `run` being the zeros
-since the previous nonzero, in `index_bits` bits. A gap longer than 2^index_bits − 1
-is bridged by filler entries (2^index_bits − 1, 0), each standing for that many zeros
-plus its own stored zero. Zeros after the last nonzero need no entries: the shape is
-in the value's type. Size in bytes: 4 + ceil(entries · (index_bits + value_bits) / 8).
+Runs after `lower`. Each constant weight of a qconv1d / qconv2d / qlinear whose code
+(numerics/zero_runs.py, `index_bits`-bit runs, values at the weight's storage width)
+takes fewer bytes than the dense weight at its storage width becomes a
+`zero_run_weight(runs, values)` node of the same name and type, so the saved `.npz`
+holds the encoded bytes and the Numba backend can skip the zero taps. Weights are
+left dense (with a note) when a zero is not a zero weight (a nonzero zero point), when
+the storage cannot hold a zero (b1) or is not packed in whole fields of a byte (i16,
+i32), and when the code would not be smaller (a dense layer).
+
+Stats per encoded weight: sparsity, dense bytes (storage width) and the stored bytes
+(4-byte base index, counted once, plus the two byte arrays); in total, both sums.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from .errors import CompressionError
+from qcompiler.ir.core import Graph
+from qcompiler.ir.types import QuantType, TensorType
+from qcompiler.numerics.zero_runs import BASE_INDEX_BYTES, PACKED_WIDTHS, encode_zero_runs, pack_code
+from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 
-BASE_INDEX_BYTES = 4
+from .errors import CompressionOptionError
+
+PRODUCTS = ("qconv1d", "qconv2d", "qlinear")
 
 
+def _unsuitable(t) -> str:
+    """Why a weight of type `t` is kept dense, or '' when it can be encoded."""
+    if not isinstance(t, QuantType) or not t.is_static:
+        return "not a quantized weight of static shape"
+    if t.storage == "b1" or t.bits not in PACKED_WIDTHS:
+        return f"{t.storage} storage has no zero or no byte-packed fields"
+    if t.group is not None:
+        return "per-group weights"
+    if np.any(t.zero_point.array):
+        return "a nonzero zero point (a stored 0 is not a zero weight)"
+    return ""
+
+
+def encoded_bytes(runs: np.ndarray, values: np.ndarray) -> int:
+    """What a zero_run_weight stores: its two byte arrays and its base index."""
+    return BASE_INDEX_BYTES + runs.size + values.size
+
+
+@register_pass
 @dataclass(frozen=True)
-class ZeroRunCode:
-    shape: tuple
-    base: int           # flat position of the first nonzero; the size when there is none
-    runs: np.ndarray    # zeros before each entry, each < 2^index_bits
-    values: np.ndarray  # each entry's value; fillers hold 0
-    index_bits: int
+class ZeroRunEncode(Pass):
+    name: ClassVar[str] = "zero-run-encode"
+    index_bits: int = 4
 
-    @property
-    def entries(self) -> int:
-        return len(self.runs)
+    def __post_init__(self):
+        if self.index_bits not in PACKED_WIDTHS:
+            raise CompressionOptionError(f"zero-run-encode: index_bits={self.index_bits} must be one of "
+                                         f"{', '.join(map(str, PACKED_WIDTHS))}")
 
-    def nbytes(self, value_bits: int) -> int:
-        return BASE_INDEX_BYTES + math.ceil(self.entries * (self.index_bits + value_bits) / 8)
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        weights = {}
+        for node in graph.nodes:
+            if node.op in PRODUCTS and len(node.inputs) > 1 and Graph.const_value(node.inputs[1]) is not None:
+                weights.setdefault(id(node.inputs[1]), node.inputs[1])
+        layers = {}
+        for w in weights.values():
+            why = _unsuitable(w.type)
+            if why:
+                ctx.note(f"weight %{w.name} stays dense: {why}", node=w.name)
+                continue
+            stored = Graph.const_value(w)
+            code = encode_zero_runs(stored, self.index_bits)
+            runs, values = pack_code(code, w.type.bits)
+            dense = math.ceil(stored.size * w.type.bits / 8)
+            if encoded_bytes(runs, values) >= dense:
+                continue
+            layers[w.name] = {"sparsity": float(np.mean(stored == 0)), "dense_bytes": dense,
+                              "stored_bytes": encoded_bytes(runs, values)}
+            self._replace(graph, w, code, runs, values)
+        if not layers:
+            ctx.note("no weight is sparse enough for zero-run code to be smaller")
+        totals = {k: sum(layer[k] for layer in layers.values()) for k in ("dense_bytes", "stored_bytes")}
+        return PassResult(bool(layers), {"layers": layers, **totals})
 
-
-def _check_bits(index_bits: int, value_bits: int = 1) -> None:
-    for name, bits in (("index_bits", index_bits), ("value_bits", value_bits)):
-        if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
-            raise CompressionError(f"zero-run coding: {name}={bits!r} must be a positive integer")
-
-
-def encode_zero_runs(weight, index_bits: int = 4) -> ZeroRunCode:
-    _check_bits(index_bits)
-    flat = np.asarray(weight).reshape(-1)
-    positions = np.flatnonzero(flat)
-    if positions.size == 0:
-        return ZeroRunCode(np.shape(weight), flat.size, np.zeros(0, np.int64), flat[:0].copy(), index_bits)
-    span = 2 ** index_bits  # zeros a filler entry accounts for: its run and its own zero
-    gaps = np.concatenate([[0], np.diff(positions) - 1])
-    fillers = gaps // span
-    last_of_each = np.cumsum(fillers + 1) - 1  # where each nonzero's own entry lands
-    runs = np.full(int(last_of_each[-1]) + 1, span - 1, np.int64)
-    values = np.zeros(runs.size, flat.dtype)
-    runs[last_of_each] = gaps % span
-    values[last_of_each] = flat[positions]
-    return ZeroRunCode(np.shape(weight), int(positions[0]), runs, values, index_bits)
-
-
-def decode_zero_runs(code: ZeroRunCode) -> np.ndarray:
-    size = int(np.prod(code.shape, dtype=np.int64))
-    out = np.zeros(size, code.values.dtype)
-    # entry k sits after the base, the runs of entries 0..k and the k entries before it
-    positions = code.base + np.cumsum(code.runs + 1) - 1
-    if positions.size and positions[-1] >= size:
-        raise CompressionError(f"zero-run code overruns its shape {list(code.shape)}: entry at position "
-                               f"{int(positions[-1])} of {size}")
-    out[positions] = code.values
-    return out.reshape(code.shape)
-
-
-def sparse_encoding_bytes(weight, index_bits: int = 4, value_bits: int = 8) -> int:
-    """Bytes of `weight` in the coding above, counted without building it: one entry per
-    nonzero plus ⌊gap / 2^index_bits⌋ fillers per gap between consecutive nonzeros."""
-    _check_bits(index_bits, value_bits)
-    positions = np.flatnonzero(np.asarray(weight))
-    fillers = int(np.sum((np.diff(positions) - 1) >> index_bits)) if positions.size else 0
-    return BASE_INDEX_BYTES + math.ceil((positions.size + fillers) * (index_bits + value_bits) / 8)
+    def _replace(self, graph: Graph, w, code, runs, values) -> None:
+        const = w.producer
+        operands = [graph.constant(a, name=f"{w.name}.{part}", type=TensorType("u8", a.shape), before=const)
+                    for part, a in (("runs", runs), ("values", values))]
+        attrs = {"entries": code.entries, "base": code.base, "shape": list(w.type.shape),
+                 "index_bits": self.index_bits, "expressed": w.type.expressed}
+        if const.attrs.get("origin"):
+            attrs["origin"] = const.attrs["origin"]
+        decoded = graph.add("zero_run_weight", operands, attrs, before=const, output_types=[w.type]).output
+        w.replace_all_uses_with(decoded)
+        name = w.name
+        graph.erase(const)
+        graph.rename(decoded, name)

@@ -16,7 +16,7 @@ from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.printer import format_type
 from qcompiler.ir.registry import get_op
 from qcompiler.ir.types import QuantType
-from qcompiler.runtime.reference import ExecutionError
+from qcompiler.runtime.reference import ExecutionError, run_node
 
 from ..errors import NumbaBackendError
 from ..kernels.rounding import ROUNDING_CODES
@@ -51,8 +51,14 @@ def zero_point(t: QuantType) -> int:
 
 
 def const_input(node: Node, i: int):
-    """The numpy value of input i when it is a constant, else None."""
-    return Graph.const_value(node.inputs[i]) if i < len(node.inputs) else None
+    """The numpy value of input i when it is a constant, else None; a weight stored in
+    zero-run code (a `zero_run_weight` of constants, ops/zero_runs.py) is one, decoded."""
+    v = node.inputs[i] if i < len(node.inputs) else None
+    producer = v.producer if v is not None else None
+    if producer is not None and producer.op == "zero_run_weight":
+        stored = [const_input(producer, j) for j in range(2)]
+        return None if any(a is None for a in stored) else run_node(producer, stored)[0]
+    return Graph.const_value(v)
 
 
 @dataclass(frozen=True)

@@ -26,3 +26,4 @@ from . import gather_elements  # noqa: F401
 from . import gather_nd  # noqa: F401
 from . import quant_dynamic  # noqa: F401
 from . import quant_ibert  # noqa: F401
+from . import zero_run_weight  # noqa: F401

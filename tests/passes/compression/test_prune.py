@@ -6,7 +6,7 @@ import pytest
 from compression_graphs import conv_mlp_graph
 from qcompiler.ir import verify
 from qcompiler.passes.compression.magnitude import pruned_count
-from qcompiler.passes.compression.zero_runs import sparse_encoding_bytes
+from qcompiler.numerics.zero_runs import sparse_encoding_bytes
 from qcompiler.passmanager import PassContext, PassManager, PipelineError, parse_pipeline
 
 LAYERS = ("c1", "c2", "h", "y")

@@ -1,4 +1,5 @@
-"""Base-index + zero-run-length coding: exact round trips and the byte count."""
+"""Base-index + zero-run-length coding: exact round trips, the byte count, and the stored
+form (packed fields) giving back the same code."""
 import math
 
 import numpy as np
@@ -7,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from qcompiler.passes.compression.errors import CompressionError
-from qcompiler.passes.compression.zero_runs import decode_zero_runs, encode_zero_runs, sparse_encoding_bytes
+from qcompiler.numerics.zero_runs import (ZeroRunError, decode_zero_runs, encode_zero_runs, pack_code, pack_fields,
+                                          sparse_encoding_bytes, unpack_code, unpack_fields)
 
 
 @st.composite
@@ -70,7 +71,35 @@ def test_sparse_weights_shrink_dense_ones_grow():
 
 
 def test_bad_widths_are_named():
-    with pytest.raises(CompressionError, match="index_bits=0"):
+    with pytest.raises(ZeroRunError, match="index_bits=0"):
         encode_zero_runs(np.ones(3), index_bits=0)
-    with pytest.raises(CompressionError, match="value_bits=0"):
+    with pytest.raises(ZeroRunError, match="value_bits=0"):
         sparse_encoding_bytes(np.ones(3), value_bits=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sparse_arrays(), st.sampled_from([1, 2, 4, 8]), st.sampled_from([2, 4, 8]))
+def test_the_stored_form_gives_back_the_code_in_the_bytes_counted(w, index_bits, value_bits):
+    ints = np.clip(np.rint(w), -(2 ** (value_bits - 1)), 2 ** (value_bits - 1) - 1).astype(np.int64)
+    code = encode_zero_runs(ints, index_bits)
+    runs, values = pack_code(code, value_bits)
+    assert runs.dtype == values.dtype == np.uint8
+    assert runs.size == -(-code.entries * index_bits // 8) and values.size == -(-code.entries * value_bits // 8)
+    back = unpack_code(runs, values, code.entries, code.base, ints.shape, index_bits, value_bits, signed=True)
+    assert np.array_equal(decode_zero_runs(back), ints)
+
+
+def test_fields_pack_low_field_first_and_sign_extend():
+    assert pack_fields(np.array([1, -1, 0, -2]), 2).tolist() == [0b10_00_11_01]
+    assert unpack_fields(np.array([0b10_00_11_01], np.uint8), 4, 2, signed=True).tolist() == [1, -1, 0, -2]
+    assert unpack_fields(np.array([0b10_00_11_01], np.uint8), 4, 2, signed=False).tolist() == [1, 3, 0, 2]
+
+
+def test_a_short_or_overrunning_stored_code_is_refused():
+    with pytest.raises(ZeroRunError, match="need 2 bytes"):
+        unpack_fields(np.zeros(1, np.uint8), 3, 4, signed=False)
+    code = unpack_code(np.array([0xFF], np.uint8), np.array([1, 1], np.uint8), 2, 0, (10,), 4, 8, signed=True)
+    with pytest.raises(ZeroRunError, match="overruns its shape"):
+        decode_zero_runs(code)
+    with pytest.raises(ZeroRunError, match="not 3"):
+        pack_fields(np.zeros(2, np.int64), 3)
