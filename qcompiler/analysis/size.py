@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ..ir.types import CodebookType, MinifloatType, QuantType, TensorType, numpy_dtype
+from ..numerics.zero_runs import BASE_INDEX_BYTES
 
 
 def element_bits(t) -> int:
@@ -31,6 +32,14 @@ def storage_bytes(t) -> float:
         codewords = t.num_codewords * math.prod(t.kernel_shape)
         return (kernels * t.index_bits + codewords * t.codebook_bits) / 8
     return numel * element_bits(t) / 8
+
+
+def stored_bytes(v) -> float:
+    """Bytes value `v` takes in a saved graph: a weight in zero-run code (`zero_run_weight`)
+    its two byte arrays and base index, any other value `storage_bytes` of its type."""
+    if v.producer is not None and v.producer.op == "zero_run_weight":
+        return BASE_INDEX_BYTES + sum(storage_bytes(u.type) for u in v.producer.inputs)
+    return storage_bytes(v.type)
 
 
 def type_label(t) -> str:

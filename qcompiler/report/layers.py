@@ -22,7 +22,7 @@ from typing import Optional
 
 from threadpoolctl import threadpool_limits
 
-from ..analysis import element_bits, macs, storage_bytes, type_label
+from ..analysis import element_bits, macs, storage_bytes, stored_bytes, type_label
 from ..analysis.agreement import integer_agreement
 from ..ir.core import Graph, Node
 from ..ir.errors import QIRError
@@ -68,7 +68,7 @@ def report(compiled) -> Report:
         quant_values, float_values, outputs_db = _measure(compiled, notes)
         agreement = _agreement(compiled, notes)
     float_nodes = {v.name: n for n in compiled.float_graph.nodes for v in n.outputs} if compiled.float_graph else {}
-    layers = [node for node in graph.nodes if node.op != "const"]
+    layers = [node for node in graph.nodes if node.op not in ("const", "zero_run_weight")]  # weights, not layers
     rows = [_row(node, quant_values, float_values, float_nodes, compiled.target) for node in layers]
     reasons = _float_reasons(graph)
     for row in rows:
@@ -117,8 +117,8 @@ def _agreement(compiled, notes: list) -> dict:
 def _row(node: Node, quant_values: dict, float_values: dict, float_nodes: dict, target) -> dict:
     out = node.outputs[0] if node.outputs else None
     consts = _constants(node)
-    weight = next((v for v in node.inputs[1:] if v is not None and Graph.const_value(v) is not None), None)
-    data = next((v for v in node.inputs if v is not None and Graph.const_value(v) is None), None)
+    weight = next((v for v in node.inputs[1:] if v is not None and _is_stored(v)), None)
+    data = next((v for v in node.inputs if v is not None and not _is_stored(v)), None)
     n_macs = macs(node)
     # the two multiplied operands; a product of two activations (matmul) has no weight
     factors = [v for v in node.inputs[:2] if v is not None] if n_macs else []
@@ -140,7 +140,7 @@ def _row(node: Node, quant_values: dict, float_values: dict, float_nodes: dict, 
         "acts": type_label(out.type) if out is not None else None,
         "w_bits": w_bits, "a_bits": a_bits, **_weight_storage(node, weight), "method": method, "sqnr_db": sqnr, **_allocation(node),
         "params": sum(v.type.numel() or 0 for v in consts),
-        "bytes": sum(storage_bytes(v.type) for v in consts),
+        "bytes": sum(stored_bytes(v) for v in consts),
         "macs": n_macs, "bops": n_macs * math.prod(bits) if len(bits) == 2 else 0,
         "latency_ns": latency,
     }
@@ -161,7 +161,7 @@ def _weight_storage(node: Node, weight) -> dict:
         return {"w_bits_per_weight": None, "w_codebook": None}
     t = weight.type
     label = f"cb{t.index_bits}:{'x'.join(map(str, t.kernel_shape))}" if isinstance(t, CodebookType) else None
-    return {"w_bits_per_weight": 8 * storage_bytes(t) / t.numel(), "w_codebook": label}
+    return {"w_bits_per_weight": 8 * stored_bytes(weight) / t.numel(), "w_codebook": label}
 
 
 def _is_integer(node: Node) -> bool:
@@ -201,8 +201,13 @@ def _allocation(node: Node) -> dict:
     return {"alloc_bits": bits, "alloc_act_bits": act_bits, "sens": sens}
 
 
+def _is_stored(v) -> bool:
+    """A constant, or a weight stored in zero-run code (sized by `stored_bytes`)."""
+    return Graph.const_value(v) is not None or (v.producer is not None and v.producer.op == "zero_run_weight")
+
+
 def _constants(node: Node) -> list:
-    return [v for v in node.inputs if v is not None and Graph.const_value(v) is not None]
+    return [v for v in node.inputs if v is not None and _is_stored(v)]
 
 
 def _origin(weight) -> Optional[str]:
@@ -217,7 +222,7 @@ def _totals(rows: list, constants: list) -> dict:
     # a constant used by several layers is stored once
     unique = {id(v): v for consts in constants for v in consts}.values()
     params = sum(v.type.numel() or 0 for v in unique)
-    size = sum(storage_bytes(v.type) for v in unique)
+    size = sum(stored_bytes(v) for v in unique)
     n_macs = sum(r["macs"] for r in rows)
     bops = sum(r["bops"] for r in rows)
     fp32_bytes = params * FP32_BITS / 8

@@ -116,3 +116,19 @@ def test_pruned_model_stores_zero_run_code_and_loads_equal_to_the_reference(prun
     for name, value in reference_storage(loaded.graph, [x]).items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)
     np.testing.assert_array_equal(loaded(x), want)
+
+
+def test_the_report_sizes_encoded_weights_by_their_stored_bytes(pruned_digits):
+    cm, _, _ = pruned_digits
+    report = cm.report()
+    encoded = {n.outputs[0].name: n for n in cm.graph.nodes if n.op == "zero_run_weight"}
+    rows = {r["layer"]: r for r in report.rows}
+    assert not set(encoded) & set(rows)  # weights, not layers
+    for node in cm.graph.nodes:
+        if node.op in ("qconv2d", "qlinear"):
+            w = node.inputs[1]
+            code = sum(Graph.const_value(v).nbytes for v in encoded[w.name].inputs) + 4
+            bias = node.inputs[2].type.numel() * 4
+            assert rows[node.outputs[0].name]["bytes"] == code + bias
+            assert rows[node.outputs[0].name]["w_bits_per_weight"] == pytest.approx(8 * code / w.type.numel())
+            assert rows[node.outputs[0].name]["params"] == w.type.numel() + node.inputs[2].type.numel()
