@@ -3,9 +3,13 @@
 A `zero_run_weight` of constants decodes once, when the executor is built, and the
 products reading it see a constant weight (`common.const_input`), so packing, bit
 planes and int16 rows are made at load as for a dense constant. A convolution on such
-a weight runs `kernels/conv_sparse.py` instead: the nonzero taps of each output
-channel, taken straight from the code's entries (positions and values, fillers
-dropped), so zero taps cost no work (`SparseConvPlan.skipped_taps`).
+a weight runs `kernels/conv_sparse.py` instead when at most `SPARSE_MAX_DENSITY` of its
+taps are nonzero: the nonzero taps of each output channel, taken straight from the
+code's entries (positions and values, fillers dropped), so zero taps cost no work
+(`SparseConvPlan.skipped_taps`). Denser weights run the dense int8 kernels, which
+are faster there: on the 64→64 3×3 56×56 bench layer (bench/sparse_weights.py,
+AVX-512 VNNI host) the sparse kernel takes 2.9 / 1.4 / 0.9 / 0.7 ms at 50 / 80 / 90 /
+95% zeros, the u8×s8 VNNI kernel 0.85-1.0 ms at any sparsity, the direct kernel 3-9 ms.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from .common import Step, attrs_of, check_overflow, const_input, quant_input, qu
 from .products import bias_source, conv_input
 
 TAP_BLOCK = 4  # taps per accumulation pass of kernels/conv.py
+SPARSE_MAX_DENSITY = 0.1  # nonzero taps / all taps up to which the sparse kernel runs
 
 
 def prepare_zero_run_weight(node: Node) -> Step:
@@ -74,12 +79,12 @@ def sparse_conv_plan(node: Node) -> Optional[SparseConvPlan]:
 
 
 def with_sparse_taps(prepare_dense):
-    """prepare_qconv, but a convolution whose weight is stored in zero-run code runs its
-    nonzero taps only (any accumulator width: int64 with the overflow check when int32 is
-    not proven, as the dense direct kernel)."""
+    """prepare_qconv, but a convolution whose weight is stored in zero-run code, at most
+    SPARSE_MAX_DENSITY of it nonzero, runs its nonzero taps only (any accumulator width:
+    int64 with the overflow check when int32 is not proven, as the dense direct kernel)."""
     def prepare(node: Node) -> Step:
         plan = sparse_conv_plan(node)
-        if plan is None:
+        if plan is None or plan.nonzero > SPARSE_MAX_DENSITY * plan.dense_taps:
             return prepare_dense(node)
         attrs = attrs_of(node)
         x_t = quant_input(node, 0, "x")

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qcompiler
 from numba_cases import compare, qtype, reference_storage, requant_attrs
 from qcompiler.backends.numba import NumbaExecutor
-from qcompiler.backends.numba.ops import INTEGER_STEPS
+from qcompiler.backends.numba.ops import INTEGER_STEPS, zero_runs
 from qcompiler.backends.numba.ops.zero_runs import sparse_conv_plan
 from qcompiler.ir.core import Graph
 from qcompiler.ir.registry import infer_types
@@ -21,6 +21,21 @@ from qcompiler.ir.types import TensorType
 from qcompiler.numerics.zero_runs import encode_zero_runs, pack_code
 from qcompiler.runtime.reference import ExecutionError, run_graph
 from qcompiler.testing.zoo import DigitsCNN, digits_data
+
+
+@pytest.fixture
+def sparse_runs(monkeypatch):
+    """Counts the sparse kernel's runs; `sparse_runs.every_density()` lets it take any weight."""
+    calls = {"conv": 0}
+    kernel = zero_runs.qconv2d_sparse_kernel
+
+    def counted(*args):
+        calls["conv"] += 1
+        return kernel(*args)
+
+    monkeypatch.setattr(zero_runs, "qconv2d_sparse_kernel", counted)
+    calls["every_density"] = lambda: monkeypatch.setattr(zero_runs, "SPARSE_MAX_DENSITY", 1.0)
+    return calls
 
 
 def sparse_weight_operand(g: Graph, w_t, stored: np.ndarray):
@@ -44,9 +59,11 @@ def sparse_conv(rng, op, x_t, w_t, stored, bias, attrs):
     return node
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
-def test_sparse_convolution_equals_the_reference(data):
+def test_sparse_convolution_equals_the_reference(sparse_runs, data):
+    sparse_runs["every_density"]()
+    runs_before = sparse_runs["conv"]
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     op = data.draw(st.sampled_from(["qconv2d", "qconv1d"]))
     groups = data.draw(st.sampled_from([1, 2]))
@@ -67,9 +84,24 @@ def test_sparse_convolution_equals_the_reference(data):
     plan = sparse_conv_plan(node)
     assert plan.nonzero == np.count_nonzero(stored) and plan.dense_taps == stored.size
     compare(node, [rng.integers(x_t.qmin, x_t.qmax + 1, x_t.shape).astype(np.int32), stored, bias])
+    assert sparse_runs["conv"] == runs_before + 1
 
 
-def test_an_accumulator_not_proven_int32_runs_int64_and_overflow_is_reported():
+@pytest.mark.parametrize("density, sparse", [(0.05, True), (0.5, False)])
+def test_only_a_weight_sparse_enough_to_pay_runs_the_sparse_kernel(density, sparse, sparse_runs):
+    rng = np.random.default_rng(2)
+    w_t = qtype("i8", (8, 16, 3, 3), scale=0.02, axis=0)
+    stored = np.where(rng.random(w_t.shape) < density, rng.integers(-127, 128, w_t.shape), 0).astype(np.int32)
+    x_t = qtype("u8", (1, 16, 9, 9), zp=128)
+    attrs = {"pad": [1, 1, 1, 1], "groups": 1, "clamp": [0, 255], **requant_attrs(rng, 8, "half_even", (1e-4, 1e-3))}
+    node = sparse_conv(rng, "qconv2d", x_t, w_t, stored, np.zeros(8, np.int32), attrs)
+    assert np.count_nonzero(stored) <= zero_runs.SPARSE_MAX_DENSITY * stored.size or not sparse
+    compare(node, [rng.integers(0, 256, x_t.shape).astype(np.int32), stored, np.zeros(8, np.int32)])
+    assert sparse_runs["conv"] == int(sparse)
+
+
+def test_an_accumulator_not_proven_int32_runs_int64_and_overflow_is_reported(sparse_runs):
+    sparse_runs["every_density"]()
     rng = np.random.default_rng(1)
     w_t = qtype("i8", (2, 4, 3, 3), scale=0.02, axis=0)
     stored = np.where(rng.random(w_t.shape) < 0.5, 127, 0).astype(np.int32)
@@ -80,6 +112,7 @@ def test_an_accumulator_not_proven_int32_runs_int64_and_overflow_is_reported():
     compare(node, [np.zeros(x_t.shape, np.int32), stored, bias])  # zero input: fits, equals the reference
     with pytest.raises(ExecutionError, match="accumulator outside int32"):
         INTEGER_STEPS["qconv2d"](node)([np.full(x_t.shape, 255, np.int32), stored, bias])
+    assert sparse_runs["conv"] == 2
 
 
 @pytest.fixture(scope="module")

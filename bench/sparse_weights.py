@@ -1,0 +1,185 @@
+"""Pruned weights stored in zero-run code and run by the Numba backend over their nonzero taps.
+
+    python bench/sparse_weights.py [--repeats 10] [--no-write]
+
+Models: the digits CNN (trained, batch 256 of the test split) and rapidocr's PP-OCR
+classifier (ch_ppocr_mobile_v2.0_cls, batch 8 of 3×48×192 uniform inputs, 8 calibration
+samples), each pruned by `prune{sparsity=s}` (element, per layer) and taken through
+calibrate, quantize{weights=i8} and lower on x86-vnni. The same lowered graph is then
+run as is (dense: weights decoded nowhere, int8 kernels) and after `zero-run-encode`
+(coded: weights stored as zero-run code, decoded at load; convolutions at most
+SPARSE_MAX_DENSITY nonzero on `kernels/conv_sparse.py`). Columns: conv/linear weight
+bytes at storage width (dense) and as stored (code); the saved model.npz of both; the
+convolutions on the sparse kernel and the multiply-adds it skips per batch (counted
+from the tap lists); Numba time of both (median of interleaved runs, 1 thread); whether
+every quantized value of the coded run equals the reference and the dense run. A last table times one 64→64 3×3 convolution at 56×56 on random i8 weights:
+the int8 kernel the dense graph runs vs the sparse kernel, by sparsity.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")  # see bench/numba_kernels.py
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_description, interleaved_samples, markdown_table, write_section  # noqa: E402
+from lowbit_kernels import node_and_inputs  # noqa: E402
+
+import qcompiler  # noqa: E402
+from qcompiler.backends.numba import NumbaExecutor  # noqa: E402
+from qcompiler.backends.numba.ops import INTEGER_STEPS  # noqa: E402
+from qcompiler.backends.numba.ops import zero_runs as zero_runs_ops  # noqa: E402
+from qcompiler.backends.numba.ops.zero_runs import SPARSE_MAX_DENSITY, sparse_conv_plan  # noqa: E402
+from qcompiler.ir.clone import clone  # noqa: E402
+from qcompiler.ir.dense import Dense  # noqa: E402
+from qcompiler.ir.serialize import save_qir  # noqa: E402
+from qcompiler.ir.types import QuantType  # noqa: E402
+from qcompiler.passes.compression.zero_runs import ZeroRunEncode  # noqa: E402
+from qcompiler.passmanager import PassContext  # noqa: E402
+from qcompiler.runtime.reference import bind_inputs, run_node  # noqa: E402
+
+HEADING = "Zero-run stored pruned weights on the Numba backend (issue 14 item 3, issue 13)"
+SPARSITIES = (0.5, 0.8, 0.9, 0.95)
+PIPELINE = ("fold-constants,canonicalize,fold-bn,fuse-activations,dce,prune{{sparsity={}}},"
+            "calibrate{{method=minmax}},quantize{{weights=i8}},lower")
+
+
+def digits():
+    from qcompiler.testing.zoo import digits_data, train_digits_cnn
+
+    x_train, _, x_test, y_test = digits_data()
+    return "digits CNN", train_digits_cnn(), x_train[:256].numpy(), x_test[:256].numpy(), y_test[:256].numpy()
+
+
+def classifier():
+    import onnx
+    import rapidocr_onnxruntime
+
+    path = Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, size in zip(dims[1:], (3, 48, 192)):
+        dim.dim_value = size
+    dims[0].dim_param = "N"
+    rng = np.random.default_rng(0)
+    calibration = rng.uniform(-1, 1, (8, 3, 48, 192)).astype(np.float32)
+    return "PP-OCR cls", model, calibration, rng.uniform(-1, 1, (8, 3, 48, 192)).astype(np.float32), None
+
+
+def npz_bytes(graph) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        save_qir(graph, Path(tmp) / "model.qir")
+        return (Path(tmp) / "model.npz").stat().st_size
+
+
+def conv_work(graph, values) -> tuple:
+    """(convolutions on the sparse kernel, convolutions with coded weights, their multiply-adds
+    the sparse kernel skips, all their multiply-adds) for the batch that gave `values`."""
+    running = coded = skipped = total = 0
+    for node in graph.nodes:
+        plan = sparse_conv_plan(node) if node.op in ("qconv1d", "qconv2d") else None
+        if plan is None:
+            continue
+        out = values[node.outputs[0].name]
+        positions = int(np.prod(out.shape[2:])) * out.shape[0]
+        sparse = plan.nonzero <= SPARSE_MAX_DENSITY * plan.dense_taps
+        coded, running = coded + 1, running + sparse
+        skipped += plan.skipped_taps * positions if sparse else 0
+        total += plan.dense_taps * positions
+    return running, coded, skipped, total
+
+
+def model_rows(make, repeats):
+    name, model, calibration, x, labels = make()
+    rows = []
+    for sparsity in SPARSITIES:
+        cm = qcompiler.compile(model, "x86-vnni", example_inputs=calibration[:1], calibration=calibration,
+                               pipeline=PIPELINE.format(sparsity), progress=False)
+        dense, sparse = cm.graph, clone(cm.graph)
+        stats = ZeroRunEncode().run(sparse, PassContext()).stats
+        dense_ex, sparse_ex = NumbaExecutor(dense), NumbaExecutor(sparse)
+        want, got = dense_ex.run_storage([x]), sparse_ex.run_storage([x])
+        reference = reference_storage(sparse, [x])
+        integers = [v.name for v in sparse.values() if isinstance(v.type, QuantType) and v.name in want]
+        exact = all(np.array_equal(got[k], reference[k]) and np.array_equal(got[k], want[k]) for k in integers)
+        running, coded, skipped, total = conv_work(sparse, want)
+        samples = interleaved_samples({"dense": lambda: dense_ex([x]), "sparse": lambda: sparse_ex([x])}, repeats)
+        ms = {k: sorted(w for w, _ in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
+        accuracy = "-" if labels is None else f"{np.mean(dense_ex([x])[0].argmax(1) == labels):.3f}"
+        rows.append([name, f"{sparsity:.0%}", f"{len(stats['layers'])}", f"{stats['dense_bytes']:,}",
+                     f"{stats['stored_bytes']:,}", f"{npz_bytes(dense):,}", f"{npz_bytes(sparse):,}",
+                     f"{running} of {coded}", f"{skipped / total:.0%} of {total / 1e6:.1f} M", f"{ms['dense']:.2f}",
+                     f"{ms['sparse']:.2f}",
+                     accuracy, "yes" if exact else "NO"])
+    return rows
+
+
+def reference_storage(graph, inputs) -> dict:
+    """Every value's storage integers from the reference interpreter."""
+    env = bind_inputs(graph, inputs)
+    for node in graph.nodes:
+        for v, a in zip(node.outputs, run_node(node, [env[id(u)] if u is not None else None for u in node.inputs])):
+            env[id(v)] = np.asarray(a)
+    return {v.name: env[id(v)] for v in graph.values() if id(v) in env}
+
+
+def kernel_rows(repeats):
+    """One 64→64 3×3 convolution at 56×56, u8 activations: the dense graph's int8 step vs
+    the sparse step on the same random i8 weights with a fraction of them zeroed."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for sparsity in (0.5, 0.7, 0.8, 0.9):
+        node, (x, w, bias) = node_and_inputs("qconv2d", "u8", "i8", (1, 64, 56, 56), (64, 64, 3, 3),
+                                             (1, 64, 56, 56), {"pad": [1, 1, 1, 1]})
+        w = np.where(rng.random(w.shape) < sparsity, 0, w).astype(np.int32)
+        node.inputs[1].producer.attrs["value"] = Dense(w)
+        dense_step = INTEGER_STEPS["qconv2d"](node)
+        ZeroRunEncode().run(node.graph, PassContext())
+        zero_runs_ops.SPARSE_MAX_DENSITY = 1.0  # the sparse kernel at every density, to find where it pays
+        try:
+            sparse_step, plan = INTEGER_STEPS["qconv2d"](node), sparse_conv_plan(node)
+        finally:
+            zero_runs_ops.SPARSE_MAX_DENSITY = SPARSE_MAX_DENSITY
+        args = [x, w, bias]
+        assert np.array_equal(dense_step(args)[0], sparse_step(args)[0])
+        samples = interleaved_samples({"dense": lambda: dense_step(args), "sparse": lambda: sparse_step(args)},
+                                      repeats)
+        ms = {k: sorted(w for w, _ in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
+        rows.append([f"{sparsity:.0%}", f"{plan.skipped_taps / plan.dense_taps:.1%}", f"{ms['dense']:.2f}",
+                     f"{ms['sparse']:.2f}", f"{ms['dense'] / ms['sparse']:.2f}"])
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    numba.set_num_threads(1)
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    models = markdown_table(["model", "prune", "coded layers", "weight bytes (storage width)", "stored code bytes",
+                             "model.npz dense", "model.npz coded", "convs on the sparse kernel", "conv MACs skipped / batch",
+                             "Numba dense ms", "Numba coded ms", "top-1", "integers: coded == reference == dense"],
+                            model_rows(digits, args.repeats) + model_rows(classifier, args.repeats), "lrrrrrrrrrrrl")
+    kernels = markdown_table(["sparsity", "taps skipped", "int8 step ms", "sparse step ms", "speed-up"],
+                             kernel_rows(args.repeats), "rrrrr")
+    body = (f"Command (from the repository root): `python bench/sparse_weights.py --repeats {args.repeats}`; "
+            f"load average at start {load} on the shared 2-core machine (wall times inflated). "
+            f"CPU: {cpu_description(('avx2', 'avx512_vnni', 'avx512bw'))}; 1 Numba thread.\n\n"
+            f"Whole models (x86-vnni, i8 weights per channel; the dense .npz holds the weights as int32 "
+            f"containers, the coded one their packed code; linear layers decode at load and run dense):\n\n"
+            f"{models}\n\nOne convolution, 1×64×56×56, 3×3, 64→64, pad 1, u8 × i8:\n\n{kernels}\n")
+    print(body)
+    if not args.no_write:
+        write_section(HEADING, body)
+
+
+if __name__ == "__main__":
+    main()
