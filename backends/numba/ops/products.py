@@ -22,6 +22,7 @@ from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumu
 from .bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear
 from .common import (Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of,
                      storage_int32, zero_point)
+from .conv_vnni import run_vnni_conv, vnni_conv_weights
 
 _NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -55,10 +56,9 @@ def _weights_source(node: Node, w_index: int, to_rows, rows: int, axis: int):
     return lambda w: packed
 
 
-def conv_input(node: Node, attrs: dict, x_t, x, kernel: tuple, dtype=np.int32) -> tuple:
-    """(centred input padded with zeros (= the zero point) as [N, C, Hp, Wp] `dtype`, output
-    (OH, OW), stride, dilation) of a qconv1d / qconv2d; a 1-D convolution is a 2-D one of
-    height 1."""
+def conv_geometry(node: Node, attrs: dict, x, kernel: tuple) -> tuple:
+    """(x as [N, C, H, W], output (OH, OW), stride, dilation, pads begin, pads end) of a qconv1d /
+    qconv2d; a 1-D convolution is a 2-D one of height 1."""
     spatial = 1 if node.op == "qconv1d" else 2
     where = f"node {node.label()}"
     stride = ints_attr(attrs["stride"], spatial, 1, "stride", where, 1)
@@ -68,9 +68,16 @@ def conv_input(node: Node, attrs: dict, x_t, x, kernel: tuple, dtype=np.int32) -
         x = x[:, :, None, :]
         stride, dilation, begin, end = (1,) + stride, (1,) + dilation, (0,) + begin, (0,) + end
     plan = plan_windows(x.shape[2:], kernel, stride, dilation, begin, end, where)
+    return x, plan.out, stride, dilation, begin, end
+
+
+def conv_input(node: Node, attrs: dict, x_t, x, kernel: tuple, dtype=np.int32) -> tuple:
+    """(centred input padded with zeros (= the zero point) as [N, C, Hp, Wp] `dtype`, output
+    (OH, OW), stride, dilation) of a qconv1d / qconv2d."""
+    x, out_hw, stride, dilation, begin, end = conv_geometry(node, attrs, x, kernel)
     centred = (storage_int32(x) - np.int32(zero_point(x_t))).astype(dtype, copy=False)
     xc = np.pad(centred, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=_NUMPY_PAD_MODE[attrs["pad_mode"]])
-    return np.ascontiguousarray(xc), plan.out, stride, dilation
+    return np.ascontiguousarray(xc), out_hw, stride, dilation
 
 
 def prepare_qconv(node: Node) -> Step:
@@ -92,7 +99,11 @@ def prepare_qconv(node: Node) -> Step:
     # bit planes (1-2-bit weights) or int16 rows, made once when the weight is constant
     bitserial = bitserial_plan(w_t, weights_for(None), x_t, groups, kernel) \
         if const_input(node, 1) is not None else None
-    fixed_rows16 = im2col_rows(weights_for(None)) if const_input(node, 1) is not None and bitserial is None else None
+    # u8 x s8 VNNI layout (AVX-512 VNNI hosts, 8-bit operands), else int16 rows
+    vnni = vnni_conv_weights(weights_for(None), x_t, groups, kernel) \
+        if const_input(node, 1) is not None and bitserial is None else None
+    fixed_rows16 = im2col_rows(weights_for(None)) \
+        if const_input(node, 1) is not None and bitserial is None and vnni is None else None
     x_fits_int16 = fits_int16_centred(x_t)
 
     def run(args):
@@ -105,6 +116,11 @@ def prepare_qconv(node: Node) -> Step:
             xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel, np.int16)
             out = np.empty((x.shape[0], cout) + out_hw, np.int32)
             run_bitserial_conv(bitserial, xc, kernel, stride, dilation, bias, rq, out)
+            return [out[:, :, 0, :] if spatial == 1 else out]
+        if vnni is not None and not wide:
+            x4, out_hw, stride, dilation, begin, end = conv_geometry(node, attrs, x, kernel)
+            out = np.empty((x.shape[0], cout) + out_hw, np.int32)
+            run_vnni_conv(vnni, x4, attrs["pad_mode"], begin, end, stride, dilation, bias, rq, out)
             return [out[:, :, 0, :] if spatial == 1 else out]
         rows16 = None if wide or not x_fits_int16 else \
             fixed_rows16 if fixed_rows16 is not None else im2col_rows(weights)

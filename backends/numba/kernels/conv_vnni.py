@@ -1,0 +1,92 @@
+"""Integer 2-D convolution in AVX-512 VNNI tiles (`vnni_tile.tile_u8_vectors`), outputs as lanes.
+
+The input is laid out once per call as u8 "phase quads": for stride (sh, sw) the padded
+image splits into sh·sw phase planes (rows ≡ py mod sh, columns ≡ px mod sw), each
+flattened with row pitch Ws = ceil(Wp / sw), and every four input channels of a group
+interleave their bytes, [N, sh·sw, groups·CQ, L, 4]. In a phase plane every tap of the
+kernel is a constant offset from the output position p = oy·Ws + ox, so 16 consecutive
+positions × 4 channels are one contiguous 64-byte load for any stride and dilation: no
+im2col copy, and a 1×1 convolution reads the image in place. Columns ox >= OW of each
+row are computed and discarded (the "full padded width" of `conv.py`).
+
+Each task (image, group, block of ROWS output channels) runs the tile over blocks of
+WIDTH positions into an int32 plane, then requantizes each output row as one run
+(`requant_vector.requantize_run`). Activations are u8 (storage + offset, padding the
+shifted zero point), weights s8 w - zp_w: Σ u·w - zx·Σw is the centred accumulator.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .requant_vector import requantize_run
+from .vnni_tile import LANES, ROWS, WIDTH, tile_u8_vectors
+
+
+@njit(parallel=True, cache=True)
+def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw, ws, out):
+    """out[n, (y % sh)·sw + x % sw, g·CQ + ci // 4, (y // sh)·Ws + x // sw] byte ci % 4 = x + offset
+    for the input channel g·Cin/g + ci at padded position (y, x), pad_value outside the
+    image. out: uint32 words (four channels' bytes, low byte first), zeroed: channel
+    padding and slack stay 0. One task per (image, channel quad); each row is written
+    as whole words, one channel at a time (loops LLVM vectorizes)."""
+    n_batch, channels, h, w = x.shape
+    cin_g = channels // groups
+    cq = out.shape[2] // groups
+    pad_word = np.uint32(pad_value) * np.uint32(0x01010101)
+    for task in prange(n_batch * out.shape[2]):
+        n, q = task // out.shape[2], task % out.shape[2]
+        c0 = (q // cq) * cin_g + (q % cq) * 4
+        quad_channels = min(4, cin_g - (q % cq) * 4)
+        for y in range(hp):
+            sy = y - pad_top
+            row_inside = 0 <= sy < h
+            for px in range(sw):
+                words = out[n, (y % sh) * sw + px, q, (y // sh) * ws:(y // sh + 1) * ws]
+                columns = (wp - px + sw - 1) // sw
+                first = min(max(-(-(pad_left - px) // sw), 0), columns) if row_inside else columns
+                last = max(min(-(-(w + pad_left - px) // sw), columns), first) if row_inside else columns
+                for j in range(first):
+                    words[j] = pad_word
+                for j in range(last, columns):
+                    words[j] = pad_word
+                inside = words[first:last]
+                for lane in range(quad_channels):
+                    # a slice and a loop from 0: no negative-index checks, so the loop vectorizes
+                    start = first * sw + px - pad_left
+                    bits = np.uint32(8 * lane)
+                    if sw == 1:  # a contiguous source: the typed layout stays C
+                        source = x[n, c0 + lane, sy, start:start + inside.size]
+                        for j in range(inside.size):
+                            inside[j] |= np.uint32((source[j] + offset) & 255) << bits
+                    else:
+                        strided = x[n, c0 + lane, sy, start::sw]
+                        for j in range(inside.size):
+                            inside[j] |= np.uint32((strided[j] + offset) & 255) << bits
+
+
+@njit(parallel=True, cache=True)
+def qconv2d_vnni_kernel(xr, w4, offsets, group_bytes, ws, correction, bias, multiplier, shift, y_zp, lo, hi, mode,
+                        out):
+    """xr: phase quads [N, bytes] u8; w4: s8 weights [groups, Cout/groups rounded up to ROWS, 4·T],
+    tap t's four channels at 4t; offsets: int64 [T] byte offset of tap t from a group's
+    first byte; correction: int32 [Cout] zx·Σw (mod 2^32); out: [N, Cout, OH, OW]."""
+    n_batch, cout, oh, ow = out.shape
+    groups, steps = w4.shape[0], offsets.size
+    cout_g = cout // groups
+    blocks_oc = -(-cout_g // ROWS)
+    blocks = -(-(oh * ws) // WIDTH)
+    for task in prange(n_batch * groups * blocks_oc):
+        n = task // (groups * blocks_oc)
+        g = (task // blocks_oc) % groups
+        j0 = (task % blocks_oc) * ROWS
+        plane = np.empty((ROWS, blocks * WIDTH), np.int32)
+        image = xr[n]
+        for b in range(blocks):
+            tile_u8_vectors(w4[g, j0:j0 + ROWS], image, g * group_bytes + b * WIDTH * 4, offsets, LANES * 4, steps,
+                            plane, b * WIDTH)
+        for r in range(min(ROWS, cout_g - j0)):
+            oc = g * cout_g + j0 + r
+            for oy in range(oh):
+                requantize_run(plane[r, oy * ws:oy * ws + ow], correction[oc], bias[oc], multiplier[oc], shift[oc],
+                               y_zp, lo, hi, mode, out[n, oc, oy])

@@ -1,0 +1,136 @@
+"""The AVX-512 VNNI convolution (u8 × s8 phase-quad tiles, outputs as lanes) against the
+reference: odd shapes, paddings, strides, dilation, groups, zero points, u8 and i8
+activations; the clean fallback when the host lacks VNNI or the weights leave int8; the
+vector requantization against the scalar one; the vpdpbusd it is written to produce."""
+import zlib
+
+import numpy as np
+import pytest
+
+from numba_cases import ROUNDINGS, compare, one_node, qtype, requant_attrs, storage
+from qcompiler.backends.numba.kernels.requant_vector import requantize_run
+from qcompiler.backends.numba.kernels.rounding import ROUNDING_CODES, requantize_one
+from qcompiler.backends.numba.kernels.vnni_tile import (HAS_AVX512_VNNI, LANES, ROWS, VECTORS, WIDTH,
+                                                       tile_u8_vectors)
+from qcompiler.backends.numba.ops import INTEGER_STEPS, conv_vnni, products
+from qcompiler.ir.registry import infer_types
+
+# name: (op, x shape, w shape, attrs, x storage/zp, w storage/zp)
+CASES = {
+    "odd_u8_asymmetric_pad": ("qconv2d", (2, 5, 9, 7), (7, 5, 3, 3), {"pad": [1, 2, 0, 1]}, ("u8", 131), ("i8", 0)),
+    "i8_stride2_groups3": ("qconv2d", (2, 6, 11, 8), (9, 2, 3, 3),
+                           {"stride": [2, 2], "pad": [1, 1, 1, 1], "groups": 3}, ("i8", -3), ("i8", 0)),
+    "pointwise_stride2_u8_weights": ("qconv2d", (1, 33, 5, 6), (17, 33, 1, 1), {"stride": [2, 2]}, ("i8", 5),
+                                     ("u8", 128)),
+    "depthwise_dilated": ("qconv2d", (2, 4, 8, 8), (4, 1, 3, 3),
+                          {"groups": 4, "dilation": [2, 1], "pad": [2, 1, 2, 1]}, ("u8", 77), ("i4", 0)),
+    "reflect_stride_3x2_wide": ("qconv2d", (1, 9, 10, 70), (6, 9, 3, 2),
+                                {"stride": [3, 2], "pad": [1, 1, 1, 1], "pad_mode": "reflect"}, ("u8", 0),
+                                ("i8", 0)),
+    "extreme_products": ("qconv2d", (1, 67, 4, 4), (5, 67, 3, 3), {"pad": [1, 1, 1, 1]}, ("u8", 255), ("i8", 0)),
+    "conv1d_replicate": ("qconv1d", (3, 6, 13), (5, 6, 4), {"pad": [2, 1], "pad_mode": "replicate"}, ("u8", 9),
+                         ("i8", 0)),
+}
+
+
+def _node_and_args(name, rounding):
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    op, x_shape, w_shape, attrs, (x_storage, x_zp), (w_storage, w_zp) = CASES[name]
+    x_t, w_t = qtype(x_storage, x_shape, zp=x_zp), qtype(w_storage, w_shape, zp=w_zp, axis=0)
+    w, x = storage(rng, w_t), storage(rng, x_t)
+    if name == "extreme_products":  # every centred product at its largest magnitude: (0 - 255)·(-128)
+        w[:], x[:] = -128, 0
+    k = int(np.prod(w_shape[1:]))
+    typical = int(np.sqrt(k) * 255 * 255 / 12)
+    attrs = {**attrs, **requant_attrs(rng, w_shape[0], rounding, (10 / typical, 60 / typical)), "clamp": [0, 255]}
+    bias = rng.integers(-typical, typical, w_shape[0]).astype(np.int32)
+    operands = [(x_t, None), (w_t, w), (qtype("i32", (w_shape[0],), scale=1e-3), bias)]
+    out_t = qtype("u8", infer_types(op, [t for t, _ in operands], attrs)[0].shape, zp=7)
+    return one_node(op, operands, attrs, out_t), [x, w, bias]
+
+
+@pytest.fixture
+def vnni_calls(monkeypatch):
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return conv_vnni.run_vnni_conv(*args)
+
+    monkeypatch.setattr(products, "run_vnni_conv", counted)
+    return calls
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_vnni_conv_matches_reference(name, vnni_calls):
+    node, args = _node_and_args(name, ROUNDINGS[zlib.crc32(name.encode()) % 3])
+    want = compare(node, args)[0]
+    narrow = args[0].astype(np.uint8 if node.inputs[0].type.storage == "u8" else np.int8)
+    np.testing.assert_array_equal(INTEGER_STEPS[node.op](node)([narrow] + args[1:])[0], want)  # storage as given
+    assert len(vnni_calls) == (2 if HAS_AVX512_VNNI else 0)
+
+
+@pytest.mark.parametrize("name", ["i8_stride2_groups3", "conv1d_replicate"])
+def test_host_without_vnni_falls_back_to_the_int16_kernels(name, vnni_calls, monkeypatch):
+    monkeypatch.setattr(conv_vnni, "HAS_AVX512_VNNI", False)
+    node, args = _node_and_args(name, "half_even")
+    compare(node, args)
+    assert not vnni_calls
+
+
+def test_weights_outside_int8_after_centring_fall_back(vnni_calls):
+    """u8 weights with zero point 10 centre to [-10, 245]: not s8, so the int16 kernel runs."""
+    rng = np.random.default_rng(5)
+    x_t, w_t = qtype("u8", (1, 8, 6, 6), zp=100), qtype("u8", (4, 8, 3, 3), zp=10, axis=0)
+    attrs = {**requant_attrs(rng, 4, "half_up", (1e-5, 1e-4)), "pad": [1, 1, 1, 1], "clamp": [0, 255]}
+    out_t = qtype("u8", (1, 4, 6, 6), zp=0)
+    w = storage(rng, w_t)
+    w[0, 0, 0, 0] = 255
+    node = one_node("qconv2d", [(x_t, None), (w_t, w)], attrs, out_t)
+    compare(node, [storage(rng, x_t), w])
+    assert not vnni_calls
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_vector_requantization_equals_the_scalar_one(rounding):
+    rng = np.random.default_rng(len(rounding))
+    mode = ROUNDING_CODES[rounding]
+    raw = rng.integers(-(2**31), 2**31, 301).astype(np.int32)
+    raw[:100] = rng.integers(-4, 5, 100) << rng.integers(0, 28, 100)  # ties at many shifts
+    out = np.empty(raw.size, np.int32)
+    for shift in (0, 1, 2, 7, 31, 40, 62, 63):
+        for multiplier, correction, bias in ((2**30, 12345, -7), (2**31 - 1, -(2**31), -(2**20)), (1, 0, 0)):
+            requantize_run(raw, np.int32(correction), np.int32(bias), multiplier, shift, 3, -128, 127, mode, out)
+            want = [requantize_one(np.int64(np.int32(np.int64(r) - correction)) + bias, multiplier, shift, 3, -128,
+                                   127, mode) for r in raw]
+            np.testing.assert_array_equal(out, want, err_msg=f"shift {shift}, multiplier {multiplier}")
+
+
+@pytest.mark.skipif(not HAS_AVX512_VNNI, reason="the host has no AVX-512 VNNI: the tile is never compiled")
+def test_tile_sums_u8_by_s8_in_vpdpbusd():
+    from numba import njit
+
+    @njit
+    def call(rows, vectors, offsets, out):
+        tile_u8_vectors(rows, vectors, 8, offsets, 256, offsets.size, out, 64)
+
+    rng = np.random.default_rng(11)
+    steps = 5
+    rows = rng.integers(-128, 128, (ROWS, 4 * steps)).astype(np.int8)
+    vectors = rng.integers(0, 256, 8 + 40 * 4 + 256 * (VECTORS - 1) + 64).astype(np.uint8)
+    vectors[:64] = 255
+    rows[0] = -128  # the largest products: 255·(-128)
+    offsets = np.arange(steps, dtype=np.int64) * 40
+    out = np.full((ROWS, 64 + WIDTH), -1, np.int32)
+    call(rows, vectors, offsets, out)
+    want = np.zeros((ROWS, WIDTH), np.int64)
+    for t in range(steps):
+        for j in range(VECTORS):
+            start = 8 + offsets[t] + 256 * j
+            quads = vectors[start:start + 64].reshape(LANES, 4).astype(np.int64)
+            want[:, j * LANES:(j + 1) * LANES] += rows[:, 4 * t:4 * t + 4].astype(np.int64) @ quads.T
+    np.testing.assert_array_equal(out[:, 64:], want)
+    assert (out[:, :64] == -1).all()
+    asm = "\n".join(call.inspect_asm().values())
+    assert asm.count("vpdpbusd") >= ROWS * VECTORS
+    assert "vpbroadcastd" in asm  # four row bytes to every lane, once per row and step
