@@ -1,19 +1,25 @@
 """The nine CNNs of onnx's light zoo with seeded random weights (qcompiler/testing/light_zoo.py):
 int8 output SQNR against fp32, qcompiler vs onnxruntime's quantize_static, side by side.
 
-    python bench/light_zoo.py [--target x86-vnni] [--method minmax] [--models resnet50,vgg19] [--calibration 4] [--test 8]
+    python bench/light_zoo.py [--target x86-vnni] [--method mse] [--models resnet50,vgg19] [--calibration 4] [--test 8]
+        [--perturb K]
 
 Both quantizers calibrate on the same images and are scored on the same other images
 against the fp32 model run in onnxruntime: on the model's output (softmax probabilities,
 DenseNet's logits) and on the logits its last Softmax reads, which with random weights
 say more (a peaked softmax turns small logit errors into large probability errors). qcompiler: the target's default pipeline with
-`calibrate{method=<--method>}` (default minmax, like ORT's; the targets' own default is
-mse), scored on its Numba executor (cm(x)) and on its QDQ export run in onnxruntime.
+`calibrate{method=<--method>}` (default mse, the targets' own; minmax is ORT's), scored on
+its Numba executor (cm(x)) and on its QDQ export run in onnxruntime.
 onnxruntime: the model converted to opset 13 (quantize_static only goes to 11, where
 per-channel DequantizeLinear does not exist), quant_pre_process, quantize_static: QDQ,
 activations u8, weights s8 per channel, MinMax. Each quantizer runs in its own process, so peak RSS is its own
 (model materialization included); compile time is `qcompiler.compile` /
 `quantize_static` wall time on the shared machine.
+
+`--perturb K` also scores both quantizers on K copies of the test images with 1e-4
+relative noise, far below one input quantization step: on the deep random-weight models
+such a copy moves the output SQNR by several dB (a one-step rounding difference anywhere
+is amplified), so the min-max over the draws shows which differences are real.
 """
 from __future__ import annotations
 
@@ -57,7 +63,24 @@ def _score(reference: tuple, got: tuple) -> dict:
             "top1": float(top1.mean())}
 
 
-def run_qcompiler(name: str, target: str, method: str, n_cal: int, n_test: int) -> dict:
+PERTURBATION = 1e-4
+DEFAULT_CALIBRATION = "calibrate{method=mse}"
+
+
+def _perturbed(images: np.ndarray, k: int) -> np.ndarray:
+    noise = np.random.default_rng(1000 + k).standard_normal(images.shape, dtype=np.float32)
+    return images * (1 + np.float32(PERTURBATION) * noise)
+
+
+def _spread(model, images: np.ndarray, draws: int, run) -> list:
+    """Output SQNR of `run(images)` -> outputs on `draws` perturbed copies of `images`."""
+    from qcompiler.numerics.sqnr import sqnr_db
+
+    copies = [_perturbed(images, k) for k in range(1, draws + 1)]
+    return [float(sqnr_db(_run_onnx(model, x)[0], run(x))) for x in copies]
+
+
+def run_qcompiler(name: str, target: str, method: str, n_cal: int, n_test: int, draws: int = 0) -> dict:
     import onnx
 
     import qcompiler
@@ -68,7 +91,10 @@ def run_qcompiler(name: str, target: str, method: str, n_cal: int, n_test: int) 
     calibration, test = light_images(n_cal, seed=1), light_images(n_test, seed=2)
     reference = _run_onnx(model, test)
     start = time.perf_counter()
-    pipeline = get_target(target).default_pipeline.replace("calibrate{method=mse}", f"calibrate{{method={method}}}")
+    default = get_target(target).default_pipeline
+    if DEFAULT_CALIBRATION not in default:
+        raise SystemExit(f"target {target}'s default pipeline has no {DEFAULT_CALIBRATION} to replace: {default}")
+    pipeline = default.replace(DEFAULT_CALIBRATION, f"calibrate{{method={method}}}")
     cm = qcompiler.compile(model, target=target, calibration=calibration, pipeline=pipeline, progress=False,
                            dynamic_batch=False)
     seconds = time.perf_counter() - start
@@ -78,11 +104,12 @@ def run_qcompiler(name: str, target: str, method: str, n_cal: int, n_test: int) 
         exported = {form: _run_onnx(onnx.load(cm.export_onnx(Path(d) / f"{form}.onnx", form=form)), test)
                     for form in ("qdq", "qoperator")}
     opaque = sorted({n.op for n in cm.graph.nodes if n.op.startswith("onnx.")})
+    spread = _spread(model, test, draws, lambda x: np.concatenate([cm(x[i:i + 1]) for i in range(len(x))]))
     return {"numba": _score(reference, ours), **{form: _score(reference, out) for form, out in exported.items()},
-            "seconds": seconds, "rss_gb": rss, "opaque": opaque}
+            "seconds": seconds, "rss_gb": rss, "opaque": opaque, "spread": spread}
 
 
-def run_onnxruntime(name: str, n_cal: int, n_test: int) -> dict:
+def run_onnxruntime(name: str, n_cal: int, n_test: int, draws: int = 0) -> dict:
     import onnx.version_converter
 
     from _ort_ptq import preprocess, quantize_u8s8
@@ -100,13 +127,15 @@ def run_onnxruntime(name: str, n_cal: int, n_test: int) -> dict:
         quantized = quantize_u8s8(prepared, Path(d) / "int8.onnx", "QDQ", "MinMax", calibration, batch=1)
         seconds = time.perf_counter() - start
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        got = _run_onnx(onnx.load(quantized), test)
-    return {"ort": _score(reference, got), "seconds": seconds, "rss_gb": rss}
+        int8 = onnx.load(quantized)
+        got = _run_onnx(int8, test)
+        spread = _spread(model, test, draws, lambda x: _run_onnx(int8, x)[0])
+    return {"ort": _score(reference, got), "seconds": seconds, "rss_gb": rss, "spread": spread}
 
 
 def _child(args, which: str, name: str) -> dict:
     cmd = [sys.executable, __file__, "--child", which, "--models", name, "--target", args.target, "--method", args.method,
-           "--calibration", str(args.calibration), "--test", str(args.test)]
+           "--calibration", str(args.calibration), "--test", str(args.test), "--perturb", str(args.perturb)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:160]}
@@ -118,28 +147,30 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", default="x86-vnni")
-    parser.add_argument("--method", default="minmax", help="qcompiler's calibration method")
+    parser.add_argument("--method", default="mse", help="qcompiler's calibration method")
     parser.add_argument("--models", default=",".join(LIGHT_ZOO))
     parser.add_argument("--calibration", type=int, default=4, help="calibration images")
     parser.add_argument("--test", type=int, default=8, help="test images")
+    parser.add_argument("--perturb", type=int, default=0, help="also score on this many perturbed test copies")
     parser.add_argument("--child", choices=["qcompiler", "onnxruntime"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "qcompiler":
-        print(json.dumps(run_qcompiler(args.models, args.target, args.method, args.calibration, args.test)))
+        print(json.dumps(run_qcompiler(args.models, args.target, args.method, args.calibration, args.test, args.perturb)))
         return
     if args.child == "onnxruntime":
-        print(json.dumps(run_onnxruntime(args.models, args.calibration, args.test)))
+        print(json.dumps(run_onnxruntime(args.models, args.calibration, args.test, args.perturb)))
         return
     print(f"CPU: {cpu_description()}")
     print(f"target {args.target}, qcompiler calibrate{{method={args.method}}}; {args.calibration} calibration "
           f"images (seed 1), {args.test} test images (seed 2)\n")
+    header, align = (HEADER + [SPREAD.format(args.perturb)], ALIGN + "r") if args.perturb else (HEADER, ALIGN)
     rows = []
     for name in args.models.split(","):
         ours, theirs = _child(args, "qcompiler", name), _child(args, "onnxruntime", name)
-        rows.append(_row(name, ours, theirs))
-        print(markdown_table(HEADER, rows[-1:], ALIGN).splitlines()[-1], flush=True)
+        rows.append(_row(name, ours, theirs) + ([_spread_cell(ours, theirs)] if args.perturb else []))
+        print(markdown_table(header, rows[-1:], align).splitlines()[-1], flush=True)
     print()
-    print(markdown_table(HEADER, rows, ALIGN))
+    print(markdown_table(header, rows, align))
 
 
 HEADER = ["model", "output SQNR dB: qcompiler (Numba)", "qcompiler (QDQ / QOperator in ORT)", "ORT quantize_static",
@@ -148,6 +179,13 @@ HEADER = ["model", "output SQNR dB: qcompiler (Numba)", "qcompiler (QDQ / QOpera
 
 
 ALIGN = "lrrrrrrrrrc"
+SPREAD = "output SQNR dB over {} perturbed copies, min–max: qcompiler (Numba) / ORT"
+
+
+def _spread_cell(ours: dict, theirs: dict) -> str:
+    if "error" in ours or "error" in theirs:
+        return ""
+    return " / ".join(f"{min(d['spread']):.2f}–{max(d['spread']):.2f}" for d in (ours, theirs))
 
 
 def _row(name: str, ours: dict, theirs: dict) -> list:
