@@ -68,7 +68,7 @@ def float_model(args, d) -> SmallResNet:
 
 def run_rows(method: str, seed: int, args, model, d) -> dict:
     """method -> result; "ilp" also gives "ilp+lsq" (the same graph, trained on)."""
-    from qcompiler.loading import load_model
+    from qcompiler.model.loading import load_model
     from qcompiler.passes.qat import QAT
     from qcompiler.passmanager import PassContext, PassManager
     from qcompiler.pipelines import with_bit_allocation
@@ -118,8 +118,8 @@ def main() -> None:
     parser.add_argument("--plot-dir", type=Path, default=None)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    from qcompiler.loading import load_model
+    torch.set_num_threads(1)  # a shared machine: one core per training run
+    from qcompiler.model.loading import load_model
 
     d = load_mnist5k(args.data)
     model = float_model(args, d)
