@@ -24,11 +24,12 @@ from .vnni_tile import LANES, ROWS, WIDTH, tile_u8_vectors
 
 
 @njit(parallel=True, cache=True)
-def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw, ws, out):
+def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw, ws, used, out):
     """out[n, (y % sh)·sw + x % sw, g·CQ + ci // 4, (y // sh)·Ws + x // sw] byte ci % 4 = x + offset
     for the input channel g·Cin/g + ci at padded position (y, x), pad_value outside the
-    image. out: uint32 words (four channels' bytes, low byte first), zeroed: channel
-    padding and slack stay 0. One task per (image, channel quad); each row is written
+    image, for the phases p with used[p] (a 1×1 stride-2 convolution reads one of four).
+    out: uint32 words (four channels' bytes, low byte first), zeroed: channel padding,
+    slack and unused phases stay 0. One task per (image, channel quad); each row is written
     as whole words, one channel at a time (loops LLVM vectorizes)."""
     n_batch, channels, h, w = x.shape
     cin_g = channels // groups
@@ -42,6 +43,8 @@ def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw,
             sy = y - pad_top
             row_inside = 0 <= sy < h
             for px in range(sw):
+                if not used[(y % sh) * sw + px]:
+                    continue
                 words = out[n, (y % sh) * sw + px, q, (y // sh) * ws:(y // sh + 1) * ws]
                 columns = (wp - px + sw - 1) // sw
                 first = min(max(-(-(pad_left - px) // sw), 0), columns) if row_inside else columns
@@ -51,14 +54,26 @@ def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw,
                 for j in range(last, columns):
                     words[j] = pad_word
                 inside = words[first:last]
+                start = first * sw + px - pad_left
+                if quad_channels == 4 and sw == 1:  # the common case in one pass of whole words
+                    r0, r1 = x[n, c0, sy, start:start + inside.size], x[n, c0 + 1, sy, start:start + inside.size]
+                    r2, r3 = x[n, c0 + 2, sy, start:start + inside.size], x[n, c0 + 3, sy, start:start + inside.size]
+                    for j in range(inside.size):
+                        inside[j] = (np.uint32((r0[j] + offset) & 255) | (np.uint32((r1[j] + offset) & 255) << 8)
+                                     | (np.uint32((r2[j] + offset) & 255) << 16)
+                                     | (np.uint32((r3[j] + offset) & 255) << 24))
+                    continue
                 for lane in range(quad_channels):
                     # a slice and a loop from 0: no negative-index checks, so the loop vectorizes
-                    start = first * sw + px - pad_left
                     bits = np.uint32(8 * lane)
                     if sw == 1:  # a contiguous source: the typed layout stays C
                         source = x[n, c0 + lane, sy, start:start + inside.size]
                         for j in range(inside.size):
                             inside[j] |= np.uint32((source[j] + offset) & 255) << bits
+                    elif sw == 2:  # a constant stride: LLVM vectorizes it as an interleaved load
+                        source = x[n, c0 + lane, sy, start:start + 2 * inside.size]
+                        for j in range(inside.size):
+                            inside[j] |= np.uint32((source[2 * j] + offset) & 255) << bits
                     else:
                         strided = x[n, c0 + lane, sy, start::sw]
                         for j in range(inside.size):

@@ -43,6 +43,7 @@ class _Layout:
     ws: int              # row pitch of a phase plane
     length: int          # positions per phase plane and channel quad, with the tiles' slack
     offsets: np.ndarray  # int64 [CQ·kh·kw]: byte offset of each tap from a group's first byte
+    used: np.ndarray     # uint8 [sh·sw]: the phase planes some tap reads
 
 
 def vnni_conv_weights(weights: PackedWeights, x_t: QuantType, groups: int, kernel: tuple):
@@ -79,7 +80,9 @@ def _layout(plan: VnniConvWeights, hw: tuple, begin: tuple, end: tuple, stride: 
         tap = ((ky % sh) * sw + kx % sw) * plan.w4.shape[0] * plan.quads * length + (ky // sh) * ws + kx // sw
         quad = np.arange(plan.quads)[:, None, None] * length
         offsets = np.ascontiguousarray(((tap[None] + quad) * 4).reshape(-1), np.int64)
-        plan.layouts[key] = _Layout(hp, wp, ws, length, offsets)
+        used = np.zeros(sh * sw, np.uint8)
+        used[((ky % sh) * sw + kx % sw).reshape(-1)] = 1
+        plan.layouts[key] = _Layout(hp, wp, ws, length, offsets, used)
     return plan.layouts[key]
 
 
@@ -95,7 +98,7 @@ def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tu
     groups = plan.w4.shape[0]
     words = np.zeros((x.shape[0], stride[0] * stride[1], groups * plan.quads, layout.length), np.uint32)
     phase_quads(x, plan.offset, plan.pad_value, begin[0], begin[1], layout.hp, layout.wp, groups, stride[0],
-                stride[1], layout.ws, words)
+                stride[1], layout.ws, layout.used, words)
     qconv2d_vnni_kernel(words.reshape(x.shape[0], -1).view(np.uint8), plan.w4, layout.offsets,
                         plan.quads * layout.length * 4, layout.ws, plan.correction, bias, rq.multiplier, rq.shift,
                         rq.zero_point, rq.lo, rq.hi, rq.mode, out)
