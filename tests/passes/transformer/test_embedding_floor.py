@@ -1,6 +1,7 @@
 """transformer-recipe{embedding_sqnr}: the recipe gives the vocabulary lookup its SQNR floor
 (`q.embedding_sqnr`), quantize narrows that table to the fewest bits meeting it, and
-quantize's own embedding_sqnr overrides it; `none` keeps 8 bits."""
+quantize's own embedding_sqnr overrides it; `none` keeps 8 bits. The narrowed rows' clip
+search weights each channel by the gamma² of the LayerNorm the embedding sum feeds."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,8 @@ from qcompiler.ir.core import Graph
 from qcompiler.ir.types import TensorType
 from qcompiler.numerics.affine import dequantize
 from qcompiler.numerics.sqnr import sqnr_db
-from qcompiler.passes.quantize.embedding import EMBEDDING_SQNR, quantize_embedding_tables
+from qcompiler.passes.quantize.embedding import (EMBEDDING_SQNR, mse_row_scales, norm_channel_weights,
+                                                 quantize_embedding_tables)
 from qcompiler.passes.quantize.errors import QuantizeError
 from qcompiler.passes.transformer.errors import TransformerRecipeError
 from qcompiler.passes.transformer.recipe import TransformerRecipe
@@ -17,13 +19,16 @@ from qcompiler.passmanager import PassContext
 VOCAB, HIDDEN = 16384, 64  # 2^20 values: a vocabulary, narrowed
 
 
-def encoder() -> tuple:
-    """ids -> word table gather -> one attention block -> LayerNorm; (graph, table value)."""
+def encoder(gamma=None) -> tuple:
+    """ids -> word table gather + position -> LayerNorm(gamma) -> one attention block ->
+    LayerNorm; (graph, table value)."""
     rng = np.random.default_rng(0)
     g = Graph("tiny")
     ids = g.add_input("ids", TensorType("i64", ("N", 4)))
     table = g.constant(rng.standard_normal((VOCAB, HIDDEN)).astype(np.float32), origin="word_embeddings")
-    e = g.add("gather", [table, ids], {"axis": 0}).output
+    words = g.add("gather", [table, ids], {"axis": 0}).output
+    summed = g.add("add", [words, g.constant(rng.standard_normal((4, HIDDEN)).astype(np.float32))]).output
+    e = g.add("layer_norm", [summed] + ([] if gamma is None else [g.constant(gamma)]), {"axis": -1}).output
     h = g.add("linear", [e, g.constant(rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32))]).output
     s = g.add("matmul", [h, g.add("transpose", [h], {"perm": [0, 2, 1]}).output]).output
     c = g.add("matmul", [g.add("softmax", [s], {"axis": -1}).output, h]).output
@@ -66,3 +71,22 @@ def test_bad_floors_are_refused():
     lookup(graph).attrs[EMBEDDING_SQNR] = "high"
     with pytest.raises(QuantizeError, match="q.embedding_sqnr = 'high'"):
         quantize_embedding_tables(graph)
+
+
+def test_clip_search_weights_the_channels_by_the_next_layer_norms_gamma():
+    gamma = np.ones(HIDDEN, np.float32)
+    gamma[[3, 17]] = 60.0
+    graph, table = encoder(gamma)
+    weights = norm_channel_weights(graph, lookup(graph))
+    np.testing.assert_array_equal(weights, np.square(gamma.astype(np.float64)))
+    original = graph.const_value(table).copy()
+    TransformerRecipe(smooth=False, embedding_sqnr=30.0).run(graph, PassContext())
+    quantize_embedding_tables(graph)
+    assert table.producer.attrs["q.row_bits"] == 6
+
+    def weighted_error(scales):
+        rounded = np.clip(np.rint(original / scales[:, None]), -31, 31) * scales[:, None]
+        return float((np.square(rounded - original) @ weights).sum())
+    chosen, unweighted = table.type.scale.array, mse_row_scales(original, 6)
+    assert weighted_error(chosen) < 0.5 * weighted_error(unweighted)  # 0.2 here
+    assert norm_channel_weights(encoder()[0], lookup(encoder()[0])) is None  # no gamma: unweighted
