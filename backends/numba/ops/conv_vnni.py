@@ -1,4 +1,4 @@
-"""qconv1d / qconv2d on the AVX-512 VNNI kernel (`kernels/conv_vnni.py`) when the host has
+"""qconv1d / qconv2d and qlinear (as a 1×1 convolution) on the AVX-512 VNNI kernel (`kernels/conv_vnni.py`) when the host has
 avx512_vnni and the operands fit u8 × s8: activation storage of at most 8 bits (signed
 storage shifted by 128) and centred weights w - zp_w within int8. The weights are laid
 out and their zero-point correction's Σw taken once, when the weight is constant.
@@ -102,3 +102,11 @@ def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tu
     qconv2d_vnni_kernel(words.reshape(x.shape[0], -1).view(np.uint8), plan.w4, layout.offsets,
                         plan.quads * layout.length * 4, layout.ws, plan.correction, bias, rq.multiplier, rq.shift,
                         rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+
+
+def run_vnni_linear(plan: VnniConvWeights, x2: np.ndarray, bias: np.ndarray, rq: Requant) -> np.ndarray:
+    """[M, N] = the requantized product of x2 (storage [M, K]) with the plan's [N, K] weights:
+    a 1×1 convolution of a 1×M image of K channels, so the M rows are the tile's lanes."""
+    out = np.empty((1, rq.shift.size, 1, x2.shape[0]), np.int32)
+    run_vnni_conv(plan, x2.T[None, :, None, :], "zeros", (0, 0), (0, 0), (1, 1), (1, 1), bias, rq, out)
+    return np.ascontiguousarray(out[0, :, 0, :].T)

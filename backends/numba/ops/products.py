@@ -22,7 +22,7 @@ from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumu
 from .bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear
 from .common import (Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of,
                      storage_int32, zero_point)
-from .conv_vnni import run_vnni_conv, vnni_conv_weights
+from .conv_vnni import run_vnni_conv, run_vnni_linear, vnni_conv_weights
 
 _NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -182,8 +182,11 @@ def prepare_qlinear(node: Node) -> Step:
     bias_for = bias_source(node, 2, n_out)
     # bit planes (1-2-bit weights) or int16 weight rows for the vpmaddwd kernel, made once for a constant weight
     bitserial = bitserial_plan(w_t, weights_for(None), x_t, 1) if const_input(node, 1) is not None else None
-    rows16 = centred_int16_rows(weights_for(None)) \
-        if const_input(node, 1) is not None and fits_int16_centred(x_t) and bitserial is None else None
+    # or the u8 x s8 VNNI layout: rows are positions of a 1x1 convolution (AVX-512 VNNI hosts, 8-bit operands)
+    vnni = vnni_conv_weights(weights_for(None), x_t, 1, (1, 1)) \
+        if const_input(node, 1) is not None and bitserial is None else None
+    rows16 = centred_int16_rows(weights_for(None)) if const_input(node, 1) is not None and \
+        fits_int16_centred(x_t) and bitserial is None and vnni is None else None
     if rows16 is not None and HAS_AVX512BW:
         rows16 = tiled_rows16(rows16, 1, LANES)[0]
 
@@ -194,6 +197,9 @@ def prepare_qlinear(node: Node) -> Step:
         k = x.shape[-1]
         if bitserial is not None and not needs_wide_accumulator(weights_for(w), bias, x_t):
             out = run_bitserial_linear(bitserial, np.asarray(x).reshape(-1, k), bias, rq)
+            return [out.reshape(x.shape[:-1] + (n_out,))]
+        if vnni is not None and not needs_wide_accumulator(weights_for(w), bias, x_t):
+            out = run_vnni_linear(vnni, np.asarray(x).reshape(-1, k), bias, rq)
             return [out.reshape(x.shape[:-1] + (n_out,))]
         out = _product(node, np.asarray(x).reshape(1, -1, k), weights_for(w), bias, x_t, rq, rows16)
         return [out.reshape(x.shape[:-1] + (n_out,))]
