@@ -6,13 +6,14 @@ Models: the digits CNN (trained, batch 256 of the test split) and rapidocr's PP-
 classifier (ch_ppocr_mobile_v2.0_cls, batch 8 of 3×48×192 uniform inputs, 8 calibration
 samples), each pruned by `prune{sparsity=s}` (element, per layer) and taken through
 calibrate, quantize{weights=i8} and lower on x86-vnni. The same lowered graph is then
-run as is (dense: weights decoded nowhere, int8 kernels) and after `zero-run-encode`
-(coded: weights stored as zero-run code, decoded at load; convolutions at most
-SPARSE_MAX_DENSITY nonzero on `kernels/conv_sparse.py`). Columns: conv/linear weight
-bytes at storage width (dense) and as stored (code); the saved model.npz of both; the
-convolutions on the sparse kernel and the multiply-adds it skips per batch (counted
-from the tap lists); Numba time of both (median of interleaved runs, 1 thread); whether
-every quantized value of the coded run equals the reference and the dense run. A last table times one 64→64 3×3 convolution at 56×56 on random i8 weights:
+run as is (dense: int8 kernels) and after `zero-run-encode` (coded: weights stored as
+zero-run code, decoded at load; convolutions at most SPARSE_MAX_DENSITY nonzero on
+`kernels/conv_sparse.py`), and coded with every coded convolution forced onto the sparse
+kernel, to measure the skipped work. Columns: conv/linear weight bytes at storage width
+and as stored (code); the saved model.npz of both; Numba times (median process CPU time
+of interleaved runs, 1 thread: the shared machine preempts wall time); the multiply-adds
+the sparse kernel skips per batch (counted from the tap lists); whether every quantized
+value of every run equals the reference. A last table times one 64→64 3×3 convolution at 56×56 on random i8 weights:
 the int8 kernel the dense graph runs vs the sparse kernel, by sparsity.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")  # see bench/numba_kernels.py
@@ -80,20 +82,31 @@ def npz_bytes(graph) -> int:
 
 
 def conv_work(graph, values) -> tuple:
-    """(convolutions on the sparse kernel, convolutions with coded weights, their multiply-adds
-    the sparse kernel skips, all their multiply-adds) for the batch that gave `values`."""
-    running = coded = skipped = total = 0
+    """(convolutions the backend runs on the sparse kernel, convolutions with coded weights,
+    multiply-adds of the latter the sparse kernel skips, all their multiply-adds) for the
+    batch that gave `values`."""
+    chosen = coded = skipped = total = 0
     for node in graph.nodes:
         plan = sparse_conv_plan(node) if node.op in ("qconv1d", "qconv2d") else None
         if plan is None:
             continue
         out = values[node.outputs[0].name]
         positions = int(np.prod(out.shape[2:])) * out.shape[0]
-        sparse = plan.nonzero <= SPARSE_MAX_DENSITY * plan.dense_taps
-        coded, running = coded + 1, running + sparse
-        skipped += plan.skipped_taps * positions if sparse else 0
+        chosen += plan.nonzero <= SPARSE_MAX_DENSITY * plan.dense_taps
+        coded += 1
+        skipped += plan.skipped_taps * positions
         total += plan.dense_taps * positions
-    return running, coded, skipped, total
+    return chosen, coded, skipped, total
+
+
+@contextmanager
+def sparse_kernel_everywhere():
+    """Executors built inside run every coded convolution on the sparse kernel."""
+    zero_runs_ops.SPARSE_MAX_DENSITY = 1.0
+    try:
+        yield
+    finally:
+        zero_runs_ops.SPARSE_MAX_DENSITY = SPARSE_MAX_DENSITY
 
 
 def model_rows(make, repeats):
@@ -102,22 +115,25 @@ def model_rows(make, repeats):
     for sparsity in SPARSITIES:
         cm = qcompiler.compile(model, "x86-vnni", example_inputs=calibration[:1], calibration=calibration,
                                pipeline=PIPELINE.format(sparsity), progress=False)
-        dense, sparse = cm.graph, clone(cm.graph)
-        stats = ZeroRunEncode().run(sparse, PassContext()).stats
-        dense_ex, sparse_ex = NumbaExecutor(dense), NumbaExecutor(sparse)
-        want, got = dense_ex.run_storage([x]), sparse_ex.run_storage([x])
-        reference = reference_storage(sparse, [x])
-        integers = [v.name for v in sparse.values() if isinstance(v.type, QuantType) and v.name in want]
-        exact = all(np.array_equal(got[k], reference[k]) and np.array_equal(got[k], want[k]) for k in integers)
-        running, coded, skipped, total = conv_work(sparse, want)
-        samples = interleaved_samples({"dense": lambda: dense_ex([x]), "sparse": lambda: sparse_ex([x])}, repeats)
-        ms = {k: sorted(w for w, _ in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
-        accuracy = "-" if labels is None else f"{np.mean(dense_ex([x])[0].argmax(1) == labels):.3f}"
+        dense, coded = cm.graph, clone(cm.graph)
+        stats = ZeroRunEncode().run(coded, PassContext()).stats
+        executors = {"dense": NumbaExecutor(dense), "coded": NumbaExecutor(coded)}
+        with sparse_kernel_everywhere():
+            executors["sparse everywhere"] = NumbaExecutor(coded)
+        want = executors["dense"].run_storage([x])
+        reference = reference_storage(coded, [x])
+        integers = [v.name for v in coded.values() if isinstance(v.type, QuantType) and v.name in want]
+        exact = all(np.array_equal(ex.run_storage([x])[k], reference[k]) and np.array_equal(reference[k], want[k])
+                    for ex in executors.values() for k in integers)
+        chosen, n_coded, skipped, total = conv_work(coded, want)
+        samples = interleaved_samples({k: (lambda ex=ex: ex([x])) for k, ex in executors.items()}, repeats)
+        ms = {k: sorted(c for _, c in t)[len(t) // 2] * 1e3 for k, t in samples.items()}  # CPU: 1 thread
+        accuracy = "-" if labels is None else f"{np.mean(executors['dense']([x])[0].argmax(1) == labels):.3f}"
         rows.append([name, f"{sparsity:.0%}", f"{len(stats['layers'])}", f"{stats['dense_bytes']:,}",
-                     f"{stats['stored_bytes']:,}", f"{npz_bytes(dense):,}", f"{npz_bytes(sparse):,}",
-                     f"{running} of {coded}", f"{skipped / total:.0%} of {total / 1e6:.1f} M", f"{ms['dense']:.2f}",
-                     f"{ms['sparse']:.2f}",
-                     accuracy, "yes" if exact else "NO"])
+                     f"{stats['stored_bytes']:,}", f"{npz_bytes(dense):,}", f"{npz_bytes(coded):,}",
+                     f"{ms['dense']:.2f}", f"{chosen} of {n_coded}", f"{ms['coded']:.2f}",
+                     f"{skipped / total:.0%} of {total / 1e6:.1f} M", f"{ms['sparse everywhere']:.2f}", accuracy,
+                     "yes" if exact else "NO"])
     return rows
 
 
@@ -135,23 +151,20 @@ def kernel_rows(repeats):
     the sparse step on the same random i8 weights with a fraction of them zeroed."""
     rng = np.random.default_rng(0)
     rows = []
-    for sparsity in (0.5, 0.7, 0.8, 0.9):
+    for sparsity in (0.5, 0.7, 0.8, 0.9, 0.95):
         node, (x, w, bias) = node_and_inputs("qconv2d", "u8", "i8", (1, 64, 56, 56), (64, 64, 3, 3),
                                              (1, 64, 56, 56), {"pad": [1, 1, 1, 1]})
         w = np.where(rng.random(w.shape) < sparsity, 0, w).astype(np.int32)
         node.inputs[1].producer.attrs["value"] = Dense(w)
         dense_step = INTEGER_STEPS["qconv2d"](node)
         ZeroRunEncode().run(node.graph, PassContext())
-        zero_runs_ops.SPARSE_MAX_DENSITY = 1.0  # the sparse kernel at every density, to find where it pays
-        try:
+        with sparse_kernel_everywhere():  # at every density, to find where it pays
             sparse_step, plan = INTEGER_STEPS["qconv2d"](node), sparse_conv_plan(node)
-        finally:
-            zero_runs_ops.SPARSE_MAX_DENSITY = SPARSE_MAX_DENSITY
         args = [x, w, bias]
         assert np.array_equal(dense_step(args)[0], sparse_step(args)[0])
         samples = interleaved_samples({"dense": lambda: dense_step(args), "sparse": lambda: sparse_step(args)},
                                       repeats)
-        ms = {k: sorted(w for w, _ in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
+        ms = {k: sorted(c for _, c in t)[len(t) // 2] * 1e3 for k, t in samples.items()}  # CPU: 1 thread
         rows.append([f"{sparsity:.0%}", f"{plan.skipped_taps / plan.dense_taps:.1%}", f"{ms['dense']:.2f}",
                      f"{ms['sparse']:.2f}", f"{ms['dense'] / ms['sparse']:.2f}"])
     return rows
@@ -165,13 +178,15 @@ def main():
     numba.set_num_threads(1)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     models = markdown_table(["model", "prune", "coded layers", "weight bytes (storage width)", "stored code bytes",
-                             "model.npz dense", "model.npz coded", "convs on the sparse kernel", "conv MACs skipped / batch",
-                             "Numba dense ms", "Numba coded ms", "top-1", "integers: coded == reference == dense"],
-                            model_rows(digits, args.repeats) + model_rows(classifier, args.repeats), "lrrrrrrrrrrrl")
-    kernels = markdown_table(["sparsity", "taps skipped", "int8 step ms", "sparse step ms", "speed-up"],
+                             "model.npz dense", "model.npz coded", "dense CPU ms", "convs on the sparse kernel",
+                             "coded CPU ms", "conv MACs skipped / batch, all coded convs sparse", "that run's CPU ms",
+                             "top-1", "integers: all runs == reference"],
+                            model_rows(digits, args.repeats) + model_rows(classifier, args.repeats), "lrrrrrrrrrrrrl")
+    kernels = markdown_table(["sparsity", "taps skipped", "int8 step CPU ms", "sparse step CPU ms", "speed-up"],
                              kernel_rows(args.repeats), "rrrrr")
     body = (f"Command (from the repository root): `python bench/sparse_weights.py --repeats {args.repeats}`; "
-            f"load average at start {load} on the shared 2-core machine (wall times inflated). "
+            f"load average at start {load} on the shared 2-core machine, so times are the median process CPU "
+            f"time of interleaved runs (wall times are inflated by preemption). "
             f"CPU: {cpu_description(('avx2', 'avx512_vnni', 'avx512bw'))}; 1 Numba thread.\n\n"
             f"Whole models (x86-vnni, i8 weights per channel; the dense .npz holds the weights as int32 "
             f"containers, the coded one their packed code; linear layers decode at load and run dense):\n\n"

@@ -6,10 +6,11 @@ planes and int16 rows are made at load as for a dense constant. A convolution on
 a weight runs `kernels/conv_sparse.py` instead when at most `SPARSE_MAX_DENSITY` of its
 taps are nonzero: the nonzero taps of each output channel, taken straight from the
 code's entries (positions and values, fillers dropped), so zero taps cost no work
-(`SparseConvPlan.skipped_taps`). Denser weights run the dense int8 kernels, which
-are faster there: on the 64→64 3×3 56×56 bench layer (bench/sparse_weights.py,
-AVX-512 VNNI host) the sparse kernel takes 2.9 / 1.4 / 0.9 / 0.7 ms at 50 / 80 / 90 /
-95% zeros, the u8×s8 VNNI kernel 0.85-1.0 ms at any sparsity, the direct kernel 3-9 ms.
+(`SparseConvPlan.skipped_taps`). Denser weights run the dense int8 kernels, which are
+faster there. Measured on the 64→64 3×3 56×56 bench layer (bench/sparse_weights.py,
+median CPU ms, AVX-512 VNNI host): the sparse kernel takes 3.2 / 2.3 / 1.9 / 1.3 / 0.95 ms
+at 50 / 70 / 80 / 90 / 95% zeros, the u8×s8 VNNI kernel about 0.95 at any sparsity, the
+int16 4×4 tile kernel (AVX-512 BW without VNNI) 3.3, the direct kernel 3-9.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+from llvmlite import binding as llvm
 
 from qcompiler.ir.core import Node
 from qcompiler.numerics.zero_runs import unpack_code
@@ -28,7 +30,11 @@ from .common import Step, attrs_of, check_overflow, const_input, quant_input, qu
 from .products import bias_source, conv_input
 
 TAP_BLOCK = 4  # taps per accumulation pass of kernels/conv.py
-SPARSE_MAX_DENSITY = 0.1  # nonzero taps / all taps up to which the sparse kernel runs
+# nonzero taps / all taps up to which the sparse kernel runs: below where it catches up with
+# the dense kernel this host runs (the VNNI one near 95% zeros on the bench layer, and on
+# PP-OCR cls not even there; the int16 tiles near 50%)
+_HOST = llvm.get_host_cpu_features()
+SPARSE_MAX_DENSITY = 0.02 if _HOST.get("avx512vnni", False) else 0.35
 
 
 def prepare_zero_run_weight(node: Node) -> Step:

@@ -87,7 +87,7 @@ def test_sparse_convolution_equals_the_reference(sparse_runs, data):
     assert sparse_runs["conv"] == runs_before + 1
 
 
-@pytest.mark.parametrize("density, sparse", [(0.05, True), (0.5, False)])
+@pytest.mark.parametrize("density, sparse", [(0.01, True), (0.5, False)])
 def test_only_a_weight_sparse_enough_to_pay_runs_the_sparse_kernel(density, sparse, sparse_runs):
     rng = np.random.default_rng(2)
     w_t = qtype("i8", (8, 16, 3, 3), scale=0.02, axis=0)
