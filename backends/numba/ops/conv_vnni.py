@@ -1,7 +1,8 @@
-"""qconv1d / qconv2d and qlinear (as a 1×1 convolution) on the AVX-512 VNNI kernel (`kernels/conv_vnni.py`) when the host has
-avx512_vnni and the operands fit u8 × s8: activation storage of at most 8 bits (signed
-storage shifted by 128) and centred weights w - zp_w within int8. The weights are laid
-out and their zero-point correction's Σw taken once, when the weight is constant.
+"""qconv1d / qconv2d, and qlinear as a 1×1 convolution, on the AVX-512 VNNI kernel
+(`kernels/conv_vnni.py`) when the host has avx512_vnni and the operands fit u8 × s8:
+activation storage of at most 8 bits (signed storage shifted by 128) and centred weights
+w - zp_w within int8. The weights are laid out and their zero-point correction's Σw
+taken once, when the weight is constant.
 """
 from __future__ import annotations
 
