@@ -10,8 +10,8 @@ im2col copy, and a 1×1 convolution reads the image in place. Columns ox >= OW o
 row are computed and discarded (the "full padded width" of `conv.py`).
 
 Each task (image, group, block of ROWS output channels) runs the tile over blocks of
-WIDTH positions into an int32 plane, then requantizes each output row as one run
-(`requant_vector.requantize_run`). Activations are u8 (storage + offset, padding the
+WIDTH positions into an int32 plane, then requantizes the plane as one run
+(`requant_vector.requantize_run`) and copies out the output columns. Activations are u8 (storage + offset, padding the
 shifted zero point), weights s8 w - zp_w: Σ u·w - zx·Σw is the centred accumulator.
 """
 from __future__ import annotations
@@ -29,8 +29,7 @@ def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw,
     for the input channel g·Cin/g + ci at padded position (y, x), pad_value outside the
     image, for the phases p with used[p] (a 1×1 stride-2 convolution reads one of four).
     out: uint32 words (four channels' bytes, low byte first), zeroed: channel padding,
-    slack and unused phases stay 0. One task per (image, channel quad); each row is written
-    as whole words, one channel at a time (loops LLVM vectorizes)."""
+    slack and unused phases stay 0. One task per (image, channel quad), a row at a time."""
     n_batch, channels, h, w = x.shape
     cin_g = channels // groups
     cq = out.shape[2] // groups
@@ -55,29 +54,33 @@ def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw,
                     words[j] = pad_word
                 inside = words[first:last]
                 start = first * sw + px - pad_left
-                if quad_channels == 4 and sw == 1:  # the common case in one pass of whole words
-                    r0, r1 = x[n, c0, sy, start:start + inside.size], x[n, c0 + 1, sy, start:start + inside.size]
-                    r2, r3 = x[n, c0 + 2, sy, start:start + inside.size], x[n, c0 + 3, sy, start:start + inside.size]
-                    for j in range(inside.size):
-                        inside[j] = (np.uint32((r0[j] + offset) & 255) | (np.uint32((r1[j] + offset) & 255) << 8)
-                                     | (np.uint32((r2[j] + offset) & 255) << 16)
-                                     | (np.uint32((r3[j] + offset) & 255) << 24))
-                    continue
-                for lane in range(quad_channels):
-                    # a slice and a loop from 0: no negative-index checks, so the loop vectorizes
-                    bits = np.uint32(8 * lane)
-                    if sw == 1:  # a contiguous source: the typed layout stays C
-                        source = x[n, c0 + lane, sy, start:start + inside.size]
-                        for j in range(inside.size):
-                            inside[j] |= np.uint32((source[j] + offset) & 255) << bits
-                    elif sw == 2:  # a constant stride: LLVM vectorizes it as an interleaved load
-                        source = x[n, c0 + lane, sy, start:start + 2 * inside.size]
-                        for j in range(inside.size):
-                            inside[j] |= np.uint32((source[2 * j] + offset) & 255) << bits
-                    else:
-                        strided = x[n, c0 + lane, sy, start::sw]
-                        for j in range(inside.size):
-                            inside[j] |= np.uint32((strided[j] + offset) & 255) << bits
+                if sw == 1:  # literal strides: LLVM vectorizes the inlined loops (interleaved loads for 2)
+                    _row_words(inside, x, n, c0, quad_channels, sy, start, 1, offset)
+                elif sw == 2:
+                    _row_words(inside, x, n, c0, quad_channels, sy, start, 2, offset)
+                else:
+                    _row_words(inside, x, n, c0, quad_channels, sy, start, sw, offset)
+
+
+@njit(inline="always", cache=True)
+def _row_words(inside, x, n, c0, channels, sy, start, step, offset):
+    """inside[j] = the bytes x[n, c0 + lane, sy, start + step·j] + offset, lane < channels, as one
+    word: four channels in one pass, fewer one channel at a time (the rest stay 0). Slices
+    and loops from 0: no negative-index checks in the loops."""
+    end = start + step * inside.size
+    if channels == 4:
+        r0, r1, r2, r3 = x[n, c0, sy, start:end], x[n, c0 + 1, sy, start:end], x[n, c0 + 2, sy, start:end], \
+            x[n, c0 + 3, sy, start:end]
+        for j in range(inside.size):
+            t = step * j
+            inside[j] = (np.uint32((r0[t] + offset) & 255) | (np.uint32((r1[t] + offset) & 255) << 8)
+                         | (np.uint32((r2[t] + offset) & 255) << 16) | (np.uint32((r3[t] + offset) & 255) << 24))
+        return
+    for lane in range(channels):
+        source = x[n, c0 + lane, sy, start:end]
+        bits = np.uint32(8 * lane)
+        for j in range(inside.size):
+            inside[j] |= np.uint32((source[step * j] + offset) & 255) << bits
 
 
 @njit(parallel=True, cache=True)
@@ -100,8 +103,12 @@ def qconv2d_vnni_kernel(xr, w4, offsets, group_bytes, ws, correction, bias, mult
         for b in range(blocks):
             tile_u8_vectors(w4[g, j0:j0 + ROWS], image, g * group_bytes + b * WIDTH * 4, offsets, LANES * 4, steps,
                             plane, b * WIDTH)
+        requantized = np.empty(oh * ws, np.int32)
         for r in range(min(ROWS, cout_g - j0)):
             oc = g * cout_g + j0 + r
+            # one long run over every row, discarded columns included: short rows (7-28 outputs)
+            # would spend most of their time outside the vector loop
+            requantize_run(plane[r, :oh * ws], correction[oc], bias[oc], multiplier[oc], shift[oc], y_zp, lo, hi,
+                           mode, requantized)
             for oy in range(oh):
-                requantize_run(plane[r, oy * ws:oy * ws + ow], correction[oc], bias[oc], multiplier[oc], shift[oc],
-                               y_zp, lo, hi, mode, out[n, oc, oy])
+                out[n, oc, oy] = requantized[oy * ws:oy * ws + ow]
