@@ -234,14 +234,15 @@ def main():
             f"get preempted more often, so compare the CPU column too.\n\n"
             f"CPU: {cpu}; numba {numba.__version__} ({numba.threading_layer()} threading layer), torch {torch.__version__}, onnxruntime {ort.__version__}\n\n"
             f"{table}\n\n"
-            "The Numba kernels are the bit-exact reference, not the deployment path. Inputs and weights of at "
-            "most 8 bits with a proven int32 accumulator run on int16 im2col panels (`kernels/conv_im2col.py`) with "
-            "weights unpacked to int16 rows once at load, so i4 rows cost what i8 rows do (they use other random "
-            "weights), multiplied in 4×4 tiles of an LLVM-IR pmaddwd kernel on AVX-512 BW hosts "
-            "(`kernels/tile16.py`, vpdpwssd with VNNI; elsewhere one vpmaddwd dot per output, `kernels/dot.py`). "
-            "Per-output requantization, the panel copies and short K (the digits model's 9-288) keep them well "
-            "below ONNX Runtime's VNNI kernels. ONNX Runtime requantizes in float: rare one-step differences. Where a 2-thread row "
-            "shows CPU ms ≈ wall ms, the second core was busy with other jobs.\n")
+            "The Numba kernels are the bit-exact reference, not the deployment path. On hosts with AVX-512 VNNI, "
+            "constant weights whose centred values fit int8 and activations of at most 8 bits run as u8 × s8 "
+            "vpdpbusd tiles (`kernels/vnni_tile.py`, `kernels/conv_vnni.py`: the input laid out once per call as "
+            "phase planes of channel quads, 4 output channels × 64 positions per tile, the zero-point correction "
+            "once per channel, one vector requantization per plane); qlinear runs on the same kernel as a 1×1 "
+            "convolution. i4 weights are unpacked at load, so they cost what i8 weights do (other random weights). "
+            "Hosts without VNNI use the int16 im2col / pmaddwd kernels. ONNX Runtime requantizes in float: rare "
+            "one-step differences. Where a 2-thread row shows CPU ms ≈ wall ms, the second core was busy with other "
+            "jobs.\n")
     print(body)
     if not args.no_write:
         write_section(HEADING, body)
