@@ -4,17 +4,19 @@
 
 Models: the digits CNN (trained, batch 256 of the test split) and rapidocr's PP-OCR
 classifier (ch_ppocr_mobile_v2.0_cls, batch 8 of 3×48×192 uniform inputs, 8 calibration
-samples), each pruned by `prune{sparsity=s}` (element, per layer) and taken through
-calibrate, quantize{weights=i8} and lower on x86-vnni. The same lowered graph is then
-run as is (dense: int8 kernels) and after `zero-run-encode` (coded: weights stored as
-zero-run code, decoded at load; convolutions at most SPARSE_MAX_DENSITY nonzero on
-`kernels/conv_sparse.py`), and coded with every coded convolution forced onto the sparse
-kernel, to measure the skipped work. Columns: conv/linear weight bytes at storage width
-and as stored (code); the saved model.npz of both; Numba times (median process CPU time
-of interleaved runs, 1 thread: the shared machine preempts wall time); the multiply-adds
-the sparse kernel skips per batch (counted from the tap lists); whether every quantized
-value of every run equals the reference. A last table times one 64→64 3×3 convolution at 56×56 on random i8 weights:
-the int8 kernel the dense graph runs vs the sparse kernel, by sparsity.
+samples), each pruned by `prune` (element-wise at 50-95% per layer, or 50% of the output
+channels) and taken through calibrate, quantize{weights=i8} and lower on x86-vnni. The
+same lowered graph is then run as is (dense: int8 kernels), after `zero-run-encode`
+(coded: weights stored as zero-run code, decoded at load; convolutions at most
+SPARSE_MAX_DENSITY nonzero on `kernels/conv_sparse.py`, convolutions with all-zero output
+channels on their live channels only, `ops/zero_channels.py`), and coded with every coded
+convolution forced onto the sparse-tap kernel. Columns: conv/linear weight bytes at
+storage width and as stored (code); the saved model.npz of both; Numba times (median
+process CPU time of interleaved runs, 1 thread: the shared machine preempts wall time);
+the conv multiply-adds each coded run skips per batch (counted from the tap lists and
+dead channels); whether every quantized value of every run equals the reference. A last
+table times one 64→64 3×3 convolution at 56×56 on random i8 weights: the int8 kernel
+the dense graph runs vs the sparse-tap kernel, by sparsity.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import qcompiler  # noqa: E402
 from qcompiler.backends.numba import NumbaExecutor  # noqa: E402
 from qcompiler.backends.numba.ops import INTEGER_STEPS  # noqa: E402
 from qcompiler.backends.numba.ops import zero_runs as zero_runs_ops  # noqa: E402
+from qcompiler.backends.numba.ops.zero_channels import dead_channels  # noqa: E402
 from qcompiler.backends.numba.ops.zero_runs import SPARSE_MAX_DENSITY, sparse_conv_plan  # noqa: E402
 from qcompiler.ir.clone import clone  # noqa: E402
 from qcompiler.ir.dense import Dense  # noqa: E402
@@ -48,8 +51,8 @@ from qcompiler.passmanager import PassContext  # noqa: E402
 from qcompiler.runtime.reference import bind_inputs, run_node  # noqa: E402
 
 HEADING = "Zero-run stored pruned weights on the Numba backend (issue 14 item 3, issue 13)"
-SPARSITIES = (0.5, 0.8, 0.9, 0.95)
-PIPELINE = ("fold-constants,canonicalize,fold-bn,fuse-activations,dce,prune{{sparsity={}}},"
+PRUNINGS = ((0.5, "element"), (0.8, "element"), (0.9, "element"), (0.95, "element"), (0.5, "channel"))
+PIPELINE = ("fold-constants,canonicalize,fold-bn,fuse-activations,dce,prune{{sparsity={},granularity={}}},"
             "calibrate{{method=minmax}},quantize{{weights=i8}},lower")
 
 
@@ -82,21 +85,26 @@ def npz_bytes(graph) -> int:
 
 
 def conv_work(graph, values) -> tuple:
-    """(convolutions the backend runs on the sparse kernel, convolutions with coded weights,
-    multiply-adds of the latter the sparse kernel skips, all their multiply-adds) for the
-    batch that gave `values`."""
-    chosen = coded = skipped = total = 0
+    """For the batch that gave `values`: (convolutions the coded run skips work in, convolutions
+    with coded weights, multiply-adds the coded run skips (sparse taps, or dead output
+    channels), multiply-adds the sparse kernel skips on every coded convolution, all their
+    multiply-adds)."""
+    skipping = coded = skipped = all_taps = total = 0
     for node in graph.nodes:
         plan = sparse_conv_plan(node) if node.op in ("qconv1d", "qconv2d") else None
         if plan is None:
             continue
         out = values[node.outputs[0].name]
         positions = int(np.prod(out.shape[2:])) * out.shape[0]
-        chosen += plan.nonzero <= SPARSE_MAX_DENSITY * plan.dense_taps
-        coded += 1
-        skipped += plan.skipped_taps * positions
+        dead = dead_channels(node).size if node.attrs.get("groups", 1) == 1 else 0
+        if plan.nonzero <= SPARSE_MAX_DENSITY * plan.dense_taps:
+            saved = plan.skipped_taps
+        else:
+            saved = dead * plan.dense_taps // out.shape[1]
+        coded, skipping, skipped = coded + 1, skipping + (saved > 0), skipped + saved * positions
+        all_taps += plan.skipped_taps * positions
         total += plan.dense_taps * positions
-    return chosen, coded, skipped, total
+    return skipping, coded, skipped, all_taps, total
 
 
 @contextmanager
@@ -112,9 +120,9 @@ def sparse_kernel_everywhere():
 def model_rows(make, repeats):
     name, model, calibration, x, labels = make()
     rows = []
-    for sparsity in SPARSITIES:
+    for sparsity, granularity in PRUNINGS:
         cm = qcompiler.compile(model, "x86-vnni", example_inputs=calibration[:1], calibration=calibration,
-                               pipeline=PIPELINE.format(sparsity), progress=False)
+                               pipeline=PIPELINE.format(sparsity, granularity), progress=False)
         dense, coded = cm.graph, clone(cm.graph)
         stats = ZeroRunEncode().run(coded, PassContext()).stats
         executors = {"dense": NumbaExecutor(dense), "coded": NumbaExecutor(coded)}
@@ -125,14 +133,14 @@ def model_rows(make, repeats):
         integers = [v.name for v in coded.values() if isinstance(v.type, QuantType) and v.name in want]
         exact = all(np.array_equal(ex.run_storage([x])[k], reference[k]) and np.array_equal(reference[k], want[k])
                     for ex in executors.values() for k in integers)
-        chosen, n_coded, skipped, total = conv_work(coded, want)
+        skipping, n_coded, skipped, all_taps, total = conv_work(coded, want)
         samples = interleaved_samples({k: (lambda ex=ex: ex([x])) for k, ex in executors.items()}, repeats)
         ms = {k: sorted(c for _, c in t)[len(t) // 2] * 1e3 for k, t in samples.items()}  # CPU: 1 thread
         accuracy = "-" if labels is None else f"{np.mean(executors['dense']([x])[0].argmax(1) == labels):.3f}"
-        rows.append([name, f"{sparsity:.0%}", f"{len(stats['layers'])}", f"{stats['dense_bytes']:,}",
+        rows.append([name, f"{sparsity:.0%} {granularity}", f"{len(stats['layers'])}", f"{stats['dense_bytes']:,}",
                      f"{stats['stored_bytes']:,}", f"{npz_bytes(dense):,}", f"{npz_bytes(coded):,}",
-                     f"{ms['dense']:.2f}", f"{chosen} of {n_coded}", f"{ms['coded']:.2f}",
-                     f"{skipped / total:.0%} of {total / 1e6:.1f} M", f"{ms['sparse everywhere']:.2f}", accuracy,
+                     f"{ms['dense']:.2f}", f"{skipping} of {n_coded}", f"{skipped / total:.0%}", f"{ms['coded']:.2f}",
+                     f"{all_taps / total:.0%}", f"{ms['sparse everywhere']:.2f}", f"{total / 1e6:.1f} M", accuracy,
                      "yes" if exact else "NO"])
     return rows
 
@@ -178,10 +186,11 @@ def main():
     numba.set_num_threads(1)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     models = markdown_table(["model", "prune", "coded layers", "weight bytes (storage width)", "stored code bytes",
-                             "model.npz dense", "model.npz coded", "dense CPU ms", "convs on the sparse kernel",
-                             "coded CPU ms", "conv MACs skipped / batch, all coded convs sparse", "that run's CPU ms",
-                             "top-1", "integers: all runs == reference"],
-                            model_rows(digits, args.repeats) + model_rows(classifier, args.repeats), "lrrrrrrrrrrrrl")
+                             "model.npz dense", "model.npz coded", "dense CPU ms", "coded convs skipping work",
+                             "conv MACs they skip", "coded CPU ms", "MACs skipped, all coded convs sparse-tap",
+                             "that run's CPU ms", "conv MACs / batch", "top-1", "integers: all runs == reference"],
+                            model_rows(digits, args.repeats) + model_rows(classifier, args.repeats),
+                            "llrrrrrrrrrrrrrl")
     kernels = markdown_table(["sparsity", "taps skipped", "int8 step CPU ms", "sparse step CPU ms", "speed-up"],
                              kernel_rows(args.repeats), "rrrrr")
     body = (f"Command (from the repository root): `python bench/sparse_weights.py --repeats {args.repeats}`; "

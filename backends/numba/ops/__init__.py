@@ -10,6 +10,7 @@ from .grouped_products import on_weight_granularity, prepare_grouped_product, pr
 from .pool import prepare_qavg_pool2d, prepare_qglobal_avg_pool
 from .products import prepare_qconv, prepare_qlinear, prepare_qmatmul
 from .storage import prepare_storage_op
+from .zero_channels import with_live_channels
 from .zero_runs import prepare_zero_run_weight, with_sparse_taps
 
 # integer op -> prepare(node) -> Step
@@ -20,8 +21,8 @@ INTEGER_STEPS = {
     "qlut": prepare_qlut,
     "qadd": prepare_qadd,
     "qmul": prepare_qmul,
-    "qconv1d": on_weight_granularity(with_sparse_taps(prepare_qconv), prepare_grouped_qconv),
-    "qconv2d": on_weight_granularity(with_sparse_taps(prepare_qconv), prepare_grouped_qconv),
+    "qconv1d": on_weight_granularity(with_sparse_taps(with_live_channels(prepare_qconv)), prepare_grouped_qconv),
+    "qconv2d": on_weight_granularity(with_sparse_taps(with_live_channels(prepare_qconv)), prepare_grouped_qconv),
     "qcodebook_conv2d": prepare_qcodebook_conv2d,
     "qlinear": on_weight_granularity(prepare_qlinear, prepare_grouped_product),
     "qmatmul": on_weight_granularity(prepare_qmatmul, prepare_grouped_product),

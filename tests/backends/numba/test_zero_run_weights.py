@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import qcompiler
 from numba_cases import compare, qtype, reference_storage, requant_attrs
 from qcompiler.backends.numba import NumbaExecutor
-from qcompiler.backends.numba.ops import INTEGER_STEPS, zero_runs
+from qcompiler.backends.numba.ops import INTEGER_STEPS, zero_channels, zero_runs
 from qcompiler.backends.numba.ops.zero_runs import sparse_conv_plan
 from qcompiler.ir.core import Graph
 from qcompiler.ir.registry import infer_types
@@ -165,3 +165,57 @@ def test_the_report_sizes_encoded_weights_by_their_stored_bytes(pruned_digits):
             assert rows[node.outputs[0].name]["bytes"] == code + bias
             assert rows[node.outputs[0].name]["w_bits_per_weight"] == pytest.approx(8 * code / w.type.numel())
             assert rows[node.outputs[0].name]["params"] == w.type.numel() + node.inputs[2].type.numel()
+
+
+@pytest.fixture
+def live_channel_runs(monkeypatch):
+    """Counts the convolutions prepared on their live channels only."""
+    calls = {"prepared": 0}
+    live_node = zero_channels._live_node
+
+    def counted(*args):
+        calls["prepared"] += 1
+        return live_node(*args)
+
+    monkeypatch.setattr(zero_channels, "_live_node", counted)
+    return calls
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_zero_output_channels_are_constants_and_the_rest_a_smaller_convolution(live_channel_runs, data):
+    prepared_before = live_channel_runs["prepared"]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    op = data.draw(st.sampled_from(["qconv2d", "qconv1d"]))
+    cin, cout = data.draw(st.integers(1, 6)), data.draw(st.integers(2, 9))
+    kernel = (data.draw(st.integers(1, 3)),) * (2 if op == "qconv2d" else 1)
+    spatial = len(kernel)
+    per_channel = data.draw(st.booleans())
+    w_t = qtype("i8", (cout, cin) + kernel, scale=0.02, axis=0 if per_channel else None)
+    dead = rng.permutation(cout)[:data.draw(st.integers(1, cout - 1))]
+    stored = rng.integers(-127, 128, w_t.shape).astype(np.int32)
+    stored[dead] = 0
+    x_t = qtype("u8", (2, cin) + (6,) * spatial, zp=5)
+    attrs = {"stride": [data.draw(st.integers(1, 2))] * spatial, "pad": [data.draw(st.integers(0, 1))] * 2 * spatial,
+             "groups": 1, "clamp": [0, 255], **requant_attrs(rng, cout, "half_away", (1e-3, 1e-2))}
+    bias = rng.integers(-20000, 20000, cout).astype(np.int32)
+    node = sparse_conv(rng, op, x_t, w_t, stored, bias, attrs)
+    out = compare(node, [rng.integers(0, 256, x_t.shape).astype(np.int32), stored, bias])[0]
+    assert live_channel_runs["prepared"] == prepared_before + 1
+    per_dead_channel = np.swapaxes(out[:, dead], 0, 1).reshape(dead.size, -1)
+    assert np.all(per_dead_channel == per_dead_channel[:, :1])  # one constant each, whatever the input
+
+
+def test_channel_pruned_digits_cnn_runs_live_channels_equal_to_the_reference(live_channel_runs):
+    torch.manual_seed(1)
+    x_train, _, x_test, _ = digits_data()
+    pipeline = ("fold-bn,fuse-activations,prune{sparsity=0.5,granularity=channel},calibrate{samples=64},quantize,"
+                "lower,zero-run-encode")
+    cm = qcompiler.compile(DigitsCNN().eval(), target="x86-vnni", calibration=x_train[:64].numpy(), pipeline=pipeline,
+                           progress=False)
+    x = x_test[:16].numpy()
+    ex = NumbaExecutor(cm.graph)
+    assert live_channel_runs["prepared"] == 2  # both convolutions lost half their output channels
+    got = ex.run_storage([x])
+    for name, value in reference_storage(cm.graph, [x]).items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
