@@ -2,14 +2,16 @@
 Serial loops: they are memory-bound, and serial kernels compile faster.
 
 qadd rescales both centred operands with their own multipliers and rounds the sum once
-(int64 throughout, like the reference); qmul requantizes the exact product.
+(int64 throughout, like the reference; the branch-free rounding vectorizes); qmul
+requantizes the exact product.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .rounding import requantize_one, rounding_shift
+from .requant_vector import shift_rounded
+from .rounding import requantize_one
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -18,7 +20,7 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 def qadd_kernel(a, b, a_zp, b_zp, multiplier_a, multiplier_b, shift, y_zp, lo, hi, mode, out):
     for i in range(a.size):
         scaled = (np.int64(a[i]) - a_zp) * multiplier_a + (np.int64(b[i]) - b_zp) * multiplier_b
-        y = rounding_shift(scaled, shift, mode) + y_zp
+        y = shift_rounded(scaled, shift, mode) + y_zp
         out[i] = np.int32(min(max(y, lo), hi))
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from numba_cases import ROUNDINGS, compare, one_node, qtype, requant_attrs, storage
-from qcompiler.backends.numba.kernels.requant_vector import requantize_run
-from qcompiler.backends.numba.kernels.rounding import ROUNDING_CODES, requantize_one
+from qcompiler.backends.numba.kernels.requant_vector import requantize_run, shift_rounded
+from qcompiler.backends.numba.kernels.rounding import ROUNDING_CODES, requantize_one, rounding_shift
 from qcompiler.backends.numba.kernels.vnni_tile import (HAS_AVX512_VNNI, LANES, ROWS, VECTORS, WIDTH,
                                                        tile_u8_vectors)
 from qcompiler.backends.numba.ops import INTEGER_STEPS, conv_vnni, products
@@ -89,6 +89,23 @@ def test_weights_outside_int8_after_centring_fall_back(vnni_calls):
     node = one_node("qconv2d", [(x_t, None), (w_t, w)], attrs, out_t)
     compare(node, [storage(rng, x_t), w])
     assert not vnni_calls
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_branch_free_rounding_shift_equals_the_scalar_one_on_all_int64(rounding):
+    from numba import njit
+
+    @njit
+    def rounded(x, s, mode):
+        return shift_rounded(x, s, mode)
+
+    rng = np.random.default_rng(7)
+    mode = ROUNDING_CODES[rounding]
+    edges = [-(2**63), 2**63 - 1, -(2**62) - 1, 2**62, -1, 0, 1]
+    for s in range(64):
+        ties = [(k << s) + (1 << s >> 1) for k in (-3, -2, -1, 0, 1, 2)] if s < 60 else []
+        for x in edges + ties + list(rng.integers(-(2**63), 2**63 - 1, 20, dtype=np.int64)):
+            assert rounded(np.int64(x), s, mode) == rounding_shift(np.int64(x), s, mode), (x, s)
 
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
