@@ -110,7 +110,7 @@ def qconv2d_vnni_kernel(xr, w4, offsets, group_bytes, ws, correction, bias, mult
             # would spend most of their time outside the vector loop
             requantize_run(plane[r, :oh * ws], correction[oc], bias[oc], multiplier[oc], shift[oc], y_zp, lo, hi,
                            mode, requantized)
-            for oy in range(oh):  # a loop: slice assignment took as long as the requantization
-                row = out[n, oc, oy]
+            for oy in range(oh):  # loops from 0 over slices: no negative-index checks, so they vectorize
+                row, source = out[n, oc, oy], requantized[oy * ws:oy * ws + ow]
                 for ox in range(ow):
-                    row[ox] = requantized[oy * ws + ox]
+                    row[ox] = source[ox]
