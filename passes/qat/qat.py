@@ -8,7 +8,8 @@ quantize re-derive them (a range's scale is (hi - lo) / levels, then bias fittin
 width-dependent re-calibration and tie unions move it again); learning the scales in
 the types themselves makes the learned scale exactly the one lowered.
 
-It trains the float weights (fake-quantized with their learned step), the per-tensor
+It trains the float weights (fake-quantized with their learned step; binary weights as
+sign x mean magnitude, pruned weights held at zero), the per-tensor
 activation step sizes (one per tie group), and the float biases, through the torch
 executor with straight-through estimators (step_sizes.py, training_module.py), then
 writes the learned scales into the types and the weights as integers (write_back.py).
@@ -24,7 +25,8 @@ as adaround's blocks), `seed` (default: the context's); bit reallocation during 
 (weight widths), `plot` (a PNG path for the widths over time).
 Stats: `epochs` (per epoch: loss and accuracy or agreement), `scales` (per learned
 value, its first scale before and after), `bits` (with bitopt: each reallocation's
-step, widths per layer, size and budget).
+step, widths per layer, size and budget), `binary_weights` (b1 weights trained as
+sign x mean magnitude) and `pruned_zeros` (weights of pruned layers held at zero).
 """
 from __future__ import annotations
 
