@@ -14,9 +14,10 @@ convolution forced onto the sparse-tap kernel. Columns: conv/linear weight bytes
 storage width and as stored (code); the saved model.npz of both; Numba times (median
 process CPU time of interleaved runs, 1 thread: the shared machine preempts wall time);
 the conv multiply-adds each coded run skips per batch (counted from the tap lists and
-dead channels); whether every quantized value of every run equals the reference. A last
-table times one 64→64 3×3 convolution at 56×56 on random i8 weights: the int8 kernel
-the dense graph runs vs the sparse-tap kernel, by sparsity.
+dead channels); whether every quantized value of every run equals the reference. The last
+tables time one 64→64 3×3 convolution at 56×56 on random i8 weights: the int8 kernel
+the dense graph runs vs the sparse-tap kernel by sparsity, and vs the live-channel step
+by the fraction of output channels at zero.
 """
 from __future__ import annotations
 
@@ -178,6 +179,28 @@ def kernel_rows(repeats):
     return rows
 
 
+def channel_rows(repeats):
+    """The same convolution with a fraction of its output channels all zero: the int8 step
+    on every channel vs the coded step on the live ones."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for fraction in (0.25, 0.5, 0.75):
+        node, (x, w, bias) = node_and_inputs("qconv2d", "u8", "i8", (1, 64, 56, 56), (64, 64, 3, 3),
+                                             (1, 64, 56, 56), {"pad": [1, 1, 1, 1]})
+        w = w.copy()
+        w[rng.permutation(64)[:int(64 * fraction)]] = 0
+        node.inputs[1].producer.attrs["value"] = Dense(w)
+        dense_step = INTEGER_STEPS["qconv2d"](node)
+        ZeroRunEncode().run(node.graph, PassContext())
+        live_step = INTEGER_STEPS["qconv2d"](node)
+        args = [x, w, bias]
+        assert np.array_equal(dense_step(args)[0], live_step(args)[0])
+        samples = interleaved_samples({"dense": lambda: dense_step(args), "live": lambda: live_step(args)}, repeats)
+        ms = {k: sorted(c for _, c in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
+        rows.append([f"{fraction:.0%}", f"{ms['dense']:.2f}", f"{ms['live']:.2f}", f"{ms['dense'] / ms['live']:.2f}"])
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -193,13 +216,16 @@ def main():
                             "llrrrrrrrrrrrrrl")
     kernels = markdown_table(["sparsity", "taps skipped", "int8 step CPU ms", "sparse step CPU ms", "speed-up"],
                              kernel_rows(args.repeats), "rrrrr")
+    channels = markdown_table(["output channels all zero", "int8 step CPU ms", "live-channel step CPU ms", "speed-up"],
+                              channel_rows(args.repeats), "rrrr")
     body = (f"Command (from the repository root): `python bench/sparse_weights.py --repeats {args.repeats}`; "
             f"load average at start {load} on the shared 2-core machine, so times are the median process CPU "
             f"time of interleaved runs (wall times are inflated by preemption). "
             f"CPU: {cpu_description(('avx2', 'avx512_vnni', 'avx512bw'))}; 1 Numba thread.\n\n"
             f"Whole models (x86-vnni, i8 weights per channel; the dense .npz holds the weights as int32 "
             f"containers, the coded one their packed code; linear layers decode at load and run dense):\n\n"
-            f"{models}\n\nOne convolution, 1×64×56×56, 3×3, 64→64, pad 1, u8 × i8:\n\n{kernels}\n")
+            f"{models}\n\nOne convolution, 1×64×56×56, 3×3, 64→64, pad 1, u8 × i8, element-wise zeros:\n\n"
+            f"{kernels}\n\nThe same convolution with whole output channels zero:\n\n{channels}\n")
     print(body)
     if not args.no_write:
         write_section(HEADING, body)
