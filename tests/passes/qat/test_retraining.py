@@ -137,3 +137,17 @@ def test_binary_step_forward_is_the_sign_times_the_channel_mean_and_its_gradient
 def test_a_channel_of_zeros_takes_the_largest_scale_as_quantize_does():
     w = torch.nn.Parameter(torch.tensor([[0.0, 0.0], [1.0, -3.0]]))
     np.testing.assert_array_equal(BinaryStep(w, 0, "lsq").learned_scale(), np.float32([2.0, 2.0]))
+
+
+def test_bit_reallocation_leaves_binary_channels_binary(binarized, digits):
+    x_train, y_train, _, _ = digits
+    graph = clone(binarized.ptq)
+    _copy_float_caches(binarized.ptq, graph)
+    qat = QAT(epochs=1, lr=1e-3, data=(x_train[:512], y_train[:512]), bitopt="qbitopt", budget={"size": "60%"},
+              every=4, choices=(2, 4, 8))
+    manager = PassManager([qat])
+    manager.run(graph, PassContext(target="generic"))
+    history = manager.history[-1].stats["bits"]
+    binary = {name for name, (t, _, _) in weights(binarized.ptq).items() if t.storage == "b1"}
+    assert len(history) == 3 and binary and all(weights(graph)[name][0].storage == "b1" for name in binary)
+    assert all(binary.isdisjoint(entry["bits"]) and entry["size"] <= entry["budget"] * (1 + 1e-6) for entry in history)
