@@ -105,8 +105,8 @@ def run_row(row: str, args, model, d) -> dict:
     result = {"ptq": top1(graph, d["x_test"], d["y_test"]), **describe(before), "ptq_seconds": ptq_seconds}
     train = (d["x_train"][:args.train_samples], d["y_train"][:args.train_samples])
     start = time.perf_counter()
-    PassManager([QAT(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train)]).run(graph,
-                                                                                                                ctx)
+    qat = QAT(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train)
+    PassManager([qat]).run(graph, ctx)
     result["qat_seconds"] = time.perf_counter() - start
     result["qat"] = top1(graph, d["x_test"], d["y_test"])
     result["zeros_kept"], result["binary_kept"] = masks_held(before, layer_weights(graph))
