@@ -155,8 +155,8 @@ def main() -> None:
                      "yes" if r["numba_equal"] else "NO", f"{r['ptq_seconds']:.0f}", f"{r['qat_seconds']:.0f}"])
     table = markdown_table(["row", "weight B", "zero weights %", "binary channels", "PTQ top-1 %",
                             "after qat top-1 %", "masks held", "numba = ref", "PTQ s", "qat s"], rows, "lrrrrrllrr")
-    command = (f"python bench/retraining.py --rows {' '.join(args.rows)} --sparsity {args.sparsity} --scope {args.scope} "
-               f"--binary-budget {args.binary_budget} --group {args.group} --qat-epochs {args.qat_epochs} "
+    command = (f"python bench/retraining.py --rows {' '.join(args.rows)} --sparsity {args.sparsity} "
+               f"--scope {args.scope} --binary-budget {args.binary_budget} --group {args.group} --qat-epochs {args.qat_epochs} "
                f"--train-samples {args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0); qat (LSQ, lr "
             f"{args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
