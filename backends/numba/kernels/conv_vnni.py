@@ -28,8 +28,9 @@ def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw,
     """out[n, (y % sh)·sw + x % sw, g·CQ + ci // 4, (y // sh)·Ws + x // sw] byte ci % 4 = x + offset
     for the input channel g·Cin/g + ci at padded position (y, x), pad_value outside the
     image, for the phases p with used[p] (a 1×1 stride-2 convolution reads one of four).
-    out: uint32 words (four channels' bytes, low byte first), zeroed: channel padding,
-    slack and unused phases stay 0. One task per (image, channel quad), a row at a time."""
+    out: uint32 words (four channels' bytes, low byte first), channel padding 0; words
+    past a phase plane's rows and columns, slack and unused phases are left as they are:
+    only outputs that are discarded read them. One task per (image, channel quad), a row at a time."""
     n_batch, channels, h, w = x.shape
     cin_g = channels // groups
     cq = out.shape[2] // groups
@@ -76,6 +77,7 @@ def _row_words(inside, x, n, c0, channels, sy, start, step, offset):
             inside[j] = (np.uint32((r0[t] + offset) & 255) | (np.uint32((r1[t] + offset) & 255) << 8)
                          | (np.uint32((r2[t] + offset) & 255) << 16) | (np.uint32((r3[t] + offset) & 255) << 24))
         return
+    inside[:] = 0  # the channel padding's bytes (their weights are 0, but no stale values)
     for lane in range(channels):
         source = x[n, c0 + lane, sy, start:end]
         bits = np.uint32(8 * lane)

@@ -87,6 +87,11 @@ def _layout(plan: VnniConvWeights, hw: tuple, begin: tuple, end: tuple, stride: 
     return plan.layouts[key]
 
 
+def layout_scratch(shape: tuple) -> np.ndarray:
+    """The phase-quad buffer, not zeroed: `phase_quads` writes every word a kept output reads."""
+    return np.empty(shape, np.uint32)
+
+
 def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tuple, stride: tuple,
                   dilation: tuple, bias: np.ndarray, rq: Requant, out: np.ndarray) -> None:
     """out [N, Cout, OH, OW] = the requantized convolution of x (storage [N, C, H, W])."""
@@ -97,7 +102,7 @@ def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tu
         begin = end = (0, 0)
     layout = _layout(plan, x.shape[2:], begin, end, stride, dilation, out.shape[2])
     groups = plan.w4.shape[0]
-    words = np.zeros((x.shape[0], stride[0] * stride[1], groups * plan.quads, layout.length), np.uint32)
+    words = layout_scratch((x.shape[0], stride[0] * stride[1], groups * plan.quads, layout.length))
     phase_quads(x, plan.offset, plan.pad_value, begin[0], begin[1], layout.hp, layout.wp, groups, stride[0],
                 stride[1], layout.ws, layout.used, words)
     qconv2d_vnni_kernel(words.reshape(x.shape[0], -1).view(np.uint8), plan.w4, layout.offsets,

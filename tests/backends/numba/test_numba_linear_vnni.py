@@ -33,6 +33,8 @@ def _node_and_args(name):
 
 @pytest.fixture
 def vnni_calls(monkeypatch):
+    """Counts the VNNI runs; their layout buffers start poisoned (see test_numba_conv_vnni)."""
+    monkeypatch.setattr(conv_vnni, "layout_scratch", lambda shape: np.full(shape, 0xA5A5A5A5, np.uint32))
     calls = []
 
     def counted(*args):
