@@ -95,8 +95,8 @@ def layout_scratch(shape: tuple) -> np.ndarray:
 def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tuple, stride: tuple,
                   dilation: tuple, bias: np.ndarray, rq: Requant, out: np.ndarray) -> None:
     """out [N, Cout, OH, OW] = the requantized convolution of x (storage [N, C, H, W])."""
-    x = np.asarray(x)  # 8-bit storage as it is: widening it to int32 cost as much as the layout
-    x = np.ascontiguousarray(x) if x.dtype in (np.uint8, np.int8, np.int32) else storage_int32(x)
+    x = np.asarray(x)  # u8 storage as it is: widening it to int32 cost as much as the layout
+    x = np.ascontiguousarray(x) if x.dtype in (np.uint8, np.int32) else storage_int32(x)
     if pad_mode != "zeros" and any(begin + end):
         x = np.pad(x, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=_NUMPY_PAD_MODE[pad_mode])
         begin = end = (0, 0)
