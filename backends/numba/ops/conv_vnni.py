@@ -105,14 +105,26 @@ def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tu
     words = layout_scratch((x.shape[0], stride[0] * stride[1], groups * plan.quads, layout.length))
     phase_quads(x, plan.offset, plan.pad_value, begin[0], begin[1], layout.hp, layout.wp, groups, stride[0],
                 stride[1], layout.ws, layout.used, words)
-    qconv2d_vnni_kernel(words.reshape(x.shape[0], -1).view(np.uint8), plan.w4, layout.offsets,
+    _convolve(plan, words, layout, bias, rq, out)
+
+
+def _convolve(plan: VnniConvWeights, words: np.ndarray, layout: _Layout, bias: np.ndarray, rq: Requant,
+              out: np.ndarray) -> None:
+    qconv2d_vnni_kernel(words.reshape(out.shape[0], -1).view(np.uint8), plan.w4, layout.offsets,
                         plan.quads * layout.length * 4, layout.ws, plan.correction, bias, rq.multiplier, rq.shift,
                         rq.zero_point, rq.lo, rq.hi, rq.mode, out)
 
 
 def run_vnni_linear(plan: VnniConvWeights, x2: np.ndarray, bias: np.ndarray, rq: Requant) -> np.ndarray:
     """[M, N] = the requantized product of x2 (storage [M, K]) with the plan's [N, K] weights:
-    a 1×1 convolution of a 1×M image of K channels, so the M rows are the tile's lanes."""
-    out = np.empty((1, rq.shift.size, 1, x2.shape[0]), np.int32)
-    run_vnni_conv(plan, x2.T[None, :, None, :], "zeros", (0, 0), (0, 0), (1, 1), (1, 1), bias, rq, out)
+    a 1×1 convolution of a 1×M image of K channels, so the M rows are the tile's lanes. Its
+    layout is a transpose: four u8 values of a row are one word, [K/4, M] words."""
+    m, k = x2.shape
+    layout = _layout(plan, (1, m), (0, 0), (0, 0), (1, 1), (1, 1), 1)
+    rows = np.zeros((m, plan.quads * 4), np.uint8)  # K padded to quads: the padding's weights are 0
+    rows[:, :k] = np.asarray(x2) + plan.offset
+    words = layout_scratch((1, 1, plan.quads, layout.length))
+    words[0, 0, :, :m] = rows.view(np.uint32).T
+    out = np.empty((1, rq.shift.size, 1, m), np.int32)
+    _convolve(plan, words, layout, bias, rq, out)
     return np.ascontiguousarray(out[0, :, 0, :].T)
