@@ -4,11 +4,10 @@
 
 qconv2d 1×64×56×56 3×3 64→64 and qlinear 64×1024→1024 (the shapes of bench/numba_kernels.py),
 each at 8-, 4- and 2-bit activations: the i8-weight node runs the backend's int8 path
-(for the conv the u8×s8 VNNI kernel where the host has it, for the linear the int16 4×4
-tiles of `kernels/linear.py`), i2 and b1 nodes the bit-serial kernels (`kernels/bitserial.py`),
-whose work grows with activation planes × weight planes. On AVX-512 BW hosts the conv is
-also timed on the int16 4×4 tile im2col kernel (`kernels/conv_im2col.py`, the int8 path
-before the VNNI kernel) as a second baseline. Times are the prepared node (centring,
+(the u8×s8 VNNI kernels where the host has them), i2 and b1 nodes the bit-serial kernels
+(`kernels/bitserial.py`), whose work grows with activation planes × weight planes. On
+AVX-512 BW hosts both are also timed on the int16 4×4 tile kernels (`kernels/conv_im2col.py`,
+`kernels/linear.py`: the int8 path before the VNNI kernels) as a second baseline. Times are the prepared node (centring,
 padding, planes, kernel, requantization): the median process CPU time (what the
 speed-ups compare: the shared machine preempts wall time) and the fastest wall time of
 interleaved runs after warm-up, at 1 and 2 Numba threads. A last table times
@@ -36,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description, interleaved_samples, markdown_table, write_section  # noqa: E402
 
 from qcompiler.backends.numba.kernels.conv_im2col import qconv2d_im2col_tiled_kernel  # noqa: E402
+from qcompiler.backends.numba.kernels.linear import qproduct_tiled_kernel  # noqa: E402
 from qcompiler.backends.numba.kernels.tile16 import HAS_AVX512BW, LANES  # noqa: E402
 from qcompiler.backends.numba.ops import INTEGER_STEPS  # noqa: E402
-from qcompiler.backends.numba.ops.common import attrs_of, requant_of  # noqa: E402
+from qcompiler.backends.numba.ops.common import attrs_of, requant_of, zero_point  # noqa: E402
 from qcompiler.backends.numba.ops.products import conv_input  # noqa: E402
 from qcompiler.backends.numba.weights import centred_int16_rows, pack_weight_rows, tiled_rows16  # noqa: E402
 from qcompiler.ir.core import Graph  # noqa: E402
@@ -95,24 +95,34 @@ SHAPES = {
 }
 
 
-def int16_tile_conv(node, inputs):
-    """The int16 4×4 tile im2col kernel (kernels/conv_im2col.py) on the i8 node: the int8 path
-    the conv took before the u8×s8 VNNI kernel, kept as a second baseline."""
+def int16_tile(node, inputs):
+    """The int16 4×4 tile kernel (`kernels/conv_im2col.py` for the conv, `kernels/linear.py`
+    for the linear) on the i8 node: the int8 path before the u8×s8 VNNI kernels, kept as a
+    second baseline."""
     x_t, w_t = node.inputs[0].type, node.inputs[1].type
     cout = w_t.shape[0]
     weights = pack_weight_rows(inputs[1].reshape(cout, -1), w_t, np.zeros(cout, np.int32), "bench")
     rows16 = tiled_rows16(centred_int16_rows(weights), 1, LANES)
     rq = requant_of(node, cout)
-    kernel = tuple(w_t.shape[2:])
+    x, bias = inputs[0], inputs[2]
 
-    def run():
-        xc, out_hw, stride, dilation = conv_input(node, attrs_of(node), x_t, inputs[0], kernel, np.int16)
+    def conv():
+        kernel = tuple(w_t.shape[2:])
+        xc, out_hw, stride, dilation = conv_input(node, attrs_of(node), x_t, x, kernel, np.int16)
         out = np.empty((xc.shape[0], cout) + out_hw, np.int32)
         qconv2d_im2col_tiled_kernel(xc, rows16, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1],
-                                    inputs[2], rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+                                    bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
         return out
 
-    return run
+    def linear():
+        xc = np.zeros((1, -(-x.shape[0] // 4) * 4, rows16.shape[-1]), np.int16)
+        xc[0, :x.shape[0], :x.shape[1]] = x - zero_point(x_t)
+        out = np.empty((1, x.shape[0], cout), np.int32)
+        qproduct_tiled_kernel(xc, rows16[0], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode,
+                              out)
+        return out[0]
+
+    return conv if node.op == "qconv2d" else linear
 
 
 def kernel_rows(repeats):
@@ -124,8 +134,8 @@ def kernel_rows(repeats):
                 node, inputs = node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs)
                 step = INTEGER_STEPS[op](node)
                 runs[w_storage] = (lambda s=step, a=inputs: s(a))
-                if w_storage == "i8" and op == "qconv2d" and HAS_AVX512BW:
-                    runs["i8 int16 tile"] = int16_tile_conv(node, inputs)
+                if w_storage == "i8" and HAS_AVX512BW:
+                    runs["i8 int16 tile"] = int16_tile(node, inputs)
                     assert np.array_equal(runs["i8 int16 tile"](), step(inputs)[0])
             for threads in (1, 2):
                 numba.set_num_threads(threads)
@@ -136,8 +146,7 @@ def kernel_rows(repeats):
                     ratios = [f"{cpu[base] / cpu[w_storage]:.2f}" if w_storage in ("i2", "b1") else "-"
                               for base in ("i8", "i8 int16 tile") if base in runs]
                     rows.append([name, f"{act} / {w_storage}", threads, f"{best[w_storage]:.2f}",
-                                 f"{cpu[w_storage]:.2f}", f"{macs / cpu[w_storage] / 1e6:.1f}", *ratios,
-                                 *(["-"] if op == "qlinear" else [])])
+                                 f"{cpu[w_storage]:.2f}", f"{macs / cpu[w_storage] / 1e6:.1f}", *ratios])
     return rows
 
 
