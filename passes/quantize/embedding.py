@@ -33,7 +33,7 @@ EMBEDDING_SQNR = "q.embedding_sqnr"  # a lookup's own floor (dB), used when quan
 
 FEWEST_BITS = 4
 NARROWED_MIN_VALUES = 2 ** 20  # a vocabulary, not a position or token-type table
-CLIP_FRACTIONS = np.linspace(1.0, 0.7, 16)  # of max|row|, tried for a narrowed table's row scales
+CLIP_FRACTIONS = np.linspace(1.0, 0.5, 32)  # of max|row|, tried for a narrowed table's row scales (see mse_row_scales)
 BLOCK_VALUES = 2 ** 17  # values rounded at a time: a block and its temporaries stay in cache (10x faster)
 
 
@@ -46,10 +46,12 @@ def row_scales(table: np.ndarray, bits: int = 8) -> np.ndarray:
 
 def mse_row_scales(table: np.ndarray, bits: int, channel_weights: Optional[np.ndarray] = None) -> np.ndarray:
     """Per row, the scale of least squared rounding error (each column's error times its
-    `channel_weights`, default 1) among clips of 70-100 % of max|row|: below 8 bits the step
-    is coarse enough that clipping the few largest values buys finer steps for the rest.
-    Never worse than row_scales (the 100 % clip) by that error. Every clip is tried on a
-    block of rows before the next block, while the block is in cache."""
+    `channel_weights`, default 1) among clips of 50-100 % of max|row|: below 8 bits the step
+    is coarse enough that clipping the few largest values buys finer steps for the rest
+    (weighted, a row's best clip often lies below 70 %: on bench/bert_w8a8's BERT, clips down
+    to 70 % gave pooled cos 0.999866, down to 50 % 0.999887, 40 % no better). Never worse
+    than row_scales (the 100 % clip) by that error. Every clip is tried on a block of rows
+    before the next block, while the block is in cache."""
     peak_scales = row_scales(table, bits)
     best, step = np.empty_like(peak_scales), _block_rows(table)
     for start in range(0, table.shape[0], step):
