@@ -64,6 +64,9 @@ class ZeroRunEncode(Pass):
         for node in graph.nodes:
             if node.op in PRODUCTS and len(node.inputs) > 1 and Graph.const_value(node.inputs[1]) is not None:
                 weights.setdefault(id(node.inputs[1]), node.inputs[1])
+        if not any(node.op in PRODUCTS for node in graph.nodes):
+            ctx.note("no qconv1d / qconv2d / qlinear: zero-run-encode runs after lower")
+            return PassResult(False, {"layers": {}, "dense_bytes": 0, "stored_bytes": 0})
         layers = {}
         for w in weights.values():
             why = _unsuitable(w.type)
