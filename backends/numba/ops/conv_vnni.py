@@ -110,9 +110,9 @@ def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tu
 
 def _convolve(plan: VnniConvWeights, words: np.ndarray, layout: _Layout, bias: np.ndarray, rq: Requant,
               out: np.ndarray) -> None:
-    qconv2d_vnni_kernel(words.reshape(out.shape[0], int(np.prod(words.shape[1:]))).view(np.uint8), plan.w4, layout.offsets,
-                        plan.quads * layout.length * 4, layout.ws, plan.correction, bias, rq.multiplier, rq.shift,
-                        rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+    images = words.reshape(out.shape[0], int(np.prod(words.shape[1:]))).view(np.uint8)  # bytes per image
+    qconv2d_vnni_kernel(images, plan.w4, layout.offsets, plan.quads * layout.length * 4, layout.ws, plan.correction,
+                        bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
 
 
 def run_vnni_linear(plan: VnniConvWeights, x2: np.ndarray, bias: np.ndarray, rq: Requant) -> np.ndarray:
