@@ -30,6 +30,7 @@ CASES = {
     "stride2_dilation3": ("qconv2d", (2, 8, 17, 19), (5, 8, 3, 3),
                           {"stride": [2, 2], "dilation": [3, 3], "pad": [2, 3, 2, 1]}, ("u8", 140), ("i8", 0)),
     "empty_batch": ("qconv2d", (0, 4, 6, 6), (4, 4, 3, 3), {"pad": [1, 1, 1, 1]}, ("u8", 128), ("i8", 0)),
+    "raw_sum_wraps_int32": ("qconv2d", (1, 8000, 3, 3), (4, 8000, 3, 3), {}, ("u8", 128), ("i8", 0)),
     "extreme_products": ("qconv2d", (1, 67, 4, 4), (5, 67, 3, 3), {"pad": [1, 1, 1, 1]}, ("u8", 255), ("i8", 0)),
     "conv1d_replicate": ("qconv1d", (3, 6, 13), (5, 6, 4), {"pad": [2, 1], "pad_mode": "replicate"}, ("u8", 9),
                          ("i8", 0)),
@@ -43,6 +44,8 @@ def _node_and_args(name, rounding):
     w, x = storage(rng, w_t), storage(rng, x_t)
     if name == "extreme_products":  # every centred product at its largest magnitude: (0 - 255)·(-128)
         w[:], x[:] = -128, 0
+    if name == "raw_sum_wraps_int32":  # Σ u·w = 255·(-128)·72000 leaves int32; the centred 127·(-128)·72000 does not
+        w[:], x[:] = -128, 255
     k = int(np.prod(w_shape[1:]))
     typical = int(np.sqrt(k) * 255 * 255 / 12)
     attrs = {**attrs, **requant_attrs(rng, w_shape[0], rounding, (10 / typical, 60 / typical)), "clamp": [0, 255]}
