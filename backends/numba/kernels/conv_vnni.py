@@ -5,14 +5,16 @@ image splits into sh·sw phase planes (rows ≡ py mod sh, columns ≡ px mod sw
 flattened with row pitch Ws = ceil(Wp / sw), and every four input channels of a group
 interleave their bytes, [N, sh·sw, groups·CQ, L, 4]. In a phase plane every tap of the
 kernel is a constant offset from the output position p = oy·Ws + ox, so 16 consecutive
-positions × 4 channels are one contiguous 64-byte load for any stride and dilation: no
-im2col copy, and a 1×1 convolution reads the image in place. Columns ox >= OW of each
-row are computed and discarded (the "full padded width" of `conv.py`).
+positions × 4 channels are one contiguous 64-byte load for any stride and dilation: one
+pass over the input per call instead of an im2col copy per tap (a 1×1 stride-2 layout
+writes one phase of four). Columns ox >= OW of each row are computed and discarded (the
+"full padded width" of `conv.py`).
 
 Each task (image, group, block of ROWS output channels) runs the tile over blocks of
 WIDTH positions into an int32 plane, then requantizes the plane as one run
-(`requant_vector.requantize_run`) and copies out the output columns. Activations are u8 (storage + offset, padding the
-shifted zero point), weights s8 w - zp_w: Σ u·w - zx·Σw is the centred accumulator.
+(`requant_vector.requantize_run`) and copies out the output columns. Activations are u8
+(storage + offset, padding with the shifted zero point u_zp), weights s8 w - zp_w:
+Σ u·w - u_zp·Σw is the centred accumulator.
 """
 from __future__ import annotations
 
@@ -90,7 +92,7 @@ def qconv2d_vnni_kernel(xr, w4, offsets, group_bytes, ws, correction, bias, mult
                         out):
     """xr: phase quads [N, bytes] u8; w4: s8 weights [groups, Cout/groups rounded up to ROWS, 4·T],
     tap t's four channels at 4t; offsets: int64 [T] byte offset of tap t from a group's
-    first byte; correction: int32 [Cout] zx·Σw (mod 2^32); out: [N, Cout, OH, OW]."""
+    first byte; correction: int32 [Cout] u_zp·Σw (mod 2^32); out: [N, Cout, OH, OW]."""
     n_batch, cout, oh, ow = out.shape
     groups, steps = w4.shape[0], offsets.size
     cout_g = cout // groups
