@@ -10,6 +10,7 @@ from qcompiler.ir.ops.spatial import ints_attr, pads_attr
 
 from .emitters import FLOAT
 from .float_math import dtype_of, fused_activation
+from .product_rounding import bias_operand, rounded_preactivation
 
 # catalog pad modes of convolutions -> ONNX Pad modes, with the opset that has them
 PAD_MODES = {"reflect": ("reflect", 11), "replicate": ("edge", 11), "circular": ("wrap", 19)}
@@ -50,8 +51,8 @@ def conv(ctx, node):
     data, pads = conv_input(ctx, node, ctx.real(x), n)
     attrs = {**window_attrs(node, n), "pads": pads, "group": node.attrs.get("groups", 1),
              "kernel_shape": list(w.type.shape[2:])}
-    y = ctx.b.op("Conv", [data, ctx.real(w), ctx.real(b)], attrs)
-    return [fused_activation(ctx, node, y)]
+    y = ctx.b.op("Conv", [data, ctx.real(w), bias_operand(ctx, node)], attrs)
+    return [fused_activation(ctx, node, rounded_preactivation(ctx, node, y))]
 
 
 @FLOAT.register("conv_transpose2d")
@@ -78,12 +79,12 @@ def linear(ctx, node):
     x, w = node.inputs[:2]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     if x.type.rank == 2:
-        y = ctx.b.op("Gemm", [ctx.real(x), ctx.real(w), ctx.real(b)], {"transB": 1})
+        y = ctx.b.op("Gemm", [ctx.real(x), ctx.real(w), bias_operand(ctx, node)], {"transB": 1})
     else:
         y = ctx.b.op("MatMul", [ctx.real(x), transposed_weight(ctx, w)])
         if b is not None:
-            y = ctx.b.op("Add", [y, ctx.real(b)])
-    return [fused_activation(ctx, node, y)]
+            y = ctx.b.op("Add", [y, bias_operand(ctx, node)])
+    return [fused_activation(ctx, node, rounded_preactivation(ctx, node, y))]
 
 
 @FLOAT.register("gemm")

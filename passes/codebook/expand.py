@@ -9,7 +9,9 @@ no codebook type.
 - `weights=int8`: the weight becomes the i8 constant codebook[indices] with the
   codebook's scale (per tensor): an ordinary quantized weight every backend runs.
 
-Both compute exactly scale · codebook[indices], the weight the reference runs.
+Both compute exactly scale · codebook[indices], the weight the reference runs; the
+gather form also rounds a reader's float bias to s_x·s_codebook, as the simulation of
+the codebook weight and the integer accumulator add it (runtime/product_rounding.py).
 
 A lowered graph has no codebook types left: its `qcodebook_conv2d` nodes already take
 the codewords and indices as standard integer operands (the gather form). With
@@ -27,7 +29,9 @@ from qcompiler.ir.codebook import codebook_of
 from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.dense import Dense
 from qcompiler.ir.types import QuantType
+from qcompiler.numerics.affine import dequantize, quantize
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
+from qcompiler.runtime.product_rounding import product_rounding
 
 from .errors import CodebookError
 from .teacher import codebook_consts
@@ -81,9 +85,24 @@ def _as_gather(graph: Graph, node: Node) -> None:
     if indices.dtype != np.int32:  # ONNX Gather takes int32 / int64 indices; the constant stays 1 byte each
         index = graph.add("cast", [index], {"to": "i32"}, name=f"{w.name}_indices_i32", before=node).output
     gathered = graph.add("gather", [words, index], {"axis": 0}, before=node).output
+    for reader in w.users:
+        _round_bias(graph, reader)
     w.replace_all_uses_with(gathered)
     graph.erase(node)
     graph.rename(gathered, w.name)
+
+
+def _round_bias(graph: Graph, reader: Node) -> None:
+    """Give `reader` its bias as the integer accumulator adds it (rounded to s_x·s_codebook),
+    which the gathered float weight no longer tells the simulation or the exporter."""
+    rounding = product_rounding(reader)
+    bias = reader.inputs[2] if rounding is not None and rounding.bias is not None else None
+    values = graph.const_value(bias)
+    if values is None:
+        return
+    rounded = dequantize(quantize(values, rounding.bias), rounding.bias).astype(values.dtype)
+    reader.set_input(2, graph.constant(rounded, name=f"{bias.name}_rounded", before=reader, type=bias.type,
+                                       origin=bias.producer.attrs.get("origin")))
 
 
 def _as_dense_qconv(graph: Graph, node: Node) -> None:

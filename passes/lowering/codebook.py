@@ -16,6 +16,7 @@ import numpy as np
 from qcompiler.ir.codebook import codebook_of
 from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.types import CodebookType, QuantType
+from qcompiler.numerics.accumulator_bias import accumulator_scale
 from qcompiler.rewrite import Op, Rule
 from qcompiler.targets import Target
 
@@ -73,7 +74,7 @@ def _lower(target: Target):
                                   origin=f"{origin}.codebook" if origin else None)
         indices = graph.constant(w.producer.attrs["value"].array, name=f"{w.name}_indices", before=node,
                                  origin=f"{origin}.indices" if origin else None)
-        acc_scale = (np.float32(scale_of(x.type)) * np.float32(scale)).reshape(1)
+        acc_scale = accumulator_scale(scale_of(x.type), scale)
         operands = [x, codebook, indices]
         if bias is not None:
             operands.append(_integer_bias(graph, bias, acc_scale, node))

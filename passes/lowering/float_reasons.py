@@ -8,10 +8,10 @@ from typing import Optional
 from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.registry import is_opaque
 from qcompiler.ir.types import QuantType, TensorType
+from qcompiler.numerics.fused_activation import TABLE_ACTIVATIONS, preactivation_type
 
 from ..quantize.keep_float import kept_float, kept_float_reason
 from .accumulator import MIN_RUNTIME_TERMS
-from .fused_activation import TABLE_ACTIVATIONS, preactivation_type
 from .lut import LUT_BITS, LUT_OPS
 from .products import INTEGER_OP, reduction_length, weight_ok
 from .quant_params import activation_bounds, is_quant, max_centered, per_tensor

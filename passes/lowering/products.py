@@ -17,12 +17,13 @@ import numpy as np
 from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.dense import Dense
 from qcompiler.ir.types import QuantType
-from qcompiler.numerics.affine import dequantize, quantize
+from qcompiler.numerics.accumulator_bias import accumulator_scale, integer_bias
+from qcompiler.numerics.affine import dequantize
+from qcompiler.numerics.fused_activation import TABLE_ACTIVATIONS, fused_function, preactivation_type
 from qcompiler.rewrite import Op, Rule
 from qcompiler.targets import Target
 
 from .accumulator import MIN_RUNTIME_TERMS, check_dot_product, symbolic_length_bound
-from .fused_activation import TABLE_ACTIVATIONS, fused_function, preactivation_type
 from .group_requant import group_requant, grouped_weight_ok
 from .lut import lut_table
 from .quant_params import activation_bounds, clamp_for, is_quant, per_tensor, requant_attrs, scale_of
@@ -76,13 +77,9 @@ def _integer_bias(graph: Graph, bias: Value, accumulator_scale: np.ndarray, befo
     """The bias as i32 in accumulator units (scale s_in · s_w[c], zero point 0)."""
     array = graph.const_value(bias)
     real = dequantize(array, bias.type) if isinstance(bias.type, QuantType) else array.astype(np.float32)
-    channels = real.shape[0]
-    if accumulator_scale.size == 1:
-        t = QuantType("i32", bias.type.expressed, (channels,), accumulator_scale.reshape(()), np.int32(0))
-    else:
-        t = QuantType("i32", bias.type.expressed, (channels,), accumulator_scale, np.zeros(channels, np.int32), axis=0)
+    q, t = integer_bias(real, bias.type.expressed, accumulator_scale)
     origin = bias.producer.attrs.get("origin")
-    return graph.constant(quantize(real, t), name=f"{bias.name}_i32", origin=origin, type=t, before=before)
+    return graph.constant(q, name=f"{bias.name}_i32", origin=origin, type=t, before=before)
 
 
 def reduction_length(node: Node, w: QuantType):
@@ -104,7 +101,7 @@ def _lower(target: Target):
         if w.type.group is not None:
             requant, acc_scale = group_requant(scale_of(x.type), w.type, _weight_axis(node.op, w.type), scale_of(mid))
         else:
-            acc_scale = (np.float32(scale_of(x.type)) * w.type.scale.array.astype(np.float32)).reshape(-1)
+            acc_scale = accumulator_scale(scale_of(x.type), w.type.scale.array)
             requant = requant_attrs(acc_scale.astype(np.float64) / scale_of(mid))
         operands = [x, w]
         if bias is not None:

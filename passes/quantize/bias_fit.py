@@ -13,14 +13,13 @@ import numpy as np
 
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import STORAGE_RANGES, is_float
+from qcompiler.numerics.accumulator_bias import BIASED_PRODUCTS
 from qcompiler.targets import Target
 
 from ..calibration.weight_operands import WeightUse
 from ..lowering.accumulator import bias_headroom
 from ..lowering.quant_params import max_centered, per_tensor, scale_of
 
-# products with an int32 bias operand (index 2) after lowering; weight at index 1
-BIASED_PRODUCTS = ("conv1d", "conv2d", "linear")
 # float32 rounding of s_x · s_w and of the bias division stays far below this
 MARGIN = 1 + 2.0 ** -16
 

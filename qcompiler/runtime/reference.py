@@ -11,9 +11,11 @@ quantized but whose ops are float runs as fake-quant simulation); an integer op
 (OpDef.integer) works on storage directly. Graph inputs of a quantized type take floats
 and quantize them; quantized graph outputs are returned dequantized. A codebook weight
 (CodebookType) runs as the float weight it stands for, scale · codebook[indices]. A
-minifloat value (MinifloatType) is held as a float rounded to its format and scale
-wherever it is produced (graph input, constant, result), so it never carries a value
-its format cannot store; a conv2d/linear of minifloat operands follows the defined
+conv/linear of a quantized input and weight adds its float bias rounded to the
+accumulator's resolution s_x · s_w, as the integer kernels store it, and rounds a fused
+table activation's input to the lowering's 16-bit intermediate (product_rounding.py). A minifloat value (MinifloatType) is held as a float
+rounded to its format and scale wherever it is produced (graph input, constant,
+result), so it never carries a value its format cannot store; a conv2d/linear of minifloat operands follows the defined
 arithmetic of numerics/minifloat_products.py, which the Numba kernel shares bit for bit.
 """
 from __future__ import annotations
@@ -29,7 +31,9 @@ from ..ir.registry import get_op, is_opaque, run_reference
 from ..ir.types import CodebookType, MinifloatType, QuantType, numpy_dtype
 from ..numerics import minifloat
 from ..numerics.affine import dequantize, quantize
+from ..numerics.fused_activation import fused_function
 from ..numerics.minifloat_products import follows_minifloat_products, prepare_minifloat_products
+from .product_rounding import product_rounding
 
 Inputs = Union[Sequence, Mapping[str, object]]
 
@@ -100,12 +104,26 @@ def run_node(node: Node, args: list) -> list:
             return run_reference(node.op, args, node.attrs, **types)
         else:
             floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
-            outs = run_reference(node.op, floats, node.attrs)
+            outs = _run_product(node, floats)
         return [to_runtime(o, v.type) for o, v in zip(outs, node.outputs)]
     except QIRError:
         raise
     except Exception as e:
         raise ExecutionError(f"node {node.label()} failed: {type(e).__name__}: {e}") from e
+
+
+def _run_product(node: Node, floats: list) -> list:
+    """A float op, with the roundings of the integer product it stands for (product_rounding.py)."""
+    rounding = product_rounding(node)
+    if rounding is None:
+        return run_reference(node.op, floats, node.attrs)
+    if rounding.bias is not None and floats[2] is not None:
+        floats = [*floats[:2], dequantize(quantize(floats[2], rounding.bias), rounding.bias), *floats[3:]]
+    outs = run_reference(node.op, floats, rounding.product_attrs)
+    if rounding.intermediate is None:
+        return outs
+    mid = rounding.intermediate
+    return [fused_function(node)(dequantize(quantize(outs[0], mid), mid))]
 
 
 def release_plan(graph: Graph) -> list:

@@ -9,7 +9,8 @@ come from the model (they have an `origin`) are nn.Parameters named after it
 constants are buffers. A value whose type is a QuantType or a MinifloatType is
 fake-quantized where it is produced (a minifloat constant too, so training keeps its
 float weight and rounds it in the forward pass); a constant with a QuantType holds
-integers and is dequantized; a codebook
+integers and is dequantized; a product of quantized operands rounds as the integer
+kernel does (bias, table-activation intermediate: product_rounding.py); a codebook
 constant is a CodebookWeight module (trainable codewords, fixed indices). Opaque
 `onnx.*` nodes run in onnxruntime: the module still runs, without gradients through them.
 """
@@ -24,11 +25,13 @@ import torch
 import torch.fx as fx
 
 from ..ir.core import Graph, Node, Value
+from ..ir.ops.fused import FUSED_ACTIVATION_ATTRS, apply_fused_activation
 from ..ir.registry import get_op, is_opaque
 from ..ir.types import CodebookType, MinifloatType, QuantType, TensorType, Type
 from .codebook import CodebookWeight
 from .fake_minifloat import fake_minifloat, minifloat_params
 from .fake_quant import dequantize, fake_quantize, quant_params
+from .product_rounding import product_rounding
 from .reference import ExecutionError, Inputs, as_float, bind_inputs
 
 __all__ = ["to_torch", "run_torch"]
@@ -124,8 +127,16 @@ class _Builder:
             if d.torch is None:  # lowered integer ops work on storage, which this executor never holds
                 raise ExecutionError(f"node {node.label()}: op '{node.op}' has no torch implementation; the torch "
                                      f"executor runs float graphs and simulates quantized types in float")
-            attrs = {k: _literal(v) for k, v in d.with_defaults(node.attrs).items() if k in d.attrs}
+            rounding = product_rounding(node)
+            if rounding is not None and rounding.bias is not None and args[2] is not None:
+                args = (*args[:2], self._fake_quantized(args[2], rounding.bias, node.inputs[2].name), *args[3:])
+            product_attrs = node.attrs if rounding is None else rounding.product_attrs
+            attrs = {k: _literal(v) for k, v in d.with_defaults(product_attrs).items() if k in d.attrs}
             result = self.fx.create_node("call_function", d.torch, args, attrs, name=name)
+            if rounding is not None and rounding.intermediate is not None:
+                mid = self._fake_quantized(result, rounding.intermediate, f"{node.outputs[0].name}_pre")
+                fused = {k: _literal(node.attrs.get(k)) for k in FUSED_ACTIVATION_ATTRS}
+                result = self.fx.call_function(apply_fused_activation, (mid,), {"use_torch": True, **fused})
         for i, v in enumerate(node.outputs):
             out = result if len(node.outputs) == 1 else self.fx.call_function(operator.getitem, (result, i))
             self.env[id(v)] = self._quantized(out, v)
@@ -139,8 +150,11 @@ class _Builder:
         if not isinstance(t, QuantType):
             _check_simulated(t, v)
             return x
+        return self._fake_quantized(x, t, v.name)
+
+    def _fake_quantized(self, x: fx.Node, t: QuantType, hint: str) -> fx.Node:
         scale, zero_point = quant_params(t)
-        args = (x, self._attr(f"{v.name}.scale", scale), self._attr(f"{v.name}.zero_point", zero_point),
+        args = (x, self._attr(f"{hint}.scale", scale), self._attr(f"{hint}.zero_point", zero_point),
                 t.qmin, t.qmax, t.storage == "b1")
         return self.fx.call_function(fake_quantize, args)
 

@@ -34,8 +34,9 @@ def test_digits_cnn_within_one_step():
     model = to_onnx(graph, "qdq")
     ops = [n.op_type for n in model.graph.node]
     # one QuantizeLinear per quantized activation (input, 2 convs, pool, flatten, logits), one
-    # DequantizeLinear per quantized value read as float (those and the 3 weights)
-    assert ops.count("QuantizeLinear") == 6 and ops.count("DequantizeLinear") == 9
+    # DequantizeLinear per quantized value read as float (those, the 3 weights and their
+    # 3 int32 biases)
+    assert ops.count("QuantizeLinear") == 6 and ops.count("DequantizeLinear") == 12
     # weights are integer initializers named after their torch parameters, per channel
     weight = initializer(model, "features.0.weight")
     assert weight.data_type == onnx.TensorProto.INT8
@@ -49,9 +50,8 @@ def test_digits_cnn_within_one_step():
 
 @pytest.mark.parametrize("options", ["weights=i2", "weights=b1,granularity=tensor"])
 def test_low_bit_weights_are_the_fake_quant_graph(options):
-    """The model computes exactly the fake-quant graph (float bias included): so does
-    onnxruntime without its graph optimizations. (With them, it quantizes a float bias
-    next to quantized weights at s_x·s_w, which moves 2-bit layers by a step or more.)"""
+    """The model computes exactly the fake-quant graph (its int32 biases included): so does
+    onnxruntime without its graph optimizations."""
     graph = digits_graph("generic", lower=False, quantize_options=options)
     x = digits()[2]
     (diff,) = steps_off(graph, run_onnx(to_onnx(graph, "qdq"), {"x": x}, optimize=False), run_graph(graph, [x]))

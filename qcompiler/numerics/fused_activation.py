@@ -1,5 +1,7 @@
 """Fused activations that are not a clamp (hardswish, sigmoid, leaky_relu on a conv or
-linear) lower to the integer product into a 16-bit intermediate, then a qlut.
+linear) lower to the integer product into a 16-bit intermediate, then a qlut; the
+reference interpreter simulates the same rounding to the intermediate, so the
+simulation and the integer kernels agree integer for integer.
 
 Calibration saw only the activation's output, so the intermediate's range is the part
 of the pre-activation axis that the output type can tell apart: below or above it the
@@ -16,18 +18,16 @@ from typing import Optional
 import numpy as np
 from scipy import special
 
-from qcompiler.ir.core import Node
-from qcompiler.ir.ops.fused import apply_fused_activation
-from qcompiler.ir.types import QuantType
-from qcompiler.numerics.affine import params_from_range
-
-from .quant_params import scale_of, zero_point_of
+from ..ir.core import Node
+from ..ir.ops.fused import apply_fused_activation
+from ..ir.types import QuantType
+from .affine import params_from_range
 
 TABLE_ACTIVATIONS = ("hardswish", "sigmoid", "leaky_relu")
 
 
 def _real_range(t: QuantType) -> tuple:
-    s, zp = scale_of(t), zero_point_of(t)
+    s, zp = float(t.scale.array.reshape(-1)[0]), int(t.zero_point.array.reshape(-1)[0])
     return (t.qmin - zp) * s, (t.qmax - zp) * s
 
 
@@ -40,7 +40,7 @@ def preactivation_range(node: Node, out: QuantType) -> Optional[tuple]:
         hi = hi_out if hi_out >= 3 else (-3 + math.sqrt(9 + 24 * max(hi_out, 0.0))) / 2
         return -3.0, hi
     if act == "sigmoid":
-        half_step = scale_of(out) / 2  # sigmoid closer than this to 0 or 1 rounds to the end anyway
+        half_step = float(out.scale.array.reshape(-1)[0]) / 2  # sigmoid closer than this to 0 or 1 rounds to the end anyway
         lo, hi = np.clip([lo_out, hi_out], half_step, 1 - half_step)
         return float(special.logit(lo)), float(special.logit(hi))
     if act == "leaky_relu":

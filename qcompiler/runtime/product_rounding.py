@@ -1,0 +1,55 @@
+"""The roundings an integer conv / linear / matmul adds to the float product, which the
+reference interpreter and the torch executor simulate so the fake-quant graph computes
+what the integer kernels compute: the float bias rounded to the accumulator's i32 grid
+(numerics/accumulator_bias.py), and a fused table activation (hardswish, sigmoid,
+leaky_relu) applied to the product rounded to the lowering's 16-bit intermediate
+(numerics/fused_activation.py)."""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+from ..ir.codebook import codebook_of
+from ..ir.core import Node, Value
+from ..ir.ops.fused import FUSED_ACTIVATION_ATTRS
+from ..ir.types import CodebookType, QuantType
+from ..numerics.accumulator_bias import simulated_bias_type
+from ..numerics.fused_activation import TABLE_ACTIVATIONS, preactivation_type
+
+# the products the lowering makes integer (passes/lowering/products.py)
+PRODUCTS = ("conv1d", "conv2d", "linear", "matmul")
+
+
+class ProductRounding(NamedTuple):
+    bias: Optional[QuantType]          # the i32 type the float bias rounds to
+    intermediate: Optional[QuantType]  # the table activation's input type
+    product_attrs: dict                # the node's attributes without the table activation
+
+
+def product_rounding(node: Node) -> Optional[ProductRounding]:
+    """What to round in simulating `node`, or None when it is not an integer product."""
+    if node.op not in PRODUCTS:
+        return None
+    x, w, out = node.inputs[0].type, node.inputs[1].type, node.output.type
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    bias_t = simulated_bias_type(x, _weight_scale(node.inputs[1]), bias.type) if bias is not None else None
+    table = (node.attrs.get("activation") in TABLE_ACTIVATIONS and _per_tensor(x) and _per_tensor(out)
+             and isinstance(w, QuantType))
+    mid = preactivation_type(node, out) if table else None
+    if bias_t is None and mid is None:
+        return None
+    attrs = {k: v for k, v in node.attrs.items() if k not in FUSED_ACTIVATION_ATTRS} if mid else node.attrs
+    return ProductRounding(bias_t, mid, attrs)
+
+
+def _weight_scale(w: Value):
+    """The scale(s) of a weight the accumulator counts in (codebook: its one scale), or None."""
+    t = w.type
+    if isinstance(t, QuantType) and t.group is None and t.bits <= 16:
+        return t.scale.array
+    if isinstance(t, CodebookType) and w.producer is not None and w.producer.op == "const":
+        return codebook_of(w.producer)[1]
+    return None
+
+
+def _per_tensor(t) -> bool:
+    return isinstance(t, QuantType) and t.axis is None and t.group is None and t.storage != "b1"
