@@ -18,13 +18,7 @@ PACKAGE_ROOTS = {"qcompiler": "qcompiler", "passes": "qcompiler.passes", "backen
 
 # A circle that is part of the design, with the reason. Keep it empty unless a circle
 # cannot be broken by moving the shared piece to a module both sides can import.
-ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"qcompiler.runtime.opaque", "qcompiler.runtime.reference"}):
-        "NOT inherent, pending: opaque.py raises reference.py's ExecutionError while reference.py runs "
-        "opaque nodes through opaque.py. The fix is ExecutionError in runtime/errors.py, imported by both; "
-        "it waits because reference.py had uncommitted numerics work (issue 15 session) when the circles "
-        "were broken. test_allowed_cycles_still_exist removes this entry's excuse once the circle is gone.",
-}
+ALLOWED_CYCLES: dict[frozenset[str], str] = {}
 
 
 def module_files() -> dict[str, Path]:

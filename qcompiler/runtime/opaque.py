@@ -13,7 +13,7 @@ import onnx
 from ..frontends.onnx_types import DTYPE_TO_ONNX, OUTPUT_SLOTS_ATTR, split_opaque_name, to_onnx_attr
 from ..ir.core import Node
 from ..ir.types import dtype_of_numpy
-from .reference import ExecutionError
+from .errors import ExecutionError
 
 _MAX_SESSIONS = 256
 _sessions: "OrderedDict[tuple, object]" = OrderedDict()

@@ -33,6 +33,8 @@ from ..numerics import minifloat
 from ..numerics.affine import dequantize, quantize
 from ..numerics.fused_activation import fused_function
 from ..numerics.minifloat_products import follows_minifloat_products, prepare_minifloat_products
+from .errors import ExecutionError
+from .opaque import run_opaque
 from .product_rounding import product_rounding
 
 Inputs = Union[Sequence, Mapping[str, object]]
@@ -41,10 +43,6 @@ Inputs = Union[Sequence, Mapping[str, object]]
 class StreamResult(NamedTuple):
     outputs: list     # the graph outputs, as floats
     peak_bytes: int   # most bytes of activations alive at once (op temporaries not counted)
-
-
-class ExecutionError(QIRError):
-    """An op failed at run time; the message names the node."""
 
 
 def bind_inputs(graph: Graph, inputs: Inputs) -> dict:
@@ -91,8 +89,6 @@ def run_node(node: Node, args: list) -> list:
         return [to_runtime(value, t) if isinstance(t, MinifloatType) else value]
     try:
         if is_opaque(node.op):
-            from .opaque import run_opaque
-
             floats = [as_float(a, v.type) if a is not None else None for a, v in zip(args, node.inputs)]
             outs = run_opaque(node, floats)
         elif follows_minifloat_products(node):  # the Numba kernel's arithmetic, so the two agree bit for bit
