@@ -30,7 +30,8 @@ MODELS = Path(rapidocr.__file__).parent / "models"
 FILES = {"det": "ch_PP-OCRv4_det_infer.onnx", "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
          "rec": "ch_PP-OCRv4_rec_infer.onnx"}
 # (samples, height, width, lines of text): small inputs, enough samples for stable ranges
-DATA = {"det": (6, 64, 96, 3), "cls": (4, 48, 192, 1), "rec": (2, 48, 320, 1)}
+# (rec: 3 lines, ~26 read frames; with 2 (~17 frames) one frame moved agreement by 0.06)
+DATA = {"det": (6, 64, 96, 3), "cls": (4, 48, 192, 1), "rec": (3, 48, 320, 1)}
 TARGETS = sorted(available_targets())
 RUN_ON = ("generic", "x86-avx2")  # one target per rounding mode / reduce-range rule
 SUFFIX = ",quantize,lower"
@@ -112,5 +113,5 @@ def test_compiled_model_runs_and_agrees_with_the_float_model(calibrated, compile
     reference = run_graph(cm.float_graph, [x])[0]
     assert y.shape == reference.shape
     agreement, sqnr = _agreement(model, reference, y), sqnr_db(reference, y)
-    # measured: det 0.94-0.97, cls 1.0, rec 0.76-1.0; SQNR 9.7-41 dB (x86-avx2 lowest: 7-bit weights)
+    # measured: det 0.94-0.97, cls 1.0, rec 0.85-1.0; SQNR 9.7-41 dB (x86-avx2 lowest: 7-bit weights)
     assert agreement >= {"det": 0.8, "cls": 1.0, "rec": 0.7}[model] and sqnr > 8.0, (agreement, sqnr)
