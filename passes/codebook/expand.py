@@ -29,7 +29,7 @@ from qcompiler.ir.codebook import codebook_of
 from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.dense import Dense
 from qcompiler.ir.types import QuantType
-from qcompiler.numerics.affine import dequantize, quantize
+from qcompiler.numerics.affine import fake_quantize
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.runtime.product_rounding import product_rounding
 
@@ -100,7 +100,7 @@ def _round_bias(graph: Graph, reader: Node) -> None:
     values = graph.const_value(bias)
     if values is None:
         return
-    rounded = dequantize(quantize(values, rounding.bias), rounding.bias).astype(values.dtype)
+    rounded = fake_quantize(values, rounding.bias).astype(values.dtype)
     reader.set_input(2, graph.constant(rounded, name=f"{bias.name}_rounded", before=reader, type=bias.type,
                                        origin=bias.producer.attrs.get("origin")))
 

@@ -39,13 +39,11 @@ def integer_bias(real: np.ndarray, expressed: str, acc_scale: np.ndarray) -> tup
     return quantize(real, t), t
 
 
-def simulated_bias_type(x: Type, w_scale, bias: Type) -> Optional[QuantType]:
-    """The type a float bias of a product of `x` and a weight of scale `w_scale` is rounded
-    to on an integer accumulator; None when there is no such accumulator (a float or
-    per-channel input, a weight without one scale per output channel: `w_scale` None)
-    or the bias is not a float."""
-    if not (isinstance(x, QuantType) and x.axis is None and x.group is None and x.storage != "b1"):
-        return None
+def simulated_bias_type(x: QuantType, w_scale, bias: Type) -> Optional[QuantType]:
+    """The type a float bias of a product of per-tensor `x` and a weight of scale
+    `w_scale` is rounded to on the integer accumulator; None when the weight has no
+    scale per output channel the accumulator counts in (`w_scale` None) or the bias is
+    not a float."""
     if w_scale is None or isinstance(bias, QuantType):
         return None
     scale = accumulator_scale(x.scale.array.reshape(-1)[0], w_scale)

@@ -27,13 +27,12 @@ class ProductRounding(NamedTuple):
 
 def product_rounding(node: Node) -> Optional[ProductRounding]:
     """What to round in simulating `node`, or None when it is not an integer product."""
-    if node.op not in PRODUCTS:
+    if node.op not in PRODUCTS or not _per_tensor(node.inputs[0].type):  # no integer accumulator
         return None
     x, w, out = node.inputs[0].type, node.inputs[1].type, node.output.type
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     bias_t = simulated_bias_type(x, _weight_scale(node.inputs[1]), bias.type) if bias is not None else None
-    table = (node.attrs.get("activation") in TABLE_ACTIVATIONS and _per_tensor(x) and _per_tensor(out)
-             and isinstance(w, QuantType))
+    table = node.attrs.get("activation") in TABLE_ACTIVATIONS and _per_tensor(out) and isinstance(w, QuantType)
     mid = preactivation_type(node, out) if table else None
     if bias_t is None and mid is None:
         return None

@@ -13,9 +13,10 @@ and quantize them; quantized graph outputs are returned dequantized. A codebook 
 (CodebookType) runs as the float weight it stands for, scale · codebook[indices]. A
 conv/linear of a quantized input and weight adds its float bias rounded to the
 accumulator's resolution s_x · s_w, as the integer kernels store it, and rounds a fused
-table activation's input to the lowering's 16-bit intermediate (product_rounding.py). A minifloat value (MinifloatType) is held as a float
-rounded to its format and scale wherever it is produced (graph input, constant,
-result), so it never carries a value its format cannot store; a conv2d/linear of minifloat operands follows the defined
+table activation's input to the lowering's 16-bit intermediate (product_rounding.py). A
+minifloat value (MinifloatType) is held as a float rounded to its format and scale
+wherever it is produced (graph input, constant, result), so it never carries a value
+its format cannot store; a conv2d/linear of minifloat operands follows the defined
 arithmetic of numerics/minifloat_products.py, which the Numba kernel shares bit for bit.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..ir.errors import QIRError
 from ..ir.registry import get_op, is_opaque, run_reference
 from ..ir.types import CodebookType, MinifloatType, QuantType, numpy_dtype
 from ..numerics import minifloat
-from ..numerics.affine import dequantize, quantize
+from ..numerics.affine import dequantize, fake_quantize, quantize
 from ..numerics.fused_activation import fused_function
 from ..numerics.minifloat_products import follows_minifloat_products, prepare_minifloat_products
 from .errors import ExecutionError
@@ -114,12 +115,11 @@ def _run_product(node: Node, floats: list) -> list:
     if rounding is None:
         return run_reference(node.op, floats, node.attrs)
     if rounding.bias is not None and floats[2] is not None:
-        floats = [*floats[:2], dequantize(quantize(floats[2], rounding.bias), rounding.bias), *floats[3:]]
+        floats = [*floats[:2], fake_quantize(floats[2], rounding.bias), *floats[3:]]
     outs = run_reference(node.op, floats, rounding.product_attrs)
     if rounding.intermediate is None:
         return outs
-    mid = rounding.intermediate
-    return [fused_function(node)(dequantize(quantize(outs[0], mid), mid))]
+    return [fused_function(node)(fake_quantize(outs[0], rounding.intermediate))]
 
 
 def release_plan(graph: Graph) -> list:
