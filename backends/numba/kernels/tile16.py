@@ -10,8 +10,9 @@ from __future__ import annotations
 import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .llvm_tile import I32, ArrayArg, const, counted_loop, declare, load, store
 
 LANES = 32  # int16 values per 512-bit load: K must be a multiple of this
 
@@ -24,54 +25,22 @@ def pmadd_tile_4x4(typingctx, x, w, k, tile):
     """tile[r, c] = Σ_{t<k} x[r, t]·w[c, t]; x, w: int16 arrays of 4 rows with contiguous
     rows, k a multiple of LANES; tile: int32 [4, 4] C-contiguous."""
     def codegen(context, builder, signature, args):
-        xa = context.make_array(signature.args[0])(context, builder, args[0])
-        wa = context.make_array(signature.args[1])(context, builder, args[1])
-        ta = context.make_array(signature.args[3])(context, builder, args[3])
-        i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
-        v32i16, v16i32 = ir.VectorType(i16, LANES), ir.VectorType(i32, 16)
-        pmadd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16i32, [v32i16, v32i16]),
-                                               "llvm.x86.avx512.pmaddw.d.512")
-        reduce_add = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, [v16i32]),
-                                                    "llvm.vector.reduce.add.v16i32")
+        xa, wa, ta = (ArrayArg(context, builder, signature, args, i) for i in (0, 1, 3))
+        v32i16, v16i32 = ir.VectorType(ir.IntType(16), LANES), ir.VectorType(I32, 16)
+        pmadd = declare(builder, "llvm.x86.avx512.pmaddw.d.512", v16i32, [v32i16, v32i16])
+        reduce_add = declare(builder, "llvm.vector.reduce.add.v16i32", I32, [v16i32])
+
+        def step(index, acc):
+            offset = builder.mul(index, const(2 * LANES))  # bytes
+            xs = [load(builder, xa.at(builder.mul(xa.stride(0), const(r)), offset), v32i16, 2) for r in range(4)]
+            ws = [load(builder, wa.at(builder.mul(wa.stride(0), const(c)), offset), v32i16, 2) for c in range(4)]
+            return [builder.add(acc[4 * r + c], builder.call(pmadd, [xs[r], ws[c]])) for r in range(4)
+                    for c in range(4)]
+
         zero = ir.Constant(v16i32, [0] * 16)
-        steps = builder.udiv(args[2], ir.Constant(i64, LANES))
-        pre = builder.block
-        loop, done = builder.append_basic_block("tile.loop"), builder.append_basic_block("tile.done")
-        builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
-
-        builder.position_at_end(loop)
-        step = builder.phi(i64)
-        acc = [builder.phi(v16i32) for _ in range(16)]
-        offset = builder.mul(step, ir.Constant(i64, 2 * LANES))  # bytes
-
-        def row(array, r):
-            base = builder.ptrtoint(array.data, i64)
-            stride = builder.extract_value(array.strides, 0)
-            addr = builder.add(builder.add(base, builder.mul(stride, ir.Constant(i64, r))), offset)
-            return builder.load(builder.inttoptr(addr, v32i16.as_pointer()), align=2)
-
-        xs, ws = [row(xa, r) for r in range(4)], [row(wa, c) for c in range(4)]
-        summed = [builder.add(acc[4 * r + c], builder.call(pmadd, [xs[r], ws[c]])) for r in range(4) for c in range(4)]
-        following = builder.add(step, ir.Constant(i64, 1))
-        body_end = builder.block
-        step.add_incoming(ir.Constant(i64, 0), pre)
-        step.add_incoming(following, body_end)
-        for phi, value in zip(acc, summed):
-            phi.add_incoming(zero, pre)
-            phi.add_incoming(value, body_end)
-        builder.cbranch(builder.icmp_signed("<", following, steps), loop, done)
-
-        builder.position_at_end(done)
-        final = []
-        for value in summed:
-            phi = builder.phi(v16i32)
-            phi.add_incoming(zero, pre)
-            phi.add_incoming(value, body_end)
-            final.append(phi)
-        tile_base = builder.ptrtoint(ta.data, i64)
+        final = counted_loop(builder, builder.udiv(args[2], const(LANES)), [zero] * 16, step, "tile")
         for j, value in enumerate(final):
-            addr = builder.add(tile_base, ir.Constant(i64, 4 * j))
-            builder.store(builder.call(reduce_add, [value]), builder.inttoptr(addr, i32.as_pointer()))
+            store(builder, builder.call(reduce_add, [value]), ta.at(4 * j), 4)
         return context.get_dummy_value()
 
     return types.void(x, w, k, tile), codegen

@@ -17,8 +17,9 @@ from __future__ import annotations
 import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .llvm_tile import I32, I64, ArrayArg, const, counted_loop, declare, load, splat, store
 
 ROWS = 4        # row operands per tile (output channels of a conv, input rows of a product)
 VECTORS = 4     # 16-lane vectors per row
@@ -31,68 +32,28 @@ HAS_AVX512_VNNI = bool(_FEATURES.get("avx512vnni", False) and _FEATURES.get("avx
 
 
 def _codegen(context, builder, signature, args):
-    rows_a = context.make_array(signature.args[0])(context, builder, args[0])
-    vec_a = context.make_array(signature.args[1])(context, builder, args[1])
-    offs_a = context.make_array(signature.args[3])(context, builder, args[3])
-    out_a = context.make_array(signature.args[6])(context, builder, args[6])
+    rows_a, vec_a, offs_a, out_a = (ArrayArg(context, builder, signature, args, i) for i in (0, 1, 3, 6))
     start, vector_stride, steps, column = args[2], args[4], args[5], args[7]
-    i32, i64 = ir.IntType(32), ir.IntType(64)
-    v16 = ir.VectorType(i32, LANES)
-    dpbusd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16, [v16, v16, v16]),
-                                            "llvm.x86.avx512.vpdpbusd.512")
-    zero = ir.Constant(v16, [0] * LANES)
-    splat_mask = ir.Constant(v16, [0] * LANES)
-    rows_base = builder.ptrtoint(rows_a.data, i64)
-    row_stride = builder.extract_value(rows_a.strides, 0)
-    vec_base = builder.add(builder.ptrtoint(vec_a.data, i64), start)
-    offs_base = builder.ptrtoint(offs_a.data, i64)
-    pre = builder.block
-    loop, done = builder.append_basic_block("vnni.loop"), builder.append_basic_block("vnni.done")
-    builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
+    v16 = ir.VectorType(I32, LANES)
+    dpbusd = declare(builder, "llvm.x86.avx512.vpdpbusd.512", v16, [v16, v16, v16])
+    row_stride = rows_a.stride(0)
+    vec_base = vec_a.at(start)
 
-    builder.position_at_end(loop)
-    step = builder.phi(i64)
-    acc = [builder.phi(v16) for _ in range(ROWS * VECTORS)]
-    offset = builder.load(builder.inttoptr(builder.add(offs_base, builder.mul(step, ir.Constant(i64, 8))),
-                                           i64.as_pointer()))
-    here = builder.add(vec_base, offset)
-    vecs = [builder.load(builder.inttoptr(builder.add(here, builder.mul(vector_stride, ir.Constant(i64, j))),
-                                          v16.as_pointer()), align=1) for j in range(VECTORS)]
-    splats = []
-    for r in range(ROWS):
-        addr = builder.add(builder.add(rows_base, builder.mul(row_stride, ir.Constant(i64, r))),
-                           builder.mul(step, ir.Constant(i64, 4)))
-        word = builder.load(builder.inttoptr(addr, i32.as_pointer()), align=1)
-        lane0 = builder.insert_element(ir.Constant(v16, ir.Undefined), word, ir.Constant(i32, 0))
-        splats.append(builder.shuffle_vector(lane0, ir.Constant(v16, ir.Undefined), splat_mask))
-    summed = []
+    def step(index, acc):
+        here = builder.add(vec_base, load(builder, offs_a.at(builder.mul(index, const(8))), I64, 8))
+        vecs = [load(builder, builder.add(here, builder.mul(vector_stride, const(j))), v16, 1) for j in range(VECTORS)]
+        words = [load(builder, rows_a.at(builder.mul(row_stride, const(r)), builder.mul(index, const(4))), I32, 1)
+                 for r in range(ROWS)]
+        splats = [splat(builder, word, v16) for word in words]
+        return [builder.call(dpbusd, [acc[r * VECTORS + j], vecs[j], splats[r]]) for r in range(ROWS)
+                for j in range(VECTORS)]
+
+    final = counted_loop(builder, steps, [ir.Constant(v16, [0] * LANES)] * (ROWS * VECTORS), step, "vnni")
+    out_stride = out_a.stride(0)
+    first = builder.mul(column, const(4))
     for r in range(ROWS):
         for j in range(VECTORS):
-            summed.append(builder.call(dpbusd, [acc[r * VECTORS + j], vecs[j], splats[r]]))
-    following = builder.add(step, ir.Constant(i64, 1))
-    body_end = builder.block
-    step.add_incoming(ir.Constant(i64, 0), pre)
-    step.add_incoming(following, body_end)
-    for phi, value in zip(acc, summed):
-        phi.add_incoming(zero, pre)
-        phi.add_incoming(value, body_end)
-    builder.cbranch(builder.icmp_signed("<", following, steps), loop, done)
-
-    builder.position_at_end(done)
-    final = []
-    for value in summed:  # phi nodes first: LLVM wants them at the top of the block
-        phi = builder.phi(v16)
-        phi.add_incoming(zero, pre)
-        phi.add_incoming(value, body_end)
-        final.append(phi)
-    out_base = builder.ptrtoint(out_a.data, i64)
-    out_stride = builder.extract_value(out_a.strides, 0)
-    first = builder.mul(column, ir.Constant(i64, 4))
-    for r in range(ROWS):
-        row_start = builder.add(builder.add(out_base, builder.mul(out_stride, ir.Constant(i64, r))), first)
-        for j in range(VECTORS):
-            addr = builder.add(row_start, ir.Constant(i64, 4 * LANES * j))
-            builder.store(final[r * VECTORS + j], builder.inttoptr(addr, v16.as_pointer()), align=4)
+            store(builder, final[r * VECTORS + j], out_a.at(builder.mul(out_stride, const(r)), first, 4 * LANES * j), 4)
     return context.get_dummy_value()
 
 
