@@ -9,7 +9,10 @@ op's numpy reference through `qcompiler.runtime.reference.run_node`; the labels 
 latter are listed in `fallback_nodes`. Calls then only run the steps.
 
 Values are held like the reference interpreter holds them (integer storage for
-quantized values), so `run_storage` can be compared with it integer for integer.
+quantized values), so `run_storage` can be compared with it integer for integer, but in
+narrow containers (`ops.common.storage_dtype`: u8 storage in uint8, not int32): a conv
+writes a quarter of the bytes and its reader reads a quarter. Graph inputs are narrowed
+once; reference fallbacks get int32 storage, as the reference holds it.
 """
 from __future__ import annotations
 
@@ -18,13 +21,14 @@ import numpy as np
 from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.errors import QIRError
 from qcompiler.ir.registry import is_opaque
+from qcompiler.ir.types import QuantType
 from qcompiler.ir.verifier import verify
 from qcompiler.runtime.reference import ExecutionError, Inputs, as_float, bind_inputs, run_node
 
 from .ops import INTEGER_STEPS, prepare_storage_op
 from .ops.float_rows import prepare_float_rows
 from .ops.minifloat import prepare_minifloat
-from .ops.common import Step
+from .ops.common import Step, storage_dtype, storage_int32
 
 
 class NumbaExecutor:
@@ -44,10 +48,16 @@ class NumbaExecutor:
         if step is not None:
             return step
         self.fallback_nodes.append(node.label())
-        return lambda args: run_node(node, args)
+        # computed storage as the reference holds it (constants it holds as stored)
+        widen = [v is not None and isinstance(v.type, QuantType) and Graph.const_value(v) is None
+                 for v in node.inputs]
+        return lambda args: run_node(node, [storage_int32(a) if w else a for a, w in zip(args, widen)])
 
     def _run(self, inputs: Inputs) -> dict:
         env = bind_inputs(self.graph, inputs)
+        for v in self.graph.inputs:
+            if isinstance(v.type, QuantType):
+                env[id(v)] = env[id(v)].astype(storage_dtype(v.type), copy=False)
         for node, step in self._steps:
             args = [env[id(v)] if v is not None else None for v in node.inputs]
             try:

@@ -1,14 +1,17 @@
 """What the preparation of every integer node shares: reading its quantized operand and
-result types, its requantization attributes, its constant operands, and reporting
-run-time overflow the way the reference does.
+result types, its requantization attributes, its constant operands, the numpy container
+of its result, and reporting run-time overflow the way the reference does.
 
 A prepared node is a `Step`: a function from the node's runtime arrays (storage
-integers for quantized values) to its results.
+integers for quantized values) to its results. Storage travels between nodes in the
+narrowest container of its type (`storage_dtype`: u8 in uint8, i4 in int8, i16 in
+int16), so a step gets uint8/int8/int16/int32 arrays for the same type and widens
+inside its kernel (or with `storage_int32`) before any arithmetic.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -71,6 +74,7 @@ class Requant:
     zero_point: int     # of the result
     lo: int
     hi: int
+    dtype: np.dtype     # the result's container (`storage_dtype` of the clamp)
 
     @property
     def multiplier(self) -> np.ndarray:
@@ -89,7 +93,22 @@ def requant_of(node: Node, channels: int, names=("multiplier",)) -> Requant:
         expanded.append(np.array(np.broadcast_to(a, (channels,))))  # a writable copy: one kernel signature
     lo, hi = attrs.get("clamp") or (out.qmin, out.qmax)
     return Requant(tuple(expanded[:-1]), expanded[-1], ROUNDING_CODES[attrs["rounding"]], zero_point(out),
-                   int(lo), int(hi))
+                   int(lo), int(hi), storage_dtype(out, int(lo), int(hi)))
+
+
+# containers of the storages narrower than 32 bits
+_NARROW_CONTAINERS = {"u8": np.uint8, "u4": np.uint8, "u2": np.uint8,
+                      "i8": np.int8, "i4": np.int8, "i2": np.int8, "b1": np.int8, "i16": np.int16}
+
+
+def storage_dtype(t: QuantType, lo: Optional[int] = None, hi: Optional[int] = None) -> np.dtype:
+    """The numpy dtype a value of type t is held in between nodes: its storage's narrow
+    container when every value it can take ([lo, hi], the storage range by default; a
+    requantization clamp or a table may differ) fits it, else int32."""
+    container = np.dtype(_NARROW_CONTAINERS.get(t.storage, np.int32))
+    lo, hi = t.qmin if lo is None else lo, t.qmax if hi is None else hi
+    info = np.iinfo(container)
+    return container if info.min <= lo and hi <= info.max else np.dtype(np.int32)
 
 
 def check_overflow(node: Node, flags: np.ndarray) -> None:

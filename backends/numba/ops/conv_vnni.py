@@ -95,8 +95,8 @@ def layout_scratch(shape: tuple) -> np.ndarray:
 def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tuple, stride: tuple,
                   dilation: tuple, bias: np.ndarray, rq: Requant, out: np.ndarray) -> None:
     """out [N, Cout, OH, OW] = the requantized convolution of x (storage [N, C, H, W])."""
-    x = np.asarray(x)  # u8 storage as it is: widening it to int32 cost as much as the layout
-    x = np.ascontiguousarray(x) if x.dtype in (np.uint8, np.int32) else storage_int32(x)
+    x = np.asarray(x)  # storage in its container: widening u8 to int32 cost as much as the layout
+    x = np.ascontiguousarray(x) if x.dtype in (np.uint8, np.int8, np.int32) else storage_int32(x)
     if pad_mode != "zeros" and any(begin + end):
         x = np.pad(x, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=_NUMPY_PAD_MODE[pad_mode])
         begin = end = (0, 0)
@@ -122,9 +122,10 @@ def run_vnni_linear(plan: VnniConvWeights, x2: np.ndarray, bias: np.ndarray, rq:
     m, k = x2.shape
     layout = _layout(plan, (1, m), (0, 0), (0, 0), (1, 1), (1, 1), 1)
     rows = np.zeros((m, plan.quads * 4), np.uint8)  # K padded to quads: the padding's weights are 0
-    rows[:, :k] = np.asarray(x2) + plan.offset
+    # signed storage widened first: int8 + 128 leaves int8
+    rows[:, :k] = x2 if plan.offset == 0 else np.asarray(x2, np.int16) + plan.offset
     words = layout_scratch((1, 1, plan.quads, layout.length))
     words[0, 0, :, :m] = rows.view(np.uint32).T
-    out = np.empty((1, rq.shift.size, 1, m), np.int32)
+    out = np.empty((1, rq.shift.size, 1, m), rq.dtype)
     _convolve(plan, words, layout, bias, rq, out)
     return np.ascontiguousarray(out[0, :, 0, :].T)

@@ -1,4 +1,5 @@
-"""quantize, dequantize, requantize and qlut prepared for the Numba kernels."""
+"""quantize, dequantize, requantize and qlut prepared for the Numba kernels: storage
+read in any integer container, results written in their narrow one (common.storage_dtype)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,8 @@ from qcompiler.runtime.reference import ExecutionError
 from ..errors import NumbaBackendError
 from ..kernels.elementwise import qlut_kernel
 from ..kernels.requant import dequantize_kernel, quantize_kernel, requantize_kernel
-from .common import Step, attrs_of, check_overflow, quant_input, quant_result, requant_of, storage_int32, zero_point
+from .common import (Step, attrs_of, check_overflow, quant_input, quant_result, requant_of, storage_dtype,
+                     zero_point)
 
 
 def _flat_params(t: QuantType, shape: tuple) -> tuple:
@@ -34,11 +36,12 @@ def prepare_quantize(node: Node) -> Step:
     if not isinstance(out_t, QuantType):
         raise NumbaBackendError(f"node {node.label()}: the result of quantize must have a quantized type, "
                                 f"got {format_type(out_t)}")
+    container = storage_dtype(out_t)
 
     def run(args):
         x = np.ascontiguousarray(args[0], np.float32)
         scale, zp, inner = _flat_params(out_t, x.shape)
-        out = np.empty(x.shape, np.int32)
+        out = np.empty(x.shape, container)
         quantize_kernel(x.reshape(-1), scale, zp, inner, out_t.qmin, out_t.qmax, out_t.storage == "b1",
                         out.reshape(-1))
         return [out]
@@ -50,7 +53,7 @@ def prepare_dequantize(node: Node) -> Step:
     in_t = quant_input(node, 0, "x", per_tensor=False)
 
     def run(args):
-        q = storage_int32(args[0])
+        q = np.ascontiguousarray(args[0])  # the kernel widens each element
         scale, zp, inner = _flat_params(in_t, q.shape)
         out = np.empty(q.shape, np.float32)
         dequantize_kernel(q.reshape(-1), scale, zp, inner, out.reshape(-1))
@@ -64,8 +67,8 @@ def prepare_requantize(node: Node) -> Step:
     rq = requant_of(node, 1)
 
     def run(args):
-        x = storage_int32(args[0])
-        out = np.empty(x.shape, np.int32)
+        x = np.ascontiguousarray(args[0])  # the kernel widens each element
+        out = np.empty(x.shape, rq.dtype)
         overflow = np.zeros(1, np.uint8)
         requantize_kernel(x.reshape(-1), zero_point(in_t), rq.multiplier[0], rq.shift[0], rq.zero_point, rq.lo, rq.hi,
                           rq.mode, out.reshape(-1), overflow)
@@ -82,10 +85,11 @@ def prepare_qlut(node: Node) -> Step:
     if table.shape != (in_t.qmax - in_t.qmin + 1,):
         raise NumbaBackendError(f"node {node.label()}: 'table' has {table.size} entries; {in_t.storage} input "
                                 f"needs {in_t.qmax - in_t.qmin + 1}")
+    container = storage_dtype(quant_result(node), int(table.min(initial=0)), int(table.max(initial=0)))
 
     def run(args):
-        x = storage_int32(args[0])
-        out = np.empty(x.shape, np.int32)
+        x = np.ascontiguousarray(args[0])  # the kernel widens each element
+        out = np.empty(x.shape, container)
         bad = np.zeros(1, np.uint8)
         qlut_kernel(x.reshape(-1), table, in_t.qmin, out.reshape(-1), bad)
         if bad[0]:

@@ -1,4 +1,5 @@
-"""qavg_pool2d and qglobal_avg_pool prepared for the Numba kernels."""
+"""qavg_pool2d and qglobal_avg_pool prepared for the Numba kernels; results in their
+narrow container (common.storage_dtype)."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ def prepare_qavg_pool2d(node: Node) -> Step:
         begin, end = plan.full_pads()
         # padding the centred input with 0 is padding with the zero point: real 0, counted
         xc = np.pad(x - np.int32(zero_point(x_t)), [(0, 0), (0, 0)] + list(zip(begin, end)))
-        out = np.empty(x.shape[:2] + plan.out, np.int32)
+        out = np.empty(x.shape[:2] + plan.out, rq.dtype)
         overflow = np.zeros(x.shape[0] * x.shape[1], np.uint8)
         qavg_pool2d_kernel(xc, plan.kernel[0], plan.kernel[1], plan.stride[0], plan.stride[1], int(rq.multiplier[0]),
                            int(rq.shift[0]), rq.zero_point, rq.lo, rq.hi, rq.mode, out, overflow)
@@ -41,9 +42,9 @@ def prepare_qglobal_avg_pool(node: Node) -> Step:
     runtime_count = attrs_of(node)["runtime_count"]
 
     def run(args):
-        x = storage_int32(args[0])
+        x = np.ascontiguousarray(args[0])  # the kernels widen each element
         rows = x.shape[0] * x.shape[1]
-        out = np.empty(rows, np.int32)
+        out = np.empty(rows, rq.dtype)
         params = (zero_point(x_t), int(rq.multiplier[0]), int(rq.shift[0]), rq.zero_point, rq.lo, rq.hi, rq.mode)
         if runtime_count:
             try:

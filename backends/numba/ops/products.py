@@ -119,7 +119,7 @@ def prepare_qconv(node: Node) -> Step:
             return [out[:, :, 0, :] if spatial == 1 else out]
         if vnni is not None and not wide:
             x4, out_hw, stride, dilation, begin, end = conv_geometry(node, attrs, x, kernel)
-            out = np.empty((x.shape[0], cout) + out_hw, np.int32)
+            out = np.empty((x.shape[0], cout) + out_hw, rq.dtype)
             run_vnni_conv(vnni, x4, attrs["pad_mode"], begin, end, stride, dilation, bias, rq, out)
             return [out[:, :, 0, :] if spatial == 1 else out]
         rows16 = None if wide or not x_fits_int16 else \

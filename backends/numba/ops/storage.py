@@ -4,7 +4,9 @@ When every quantized operand and result of a layout op, max pool, same_pad or re
 the same per-tensor parameters, quantize(f(dequantize(q))) = f(q) on storage: layout ops
 move integers, max commutes with the increasing affine map, relu is max(q, zero point)
 and same_pad's zeros are the zero point.
-Such nodes skip the float round trip the reference takes and give the same integers.
+Such nodes skip the float round trip the reference takes and give the same integers,
+in the container their input came in (uint8 for u8 storage, int32 when a producer
+wrote int32).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from qcompiler.ir.core import Node
 from qcompiler.ir.registry import run_reference
 from qcompiler.ir.types import QuantType
 
-from .common import Step, zero_point
+from .common import Step, storage_int32, zero_point
 
 # dtype-agnostic references: run unchanged on storage arrays
 LAYOUT_OPS = frozenset({"reshape", "flatten", "transpose", "squeeze", "unsqueeze", "identity", "dropout", "slice",
@@ -53,12 +55,19 @@ def prepare_storage_op(node: Node) -> Optional[Step]:
     if t is None:
         return None
     if node.op == "relu":
-        zp = np.int32(zero_point(t))
-        return lambda args: [np.maximum(args[0], zp)]
+        zp = zero_point(t)
+        return lambda args: [np.maximum(args[0], _scalar_like(args[0], zp))]
     if node.op == "same_pad":  # pads real zeros: the zero point in storage
-        zp = np.int32(zero_point(t))
-        return lambda args: [run_reference(node.op, [np.asarray(args[0], np.int32) - zp], node.attrs)[0] + zp]
-    if node.op in PADDED_MAX_OPS:
-        return lambda args: [out.astype(np.int32) for out in
+        zp = zero_point(t)
+        return lambda args: [(run_reference(node.op, [storage_int32(args[0]) - np.int32(zp)], node.attrs)[0]
+                              + np.int32(zp)).astype(_scalar_like(args[0], zp).dtype, copy=False)]
+    if node.op in PADDED_MAX_OPS:  # the maxima are input values: back in the input's container
+        return lambda args: [out.astype(args[0].dtype) for out in
                              run_reference(node.op, [np.asarray(args[0], np.float64)], node.attrs)]
     return lambda args: run_reference(node.op, args, node.attrs)
+
+
+def _scalar_like(x: np.ndarray, value: int):
+    """value in x's integer dtype when it fits, so a result of x and value keeps x's container; else int32."""
+    info = np.iinfo(x.dtype)
+    return x.dtype.type(value) if info.min <= value <= info.max else np.int32(value)

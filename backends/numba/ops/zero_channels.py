@@ -84,7 +84,7 @@ def with_live_channels(prepare_dense):
 
         def run(args):
             part = live_step([args[0], *consts])[0]
-            out = np.empty((part.shape[0], cout) + part.shape[2:], np.int32)
+            out = np.empty((part.shape[0], cout) + part.shape[2:], part.dtype)  # the constants are in [lo, hi] too
             out[:, live] = part
             out[:, dead] = constant.reshape((1, -1) + (1,) * (part.ndim - 2))
             return [out]
