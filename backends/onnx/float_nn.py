@@ -10,6 +10,7 @@ from qcompiler.ir.ops.spatial import ints_attr, pads_attr
 
 from .emitters import FLOAT
 from .float_math import dtype_of, fused_activation
+from .narrow_conv import float_operands, runs_in_float
 from .product_rounding import bias_operand, rounded_preactivation
 
 # catalog pad modes of convolutions -> ONNX Pad modes, with the opset that has them
@@ -48,10 +49,12 @@ def conv(ctx, node):
     x, w = node.inputs[:2]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     n = w.type.rank - 2
-    data, pads = conv_input(ctx, node, ctx.real(x), n)
+    real_x, real_w, bias = (float_operands(ctx, node) if runs_in_float(ctx, node) else
+                            (ctx.real(x), ctx.real(w), bias_operand(ctx, node)))
+    data, pads = conv_input(ctx, node, real_x, n)
     attrs = {**window_attrs(node, n), "pads": pads, "group": node.attrs.get("groups", 1),
              "kernel_shape": list(w.type.shape[2:])}
-    y = ctx.b.op("Conv", [data, ctx.real(w), bias_operand(ctx, node)], attrs)
+    y = ctx.b.op("Conv", [data, real_w, bias], attrs)
     return [fused_activation(ctx, node, rounded_preactivation(ctx, node, y))]
 
 

@@ -17,6 +17,7 @@ from qcompiler.ir.types import QuantType
 from .conversions import CONTAINERS, dequantize_linear, quant_params, quantize_linear
 from .emitters import QOPERATOR
 from .float_nn import conv_input, window_attrs
+from .narrow_conv import float_operands, runs_in_float
 
 MICROSOFT = "com.microsoft"
 EIGHT_BIT = (ir.DataType.UINT8, ir.DataType.INT8)
@@ -67,9 +68,13 @@ def qconv(ctx, node):
     if not (one_8bit_type(x, node.output) and weight_ok(w, 0)):
         return None
     n = w.type.rank - 2
-    data, pads = conv_input(ctx, node, ctx.storage(x), n)
-    attrs = {**window_attrs(node, n), "pads": pads, "group": node.attrs.get("groups", 1),
-             "kernel_shape": list(w.type.shape[2:])}
+    attrs = {**window_attrs(node, n), "group": node.attrs.get("groups", 1), "kernel_shape": list(w.type.shape[2:])}
+    if runs_in_float(ctx, node):
+        real_x, real_w, real_bias = float_operands(ctx, node)
+        data, attrs["pads"] = conv_input(ctx, node, real_x, n)
+        y = quantize_linear(ctx, ctx.b.op("Conv", [data, real_w, real_bias], attrs), node.output.type)
+        return [clamped(ctx, y, node.output, node.attrs.get("clamp"))]
+    data, attrs["pads"] = conv_input(ctx, node, ctx.storage(x), n)
     operands = [data, *params(ctx, x), ctx.storage(w), *params(ctx, w), *params(ctx, node.output),
                 bias_input(ctx, bias)]
     return [clamped(ctx, ctx.b.op("QLinearConv", operands, attrs), node.output, node.attrs.get("clamp"))]
