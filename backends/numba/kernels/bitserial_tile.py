@@ -1,87 +1,71 @@
-"""A 4×4 tile of bit-serial dot products: popcount(x AND w) over 512-bit vectors, in LLVM IR.
+"""A register tile of bit-serial dot products, popcount(x AND w) over 512-bit vectors, in
+LLVM IR; outputs are lanes, so there are no horizontal sums.
 
-Rows hold bit planes in the lane layout of `bitserial_planes`: each <8 x i64> vector of an
-activation row carries planes 0..A-1 of 8/A words side by side, the matching weight
-vector repeats one weight plane's word in those A lanes. So one AND and one llvm.ctpop
-per (activation row, weight row) covers every activation plane at once, sixteen
-<8 x i64> accumulators stay in registers over K, and the plane weights 2^i are applied
-once at the end (each lane shifted left by its plane, lane mod A, then summed).
-llvm.ctpop.v8i64 is one vpopcntq on AVX-512 VPOPCNTDQ hosts; elsewhere LLVM expands it
-(pshufb nibble tables), still exact. Numba's own `int.bit_count` goes through a scalar
-call per word, which the loop vectorizer cannot widen.
+The tile is ROWS weight rows × VECTORS·8 int64 lanes (output positions), kept in sixteen
+zmm accumulators over all steps. A step t broadcasts one 64-bit word of every weight
+row (64 input channels of one tap, one weight bit plane) and ANDs it with VECTORS
+vectors of eight positions' words of the same channels in one activation bit plane,
+then llvm.ctpop.v8i64 (one vpopcntq on AVX-512 VPOPCNTDQ hosts; elsewhere LLVM expands
+it, still exact) and an add. Activation planes run most significant first, and the
+accumulators double before each plane (Horner), so the plane weights 2^i cost one shift
+per plane instead of an accumulator per plane: AND + popcount + add per 512 bits of
+(weight plane, activation plane) pairs, i.e. 512 / (planes_w · planes_a) products.
 """
 from __future__ import annotations
 
+import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
-VECTOR_WORDS = 8  # uint64 words per 512-bit vector: rows are multiples of this long
+from .llvm_tile import I64, ArrayArg, const, counted_loop, declare, load, splat, store
+
+ROWS = 4        # weight rows per tile (a 2-bit weight's two planes are adjacent rows)
+VECTORS = 4     # 8-lane vectors of positions per row
+LANES = 8       # 64-bit words (positions) per vector
+WIDTH = VECTORS * LANES
+
+llvm.initialize_native_target()
+HAS_AVX512_VPOPCNTDQ = bool(llvm.get_host_cpu_features().get("avx512vpopcntdq", False))
+
+
+def _codegen(context, builder, signature, args):
+    rows_a, vec_a, offs_a, out_a = (ArrayArg(context, builder, signature, args, i) for i in (0, 1, 3, 7))
+    start, plane_stride, planes, steps, column = args[2], args[4], args[5], args[6], args[8]
+    v8 = ir.VectorType(I64, LANES)
+    ctpop = declare(builder, "llvm.ctpop.v8i64", v8, [v8])
+    one = ir.Constant(v8, [1] * LANES)
+    row_stride = rows_a.stride(0)
+
+    def plane(index, acc):
+        significance = builder.sub(builder.sub(planes, const(1)), index)  # most significant plane first
+        plane_base = vec_a.at(start, builder.mul(significance, plane_stride))
+
+        def step(t, acc):
+            here = builder.add(plane_base, load(builder, offs_a.at(builder.mul(t, const(8))), I64, 8))
+            vecs = [load(builder, builder.add(here, const(8 * LANES * j)), v8, 8) for j in range(VECTORS)]
+            words = [load(builder, rows_a.at(builder.mul(row_stride, const(r)), builder.mul(t, const(8))), I64, 8)
+                     for r in range(ROWS)]
+            splats = [splat(builder, word, v8) for word in words]
+            return [builder.add(acc[r * VECTORS + j], builder.call(ctpop, [builder.and_(vecs[j], splats[r])]))
+                    for r in range(ROWS) for j in range(VECTORS)]
+
+        return counted_loop(builder, steps, [builder.shl(a, one) for a in acc], step, "bits.step")
+
+    final = counted_loop(builder, planes, [ir.Constant(v8, [0] * LANES)] * (ROWS * VECTORS), plane, "bits.plane")
+    out_stride = out_a.stride(0)
+    first = builder.mul(column, const(8))
+    for r in range(ROWS):
+        for j in range(VECTORS):
+            store(builder, final[r * VECTORS + j], out_a.at(builder.mul(out_stride, const(r)), first, 8 * LANES * j), 8)
+    return context.get_dummy_value()
 
 
 @intrinsic
-def popcount_tile_4x4(typingctx, x, w, steps, plane_mask, tile):
-    """tile[r, c] = Σ_{s<steps} Σ_{l<8} popcount(x[r, 8s+l] & w[c, 8s+l]) << (l & plane_mask);
-    x, w: uint64 arrays of 4 rows with contiguous rows; tile: int64 [4, 4], any strides (a
-    transposed view lets the caller keep its sums channel-major)."""
-    def codegen(context, builder, signature, args):
-        xa = context.make_array(signature.args[0])(context, builder, args[0])
-        wa = context.make_array(signature.args[1])(context, builder, args[1])
-        ta = context.make_array(signature.args[4])(context, builder, args[4])
-        i64 = ir.IntType(64)
-        v8 = ir.VectorType(i64, VECTOR_WORDS)
-        ctpop = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v8, [v8]), "llvm.ctpop.v8i64")
-        reduce_add = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [v8]),
-                                                    "llvm.vector.reduce.add.v8i64")
-        zero = ir.Constant(v8, [0] * VECTOR_WORDS)
-        steps_ = args[2]
-        pre = builder.block
-        loop, done = builder.append_basic_block("bits.loop"), builder.append_basic_block("bits.done")
-        builder.cbranch(builder.icmp_signed(">", steps_, ir.Constant(i64, 0)), loop, done)
-
-        builder.position_at_end(loop)
-        step = builder.phi(i64)
-        acc = [builder.phi(v8) for _ in range(16)]
-        offset = builder.mul(step, ir.Constant(i64, 8 * VECTOR_WORDS))  # bytes
-
-        def row(array, r):
-            base = builder.ptrtoint(array.data, i64)
-            stride = builder.extract_value(array.strides, 0)
-            addr = builder.add(builder.add(base, builder.mul(stride, ir.Constant(i64, r))), offset)
-            return builder.load(builder.inttoptr(addr, v8.as_pointer()), align=8)
-
-        xs, ws = [row(xa, r) for r in range(4)], [row(wa, c) for c in range(4)]
-        summed = [builder.add(acc[4 * r + c], builder.call(ctpop, [builder.and_(xs[r], ws[c])]))
-                  for r in range(4) for c in range(4)]
-        following = builder.add(step, ir.Constant(i64, 1))
-        body_end = builder.block
-        step.add_incoming(ir.Constant(i64, 0), pre)
-        step.add_incoming(following, body_end)
-        for phi, value in zip(acc, summed):
-            phi.add_incoming(zero, pre)
-            phi.add_incoming(value, body_end)
-        builder.cbranch(builder.icmp_signed("<", following, steps_), loop, done)
-
-        builder.position_at_end(done)
-        final = []
-        for value in summed:  # phis first: LLVM wants them at the top of the block
-            phi = builder.phi(v8)
-            phi.add_incoming(zero, pre)
-            phi.add_incoming(value, body_end)
-            final.append(phi)
-        mask = cgutils.get_null_value(v8)
-        for lane in range(VECTOR_WORDS):
-            mask = builder.insert_element(mask, args[3], ir.Constant(ir.IntType(32), lane))
-        plane_of_lane = builder.and_(ir.Constant(v8, list(range(VECTOR_WORDS))), mask)
-        tile_base = builder.ptrtoint(ta.data, i64)
-        row_stride, col_stride = (builder.extract_value(ta.strides, d) for d in range(2))
-        for j, value in enumerate(final):
-            r, c = divmod(j, 4)
-            addr = builder.add(tile_base, builder.add(builder.mul(row_stride, ir.Constant(i64, r)),
-                                                      builder.mul(col_stride, ir.Constant(i64, c))))
-            weighted = builder.shl(value, plane_of_lane)
-            builder.store(builder.call(reduce_add, [weighted]), builder.inttoptr(addr, i64.as_pointer()))
-        return context.get_dummy_value()
-
-    return types.void(x, w, steps, plane_mask, tile), codegen
+def popcount_tile(typingctx, rows, vectors, start, offsets, plane_stride, planes, steps, out, column):
+    """out[r, column + 8j + l] = Σ_{i<planes} 2^i Σ_{t<steps} popcount(rows[r, t] AND the word at byte
+    start + i·plane_stride + offsets[t] + 64j + 8l of `vectors`) for r < ROWS, j < VECTORS,
+    l < 8. rows: 2-D uint64 with contiguous rows; vectors: 1-D uint64, 8-byte aligned
+    offsets; start, plane_stride, offsets (int64): bytes; out: 2-D int64 with contiguous
+    rows. The caller keeps every read in bounds."""
+    return types.void(rows, vectors, start, offsets, plane_stride, planes, steps, out, column), _codegen

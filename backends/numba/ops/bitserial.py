@@ -1,21 +1,23 @@
-"""qconv2d / qconv1d / qlinear with constant b1, i2 or u2 weights on the bit-serial kernels
-(`kernels/bitserial.py`): weight bit planes and per-channel constants built once at load.
+"""qconv2d / qconv1d / qlinear with constant b1, i2 or u2 weights on the bit-serial kernel
+(`kernels/bitserial.py`): weight bit planes and per-channel constants built once at load,
+the activation bit planes once per call.
 
 `products.py` asks `bitserial_plan` at preparation; None (other weight widths, weights
-computed at run time, activations wider than 8 bits) keeps its own kernels, and so does a
-call whose accumulator is not proven to fit int32.
+computed at run time, activations wider than 8 bits, binary activations with a zero point
+or more than 64 taps) keeps its own kernels, and so does a call whose accumulator is not
+proven to fit int32. A linear is a 1×1 convolution of a 1×M image of K channels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from qcompiler.ir.types import STORAGE_BITS, QuantType
+from qcompiler.ir.types import QuantType
 
-from ..kernels.bitserial import qconv2d_bitserial_kernel, qlinear_bitserial_kernel
-from ..kernels.bitserial_planes import (WEIGHT_PLANES, activation_planes, channel_run_bits, conv_weight_rows,
-                                        weight_plane_rows)
+from ..kernels.bitserial import qconv2d_bitserial_kernel, window_sums
+from ..kernels.bitserial_planes import WEIGHT_PLANES, activation_planes, weight_rows
+from ..kernels.bitserial_tile import ROWS, WIDTH
 from ..kernels.pack import unpack_rows
 from ..weights import PackedWeights
 from .common import Requant, zero_point
@@ -23,48 +25,104 @@ from .common import Requant, zero_point
 
 @dataclass(frozen=True)
 class BitserialPlan:
-    w_planes: np.ndarray       # uint64 [groups, rows, words]
-    planes: int                # activation bit planes: 2, 4 or 8
-    plane_coef: np.ndarray     # int64 [weight planes]
-    x_coef: np.ndarray         # int64 [Cout]: offset - zp_w
-    channel_const: np.ndarray  # int64 [Cout]: -z_u·Σ (w - zp_w)
-    x_min: int                 # qmin of the activation storage: x_u = x - x_min
-    z_u: int                   # the activation zero point in x_u units
-    run_bits: int              # a convolution tap's channels in a row (`channel_run_bits`); 0 for linear
+    w_rows: np.ndarray         # uint64 [groups, R, kh·kw·CW] (`weight_rows`)
+    kernel: tuple              # (kh, kw)
+    channel_words: int         # CW: 64-channel words per group
+    planes: int                # activation bit planes A
+    a_shift: int               # 1 for binary ±1 activations (sign bits), else 0
+    z_u: int                   # zp_x - qmin: added to a centred input before the shift
+    x_zero_point: int
+    plane_coef: np.ndarray     # int64 [W]: s_a·c_j
+    x_coef: np.ndarray         # int64 [Cout]: s_a·(offset - zp_w)
+    channel_const: np.ndarray  # int64 [Cout]: e·Σ (w - zp_w)
+    tap_coef: np.ndarray       # int64 [Cout, kh·kw]: e·Σ_tap (w - zp_w), taken off for null taps (binary inputs)
+    layouts: dict = field(default_factory=dict)  # input geometry -> _Layout
 
 
-def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, groups: int, kernel=None):
-    """The bit-serial form of constant packed weights [Cout, K] (a convolution's K = Cin/groups·kh·kw
-    with `kernel` = (kh, kw)), or None when it does not apply."""
-    if w_t.storage not in WEIGHT_PLANES or STORAGE_BITS[x_t.storage] > 8 or weights.packed.ndim != 2:
+@dataclass(frozen=True)
+class _Layout:
+    ws: int                # row pitch of a phase plane
+    length: int            # positions per phase plane and word row, with the tiles' slack
+    offsets: np.ndarray    # int64 [kh·kw·CW]: byte offset of (tap, channel word) from a group's first word
+    used: np.ndarray       # uint8 [sh·sw]: the phase planes some tap reads
+    tap_phase: np.ndarray  # int64 [kh·kw]
+    tap_shift: np.ndarray  # int64 [kh·kw]: positions from the output position in its phase plane
+
+
+def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, groups: int, kernel=(1, 1)):
+    """The bit-serial form of constant packed weights [Cout, K] (a convolution's K = Cin/groups·kh·kw),
+    or None when it does not apply."""
+    binary = x_t.storage == "b1"
+    taps = kernel[0] * kernel[1]
+    if w_t.storage not in WEIGHT_PLANES or x_t.bits > 8 or weights.packed.ndim != 2 or \
+            (binary and (zero_point(x_t) != 0 or taps > 64)):
         return None
     coefficients, offset = WEIGHT_PLANES[w_t.storage]
-    planes = activation_planes(STORAGE_BITS[x_t.storage])
-    stored = unpack_rows(weights.packed, weights.k, weights.bits, weights.signed)
+    stored = unpack_rows(weights.packed, weights.k, weights.bits, weights.signed).astype(np.int64)
     zp_w = weights.zero_point.astype(np.int64)
-    z_u = zero_point(x_t) - x_t.qmin
-    centred_sum = stored.astype(np.int64).sum(axis=1) - weights.k * zp_w
-    run_bits = 0
-    if kernel is not None:
-        cin_g = weights.k // (kernel[0] * kernel[1])
-        run_bits = channel_run_bits(cin_g)
-        stored = conv_weight_rows(stored.reshape(-1, cin_g, *kernel), run_bits)
-    return BitserialPlan(weight_plane_rows(stored, w_t.storage, planes, groups), planes,
-                         np.array(coefficients, np.int64), offset - zp_w, -z_u * centred_sum, x_t.qmin, z_u, run_bits)
+    scale, e = (2, -1) if binary else (1, x_t.qmin - zero_point(x_t))
+    centred = (stored - zp_w[:, None]).reshape(stored.shape[0], -1, taps)
+    rows = weight_rows(stored, w_t.storage, groups, kernel, ROWS)
+    return BitserialPlan(rows, tuple(kernel), rows.shape[2] // taps, x_t.bits, int(binary),
+                         zero_point(x_t) - x_t.qmin, zero_point(x_t), scale * np.array(coefficients, np.int64),
+                         scale * (offset - zp_w), e * centred.sum(axis=(1, 2)),
+                         e * centred.sum(axis=1) if binary else np.zeros((stored.shape[0], 0), np.int64))
+
+
+def _layout(plan: BitserialPlan, hw: tuple, stride: tuple, dilation: tuple, oh: int) -> _Layout:
+    key = (hw, stride, dilation, oh)
+    if key not in plan.layouts:
+        (sh, sw), (dh, dw), (kh, kw) = stride, dilation, plan.kernel
+        hp, wp = hw
+        ws = -(-wp // sw)
+        rows_over, cols_over = (kh - 1) * dh // sh, (kw - 1) * dw // sw
+        length = max(-(-hp // sh) * ws, -(-(oh * ws) // WIDTH) * WIDTH + rows_over * ws + cols_over)
+        ky, kx = np.meshgrid(np.arange(kh) * dh, np.arange(kw) * dw, indexing="ij")
+        phase = ((ky % sh) * sw + kx % sw).reshape(-1)
+        shift = ((ky // sh) * ws + kx // sw).reshape(-1)
+        word_rows = plan.w_rows.shape[0] * plan.channel_words * plan.planes
+        first_word = phase * word_rows * length + shift  # in words, channel word 0, plane 0
+        q = np.arange(plan.channel_words) * plan.planes * length
+        offsets = np.ascontiguousarray(((first_word[:, None] + q[None]) * 8).reshape(-1), np.int64)
+        used = np.zeros(sh * sw, np.uint8)
+        used[phase] = 1
+        plan.layouts[key] = _Layout(ws, length, offsets, used, phase.astype(np.int64), shift.astype(np.int64))
+    return plan.layouts[key]
 
 
 def run_bitserial_conv(plan: BitserialPlan, centred: np.ndarray, kernel, stride, dilation, bias, rq: Requant,
                        out: np.ndarray) -> None:
     """centred: the padded, centred input [N, C, Hp, Wp]; out: [N, Cout, OH, OW] int32."""
-    qconv2d_bitserial_kernel(centred, plan.z_u, plan.w_planes, plan.planes, plan.run_bits, plan.plane_coef,
-                             plan.x_coef, plan.channel_const, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
-                             dilation[1], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+    n_batch = centred.shape[0]
+    groups = plan.w_rows.shape[0]
+    layout = _layout(plan, centred.shape[2:], tuple(stride), tuple(dilation), out.shape[2])
+    phases = stride[0] * stride[1]
+    word_rows = groups * plan.channel_words * plan.planes
+    words = np.empty((n_batch, phases, word_rows, layout.length), np.uint64)
+    sums = np.zeros((n_batch * groups, phases, layout.length), np.int64)
+    binary = plan.a_shift == 1
+    nulls = np.zeros((n_batch * groups, phases, layout.length) if binary else (1, 1, 1), np.uint8)
+    activation_planes(np.ascontiguousarray(centred, np.int16), plan.z_u, plan.a_shift, plan.planes, groups, stride[0],
+                      stride[1], layout.ws, layout.used, words, sums, nulls)
+    positions = out.shape[2] * layout.ws
+    x_sum = np.empty((n_batch * groups, positions), np.int64)
+    null_taps = np.empty((n_batch * groups, positions) if binary else (1, 1), np.int64)
+    border = np.empty((n_batch * groups, positions) if binary else (1, 1), np.int64)
+    border_count = np.zeros(n_batch * groups, np.int64)
+    window_sums(sums, nulls, layout.tap_phase, layout.tap_shift, positions, binary, x_sum, null_taps, border,
+                border_count)
+    qconv2d_bitserial_kernel(words.reshape(n_batch, -1), plan.w_rows, layout.offsets,
+                             plan.channel_words * plan.planes * layout.length * 8, layout.length * 8, plan.planes,
+                             layout.ws, x_sum, null_taps, border, border_count, plan.plane_coef, plan.x_coef,
+                             plan.channel_const, plan.tap_coef, bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo,
+                             rq.hi, rq.mode, out)
 
 
 def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant) -> np.ndarray:
-    """x2: activation storage [M, K] -> output storage [M, N] int32."""
-    xu = np.ascontiguousarray(np.asarray(x2, np.int32) - plan.x_min, np.uint8)
-    out = np.empty((x2.shape[0], plan.x_coef.size), np.int32)
-    qlinear_bitserial_kernel(xu, plan.w_planes, plan.planes, plan.plane_coef, plan.x_coef, plan.channel_const,
-                             bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
-    return out
+    """x2: activation storage [M, K] -> output storage [M, N] int32, as a 1×1 convolution of the
+    M rows as positions."""
+    m, k = x2.shape
+    centred = np.ascontiguousarray((np.asarray(x2, np.int32) - plan.x_zero_point).T, np.int16).reshape(1, k, 1, m)
+    out = np.empty((1, plan.x_coef.size, 1, m), np.int32)
+    run_bitserial_conv(plan, centred, (1, 1), (1, 1), (1, 1), bias, rq, out)
+    return np.ascontiguousarray(out[0, :, 0, :].T)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from numba_cases import compare, one_node, qtype, reference_storage, requant_attrs, storage
 from qcompiler.backends.numba import NumbaExecutor
-from qcompiler.backends.numba.kernels.bitserial_planes import padded_length, to_planes
+from qcompiler.backends.numba.kernels.bitserial_planes import activation_planes
 from qcompiler.backends.numba.ops import products
 from qcompiler.frontends.fx import import_module
 from qcompiler.ir.registry import infer_types
@@ -46,19 +46,24 @@ def bitserial_calls():
         yield calls
 
 
-@pytest.mark.parametrize("planes", [2, 4, 8])
-def test_planes_hold_each_value_bit_in_the_documented_lane(planes):
+@pytest.mark.parametrize("planes, stride", [(1, 1), (2, 2), (8, 1)])
+def test_activation_planes_hold_each_bit_in_the_documented_word(planes, stride):
     rng = np.random.default_rng(planes)
-    k = 700
-    row = np.zeros(padded_length(k, planes), np.uint8)
-    row[:k] = rng.integers(0, 2 ** planes, k)
-    out = np.zeros(row.size * planes // 64, np.uint64)
-    assert to_planes(row, planes, out) == int(row.sum())
-    bits = np.unpackbits(out.view(np.uint8), bitorder="little").reshape(-1, planes, 64)  # [word, plane, bit]
-    e = np.arange(row.size)
-    t = e // 8  # element 8t + r sits at bit 8(t mod 8) + r of word t // 8
-    decoded = sum(bits[t // 8, i, 8 * (t % 8) + e % 8].astype(np.int64) << i for i in range(planes))
-    np.testing.assert_array_equal(decoded, row)
+    n, channels, hp, wp, groups = 2, 70, 5, 7, 1
+    xc = rng.integers(0, 2 ** planes, (n, channels, hp, wp)).astype(np.int16)  # z_u = 0: the bits are the values
+    ws, length = -(-wp // stride), 64
+    cw = 2
+    words = np.zeros((n, stride * stride, cw * planes, length), np.uint64)
+    sums = np.zeros((n, stride * stride, length), np.int64)
+    activation_planes(xc, 0, 0, planes, groups, stride, stride, ws, np.ones(stride * stride, np.uint8), words, sums,
+                      np.zeros((1, 1, 1), np.uint8))
+    bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(n, stride * stride, cw, planes, length, 64)
+    y, x = np.meshgrid(np.arange(hp), np.arange(wp), indexing="ij")
+    phase, p = (y % stride) * stride + x % stride, (y // stride) * ws + x // stride
+    c = np.arange(channels)[:, None, None]
+    decoded = sum(bits[:, phase, c // 64, i, p, c % 64].astype(np.int64) << i for i in range(planes))
+    np.testing.assert_array_equal(decoded, xc)
+    np.testing.assert_array_equal(sums[:, phase, p], xc.sum(axis=1))
 
 
 def _weights(rng, w_storage, shape, per_channel):

@@ -1,0 +1,104 @@
+"""Bit-serial products with 1- and 2-bit activations: binary ±1 activations (W1A1, sign bits)
+at the kernel level, since the IR's integer convolutions take 2..32-bit activation storage;
+W1A2 and W2A2 through the prepared nodes. Integer for integer against numpy / the reference,
+with zero and reflect padding, strides, dilations, groups and zero points."""
+import numpy as np
+import pytest
+
+from numba_cases import qtype, storage
+from qcompiler.backends.numba.ops.bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear
+from qcompiler.backends.numba.ops.common import Requant
+from qcompiler.backends.numba.kernels.rounding import ROUNDING_CODES
+from qcompiler.backends.numba.weights import pack_weight_rows
+from qcompiler.numerics.fixed_point import quantize_multiplier, requantize
+
+import test_bitserial as named
+
+
+def _requant(rng, channels):
+    mult, shift = quantize_multiplier(np.exp(rng.uniform(np.log(0.02), np.log(0.2), channels)))
+    return Requant((np.asarray(mult, np.int64),), np.asarray(shift, np.int64), ROUNDING_CODES["half_even"], 128, 0,
+                   255, np.dtype(np.int32))
+
+
+def _binary_case(rng, w_storage, x_shape, w_shape, groups):
+    x = storage(rng, qtype("b1", x_shape))
+    zp_w = rng.integers(0, 4, w_shape[0]) if w_storage == "u2" else np.zeros(w_shape[0], np.int64)
+    w_t = qtype(w_storage, w_shape, zp=zp_w, axis=0)
+    w = storage(rng, w_t)
+    weights = pack_weight_rows(w.reshape(w_shape[0], -1), w_t, zp_w, "test")
+    bias = rng.integers(-20, 21, w_shape[0]).astype(np.int32)
+    return x, w - zp_w.reshape((-1,) + (1,) * (w.ndim - 1)), weights, w_t, bias
+
+
+def _numpy_conv(xc, wc, stride, dilation, groups):
+    """Σ xc·wc over windows of the padded input, int64."""
+    n, _, hp, wp = xc.shape
+    cout, cin_g, kh, kw = wc.shape
+    oh, ow = (hp - (kh - 1) * dilation - 1) // stride + 1, (wp - (kw - 1) * dilation - 1) // stride + 1
+    acc = np.zeros((n, cout, oh, ow), np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dilation, kx * dilation
+            window = xc[:, :, y0:y0 + stride * (oh - 1) + 1:stride, x0:x0 + stride * (ow - 1) + 1:stride]
+            for g in range(groups):
+                part = window[:, g * cin_g:(g + 1) * cin_g].astype(np.int64)
+                acc[:, g * (cout // groups):(g + 1) * (cout // groups)] += np.einsum(
+                    "nchw,oc->nohw", part, wc[g * (cout // groups):(g + 1) * (cout // groups), :, ky, kx])
+    return acc
+
+
+@pytest.mark.parametrize("w_storage, x_shape, w_shape, groups, stride, dilation, pad, pad_mode", [
+    ("b1", (2, 70, 9, 8), (6, 70, 3, 3), 1, 1, 1, 1, "constant"),   # W1A1, two channel words, zero padding
+    ("b1", (1, 64, 11, 10), (5, 64, 3, 3), 1, 2, 1, 2, "constant"),  # stride 2: phase planes, wide padding
+    ("i2", (1, 6, 9, 9), (4, 3, 3, 3), 2, 1, 2, 2, "constant"),     # W2A1, groups, dilation
+    ("u2", (1, 8, 7, 6), (3, 8, 3, 3), 1, 2, 1, 1, "reflect"),      # zero points, real values in the padding
+])
+def test_binary_activation_convolutions_equal_numpy(w_storage, x_shape, w_shape, groups, stride, dilation, pad,
+                                                     pad_mode):
+    rng = np.random.default_rng(w_shape[0] * 7 + pad)
+    x, wc, weights, w_t, bias = _binary_case(rng, w_storage, x_shape, w_shape, groups)
+    plan = bitserial_plan(w_t, weights, qtype("b1", x_shape), groups, w_shape[2:])
+    assert plan.planes == 1 and plan.a_shift == 1
+    xc = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], mode=pad_mode).astype(np.int16)
+    acc = _numpy_conv(xc, wc, stride, dilation, groups) + bias[:, None, None]
+    rq = _requant(rng, w_shape[0])
+    out = np.empty(acc.shape, np.int32)
+    run_bitserial_conv(plan, xc, w_shape[2:], (stride, stride), (dilation, dilation), bias, rq, out)
+    want = requantize(acc, rq.multiplier[:, None, None], rq.shift[:, None, None], 128, 0, 255, "half_even")
+    np.testing.assert_array_equal(out, want)
+    assert np.mean((want > 0) & (want < 255)) > 0.5  # most outputs inside the clamp: the test sees the sums
+
+
+@pytest.mark.parametrize("w_storage", ["b1", "i2"])
+def test_binary_activation_linear_equals_numpy(w_storage):
+    rng = np.random.default_rng(5)
+    x, wc, weights, w_t, bias = _binary_case(rng, w_storage, (13, 300), (9, 300), 1)
+    plan = bitserial_plan(w_t, weights, qtype("b1", (13, 300)), 1)
+    rq = _requant(rng, 9)
+    acc = x.astype(np.int64) @ wc.T.astype(np.int64) + bias
+    want = requantize(acc, rq.multiplier, rq.shift, 128, 0, 255, "half_even")
+    np.testing.assert_array_equal(run_bitserial_linear(plan, x, bias, rq), want)
+
+
+def test_binary_activations_with_a_zero_point_are_left_to_the_other_kernels():
+    rng = np.random.default_rng(1)
+    _, _, weights, w_t, _ = _binary_case(rng, "b1", (1, 4, 5, 5), (2, 4, 3, 3), 1)
+    assert bitserial_plan(w_t, weights, qtype("b1", (1, 4, 5, 5), zp=1), 1, (3, 3)) is None
+
+
+@pytest.mark.parametrize("case", ["w1a2_stride2", "w2a2_two_words", "w2a2_u2_zero_points", "w1a2_linear",
+                                  "w2a2_linear"])
+def test_two_bit_activation_products_equal_the_reference(case):
+    rng = np.random.default_rng(len(case))
+    op, x_shape, w_shape, attrs, act, w_storage = {
+        "w1a2_stride2": ("qconv2d", (1, 64, 9, 10), (6, 64, 3, 3), {"stride": [2, 2], "pad": [1, 1, 1, 1]},
+                         ("u2", 1), "b1"),
+        "w2a2_two_words": ("qconv2d", (2, 70, 6, 5), (5, 70, 3, 3), {"pad": [1, 2, 1, 0]}, ("i2", -1), "i2"),
+        "w2a2_u2_zero_points": ("qconv2d", (1, 12, 7, 7), (6, 4, 3, 3), {"groups": 3, "dilation": [2, 2],
+                                                                          "pad": [2, 2, 2, 2]}, ("u2", 3), "u2"),
+        "w1a2_linear": ("qlinear", (10, 260), (7, 260), {}, ("u2", 2), "b1"),
+        "w2a2_linear": ("qlinear", (2, 5, 130), (9, 130), {}, ("i2", 0), "u2"),
+    }[case]
+    named._check(op, rng, qtype(act[0], x_shape, zp=act[1]), named._weights(rng, w_storage, w_shape, True), attrs,
+                 True)
