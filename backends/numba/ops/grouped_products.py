@@ -15,7 +15,8 @@ from ..kernels.conv import TAPS
 from ..kernels.conv_grouped import qconv2d_grouped_kernel
 from ..kernels.product_grouped import qproduct_grouped_kernel
 from ..kernels.rounding import ROUNDING_CODES
-from .common import Step, attrs_of, const_input, quant_input, quant_result, storage_int32, zero_point
+from .common import (Step, attrs_of, const_input, quant_input, quant_result, storage_dtype, storage_int32,
+                     zero_point)
 from .products import bias_source, conv_input
 
 
@@ -83,7 +84,7 @@ def prepare_grouped_qconv(node: Node) -> Step:
         b = args[2] if len(args) > 2 else None
         xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, (kh, kw))
         offset, room = _block_geometry(blocks_in, t.group, kh, kw, taps, dilation[0], dilation[1], *xc.shape[2:])
-        out = np.empty((x.shape[0], cout) + out_hw, np.int32)
+        out = np.empty((x.shape[0], cout) + out_hw, storage_dtype(quant_result(node), lo, hi))
         qconv2d_grouped_kernel(xc, weights, offset, room, attrs["groups"], stride[0], stride[1], bias_for(b),
                                block_m, bias_m, shift, y_zp, lo, hi, mode, out)
         return [out[:, :, 0, :] if node.op == "qconv1d" else out]
@@ -112,7 +113,7 @@ def prepare_grouped_product(node: Node) -> Step:
         x = np.asarray(args[0])
         b = args[2] if len(args) > 2 else None
         xc = storage_int32(x.reshape(1, -1, x.shape[-1])) - np.int32(zero_point(x_t))
-        out = np.empty((1, xc.shape[1], n_out), np.int32)
+        out = np.empty((1, xc.shape[1], n_out), storage_dtype(quant_result(node), lo, hi))
         qproduct_grouped_kernel(xc, rows, t.group, block_m, bias_for(b), bias_m, shift, y_zp, lo, hi, mode, out)
         return [out.reshape(x.shape[:-1] + (n_out,))]
 

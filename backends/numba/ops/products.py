@@ -1,4 +1,6 @@
-"""qconv1d, qconv2d, qlinear and qmatmul prepared for the Numba kernels.
+"""qconv1d, qconv2d, qlinear and qmatmul prepared for the Numba kernels, their results
+written in their narrow storage container (common.storage_dtype; int32 from the
+bit-serial kernels).
 
 Constant weights are packed and their accumulator bound checked once, at preparation;
 a weight that is computed at run time is packed on each call. qconv1d runs as qconv2d
@@ -126,7 +128,7 @@ def prepare_qconv(node: Node) -> Step:
             fixed_rows16 if fixed_rows16 is not None else im2col_rows(weights)
         xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel,
                                                   np.int32 if rows16 is None else np.int16)
-        out = np.empty((x.shape[0], cout) + out_hw, np.int32)
+        out = np.empty((x.shape[0], cout) + out_hw, rq.dtype)
         overflow = np.zeros(x.shape[0] * cout, np.uint8)
         if rows16 is not None and HAS_AVX512BW:
             qconv2d_im2col_tiled_kernel(xc, rows16, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
@@ -153,7 +155,7 @@ def _product(node: Node, x3: np.ndarray, weights, bias, x_t, rq, rows16=None) ->
     hosts zero-padded to [N rounded up to 4, K rounded up to LANES] for the tile kernel."""
     packed = weights.packed if weights.packed.ndim == 3 else weights.packed[None]
     n_out = packed.shape[1]
-    out = np.empty((x3.shape[0], x3.shape[1], n_out), np.int32)
+    out = np.empty((x3.shape[0], x3.shape[1], n_out), rq.dtype)
     wide = needs_wide_accumulator(weights, bias, x_t)
     if rows16 is not None and not wide and HAS_AVX512BW:
         xc = np.zeros((x3.shape[0], -(-x3.shape[1] // 4) * 4, rows16.shape[-1]), np.int16)

@@ -109,7 +109,7 @@ def with_sparse_taps(prepare_dense):
             bias = bias_for(args[2] if len(args) > 2 else None)
             wide = needs_wide_accumulator(weights, bias, x_t)
             xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel)
-            out = np.empty((x.shape[0], cout) + out_hw, np.int32)
+            out = np.empty((x.shape[0], cout) + out_hw, rq.dtype)
             overflow = np.zeros(x.shape[0] * cout, np.uint8)
             qconv2d_sparse_kernel(xc, plan.tap_k, plan.tap_w, plan.starts, attrs["groups"], kernel[0], kernel[1],
                                   stride[0], stride[1], dilation[0], dilation[1], bias, rq.multiplier, rq.shift,
