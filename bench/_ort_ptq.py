@@ -86,8 +86,9 @@ def differing_parameters(a: Path, b: Path) -> list:
 
 
 def kernel_ms_by_op(path: Path, x: np.ndarray, runs: int = 20) -> dict:
-    """Where the time goes: mean kernel ms per run by op type from ORT's profiler (one
-    thread), largest first. The trace file lands next to the model."""
+    """Where the time goes: {op type: (mean kernel ms per run, nodes)} from ORT's profiler
+    (one thread), largest first. The node count is of the graph ORT runs, after its
+    fusions. The trace file lands next to the model."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.enable_profiling = True
@@ -96,8 +97,9 @@ def kernel_ms_by_op(path: Path, x: np.ndarray, runs: int = 20) -> dict:
     run = predictor(sess)
     for _ in range(runs):
         run(x)
-    totals = collections.Counter()
+    totals, nodes = collections.Counter(), collections.defaultdict(set)
     for event in json.loads(Path(sess.end_profiling()).read_text()):
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             totals[event["args"]["op_name"]] += event["dur"]
-    return {op: us / runs / 1e3 for op, us in totals.most_common()}
+            nodes[event["args"]["op_name"]].add(event["name"])
+    return {op: (us / runs / 1e3, len(nodes[op])) for op, us in totals.most_common()}

@@ -1,0 +1,76 @@
+"""What ONNX Runtime runs of our exported residual CNNs (issue 14 item 1): in both
+quantized forms a residual block becomes its fused integer kernels (NHWC QLinearConv with
+the relu as its clamp, QLinearAdd for add + relu),
+and a 1-channel 3×3 stem runs as ORT's float NCHWc Conv (backends/onnx/narrow_conv.py).
+Counted in the graph ORT optimizes (SessionOptions.optimized_model_filepath)."""
+import collections
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import qcompiler
+from qcompiler.runtime.reference import run_graph
+
+
+class GreyResNet(torch.nn.Module):
+    """stem conv 1 -> 8 (3×3) + BN + ReLU, one identity residual block, global pool, linear."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1, bias=False), torch.nn.BatchNorm2d(8),
+                                        torch.nn.ReLU())
+        self.conv1 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = torch.relu(self.conv2(torch.relu(self.conv1(x))) + x)
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(y, 1), 1))
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    calibration = np.random.default_rng(0).normal(size=(16, 1, 10, 10)).astype(np.float32)
+    return qcompiler.compile(GreyResNet().eval(), target="x86-vnni", calibration=calibration, progress=False)
+
+
+def optimized_ops(path, tmp_path) -> collections.Counter:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return collections.Counter(f"{n.domain}:{n.op_type}" for n in onnx.load(options.optimized_model_filepath).graph.node)
+
+
+@pytest.mark.parametrize("form", ["qoperator", "qdq"])
+def test_residual_block_runs_as_fused_integer_kernels(compiled, form, tmp_path):
+    ops = optimized_ops(compiled.export_onnx(tmp_path / f"{form}.onnx", form=form), tmp_path)
+    assert ops["com.microsoft:QLinearConv"] == 2  # NHWC, relu as the output clamp
+    assert ops["com.microsoft:QLinearAdd"] == 1  # add and relu in one requantization
+    assert ops["com.microsoft.nchwc:Conv"] == 1  # the grey stem in float
+    assert ops["com.microsoft:QLinearGlobalAveragePool"] == 1 and ops["com.microsoft:QGemm"] == 1
+    # nothing else runs in float: no float Add / Relu, no dequantize inside the network
+    assert not {":Add", ":Relu", ":Conv", ":QLinearConv", ":Gemm"} & set(ops)
+    assert ops[":DequantizeLinear"] == 1 and ops[":QuantizeLinear"] == 2  # input, stem; the logits
+    # into NHWC before the convs and back after them: the residual add reads the NCHW float
+    # stem, so onnxruntime keeps it (and what follows) in NCHW
+    assert ops[":Transpose"] == 2
+
+
+def test_float_stem_is_the_fake_quant_graph(compiled, tmp_path):
+    """The qdq form computes the simulation's values with the stem in float: at most one
+    output step apart where onnxruntime's fused kernels round differently."""
+    x = np.random.default_rng(1).normal(size=(8, 1, 10, 10)).astype(np.float32)
+    path = compiled.export_onnx(tmp_path / "qdq.onnx", form="qdq")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_array_equal(got, run_graph(compiled.fake_quant_graph, [x])[0])
