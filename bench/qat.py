@@ -4,18 +4,21 @@ the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A4 (quantize has
 
     python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024]
                         [--bits 4 2] [--methods ...] [--lr 1e-3]
-                        [--scale-lr 1] [--model-cache PATH] [--write]
+                        [--scale-lr 1] [--seeds 0 1 2] [--model-cache PATH] [--write]
 
 Every row starts from the same float model and `fold-bn,...,calibrate{method=mse}` on
 256 training digits, then `quantize{weights=iN,acts=uN}` (PTQ) followed by nothing or
 `qat` with cross-entropy on the first `--train-samples` training digits and labels, the
-same number of epochs for every method. Top-1 is of the fake-quant graph (torch
-executor) on the 1,000 mnist5k test digits; time is the whole pipeline's wall time on
-the shared machine.
+same number of epochs for every method. `--seeds` are qat's seeds (batch order; the
+float model and the calibration are the same for every seed): each qat row reports the
+mean over seeds, the sample standard deviation and every seed's result. Top-1 is of the
+fake-quant graph (torch executor) on the 1,000 mnist5k test digits; time is the whole
+pipeline's wall time on the shared machine, one torch thread.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,6 +43,14 @@ def top1(graph, x, y) -> float:
     return 100.0 * float((run_torch(graph, [x])[0].argmax(1) == y).mean())
 
 
+def spread(values: list) -> str:
+    """mean ± sample standard deviation (values), or the one value."""
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return (f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f} "
+            f"({', '.join(f'{v:.1f}' for v in values)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -50,10 +61,13 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=[name for name, _ in ROWS], choices=[name for name, _ in ROWS])
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--scale-lr", type=float, default=1.0, help="step sizes' lr (on log s) as a multiple of --lr")
+    parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="qat's lr schedule")
+    parser.add_argument("--loss", default="auto", choices=("auto", "kl"), help="qat's loss (auto: cross-entropy)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="qat seeds (batch order)")
     parser.add_argument("--model-cache", type=Path, default=None, help="reuse / save the float model's weights")
     parser.add_argument("--write", action="store_true", help="write the table into bench/RESULTS.md")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # a shared machine: one core per training run
     from qcompiler.model.loading import load_model
     from qcompiler.passes.qat import QAT
     from qcompiler.passmanager import PassContext, PassManager
@@ -81,23 +95,30 @@ def main() -> None:
         acts = max(bits, 4)  # quantize stores activations in u8/i8/u4/i4 only: W2 rows are W2A4
         quantize = f"quantize{{weights=i{bits},acts=u{acts}}}"
         for name, options in [row for row in ROWS if row[0] in args.methods]:
-            graph = load()
-            extra = ([QAT(epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train, **options)]
-                     if options else [])
-            start = time.perf_counter()
-            PassManager(PREPARE + [quantize] + extra).run(graph, PassContext(calibration=d["x_train"][:256]))
-            seconds = time.perf_counter() - start
+            accuracy, seconds = [], []
+            for seed in (args.seeds if options else args.seeds[:1]):
+                graph = load()
+                extra = ([QAT(epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train, seed=seed,
+                              schedule=args.schedule, loss=args.loss, **options)] if options else [])
+                start = time.perf_counter()
+                PassManager(PREPARE + [quantize] + extra).run(graph, PassContext(calibration=d["x_train"][:256]))
+                seconds.append(time.perf_counter() - start)
+                accuracy.append(top1(graph, x_test, y_test))
+                print(name, f"W{bits}A{acts}", "seed", seed, f"{accuracy[-1]:.1f}", f"{seconds[-1]:.0f} s", flush=True)
             epochs = str(args.qat_epochs) if options else "-"
-            rows.append([name, f"W{bits}A{acts}", epochs, f"{top1(graph, x_test, y_test):.1f}", f"{seconds:.0f}"])
+            rows.append([name, f"W{bits}A{acts}", epochs, spread(accuracy), f"{statistics.mean(seconds):.0f}"])
             print(" | ".join(rows[-1]), flush=True)
-    table = markdown_table(["method", "bits", "qat epochs", "top-1 %", "pipeline s"], rows, "lllrr")
+    table = markdown_table(["method", "bits", "qat epochs", "top-1 % (mean ± sd, per seed)", "pipeline s per run"],
+                           rows, "lllrr")
     command = (f"python bench/qat.py --epochs {args.epochs} --qat-epochs {args.qat_epochs} "
                f"--train-samples {args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr} "
-               f"--bits {' '.join(map(str, args.bits))} "
+               f"--schedule {args.schedule} --loss {args.loss} "
+               f"--bits {' '.join(map(str, args.bits))} --seeds {' '.join(map(str, args.seeds))} "
                f"--methods {' '.join(args.methods)}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN ({args.epochs} float epochs, seed 0); "
             f"calibrate{{method=mse}} on 256 training digits; qat on {args.train_samples} training digits with "
-            f"labels (cross-entropy), Adam lr {args.lr} (step sizes as log s at lr {args.lr * args.scale_lr:g}); "
+            f"labels (loss {args.loss}: auto is cross-entropy, kl distils the float model), {args.schedule} Adam "
+            f"lr {args.lr} (step sizes as log s at lr {args.lr * args.scale_lr:g}); "
             "br-qat is LSQ with block replacement; top-1 on the 1,000 test digits.\n\n" + table)
     print(body)
     if args.write:

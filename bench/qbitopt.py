@@ -3,7 +3,7 @@ allocation followed by LSQ at fixed widths, at the same weight-size budget, on t
 digits residual CNN (bench/_mnist_resnet.py).
 
     python bench/qbitopt.py [--data PATH] [--budget 35%] [--qat-epochs 3] [--train-samples 2048]
-                            [--every 16] [--lr 3e-4] [--scale-lr 3] [--seeds 0 1]
+                            [--every 16] [--lr 3e-4] [--scale-lr 3] [--schedule constant] [--seeds 0 1]
                             [--metric hessian] [--model-cache PATH] [--plot-dir DIR] [--write]
 
 Every row starts from the same float model (3 epochs, seed 0) and
@@ -74,7 +74,8 @@ def run_rows(method: str, seed: int, args, model, d) -> dict:
     from qcompiler.pipelines import with_bit_allocation
 
     train = (d["x_train"][:args.train_samples], d["y_train"][:args.train_samples])
-    common = dict(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train, seed=seed)
+    common = dict(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train, seed=seed,
+                  schedule=args.schedule)
     budget = {"size": args.budget}
     if method == "ilp":
         stages = [("ilp", with_bit_allocation([PREPARE, "quantize{acts=u8}"], budget, metric=args.metric))]
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=16, help="steps between QBitOpt's reallocations")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--scale-lr", type=float, default=3.0)
+    parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="qat's lr schedule")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--metric", default="hessian", help="the PTQ ILP's sensitivity metric")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -148,10 +150,10 @@ def main() -> None:
                             "reallocations", "top-1 %", "pipeline s"], rows, "lllrrrrr")
     command = (f"python bench/qbitopt.py --budget {args.budget} --qat-epochs {args.qat_epochs} "
                f"--train-samples {args.train_samples} --every {args.every} --lr {args.lr} --scale-lr {args.scale_lr} "
-               f"--seeds {' '.join(map(str, args.seeds))} --metric {args.metric}")
+               f"--schedule {args.schedule} --seeds {' '.join(map(str, args.seeds))} --metric {args.metric}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0), weights at "
-            f"2/4/8 bits within {args.budget} of the 8-bit weight size, activations u8; qat (LSQ, lr {args.lr}, "
-            f"step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on {args.train_samples} "
+            f"2/4/8 bits within {args.budget} of the 8-bit weight size, activations u8; qat (LSQ, {args.schedule} "
+            f"lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on {args.train_samples} "
             "labelled training digits; top-1 on the 1,000 test digits (mean over seeds, each seed in brackets). "
             "Bits per layer in graph order, one string per seed.\n\n" + table)
     timelines = [f"- {method}, seed {seed}: " + ", ".join(f"{step}: {bits}" for step, bits in r["timeline"])

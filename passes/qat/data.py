@@ -45,6 +45,15 @@ class TrainingData:
             raise QATError(f"qat: graph @{graph.name} has {len(graph.inputs)} inputs; data= feeds one (give the "
                            "data as calibration=... arrays by input name instead)")
 
+    def batches_per_epoch(self) -> int:
+        """For a learning-rate schedule; a DataLoader must have a length."""
+        if self.loader is None:
+            return -(-len(self.arrays[0]) // self.batch)
+        if not hasattr(self.loader, "__len__"):
+            raise QATError("qat: schedule=cosine needs the number of batches per epoch; the data iterable "
+                           f"({type(self.loader).__name__}) has no len()")
+        return len(self.loader)
+
     def epoch(self):
         if self.loader is not None:
             for k, item in enumerate(self.loader):

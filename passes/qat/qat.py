@@ -15,15 +15,16 @@ executor with straight-through estimators (step_sizes.py, training_module.py), t
 writes the learned scales into the types and the weights as integers (write_back.py).
 
 Options: `method` (lsq | fat), `epochs`, `lr` (weights), `scale_lr` (step sizes, a
-multiple of lr), `batch` (for (x, y) arrays and calibration data), `optimizer` (adam |
-sgd), `weight_decay`, `loss` (auto | ce | mse | kl, or a callable from Python),
-`data` (Python only: (x, y) arrays or a DataLoader; default: the calibration data,
-distilled), `block_replacement` (BR-QAT), `block_layers` (most layers in a BR-QAT block,
-as adaround's blocks), `seed` (default: the context's); bit reallocation during training
+multiple of lr), `schedule` (constant | cosine: both lrs decay to zero over the run),
+`batch` (for (x, y) arrays and calibration data), `optimizer` (adam | sgd),
+`weight_decay`, `loss` (auto | ce | mse | kl, or a callable from Python), `data`
+(Python only: (x, y) arrays or a DataLoader; default: the calibration data, distilled),
+`block_replacement` (BR-QAT), `block_layers` (most layers in a BR-QAT block, as
+adaround's blocks), `seed` (default: the context's); bit reallocation during training
 (bit_reallocation.py): `bitopt` (none | qbitopt | bmpq), `budget` (budget.size=...),
 `every` (steps between QBitOpt's reallocations, and the warm-up batches), `choices`
 (weight widths), `plot` (a PNG path for the widths over time).
-Stats: `epochs` (per epoch: loss and accuracy or agreement), `scales` (per learned
+Stats: `epochs` (per epoch: loss, accuracy or agreement, lr), `scales` (per learned
 value, its first scale before and after), `bits` (with bitopt: each reallocation's
 step, widths per layer, size and budget), `binary_weights` (b1 weights trained as
 sign x mean magnitude) and `pruned_zeros` (weights of pruned layers held at zero).
@@ -53,6 +54,7 @@ from .write_back import write_back
 
 METHODS = ("lsq", "fat")
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine")
 
 
 @register_pass
@@ -63,6 +65,7 @@ class QAT(Pass):
     epochs: int = 3
     lr: float = 1e-4
     scale_lr: float = 1.0
+    schedule: str = "constant"
     batch: int = 64
     optimizer: str = "adam"
     weight_decay: float = 0.0
@@ -80,6 +83,8 @@ class QAT(Pass):
     def __post_init__(self):
         if self.method not in METHODS:
             raise QATError(f"qat: method={self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.schedule not in SCHEDULES:
+            raise QATError(f"qat: schedule={self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
         if self.optimizer not in OPTIMIZERS:
             raise QATError(f"qat: optimizer={self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         for option in ("epochs", "batch", "block_layers"):
@@ -105,7 +110,8 @@ class QAT(Pass):
         teacher = to_torch(float_graph(graph, weights)).eval().requires_grad_(False)
         mixed = MixedModels(graph, weights, self.method, trained, self.block_layers, self.loss) \
             if self.block_replacement else None
-        settings = Settings(self.epochs, self.lr, self.scale_lr, self.optimizer, self.weight_decay, self.loss)
+        settings = Settings(self.epochs, self.lr, self.scale_lr, self.optimizer, self.weight_decay, self.loss,
+                            self.schedule)
         bits = None
         if self.bitopt != "none":
             bits = BitReallocation(graph, trained, self.bitopt, self.budget, self.every, self.choices, self.epochs, ctx)

@@ -1,17 +1,23 @@
 """The QAT loop: Adam (or SGD with momentum) over the trained weights and the step sizes
 (the step sizes at `lr * scale_lr`), step sizes and pruned weights projected back into
-their allowed set after every step; per epoch the mean loss and a metric (top-1
+their allowed set after every step; per epoch the mean loss, a metric (top-1
 accuracy against the labels, else agreement with the float model's class for a 2-D
-first output) go to ctx.note and the pass stats. Progress goes through ctx.progress (tqdm when enabled).
+first output) and the weights' lr at the epoch's last step go to ctx.note and the
+pass stats. Progress goes through ctx.progress (tqdm when enabled).
 
 `extra_losses(inputs, labels, teacher)` adds terms to every step's loss: BR-QAT's mixed
 models (block_replacement.py). `schedule.after_step(epoch, step)` (steps counted from 1
 over all epochs) and `schedule.after_epoch(epoch, step)` run after each optimizer step
 and each epoch: bit reallocation (bit_reallocation.py); the parameters they return
 (step sizes re-initialised at a new width) start with a fresh optimizer state.
+
+`schedule=cosine` decays both learning rates to zero over the run, as LSQ's paper
+trains: at a constant lr the last Adam steps are as large as the first, so the weights
+and step sizes training ends with are as noisy as one step makes them.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -30,6 +36,7 @@ class Settings:
     optimizer: str
     weight_decay: float
     loss: object
+    schedule: str = "constant"
 
 
 def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: TrainingData, settings: Settings,
@@ -39,6 +46,8 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
     optimizer = (torch.optim.Adam(groups, lr=settings.lr) if settings.optimizer == "adam"
                  else torch.optim.SGD(groups, lr=settings.lr, momentum=0.9))
     module = trained.module.train()
+    total_steps = settings.epochs * data.batches_per_epoch() if settings.schedule == "cosine" else None
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
     log, step_count = [], 0
     for epoch in range(1, settings.epochs + 1):
         total, count, hits = 0.0, 0, 0
@@ -53,6 +62,10 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
                 loss = loss + extra_losses(inputs, labels, reference)
             optimizer.zero_grad()
             loss.backward()
+            if total_steps is not None:
+                decay = 0.5 * (1.0 + math.cos(math.pi * min(step_count / total_steps, 1.0)))
+                for group, base in zip(optimizer.param_groups, base_lrs):
+                    group["lr"] = base * decay
             optimizer.step()
             trained.project()
             step_count += 1
@@ -62,7 +75,8 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
             total, count = total + loss.detach().item() * samples, count + samples
             hits += _hits(outputs[0], labels, reference)
         entry = {"epoch": epoch, "loss": total / max(count, 1),
-                 ("accuracy" if labels is not None else "agreement"): hits / max(count, 1)}
+                 ("accuracy" if labels is not None else "agreement"): hits / max(count, 1),
+                 "lr": optimizer.param_groups[0]["lr"]}
         log.append(entry)
         if schedule is not None:
             restart_optimizer_state(optimizer, schedule.after_epoch(epoch, step_count))
