@@ -23,7 +23,7 @@ from qcompiler.ir.errors import QIRError
 from qcompiler.ir.registry import is_opaque
 from qcompiler.ir.types import QuantType
 from qcompiler.ir.verifier import verify
-from qcompiler.runtime.reference import ExecutionError, Inputs, as_float, bind_inputs, run_node
+from qcompiler.runtime.reference import ExecutionError, Inputs, as_float, bind_inputs, release_plan, run_node
 
 from .ops import INTEGER_STEPS, prepare_storage_op
 from .ops.float_rows import prepare_float_rows
@@ -37,6 +37,7 @@ class NumbaExecutor:
         self.graph = graph
         self.fallback_nodes: list[str] = []  # labels of nodes run by their numpy reference
         self._steps = [(node, self._prepare(node)) for node in graph.nodes]
+        self._release = release_plan(graph)
 
     def _prepare(self, node: Node) -> Step:
         if node.op == "const":
@@ -53,12 +54,14 @@ class NumbaExecutor:
                  for v in node.inputs]
         return lambda args: run_node(node, [storage_int32(a) if w else a for a, w in zip(args, widen)])
 
-    def _run(self, inputs: Inputs) -> dict:
+    def _run(self, inputs: Inputs, keep: bool) -> dict:
+        """Every value's array when `keep`, else the graph outputs (each other value freed after its
+        last reader: the next results reuse its memory instead of fresh pages)."""
         env = bind_inputs(self.graph, inputs)
         for v in self.graph.inputs:
             if isinstance(v.type, QuantType):
                 env[id(v)] = env[id(v)].astype(storage_dtype(v.type), copy=False)
-        for node, step in self._steps:
+        for (node, step), released in zip(self._steps, self._release):
             args = [env[id(v)] if v is not None else None for v in node.inputs]
             try:
                 outs = step(args)
@@ -71,15 +74,17 @@ class NumbaExecutor:
                                      f"expected {len(node.outputs)}")
             for v, a in zip(node.outputs, outs):
                 env[id(v)] = np.asarray(a)
+            for v in released if not keep else ():
+                env.pop(id(v), None)
         return env
 
     def __call__(self, inputs: Inputs) -> list:
         """Float inputs (list in graph-input order, or dict by name) -> float outputs;
         quantized outputs are dequantized, like `reference.run_graph`."""
-        env = self._run(inputs)
+        env = self._run(inputs, keep=False)
         return [as_float(env[id(v)], v.type) for v in self.graph.outputs]
 
     def run_storage(self, inputs: Inputs) -> dict:
         """Every value's runtime array by value name: storage integers for quantized values."""
-        env = self._run(inputs)
+        env = self._run(inputs, keep=True)
         return {v.name: env[id(v)] for v in self.graph.values() if id(v) in env}

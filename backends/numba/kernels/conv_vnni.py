@@ -11,8 +11,8 @@ writes one phase of four). Columns ox >= OW of each row are computed and discard
 "full padded width" of `conv.py`).
 
 Each task (image, group, block of ROWS output channels) runs the tile over blocks of
-WIDTH positions into an int32 plane, then requantizes the plane as one run
-(`requant_vector.requantize_run`) and copies out the output columns. Activations are u8
+WIDTH positions into an int32 plane, then requantizes each row's kept columns 16 lanes at
+a time straight into the output in its storage container (`requant_lanes`). Activations are u8
 (storage + offset, padding with the shifted zero point u_zp), weights s8 w - zp_w:
 Σ u·w - u_zp·Σw is the centred accumulator.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .requant_vector import requantize_run
+from .requant_lanes import LANES as OUTPUT_LANES, requantize_lanes
 from .vnni_tile import LANES, ROWS, WIDTH, tile_u8_vectors
 
 
@@ -92,7 +92,8 @@ def qconv2d_vnni_kernel(xr, w4, offsets, group_bytes, ws, correction, bias, mult
                         out):
     """xr: phase quads [N, bytes] u8; w4: s8 weights [groups, Cout/groups rounded up to ROWS, 4·T],
     tap t's four channels at 4t; offsets: int64 [T] byte offset of tap t from a group's
-    first byte; correction: int32 [Cout] u_zp·Σw (mod 2^32); out: [N, Cout, OH, OW]."""
+    first byte; correction: int32 [Cout] u_zp·Σw (mod 2^32); out: C-contiguous [N, Cout, OH, OW] of 8-32-bit
+    integers holding [lo, hi]."""
     n_batch, cout, oh, ow = out.shape
     groups, steps = w4.shape[0], offsets.size
     cout_g = cout // groups
@@ -102,19 +103,15 @@ def qconv2d_vnni_kernel(xr, w4, offsets, group_bytes, ws, correction, bias, mult
         n = task // (groups * blocks_oc)
         g = (task // blocks_oc) % groups
         j0 = (task % blocks_oc) * ROWS
-        plane = np.empty((ROWS, blocks * WIDTH), np.int32)
+        plane = np.empty((ROWS, blocks * WIDTH + OUTPUT_LANES), np.int32)  # slack: a row's last lanes read on
         image = xr[n]
         for b in range(blocks):
             tile_u8_vectors(w4[g, j0:j0 + ROWS], image, g * group_bytes + b * WIDTH * 4, offsets, LANES * 4, steps,
                             plane, b * WIDTH)
-        requantized = np.empty(oh * ws, np.int32)
         for r in range(min(ROWS, cout_g - j0)):
             oc = g * cout_g + j0 + r
-            # one long run over every row, discarded columns included: short rows (7-28 outputs)
-            # would spend most of their time outside the vector loop
-            requantize_run(plane[r, :oh * ws], correction[oc], bias[oc], multiplier[oc], shift[oc], y_zp, lo, hi,
-                           mode, requantized)
-            for oy in range(oh):  # loops from 0 over slices: no negative-index checks, so they vectorize
-                row, source = out[n, oc, oy], requantized[oy * ws:oy * ws + ow]
-                for ox in range(ow):
-                    row[ox] = source[ox]
+            sums, kept = plane[r], out[n, oc].reshape(oh * ow)
+            for oy in range(oh):  # the kept columns of each row, 16 at a time, straight into the output
+                for x0 in range(0, ow, OUTPUT_LANES):
+                    requantize_lanes(sums, oy * ws + x0, correction[oc], bias[oc], multiplier[oc], shift[oc], y_zp,
+                                     lo, hi, mode, kept, oy * ow + x0, min(OUTPUT_LANES, ow - x0))

@@ -6,9 +6,11 @@ import zlib
 
 import numpy as np
 import pytest
+from numba import njit
 
 from numba_cases import ROUNDINGS, compare, one_node, qtype, requant_attrs, storage
-from qcompiler.backends.numba.kernels.requant_vector import requantize_run, shift_rounded
+from qcompiler.backends.numba.kernels.requant_lanes import LANES as REQUANT_LANES, requantize_lanes
+from qcompiler.backends.numba.kernels.requant_vector import shift_rounded
 from qcompiler.backends.numba.kernels.rounding import ROUNDING_CODES, requantize_one, rounding_shift
 from qcompiler.backends.numba.kernels.vnni_tile import (HAS_AVX512_VNNI, LANES, ROWS, VECTORS, WIDTH,
                                                        tile_u8_vectors)
@@ -102,8 +104,6 @@ def test_weights_outside_int8_after_centring_fall_back(vnni_calls):
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 def test_branch_free_rounding_shift_equals_the_scalar_one_on_all_int64(rounding):
-    from numba import njit
-
     @njit
     def rounded(x, s, mode):
         return shift_rounded(x, s, mode)
@@ -117,25 +117,33 @@ def test_branch_free_rounding_shift_equals_the_scalar_one_on_all_int64(rounding)
             assert rounded(np.int64(x), s, mode) == rounding_shift(np.int64(x), s, mode), (x, s)
 
 
+@njit
+def _requantize_in_lanes(raw, correction, bias, multiplier, shift, lo, hi, mode, out):
+    for i0 in range(0, out.size, REQUANT_LANES):
+        requantize_lanes(raw, i0, correction, bias, multiplier, shift, 3, lo, hi, mode, out, i0,
+                         min(REQUANT_LANES, out.size - i0))
+
+
 @pytest.mark.parametrize("rounding", ROUNDINGS)
-def test_vector_requantization_equals_the_scalar_one(rounding):
+def test_lane_requantization_equals_the_scalar_one_in_every_container(rounding):
     rng = np.random.default_rng(len(rounding))
     mode = ROUNDING_CODES[rounding]
-    raw = rng.integers(-(2**31), 2**31, 301).astype(np.int32)
+    raw = rng.integers(-(2**31), 2**31, 301 + REQUANT_LANES).astype(np.int32)  # lanes past 301 are read, not kept
     raw[:100] = rng.integers(-4, 5, 100) << rng.integers(0, 28, 100)  # ties at many shifts
-    out = np.empty(raw.size, np.int32)
-    for shift in (0, 1, 2, 7, 31, 40, 62, 63):
-        for multiplier, correction, bias in ((2**30, 12345, -7), (2**31 - 1, -(2**31), -(2**20)), (1, 0, 0)):
-            requantize_run(raw, np.int32(correction), np.int32(bias), multiplier, shift, 3, -128, 127, mode, out)
-            want = [requantize_one(np.int64(np.int32(np.int64(r) - correction)) + bias, multiplier, shift, 3, -128,
-                                   127, mode) for r in raw]
-            np.testing.assert_array_equal(out, want, err_msg=f"shift {shift}, multiplier {multiplier}")
+    for dtype, lo, hi in ((np.uint8, 0, 255), (np.int8, -128, 127), (np.int16, -300, 3000), (np.int32, -2**31, 2**31 - 1)):
+        for shift in (0, 1, 2, 7, 31, 40, 62, 63):
+            for multiplier, correction, bias in ((2**30, 12345, -7), (2**31 - 1, -(2**31), -(2**20)), (1, 0, 0)):
+                out = np.full(301 + 5, 99, dtype)  # the 5 past the stored 301 stay as they are
+                _requantize_in_lanes(raw, np.int32(correction), np.int32(bias), multiplier, shift, lo, hi, mode,
+                                     out[:301])
+                want = [requantize_one(np.int64(np.int32(np.int64(r) - correction)) + bias, multiplier, shift, 3, lo,
+                                       hi, mode) for r in raw[:301]]
+                np.testing.assert_array_equal(out[:301], want, err_msg=f"{dtype}, shift {shift}, multiplier {multiplier}")
+                assert (out[301:] == 99).all()
 
 
 @pytest.mark.skipif(not HAS_AVX512_VNNI, reason="the host has no AVX-512 VNNI: the tile is never compiled")
 def test_tile_sums_u8_by_s8_in_vpdpbusd():
-    from numba import njit
-
     @njit
     def call(rows, vectors, offsets, out):
         tile_u8_vectors(rows, vectors, 8, offsets, 256, offsets.size, out, 64)

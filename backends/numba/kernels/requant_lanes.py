@@ -1,0 +1,75 @@
+"""Requantization of 16 accumulators of one output channel at once, written in LLVM IR so
+every step is a 16-lane vector operation and the result goes straight into the output row
+in its storage container with a masked store: no scalar tail, whatever the row length
+(7, 14 or 28 outputs, where a loop left to LLVM's vectorizer runs mostly scalar), and no
+int32 copy of the row.
+
+The same integers as `rounding.requantize_one` and `requant_vector.shift_rounded`: the
+raw int32 sum minus its zero-point correction, both modulo 2^32 (a wrapped u8×s8 sum),
+widened to int64, plus the bias, times the multiplier, floor shift plus [remainder - half
++ tie > 0] with the tie of the rounding mode, the zero point, the clamp, truncated to the
+output's width (the clamp keeps it inside).
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from qcompiler.numerics.fixed_point import MAX_SHIFT
+
+from .llvm_tile import I32, I64, ArrayArg, const, declare, load, splat
+from .rounding import HALF_AWAY, HALF_UP
+
+LANES = 16
+
+
+def _codegen(context, builder, signature, args):
+    raw_a, out_a = ArrayArg(context, builder, signature, args, 0), ArrayArg(context, builder, signature, args, 10)
+    scalars = [context.cast(builder, value, type_, types.int64)
+               for value, type_ in zip(args, signature.args) if isinstance(type_, types.Integer)]
+    start, correction, bias, multiplier, shift, zero_point, lo, hi, mode, out_start, count = scalars
+    v32, v64 = ir.VectorType(I32, LANES), ir.VectorType(I64, LANES)
+
+    def vec(scalar):
+        return splat(builder, scalar, v64)
+
+    raw = load(builder, raw_a.at(builder.mul(start, const(4))), v32, 4)
+    centred = builder.sub(raw, splat(builder, builder.trunc(correction, I32), v32))  # modulo 2^32
+    x = builder.mul(builder.add(builder.sext(centred, v64), vec(bias)), vec(multiplier))
+    floor = builder.ashr(x, vec(shift))
+    remainder = builder.and_(x, vec(builder.lshr(const(2**63 - 1), builder.sub(const(MAX_SHIFT), shift))))
+    below = builder.sub(shift, const(1))
+    half = builder.shl(const(1), builder.select(builder.icmp_signed(">", below, const(0)), below, const(0)))
+    one = vec(const(1))
+    away = builder.zext(builder.icmp_signed(">=", x, vec(const(0))), v64)
+    even = builder.and_(floor, one)
+    tie = builder.select(builder.icmp_signed("==", mode, const(HALF_UP)), one,
+                         builder.select(builder.icmp_signed("==", mode, const(HALF_AWAY)), away, even))
+    up = builder.icmp_signed(">", builder.add(builder.sub(remainder, vec(half)), tie), vec(const(0)))
+    y = builder.add(builder.add(floor, builder.zext(up, v64)), vec(zero_point))
+    y = builder.select(builder.icmp_signed("<", y, vec(lo)), vec(lo), y)
+    y = builder.select(builder.icmp_signed(">", y, vec(hi)), vec(hi), y)
+
+    width = signature.args[10].dtype.bitwidth
+    narrow = ir.VectorType(ir.IntType(width), LANES)
+    masked_store = declare(builder, f"llvm.masked.store.v{LANES}i{width}.p0", ir.VoidType(),
+                           [narrow, narrow.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES)])
+    lanes = ir.Constant(v64, list(range(LANES)))
+    address = out_a.at(builder.mul(out_start, const(width // 8)))
+    builder.call(masked_store, [builder.trunc(y, narrow), builder.inttoptr(address, narrow.as_pointer()),
+                                ir.Constant(I32, 1), builder.icmp_signed("<", lanes, vec(count))])
+    return context.get_dummy_value()
+
+
+@intrinsic
+def requantize_lanes(typingctx, raw, start, correction, bias, multiplier, shift, zero_point, lo, hi, mode, out,
+                     out_start, count):
+    """out[out_start + l] = requantize_one(int32(raw[start + l] - correction) + bias, multiplier, shift,
+    zero_point, lo, hi, mode) for l < count (count <= 16). raw: contiguous 1-D int32 array, all 16
+    lanes from `start` read (the caller keeps them in bounds); out: contiguous 1-D array of 8-, 16- or
+    32-bit integers holding [lo, hi]; shift in [0, 63]."""
+    if not (isinstance(out, types.Array) and isinstance(out.dtype, types.Integer) and out.dtype.bitwidth <= 32):
+        return None
+    return types.void(raw, start, correction, bias, multiplier, shift, zero_point, lo, hi, mode, out, out_start,
+                      count), _codegen
