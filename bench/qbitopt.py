@@ -153,9 +153,9 @@ def main() -> None:
                f"--schedule {args.schedule} --seeds {' '.join(map(str, args.seeds))} --metric {args.metric}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0), weights at "
             f"2/4/8 bits within {args.budget} of the 8-bit weight size, activations u8; qat (LSQ, {args.schedule} "
-            f"lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on {args.train_samples} "
-            "labelled training digits; top-1 on the 1,000 test digits (mean over seeds, each seed in brackets). "
-            "Bits per layer in graph order, one string per seed.\n\n" + table)
+            f"lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
+            f"{args.train_samples} labelled training digits; top-1 on the 1,000 test digits (mean over seeds, each "
+            "seed in brackets). Bits per layer in graph order, one string per seed.\n\n" + table)
     timelines = [f"- {method}, seed {seed}: " + ", ".join(f"{step}: {bits}" for step, bits in r["timeline"])
                  for (method, seed), r in results.items() if r["timeline"]]
     if timelines:

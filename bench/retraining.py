@@ -5,13 +5,13 @@ fine-tune that keeps the pruned weights at zero and the binary channels binary
 
     python bench/retraining.py [--data PATH] [--rows prune-element prune-channel binary]
                                [--sparsity 0.5] [--scope layer] [--binary-budget 15%] [--group 8]
-                               [--qat-epochs 2] [--train-samples 2048] [--lr 3e-4] [--scale-lr 3]
-                               [--model-cache PATH] [--write]
+                               [--keep-outputs] [--qat-epochs 2] [--train-samples 2048] [--lr 3e-4]
+                               [--scale-lr 3] [--schedule constant] [--model-cache PATH] [--write]
 
 Every row starts from the same float model (3 epochs, seed 0) and
 `fold-bn,...` with calibrate{method=mse} on 256 training digits, activations u8:
-- prune-element / prune-channel: prune{sparsity, granularity, scope} on the float
-  weights before calibrate, weights i8;
+- prune-element / prune-channel: prune{sparsity, granularity, scope, keep_outputs} on
+  the float weights before calibrate, weights i8;
 - binary: sensitivity{metric=hessian} on the 256 digits with labels,
   allocate-bits{granularity=channel-group:G, choices=[1,2,4,8], budget.size} (groups of G
   output channels take their own widths, binary included), calibrate-weights, quantize;
@@ -44,7 +44,8 @@ ROWS = ("prune-element", "prune-channel", "binary")
 def ptq_pipeline(row: str, args) -> str:
     if row.startswith("prune"):
         granularity = row.split("-")[1]
-        return (f"{PREPARE},prune{{sparsity={args.sparsity},granularity={granularity},scope={args.scope}}},"
+        return (f"{PREPARE},prune{{sparsity={args.sparsity},granularity={granularity},scope={args.scope},"
+                f"keep_outputs={str(args.keep_outputs).lower()}}},"
                 "calibrate{method=mse},quantize{weights=i8,acts=u8}")
     return (f"{PREPARE},calibrate{{method=mse}},sensitivity{{metric=hessian}},allocate-bits{{granularity="
             f"channel-group:{args.group},choices=[1,2,4,8],budget.size={args.binary_budget}}},"
@@ -105,7 +106,8 @@ def run_row(row: str, args, model, d) -> dict:
     result = {"ptq": top1(graph, d["x_test"], d["y_test"]), **describe(before), "ptq_seconds": ptq_seconds}
     train = (d["x_train"][:args.train_samples], d["y_train"][:args.train_samples])
     start = time.perf_counter()
-    qat = QAT(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train)
+    qat = QAT(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, schedule=args.schedule,
+              data=train)
     PassManager([qat]).run(graph, ctx)
     result["qat_seconds"] = time.perf_counter() - start
     result["qat"] = top1(graph, d["x_test"], d["y_test"])
@@ -123,12 +125,14 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--sparsity", type=float, default=0.5)
     parser.add_argument("--scope", default="layer", choices=("layer", "global"))
+    parser.add_argument("--keep-outputs", action="store_true", help="prune leaves the classifier (graph outputs) dense")
     parser.add_argument("--binary-budget", default="15%", help="weight size budget (of every layer at 8 bits)")
     parser.add_argument("--group", type=int, default=8, help="output channels per channel group")
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--train-samples", type=int, default=2048)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--scale-lr", type=float, default=3.0)
+    parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="qat's lr schedule")
     parser.add_argument("--model-cache", type=Path, default=None)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
@@ -156,10 +160,11 @@ def main() -> None:
     table = markdown_table(["row", "weight B", "zero weights %", "binary channels", "PTQ top-1 %",
                             "after qat top-1 %", "masks held", "numba = ref", "PTQ s", "qat s"], rows, "lrrrrrllrr")
     command = (f"python bench/retraining.py --rows {' '.join(args.rows)} --sparsity {args.sparsity} "
-               f"--scope {args.scope} --binary-budget {args.binary_budget} --group {args.group} --qat-epochs {args.qat_epochs} "
-               f"--train-samples {args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr}")
-    body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0); qat (LSQ, lr "
-            f"{args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
+               f"--scope {args.scope}{' --keep-outputs' if args.keep_outputs else ''} --binary-budget "
+               f"{args.binary_budget} --group {args.group} --qat-epochs {args.qat_epochs} --train-samples "
+               f"{args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr} --schedule {args.schedule}")
+    body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0); qat (LSQ, "
+            f"{args.schedule} lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
             f"{args.train_samples} labelled training digits; top-1 on the 1,000 test digits.\n\n" + table)
     print(body)
     if args.write:

@@ -2,8 +2,10 @@
 
 Options: `sparsity` (fraction of units set to zero, hit exactly: round(sparsity · units)),
 `granularity` (element: single weights by |w|; channel: whole output channels by the
-RMS of their weights) and `scope` (layer: every layer loses that fraction; global: the
-smallest units of the whole model go, so layers end up with different sparsities). Each
+RMS of their weights), `scope` (layer: every layer loses that fraction; global: the
+smallest units of the whole model go, so layers end up with different sparsities) and
+`keep_outputs` (leave dense the layers whose results are graph outputs: a classifier's
+output channels are its classes, and pruning one deletes a class). Each
 layer records the fraction of zeros in its weight as `q.sparsity`. Stats give, per layer,
 the sparsity and the bytes of the weight with 8-bit values, dense and in the zero-run
 coding of numerics/zero_runs.py (4-bit runs).
@@ -35,6 +37,7 @@ class Prune(Pass):
     sparsity: float = 0.5
     granularity: str = "element"
     scope: str = "layer"
+    keep_outputs: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.sparsity <= 1.0:
@@ -47,6 +50,9 @@ class Prune(Pass):
 
     def run(self, graph, ctx: PassContext) -> PassResult:
         weights = layer_weights(graph)
+        if self.keep_outputs:
+            outputs = {id(v) for v in graph.outputs}
+            weights = [w for w in weights if not any(id(n.outputs[0]) in outputs for n in w.layers)]
         if not weights:
             ctx.note("no float conv/linear weights to prune")
             return PassResult(False, {"layers": {}})
