@@ -1,13 +1,17 @@
 """Time `sensitivity{metric=hessian}` (issue 14 item 5): the digits CNN (3.8k parameters,
 256 labelled training digits, the pass's defaults) and a CIFAR-style ResNet18 (11.2M
 parameters, 3x32x32 inputs, no labels: the KL to the float outputs), printing CPU and wall
-seconds, Hessian-vector products and each layer's trace.
+seconds, Hessian-vector products, each layer's trace and the Spearman rank agreement of
+the traces with the first estimator's (this tree's).
 
 `--before COMMIT` also times the hessian.py of that commit on the same graphs and data
-(the ResNet18 only with --before-resnet: per-layer probes over every batch take hours).
-`--threads` sets torch's intra-op threads (the machine is shared: see the load average).
+(the ResNet18 only with --before-resnet: before 39ac1e0, per-layer probes over every
+batch took hours). `--threads` sets torch's intra-op threads (the machine is shared: see
+the load average). `--cross-terms P` instead compares, on one batch of each model, P
+probes spanning all layers with P probes per layer (bench/_hessian_cross_terms.py).
 
     python bench/hessian_speed.py --before 75335ce --threads 1
+    python bench/hessian_speed.py --models digits,resnet18 --cross-terms 16 --threads 1
 """
 from __future__ import annotations
 
@@ -19,10 +23,12 @@ import time
 from pathlib import Path
 
 import torch
+from scipy.stats import spearmanr
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description, markdown_table  # noqa: E402
+from _hessian_cross_terms import cross_term_spread  # noqa: E402
 from _mnist_resnet import BasicBlock  # noqa: E402
 
 import qcompiler.passes.sensitivity.hessian as hessian  # noqa: E402
@@ -112,6 +118,7 @@ def main() -> None:
     p.add_argument("--resnet-samples", type=int, default=64)
     p.add_argument("--resnet-batch", type=int, default=16)
     p.add_argument("--resnet-tol", type=float, default=0.1)
+    p.add_argument("--cross-terms", type=int, metavar="P", help="compare P joint with P per-layer probes instead")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     chosen = args.models.split(",")
@@ -120,6 +127,9 @@ def main() -> None:
     cases = [("digits CNN", lambda: digits_setup(256), 256, 64, 200, 0.05) if "digits" in chosen else None,
              ("ResNet18 32x32", lambda: resnet18_setup(args.resnet_samples), args.resnet_samples, args.resnet_batch,
               200, args.resnet_tol) if "resnet18" in chosen else None]
+    if args.cross_terms:
+        cross_terms(filter(None, cases), args.cross_terms, args.threads)
+        return
     estimators = [("after (this tree)", hessian)]
     if args.before:
         estimators.append((f"before ({args.before})", module_at(args.before)))
@@ -127,20 +137,38 @@ def main() -> None:
     for name, setup, samples, batch, iterations, tol in filter(None, cases):
         model, x, y = setup()
         params = sum(p.numel() for p in model.parameters())
+        first = None
         for label, estimator in estimators:
             if name.startswith("ResNet") and estimator is not hessian and not args.before_resnet:
                 continue
             m = measurement(model, x, y, samples, batch, iterations, tol)
             traces, probes, cpu, wall = timed(estimator, m)
+            first = first or traces
             shown = ", ".join(f"{t:.3g}" for t in traces.values())
-            # the products of the commit before this change: every layer's probes over every batch
-            products = probes if estimator is hessian else probes * len(m.batches)
+            # before 39ac1e0 (no rounds) each probe ran over every batch: a product per batch
+            products = probes if hasattr(estimator, "PROBES_PER_ROUND") else probes * len(m.batches)
+            rho = spearmanr(list(first.values()), list(traces.values()))[0] if len(traces) > 1 else float("nan")
             rows.append([name, f"{params:,}", len(m.layers), f"{samples}/{batch}, tol {tol}", label, products,
-                         f"{cpu:.2f}", f"{wall:.2f}", shown])
+                         f"{cpu:.2f}", f"{wall:.2f}", shown, f"{rho:.3f}"])
             print(rows[-1], flush=True)
     print(f"\n{cpu_description()}; torch threads {args.threads}\n")
     print(markdown_table(["model", "params", "layers", "samples/batch", "estimator", "Hessian-vector products",
-                          "CPU s", "wall s", "per-layer traces"], rows, "llrllrrrl"))
+                          "CPU s", "wall s", "per-layer traces", "rank agreement"], rows, "llrllrrrlr"))
+
+
+def cross_terms(cases, probes: int, threads: int) -> None:
+    rows = []
+    for name, setup, samples, batch, iterations, tol in cases:
+        model, x, y = setup()
+        m = measurement(model, x, y, samples, batch, iterations, tol)
+        spread, joint_cpu, own_cpu = cross_term_spread(m, probes)
+        print(f"{name}: {probes} joint products {joint_cpu:.2f} CPU s, {probes} per layer "
+              f"({probes * len(m.layers)} products) {own_cpu:.2f} CPU s", flush=True)
+        rows += [[name, f"{m.batches[0].size}", layer, f"{jm:.4g}", f"{js:.2f}", f"{om:.4g}", f"{os_:.2f}",
+                  f"{ratio:.3g}"] for layer, jm, js, om, os_, ratio in spread]
+    print(f"\n{cpu_description()}; torch threads {threads}; {probes} probes each\n")
+    print(markdown_table(["model", "batch", "layer", "joint mean", "joint std/mean", "per-layer mean",
+                          "per-layer std/mean", "variance ratio"], rows, "lrlrrrrr"))
 
 
 if __name__ == "__main__":

@@ -1,29 +1,32 @@
 """`metric=hessian`: HAWQ-V3's Tr(H)/n · ||Q_b(W) − W||², with the trace of each layer's
 Hessian block estimated by Hutchinson's method, E[vᵀHv] over Rademacher vectors v.
 
-Probes are per layer (v is zero outside the layer's weights): a probe spanning all layers
-costs one product for all of them, but its cross-layer terms, zero on average, add
-Σ_m ||H_lm||² to layer l's variance; where traces span decades (a ReLU MLP's layers: 2e-4
-to 0.26) the small layers' estimates drowned in them (wrong signs after 4,000 products),
-and scaling each layer's part of the probe by Tr(H_ll)^-½ made that worse, the scales
-coming from noisy estimates near 0.
+Probes are per layer (v is zero outside the layer's weights). A probe spanning all layers
+(HAWQ's implementation) costs one product for all of them, but its cross-layer terms, zero
+on average, add Σ_m ||H_lm||² to layer l's variance. Measured (bench/hessian_speed.py
+--cross-terms): on a ResNet18 the variance per probe grew 17x (stem) to ~4000x (fc), more
+than the 21 layers a product serves; on a ReLU MLP whose traces span decades the small
+layers got wrong signs after 2,000 products; on the digits CNN 1-5x for 3 layers. Scaling
+each layer's part of the probe by Tr(H_ll)^-½ was worse, the scales coming from noisy
+estimates near 0.
 
 What makes it fast (issue 14; 86 CPU-seconds on the 3.8k-parameter digits CNN before):
-- a round builds the gradient graph of one data batch once (create_graph) and runs every
-  unsettled layer's PROBES_PER_ROUND products on it; rounds cycle through the batches,
-  each loss scaled by its share of the samples, so the mean is the trace of the mean loss
-  over all samples while a product costs one batch, not all of them, and one batch's
+- a round builds the gradient graph of one data batch once (create_graph, for the layers
+  still running) and runs every unsettled layer's PROBES_PER_ROUND products on it; each
+  loss is scaled by its batch's share of the samples, so the mean is the trace of the mean
+  loss over all samples while a product costs one batch, not all of them, and one batch's
   graph is held at a time;
-- a layer stops at the end of a pass over the batches (after at least MIN_ROUNDS rounds)
-  once the standard error of its round means is below `tol` × its magnitude (a round's
-  probes share its batch, so the rounds are the independent samples), or after
-  `iterations` of its own products;
+- a layer stops after any round (at least MIN_ROUNDS) once the standard error of its round
+  means is below `tol` × its magnitude (a round's probes share its batch, so the rounds are
+  the independent samples), or after `iterations` of its own products; the batches come in
+  a fresh seeded order each pass, so a layer stopping mid-pass has seen a uniform sample;
 - small models run on one torch thread (below SMALL_MACS per batch): an op on a batch of
   8x8 digits is too small to split, and on the shared 2-core machine two threads made the
   whole estimate ~20x slower.
 Several probes in one vmapped backward (`is_grads_batched`) fail on conv's backward under
 vmap, and torch.func's vmapped jvp-of-grad measured ~1.5x the CPU time of double backward
-per probe on a ResNet18, so products run one after another on the kept graph.
+per probe on a ResNet18 (a probe per sample, vmapped: 2-4x a shared probe's product, more
+than the variance it saves), so products run one after another on the kept graph.
 """
 from __future__ import annotations
 
@@ -46,31 +49,32 @@ def hessian_traces(m: Measurement) -> tuple:
     weights = {}
     for layer in m.layers:
         weights.update({k: w.clone().requires_grad_(True) for k, w in m.float_weights(layer).items()})
-    keys = list(weights)
-    own = [[keys.index(id(u.weight)) for u in layer.weights] for layer in m.layers]
+    own = [[weights[id(u.weight)] for u in layer.weights] for layer in m.layers]
     running = [_Running() for _ in m.layers]
     active = list(range(len(m.layers)))
     shares = m.fractions()
-    rounds = 0
+    order = []
     with _threads_for(m):
         while active:
-            k = rounds % len(shares)
-            gradients = torch.autograd.grad(m.loss(k, weights) * (shares[k] * len(shares)),
-                                            [weights[key] for key in keys], create_graph=True)
+            if not order:  # a fresh random order each pass: stopping mid-pass sees a uniform sample of batches
+                order = torch.randperm(len(shares), generator=m.generator).tolist()
+            k = order.pop()
+            # settled layers' gradients are not needed: the graph of a round covers the active ones
+            flat = torch.autograd.grad(m.loss(k, weights) * (shares[k] * len(shares)),
+                                       [p for i in active for p in own[i]], create_graph=True)
+            gradients = iter(flat)
             for i in active:
                 count = min(PROBES_PER_ROUND, m.iterations - running[i].probes)
-                params = [weights[keys[j]] for j in own[i]]
+                layer_gradients = [next(gradients) for _ in own[i]]
                 total = 0.0
                 for _ in range(count):
-                    v = [torch.randint(0, 2, p.shape, generator=m.generator).to(p.dtype) * 2 - 1 for p in params]
-                    hv = torch.autograd.grad([gradients[j] for j in own[i]], params, grad_outputs=v, retain_graph=True)
+                    v = [torch.randint(0, 2, p.shape, generator=m.generator).to(p.dtype) * 2 - 1 for p in own[i]]
+                    hv = torch.autograd.grad(layer_gradients, own[i], grad_outputs=v, retain_graph=True)
                     total += float(sum((vi * hvi).sum() for vi, hvi in zip(v, hv)))
                 running[i].add(total / count, count)
-            del gradients  # this batch's graph: the next round builds its own
-            rounds += 1
-            cycle_done = rounds >= MIN_ROUNDS and rounds % len(shares) == 0
+            del flat, gradients, layer_gradients  # this batch's graph: the next round builds its own
             active = [i for i in active if running[i].probes < m.iterations
-                      and not (cycle_done and running[i].settled(m.tol))]
+                      and not (running[i].n >= MIN_ROUNDS and running[i].settled(m.tol))]
     return {layer.name: r.mean for layer, r in zip(m.layers, running)}, sum(r.probes for r in running)
 
 

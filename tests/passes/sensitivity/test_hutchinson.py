@@ -1,6 +1,8 @@
 """Hutchinson's estimate of each layer's Hessian-block trace against the exact trace,
 on tiny models imported from torch and from ONNX (both run by the torch executor), and
 the layers' ranking on a deeper one, whose layers' traces span two decades."""
+import math
+
 import numpy as np
 import onnx
 import pytest
@@ -12,7 +14,7 @@ from scipy.stats import spearmanr
 from qcompiler.frontends.fx import import_module
 from qcompiler.frontends.onnx import import_onnx
 from qcompiler.passes.sensitivity.data import Batch
-from qcompiler.passes.sensitivity.hessian import hessian_traces
+from qcompiler.passes.sensitivity.hessian import MIN_ROUNDS, PROBES_PER_ROUND, hessian_traces
 from qcompiler.passes.sensitivity.layers import quantizable_layers
 from qcompiler.passes.sensitivity.measurement import Measurement
 from qcompiler.passes.sensitivity.torch_model import TorchModel
@@ -111,3 +113,48 @@ def test_layers_rank_like_their_exact_traces():
     assert len(exact) == 7 and max(exact.values()) > 30 * min(exact.values())
     rho = spearmanr([estimated[k] for k in exact], list(exact.values()))[0]
     assert rho >= 0.95, (estimated, exact)
+
+
+class TwoLinear(torch.nn.Module):
+    """y = A x + B (3x): with the mean squared error the loss is quadratic in the weights, and
+    per sample the blocks are 2xxᵀ ⊗ I / outputs (A) and 18xxᵀ ⊗ I / outputs (B), so the
+    traces of the mean loss's blocks are 2·mean‖x‖² and 18·mean‖x‖², whatever the weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(6, 4, bias=False), torch.nn.Linear(6, 4, bias=False)
+
+    def forward(self, x):
+        return self.a(x) + self.b(x * 3.0)
+
+
+def quadratic_measurement(inputs, iterations, tol):
+    graph = import_module(TwoLinear().eval(), inputs[0][:2], dynamic_batch=True)
+    layers = quantizable_layers(graph)
+    batches = [Batch((x,), torch.from_numpy(RNG.standard_normal((len(x), 4)).astype(np.float32))) for x in inputs]
+    return Measurement(graph, layers, TorchModel(graph, layers), batches, (2, 4, 8), True, False,
+                       torch.Generator().manual_seed(0), iterations, tol)
+
+
+def test_estimate_is_unbiased_on_a_quadratic_with_known_block_traces():
+    """Two batches of 16 and 8 samples, the second scaled by √3: each sample's share of the mean
+    loss is what counts (a mean over the two batches would be ~1.2x the traces)."""
+    x = torch.from_numpy(RNG.standard_normal((24, 6)).astype(np.float32))
+    inputs = [x[:16], math.sqrt(3) * x[16:]]
+    m = quadratic_measurement(inputs, iterations=20000, tol=0.02)
+    estimated, _ = hessian_traces(m)
+    mean_square = float(torch.cat(inputs).square().sum(1).mean())
+    a, b = (estimated[layer.name] for layer in m.layers)
+    # stopped at a standard error of 2%: 3 standard errors
+    assert a == pytest.approx(2 * mean_square, rel=0.06) and b == pytest.approx(18 * mean_square, rel=0.06)
+
+
+def test_a_layer_stops_mid_pass_once_its_estimate_settles():
+    """Every batch holds the unit vectors e_0..e_5 scaled by 0.5: each block is a multiple of the
+    identity, so every probe gives the exact trace and both layers stop after the minimum rounds,
+    half way through the pass over eight batches."""
+    inputs = [0.5 * torch.eye(6) for _ in range(8)]
+    m = quadratic_measurement(inputs, iterations=1000, tol=0.01)
+    estimated, products = hessian_traces(m)
+    assert [estimated[layer.name] for layer in m.layers] == pytest.approx([2 * 0.25, 18 * 0.25], rel=1e-5)
+    assert products == 2 * MIN_ROUNDS * PROBES_PER_ROUND < 2 * 8 * PROBES_PER_ROUND
