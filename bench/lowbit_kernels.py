@@ -1,18 +1,19 @@
-"""Bit-serial Numba kernels (b1, i2 weights) against the Numba int8 kernel on the same shapes.
+"""Bit-serial Numba kernels (1- and 2-bit weights, 1-8-bit activations) against the Numba int8
+(u8×s8 VNNI) kernel on the same shapes.
 
-    python bench/lowbit_kernels.py [--repeats 20] [--no-write]
+    python bench/lowbit_kernels.py [--repeats 30] [--no-write]
 
-qconv2d 1×64×56×56 3×3 64→64 and qlinear 64×1024→1024 (the shapes of bench/numba_kernels.py),
-each at 8-, 4- and 2-bit activations: the i8-weight node runs the backend's int8 path
-(the u8×s8 VNNI kernels where the host has them), i2 and b1 nodes the bit-serial kernels
-(`kernels/bitserial.py`), whose work grows with activation planes × weight planes. On
-AVX-512 BW hosts both are also timed on the int16 4×4 tile kernels (`kernels/conv_im2col.py`,
-`kernels/linear.py`: the int8 path before the VNNI kernels) as a second baseline. Times are the prepared node (centring,
-padding, planes, kernel, requantization): the median process CPU time (what the
-speed-ups compare: the shared machine preempts wall time) and the fastest wall time of
-interleaved runs after warm-up, at 1 and 2 Numba threads. A last table times
-popcount(a AND b) summed over 2^20 words: llvm.ctpop (what the kernels use) vs SWAR
-bit tricks, both in a plain njit loop. Writes its section of bench/RESULTS.md unless --no-write.
+qconv2d 1×64×56×56 3×3 64→64 pad 1 and qlinear 64×1024→1024 (the shapes of
+bench/numba_kernels.py) as WxAy: W1 = b1 weights (±1), W2 = i2, A8 = u8, A2 = u2 and A1 =
+binary ±1 activations. The int8 and the A2/A8 rows time the prepared node (centring,
+padding, layout, kernel, requantization); the IR's integer convolutions take activations
+of 2 bits or more, so A1 rows time the same steps called directly (`ops/bitserial.py`:
+`np.pad` of the ±1 input, then `run_bitserial_conv` / `run_bitserial_linear`).
+Speed-ups are ratios of the median process CPU time of interleaved runs after warm-up,
+1 Numba thread (the machine is shared). A second table times the two register tiles
+alone on data in cache: the popcount tile (`kernels/bitserial_tile.py`) per WxAy and the
+VNNI tile (`kernels/vnni_tile.py`), in products per CPU second.
+Writes its section of bench/RESULTS.md unless --no-write.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -27,35 +29,41 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")  # see bench/numba_k
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
-from llvmlite import ir  # noqa: E402
-from numba import njit, types  # noqa: E402
-from numba.extending import intrinsic  # noqa: E402
+from numba import njit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_description, interleaved_samples, markdown_table, write_section  # noqa: E402
 
-from qcompiler.backends.numba.kernels.conv_im2col import qconv2d_im2col_tiled_kernel  # noqa: E402
-from qcompiler.backends.numba.kernels.linear import qproduct_tiled_kernel  # noqa: E402
-from qcompiler.backends.numba.kernels.tile16 import HAS_AVX512BW, LANES  # noqa: E402
+from qcompiler.backends.numba.kernels.bitserial_tile import WIDTH as BIT_WIDTH, popcount_tile  # noqa: E402
+from qcompiler.backends.numba.kernels.vnni_tile import WIDTH as VNNI_WIDTH, tile_u8_vectors  # noqa: E402
 from qcompiler.backends.numba.ops import INTEGER_STEPS  # noqa: E402
-from qcompiler.backends.numba.ops.common import attrs_of, requant_of, zero_point  # noqa: E402
-from qcompiler.backends.numba.ops.products import conv_input  # noqa: E402
-from qcompiler.backends.numba.weights import centred_int16_rows, pack_weight_rows, tiled_rows16  # noqa: E402
+from qcompiler.backends.numba.ops.bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear  # noqa
+from qcompiler.backends.numba.ops.common import requant_of  # noqa: E402
+from qcompiler.backends.numba.weights import pack_weight_rows  # noqa: E402
 from qcompiler.ir.core import Graph  # noqa: E402
 from qcompiler.ir.dense import Dense  # noqa: E402
-from qcompiler.ir.types import STORAGE_RANGES, QuantType  # noqa: E402
+from qcompiler.ir.types import STORAGE_BITS, STORAGE_RANGES, QuantType  # noqa: E402
 from qcompiler.numerics.fixed_point import quantize_multiplier  # noqa: E402
 
-HEADING = "Bit-serial Numba kernels: 1- and 2-bit weights vs the Numba int8 kernel (issue 14, item 3)"
+HEADING = "Bit-serial popcount tiles, outputs as lanes: W1A1 … W2A8 vs the VNNI int8 kernel (issue 14, item 3)"
 RNG = np.random.default_rng(0)
-ACTIVATIONS = {"u8": 128, "u4": 8, "u2": 2}
+ZERO_POINTS = {"u8": 128, "u2": 2, "b1": 0}
+# name -> (activation storage, weight storage); the goals of issue 14: binary >= 2x, 2-bit >= 1.5x
+COMBINATIONS = {"W1A1": ("b1", "b1"), "W1A2": ("u2", "b1"), "W2A1": ("b1", "i2"), "W2A2": ("u2", "i2"),
+                "W1A8": ("u8", "b1"), "W2A8": ("u8", "i2")}
+GOALS = {"b1": 2.0, "i2": 1.5}
+SHAPES = {
+    "qconv2d 1×64×56×56, 3×3, 64→64, pad 1": ("qconv2d", (1, 64, 56, 56), (64, 64, 3, 3), (1, 64, 56, 56),
+                                             {"pad": [1, 1, 1, 1]}, 64 * 64 * 9 * 56 * 56),
+    "qlinear 64×1024 → 1024": ("qlinear", (64, 1024), (1024, 1024), (64, 1024), {}, 64 * 1024 * 1024),
+}
 
 
 def qtype(storage, shape, scale, zp, axis=None):
     return QuantType(storage, "f32", shape, np.asarray(scale, np.float32), np.asarray(zp, np.int32), axis)
 
 
-def weight_storage(storage, shape):
+def random_storage(storage, shape):
     if storage == "b1":
         return RNG.choice(np.int32([-1, 1]), shape)
     lo, hi = STORAGE_RANGES[storage]
@@ -63,17 +71,18 @@ def weight_storage(storage, shape):
 
 
 def node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs):
-    """A one-node graph (its node) and its run-time inputs (storage, weights, bias)."""
-    lo, hi = STORAGE_RANGES[act]
-    x = RNG.integers(lo, hi + 1, x_shape).astype(np.int32)
-    w = weight_storage(w_storage, w_shape)
+    """A one-node graph (its node) and its run-time inputs (storage, weights, bias). Binary
+    activations cannot type a node: it is built with u2 ones and the caller swaps them."""
+    x = random_storage(act, x_shape)
+    w = random_storage(w_storage, w_shape)
     cout, k = w_shape[0], int(np.prod(w_shape[1:]))
     w_scale = np.full(cout, 0.01, np.float32)
     bias = RNG.integers(-2000, 2000, cout).astype(np.int32)
-    typical = np.sqrt(k) * (hi - lo) / np.sqrt(12) * max(w.std(), 0.5)
+    lo, hi = STORAGE_RANGES[act]
+    typical = np.sqrt(k) * max(hi - lo, 1) / np.sqrt(12) * max(w.std(), 0.5)
     mult, shift = quantize_multiplier(np.full(cout, 40 / typical))
     g = Graph(op)
-    xv = g.add_input("x", qtype(act, x_shape, 0.02, ACTIVATIONS[act]))
+    xv = g.add_input("x", qtype("u2" if act == "b1" else act, x_shape, 0.02, ZERO_POINTS[act]))
     wv = g.constant(w, type=qtype(w_storage, w_shape, w_scale, np.zeros(cout), axis=0))
     bv = g.constant(bias, type=qtype("i32", (cout,), 0.02 * w_scale, np.zeros(cout), axis=0))
     node = g.add(op, [xv, wv, bv], {**attrs, "multiplier": Dense(mult), "shift": Dense(shift),
@@ -82,131 +91,112 @@ def node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs):
     return node, [x, w, bias]
 
 
-def step_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs):
-    """The prepared node of `node_and_inputs` and its run-time inputs."""
-    node, inputs = node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs)
-    return INTEGER_STEPS[op](node), inputs
-
-
-SHAPES = {
-    "qconv2d 1×64×56×56, 3×3, 64→64, pad 1": ("qconv2d", (1, 64, 56, 56), (64, 64, 3, 3), (1, 64, 56, 56),
-                                             {"pad": [1, 1, 1, 1]}, 64 * 64 * 9 * 56 * 56),
-    "qlinear 64×1024 → 1024": ("qlinear", (64, 1024), (1024, 1024), (64, 1024), {}, 64 * 1024 * 1024),
-}
-
-
-def int16_tile(node, inputs):
-    """The int16 4×4 tile kernel (`kernels/conv_im2col.py` for the conv, `kernels/linear.py`
-    for the linear) on the i8 node: the int8 path before the u8×s8 VNNI kernels, kept as a
-    second baseline."""
-    x_t, w_t = node.inputs[0].type, node.inputs[1].type
+def binary_activation_run(node, inputs, pad):
+    """The bit-serial steps of `node` on ±1 activations, called directly."""
+    x, w, bias = inputs
+    w_t = node.inputs[1].type
     cout = w_t.shape[0]
-    weights = pack_weight_rows(inputs[1].reshape(cout, -1), w_t, np.zeros(cout, np.int32), "bench")
-    rows16 = tiled_rows16(centred_int16_rows(weights), 1, LANES)
+    weights = pack_weight_rows(w.reshape(cout, -1), w_t, np.zeros(cout, np.int32), "bench")
     rq = requant_of(node, cout)
-    x, bias = inputs[0], inputs[2]
+    x_t = qtype("b1", x.shape, 0.02, 0)
+    if node.op == "qlinear":
+        plan = bitserial_plan(w_t, weights, x_t, 1)
+        return lambda: run_bitserial_linear(plan, x, bias, rq)
+    kernel = tuple(w_t.shape[2:])
+    plan = bitserial_plan(w_t, weights, x_t, 1, kernel)
 
     def conv():
-        kernel = tuple(w_t.shape[2:])
-        xc, out_hw, stride, dilation = conv_input(node, attrs_of(node), x_t, x, kernel, np.int16)
-        out = np.empty((xc.shape[0], cout) + out_hw, np.int32)
-        qconv2d_im2col_tiled_kernel(xc, rows16, kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1],
-                                    bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+        xc = np.pad(x.astype(np.int16), [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+        out = np.empty((x.shape[0], cout, xc.shape[2] - kernel[0] + 1, xc.shape[3] - kernel[1] + 1), np.int32)
+        run_bitserial_conv(plan, xc, kernel, (1, 1), (1, 1), bias, rq, out)
         return out
 
-    def linear():
-        xc = np.zeros((1, -(-x.shape[0] // 4) * 4, rows16.shape[-1]), np.int16)
-        xc[0, :x.shape[0], :x.shape[1]] = x - zero_point(x_t)
-        out = np.empty((1, x.shape[0], cout), np.int32)
-        qproduct_tiled_kernel(xc, rows16[0], bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode,
-                              out)
-        return out[0]
-
-    return conv if node.op == "qconv2d" else linear
+    return conv
 
 
 def kernel_rows(repeats):
     rows = []
     for name, (op, x_shape, w_shape, out_shape, attrs, macs) in SHAPES.items():
-        for act in ACTIVATIONS:
-            runs = {}
-            for w_storage in ("i8", "i2", "b1"):
-                node, inputs = node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs)
+        runs = {}
+        for label, (act, w_storage) in {"int8 VNNI": ("u8", "i8"), **COMBINATIONS}.items():
+            node, inputs = node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs)
+            if act == "b1":
+                runs[label] = binary_activation_run(node, inputs, attrs.get("pad", [0])[0])
+            else:
                 step = INTEGER_STEPS[op](node)
-                runs[w_storage] = (lambda s=step, a=inputs: s(a))
-                if w_storage == "i8" and HAS_AVX512BW:
-                    runs["i8 int16 tile"] = int16_tile(node, inputs)
-                    assert np.array_equal(runs["i8 int16 tile"](), step(inputs)[0])
-            for threads in (1, 2):
-                numba.set_num_threads(threads)
-                samples = interleaved_samples(runs, repeats)
-                best = {k: min(w for w, _ in t) * 1e3 for k, t in samples.items()}
-                cpu = {k: sorted(c for _, c in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
-                for w_storage in runs:
-                    ratios = [f"{cpu[base] / cpu[w_storage]:.2f}" if w_storage in ("i2", "b1") else "-"
-                              for base in ("i8", "i8 int16 tile") if base in runs]
-                    rows.append([name, f"{act} / {w_storage}", threads, f"{best[w_storage]:.2f}",
-                                 f"{cpu[w_storage]:.2f}", f"{macs / cpu[w_storage] / 1e6:.1f}", *ratios])
+                runs[label] = (lambda s=step, a=inputs: s(a))
+        samples = interleaved_samples(runs, repeats)
+        cpu = {k: sorted(c for _, c in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
+        for label in runs:
+            act, w_storage = COMBINATIONS.get(label, ("u8", "i8"))
+            ratio = cpu["int8 VNNI"] / cpu[label]
+            goal = GOALS.get(w_storage)
+            verdict = "-" if goal is None else f"{'met' if ratio >= goal else 'missed'} (>= {goal}x)"
+            rows.append([name, label, f"{cpu[label]:.3f}", f"{macs / cpu[label] / 1e6:.1f}",
+                         "-" if label == "int8 VNNI" else f"{ratio:.2f}", verdict])
     return rows
 
 
-@intrinsic
-def _ctpop(typingctx, x):
-    def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
-        return builder.call(fn, args)
-    return types.uint64(types.uint64), codegen
+@njit(cache=True)
+def _popcount_tiles(rows, vectors, offsets, planes, out, reps):
+    for _ in range(reps):
+        for b in range(out.shape[1] // BIT_WIDTH):
+            popcount_tile(rows, vectors, b * BIT_WIDTH * 8, offsets, 8 * 4096, planes, offsets.size, out, b * BIT_WIDTH)
 
 
 @njit(cache=True)
-def popcount_ctpop(a, b):
-    total = np.uint64(0)
-    for i in range(a.size):
-        total += _ctpop(a[i] & b[i])
-    return total
+def _vnni_tiles(rows, vectors, offsets, out, reps):
+    for _ in range(reps):
+        for b in range(out.shape[1] // VNNI_WIDTH):
+            tile_u8_vectors(rows, vectors, b * VNNI_WIDTH * 4, offsets, 64, offsets.size, out, b * VNNI_WIDTH)
 
 
-@njit(cache=True)
-def popcount_swar(a, b):
-    total = np.uint64(0)
-    for i in range(a.size):
-        v = a[i] & b[i]
-        v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
-        v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
-        v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-        total += (v * np.uint64(0x0101010101010101)) >> np.uint64(56)
-    return total
-
-
-def popcount_rows(repeats):
-    a, b = (RNG.integers(0, 2**63, 2**20, dtype=np.uint64) for _ in range(2))
-    assert popcount_ctpop(a, b) == popcount_swar(a, b)
-    samples = interleaved_samples({"llvm.ctpop": lambda: popcount_ctpop(a, b),
-                                   "SWAR": lambda: popcount_swar(a, b)}, repeats)
-    return [[name, f"{sorted(w for w, _ in t)[len(t) // 2] * 1e3:.3f}",
-             f"{2**26 / sorted(w for w, _ in t)[len(t) // 2] / 1e9:.1f}"] for name, t in samples.items()]
+def tile_rows(repeats):
+    """Products per CPU second of each register tile alone, K = 576 (the conv's 64 channels × 9 taps),
+    256 positions, operands in cache."""
+    k, positions, reps = 576, 256, 200
+    offsets64 = (np.arange(k // 64) * 8 * 512).astype(np.int64)  # one 64-channel word per step
+    offsets8 = (np.arange(k // 4) * 1024).astype(np.int64)       # four channels per step
+    words = RNG.integers(0, 2**63, 8 * 4096 + 8 * 512 * 9 + 8 * positions, dtype=np.uint64)
+    bytes_ = RNG.integers(0, 256, 1024 * (k // 4) + 4 * positions).astype(np.uint8)
+    bit_rows = RNG.integers(0, 2**63, (4, k // 64), dtype=np.uint64)
+    runs, products = {}, {}
+    for label, (act, w_storage) in COMBINATIONS.items():
+        planes, weight_planes = STORAGE_BITS[act], STORAGE_BITS[w_storage]
+        out = np.empty((4, positions), np.int64)
+        runs[label] = (lambda p=planes, o=out: _popcount_tiles(bit_rows, words, offsets64, p, o, reps))
+        products[label] = 4 // weight_planes * positions * k * reps
+    vnni_rows, vnni_out = RNG.integers(-128, 128, (4, k)).astype(np.int8), np.empty((4, positions), np.int32)
+    runs["int8 VNNI"] = lambda: _vnni_tiles(vnni_rows, bytes_, offsets8, vnni_out, reps)
+    products["int8 VNNI"] = 4 * positions * k * reps
+    for run in runs.values():
+        run()
+    samples = interleaved_samples(runs, repeats)
+    rate = {k_: products[k_] / (sorted(c for _, c in t)[len(t) // 2]) / 1e9 for k_, t in samples.items()}
+    return [[label, f"{rate[label]:.0f}", "-" if label == "int8 VNNI" else f"{rate[label] / rate['int8 VNNI']:.2f}"]
+            for label in ["int8 VNNI", *COMBINATIONS]]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    numba.set_num_threads(1)
     load = Path("/proc/loadavg").read_text().split()[:3]
-    kernels = markdown_table(["op", "activations / weights", "threads", "min wall ms", "median CPU ms",
-                              "GMAC per CPU s", "CPU speed-up vs i8 step", "vs i8 int16 tile"],
-                             kernel_rows(args.repeats), "llrrrrrr")
-    popcounts = markdown_table(["popcount(a & b), 2^20 words", "median ms", "Gbit/s"], popcount_rows(args.repeats),
-                               "lrr")
+    started = time.time()
+    kernels = markdown_table(["op", "weights × activations", "median CPU ms", "GMAC per CPU s",
+                              "speed-up vs int8 VNNI", "goal"], kernel_rows(args.repeats), "llrrrl")
+    tiles = markdown_table(["tile alone, K = 576", "GMAC per CPU s", "vs VNNI tile"], tile_rows(args.repeats), "lrr")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
     cpu = cpu_description(("avx2", "avx512_vnni", "avx512_vpopcntdq", "avx512bw"))
+    end_load = Path("/proc/loadavg").read_text().split()[:3]
     body = (f"Command (from the repository root): `python bench/lowbit_kernels.py --repeats {args.repeats}` "
-            f"({date.today()}, bench at commit {commit}); load average at start {' '.join(load)} on the shared "
-            f"2-core machine, so wall times are inflated: speed-ups are ratios of the median process CPU time "
-            f"(summed over threads), wall times the fastest of the interleaved runs.\n\n"
-            f"CPU: {cpu}; numba {numba.__version__} ({numba.threading_layer()} threading layer)\n\n"
-            f"{kernels}\n\n{popcounts}\n")
+            f"({date.today()}, bench at commit {commit}, {time.time() - started:.0f} s); load average "
+            f"{' '.join(load)} at start, {' '.join(end_load)} at the end, on the shared 2-core machine: "
+            f"only same-run ratios of median process CPU time count. 1 Numba thread.\n\n"
+            f"CPU: {cpu}; numba {numba.__version__}\n\n{kernels}\n\n{tiles}\n")
     print(body)
     if not args.no_write:
         write_section(HEADING, body)

@@ -17,7 +17,7 @@ bit for bit. The caller folds s_a and e into `plane_coef`, `x_coef`, `channel_co
 Each task (image, group, block of ROWS weight rows = whole channels) runs the tile over
 blocks of WIDTH positions of the output plane in full padded width (columns ox >= OW
 computed and discarded, as in `conv_vnni.py`), then finishes and requantizes one channel
-row at a time in vector loops.
+row at a time in vector loops (`requant_vector.shift_rounded`).
 """
 from __future__ import annotations
 
@@ -29,10 +29,12 @@ from .requant_vector import shift_rounded
 
 
 @njit(cache=True)
-def window_sums(sums, nulls, tap_phase, tap_shift, positions, binary, x_sum, null_taps, border, border_count):
+def window_sums(sums, nulls, tap_phase, tap_shift, positions, binary, x_sum, null_taps, border, kinds, counts):
     """For every image·group and output position p < positions (p = oy·Ws + ox): x_sum = Σ b over its
-    window; with binary inputs null_taps[p] = the bitmask of taps reading a null input, and
-    border[:border_count] the positions with any."""
+    window. With binary inputs, null_taps[p] = the bitmask of taps reading a null input; the
+    positions with any are border[:, 0], their mask's index in `kinds` border[:, 1]; counts =
+    (border positions, kinds). A zero-padded window has a few kinds (edges, corners), so the
+    kernel sums a channel's correction once per kind, not once per position."""
     for ng in range(sums.shape[0]):  # a few µs each: a parallel launch would cost more
         total = x_sum[ng]
         total[:] = 0
@@ -48,21 +50,27 @@ def window_sums(sums, nulls, tap_phase, tap_shift, positions, binary, x_sum, nul
                 bit = np.int64(1) << t
                 for p in range(positions):
                     mask[p] |= bit * flags[p]
-            count = 0
+            n_border, n_kinds = 0, 0
             for p in range(positions):
                 if mask[p]:
-                    border[ng, count] = p
-                    count += 1
-            border_count[ng] = count
+                    kind = 0
+                    while kind < n_kinds and kinds[ng, kind] != mask[p]:
+                        kind += 1
+                    if kind == n_kinds:
+                        kinds[ng, kind] = mask[p]
+                        n_kinds += 1
+                    border[ng, n_border, 0], border[ng, n_border, 1] = p, kind
+                    n_border += 1
+            counts[ng, 0], counts[ng, 1] = n_border, n_kinds
 
 
 @njit(parallel=True, cache=True)
-def qconv2d_bitserial_kernel(images, w_rows, offsets, group_bytes, plane_stride, planes, ws, x_sum, null_taps, border,
-                             border_count, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp,
+def qconv2d_bitserial_kernel(images, w_rows, offsets, group_bytes, plane_stride, planes, ws, x_sum, border, kinds,
+                             counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp,
                              lo, hi, mode, out):
     """images: uint64 [N, words] (`bitserial_planes.activation_planes`, one image per row);
     w_rows: uint64 [groups, R, T] (`weight_rows`); offsets: int64 [T] bytes from a group's
-    first word; x_sum, null_taps, border, border_count: `window_sums`; out: [N, Cout, OH, OW]."""
+    first word; x_sum, border, kinds, counts: `window_sums`; out: [N, Cout, OH, OW]."""
     n_batch, cout, oh, ow = out.shape
     groups, steps = w_rows.shape[0], offsets.size
     n_w = plane_coef.size
@@ -80,26 +88,33 @@ def qconv2d_bitserial_kernel(images, w_rows, offsets, group_bytes, plane_stride,
             popcount_tile(w_rows[g, j0:j0 + ROWS], images[n], g * group_bytes + b * WIDTH * 8, offsets, plane_stride,
                           planes, steps, plane, b * WIDTH)
         acc = np.empty(positions, np.int64)
+        requantized = np.empty(positions, np.int32)
+        correction = np.empty(kinds.shape[1], np.int64)
+        zp, low, high = np.int64(y_zp), np.int64(lo), np.int64(hi)
         xs = x_sum[ng]
         for cc in range(min(ROWS // n_w, cout_g - j0 // n_w)):
             oc = g * cout_g + j0 // n_w + cc
             per_x, constant = x_coef[oc], channel_const[oc] + bias[oc]
-            low = plane[cc * n_w]
+            counts0 = plane[cc * n_w]
             if n_w == 1:
                 c0 = plane_coef[0]
                 for p in range(positions):
-                    acc[p] = per_x * xs[p] + constant + c0 * low[p]
+                    acc[p] = per_x * xs[p] + constant + c0 * counts0[p]
             else:  # two weight planes, as in every 2-bit storage
-                high, c0, c1 = plane[cc * n_w + 1], plane_coef[0], plane_coef[1]
+                counts1, c0, c1 = plane[cc * n_w + 1], plane_coef[0], plane_coef[1]
                 for p in range(positions):
-                    acc[p] = per_x * xs[p] + constant + c0 * low[p] + c1 * high[p]
-            for k in range(border_count[ng]):
-                p = border[ng, k]
-                for t in range(tap_coef.shape[1]):
-                    if (null_taps[ng, p] >> t) & 1:
-                        acc[p] -= tap_coef[oc, t]
+                    acc[p] = per_x * xs[p] + constant + c0 * counts0[p] + c1 * counts1[p]
+            if counts[ng, 0]:  # binary inputs: windows reading null inputs
+                for kind in range(counts[ng, 1]):
+                    correction[kind] = 0
+                    for t in range(tap_coef.shape[1]):
+                        correction[kind] += ((kinds[ng, kind] >> t) & 1) * tap_coef[oc, t]
+                for k in range(counts[ng, 0]):
+                    acc[border[ng, k, 0]] -= correction[border[ng, k, 1]]
             m, s = np.int64(multiplier[oc]), np.int64(shift[oc])
+            for p in range(positions):  # one contiguous run (discarded columns included): vectorizes, short rows not
+                requantized[p] = np.int32(min(max(shift_rounded(acc[p] * m, s, mode) + zp, low), high))
             for oy in range(oh):  # loops from 0 over slices: no negative-index checks, so they vectorize
-                row, source = out[n, oc, oy], acc[oy * ws:oy * ws + ow]
+                row, source = out[n, oc, oy], requantized[oy * ws:oy * ws + ow]
                 for ox in range(ow):
-                    row[ox] = np.int32(min(max(shift_rounded(source[ox] * m, s, mode) + y_zp, lo), hi))
+                    row[ox] = source[ox]

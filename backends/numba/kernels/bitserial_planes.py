@@ -25,59 +25,69 @@ WEIGHT_PLANES = {
     "u2": ((1, 2), 0),
     "b1": ((2,), -1),    # ±1 stored: bit = (s == +1), s = 2·bit - 1
 }
+_ROW_CHUNKS = 8  # parallel tasks per image and group: a task per padded row doubled the time at 1 thread
+
+
 @njit(parallel=True, cache=True)
 def activation_planes(xc, z_u, a_shift, planes, groups, sh, sw, ws, used, words, sums, nulls):
     """xc: centred padded input [N, C, Hp, Wp] (int16); words: uint64 [N, sh·sw, groups·CW·A, L]
     (CW = channel words per group); sums[n·groups + g, phase, p] = Σ_c b over the group's
     channels; nulls[n·groups + g, phase, p] = 1 where a binary input holds 0 (padding: no
     sign bit; the caller corrects for its taps). Words beyond a phase plane's positions are
-    left as they are: only discarded outputs read them. One task per (image, group, padded row)."""
+    left as they are: only discarded outputs read them. Tasks are runs of padded rows."""
     n_batch, channels, hp, wp = xc.shape
     cin_g = channels // groups
     cw = words.shape[2] // (groups * planes)
-    for task in prange(n_batch * groups * hp):
-        ng, y = task // hp, task % hp
+    chunks = min(hp, _ROW_CHUNKS)
+    for task in prange(n_batch * groups * chunks):
+        ng, chunk = task // chunks, task % chunks
         n, g = ng // groups, ng % groups
-        py, yr = y % sh, y // sh
-        for px in range(sw):
-            phase = py * sw + px
-            if not used[phase]:
-                continue
-            columns = (wp - px + sw - 1) // sw
-            first = yr * ws
-            total = sums[ng, phase, first:first + columns]
-            total[:] = 0
-            bits = np.zeros((planes, columns), np.uint64)
-            value = np.empty(columns, np.uint64)
-            for q in range(cw):
-                bits[:] = 0
-                for c in range(min(64, cin_g - 64 * q)):
-                    source = xc[n, g * cin_g + 64 * q + c, y]
-                    if sw == 1:  # a literal step: LLVM vectorizes the inlined loop
-                        _or_channel(bits, total, value, source, px, 1, z_u, a_shift, np.uint64(c))
-                    else:
-                        _or_channel(bits, total, value, source, px, sw, z_u, a_shift, np.uint64(c))
-                for i in range(planes):
-                    words[n, phase, (g * cw + q) * planes + i, first:first + columns] = bits[i]
-            if a_shift:
-                flags = nulls[ng, phase, first:first + columns]
-                source = xc[n, g * cin_g, y]
-                for j in range(columns):
-                    flags[j] = source[px + sw * j] == 0
+        for y in range(chunk * hp // chunks, (chunk + 1) * hp // chunks):
+            _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, used, words, sums, nulls)
+
+
+@njit(cache=True)
+def _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, used, words, sums, nulls):
+    """`activation_planes` for padded row y of image n, group g."""
+    wp = xc.shape[3]
+    py, yr = y % sh, y // sh
+    for px in range(sw):
+        phase = py * sw + px
+        if not used[phase]:
+            continue
+        columns = (wp - px + sw - 1) // sw
+        first = yr * ws
+        total = np.zeros(columns, np.int64)
+        bits = np.zeros((planes, columns), np.uint64)
+        for q in range(cw):
+            bits[:] = 0
+            for c in range(min(64, cin_g - 64 * q)):
+                source = xc[n, g * cin_g + 64 * q + c, y]
+                if sw == 1:  # plain indexing from 0: LLVM vectorizes the inlined loop
+                    _or_channel(bits, total, source, z_u, a_shift, np.uint64(c))
+                else:
+                    _or_channel(bits, total, source[px::sw], z_u, a_shift, np.uint64(c))
+            for i in range(planes):
+                words[n, phase, (g * cw + q) * planes + i, first:first + columns] = bits[i]
+        sums[ng, phase, first:first + columns] = total
+        if a_shift:
+            flags = nulls[ng, phase, first:first + columns]
+            source = xc[n, g * cin_g, y]
+            for j in range(columns):
+                flags[j] = source[px + sw * j] == 0
 
 
 @njit(inline="always", cache=True)
-def _or_channel(bits, total, value, source, start, step, z_u, a_shift, c):
-    """bits[i, j] |= bit i of b << c and total[j] += b, for b the bits of source[start + step·j]
-    (value: scratch for b). One pass per plane, each a plain vector loop."""
+def _or_channel(bits, total, source, z_u, a_shift, c):
+    """bits[i, j] |= bit i of b << c and total[j] += b, for b the bits of source[j]: one plain
+    vector loop per plane, b computed again in each (cheaper than a scratch row)."""
     for j in range(total.size):
-        b = (np.int64(source[start + step * j]) + z_u) >> a_shift
-        total[j] += b
-        value[j] = np.uint64(b)
+        total[j] += (np.int64(source[j]) + z_u) >> a_shift
     for i in range(bits.shape[0]):
         row, down = bits[i], np.uint64(i)
         for j in range(total.size):
-            row[j] |= ((value[j] >> down) & np.uint64(1)) << c
+            b = np.uint64((np.int64(source[j]) + z_u) >> a_shift)
+            row[j] |= ((b >> down) & np.uint64(1)) << c
 
 
 def weight_rows(storage: np.ndarray, kind: str, groups: int, kernel: tuple, rows_multiple: int) -> np.ndarray:

@@ -105,15 +105,17 @@ def run_bitserial_conv(plan: BitserialPlan, centred: np.ndarray, kernel, stride,
     activation_planes(np.ascontiguousarray(centred, np.int16), plan.z_u, plan.a_shift, plan.planes, groups, stride[0],
                       stride[1], layout.ws, layout.used, words, sums, nulls)
     positions = out.shape[2] * layout.ws
-    x_sum = np.empty((n_batch * groups, positions), np.int64)
-    null_taps = np.empty((n_batch * groups, positions) if binary else (1, 1), np.int64)
-    border = np.empty((n_batch * groups, positions) if binary else (1, 1), np.int64)
-    border_count = np.zeros(n_batch * groups, np.int64)
-    window_sums(sums, nulls, layout.tap_phase, layout.tap_shift, positions, binary, x_sum, null_taps, border,
-                border_count)
+    images = n_batch * groups
+    x_sum = np.empty((images, positions), np.int64)
+    border_shape = (images, positions) if binary else (1, 1)
+    null_taps, kinds = np.empty(border_shape, np.int64), np.empty(border_shape, np.int64)
+    border = np.empty(border_shape + (2,), np.int64)
+    counts = np.zeros((images, 2), np.int64)
+    window_sums(sums, nulls, layout.tap_phase, layout.tap_shift, positions, binary, x_sum, null_taps, border, kinds,
+                counts)
     qconv2d_bitserial_kernel(words.reshape(n_batch, -1), plan.w_rows, layout.offsets,
                              plan.channel_words * plan.planes * layout.length * 8, layout.length * 8, plan.planes,
-                             layout.ws, x_sum, null_taps, border, border_count, plan.plane_coef, plan.x_coef,
+                             layout.ws, x_sum, border, kinds, counts, plan.plane_coef, plan.x_coef,
                              plan.channel_const, plan.tap_coef, bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo,
                              rq.hi, rq.mode, out)
 
