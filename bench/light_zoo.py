@@ -2,14 +2,15 @@
 int8 output SQNR against fp32, qcompiler vs onnxruntime's quantize_static, side by side.
 
     python bench/light_zoo.py [--target x86-vnni] [--method mse] [--models resnet50,vgg19] [--calibration 4] [--test 8]
-        [--perturb K]
+        [--perturb K] [--pipeline PASSES]
 
 Both quantizers calibrate on the same images and are scored on the same other images
 against the fp32 model run in onnxruntime: on the model's output (softmax probabilities,
 DenseNet's logits) and on the logits its last Softmax reads, which with random weights
 say more (a peaked softmax turns small logit errors into large probability errors). qcompiler: the target's default pipeline with
 `calibrate{method=<--method>}` (default mse, the targets' own; minmax is ORT's), scored on
-its Numba executor (cm(x)) and on its QDQ export run in onnxruntime.
+its Numba executor (cm(x)) and on its QDQ export run in onnxruntime; `--pipeline` gives
+qcompiler's whole pipeline instead (then `--method` is ignored).
 onnxruntime: the model converted to opset 13 (quantize_static only goes to 11, where
 per-channel DequantizeLinear does not exist), quant_pre_process, quantize_static: QDQ,
 activations u8, weights s8 per channel, MinMax. Each quantizer runs in its own process, so peak RSS is its own
@@ -80,21 +81,16 @@ def _spread(model, images: np.ndarray, draws: int, run) -> list:
     return [float(sqnr_db(_run_onnx(model, x)[0], run(x))) for x in copies]
 
 
-def run_qcompiler(name: str, target: str, method: str, n_cal: int, n_test: int, draws: int = 0) -> dict:
+def run_qcompiler(name: str, target: str, pipeline: str, n_cal: int, n_test: int, draws: int = 0) -> dict:
     import onnx
 
     import qcompiler
-    from qcompiler.targets import get_target
     from qcompiler.testing.light_zoo import compiled_logits, light_images, light_model
 
     model = light_model(name)
     calibration, test = light_images(n_cal, seed=1), light_images(n_test, seed=2)
     reference = _run_onnx(model, test)
     start = time.perf_counter()
-    default = get_target(target).default_pipeline
-    if DEFAULT_CALIBRATION not in default:
-        raise SystemExit(f"target {target}'s default pipeline has no {DEFAULT_CALIBRATION} to replace: {default}")
-    pipeline = default.replace(DEFAULT_CALIBRATION, f"calibrate{{method={method}}}")
     cm = qcompiler.compile(model, target=target, calibration=calibration, pipeline=pipeline, progress=False,
                            dynamic_batch=False)
     seconds = time.perf_counter() - start
@@ -133,8 +129,19 @@ def run_onnxruntime(name: str, n_cal: int, n_test: int, draws: int = 0) -> dict:
     return {"ort": _score(reference, got), "seconds": seconds, "rss_gb": rss, "spread": spread}
 
 
+def qcompiler_pipeline(target: str, method: str) -> str:
+    """The target's default pipeline with `calibrate{method=<method>}`."""
+    from qcompiler.targets import get_target
+
+    default = get_target(target).default_pipeline
+    if DEFAULT_CALIBRATION not in default:
+        raise SystemExit(f"target {target}'s default pipeline has no {DEFAULT_CALIBRATION} to replace: {default}")
+    return default.replace(DEFAULT_CALIBRATION, f"calibrate{{method={method}}}")
+
+
 def _child(args, which: str, name: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", which, "--models", name, "--target", args.target, "--method", args.method,
+    cmd = [sys.executable, __file__, "--child", which, "--models", name, "--target", args.target,
+           "--pipeline", args.pipeline,
            "--calibration", str(args.calibration), "--test", str(args.test), "--perturb", str(args.perturb)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -148,20 +155,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", default="x86-vnni")
     parser.add_argument("--method", default="mse", help="qcompiler's calibration method")
+    parser.add_argument("--pipeline", help="qcompiler's whole pipeline (default: the target's, calibrate{method=--method})")
     parser.add_argument("--models", default=",".join(LIGHT_ZOO))
     parser.add_argument("--calibration", type=int, default=4, help="calibration images")
     parser.add_argument("--test", type=int, default=8, help="test images")
     parser.add_argument("--perturb", type=int, default=0, help="also score on this many perturbed test copies")
     parser.add_argument("--child", choices=["qcompiler", "onnxruntime"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.pipeline = args.pipeline or qcompiler_pipeline(args.target, args.method)
     if args.child == "qcompiler":
-        print(json.dumps(run_qcompiler(args.models, args.target, args.method, args.calibration, args.test, args.perturb)))
+        print(json.dumps(run_qcompiler(args.models, args.target, args.pipeline, args.calibration, args.test, args.perturb)))
         return
     if args.child == "onnxruntime":
         print(json.dumps(run_onnxruntime(args.models, args.calibration, args.test, args.perturb)))
         return
     print(f"CPU: {cpu_description()}")
-    print(f"target {args.target}, qcompiler calibrate{{method={args.method}}}; {args.calibration} calibration "
+    print(f"target {args.target}, qcompiler {args.pipeline}; {args.calibration} calibration "
           f"images (seed 1), {args.test} test images (seed 2)\n")
     header, align = (HEADER + [SPREAD.format(args.perturb)], ALIGN + "r") if args.perturb else (HEADER, ALIGN)
     rows = []

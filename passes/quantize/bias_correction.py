@@ -1,10 +1,18 @@
-"""bias-correct: fold the mean output shift that weight quantization causes into the bias.
+"""bias-correct: fold the mean output shift that quantization causes into the bias.
 
 For a conv / linear layer with quantized weights Q(W), the expected output moves by
 E[(W - Q(W)) x] per output channel (Nagel et al., "Data-Free Quantization", empirical
 bias correction). The layer's inputs x come from running the fake-quant graph on
 calibration data (what the layer will see once deployed); the shift is measured before
 any fused activation and added to the bias (a bias is created where there is none).
+With `drift=true` the shift is the float model's mean output minus the quantized
+graph's, layer by layer, so it also takes the drift of the layer's inputs (bias_drift.py).
+
+The layer is linear in x, so only the mean input is needed (layer_input_mean.py): the
+default form costs one streamed forward pass of the fake-quant graph (values freed after
+their last reader, as in `calibrate`). A mean over fewer than `min_values` sample
+positions (a classifier on a few calibration images) is mostly sampling noise: such a
+layer keeps its bias, with a note.
 
 It needs the float weights, which `quantize` keeps in the weight constant's meta cache:
 run it in the same pipeline, after `quantize`.
@@ -15,18 +23,19 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from qcompiler.ir.core import Graph, Node
-from qcompiler.ir.ops.fused import FUSED_ACTIVATION_ATTRS
 from qcompiler.ir.ops.infer import plain
-from qcompiler.ir.registry import run_reference
 from qcompiler.ir.types import QuantType, numpy_dtype
 from qcompiler.numerics.affine import dequantize
 from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
-from qcompiler.runtime.reference import as_float, bind_inputs, run_node
+from qcompiler.runtime.reference import as_float, release_plan, stream_graph
 
-from ..calibration.data import calibration_batches
+from ..calibration.data import MemoryBoundBatches, calibration_batches
+from .bias_drift import drift_shifts
 from .errors import QuantizeError
+from .layer_input_mean import LayerInputMean
 
 LAYERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
 
@@ -35,17 +44,22 @@ LAYERS = ("conv1d", "conv2d", "conv_transpose2d", "linear")
 @dataclass(frozen=True)
 class BiasCorrect(Pass):
     """`samples` caps the calibration samples used (None: all), `batch` sizes the
-    batches a whole array is cut into."""
+    batches a whole array is cut into, `batch_mb` bounds the activations alive at once
+    (the default form), `drift` also corrects the drift of each layer's inputs,
+    `min_values` is the fewest sample positions a layer's mean is trusted on."""
 
     name: ClassVar[str] = "bias-correct"
     samples: Optional[int] = 256
     batch: int = 32
+    batch_mb: int = 128
+    drift: bool = False
+    min_values: int = 64
 
     def __post_init__(self):
-        if self.samples is not None and self.samples < 1:
-            raise ValueError(f"samples must be at least 1, got {self.samples}")
-        if self.batch < 1:
-            raise ValueError(f"batch must be at least 1, got {self.batch}")
+        for option in ("samples", "batch", "batch_mb", "min_values"):
+            value = getattr(self, option)
+            if value is not None and value < 1:
+                raise ValueError(f"{option} must be at least 1, got {value}")
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         layers = [n for n in graph.nodes if _quantized_layer(n)]
@@ -54,23 +68,48 @@ class BiasCorrect(Pass):
         if ctx.calibration is None:
             raise QuantizeError("bias-correct needs calibration data: pass calibration=... (the same forms "
                                 "calibrate accepts)")
-        errors = {id(n): _weight_error(n) for n in layers}
-        sums = {id(n): 0.0 for n in layers}
-        counts = {id(n): 0 for n in layers}
+        errors = {id(n): _weight_error(n) for n in layers}  # before the run: a missing cache costs no time
         batches, total = calibration_batches(ctx.calibration, graph, samples=self.samples, batch=self.batch)
+        corrected, skipped = [], []
+
+        def apply(node: Node, shift: np.ndarray, positions: int) -> bool:
+            if positions < self.min_values:
+                skipped.append(f"%{node.outputs[0].name} ({positions})")
+                return False
+            _add_to_bias(graph, node, shift)
+            corrected.append(node.outputs[0].name)
+            return True
+
+        # one BLAS thread, as in calibrate: the products are per sample and small
+        with threadpool_limits(limits=1, user_api="blas"):
+            if self.drift:
+                batches = list(ctx.progress.iterate(batches, desc="bias-correct", total=total))
+                drift_shifts(graph, layers, batches, lambda n: _float_weight(n, errors[id(n)]), apply)
+            else:
+                self._correct_weight_error(graph, layers, errors, batches, total, ctx, apply)
+        if skipped:
+            ctx.note(f"bias-correct: {', '.join(skipped)} kept their bias: a mean over fewer than "
+                     f"{self.min_values} sample positions (in brackets) is mostly noise; give more samples")
+        return PassResult(bool(corrected), {"corrected": corrected})
+
+    def _correct_weight_error(self, graph: Graph, layers: list, errors: dict, batches, total, ctx, apply) -> None:
+        inputs = {id(n.inputs[0]): LayerInputMean() for n in layers}
+        plan, chunks = release_plan(graph), MemoryBoundBatches(graph, self.batch_mb << 20)
+
+        def observe(v, a):
+            if id(v) in inputs:
+                inputs[id(v)].add(as_float(a, v.type))
+
         for arrays in ctx.progress.iterate(batches, desc="bias-correct", total=total):
-            env = bind_inputs(graph, arrays)
-            for node in graph.nodes:
-                args = [env[id(v)] if v is not None else None for v in node.inputs]
-                if id(node) in errors:
-                    shift, n = _output_shift(node, as_float(args[0], node.inputs[0].type), errors[id(node)])
-                    sums[id(node)] = sums[id(node)] + shift
-                    counts[id(node)] += n
-                for v, a in zip(node.outputs, run_node(node, args)):
-                    env[id(v)] = np.asarray(a)
+            for chunk in chunks.split(arrays):
+                chunks.record(chunk, stream_graph(graph, chunk, observe, plan).peak_bytes)
         for node in layers:
-            _add_to_bias(graph, node, sums[id(node)] / max(counts[id(node)], 1))
-        return PassResult(True, {"corrected": [n.outputs[0].name for n in layers]})
+            apply(node, *inputs[id(node.inputs[0])].mean_output(node, errors[id(node)]))
+
+
+def _float_weight(node: Node, error: np.ndarray) -> np.ndarray:
+    w = node.inputs[1]
+    return dequantize(w.producer.attrs["value"].array, w.type) + error
 
 
 def _quantized_layer(node: Node) -> bool:
@@ -93,15 +132,7 @@ def _weight_error(node: Node) -> np.ndarray:
         raise QuantizeError(f"bias-correct: weight %{w.name} of {node.label()} is quantized, but its float "
                             "values are gone (quantize keeps them in a cache that only lives within one "
                             "pipeline): run bias-correct right after quantize, in the same pipeline")
-    return (original.astype(np.float64) - dequantize(const.attrs["value"].array, w.type)).astype(np.float32)
-
-
-def _output_shift(node: Node, x: np.ndarray, error: np.ndarray) -> tuple:
-    """(sum over the batch and positions of (W - Q(W)) x per output channel, count)."""
-    attrs = {k: v for k, v in node.attrs.items() if k not in FUSED_ACTIVATION_ATTRS}
-    y = run_reference(node.op, [x, error, None], attrs)[0].astype(np.float64)
-    channels = np.moveaxis(y, 1 if node.op != "linear" else -1, 0)
-    return channels.reshape(channels.shape[0], -1).sum(axis=1), channels[0].size
+    return original.astype(np.float64) - dequantize(const.attrs["value"].array, w.type)
 
 
 def _add_to_bias(graph: Graph, node: Node, shift: np.ndarray) -> None:

@@ -1,0 +1,39 @@
+"""The mean input a conv / linear layer saw, and the mean output a weight makes of it.
+
+A layer is linear in its input, so the mean over samples and positions of W x is W
+applied once to the mean input (per input shape, padding included): bias-correct needs
+one small product per layer instead of one per sample.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qcompiler.ir.core import Node
+from qcompiler.ir.ops.fused import FUSED_ACTIVATION_ATTRS
+from qcompiler.ir.registry import run_reference
+
+
+class LayerInputMean:
+    """Running sum of a layer input over samples, per sample shape (calibration batches
+    may differ in spatial size)."""
+
+    def __init__(self):
+        self.sums: dict = {}
+
+    def add(self, x: np.ndarray) -> None:
+        x = x.astype(np.float64)
+        total, count = self.sums.get(x.shape[1:], (0.0, 0))
+        self.sums[x.shape[1:]] = (total + x.sum(axis=0), count + x.shape[0])
+
+    def mean_output(self, node: Node, weight: np.ndarray) -> tuple:
+        """(mean of `weight` applied to the input, without bias or fused activation, per
+        output channel over every sample and position seen; how many sample positions)."""
+        attrs = {k: v for k, v in node.attrs.items() if k not in FUSED_ACTIVATION_ATTRS}
+        weighted, positions = 0.0, 0
+        for total, count in self.sums.values():
+            y = run_reference(node.op, [(total / count)[None], weight, None], attrs)[0]
+            channels = np.moveaxis(y, 1 if node.op != "linear" else -1, 0)
+            channels = channels.reshape(len(channels), -1)
+            weighted = weighted + channels.sum(axis=1) * count
+            positions += channels.shape[1] * count
+        return weighted / max(positions, 1), positions

@@ -1,0 +1,103 @@
+"""bias-correct{drift=true}: each layer's bias takes the mean output shift between the float
+model and the quantized graph whose earlier layers are already corrected; and the mean
+input is taken per input shape."""
+import numpy as np
+import pytest
+
+from quantize_graphs import data_for, quantized
+from qcompiler.ir.core import Graph
+from qcompiler.ir.types import f32
+from qcompiler.numerics.affine import dequantize
+from qcompiler.numerics.sqnr import sqnr_db
+from qcompiler.passmanager import PassContext, run_pipeline
+from qcompiler.passes.quantize.errors import QuantizeError
+from qcompiler.passes.quantize.float_shadow import run_float
+from qcompiler.runtime.reference import run_graph
+
+
+def two_layers(seed=0) -> Graph:
+    """x[N,16] -> linear + relu -> linear."""
+    rng = np.random.default_rng(seed)
+    g = Graph("mlp")
+    x = g.add_input("x", f32("N", 16))
+    w1 = g.constant(rng.normal(size=(32, 16)).astype(np.float32) / 4, name="w1")
+    h = g.add("linear", [x, w1], {"activation": "relu"}, name="h").output
+    w2 = g.constant(rng.normal(size=(8, 32)).astype(np.float32) / 6, name="w2")
+    b2 = g.constant(np.zeros(8, np.float32), name="b2")
+    g.set_outputs([g.add("linear", [h, w2, b2], name="y").output])
+    return g
+
+
+CALIBRATION, HELD_OUT = data_for(two_layers(), n=256, seed=1), data_for(two_layers(), n=256, seed=2)
+
+
+MODES = ("", ",bias-correct", ",bias-correct{drift=true}")
+# clipped ranges (2% of each activation's values) lower the mean of what the next layer
+# reads: a drift of its inputs that no weight error explains
+CLIPPING = "calibrate{method=percentile,percentile=98},quantize"
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    return {mode: quantized(two_layers(), CLIPPING + mode, data=CALIBRATION)[0] for mode in MODES}
+
+
+def mean_shift(graph, data) -> float:
+    reference = run_graph(two_layers(), [data])[0]
+    return float(np.abs((run_graph(graph, [data])[0] - reference).mean(axis=0)).max())
+
+
+def test_on_the_calibration_data_drift_correction_leaves_no_mean_shift(compiled):
+    shift = {mode: mean_shift(g, CALIBRATION) for mode, g in compiled.items()}
+    assert shift[",bias-correct{drift=true}"] < 0.005 < 0.03 < shift[",bias-correct"]
+
+
+def test_on_other_data_drift_correction_halves_the_mean_shift_and_raises_sqnr(compiled):
+    shift = {mode: mean_shift(g, HELD_OUT) for mode, g in compiled.items()}
+    assert shift[",bias-correct{drift=true}"] < 0.6 * min(shift[""], shift[",bias-correct"])
+    reference = run_graph(two_layers(), [HELD_OUT])[0]
+    sqnr = {mode: sqnr_db(reference, run_graph(g, [HELD_OUT])[0]) for mode, g in compiled.items()}
+    assert sqnr[",bias-correct{drift=true}"] > max(sqnr[""], sqnr[",bias-correct"]) + 0.05
+
+
+def test_the_first_layer_takes_float_weights_on_float_inputs_minus_quantized_on_quantized():
+    g = two_layers()
+    w_float = g.const_value(g.find("w1")).astype(np.float64)
+    g, _ = quantized(g, "calibrate,quantize{weights=i2},bias-correct{drift=true}", data=CALIBRATION)
+    layer = g.find("h").producer
+    t, w = layer.inputs[0].type, layer.inputs[1]
+    x_seen = dequantize(np.clip(np.rint(CALIBRATION / t.scale.array) + t.zero_point.array, 0, 255), t)
+    expected = CALIBRATION.astype(np.float64).mean(axis=0) @ w_float.T \
+        - x_seen.astype(np.float64).mean(axis=0) @ dequantize(g.const_value(w), w.type).T
+    assert np.allclose(g.const_value(layer.inputs[2]), expected, atol=1e-5)
+
+
+def test_batches_of_different_widths_are_averaged_over_every_position():
+    rng = np.random.default_rng(3)
+    g = Graph("conv")
+    x = g.add_input("x", f32("N", 3, 5, "W"))
+    w = g.constant(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), name="w")
+    g.set_outputs([g.add("conv2d", [x, w], {"pad": [1, 1, 1, 1]}, name="y").output])
+    w_float = g.const_value(w).astype(np.float64)
+    batches = [rng.normal(size=(2, 3, 5, width)).astype(np.float32) + 1 for width in (4, 11)]
+    run_pipeline(g, "calibrate,quantize{weights=i4},bias-correct", PassContext(calibration=batches))
+    layer = g.find("y").producer
+    t, wq = layer.inputs[0].type, layer.inputs[1]
+    error = Graph("error")
+    xe = error.add_input("x", f32("N", 3, 5, "W"))
+    we = error.constant(w_float - dequantize(g.const_value(wq), wq.type), name="w")
+    error.set_outputs([error.add("conv2d", [xe, we], {"pad": [1, 1, 1, 1]}, name="y").output])
+    seen = [dequantize(np.clip(np.rint(b / t.scale.array) + t.zero_point.array, 0, 255), t) for b in batches]
+    shifts = [run_graph(error, [s.astype(np.float32)])[0] for s in seen]
+    expected = np.concatenate([s.transpose(1, 0, 2, 3).reshape(4, -1) for s in shifts], axis=1).mean(axis=1)
+    assert np.allclose(g.const_value(layer.inputs[2]), expected, atol=1e-4)
+
+
+def test_the_float_shadow_passes_quantize_through_and_refuses_integer_ops():
+    g, _ = quantized(two_layers(), "calibrate,quantize,lower", data=CALIBRATION)
+    x = CALIBRATION[:2]
+    quantize = next(n for n in g.nodes if n.op == "quantize")
+    assert run_float(quantize, [x])[0] is x
+    integer = next(n for n in g.nodes if n.op.startswith("q") and n.op != "quantize")
+    with pytest.raises(QuantizeError, match=f"{integer.op} has no float form.*run bias-correct before lower"):
+        run_float(integer, [x, None])
