@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .quad_words import LANES as QUAD_LANES, quad_words
 from .requant_lanes import LANES as OUTPUT_LANES, requantize_lanes
 from .vnni_tile import LANES, ROWS, WIDTH, tile_u8_vectors
 
@@ -55,30 +56,26 @@ def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw,
                     words[j] = pad_word
                 for j in range(last, columns):
                     words[j] = pad_word
-                inside = words[first:last]
                 start = first * sw + px - pad_left
-                if sw == 1:  # literal strides: LLVM vectorizes the inlined loops (interleaved loads for 2)
-                    _row_words(inside, x, n, c0, quad_channels, sy, start, 1, offset)
+                phase, row_start = (y % sh) * sw + px, (y // sh) * ws + first
+                if sw == 1:  # 16 words per vector step, the step a literal
+                    for j in range(0, last - first, QUAD_LANES):
+                        quad_words(x, n, c0, quad_channels, sy, start + j, 1, offset, out, phase, q, row_start + j,
+                                   min(QUAD_LANES, last - first - j))
                 elif sw == 2:
-                    _row_words(inside, x, n, c0, quad_channels, sy, start, 2, offset)
+                    for j in range(0, last - first, QUAD_LANES):
+                        quad_words(x, n, c0, quad_channels, sy, start + 2 * j, 2, offset, out, phase, q,
+                                   row_start + j, min(QUAD_LANES, last - first - j))
                 else:
-                    _row_words(inside, x, n, c0, quad_channels, sy, start, sw, offset)
+                    _row_words(words[first:last], x, n, c0, quad_channels, sy, start, sw, offset)
 
 
 @njit(inline="always", cache=True)
 def _row_words(inside, x, n, c0, channels, sy, start, step, offset):
     """inside[j] = the bytes x[n, c0 + lane, sy, start + step·j] + offset, lane < channels, as one
-    word: four channels in one pass, fewer one channel at a time (the rest stay 0). Slices
-    and loops from 0: no negative-index checks in the loops."""
+    word (the rest 0), one channel at a time: strides above 2 only. Slices and loops from 0:
+    no negative-index checks in the loops."""
     end = start + step * inside.size
-    if channels == 4:
-        r0, r1, r2, r3 = x[n, c0, sy, start:end], x[n, c0 + 1, sy, start:end], x[n, c0 + 2, sy, start:end], \
-            x[n, c0 + 3, sy, start:end]
-        for j in range(inside.size):
-            t = step * j
-            inside[j] = (np.uint32((r0[t] + offset) & 255) | (np.uint32((r1[t] + offset) & 255) << 8)
-                         | (np.uint32((r2[t] + offset) & 255) << 16) | (np.uint32((r3[t] + offset) & 255) << 24))
-        return
     inside[:] = 0  # the channel padding's bytes (their weights are 0, but no stale values)
     for lane in range(channels):
         source = x[n, c0 + lane, sy, start:end]
