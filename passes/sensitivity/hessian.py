@@ -4,11 +4,12 @@ Hessian block estimated by Hutchinson's method, E[vᵀHv] over Rademacher vector
 Probes are per layer (v is zero outside the layer's weights). A probe spanning all layers
 (HAWQ's implementation) costs one product for all of them, but its cross-layer terms, zero
 on average, add Σ_m ||H_lm||² to layer l's variance. Measured (bench/hessian_speed.py
---cross-terms): on a ResNet18 the variance per probe grew 17x (stem) to ~4000x (fc), more
-than the 21 layers a product serves; on a ReLU MLP whose traces span decades the small
-layers got wrong signs after 2,000 products; on the digits CNN 1-5x for 3 layers. Scaling
-each layer's part of the probe by Tr(H_ll)^-½ was worse, the scales coming from noisy
-estimates near 0.
+--cross-terms 16, one batch): on a ResNet18 (batch 16) the variance per probe grew 2.4x
+(last block) to 74x (stem, fc), and a joint product costs 4.4 per-layer ones on average,
+so settling every layer takes ~15x the CPU of per-layer probes; on the digits CNN 0.4-4.3x
+for 3 layers; on a ReLU MLP whose traces span decades the small layers got wrong signs
+after 2,000 products. Scaling each layer's part of the probe by Tr(H_ll)^-½ was worse, the
+scales coming from noisy estimates near 0.
 
 What makes it fast (issue 14; 86 CPU-seconds on the 3.8k-parameter digits CNN before):
 - a round builds the gradient graph of one data batch once (create_graph, for the layers
