@@ -90,6 +90,32 @@ def _or_channel(bits, total, source, z_u, a_shift, c):
             row[j] |= ((b >> down) & np.uint64(1)) << c
 
 
+@njit(parallel=True, cache=True)
+def row_planes(x2, x_min, a_shift, planes, words, sums):
+    """The layout of `activation_planes` for a linear's rows as the positions of a 1×M image of K
+    channels, read in place: x2 [M, K] storage, b = (x - x_min) >> a_shift; words: uint64
+    [CW·A, L], word q·A + i at column m = bit i of row m's channels 64q..; sums[m] = Σ b.
+    Each word is an OR reduction over 64 contiguous values, which LLVM vectorizes."""
+    m, k = x2.shape
+    cw = words.shape[0] // planes
+    chunks = min(m, _ROW_CHUNKS)
+    for chunk in prange(chunks):
+        for r in range(chunk * m // chunks, (chunk + 1) * m // chunks):
+            row = x2[r]
+            total = np.int64(0)
+            for j in range(k):
+                total += (np.int64(row[j]) - x_min) >> a_shift
+            sums[r] = total
+            for q in range(cw):
+                part = row[64 * q:min(64 * q + 64, k)]
+                for i in range(planes):
+                    word, down = np.uint64(0), np.uint64(i)
+                    for c in range(part.size):
+                        b = np.uint64((np.int64(part[c]) - x_min) >> a_shift)
+                        word |= ((b >> down) & np.uint64(1)) << np.uint64(c)
+                    words[q * planes + i, r] = word
+
+
 def weight_rows(storage: np.ndarray, kind: str, groups: int, kernel: tuple, rows_multiple: int) -> np.ndarray:
     """[Cout, Cin/g·kh·kw] storage integers of weight kind `kind` -> uint64 [groups, R, kh·kw·CW]:
     row c·W + j of a group is plane j of its channel c, word (ky·kw + kx)·CW + q the bits of

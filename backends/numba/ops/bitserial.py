@@ -16,7 +16,7 @@ import numpy as np
 from qcompiler.ir.types import QuantType
 
 from ..kernels.bitserial import qconv2d_bitserial_kernel, window_sums
-from ..kernels.bitserial_planes import WEIGHT_PLANES, activation_planes, weight_rows
+from ..kernels.bitserial_planes import WEIGHT_PLANES, activation_planes, row_planes, weight_rows
 from ..kernels.bitserial_tile import ROWS, WIDTH
 from ..kernels.pack import unpack_rows
 from ..weights import PackedWeights
@@ -97,13 +97,17 @@ def run_bitserial_conv(plan: BitserialPlan, centred: np.ndarray, kernel, stride,
     groups = plan.w_rows.shape[0]
     layout = _layout(plan, centred.shape[2:], tuple(stride), tuple(dilation), out.shape[2])
     phases = stride[0] * stride[1]
-    word_rows = groups * plan.channel_words * plan.planes
-    words = np.empty((n_batch, phases, word_rows, layout.length), np.uint64)
+    words = np.empty((n_batch, phases, groups * plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((n_batch * groups, phases, layout.length), np.int64)
-    binary = plan.a_shift == 1
-    nulls = np.zeros((n_batch * groups, phases, layout.length) if binary else (1, 1, 1), np.uint8)
+    nulls = np.zeros((n_batch * groups, phases, layout.length) if plan.a_shift else (1, 1, 1), np.uint8)
     activation_planes(np.ascontiguousarray(centred, np.int16), plan.z_u, plan.a_shift, plan.planes, groups, stride[0],
                       stride[1], layout.ws, layout.used, words, sums, nulls)
+    _convolve(plan, layout, words, sums, nulls, bias, rq, out)
+
+
+def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, out) -> None:
+    n_batch, groups = out.shape[0], plan.w_rows.shape[0]
+    binary = nulls.size > 1
     positions = out.shape[2] * layout.ws
     images = n_batch * groups
     x_sum = np.empty((images, positions), np.int64)
@@ -121,10 +125,14 @@ def run_bitserial_conv(plan: BitserialPlan, centred: np.ndarray, kernel, stride,
 
 
 def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant) -> np.ndarray:
-    """x2: activation storage [M, K] -> output storage [M, N] int32, as a 1×1 convolution of the
-    M rows as positions."""
-    m, k = x2.shape
-    centred = np.ascontiguousarray((np.asarray(x2, np.int32) - plan.x_zero_point).T, np.int16).reshape(1, k, 1, m)
+    """x2: activation storage [M, K] -> output storage [M, N] int32: a 1×1 convolution of the M rows
+    as positions, laid out from the rows in place (no padding, so no null inputs)."""
+    m = x2.shape[0]
+    layout = _layout(plan, (1, m), (1, 1), (1, 1), 1)
+    words = np.empty((1, 1, plan.channel_words * plan.planes, layout.length), np.uint64)
+    sums = np.zeros((1, 1, layout.length), np.int64)
+    row_planes(np.ascontiguousarray(x2), plan.x_zero_point - plan.z_u, plan.a_shift, plan.planes, words[0, 0],
+               sums[0, 0])
     out = np.empty((1, plan.x_coef.size, 1, m), np.int32)
-    run_bitserial_conv(plan, centred, (1, 1), (1, 1), (1, 1), bias, rq, out)
-    return np.ascontiguousarray(out[0, :, 0, :].T)
+    _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, out)
+    return np.ascontiguousarray(out[0, :, 0, :].T)  # writing the transposed result directly took longer
