@@ -14,6 +14,14 @@ and contributes nothing: exact integer identities, so the result equals the refe
 bit for bit. The caller folds s_a and e into `plane_coef`, `x_coef`, `channel_const` and
 `tap_coef`, and proved |acc| < 2^31 (else it runs the int64 kernels).
 
+Binary activations with binary weights (W1A1, zero points 0) take XNOR-popcount instead:
+with P = Σ popcount(X XOR B) over the window (the disagreeing signs),
+
+    Σ x·w = Cin·(taps - null taps) - 2·(P - Σ_{null taps} popcount(B_tap)),
+
+so no Σ b is needed: `plane_coef` = (-2,), `x_coef` = 0, `channel_const` = Cin·taps and
+`tap_coef` = Cin - 2·popcount(B_tap) (a null input's zero bits XOR B count B's bits).
+
 Each task (image, group, block of ROWS weight rows = whole channels) runs the tile over
 blocks of WIDTH positions of the output plane in full padded width (columns ox >= OW
 computed and discarded, as in `conv_vnni.py`), then finishes and requantizes one channel
@@ -24,21 +32,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .bitserial_tile import ROWS, WIDTH, popcount_tile
+from .bitserial_tile import ROWS, WIDTH, popcount_tile, xor_popcount_tile
 from .requant_vector import shift_rounded
 
 
 @njit(cache=True)
-def window_sums(sums, nulls, tap_phase, tap_shift, positions, binary, x_sum, null_taps, border, kinds, counts):
+def window_sums(sums, nulls, tap_phase, tap_shift, positions, with_sums, binary, x_sum, null_taps, border, kinds,
+                counts):
     """For every image·group and output position p < positions (p = oy·Ws + ox): x_sum = Σ b over its
-    window. With binary inputs, null_taps[p] = the bitmask of taps reading a null input; the
+    window (with_sums). With binary inputs, null_taps[p] = the bitmask of taps reading a null input; the
     positions with any are border[:, 0], their mask's index in `kinds` border[:, 1]; counts =
     (border positions, kinds). A zero-padded window has a few kinds (edges, corners), so the
     kernel sums a channel's correction once per kind, not once per position."""
     for ng in range(sums.shape[0]):  # a few µs each: a parallel launch would cost more
         total = x_sum[ng]
         total[:] = 0
-        for t in range(tap_phase.size):
+        for t in range(tap_phase.size if with_sums else 0):
             source = sums[ng, tap_phase[t], tap_shift[t]:tap_shift[t] + positions]
             for p in range(positions):
                 total[p] += source[p]
@@ -65,12 +74,13 @@ def window_sums(sums, nulls, tap_phase, tap_shift, positions, binary, x_sum, nul
 
 
 @njit(parallel=True, cache=True)
-def qconv2d_bitserial_kernel(images, w_rows, offsets, group_bytes, plane_stride, planes, ws, x_sum, border, kinds,
-                             counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp,
+def qconv2d_bitserial_kernel(images, w_rows, xnor, offsets, group_bytes, plane_stride, planes, ws, x_sum, border,
+                             kinds, counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp,
                              lo, hi, mode, out):
     """images: uint64 [N, words] (`bitserial_planes.activation_planes`, one image per row);
-    w_rows: uint64 [groups, R, T] (`weight_rows`); offsets: int64 [T] bytes from a group's
-    first word; x_sum, border, kinds, counts: `window_sums`; out: [N, Cout, OH, OW]."""
+    w_rows: uint64 [groups, R, T] (`weight_rows`); xnor: XOR popcounts in place of AND ones;
+    offsets: int64 [T] bytes from a group's first word; x_sum, border, kinds, counts:
+    `window_sums`; out: [N, Cout, OH, OW]."""
     n_batch, cout, oh, ow = out.shape
     groups, steps = w_rows.shape[0], offsets.size
     n_w = plane_coef.size
@@ -85,8 +95,13 @@ def qconv2d_bitserial_kernel(images, w_rows, offsets, group_bytes, plane_stride,
         ng = n * groups + g
         plane = np.empty((ROWS, blocks * WIDTH), np.int64)
         for b in range(blocks):
-            popcount_tile(w_rows[g, j0:j0 + ROWS], images[n], g * group_bytes + b * WIDTH * 8, offsets, plane_stride,
-                          planes, steps, plane, b * WIDTH)
+            start = g * group_bytes + b * WIDTH * 8
+            if xnor:
+                xor_popcount_tile(w_rows[g, j0:j0 + ROWS], images[n], start, offsets, plane_stride, planes, steps,
+                                  plane, b * WIDTH)
+            else:
+                popcount_tile(w_rows[g, j0:j0 + ROWS], images[n], start, offsets, plane_stride, planes, steps, plane,
+                              b * WIDTH)
         acc = np.empty(positions, np.int64)
         requantized = np.empty(positions, np.int32)
         correction = np.empty(kinds.shape[1], np.int64)

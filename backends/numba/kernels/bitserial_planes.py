@@ -29,10 +29,10 @@ _ROW_CHUNKS = 8  # parallel tasks per image and group: a task per padded row dou
 
 
 @njit(parallel=True, cache=True)
-def activation_planes(xc, z_u, a_shift, planes, groups, sh, sw, ws, used, words, sums, nulls):
+def activation_planes(xc, z_u, a_shift, planes, groups, sh, sw, ws, used, words, with_sums, sums, nulls):
     """xc: centred padded input [N, C, Hp, Wp] (int16); words: uint64 [N, sh·sw, groups·CW·A, L]
-    (CW = channel words per group); sums[n·groups + g, phase, p] = Σ_c b over the group's
-    channels; nulls[n·groups + g, phase, p] = 1 where a binary input holds 0 (padding: no
+    (CW = channel words per group); with_sums, sums[n·groups + g, phase, p] = Σ_c b over the
+    group's channels; nulls[n·groups + g, phase, p] = 1 where a binary input holds 0 (padding: no
     sign bit; the caller corrects for its taps). Words beyond a phase plane's positions are
     left as they are: only discarded outputs read them. Tasks are runs of padded rows."""
     n_batch, channels, hp, wp = xc.shape
@@ -43,11 +43,13 @@ def activation_planes(xc, z_u, a_shift, planes, groups, sh, sw, ws, used, words,
         ng, chunk = task // chunks, task % chunks
         n, g = ng // groups, ng % groups
         for y in range(chunk * hp // chunks, (chunk + 1) * hp // chunks):
-            _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, used, words, sums, nulls)
+            _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, used, words, with_sums, sums,
+                        nulls)
 
 
 @njit(cache=True)
-def _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, used, words, sums, nulls):
+def _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, used, words, with_sums, sums,
+                nulls):
     """`activation_planes` for padded row y of image n, group g."""
     wp = xc.shape[3]
     py, yr = y % sh, y // sh
@@ -64,9 +66,9 @@ def _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, us
             for c in range(min(64, cin_g - 64 * q)):
                 source = xc[n, g * cin_g + 64 * q + c, y]
                 if sw == 1:  # plain indexing from 0: LLVM vectorizes the inlined loop
-                    _or_channel(bits, total, source, z_u, a_shift, np.uint64(c))
+                    _or_channel(bits, with_sums, total, source, z_u, a_shift, np.uint64(c))
                 else:
-                    _or_channel(bits, total, source[px::sw], z_u, a_shift, np.uint64(c))
+                    _or_channel(bits, with_sums, total, source[px::sw], z_u, a_shift, np.uint64(c))
             for i in range(planes):
                 words[n, phase, (g * cw + q) * planes + i, first:first + columns] = bits[i]
         sums[ng, phase, first:first + columns] = total
@@ -78,23 +80,24 @@ def _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, us
 
 
 @njit(inline="always", cache=True)
-def _or_channel(bits, total, source, z_u, a_shift, c):
-    """bits[i, j] |= bit i of b << c and total[j] += b, for b the bits of source[j]: one plain
-    vector loop per plane, b computed again in each (cheaper than a scratch row)."""
-    for j in range(total.size):
-        total[j] += (np.int64(source[j]) + z_u) >> a_shift
+def _or_channel(bits, with_sums, total, source, z_u, a_shift, c):
+    """bits[i, j] |= bit i of b << c (and total[j] += b with_sums), for b the bits of source[j]:
+    one plain vector loop per plane, b computed again in each (cheaper than a scratch row)."""
+    if with_sums:
+        for j in range(total.size):
+            total[j] += (np.int64(source[j]) + z_u) >> a_shift
     for i in range(bits.shape[0]):
         row, down = bits[i], np.uint64(i)
-        for j in range(total.size):
+        for j in range(row.size):
             b = np.uint64((np.int64(source[j]) + z_u) >> a_shift)
             row[j] |= ((b >> down) & np.uint64(1)) << c
 
 
 @njit(parallel=True, cache=True)
-def row_planes(x2, x_min, a_shift, planes, words, sums):
+def row_planes(x2, x_min, a_shift, planes, words, with_sums, sums):
     """The layout of `activation_planes` for a linear's rows as the positions of a 1×M image of K
     channels, read in place: x2 [M, K] storage, b = (x - x_min) >> a_shift; words: uint64
-    [CW·A, L], word q·A + i at column m = bit i of row m's channels 64q..; sums[m] = Σ b.
+    [CW·A, L], word q·A + i at column m = bit i of row m's channels 64q..; with_sums, sums[m] = Σ b.
     Each word is an OR reduction over 64 contiguous values, which LLVM vectorizes."""
     m, k = x2.shape
     cw = words.shape[0] // planes
@@ -102,10 +105,11 @@ def row_planes(x2, x_min, a_shift, planes, words, sums):
     for chunk in prange(chunks):
         for r in range(chunk * m // chunks, (chunk + 1) * m // chunks):
             row = x2[r]
-            total = np.int64(0)
-            for j in range(k):
-                total += (np.int64(row[j]) - x_min) >> a_shift
-            sums[r] = total
+            if with_sums:
+                total = np.int64(0)
+                for j in range(k):
+                    total += (np.int64(row[j]) - x_min) >> a_shift
+                sums[r] = total
             for q in range(cw):
                 part = row[64 * q:min(64 * q + 64, k)]
                 for i in range(planes):

@@ -13,6 +13,8 @@ per plane instead of an accumulator per plane: AND + popcount + add per 512 bits
 """
 from __future__ import annotations
 
+from functools import partial
+
 import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import types
@@ -29,7 +31,7 @@ llvm.initialize_native_target()
 HAS_AVX512_VPOPCNTDQ = bool(llvm.get_host_cpu_features().get("avx512vpopcntdq", False))
 
 
-def _codegen(context, builder, signature, args):
+def _codegen(combine, context, builder, signature, args):
     rows_a, vec_a, offs_a, out_a = (ArrayArg(context, builder, signature, args, i) for i in (0, 1, 3, 7))
     start, plane_stride, planes, steps, column = args[2], args[4], args[5], args[6], args[8]
     v8 = ir.VectorType(I64, LANES)
@@ -47,7 +49,7 @@ def _codegen(context, builder, signature, args):
             words = [load(builder, rows_a.at(builder.mul(row_stride, const(r)), builder.mul(t, const(8))), I64, 8)
                      for r in range(ROWS)]
             splats = [splat(builder, word, v8) for word in words]
-            return [builder.add(acc[r * VECTORS + j], builder.call(ctpop, [builder.and_(vecs[j], splats[r])]))
+            return [builder.add(acc[r * VECTORS + j], builder.call(ctpop, [combine(builder, vecs[j], splats[r])]))
                     for r in range(ROWS) for j in range(VECTORS)]
 
         return counted_loop(builder, steps, [builder.shl(a, one) for a in acc], step, "bits.step")
@@ -68,4 +70,13 @@ def popcount_tile(typingctx, rows, vectors, start, offsets, plane_stride, planes
     l < 8. rows: 2-D uint64 with contiguous rows; vectors: 1-D uint64, 8-byte aligned
     offsets; start, plane_stride, offsets (int64): bytes; out: 2-D int64 with contiguous
     rows. The caller keeps every read in bounds."""
-    return types.void(rows, vectors, start, offsets, plane_stride, planes, steps, out, column), _codegen
+    return (types.void(rows, vectors, start, offsets, plane_stride, planes, steps, out, column),
+            partial(_codegen, ir.IRBuilder.and_))
+
+
+@intrinsic
+def xor_popcount_tile(typingctx, rows, vectors, start, offsets, plane_stride, planes, steps, out, column):
+    """`popcount_tile` with XOR in place of AND: for ±1 values as sign bits, the disagreeing
+    pairs (XNOR-popcount's complement), one instruction per 512 bits like the AND."""
+    return (types.void(rows, vectors, start, offsets, plane_stride, planes, steps, out, column),
+            partial(_codegen, ir.IRBuilder.xor))

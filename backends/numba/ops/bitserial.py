@@ -32,6 +32,7 @@ class BitserialPlan:
     a_shift: int               # 1 for binary ±1 activations (sign bits), else 0
     z_u: int                   # zp_x - qmin: added to a centred input before the shift
     x_zero_point: int
+    xnor: bool                 # W1A1: popcounts of X XOR B, no Σ b (kernels/bitserial.py)
     plane_coef: np.ndarray     # int64 [W]: s_a·c_j
     x_coef: np.ndarray         # int64 [Cout]: s_a·(offset - zp_w)
     channel_const: np.ndarray  # int64 [Cout]: e·Σ (w - zp_w)
@@ -60,13 +61,19 @@ def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, group
     coefficients, offset = WEIGHT_PLANES[w_t.storage]
     stored = unpack_rows(weights.packed, weights.k, weights.bits, weights.signed).astype(np.int64)
     zp_w = weights.zero_point.astype(np.int64)
-    scale, e = (2, -1) if binary else (1, x_t.qmin - zero_point(x_t))
-    centred = (stored - zp_w[:, None]).reshape(stored.shape[0], -1, taps)
     rows = weight_rows(stored, w_t.storage, groups, kernel, ROWS)
-    return BitserialPlan(rows, tuple(kernel), rows.shape[2] // taps, x_t.bits, int(binary),
-                         zero_point(x_t) - x_t.qmin, zero_point(x_t), scale * np.array(coefficients, np.int64),
-                         scale * (offset - zp_w), e * centred.sum(axis=(1, 2)),
-                         e * centred.sum(axis=1) if binary else np.zeros((stored.shape[0], 0), np.int64))
+    common = (rows, tuple(kernel), rows.shape[2] // taps, x_t.bits, int(binary), zero_point(x_t) - x_t.qmin,
+              zero_point(x_t))
+    cout, cin_g = stored.shape[0], stored.shape[1] // taps
+    if binary and w_t.storage == "b1" and not zp_w.any():  # W1A1: XNOR-popcount (kernels/bitserial.py)
+        positive_per_tap = (stored.reshape(cout, cin_g, taps) == 1).sum(axis=1)
+        return BitserialPlan(*common, True, np.array([-2], np.int64), np.zeros(cout, np.int64),
+                             np.full(cout, cin_g * taps, np.int64), cin_g - 2 * positive_per_tap)
+    scale, e = (2, -1) if binary else (1, x_t.qmin - zero_point(x_t))
+    centred = (stored - zp_w[:, None]).reshape(cout, -1, taps)
+    tap_coef = e * centred.sum(axis=1) if binary else np.zeros((cout, 0), np.int64)
+    return BitserialPlan(*common, False, scale * np.array(coefficients, np.int64), scale * (offset - zp_w),
+                         e * centred.sum(axis=(1, 2)), tap_coef)
 
 
 def _layout(plan: BitserialPlan, hw: tuple, stride: tuple, dilation: tuple, oh: int) -> _Layout:
@@ -101,7 +108,7 @@ def run_bitserial_conv(plan: BitserialPlan, centred: np.ndarray, kernel, stride,
     sums = np.zeros((n_batch * groups, phases, layout.length), np.int64)
     nulls = np.zeros((n_batch * groups, phases, layout.length) if plan.a_shift else (1, 1, 1), np.uint8)
     activation_planes(np.ascontiguousarray(centred, np.int16), plan.z_u, plan.a_shift, plan.planes, groups, stride[0],
-                      stride[1], layout.ws, layout.used, words, sums, nulls)
+                      stride[1], layout.ws, layout.used, words, not plan.xnor, sums, nulls)
     _convolve(plan, layout, words, sums, nulls, bias, rq, out)
 
 
@@ -115,9 +122,9 @@ def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq
     null_taps, kinds = np.empty(border_shape, np.int64), np.empty(border_shape, np.int64)
     border = np.empty(border_shape + (2,), np.int64)
     counts = np.zeros((images, 2), np.int64)
-    window_sums(sums, nulls, layout.tap_phase, layout.tap_shift, positions, binary, x_sum, null_taps, border, kinds,
-                counts)
-    qconv2d_bitserial_kernel(words.reshape(n_batch, -1), plan.w_rows, layout.offsets,
+    window_sums(sums, nulls, layout.tap_phase, layout.tap_shift, positions, not plan.xnor, binary, x_sum, null_taps,
+                border, kinds, counts)
+    qconv2d_bitserial_kernel(words.reshape(n_batch, -1), plan.w_rows, plan.xnor, layout.offsets,
                              plan.channel_words * plan.planes * layout.length * 8, layout.length * 8, plan.planes,
                              layout.ws, x_sum, border, kinds, counts, plan.plane_coef, plan.x_coef,
                              plan.channel_const, plan.tap_coef, bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo,
@@ -132,7 +139,7 @@ def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant)
     words = np.empty((1, 1, plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((1, 1, layout.length), np.int64)
     row_planes(np.ascontiguousarray(x2), plan.x_zero_point - plan.z_u, plan.a_shift, plan.planes, words[0, 0],
-               sums[0, 0])
+               not plan.xnor, sums[0, 0])
     out = np.empty((1, plan.x_coef.size, 1, m), np.int32)
     _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, out)
     return np.ascontiguousarray(out[0, :, 0, :].T)  # writing the transposed result directly took longer

@@ -55,8 +55,9 @@ def test_activation_planes_hold_each_bit_in_the_documented_word(planes, stride):
     cw = 2
     words = np.zeros((n, stride * stride, cw * planes, length), np.uint64)
     sums = np.zeros((n, stride * stride, length), np.int64)
-    activation_planes(xc, 0, 0, planes, groups, stride, stride, ws, np.ones(stride * stride, np.uint8), words, sums,
-                      np.zeros((1, 1, 1), np.uint8))
+    used = np.ones(stride * stride, np.uint8)
+    nulls = np.zeros((1, 1, 1), np.uint8)
+    activation_planes(xc, 0, 0, planes, groups, stride, stride, ws, used, words, True, sums, nulls)
     bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(n, stride * stride, cw, planes, length, 64)
     y, x = np.meshgrid(np.arange(hp), np.arange(wp), indexing="ij")
     phase, p = (y % stride) * stride + x % stride, (y // stride) * ws + x // stride

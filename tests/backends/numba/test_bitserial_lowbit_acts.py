@@ -1,5 +1,5 @@
-"""Bit-serial products with 1- and 2-bit activations: binary ±1 activations (W1A1, sign bits)
-at the kernel level, since the IR's integer convolutions take 2..32-bit activation storage;
+"""Bit-serial products with 1- and 2-bit activations: binary ±1 activations (sign bits; W1A1 by
+XNOR-popcount) at the kernel level, since the IR's integer convolutions take 2..32-bit activation storage;
 W1A2 and W2A2 through the prepared nodes. Integer for integer against numpy / the reference,
 with zero and reflect padding, strides, dilations, groups and zero points."""
 import numpy as np
@@ -59,7 +59,7 @@ def test_binary_activation_convolutions_equal_numpy(w_storage, x_shape, w_shape,
     rng = np.random.default_rng(w_shape[0] * 7 + pad)
     x, wc, weights, w_t, bias = _binary_case(rng, w_storage, x_shape, w_shape, groups)
     plan = bitserial_plan(w_t, weights, qtype("b1", x_shape), groups, w_shape[2:])
-    assert plan.planes == 1 and plan.a_shift == 1
+    assert plan.planes == 1 and plan.a_shift == 1 and plan.xnor == (w_storage == "b1")  # W1A1: XNOR-popcount
     xc = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], mode=pad_mode).astype(np.int16)
     acc = _numpy_conv(xc, wc, stride, dilation, groups) + bias[:, None, None]
     rq = _requant(rng, w_shape[0])
@@ -75,6 +75,7 @@ def test_binary_activation_linear_equals_numpy(w_storage):
     rng = np.random.default_rng(5)
     x, wc, weights, w_t, bias = _binary_case(rng, w_storage, (13, 300), (9, 300), 1)
     plan = bitserial_plan(w_t, weights, qtype("b1", (13, 300)), 1)
+    assert plan.xnor == (w_storage == "b1")
     rq = _requant(rng, 9)
     acc = x.astype(np.int64) @ wc.T.astype(np.int64) + bias
     want = requantize(acc, rq.multiplier, rq.shift, 128, 0, 255, "half_even")
