@@ -31,27 +31,31 @@ def _cell(value, fmt: str) -> str:
 
 
 def table(rows: list, ms: dict) -> str:
-    """`ms[name, setting]`: median ms with setting "ort1" (ORT, one intra-op thread),
-    "ortN" (ORT default threads) or "own" (torch / Numba, one thread)."""
+    """`ms[name, setting]`: median ms with setting "ort1" (ORT, one intra-op thread; its
+    process CPU time "ort1cpu"), "ortN" (ORT default threads) or "own" (torch / Numba, one
+    thread)."""
     fp32 = _fp32_ort(rows).name
     body = []
     for r in rows:
-        one, many = ms.get((r.name, "ort1")), ms.get((r.name, "ortN"))
-        body.append([r.name, _cell(r.accuracy, "{:.1f}"), _cell(r.nbytes, "{:,}"),
-                     _cell(one, "{:.2f}"), _cell(ms[fp32, "ort1"] / one if one else None, "{:.2f}×"),
-                     _cell(many, "{:.2f}"), _cell(ms[fp32, "ortN"] / many if many else None, "{:.2f}×"),
-                     _cell(ms.get((r.name, "own")), "{:.2f}")])
-    header = ["model — runtime", "test acc. %", "bytes", "ORT ms (1 thread)", "speed-up vs fp32 ORT (1 thread)",
-              "ORT ms (default threads)", "speed-up vs fp32 ORT (default)", "torch / Numba ms (1 thread)"]
-    return markdown_table(header, body, "lrrrrrrr")
+        row = [r.name, _cell(r.accuracy, "{:.1f}"), _cell(r.nbytes, "{:,}")]
+        for setting in ("ort1cpu", "ort1", "ortN"):
+            mine = ms.get((r.name, setting))
+            row += [_cell(mine, "{:.2f}"), _cell(ms[fp32, setting] / mine if mine else None, "{:.2f}×")]
+        body.append(row + [_cell(ms.get((r.name, "own")), "{:.2f}")])
+    header = ["model — runtime", "test acc. %", "bytes", "ORT CPU ms (1 thread)", "speed-up vs fp32 (CPU, 1 thread)",
+              "ORT ms (1 thread)", "speed-up vs fp32 ORT (1 thread)", "ORT ms (default threads)",
+              "speed-up vs fp32 ORT (default)", "torch / Numba ms (1 thread)"]
+    return markdown_table(header, body, "lrrrrrrrrr")
 
 
 def _fastest_peer(rows: list, ms: dict, setting: str) -> tuple:
-    """(ms, name) of the fastest peer int8 row at `setting`: at one thread ("ort1") torch
-    rows count with their own one-thread runtime, at default threads ("ortN") only ORT
-    rows are timed."""
+    """(ms, name) of the fastest peer int8 row at `setting`: at one thread ("ort1",
+    "ort1cpu") torch rows count with their own one-thread runtime, at default threads
+    ("ortN") only ORT rows are timed."""
+    own = {"ort1": "own", "ort1cpu": "owncpu"}.get(setting)
+
     def peer_ms(r):
-        return ms.get((r.name, setting)) or (ms.get((r.name, "own")) if setting == "ort1" else None)
+        return ms.get((r.name, setting)) or (ms.get((r.name, own)) if own else None)
     return min((peer_ms(r), r.name) for r in rows if r.kind == "peer" and peer_ms(r))
 
 
@@ -67,7 +71,8 @@ def goals(rows: list, ms: dict) -> list:
         verdict = "met" if r.accuracy >= floor - 1e-9 else f"MISSED by {floor - r.accuracy:.1f} pt"
         line = (f"- {r.name}: accuracy {r.accuracy:.1f}% vs needed ≥ {floor:.1f}% (best peer {best_peer:.1f}%, "
                 f"fp32 {fp32:.1f}%): {verdict}")
-        for setting, shown in (("ort1", "1 thread"), ("ortN", "default threads")) if r.onnx else ():
+        settings = (("ort1cpu", "1 thread CPU time"), ("ort1", "1 thread"), ("ortN", "default threads"))
+        for setting, shown in settings if r.onnx else ():
             mine = ms[r.name, setting]
             speed = ms[_fp32_ort(rows).name, setting] / mine
             peer_ms, peer = _fastest_peer(rows, ms, setting)
