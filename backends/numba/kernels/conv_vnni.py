@@ -15,6 +15,11 @@ WIDTH positions into an int32 plane, then requantizes each row's kept columns 16
 a time straight into the output in its storage container (`requant_lanes`). Activations are u8
 (storage + offset, padding with the shifted zero point u_zp), weights s8 w - zp_w:
 Σ u·w - u_zp·Σw is the centred accumulator.
+
+Both kernels run a range of their tasks serially; each `_parallel` twin splits all tasks
+into chunks over Numba's threads. Launching a parallel region cost ~0.09 ms of CPU even at
+one thread (workqueue layer, loaded host), more than a small layer's whole kernel, so the
+caller picks (`ops/conv_vnni.parallel_chunks`).
 """
 from __future__ import annotations
 
@@ -27,18 +32,28 @@ from .vnni_tile import LANES, ROWS, WIDTH, tile_u8_vectors
 
 
 @njit(parallel=True, cache=True)
-def phase_quads(x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw, ws, used, out):
+def phase_quads_parallel(chunks, x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw, ws, used, out):
+    """`phase_quads` over all its tasks in `chunks` parallel chunks."""
+    tasks = x.shape[0] * out.shape[2]
+    for c in prange(chunks):
+        phase_quads(c * tasks // chunks, (c + 1) * tasks // chunks, x, offset, pad_value, pad_top, pad_left, hp, wp,
+                    groups, sh, sw, ws, used, out)
+
+
+@njit(cache=True)
+def phase_quads(first, last, x, offset, pad_value, pad_top, pad_left, hp, wp, groups, sh, sw, ws, used, out):
     """out[n, (y % sh)·sw + x % sw, g·CQ + ci // 4, (y // sh)·Ws + x // sw] byte ci % 4 = x + offset
     for the input channel g·Cin/g + ci at padded position (y, x), pad_value outside the
     image, for the phases p with used[p] (a 1×1 stride-2 convolution reads one of four).
     out: uint32 words (four channels' bytes, low byte first), channel padding 0; words
     past a phase plane's rows and columns, slack and unused phases are left as they are:
-    only outputs that are discarded read them. One task per (image, channel quad), a row at a time."""
-    n_batch, channels, h, w = x.shape
+    only outputs that are discarded read them. Tasks [first, last) of the N·groups·CQ (image, channel
+    quad) ones, a row at a time."""
+    channels, h, w = x.shape[1:]
     cin_g = channels // groups
     cq = out.shape[2] // groups
     pad_word = np.uint32(pad_value) * np.uint32(0x01010101)
-    for task in prange(n_batch * out.shape[2]):
+    for task in range(first, last):
         n, q = task // out.shape[2], task % out.shape[2]
         c0 = (q // cq) * cin_g + (q % cq) * 4
         quad_channels = min(4, cin_g - (q % cq) * 4)
@@ -84,23 +99,40 @@ def _row_words(inside, x, n, c0, channels, sy, start, step, offset):
             inside[j] |= np.uint32((source[step * j] + offset) & 255) << bits
 
 
+@njit(cache=True)
+def conv_tasks(w4, out):
+    """How many tasks `qconv2d_vnni_kernel` has: (image, group, block of ROWS output channels)."""
+    groups = w4.shape[0]
+    return out.shape[0] * groups * -(-(out.shape[1] // groups) // ROWS)
+
+
 @njit(parallel=True, cache=True)
-def qconv2d_vnni_kernel(xr, w4, offsets, group_bytes, ws, correction, bias, multiplier, shift, y_zp, lo, hi, mode,
-                        out):
-    """xr: phase quads [N, bytes] u8; w4: s8 weights [groups, Cout/groups rounded up to ROWS, 4·T],
-    tap t's four channels at 4t; offsets: int64 [T] byte offset of tap t from a group's
-    first byte; correction: int32 [Cout] u_zp·Σw (mod 2^32); out: C-contiguous [N, Cout, OH, OW] of 8-32-bit
-    integers holding [lo, hi]."""
-    n_batch, cout, oh, ow = out.shape
+def qconv2d_vnni_parallel(chunks, xr, w4, offsets, group_bytes, ws, correction, bias, multiplier, shift, y_zp, lo, hi,
+                          mode, out):
+    """`qconv2d_vnni_kernel` over all its tasks in `chunks` parallel chunks."""
+    tasks = conv_tasks(w4, out)
+    for c in prange(chunks):
+        qconv2d_vnni_kernel(c * tasks // chunks, (c + 1) * tasks // chunks, xr, w4, offsets, group_bytes, ws,
+                            correction, bias, multiplier, shift, y_zp, lo, hi, mode, out)
+
+
+@njit(cache=True)
+def qconv2d_vnni_kernel(first, last, xr, w4, offsets, group_bytes, ws, correction, bias, multiplier, shift, y_zp, lo,
+                        hi, mode, out):
+    """Tasks [first, last) of `conv_tasks`. xr: phase quads [N, bytes] u8; w4: s8 weights [groups,
+    Cout/groups rounded up to ROWS, 4·T], tap t's four channels at 4t; offsets: int64 [T] byte
+    offset of tap t from a group's first byte; correction: int32 [Cout] u_zp·Σw (mod 2^32); out:
+    C-contiguous [N, Cout, OH, OW] of 8-32-bit integers holding [lo, hi]."""
+    cout, oh, ow = out.shape[1:]
     groups, steps = w4.shape[0], offsets.size
     cout_g = cout // groups
     blocks_oc = -(-cout_g // ROWS)
     blocks = -(-(oh * ws) // WIDTH)
-    for task in prange(n_batch * groups * blocks_oc):
+    plane = np.empty((ROWS, blocks * WIDTH + OUTPUT_LANES), np.int32)  # slack: a row's last lanes read on
+    for task in range(first, last):
         n = task // (groups * blocks_oc)
         g = (task // blocks_oc) % groups
         j0 = (task % blocks_oc) * ROWS
-        plane = np.empty((ROWS, blocks * WIDTH + OUTPUT_LANES), np.int32)  # slack: a row's last lanes read on
         image = xr[n]
         for b in range(blocks):
             tile_u8_vectors(w4[g, j0:j0 + ROWS], image, g * group_bytes + b * WIDTH * 4, offsets, LANES * 4, steps,

@@ -20,15 +20,20 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 @njit(cache=True)
 def quantize_kernel(x, scale, zero_point, inner, lo, hi, binary, out):
-    """x: float32 [n]; scale: float32 [p]; zero_point: int32 [p]; out: int32 [n]."""
+    """x: float32 [n]; scale: float32 [p]; zero_point: int32 [p]; out: integers [n] holding [lo, hi]."""
     p = scale.size
-    for i in range(x.size):
-        if binary:  # b1 storage is the sign, never 0
+    if binary:  # b1 storage is the sign, never 0
+        for i in range(x.size):
             out[i] = 1 if x[i] >= 0 else -1
-            continue
-        c = (i // inner) % p
-        q = np.float64(np.rint(x[i] / scale[c])) + zero_point[c]
-        out[i] = np.int32(min(max(q, lo), hi))
+    elif p == 1:  # per tensor: no parameter index per element (its integer division kept the loop scalar)
+        s, zp = scale[0], zero_point[0]
+        for i in range(x.size):
+            out[i] = np.int32(min(max(np.float64(np.rint(x[i] / s)) + zp, lo), hi))
+    else:
+        for i in range(x.size):
+            c = (i // inner) % p
+            q = np.float64(np.rint(x[i] / scale[c])) + zero_point[c]
+            out[i] = np.int32(min(max(q, lo), hi))
 
 
 @njit(cache=True)

@@ -6,9 +6,9 @@ int32 copy of the row.
 
 The same integers as `rounding.requantize_one` and `requant_vector.shift_rounded`: the
 raw int32 sum minus its zero-point correction, both modulo 2^32 (a wrapped u8×s8 sum),
-widened to int64, plus the bias, times the multiplier, floor shift plus [remainder - half
-+ tie > 0] with the tie of the rounding mode, the zero point, the clamp, truncated to the
-output's width (the clamp keeps it inside).
+widened to int64, plus the bias, times the multiplier, floor shift plus [remainder > half
+- tie] with the tie bit of the rounding mode, clamped to [lo - zp, hi - zp], truncated
+to the output's width and the zero point added there (the clamp keeps the sum inside).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from numba.extending import intrinsic
 from qcompiler.numerics.fixed_point import MAX_SHIFT
 
 from .llvm_tile import I32, I64, ArrayArg, const, declare, load, splat
-from .rounding import HALF_AWAY, HALF_UP
+from .rounding import HALF_AWAY, HALF_EVEN, HALF_UP
 
 LANES = 16
 
@@ -41,15 +41,20 @@ def _codegen(context, builder, signature, args):
     remainder = builder.and_(x, vec(builder.lshr(const(2**63 - 1), builder.sub(const(MAX_SHIFT), shift))))
     below = builder.sub(shift, const(1))
     half = builder.shl(const(1), builder.select(builder.icmp_signed(">", below, const(0)), below, const(0)))
-    one = vec(const(1))
-    away = builder.zext(builder.icmp_signed(">=", x, vec(const(0))), v64)
-    even = builder.and_(floor, one)
-    tie = builder.select(builder.icmp_signed("==", mode, const(HALF_UP)), one,
-                         builder.select(builder.icmp_signed("==", mode, const(HALF_AWAY)), away, even))
-    up = builder.icmp_signed(">", builder.add(builder.sub(remainder, vec(half)), tie), vec(const(0)))
-    y = builder.add(builder.add(floor, builder.zext(up, v64)), vec(zero_point))
-    y = builder.select(builder.icmp_signed("<", y, vec(lo)), vec(lo), y)
-    y = builder.select(builder.icmp_signed(">", y, vec(hi)), vec(hi), y)
+
+    def mode_is(code):  # 1 when the rounding mode is `code`, as an i64
+        return builder.zext(builder.icmp_signed("==", mode, const(code)), I64)
+
+    # the tie's rounding-up bit: 1 (half up), x >= 0 (half away), the floor's low bit (half even)
+    away = builder.and_(builder.zext(builder.icmp_signed(">=", x, vec(const(0))), v64), vec(mode_is(HALF_AWAY)))
+    even = builder.and_(floor, vec(mode_is(HALF_EVEN)))
+    tie = builder.or_(builder.or_(away, even), vec(mode_is(HALF_UP)))
+    up = builder.icmp_signed(">", remainder, builder.sub(vec(half), tie))  # remainder + tie may leave int64
+    # clamped around the zero point, which is added in the output's width (the sum is inside [lo, hi])
+    y = builder.add(floor, builder.zext(up, v64))
+    low, high = builder.sub(lo, zero_point), builder.sub(hi, zero_point)
+    y = builder.select(builder.icmp_signed("<", y, vec(low)), vec(low), y)
+    y = builder.select(builder.icmp_signed(">", y, vec(high)), vec(high), y)
 
     width = signature.args[10].dtype.bitwidth
     narrow = ir.VectorType(ir.IntType(width), LANES)
@@ -57,7 +62,8 @@ def _codegen(context, builder, signature, args):
                            [narrow, narrow.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES)])
     lanes = ir.Constant(v64, list(range(LANES)))
     address = out_a.at(builder.mul(out_start, const(width // 8)))
-    builder.call(masked_store, [builder.trunc(y, narrow), builder.inttoptr(address, narrow.as_pointer()),
+    stored = builder.add(builder.trunc(y, narrow), splat(builder, builder.trunc(zero_point, narrow.element), narrow))
+    builder.call(masked_store, [stored, builder.inttoptr(address, narrow.as_pointer()),
                                 ir.Constant(I32, 1), builder.icmp_signed("<", lanes, vec(count))])
     return context.get_dummy_value()
 

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from qcompiler.ir.types import QuantType
 
-from ..kernels.conv_vnni import phase_quads, qconv2d_vnni_kernel
+from ..kernels.conv_vnni import (conv_tasks, phase_quads, phase_quads_parallel, qconv2d_vnni_kernel,
+                                 qconv2d_vnni_parallel)
 from ..kernels.vnni_tile import HAS_AVX512_VNNI, ROWS, WIDTH
 from ..weights import PackedWeights, centred_int16_rows
 from .common import Requant, storage_int32, zero_point
 
 _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+# a convolution smaller than this runs serially: ~0.2 ms of kernel at one thread, about twice
+# what launching a parallel region costs
+PARALLEL_MIN_MACS = 32_000_000
 
 
 def activation_offset(x_t: QuantType):
@@ -103,16 +108,32 @@ def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tu
     layout = _layout(plan, x.shape[2:], begin, end, stride, dilation, out.shape[2])
     groups = plan.w4.shape[0]
     words = layout_scratch((x.shape[0], stride[0] * stride[1], groups * plan.quads, layout.length))
-    phase_quads(x, plan.offset, plan.pad_value, begin[0], begin[1], layout.hp, layout.wp, groups, stride[0],
-                stride[1], layout.ws, layout.used, words)
-    _convolve(plan, words, layout, bias, rq, out)
+    chunks = parallel_chunks(out.size * plan.w4.shape[2])
+    layout_args = (x, plan.offset, plan.pad_value, begin[0], begin[1], layout.hp, layout.wp, groups, stride[0],
+                   stride[1], layout.ws, layout.used, words)
+    if chunks:
+        phase_quads_parallel(chunks, *layout_args)
+    else:
+        phase_quads(0, x.shape[0] * words.shape[2], *layout_args)
+    _convolve(plan, words, layout, bias, rq, out, chunks)
+
+
+def parallel_chunks(macs: int) -> int:
+    """How many chunks to split a convolution of `macs` multiply-adds into over Numba's threads;
+    0: run it serially (one thread, or too little work to pay for a parallel launch)."""
+    threads = numba.get_num_threads()
+    return 4 * threads if threads > 1 and macs >= PARALLEL_MIN_MACS else 0
 
 
 def _convolve(plan: VnniConvWeights, words: np.ndarray, layout: _Layout, bias: np.ndarray, rq: Requant,
-              out: np.ndarray) -> None:
+              out: np.ndarray, chunks: int) -> None:
     images = words.reshape(out.shape[0], int(np.prod(words.shape[1:]))).view(np.uint8)  # bytes per image
-    qconv2d_vnni_kernel(images, plan.w4, layout.offsets, plan.quads * layout.length * 4, layout.ws, plan.correction,
-                        bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+    args = (images, plan.w4, layout.offsets, plan.quads * layout.length * 4, layout.ws, plan.correction, bias,
+            rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+    if chunks:
+        qconv2d_vnni_parallel(chunks, *args)
+    else:
+        qconv2d_vnni_kernel(0, conv_tasks(plan.w4, out), *args)
 
 
 def run_vnni_linear(plan: VnniConvWeights, x2: np.ndarray, bias: np.ndarray, rq: Requant) -> np.ndarray:
@@ -127,5 +148,5 @@ def run_vnni_linear(plan: VnniConvWeights, x2: np.ndarray, bias: np.ndarray, rq:
     words = layout_scratch((1, 1, plan.quads, layout.length))
     words[0, 0, :, :m] = rows.view(np.uint32).T
     out = np.empty((1, rq.shift.size, 1, m), rq.dtype)
-    _convolve(plan, words, layout, bias, rq, out)
+    _convolve(plan, words, layout, bias, rq, out, parallel_chunks(out.size * plan.w4.shape[2]))
     return np.ascontiguousarray(out[0, :, 0, :].T)

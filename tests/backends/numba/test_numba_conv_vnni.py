@@ -6,9 +6,11 @@ import zlib
 
 import numpy as np
 import pytest
+import numba
 from numba import njit
 
 from numba_cases import ROUNDINGS, compare, one_node, qtype, requant_attrs, storage
+from qcompiler.backends.numba.kernels.conv_vnni import qconv2d_vnni_parallel
 from qcompiler.backends.numba.kernels.requant_lanes import LANES as REQUANT_LANES, requantize_lanes
 from qcompiler.backends.numba.kernels.requant_vector import shift_rounded
 from qcompiler.backends.numba.kernels.rounding import ROUNDING_CODES, requantize_one, rounding_shift
@@ -16,6 +18,7 @@ from qcompiler.backends.numba.kernels.vnni_tile import (HAS_AVX512_VNNI, LANES, 
                                                        tile_u8_vectors)
 from qcompiler.backends.numba.ops import INTEGER_STEPS, conv_vnni, products
 from qcompiler.ir.registry import infer_types
+from qcompiler.runtime.reference import run_node
 
 # name: (op, x shape, w shape, attrs, x storage/zp, w storage/zp)
 CASES = {
@@ -79,6 +82,25 @@ def test_vnni_conv_matches_reference(name, vnni_calls):
     if node.inputs[0].type.storage == "u8":  # u8 storage is laid out as given, without widening
         np.testing.assert_array_equal(INTEGER_STEPS[node.op](node)([args[0].astype(np.uint8)] + args[1:])[0], want)
     assert len(vnni_calls) == (1 + (node.inputs[0].type.storage == "u8") if HAS_AVX512_VNNI else 0)
+
+
+@pytest.mark.skipif(not HAS_AVX512_VNNI or numba.get_num_threads() < 2, reason="needs VNNI and two Numba threads")
+def test_parallel_chunks_equal_the_reference(monkeypatch):
+    """A layer in parallel chunks: 4 per thread, more than its 2 images × 3 groups × 1 block of
+    output channels = 6 tasks, so some chunks are empty."""
+    monkeypatch.setattr(conv_vnni, "PARALLEL_MIN_MACS", 0)
+    launches = []
+
+    def counted(*args):
+        launches.append(args[0])
+        return qconv2d_vnni_parallel(*args)
+
+    monkeypatch.setattr(conv_vnni, "qconv2d_vnni_parallel", counted)
+    node, args = _node_and_args("i8_stride2_groups3", "half_even")
+    args[0] = args[0].astype(np.int8)
+    want = run_node(node, args)[0]
+    np.testing.assert_array_equal(INTEGER_STEPS[node.op](node)(args)[0], want)
+    assert launches == [4 * numba.get_num_threads()]
 
 
 @pytest.mark.parametrize("name", ["i8_stride2_groups3", "conv1d_replicate"])
