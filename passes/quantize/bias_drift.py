@@ -18,7 +18,7 @@ from qcompiler.ir.core import Graph, Node
 from qcompiler.runtime.reference import as_float, bind_inputs, release_plan, run_node
 
 from .float_shadow import run_float
-from .layer_input_mean import LayerInputMean
+from .layer_input_mean import LayerInputMean, sample_means
 
 
 def drift_shifts(graph: Graph, layers: list, batches: list, float_weight: Callable, apply: Callable) -> None:
@@ -41,20 +41,36 @@ def drift_shifts(graph: Graph, layers: list, batches: list, float_weight: Callab
 
 def _rebias(node: Node, quant: list, floats: list, w_float: np.ndarray, apply: Callable) -> None:
     x, w = node.inputs[0], node.inputs[1]
+    w_quant = as_float(w.producer.attrs["value"].array, w.type)
+    x_float = [f_env[id(x)] for f_env in floats]
+    x_quant = [as_float(q_env[id(x)], x.type) for q_env in quant]
     seen_float, seen_quant = LayerInputMean(), LayerInputMean()
-    for f_env, q_env in zip(floats, quant):
-        seen_float.add(f_env[id(x)])
-        seen_quant.add(as_float(q_env[id(x)], x.type))
+    for a, b in zip(x_float, x_quant):
+        seen_float.add(a)
+        seen_quant.add(b)
     float_mean, positions = seen_float.mean_output(node, w_float)
-    quant_mean, _ = seen_quant.mean_output(node, as_float(w.producer.attrs["value"].array, w.type))
+    quant_mean, _ = seen_quant.mean_output(node, w_quant)
+    shrink = _shrinkage(sample_means(node, x_float, w_float) - sample_means(node, x_quant, w_quant))
     old = node.inputs[2] if len(node.inputs) > 2 else None
-    if not apply(node, float_mean - quant_mean, positions):
+    if not apply(node, (float_mean - quant_mean) * shrink, positions):
         return
     bias = node.inputs[2]
     value = bias.producer.attrs["value"].array
     for f_env, q_env in zip(floats, quant):
         q_env[id(bias)] = value
         f_env[id(bias)] = f_env[id(old)] if old is not None else np.zeros_like(value)
+
+
+def _shrinkage(differences: np.ndarray) -> np.ndarray:
+    """Per channel, how much of a mean over the samples' `differences` to trust: 1 - its
+    squared standard error over its square, at least 0 (positive-part James-Stein). On a
+    few calibration images the drift of deep layers differs from image to image as much
+    as its mean: 4 light-zoo images corrected in full lost 2 dB on ShuffleNet (16 gained 2 dB)."""
+    if len(differences) < 2:
+        return np.ones(differences.shape[1])
+    mean = differences.mean(axis=0)
+    squared_error = differences.var(axis=0, ddof=1) / len(differences)
+    return np.clip(1 - squared_error / np.maximum(mean * mean, 1e-300), 0, 1)
 
 
 def _run(node: Node, env: dict, run: Callable) -> None:

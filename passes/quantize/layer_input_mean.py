@@ -37,3 +37,22 @@ class LayerInputMean:
             weighted = weighted + channels.sum(axis=1) * count
             positions += channels.shape[1] * count
         return weighted / max(positions, 1), positions
+
+
+def sample_means(node: Node, inputs: list, weight: np.ndarray) -> np.ndarray:
+    """Per sample of the batches `inputs`, about the mean over positions of `weight`
+    applied to it (no bias): the channel means through the kernel's sum, which ignores
+    the padded border and the stride's overlap (enough to compare samples with each other);
+    (samples, output channels)."""
+    if node.op == "linear":
+        means = np.concatenate([a.reshape(a.shape[0], -1, a.shape[-1]).mean(axis=1) for a in inputs])
+        return means @ weight.T
+    means = np.concatenate([a.mean(axis=tuple(range(2, a.ndim))) for a in inputs])  # [samples, C_in]
+    groups = node.attrs.get("groups") or 1
+    taps = weight.sum(axis=tuple(range(2, weight.ndim)))  # conv [C_out, C_in/g], transposed [C_in, C_out/g]
+    if node.op == "conv_transpose2d":
+        taps = taps.reshape(groups, -1, taps.shape[1]).transpose(0, 2, 1)
+    else:
+        taps = taps.reshape(groups, -1, taps.shape[1])  # [g, C_out/g, C_in/g]
+    per_group = means.reshape(len(means), groups, -1)
+    return np.einsum("ngk,gok->ngo", per_group, taps).reshape(len(means), -1)

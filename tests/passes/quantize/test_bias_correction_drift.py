@@ -60,16 +60,32 @@ def test_on_other_data_drift_correction_halves_the_mean_shift_and_raises_sqnr(co
     assert sqnr[",bias-correct{drift=true}"] > max(sqnr[""], sqnr[",bias-correct"]) + 0.05
 
 
-def test_the_first_layer_takes_float_weights_on_float_inputs_minus_quantized_on_quantized():
+def corrected_first_layer(data, options="") -> tuple:
+    """(the first layer's bias after bias-correct{drift=true}, W E[x_float] - Q(W) E[x_quantized])."""
     g = two_layers()
     w_float = g.const_value(g.find("w1")).astype(np.float64)
-    g, _ = quantized(g, "calibrate,quantize{weights=i2},bias-correct{drift=true}", data=CALIBRATION)
+    g, _ = quantized(g, f"calibrate,quantize{{weights=i2}},bias-correct{{drift=true{options}}}", data=data)
     layer = g.find("h").producer
     t, w = layer.inputs[0].type, layer.inputs[1]
-    x_seen = dequantize(np.clip(np.rint(CALIBRATION / t.scale.array) + t.zero_point.array, 0, 255), t)
-    expected = CALIBRATION.astype(np.float64).mean(axis=0) @ w_float.T \
+    x_seen = dequantize(np.clip(np.rint(data / t.scale.array) + t.zero_point.array, 0, 255), t)
+    unshrunk = data.astype(np.float64).mean(axis=0) @ w_float.T \
         - x_seen.astype(np.float64).mean(axis=0) @ dequantize(g.const_value(w), w.type).T
-    assert np.allclose(g.const_value(layer.inputs[2]), expected, atol=1e-5)
+    return g.const_value(layer.inputs[2]), unshrunk
+
+
+def test_the_first_layer_takes_float_weights_on_float_inputs_minus_quantized_on_quantized():
+    # a mean input makes the weight error's shift stand out of the samples' noise: little shrinkage
+    bias, expected = corrected_first_layer(data_for(two_layers(), n=256, mean=1.5))
+    assert np.all(np.abs(bias - expected) <= 0.05 * np.abs(expected) + 0.03)
+    assert np.abs(expected).max() > 1
+
+
+def test_a_mean_of_pure_sampling_noise_is_shrunk_towards_zero():
+    """Zero-mean inputs: the weight error shifts no mean, and what 4 samples show is their
+    noise, which the shrinkage keeps mostly out of the bias."""
+    bias, unshrunk = corrected_first_layer(CALIBRATION[:4], ",min_values=1")
+    assert np.linalg.norm(bias) < 0.6 * np.linalg.norm(unshrunk)
+    assert np.all(np.abs(bias) <= np.abs(unshrunk) + 1e-6)
 
 
 def test_batches_of_different_widths_are_averaged_over_every_position():
