@@ -23,6 +23,8 @@ the lowered trained graph in Numba and the numpy reference on the test digits.
 from __future__ import annotations
 
 import argparse
+import copy
+import math
 import sys
 import time
 from pathlib import Path
@@ -119,6 +121,47 @@ def run_row(row: str, args, model, d) -> dict:
     return result
 
 
+def float_channel_retraining(model, d, args, live_bn: bool) -> float:
+    """Top-1 after retraining the float model in torch with the output channels prune{granularity=channel,
+    scope=layer} removes (the lowest RMS of each folded conv weight; the classifier kept) held at zero, with
+    the BatchNorm statistics frozen (what qat trains: fold-bn ran before prune) or live (batch statistics).
+    Adam at --lr for --qat-epochs on the same digits, --schedule as qat's."""
+    model = copy.deepcopy(model)
+    pairs = [(model.stem[0], model.stem[1])]
+    for block in model.stages:
+        pairs += [(block.conv1, block.bn1), (block.conv2, block.bn2)]
+        pairs += [] if isinstance(block.shortcut, torch.nn.Identity) else [(block.shortcut[0], block.shortcut[1])]
+    masks = []
+    for conv, bn in pairs:
+        folded = conv.weight.detach() * (bn.weight / (bn.running_var + bn.eps).sqrt()).detach()[:, None, None, None]
+        rms = folded.reshape(folded.shape[0], -1).square().mean(1).sqrt()
+        keep = torch.ones(folded.shape[0])
+        keep[rms.argsort(stable=True)[:math.floor(args.sparsity * len(rms) + 0.5)]] = 0.0
+        masks.append((conv.weight, keep[:, None, None, None]))
+    x, y = torch.from_numpy(d["x_train"][:args.train_samples]), torch.from_numpy(d["y_train"][:args.train_samples])
+    steps = args.qat_epochs * -(-len(x) // 64)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if args.schedule == "cosine" else None
+    order = torch.Generator().manual_seed(0)
+    for _ in range(args.qat_epochs):
+        model.train(live_bn)
+        for batch in torch.randperm(len(x), generator=order).split(64):
+            with torch.no_grad():
+                for weight, keep in masks:
+                    weight.mul_(keep)
+            loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if decay is not None:
+                decay.step()
+    with torch.no_grad():
+        for weight, keep in masks:
+            weight.mul_(keep)
+        model.eval()
+        return 100.0 * float((model(torch.from_numpy(d["x_test"])).argmax(1).numpy() == d["y_test"]).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -133,6 +176,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--scale-lr", type=float, default=3.0)
     parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="qat's lr schedule")
+    parser.add_argument("--float-bn-check", action="store_true",
+                        help="also retrain the channel-pruned float model in torch, BatchNorm frozen and live")
     parser.add_argument("--model-cache", type=Path, default=None)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
@@ -166,6 +211,10 @@ def main() -> None:
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0); qat (LSQ, "
             f"{args.schedule} lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
             f"{args.train_samples} labelled training digits; top-1 on the 1,000 test digits.\n\n" + table)
+    if args.float_bn_check:
+        frozen, live = (float_channel_retraining(model, d, args, live) for live in (False, True))
+        body += (f"\n\nThe same channel masks retrained in float (torch, Adam, the same lr, epochs, schedule and "
+                 f"digits): BatchNorm statistics frozen {frozen:.1f}%, live (batch statistics) {live:.1f}%.")
     print(body)
     if args.write:
         write_section("Retraining after pruning and channel-level binarization (qat with masks)", body)
