@@ -12,7 +12,8 @@ writes one phase of four). Columns ox >= OW of each row are computed and discard
 
 Each task (image, group, block of ROWS output channels) runs the tile over blocks of
 WIDTH positions into an int32 plane, then requantizes each row's kept columns 16 lanes at
-a time straight into the output in its storage container (`requant_lanes`). Activations are u8
+a time (two rows per vector when both fit) straight into the output in its storage
+container (`requant_lanes`). Activations are u8
 (storage + offset, padding with the shifted zero point u_zp), weights s8 w - zp_w:
 Σ u·w - u_zp·Σw is the centred accumulator.
 
@@ -140,7 +141,13 @@ def qconv2d_vnni_kernel(first, last, xr, w4, offsets, group_bytes, ws, correctio
         for r in range(min(ROWS, cout_g - j0)):
             oc = g * cout_g + j0 + r
             sums, kept = plane[r], out[n, oc].reshape(oh * ow)
+            c, b, m, s = correction[oc], bias[oc], multiplier[oc], shift[oc]
+            if ws + ow <= OUTPUT_LANES:  # narrow rows: two per vector, the columns between skipped
+                for oy in range(0, oh, 2):
+                    requantize_lanes(sums, oy * ws, c, b, m, s, y_zp, lo, hi, mode, kept, oy * ow, ow, ws - ow,
+                                     ow if oy + 1 < oh else 0)
+                continue
             for oy in range(oh):  # the kept columns of each row, 16 at a time, straight into the output
                 for x0 in range(0, ow, OUTPUT_LANES):
-                    requantize_lanes(sums, oy * ws + x0, correction[oc], bias[oc], multiplier[oc], shift[oc], y_zp,
-                                     lo, hi, mode, kept, oy * ow + x0, min(OUTPUT_LANES, ow - x0))
+                    requantize_lanes(sums, oy * ws + x0, c, b, m, s, y_zp, lo, hi, mode, kept, oy * ow + x0,
+                                     min(OUTPUT_LANES, ow - x0), 0, 0)

@@ -1,8 +1,8 @@
 """Requantization of 16 accumulators of one output channel at once, written in LLVM IR so
 every step is a 16-lane vector operation and the result goes straight into the output row
 in its storage container with a masked store: no scalar tail, whatever the row length
-(7, 14 or 28 outputs, where a loop left to LLVM's vectorizer runs mostly scalar), and no
-int32 copy of the row.
+(7, 14 or 28 outputs, where a loop left to LLVM's vectorizer runs mostly scalar; two rows
+at once when both fit), and no int32 copy of the row.
 
 The same integers as `rounding.requantize_one` and `requant_vector.shift_rounded`: the
 raw int32 sum minus its zero-point correction, both modulo 2^32 (a wrapped u8×s8 sum),
@@ -28,7 +28,7 @@ def _codegen(context, builder, signature, args):
     raw_a, out_a = ArrayArg(context, builder, signature, args, 0), ArrayArg(context, builder, signature, args, 10)
     scalars = [context.cast(builder, value, type_, types.int64)
                for value, type_ in zip(args, signature.args) if isinstance(type_, types.Integer)]
-    start, correction, bias, multiplier, shift, zero_point, lo, hi, mode, out_start, count = scalars
+    start, correction, bias, multiplier, shift, zero_point, lo, hi, mode, out_start, count, skip, count2 = scalars
     v32, v64 = ir.VectorType(I32, LANES), ir.VectorType(I64, LANES)
 
     def vec(scalar):
@@ -61,21 +61,26 @@ def _codegen(context, builder, signature, args):
     masked_store = declare(builder, f"llvm.masked.store.v{LANES}i{width}.p0", ir.VoidType(),
                            [narrow, narrow.as_pointer(), I32, ir.VectorType(ir.IntType(1), LANES)])
     lanes = ir.Constant(v64, list(range(LANES)))
-    address = out_a.at(builder.mul(out_start, const(width // 8)))
     stored = builder.add(builder.trunc(y, narrow), splat(builder, builder.trunc(zero_point, narrow.element), narrow))
-    builder.call(masked_store, [stored, builder.inttoptr(address, narrow.as_pointer()),
-                                ir.Constant(I32, 1), builder.icmp_signed("<", lanes, vec(count))])
+    second = builder.add(count, skip)  # the second run's first lane, stored `skip` elements back
+    for first, lanes_below, back in ((const(0), count, const(0)), (second, builder.add(second, count2), skip)):
+        address = out_a.at(builder.mul(builder.sub(out_start, back), const(width // 8)))
+        mask = builder.and_(builder.icmp_signed(">=", lanes, vec(first)), builder.icmp_signed("<", lanes,
+                                                                                              vec(lanes_below)))
+        builder.call(masked_store, [stored, builder.inttoptr(address, narrow.as_pointer()), ir.Constant(I32, 1), mask])
     return context.get_dummy_value()
 
 
 @intrinsic
 def requantize_lanes(typingctx, raw, start, correction, bias, multiplier, shift, zero_point, lo, hi, mode, out,
-                     out_start, count):
+                     out_start, count, skip, count2):
     """out[out_start + l] = requantize_one(int32(raw[start + l] - correction) + bias, multiplier, shift,
-    zero_point, lo, hi, mode) for l < count (count <= 16). raw: contiguous 1-D int32 array, all 16
-    lanes from `start` read (the caller keeps them in bounds); out: contiguous 1-D array of 8-, 16- or
-    32-bit integers holding [lo, hi]; shift in [0, 63]."""
+    zero_point, lo, hi, mode) for l < count, and the lanes l in [count + skip, count + skip + count2)
+    likewise into out[out_start + l - skip] (two rows of a plane whose row pitch is count + skip, when
+    both fit 16 lanes; count2 = 0: none). raw: contiguous 1-D int32 array, all 16 lanes from `start`
+    read (the caller keeps them in bounds); out: contiguous 1-D array of 8-, 16- or 32-bit integers
+    holding [lo, hi]; shift in [0, 63]."""
     if not (isinstance(out, types.Array) and isinstance(out.dtype, types.Integer) and out.dtype.bitwidth <= 32):
         return None
     return types.void(raw, start, correction, bias, multiplier, shift, zero_point, lo, hi, mode, out, out_start,
-                      count), _codegen
+                      count, skip, count2), _codegen

@@ -6,6 +6,7 @@ taken once, when the weight is constant.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numba
@@ -127,7 +128,7 @@ def parallel_chunks(macs: int) -> int:
 
 def _convolve(plan: VnniConvWeights, words: np.ndarray, layout: _Layout, bias: np.ndarray, rq: Requant,
               out: np.ndarray, chunks: int) -> None:
-    images = words.reshape(out.shape[0], int(np.prod(words.shape[1:]))).view(np.uint8)  # bytes per image
+    images = words.reshape(out.shape[0], math.prod(words.shape[1:])).view(np.uint8)  # bytes per image
     args = (images, plan.w4, layout.offsets, plan.quads * layout.length * 4, layout.ws, plan.correction, bias,
             rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
     if chunks:

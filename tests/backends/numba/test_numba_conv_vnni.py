@@ -143,7 +143,7 @@ def test_branch_free_rounding_shift_equals_the_scalar_one_on_all_int64(rounding)
 def _requantize_in_lanes(raw, correction, bias, multiplier, shift, lo, hi, mode, out):
     for i0 in range(0, out.size, REQUANT_LANES):
         requantize_lanes(raw, i0, correction, bias, multiplier, shift, 3, lo, hi, mode, out, i0,
-                         min(REQUANT_LANES, out.size - i0))
+                         min(REQUANT_LANES, out.size - i0), 0, 0)
 
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
@@ -162,6 +162,25 @@ def test_lane_requantization_equals_the_scalar_one_in_every_container(rounding):
                                        hi, mode) for r in raw[:301]]
                 np.testing.assert_array_equal(out[:301], want, err_msg=f"{dtype}, shift {shift}, multiplier {multiplier}")
                 assert (out[301:] == 99).all()
+
+
+@njit
+def _requantize_row_pairs(raw, pitch, out):
+    rows, kept = out.shape
+    flat = out.reshape(-1)
+    for y in range(0, rows, 2):
+        requantize_lanes(raw, y * pitch, 5, -9, 2**30, 33, 3, -128, 127, 1, flat, y * kept, kept, pitch - kept,
+                         kept if y + 1 < rows else 0)
+
+
+def test_two_narrow_rows_per_vector_keep_their_columns_only():
+    raw = np.random.default_rng(5).integers(-(2**31), 2**31, 5 * 9 + REQUANT_LANES).astype(np.int32)
+    out = np.full((6, 7), 99, np.int8)  # 5 rows of a pitch-9 plane kept 7 wide; the 6th untouched
+    _requantize_row_pairs(raw, 9, out[:5])
+    want = [[requantize_one(np.int64(np.int32(np.int64(raw[9 * y + x]) - 5)) - 9, 2**30, 33, 3, -128, 127, 1)
+             for x in range(7)] for y in range(5)]
+    np.testing.assert_array_equal(out[:5], want)
+    assert (out[5] == 99).all()
 
 
 @pytest.mark.skipif(not HAS_AVX512_VNNI, reason="the host has no AVX-512 VNNI: the tile is never compiled")
