@@ -8,7 +8,7 @@ bench/numba_kernels.py) as WxAy: W1 = b1 weights (±1), W2 = i2, A8 = u8, A2 = u
 binary ±1 activations. The int8 and the A2/A8 rows time the prepared node (centring,
 padding, layout, kernel, requantization); the IR's integer convolutions take activations
 of 2 bits or more, so A1 rows time the same steps called directly (`ops/bitserial.py`:
-`np.pad` of the ±1 input, then `run_bitserial_conv` / `run_bitserial_linear`).
+`run_bitserial_conv` / `run_bitserial_linear` on the ±1 storage).
 Speed-ups are ratios of the median process CPU time of interleaved runs after warm-up,
 1 Numba thread (the machine is shared). A second table times the two register tiles
 alone on data in cache: the popcount tile (`kernels/bitserial_tile.py`) per WxAy and the
@@ -106,9 +106,9 @@ def binary_activation_run(node, inputs, pad):
     plan = bitserial_plan(w_t, weights, x_t, 1, kernel)
 
     def conv():
-        xc = np.pad(x.astype(np.int16), [(0, 0), (0, 0), (pad, pad), (pad, pad)])
-        out = np.empty((x.shape[0], cout, xc.shape[2] - kernel[0] + 1, xc.shape[3] - kernel[1] + 1), np.int32)
-        run_bitserial_conv(plan, xc, kernel, (1, 1), (1, 1), bias, rq, out)
+        out = np.empty((x.shape[0], cout, x.shape[2] + 2 * pad - kernel[0] + 1, x.shape[3] + 2 * pad - kernel[1] + 1),
+                       np.int32)
+        run_bitserial_conv(plan, x, "zeros", (pad, pad), (pad, pad), (1, 1), (1, 1), bias, rq, out)
         return out
 
     return conv

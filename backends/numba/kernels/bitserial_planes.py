@@ -1,14 +1,14 @@
 """Bit planes in the layout `bitserial_tile.popcount_tile` reads: activation phase planes of
 channel words, and weight rows of one bit plane each.
 
-Activations: the unsigned bits b = (x - zp_x + z_u) >> a_shift of a padded, centred
-input (z_u = zp_x - qmin; a_shift 1 for binary ±1 storage, whose bits are the signs,
-else 0), below 2^A. For stride (sh, sw) the padded image splits into sh·sw phase planes
-(rows ≡ py mod sh, columns ≡ px mod sw) of row pitch Ws, as in `conv_vnni.py`; in each,
-bit i of the 64 channels 64q..64q+63 of a group at position p is one uint64 word,
-[N, sh·sw, groups·CW·A, L] with index (g·CW + q)·A + i; channel c sits at bit c mod 64.
-Every tap of the kernel is then a constant offset from the output position, and eight
-consecutive positions are one 64-byte load.
+Activations: the unsigned bits b = (x - qmin) >> a_shift of the storage (a_shift 1 for
+binary ±1 storage, whose bits are the signs, else 0), below 2^A; zero padding is made
+here. For stride (sh, sw) the padded image splits into sh·sw phase planes (rows ≡ py mod
+sh, columns ≡ px mod sw) of row pitch Ws, as in `conv_vnni.py`; in each, bit i of the 64
+channels 64q..64q+63 of a group at position p is one uint64 word, [N, sh·sw, groups·CW·A,
+L] with index (g·CW + q)·A + i; channel c sits at bit c mod 64. Every tap of the kernel
+is then a constant offset from the output position, and eight consecutive positions are
+one 64-byte load.
 
 Weights: a channel's storage is Σ_j c_j·bit_j + offset over its bit planes (`WEIGHT_PLANES`);
 row c·W + j holds plane j of channel c as words of the same channels, one per (tap,
@@ -29,68 +29,85 @@ _ROW_CHUNKS = 8  # parallel tasks per image and group: a task per padded row dou
 
 
 @njit(parallel=True, cache=True)
-def activation_planes(xc, z_u, a_shift, planes, groups, sh, sw, ws, used, words, with_sums, sums, nulls):
-    """xc: centred padded input [N, C, Hp, Wp] (int16); words: uint64 [N, sh·sw, groups·CW·A, L]
-    (CW = channel words per group); with_sums, sums[n·groups + g, phase, p] = Σ_c b over the
-    group's channels; nulls[n·groups + g, phase, p] = 1 where a binary input holds 0 (padding: no
-    sign bit; the caller corrects for its taps). Words beyond a phase plane's positions are
-    left as they are: only discarded outputs read them. Tasks are runs of padded rows."""
-    n_batch, channels, hp, wp = xc.shape
+def activation_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, hp, wp, groups, planes, sh, sw, ws, used, words,
+                      with_sums, sums, nulls):
+    """x: activation storage [N, C, H, W], zero-padded to [hp, wp] by (pad_top, pad_left) here, a
+    padded input's bits being pad_bits (the zero point's; 0 for binary inputs, which have no
+    sign bit for zero and are flagged in nulls[n·groups + g, phase, p] for the caller to
+    correct); b = (x - x_min) >> a_shift. words: uint64 [N, sh·sw, groups·CW·A, L] (CW =
+    channel words per group); with_sums, sums[n·groups + g, phase, p] = Σ_c b over the group's
+    channels. Words beyond a phase plane's positions are left as they are: only discarded
+    outputs read them. Tasks are runs of padded rows."""
+    n_batch, channels = x.shape[:2]
     cin_g = channels // groups
     cw = words.shape[2] // (groups * planes)
     chunks = min(hp, _ROW_CHUNKS)
     for task in prange(n_batch * groups * chunks):
         ng, chunk = task // chunks, task % chunks
-        n, g = ng // groups, ng % groups
         for y in range(chunk * hp // chunks, (chunk + 1) * hp // chunks):
-            _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, used, words, with_sums, sums,
-                        nulls)
+            _row_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, wp, ng // groups, ng % groups, ng, y, cin_g,
+                        cw, planes, sh, sw, ws, used, words, with_sums, sums, nulls)
 
 
 @njit(cache=True)
-def _row_planes(xc, z_u, a_shift, planes, n, g, ng, y, cin_g, cw, sh, sw, ws, used, words, with_sums, sums,
-                nulls):
-    """`activation_planes` for padded row y of image n, group g."""
-    wp = xc.shape[3]
+def _row_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, wp, n, g, ng, y, cin_g, cw, planes, sh, sw, ws, used,
+                words, with_sums, sums, nulls):
+    """`activation_planes` for padded row y of image n, group g: each channel's padded row of bits
+    is made once, then ORed into the words of every column phase."""
+    h, w = x.shape[2], x.shape[3]
+    sy = y - pad_top
+    inside = 0 <= sy < h
     py, yr = y % sh, y // sh
+    columns = (wp + sw - 1) // sw
+    first = yr * ws
+    row_bits = np.empty(wp, np.int64)
+    bits = np.zeros((sw, planes, columns), np.uint64)
+    total = np.zeros((sw, columns), np.int64)
+    for q in range(cw):
+        bits[:] = 0
+        for c in range(min(64, cin_g - 64 * q)):
+            row_bits[:] = pad_bits
+            if inside:
+                source, part = x[n, g * cin_g + 64 * q + c, sy], row_bits[pad_left:pad_left + w]
+                for j in range(w):
+                    part[j] = (np.int64(source[j]) - x_min) >> a_shift
+            for px in range(sw):
+                if used[py * sw + px]:
+                    span = (wp - px + sw - 1) // sw
+                    if sw == 1:  # plain indexing from 0: LLVM vectorizes the inlined loops
+                        _or_channel(bits[px], with_sums, total[px], row_bits, span, np.uint64(c))
+                    else:
+                        _or_channel(bits[px], with_sums, total[px], row_bits[px::sw], span, np.uint64(c))
+        for px in range(sw):
+            phase = py * sw + px
+            if used[phase]:
+                span = (wp - px + sw - 1) // sw
+                for i in range(planes):
+                    words[n, phase, (g * cw + q) * planes + i, first:first + span] = bits[px, i, :span]
     for px in range(sw):
         phase = py * sw + px
-        if not used[phase]:
-            continue
-        columns = (wp - px + sw - 1) // sw
-        first = yr * ws
-        total = np.zeros(columns, np.int64)
-        bits = np.zeros((planes, columns), np.uint64)
-        for q in range(cw):
-            bits[:] = 0
-            for c in range(min(64, cin_g - 64 * q)):
-                source = xc[n, g * cin_g + 64 * q + c, y]
-                if sw == 1:  # plain indexing from 0: LLVM vectorizes the inlined loop
-                    _or_channel(bits, with_sums, total, source, z_u, a_shift, np.uint64(c))
-                else:
-                    _or_channel(bits, with_sums, total, source[px::sw], z_u, a_shift, np.uint64(c))
-            for i in range(planes):
-                words[n, phase, (g * cw + q) * planes + i, first:first + columns] = bits[i]
-        sums[ng, phase, first:first + columns] = total
-        if a_shift:
-            flags = nulls[ng, phase, first:first + columns]
-            source = xc[n, g * cin_g, y]
-            for j in range(columns):
-                flags[j] = source[px + sw * j] == 0
+        if used[phase]:
+            span = (wp - px + sw - 1) // sw
+            if with_sums:
+                sums[ng, phase, first:first + span] = total[px, :span]
+            if a_shift:
+                flags = nulls[ng, phase, first:first + span]
+                for j in range(span):
+                    column = px + sw * j - pad_left
+                    flags[j] = not inside or column < 0 or column >= w
 
 
 @njit(inline="always", cache=True)
-def _or_channel(bits, with_sums, total, source, z_u, a_shift, c):
-    """bits[i, j] |= bit i of b << c (and total[j] += b with_sums), for b the bits of source[j]:
-    one plain vector loop per plane, b computed again in each (cheaper than a scratch row)."""
+def _or_channel(bits, with_sums, total, row_bits, span, c):
+    """bits[i, j] |= bit i of row_bits[j] << c (and total[j] += row_bits[j] with_sums), j < span:
+    one plain vector loop per plane."""
     if with_sums:
-        for j in range(total.size):
-            total[j] += (np.int64(source[j]) + z_u) >> a_shift
+        for j in range(span):
+            total[j] += row_bits[j]
     for i in range(bits.shape[0]):
         row, down = bits[i], np.uint64(i)
-        for j in range(row.size):
-            b = np.uint64((np.int64(source[j]) + z_u) >> a_shift)
-            row[j] |= ((b >> down) & np.uint64(1)) << c
+        for j in range(span):
+            row[j] |= ((np.uint64(row_bits[j]) >> down) & np.uint64(1)) << c
 
 
 @njit(parallel=True, cache=True)

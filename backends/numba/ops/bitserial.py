@@ -23,6 +23,9 @@ from ..weights import PackedWeights
 from .common import Requant, zero_point
 
 
+_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
 @dataclass(frozen=True)
 class BitserialPlan:
     w_rows: np.ndarray         # uint64 [groups, R, kh·kw·CW] (`weight_rows`)
@@ -30,8 +33,8 @@ class BitserialPlan:
     channel_words: int         # CW: 64-channel words per group
     planes: int                # activation bit planes A
     a_shift: int               # 1 for binary ±1 activations (sign bits), else 0
-    z_u: int                   # zp_x - qmin: added to a centred input before the shift
-    x_zero_point: int
+    x_min: int                 # qmin: b = (x - x_min) >> a_shift
+    pad_bits: int              # b of the zero point, for zero padding (binary inputs: 0, and nulls)
     xnor: bool                 # W1A1: popcounts of X XOR B, no Σ b (kernels/bitserial.py)
     plane_coef: np.ndarray     # int64 [W]: s_a·c_j
     x_coef: np.ndarray         # int64 [Cout]: s_a·(offset - zp_w)
@@ -62,8 +65,8 @@ def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, group
     stored = unpack_rows(weights.packed, weights.k, weights.bits, weights.signed).astype(np.int64)
     zp_w = weights.zero_point.astype(np.int64)
     rows = weight_rows(stored, w_t.storage, groups, kernel, ROWS)
-    common = (rows, tuple(kernel), rows.shape[2] // taps, x_t.bits, int(binary), zero_point(x_t) - x_t.qmin,
-              zero_point(x_t))
+    common = (rows, tuple(kernel), rows.shape[2] // taps, x_t.bits, int(binary), x_t.qmin,
+              0 if binary else zero_point(x_t) - x_t.qmin)
     cout, cin_g = stored.shape[0], stored.shape[1] // taps
     if binary and w_t.storage == "b1" and not zp_w.any():  # W1A1: XNOR-popcount (kernels/bitserial.py)
         positive_per_tap = (stored.reshape(cout, cin_g, taps) == 1).sum(axis=1)
@@ -97,18 +100,25 @@ def _layout(plan: BitserialPlan, hw: tuple, stride: tuple, dilation: tuple, oh: 
     return plan.layouts[key]
 
 
-def run_bitserial_conv(plan: BitserialPlan, centred: np.ndarray, kernel, stride, dilation, bias, rq: Requant,
-                       out: np.ndarray) -> None:
-    """centred: the padded, centred input [N, C, Hp, Wp]; out: [N, Cout, OH, OW] int32."""
-    n_batch = centred.shape[0]
+def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end: tuple, stride: tuple,
+                       dilation: tuple, bias, rq: Requant, out: np.ndarray) -> None:
+    """out [N, Cout, OH, OW] = the requantized convolution of x (storage [N, C, H, W]); zero padding
+    is made by the layout, other modes by numpy first."""
+    x = np.asarray(x)
+    if pad_mode != "zeros" and any(begin + end):
+        x = np.pad(x, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=_NUMPY_PAD_MODE[pad_mode])
+        begin = end = (0, 0)
+    n_batch = x.shape[0]
     groups = plan.w_rows.shape[0]
-    layout = _layout(plan, centred.shape[2:], tuple(stride), tuple(dilation), out.shape[2])
+    hw = (x.shape[2] + begin[0] + end[0], x.shape[3] + begin[1] + end[1])
+    layout = _layout(plan, hw, tuple(stride), tuple(dilation), out.shape[2])
     phases = stride[0] * stride[1]
     words = np.empty((n_batch, phases, groups * plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((n_batch * groups, phases, layout.length), np.int64)
     nulls = np.zeros((n_batch * groups, phases, layout.length) if plan.a_shift else (1, 1, 1), np.uint8)
-    activation_planes(np.ascontiguousarray(centred, np.int16), plan.z_u, plan.a_shift, plan.planes, groups, stride[0],
-                      stride[1], layout.ws, layout.used, words, not plan.xnor, sums, nulls)
+    activation_planes(np.ascontiguousarray(x), plan.x_min, plan.a_shift, plan.pad_bits, begin[0],
+                      begin[1], hw[0], hw[1], groups, plan.planes, stride[0], stride[1], layout.ws, layout.used, words,
+                      not plan.xnor, sums, nulls)
     _convolve(plan, layout, words, sums, nulls, bias, rq, out)
 
 
@@ -138,7 +148,7 @@ def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant)
     layout = _layout(plan, (1, m), (1, 1), (1, 1), 1)
     words = np.empty((1, 1, plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((1, 1, layout.length), np.int64)
-    row_planes(np.ascontiguousarray(x2), plan.x_zero_point - plan.z_u, plan.a_shift, plan.planes, words[0, 0],
+    row_planes(np.ascontiguousarray(x2), plan.x_min, plan.a_shift, plan.planes, words[0, 0],
                not plan.xnor, sums[0, 0])
     out = np.empty((1, plan.x_coef.size, 1, m), np.int32)
     _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, out)

@@ -115,9 +115,9 @@ def prepare_qconv(node: Node) -> Step:
         bias = bias_for(b)
         wide = needs_wide_accumulator(weights, bias, x_t)
         if bitserial is not None and not wide:
-            xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel, np.int16)
+            x4, out_hw, stride, dilation, begin, end = conv_geometry(node, attrs, x, kernel)
             out = np.empty((x.shape[0], cout) + out_hw, np.int32)
-            run_bitserial_conv(bitserial, xc, kernel, stride, dilation, bias, rq, out)
+            run_bitserial_conv(bitserial, x4, attrs["pad_mode"], begin, end, stride, dilation, bias, rq, out)
             return [out[:, :, 0, :] if spatial == 1 else out]
         if vnni is not None and not wide:
             x4, out_hw, stride, dilation, begin, end = conv_geometry(node, attrs, x, kernel)

@@ -49,22 +49,23 @@ def bitserial_calls():
 @pytest.mark.parametrize("planes, stride", [(1, 1), (2, 2), (8, 1)])
 def test_activation_planes_hold_each_bit_in_the_documented_word(planes, stride):
     rng = np.random.default_rng(planes)
-    n, channels, hp, wp, groups = 2, 70, 5, 7, 1
-    xc = rng.integers(0, 2 ** planes, (n, channels, hp, wp)).astype(np.int16)  # z_u = 0: the bits are the values
-    ws, length = -(-wp // stride), 64
-    cw = 2
+    n, channels, h, w, pad, pad_bits = 2, 70, 4, 6, 1, 2 ** planes - 1
+    x = rng.integers(0, 2 ** planes, (n, channels, h, w)).astype(np.int32)  # x_min = 0: the bits are the values
+    hp, wp = h + 2 * pad, w + 2 * pad
+    ws, length, cw = -(-wp // stride), 64, 2
     words = np.zeros((n, stride * stride, cw * planes, length), np.uint64)
     sums = np.zeros((n, stride * stride, length), np.int64)
-    used = np.ones(stride * stride, np.uint8)
-    nulls = np.zeros((1, 1, 1), np.uint8)
-    activation_planes(xc, 0, 0, planes, groups, stride, stride, ws, used, words, True, sums, nulls)
+    used, nulls = np.ones(stride * stride, np.uint8), np.zeros((1, 1, 1), np.uint8)
+    activation_planes(x, 0, 0, pad_bits, pad, pad, hp, wp, 1, planes, stride, stride, ws, used, words, True, sums,
+                      nulls)
     bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(n, stride * stride, cw, planes, length, 64)
-    y, x = np.meshgrid(np.arange(hp), np.arange(wp), indexing="ij")
-    phase, p = (y % stride) * stride + x % stride, (y // stride) * ws + x // stride
+    y, x_ = np.meshgrid(np.arange(hp), np.arange(wp), indexing="ij")
+    phase, p = (y % stride) * stride + x_ % stride, (y // stride) * ws + x_ // stride
     c = np.arange(channels)[:, None, None]
     decoded = sum(bits[:, phase, c // 64, i, p, c % 64].astype(np.int64) << i for i in range(planes))
-    np.testing.assert_array_equal(decoded, xc)
-    np.testing.assert_array_equal(sums[:, phase, p], xc.sum(axis=1))
+    padded = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], constant_values=pad_bits)
+    np.testing.assert_array_equal(decoded, padded)
+    np.testing.assert_array_equal(sums[:, phase, p], padded.sum(axis=1))
 
 
 def _weights(rng, w_storage, shape, per_channel):

@@ -60,11 +60,12 @@ def test_binary_activation_convolutions_equal_numpy(w_storage, x_shape, w_shape,
     x, wc, weights, w_t, bias = _binary_case(rng, w_storage, x_shape, w_shape, groups)
     plan = bitserial_plan(w_t, weights, qtype("b1", x_shape), groups, w_shape[2:])
     assert plan.planes == 1 and plan.a_shift == 1 and plan.xnor == (w_storage == "b1")  # W1A1: XNOR-popcount
-    xc = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], mode=pad_mode).astype(np.int16)
+    xc = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], mode=pad_mode)
     acc = _numpy_conv(xc, wc, stride, dilation, groups) + bias[:, None, None]
     rq = _requant(rng, w_shape[0])
     out = np.empty(acc.shape, np.int32)
-    run_bitserial_conv(plan, xc, w_shape[2:], (stride, stride), (dilation, dilation), bias, rq, out)
+    run_bitserial_conv(plan, x, "zeros" if pad_mode == "constant" else pad_mode, (pad, pad), (pad, pad),
+                       (stride, stride), (dilation, dilation), bias, rq, out)
     want = requantize(acc, rq.multiplier[:, None, None], rq.shift[:, None, None], 128, 0, 255, "half_even")
     np.testing.assert_array_equal(out, want)
     assert np.mean((want > 0) & (want < 255)) > 0.5  # most outputs inside the clamp: the test sees the sums
