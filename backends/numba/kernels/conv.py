@@ -84,37 +84,61 @@ def accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w):
                 a[ox] += w0 * s0[q] + w1 * s1[q] + w2 * s2[q] + w3 * s3[q]
 
 
+@njit(inline="always", cache=True)
+def task_input(xc, cout, groups, task):
+    """(image n, output channel oc, flat index in xc of the first input plane of oc's group) of
+    the task n·Cout + oc of a kernel parallel over (batch, output channel)."""
+    channels, plane = xc.shape[1], xc.shape[2] * xc.shape[3]
+    n, oc = task // cout, task % cout
+    return n, oc, (n * channels + (oc // (cout // groups)) * (channels // groups)) * plane
+
+
+@njit(inline="always", cache=True)
+def accumulator_width(sh, sw, plane_w, ow):
+    """Positions per accumulator row: the full padded width with stride 1 (`accumulate_wide`), else OW."""
+    return plane_w if sh == 1 and sw == 1 else ow
+
+
+@njit(inline="always", cache=True)
+def accumulate(acc, xflat, base, w, offset, room, oh, ow, sh, sw, plane_w):
+    """The taps' passes over one accumulator plane, `accumulate_wide` with stride 1, else strided."""
+    if sh == 1 and sw == 1:
+        accumulate_wide(acc, xflat, base, w, offset, room)
+    else:
+        accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w)
+
+
+@njit(inline="always", cache=True)
+def requantize_checked(acc, width, multiplier, shift, y_zp, lo, hi, mode, out, n, oc, overflow, task):
+    """out[n, oc] = the requantized accumulator plane (row pitch `width`); overflow[task] = 1 when an
+    accumulator is outside int32."""
+    oh, ow = out.shape[2], out.shape[3]
+    for oy in range(oh):
+        for ox in range(ow):
+            a = acc[oy * width + ox]
+            if a < INT32_MIN or a > INT32_MAX:
+                overflow[task] = 1
+            out[n, oc, oy, ox] = requantize_one(a, multiplier, shift, y_zp, lo, hi, mode)
+
+
 @njit(parallel=True, cache=True)
 def qconv2d_kernel(xc, packed_w, bits, signed, w_zp, bias, groups, kh, kw, sh, sw, dh, dw,
                    multiplier, shift, y_zp, lo, hi, mode, acc_dtype_like, out, overflow):
     """xc: centred, padded input [N, C, Hp, Wp] int32; packed_w: [Cout, bytes] uint8 rows of
     Cin/groups·kh·kw weights; w_zp, bias, multiplier, shift: per output channel;
-    out: [N, Cout, OH, OW] int32; overflow: [N·Cout] flags (int64 accumulators only)."""
+    out: [N, Cout, OH, OW] integers; overflow: [N·Cout] flags (int64 accumulators only)."""
     n_batch, cout, oh, ow = out.shape
-    channels, plane_h, plane_w = xc.shape[1], xc.shape[2], xc.shape[3]
-    cin_g = channels // groups
-    cout_g = cout // groups
+    cin_g, plane_w = xc.shape[1] // groups, xc.shape[3]
     k = cin_g * kh * kw
-    offset, room = _tap_geometry(cin_g, kh, kw, dh, dw, plane_h, plane_w)
-    wide = sh == 1 and sw == 1
-    width = plane_w if wide else ow
+    offset, room = _tap_geometry(cin_g, kh, kw, dh, dw, xc.shape[2], plane_w)
+    width = accumulator_width(sh, sw, plane_w, ow)
     xflat = xc.ravel()
     for task in prange(n_batch * cout):
-        n = task // cout
-        oc = task % cout
-        base = (n * channels + (oc // cout_g) * cin_g) * plane_h * plane_w
+        n, oc, base = task_input(xc, cout, groups, task)
         w = np.zeros(offset.size, np.int32)  # dummy taps keep weight 0
         unpack_row(packed_w[oc], k, bits, signed, w)
         for j in range(k):
             w[j] -= w_zp[oc]
         acc = np.full(oh * width, bias[oc], acc_dtype_like.dtype)
-        if wide:
-            accumulate_wide(acc, xflat, base, w, offset, room)
-        else:
-            accumulate_strided(acc, xflat, base, w, offset, oh, ow, sh, sw, plane_w)
-        for oy in range(oh):
-            for ox in range(ow):
-                a = acc[oy * width + ox]
-                if a < INT32_MIN or a > INT32_MAX:
-                    overflow[task] = 1
-                out[n, oc, oy, ox] = requantize_one(a, multiplier[oc], shift[oc], y_zp, lo, hi, mode)
+        accumulate(acc, xflat, base, w, offset, room, oh, ow, sh, sw, plane_w)
+        requantize_checked(acc, width, multiplier[oc], shift[oc], y_zp, lo, hi, mode, out, n, oc, overflow, task)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .conv import accumulate_strided, accumulate_wide
+from .conv import accumulate, accumulator_width, task_input
 from .rounding import requantize_scaled_one
 
 
@@ -22,27 +22,18 @@ def qconv2d_grouped_kernel(xc, w, offset, room, groups, sh, sw, bias, block_mult
     """xc: centred, padded input [N, C, Hp, Wp] int32; w: centred weights [Cout, blocks, taps]
     int32 (taps per block padded to a multiple of four with zeros); offset, room: [blocks,
     taps] tap geometry within one conv group's input planes; block_multiplier: [Cout,
-    blocks] int64; bias, bias_multiplier, shift: [Cout]; out: [N, Cout, OH, OW] int32."""
+    blocks] int64; bias, bias_multiplier, shift: [Cout]; out: [N, Cout, OH, OW] integers."""
     n_batch, cout, oh, ow = out.shape
-    channels, plane_h, plane_w = xc.shape[1], xc.shape[2], xc.shape[3]
-    cin_g = channels // groups
-    cout_g = cout // groups
-    blocks = w.shape[1]
-    wide = sh == 1 and sw == 1
-    width = plane_w if wide else ow
+    plane_w = xc.shape[3]
+    width = accumulator_width(sh, sw, plane_w, ow)
     xflat = xc.ravel()
     for task in prange(n_batch * cout):
-        n = task // cout
-        oc = task % cout
-        base = (n * channels + (oc // cout_g) * cin_g) * plane_h * plane_w
+        n, oc, base = task_input(xc, cout, groups, task)
         total = np.full(oh * width, np.int64(bias[oc]) * bias_multiplier[oc], np.int64)
         partial = np.empty(oh * width, np.int32)
-        for g in range(blocks):
+        for g in range(w.shape[1]):
             partial[:] = 0
-            if wide:
-                accumulate_wide(partial, xflat, base, w[oc, g], offset[g], room[g])
-            else:
-                accumulate_strided(partial, xflat, base, w[oc, g], offset[g], oh, ow, sh, sw, plane_w)
+            accumulate(partial, xflat, base, w[oc, g], offset[g], room[g], oh, ow, sh, sw, plane_w)
             m = block_multiplier[oc, g]
             for p in range(partial.size):
                 total[p] += np.int64(partial[p]) * m

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .conv import INT32_MAX, INT32_MIN, accumulate_strided, accumulate_wide
-from .rounding import requantize_one
+from .conv import accumulate, accumulator_width, requantize_checked, task_input
 
 
 @njit(cache=True)
@@ -37,28 +36,15 @@ def qconv2d_sparse_kernel(xc, tap_k, tap_w, starts, groups, kh, kw, sh, sw, dh, 
                           lo, hi, mode, acc_dtype_like, out, overflow):
     """xc: centred, padded input [N, C, Hp, Wp] int32; channel oc's taps are
     tap_k / tap_w[starts[oc]:starts[oc + 1]] (a multiple of four long); out: [N, Cout, OH, OW]
-    int32; overflow: [N·Cout] flags (int64 accumulators only)."""
+    integers; overflow: [N·Cout] flags (int64 accumulators only)."""
     n_batch, cout, oh, ow = out.shape
-    channels, plane_h, plane_w = xc.shape[1], xc.shape[2], xc.shape[3]
-    cin_g = channels // groups
-    cout_g = cout // groups
-    offset, room = _tap_offsets(tap_k, kh, kw, dh, dw, plane_h, plane_w)
-    wide = sh == 1 and sw == 1
-    width = plane_w if wide else ow
+    plane_w = xc.shape[3]
+    offset, room = _tap_offsets(tap_k, kh, kw, dh, dw, xc.shape[2], plane_w)
+    width = accumulator_width(sh, sw, plane_w, ow)
     xflat = xc.ravel()
     for task in prange(n_batch * cout):
-        n = task // cout
-        oc = task % cout
-        base = (n * channels + (oc // cout_g) * cin_g) * plane_h * plane_w
-        first, last = starts[oc], starts[oc + 1]
+        n, oc, base = task_input(xc, cout, groups, task)
+        taps = slice(starts[oc], starts[oc + 1])
         acc = np.full(oh * width, bias[oc], acc_dtype_like.dtype)
-        if wide:
-            accumulate_wide(acc, xflat, base, tap_w[first:last], offset[first:last], room[first:last])
-        else:
-            accumulate_strided(acc, xflat, base, tap_w[first:last], offset[first:last], oh, ow, sh, sw, plane_w)
-        for oy in range(oh):
-            for ox in range(ow):
-                a = acc[oy * width + ox]
-                if a < INT32_MIN or a > INT32_MAX:
-                    overflow[task] = 1
-                out[n, oc, oy, ox] = requantize_one(a, multiplier[oc], shift[oc], y_zp, lo, hi, mode)
+        accumulate(acc, xflat, base, tap_w[taps], offset[taps], room[taps], oh, ow, sh, sw, plane_w)
+        requantize_checked(acc, width, multiplier[oc], shift[oc], y_zp, lo, hi, mode, out, n, oc, overflow, task)
