@@ -107,20 +107,29 @@ def prepare_qconv(node: Node) -> Step:
     fixed_rows16 = im2col_rows(weights_for(None)) \
         if const_input(node, 1) is not None and bitserial is None and vnni is None else None
     x_fits_int16 = fits_int16_centred(x_t)
+    bias_fixed = len(node.inputs) < 3 or node.inputs[2] is None or const_input(node, 2) is not None
+    fixed_wide = needs_wide_accumulator(weights_for(None), bias_for(None), x_t) \
+        if const_input(node, 1) is not None and bias_fixed else None
+    geometry = {}  # input shape -> conv_geometry without the input: Python work once per shape
+
+    def geometry_of(x):
+        if x.shape not in geometry:
+            geometry[x.shape] = conv_geometry(node, attrs, x, kernel)[1:]
+        return (x[:, :, None, :] if spatial == 1 else x, *geometry[x.shape])
 
     def run(args):
         x, w = args[0], args[1]
         b = args[2] if len(args) > 2 else None
         weights = weights_for(w)
         bias = bias_for(b)
-        wide = needs_wide_accumulator(weights, bias, x_t)
+        wide = fixed_wide if fixed_wide is not None else needs_wide_accumulator(weights, bias, x_t)
         if bitserial is not None and not wide:
-            x4, out_hw, stride, dilation, begin, end = conv_geometry(node, attrs, x, kernel)
+            x4, out_hw, stride, dilation, begin, end = geometry_of(x)
             out = np.empty((x.shape[0], cout) + out_hw, np.int32)
             run_bitserial_conv(bitserial, x4, attrs["pad_mode"], begin, end, stride, dilation, bias, rq, out)
             return [out[:, :, 0, :] if spatial == 1 else out]
         if vnni is not None and not wide:
-            x4, out_hw, stride, dilation, begin, end = conv_geometry(node, attrs, x, kernel)
+            x4, out_hw, stride, dilation, begin, end = geometry_of(x)
             out = np.empty((x.shape[0], cout) + out_hw, rq.dtype)
             run_vnni_conv(vnni, x4, attrs["pad_mode"], begin, end, stride, dilation, bias, rq, out)
             return [out[:, :, 0, :] if spatial == 1 else out]
