@@ -1,7 +1,7 @@
 """Numba integer kernels against peers: qconv2d and qlinear timed next to the float op in
 torch and ONNX Runtime's QLinearConv / QLinearMatMul (U8S8) on one-node models, and end to
 end on the digits ResNet of bench/ptq_peers.py (seeded, untrained weights: speed does not
-depend on them) at batch 64 next to its QOperator export in ONNX Runtime.
+depend on them) at batch 64 next to its QOperator and QDQ exports in ONNX Runtime.
 
     python bench/numba_kernels.py [--repeats 30] [--no-write]
 
@@ -169,14 +169,16 @@ def digits_case(work: Path):
     x = RNG.standard_normal((64, 1, 28, 28)).astype(np.float32)
     target = _qcompiler_ptq.target_for(cpu_description(("avx512_vnni",)))
     cm = _qcompiler_ptq.compile_int8(model, target, "minmax", x, x)
-    onnx_path = _qcompiler_ptq.export_qoperator(cm, work / "digits_qoperator.onnx")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
+    sessions = {form: ort.InferenceSession(str(cm.export_onnx(work / f"digits_{form}.onnx", form=form)), opts,
+                                           providers=["CPUExecutionProvider"]) for form in ("qoperator", "qdq")}
+    name = sessions["qdq"].get_inputs()[0].name
     return {
         "name": f"digits ResNet end to end, batch 64 ({target})", "macs": conv_linear_macs(model, torch.from_numpy(x)),
-        "numba i8": lambda: np.asarray(cm(x)), "onnxruntime QOperator export": lambda: sess.run(None, {name: x})[0],
+        "numba i8": lambda: np.asarray(cm(x)),
+        "onnxruntime QOperator export": lambda: sessions["qoperator"].run(None, {name: x})[0],
+        "onnxruntime QDQ export": lambda: sessions["qdq"].run(None, {name: x})[0],
         "torch f32": lambda: torch_no_grad(model, x),
     }
 
@@ -237,9 +239,12 @@ def main():
             "The Numba kernels are the bit-exact reference, not the deployment path. On hosts with AVX-512 VNNI, "
             "constant weights whose centred values fit int8 and activations of at most 8 bits run as u8 × s8 "
             "vpdpbusd tiles (`kernels/vnni_tile.py`, `kernels/conv_vnni.py`: the input laid out once per call as "
-            "phase planes of channel quads, 4 output channels × 64 positions per tile, the zero-point correction "
-            "once per channel, one vector requantization per plane); qlinear runs on the same kernel as a 1×1 "
-            "convolution. i4 weights are unpacked at load, so they cost what i8 weights do (other random weights). "
+            "phase planes of channel quads, 16 words per IR step, 4 output channels × 64 positions per tile, the "
+            "zero-point correction once per channel, each row's kept columns requantized 16 lanes at a time "
+            "straight into the u8/i8 output); qlinear runs on the same kernel as a 1×1 convolution. Activations "
+            "stay in their narrow storage container (uint8 for u8) between nodes, and convolutions under 32M "
+            "multiply-adds skip the parallel launch. "
+            "i4 weights are unpacked at load, so they cost what i8 weights do (other random weights). "
             "Hosts without VNNI use the int16 im2col / pmaddwd kernels. ONNX Runtime requantizes in float: rare "
             "one-step differences. Where a 2-thread row shows CPU ms ≈ wall ms, the second core was busy with other "
             "jobs.\n")
