@@ -155,7 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", default="x86-vnni")
     parser.add_argument("--method", default="mse", help="qcompiler's calibration method")
-    parser.add_argument("--pipeline", help="qcompiler's whole pipeline (default: the target's, calibrate{method=--method})")
+    parser.add_argument("--pipeline",
+                        help="qcompiler's whole pipeline (default: the target's, with calibrate{method=--method})")
     parser.add_argument("--models", default=",".join(LIGHT_ZOO))
     parser.add_argument("--calibration", type=int, default=4, help="calibration images")
     parser.add_argument("--test", type=int, default=8, help="test images")
