@@ -38,7 +38,7 @@ from qcompiler.backends.numba.kernels.bitserial_tile import WIDTH as BIT_WIDTH, 
 from qcompiler.backends.numba.kernels.vnni_tile import WIDTH as VNNI_WIDTH, tile_u8_vectors  # noqa: E402
 from qcompiler.backends.numba.ops import INTEGER_STEPS  # noqa: E402
 from qcompiler.backends.numba.ops.bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear  # noqa
-from qcompiler.backends.numba.ops.common import requant_of  # noqa: E402
+from qcompiler.backends.numba.ops.common import requant_of, storage_dtype  # noqa: E402
 from qcompiler.backends.numba.weights import pack_weight_rows  # noqa: E402
 from qcompiler.ir.core import Graph  # noqa: E402
 from qcompiler.ir.dense import Dense  # noqa: E402
@@ -73,7 +73,7 @@ def random_storage(storage, shape):
 def node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs):
     """A one-node graph (its node) and its run-time inputs (storage, weights, bias). Binary
     activations cannot type a node: it is built with u2 ones and the caller swaps them."""
-    x = random_storage(act, x_shape)
+    x = random_storage(act, x_shape).astype(storage_dtype(qtype(act, x_shape, 1, 0)))  # the executor's container
     w = random_storage(w_storage, w_shape)
     cout, k = w_shape[0], int(np.prod(w_shape[1:]))
     w_scale = np.full(cout, 0.01, np.float32)

@@ -24,8 +24,8 @@ so no Î£ b is needed: `plane_coef` = (-2,), `x_coef` = 0, `channel_const` = CinÂ
 
 Each task (image, group, block of ROWS weight rows = whole channels) runs the tile over
 blocks of WIDTH positions of the output plane in full padded width (columns ox >= OW
-computed and discarded, as in `conv_vnni.py`), then finishes and requantizes one channel
-row at a time in vector loops (`requant_vector.shift_rounded`).
+computed and discarded, as in `conv_vnni.py`), then finishes one channel row at a time in a
+vector loop and requantizes its kept columns 16 at a time (`requant_lanes`).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bitserial_tile import ROWS, WIDTH, popcount_tile, xor_popcount_tile
-from .requant_vector import shift_rounded
+from .requant_lanes import LANES, requantize_lanes
 
 
 @njit(cache=True)
@@ -102,10 +102,8 @@ def qconv2d_bitserial_kernel(images, w_rows, xnor, offsets, group_bytes, plane_s
             else:
                 popcount_tile(w_rows[g, j0:j0 + ROWS], images[n], start, offsets, plane_stride, planes, steps, plane,
                               b * WIDTH)
-        acc = np.empty(positions, np.int64)
-        requantized = np.empty(positions, np.int32)
+        acc = np.empty(positions + LANES, np.int32)  # exact: the caller proved |acc| < 2^31; 16 lanes of slack
         correction = np.empty(kinds.shape[1], np.int64)
-        zp, low, high = np.int64(y_zp), np.int64(lo), np.int64(hi)
         xs = x_sum[ng]
         for cc in range(min(ROWS // n_w, cout_g - j0 // n_w)):
             oc = g * cout_g + j0 // n_w + cc
@@ -114,11 +112,11 @@ def qconv2d_bitserial_kernel(images, w_rows, xnor, offsets, group_bytes, plane_s
             if n_w == 1:
                 c0 = plane_coef[0]
                 for p in range(positions):
-                    acc[p] = per_x * xs[p] + constant + c0 * counts0[p]
+                    acc[p] = np.int32(per_x * xs[p] + constant + c0 * counts0[p])
             else:  # two weight planes, as in every 2-bit storage
                 counts1, c0, c1 = plane[cc * n_w + 1], plane_coef[0], plane_coef[1]
                 for p in range(positions):
-                    acc[p] = per_x * xs[p] + constant + c0 * counts0[p] + c1 * counts1[p]
+                    acc[p] = np.int32(per_x * xs[p] + constant + c0 * counts0[p] + c1 * counts1[p])
             if counts[ng, 0]:  # binary inputs: windows reading null inputs
                 for kind in range(counts[ng, 1]):
                     correction[kind] = 0
@@ -126,10 +124,8 @@ def qconv2d_bitserial_kernel(images, w_rows, xnor, offsets, group_bytes, plane_s
                         correction[kind] += ((kinds[ng, kind] >> t) & 1) * tap_coef[oc, t]
                 for k in range(counts[ng, 0]):
                     acc[border[ng, k, 0]] -= correction[border[ng, k, 1]]
-            m, s = np.int64(multiplier[oc]), np.int64(shift[oc])
-            for p in range(positions):  # one contiguous run (discarded columns included): vectorizes, short rows not
-                requantized[p] = np.int32(min(max(shift_rounded(acc[p] * m, s, mode) + zp, low), high))
-            for oy in range(oh):  # loops from 0 over slices: no negative-index checks, so they vectorize
-                row, source = out[n, oc, oy], requantized[oy * ws:oy * ws + ow]
-                for ox in range(ow):
-                    row[ox] = source[ox]
+            for oy in range(oh):  # the kept columns, 16 at a time, straight into the output row
+                row = out[n, oc, oy]
+                for ox in range(0, ow, LANES):
+                    requantize_lanes(acc, oy * ws + ox, 0, 0, multiplier[oc], shift[oc], y_zp, lo, hi, mode, row,
+                                     ox, min(LANES, ow - ox), 0, 0)
