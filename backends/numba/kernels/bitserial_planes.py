@@ -52,44 +52,41 @@ def activation_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, hp, wp, gr
 @njit(cache=True)
 def _row_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, wp, n, g, ng, y, cin_g, cw, planes, sh, sw, ws, used,
                 words, with_sums, sums, nulls):
-    """`activation_planes` for padded row y of image n, group g: each channel's padded row of bits
-    is made once, then ORed into the words of every column phase."""
+    """`activation_planes` for padded row y of image n, group g: the words of every padded column
+    (padding: the zero point's bits for every channel at once), then each column phase's."""
     h, w = x.shape[2], x.shape[3]
     sy = y - pad_top
     inside = 0 <= sy < h
     py, yr = y % sh, y // sh
-    columns = (wp + sw - 1) // sw
     first = yr * ws
-    row_bits = np.empty(wp, np.int64)
-    bits = np.zeros((sw, planes, columns), np.uint64)
-    total = np.zeros((sw, columns), np.int64)
+    bits = np.empty((planes, wp), np.uint64)
+    total = np.empty(wp, np.int64)
     for q in range(cw):
-        bits[:] = 0
-        for c in range(min(64, cin_g - 64 * q)):
-            row_bits[:] = pad_bits
-            if inside:
-                source, part = x[n, g * cin_g + 64 * q + c, sy], row_bits[pad_left:pad_left + w]
-                for j in range(w):
-                    part[j] = (np.int64(source[j]) - x_min) >> a_shift
-            for px in range(sw):
-                if used[py * sw + px]:
-                    span = (wp - px + sw - 1) // sw
-                    if sw == 1:  # plain indexing from 0: LLVM vectorizes the inlined loops
-                        _or_channel(bits[px], with_sums, total[px], row_bits, span, np.uint64(c))
-                    else:
-                        _or_channel(bits[px], with_sums, total[px], row_bits[px::sw], span, np.uint64(c))
+        channels = min(64, cin_g - 64 * q)
+        every = np.uint64(0xFFFFFFFFFFFFFFFF) >> np.uint64(64 - channels)
+        for i in range(planes):
+            bits[i] = every if (pad_bits >> i) & 1 else np.uint64(0)
+        if q == 0:
+            total[:] = pad_bits * cin_g
+        if inside:
+            bits[:, pad_left:pad_left + w] = 0
+            if q == 0:
+                total[pad_left:pad_left + w] = 0
+            for c in range(channels):
+                _or_channel(bits[:, pad_left:pad_left + w], with_sums, total[pad_left:pad_left + w],
+                            x[n, g * cin_g + 64 * q + c, sy], x_min, a_shift, np.uint64(c))
         for px in range(sw):
             phase = py * sw + px
             if used[phase]:
                 span = (wp - px + sw - 1) // sw
                 for i in range(planes):
-                    words[n, phase, (g * cw + q) * planes + i, first:first + span] = bits[px, i, :span]
+                    words[n, phase, (g * cw + q) * planes + i, first:first + span] = bits[i, px::sw]
     for px in range(sw):
         phase = py * sw + px
         if used[phase]:
             span = (wp - px + sw - 1) // sw
             if with_sums:
-                sums[ng, phase, first:first + span] = total[px, :span]
+                sums[ng, phase, first:first + span] = total[px::sw]
             if a_shift:
                 flags = nulls[ng, phase, first:first + span]
                 for j in range(span):
@@ -98,16 +95,17 @@ def _row_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, wp, n, g, ng, y,
 
 
 @njit(inline="always", cache=True)
-def _or_channel(bits, with_sums, total, row_bits, span, c):
-    """bits[i, j] |= bit i of row_bits[j] << c (and total[j] += row_bits[j] with_sums), j < span:
-    one plain vector loop per plane."""
+def _or_channel(bits, with_sums, total, source, x_min, a_shift, c):
+    """bits[i, j] |= bit i of b << c (and total[j] += b with_sums) for b = (source[j] - x_min) >> a_shift:
+    one plain vector loop per plane, b computed again in each."""
     if with_sums:
-        for j in range(span):
-            total[j] += row_bits[j]
+        for j in range(total.size):
+            total[j] += (np.int64(source[j]) - x_min) >> a_shift
     for i in range(bits.shape[0]):
         row, down = bits[i], np.uint64(i)
-        for j in range(span):
-            row[j] |= ((np.uint64(row_bits[j]) >> down) & np.uint64(1)) << c
+        for j in range(row.size):
+            b = np.uint64((np.int64(source[j]) - x_min) >> a_shift)
+            row[j] |= ((b >> down) & np.uint64(1)) << c
 
 
 @njit(parallel=True, cache=True)
