@@ -35,12 +35,10 @@ def _conv(g, rng, x, cout, kernel, attrs, out_zp, name, fused_relu=False):
                  output_types=[qtype(x_t.storage, shape, zp=out_zp, scale=0.1)]).output
 
 
-def _requantizing(g, rng, op, operands, out_zp, name, names=("multiplier",), real=(0.3, 3.0), **attrs):
-    attrs = {**attrs, **requant_attrs(rng, 1, "half_away", real)}
-    for extra in names[1:]:
-        attrs[extra] = requant_attrs(rng, 1, "half_away", real, name=extra)[extra]
-    if names != ("multiplier",):
-        attrs[names[0]] = attrs.pop("multiplier")
+def _requantizing(g, rng, op, operands, out_zp, name, multipliers=("multiplier",), real=(0.3, 3.0), **attrs):
+    """A requantizing op with random multipliers about `real`, its result in the first operand's storage."""
+    for multiplier in multipliers:  # one shift is kept: the others' real multipliers scale by a power of 2
+        attrs.update(requant_attrs(rng, 1, "half_away", real, name=multiplier))
     shape = infer_types(op, [v.type for v in operands], attrs)[0].shape
     t = operands[0].type
     return g.add(op, operands, attrs, name=name, output_types=[qtype(t.storage, shape, zp=out_zp, scale=0.1)]).output
