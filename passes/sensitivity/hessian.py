@@ -17,10 +17,10 @@ What makes it fast (issue 14; 86 CPU-seconds on the 3.8k-parameter digits CNN be
   loss is scaled by its batch's share of the samples, so the mean is the trace of the mean
   loss over all samples while a product costs one batch, not all of them, and one batch's
   graph is held at a time;
-- a layer stops after any round (at least MIN_ROUNDS) once the standard error of its round
-  means is below `tol` × its magnitude (a round's probes share its batch, so the rounds are
-  the independent samples), or after `iterations` of its own products; the batches come in
-  a fresh seeded order each pass, so a layer stopping mid-pass has seen a uniform sample;
+- a layer stops after any round (at least MIN_ROUNDS, every batch probed) once the
+  standard error of its estimate is below `tol` × its magnitude, or after `iterations` of
+  its own products; the error is the probes' noise on these samples (trace_estimate.py),
+  so PROBES_PER_ROUND is the 2 that measure it, and more rounds buy no data, only probes;
 - small models run on one torch thread (below SMALL_MACS per batch): an op on a batch of
   8x8 digits is too small to split, and on the shared 2-core machine two threads made the
   whole estimate ~20x slower.
@@ -31,7 +31,6 @@ than the variance it saves), so products run one after another on the kept graph
 """
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 
 import torch
@@ -39,8 +38,9 @@ import torch
 from qcompiler.analysis import macs
 
 from .measurement import Measurement
+from .trace_estimate import TraceEstimate
 
-PROBES_PER_ROUND = 4  # a graph build costs at most about one product: amortized over each layer's four
+PROBES_PER_ROUND = 2  # the fewest that measure the probes' variance within a round (one batch)
 MIN_ROUNDS = 4  # before this many, the sample variance is too rough to stop on
 SMALL_MACS = 10 ** 8  # MACs per batch: the digits CNN does 5e6 (64 digits), a ResNet18 4.5e9 (8 CIFAR images)
 
@@ -51,32 +51,30 @@ def hessian_traces(m: Measurement) -> tuple:
     for layer in m.layers:
         weights.update({k: w.clone().requires_grad_(True) for k, w in m.float_weights(layer).items()})
     own = [[weights[id(u.weight)] for u in layer.weights] for layer in m.layers]
-    running = [_Running() for _ in m.layers]
-    active = list(range(len(m.layers)))
     shares = m.fractions()
-    order = []
+    estimates = [TraceEstimate(len(shares)) for _ in m.layers]
+    active = list(range(len(m.layers)))
+    rounds = 0
     with _threads_for(m):
         while active:
-            if not order:  # a fresh random order each pass: stopping mid-pass sees a uniform sample of batches
-                order = torch.randperm(len(shares), generator=m.generator).tolist()
-            k = order.pop()
+            k = rounds % len(shares)
             # settled layers' gradients are not needed: the graph of a round covers the active ones
             flat = torch.autograd.grad(m.loss(k, weights) * (shares[k] * len(shares)),
                                        [p for i in active for p in own[i]], create_graph=True)
             gradients = iter(flat)
             for i in active:
-                count = min(PROBES_PER_ROUND, m.iterations - running[i].probes)
                 layer_gradients = [next(gradients) for _ in own[i]]
-                total = 0.0
-                for _ in range(count):
+                values = []
+                for _ in range(min(PROBES_PER_ROUND, m.iterations - estimates[i].probes)):
                     v = [torch.randint(0, 2, p.shape, generator=m.generator).to(p.dtype) * 2 - 1 for p in own[i]]
                     hv = torch.autograd.grad(layer_gradients, own[i], grad_outputs=v, retain_graph=True)
-                    total += float(sum((vi * hvi).sum() for vi, hvi in zip(v, hv)))
-                running[i].add(total / count, count)
+                    values.append(float(sum((vi * hvi).sum() for vi, hvi in zip(v, hv))))
+                estimates[i].add(k, values)
             del flat, gradients, layer_gradients  # this batch's graph: the next round builds its own
-            active = [i for i in active if running[i].probes < m.iterations
-                      and not (running[i].n >= MIN_ROUNDS and running[i].settled(m.tol))]
-    return {layer.name: r.mean for layer, r in zip(m.layers, running)}, sum(r.probes for r in running)
+            rounds += 1
+            active = [i for i in active if estimates[i].probes < m.iterations
+                      and not (estimates[i].rounds >= MIN_ROUNDS and estimates[i].settled(m.tol))]
+    return {layer.name: e.mean for layer, e in zip(m.layers, estimates)}, sum(e.probes for e in estimates)
 
 
 @contextmanager
@@ -96,21 +94,3 @@ def hessian_scores(m: Measurement) -> tuple:
     scores = {layer.name: {b: traces[layer.name] / layer.params * m.squared_error(layer, b) for b in m.bits}
               for layer in m.layers}
     return scores, {"probes": probes}
-
-
-class _Running:
-    """Welford's running mean and variance of the round means, and the products behind them."""
-
-    def __init__(self):
-        self.n, self.mean, self.m2, self.probes = 0, 0.0, 0.0, 0
-
-    def add(self, x: float, probes: int) -> None:
-        self.probes += probes
-        self.n += 1
-        delta = x - self.mean
-        self.mean += delta / self.n
-        self.m2 += delta * (x - self.mean)
-
-    def settled(self, tol: float) -> bool:
-        standard_error = math.sqrt(self.m2 / (self.n - 1) / self.n)
-        return standard_error <= tol * abs(self.mean)
