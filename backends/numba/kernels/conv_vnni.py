@@ -141,13 +141,13 @@ def qconv2d_vnni_kernel(first, last, xr, w4, offsets, group_bytes, ws, correctio
         for r in range(min(ROWS, cout_g - j0)):
             oc = g * cout_g + j0 + r
             sums, kept = plane[r], out[n, oc].reshape(oh * ow)
-            c, b, m, s = correction[oc], bias[oc], multiplier[oc], shift[oc]
+            c, bias_oc, m, s = correction[oc], bias[oc], multiplier[oc], shift[oc]
             if ws + ow <= OUTPUT_LANES:  # narrow rows: two per vector, the columns between skipped
                 for oy in range(0, oh, 2):
-                    requantize_lanes(sums, oy * ws, c, b, m, s, y_zp, lo, hi, mode, kept, oy * ow, ow, ws - ow,
+                    requantize_lanes(sums, oy * ws, c, bias_oc, m, s, y_zp, lo, hi, mode, kept, oy * ow, ow, ws - ow,
                                      ow if oy + 1 < oh else 0)
                 continue
             for oy in range(oh):  # the kept columns of each row, 16 at a time, straight into the output
                 for x0 in range(0, ow, OUTPUT_LANES):
-                    requantize_lanes(sums, oy * ws + x0, c, b, m, s, y_zp, lo, hi, mode, kept, oy * ow + x0,
+                    requantize_lanes(sums, oy * ws + x0, c, bias_oc, m, s, y_zp, lo, hi, mode, kept, oy * ow + x0,
                                      min(OUTPUT_LANES, ow - x0), 0, 0)
