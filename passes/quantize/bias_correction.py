@@ -10,9 +10,10 @@ graph's, layer by layer, so it also takes the drift of the layer's inputs (bias_
 
 The layer is linear in x, so only the mean input is needed (layer_input_mean.py): the
 default form costs one streamed forward pass of the fake-quant graph (values freed after
-their last reader, as in `calibrate`). A mean over fewer than `min_values` sample
-positions (a classifier on a few calibration images) is mostly sampling noise: such a
-layer keeps its bias, with a note.
+their last reader, as in `calibrate`). With `drift=true`, a mean over fewer than
+`min_values` sample positions (a classifier on a few calibration images) is mostly
+sampling noise: such a layer keeps its bias, with a note. (The weight error alone is
+measured against the mean input, which few samples already give well.)
 
 It needs the float weights, which `quantize` keeps in the weight constant's meta cache:
 run it in the same pipeline, after `quantize`.
@@ -46,7 +47,7 @@ class BiasCorrect(Pass):
     """`samples` caps the calibration samples used (None: all), `batch` sizes the
     batches a whole array is cut into, `batch_mb` bounds the activations alive at once
     (the default form), `drift` also corrects the drift of each layer's inputs,
-    `min_values` is the fewest sample positions a layer's mean is trusted on."""
+    `min_values` is the fewest sample positions a layer's drift is trusted on."""
 
     name: ClassVar[str] = "bias-correct"
     samples: Optional[int] = 256
@@ -73,7 +74,7 @@ class BiasCorrect(Pass):
         corrected, skipped = [], []
 
         def apply(node: Node, shift: np.ndarray, positions: int) -> bool:
-            if positions < self.min_values:
+            if self.drift and positions < self.min_values:
                 skipped.append(f"%{node.outputs[0].name} ({positions})")
                 return False
             _add_to_bias(graph, node, shift)

@@ -117,3 +117,10 @@ def test_the_float_shadow_passes_quantize_through_and_refuses_integer_ops():
     integer = next(n for n in g.nodes if n.op.startswith("q") and n.op != "quantize")
     with pytest.raises(QuantizeError, match=f"{integer.op} has no float form.*run bias-correct before lower"):
         run_float(integer, [x, None])
+
+
+def test_a_layer_seen_at_too_few_sample_positions_keeps_its_bias_with_a_note():
+    g, ctx = quantized(two_layers(), "calibrate,quantize,bias-correct{drift=true}", data=CALIBRATION[:8])
+    assert g.const_value(g.find("y").producer.inputs[2]).tolist() == [0.0] * 8
+    assert not g.find("y").producer.attrs.get("q.bias_corrected")
+    assert any("%y (8)" in d.message and "fewer than 64 sample positions" in d.message for d in ctx.diagnostics)
