@@ -152,7 +152,8 @@ def test_lane_requantization_equals_the_scalar_one_in_every_container(rounding):
     mode = ROUNDING_CODES[rounding]
     raw = rng.integers(-(2**31), 2**31, 301 + REQUANT_LANES).astype(np.int32)  # lanes past 301 are read, not kept
     raw[:100] = rng.integers(-4, 5, 100) << rng.integers(0, 28, 100)  # ties at many shifts
-    for dtype, lo, hi in ((np.uint8, 0, 255), (np.int8, -128, 127), (np.int16, -300, 3000), (np.int32, -2**31, 2**31 - 1)):
+    containers = ((np.uint8, 0, 255), (np.int8, -128, 127), (np.int16, -300, 3000), (np.int32, -2**31, 2**31 - 1))
+    for dtype, lo, hi in containers:
         for shift in (0, 1, 2, 7, 31, 40, 62, 63):
             for multiplier, correction, bias in ((2**30, 12345, -7), (2**31 - 1, -(2**31), -(2**20)), (1, 0, 0)):
                 out = np.full(301 + 5, 99, dtype)  # the 5 past the stored 301 stay as they are
@@ -160,7 +161,7 @@ def test_lane_requantization_equals_the_scalar_one_in_every_container(rounding):
                                      out[:301])
                 want = [requantize_one(np.int64(np.int32(np.int64(r) - correction)) + bias, multiplier, shift, 3, lo,
                                        hi, mode) for r in raw[:301]]
-                np.testing.assert_array_equal(out[:301], want, err_msg=f"{dtype}, shift {shift}, multiplier {multiplier}")
+                np.testing.assert_array_equal(out[:301], want, err_msg=f"{dtype}, shift {shift}, m {multiplier}")
                 assert (out[301:] == 99).all()
 
 
