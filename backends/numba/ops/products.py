@@ -58,6 +58,16 @@ def _weights_source(node: Node, w_index: int, to_rows, rows: int, axis: int):
     return lambda w: packed
 
 
+def wide_accumulator_source(node: Node, weights_for, bias_for, x_t):
+    """A function (weights, bias) -> whether |acc| < 2^31 cannot be proven (`needs_wide_accumulator`),
+    answered once, at preparation, when the weight and the bias (or its absence) are constants."""
+    bias_fixed = len(node.inputs) < 3 or node.inputs[2] is None or const_input(node, 2) is not None
+    if const_input(node, 1) is None or not bias_fixed:
+        return lambda weights, bias: needs_wide_accumulator(weights, bias, x_t)
+    wide = needs_wide_accumulator(weights_for(None), bias_for(None), x_t)
+    return lambda weights, bias: wide
+
+
 def conv_geometry(node: Node, attrs: dict, x, kernel: tuple) -> tuple:
     """(x as [N, C, H, W], output (OH, OW), stride, dilation, pads begin, pads end) of a qconv1d /
     qconv2d; a 1-D convolution is a 2-D one of height 1."""
@@ -107,9 +117,7 @@ def prepare_qconv(node: Node) -> Step:
     fixed_rows16 = im2col_rows(weights_for(None)) \
         if const_input(node, 1) is not None and bitserial is None and vnni is None else None
     x_fits_int16 = fits_int16_centred(x_t)
-    bias_fixed = len(node.inputs) < 3 or node.inputs[2] is None or const_input(node, 2) is not None
-    fixed_wide = needs_wide_accumulator(weights_for(None), bias_for(None), x_t) \
-        if const_input(node, 1) is not None and bias_fixed else None
+    wide_for = wide_accumulator_source(node, weights_for, bias_for, x_t)
     geometry = {}  # input shape -> conv_geometry without the input: Python work once per shape
 
     def geometry_of(x):
@@ -122,7 +130,7 @@ def prepare_qconv(node: Node) -> Step:
         b = args[2] if len(args) > 2 else None
         weights = weights_for(w)
         bias = bias_for(b)
-        wide = fixed_wide if fixed_wide is not None else needs_wide_accumulator(weights, bias, x_t)
+        wide = wide_for(weights, bias)
         if bitserial is not None and not wide:
             x4, out_hw, stride, dilation, begin, end = geometry_of(x)
             out = np.empty((x.shape[0], cout) + out_hw, np.int32)
@@ -200,16 +208,18 @@ def prepare_qlinear(node: Node) -> Step:
         fits_int16_centred(x_t) and bitserial is None and vnni is None else None
     if rows16 is not None and HAS_AVX512BW:
         rows16 = tiled_rows16(rows16, 1, LANES)[0]
+    wide_for = wide_accumulator_source(node, weights_for, bias_for, x_t)
 
     def run(args):
         x, w = args[0], args[1]
         b = args[2] if len(args) > 2 else None
         bias = bias_for(b)
         k = x.shape[-1]
-        if bitserial is not None and not needs_wide_accumulator(weights_for(w), bias, x_t):
+        wide = wide_for(weights_for(w), bias)
+        if bitserial is not None and not wide:
             out = run_bitserial_linear(bitserial, np.asarray(x).reshape(-1, k), bias, rq)
             return [out.reshape(x.shape[:-1] + (n_out,))]
-        if vnni is not None and not needs_wide_accumulator(weights_for(w), bias, x_t):
+        if vnni is not None and not wide:
             out = run_vnni_linear(vnni, np.asarray(x).reshape(-1, k), bias, rq)
             return [out.reshape(x.shape[:-1] + (n_out,))]
         out = _product(node, np.asarray(x).reshape(1, -1, k), weights_for(w), bias, x_t, rq, rows16)
