@@ -20,7 +20,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .llvm_tile import I64, ArrayArg, const, counted_loop, declare, load, splat, store
+from .llvm_tile import I64, ArrayArg, const, counted_loop, declare, load, splat, store_rows
 
 ROWS = 4        # weight rows per tile (a 2-bit weight's two planes are adjacent rows)
 VECTORS = 4     # 8-lane vectors of positions per row
@@ -55,11 +55,7 @@ def _codegen(combine, context, builder, signature, args):
         return counted_loop(builder, steps, [builder.shl(a, one) for a in acc], step, "bits.step")
 
     final = counted_loop(builder, planes, [ir.Constant(v8, [0] * LANES)] * (ROWS * VECTORS), plane, "bits.plane")
-    out_stride = out_a.stride(0)
-    first = builder.mul(column, const(8))
-    for r in range(ROWS):
-        for j in range(VECTORS):
-            store(builder, final[r * VECTORS + j], out_a.at(builder.mul(out_stride, const(r)), first, 8 * LANES * j), 8)
+    store_rows(builder, out_a, final, ROWS, column)
     return context.get_dummy_value()
 
 

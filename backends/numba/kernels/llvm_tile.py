@@ -59,6 +59,18 @@ def declare(builder, name: str, result, arguments: list):
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(result, arguments), name)
 
 
+def store_rows(builder, out: ArrayArg, values: list, rows: int, column) -> None:
+    """values[r·V + j] (V = len(values) / rows lane vectors per row) -> out[r, column + j·lanes ...]:
+    a tile of accumulators whose lanes are outputs, stored as rows of a 2-D array with contiguous rows."""
+    element_bytes, lanes = values[0].type.element.width // 8, values[0].type.count
+    vectors = len(values) // rows
+    first = builder.mul(column, const(element_bytes))
+    for r in range(rows):
+        for j in range(vectors):
+            address = out.at(builder.mul(out.stride(0), const(r)), first, element_bytes * lanes * j)
+            store(builder, values[r * vectors + j], address, element_bytes)
+
+
 def counted_loop(builder, count, initial: list, body, name: str) -> list:
     """for step in [0, count): values = body(step, values), starting from `initial`; returns the
     final values (`initial` when count <= 0). The values are phi nodes of the loop block, so

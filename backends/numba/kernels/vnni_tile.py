@@ -19,7 +19,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .llvm_tile import I32, I64, ArrayArg, const, counted_loop, declare, load, splat, store
+from .llvm_tile import I32, I64, ArrayArg, const, counted_loop, declare, load, splat, store_rows
 
 ROWS = 4        # row operands per tile (output channels of a conv, input rows of a product)
 VECTORS = 4     # 16-lane vectors per row
@@ -49,11 +49,7 @@ def _codegen(context, builder, signature, args):
                 for j in range(VECTORS)]
 
     final = counted_loop(builder, steps, [ir.Constant(v16, [0] * LANES)] * (ROWS * VECTORS), step, "vnni")
-    out_stride = out_a.stride(0)
-    first = builder.mul(column, const(4))
-    for r in range(ROWS):
-        for j in range(VECTORS):
-            store(builder, final[r * VECTORS + j], out_a.at(builder.mul(out_stride, const(r)), first, 4 * LANES * j), 4)
+    store_rows(builder, out_a, final, ROWS, column)
     return context.get_dummy_value()
 
 
