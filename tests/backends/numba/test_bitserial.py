@@ -153,21 +153,24 @@ def test_unproven_int32_accumulator_falls_back_and_still_equals_the_reference(bi
     assert bitserial_calls["linear"] == 0
 
 
-@pytest.fixture(scope="module")
-def digits_2bit():
+@pytest.fixture(scope="module", params=["u8", "i4"])
+def digits_2bit(request):
+    """The digits CNN with i2 weights and u8 activations, or i4 ones: the narrowest activations the
+    compiler offers (`quantize{acts=...}`: u8, i8, u4, i4), four bit planes on the kernel."""
     torch.set_num_threads(1)
     model = train_digits_cnn()
     x_train, _, x_test, _ = digits_data()
     graph = import_module(model, x_train[:4], dynamic_batch=True)
-    run_pipeline(graph, "fold-bn,calibrate{samples=128,method=mse,weight_bits=2},quantize{weights=i2},lower",
-                 PassContext(calibration=x_train.numpy()))
-    return graph, x_test.numpy()[:64]
+    run_pipeline(graph, "fold-bn,calibrate{samples=128,method=mse,weight_bits=2},"
+                 f"quantize{{weights=i2,acts={request.param}}},lower", PassContext(calibration=x_train.numpy()))
+    return graph, x_test.numpy()[:64], request.param
 
 
 def test_2bit_digits_cnn_runs_bitserial_and_equals_the_reference_end_to_end(digits_2bit, bitserial_calls):
-    graph, x = digits_2bit
+    graph, x, acts = digits_2bit
     products_ = [n for n in graph.nodes if n.op in ("qconv2d", "qlinear")]
     assert len(products_) == 3 and all(n.inputs[1].type.storage == "i2" for n in products_)
+    assert all(n.inputs[0].type.storage == acts for n in products_)
     ex = NumbaExecutor(graph)
     got = ex.run_storage([x])
     want = reference_storage(graph, [x])
