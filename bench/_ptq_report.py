@@ -41,10 +41,11 @@ def table(rows: list, ms: dict) -> str:
         for setting in ("ort1cpu", "ort1", "ortN"):
             mine = ms.get((r.name, setting))
             row += [_cell(mine, "{:.2f}"), _cell(ms[fp32, setting] / mine if mine else None, "{:.2f}×")]
-        body.append(row + [_cell(ms.get((r.name, "own")), "{:.2f}")])
+        own = ms.get((r.name, "own"))
+        body.append(row + [f"{own:.2f} / {ms[r.name, 'owncpu']:.2f}" if own else "—"])
     header = ["model — runtime", "test acc. %", "bytes", "ORT CPU ms (1 thread)", "speed-up vs fp32 (CPU, 1 thread)",
               "ORT ms (1 thread)", "speed-up vs fp32 ORT (1 thread)", "ORT ms (default threads)",
-              "speed-up vs fp32 ORT (default)", "torch / Numba ms (1 thread)"]
+              "speed-up vs fp32 ORT (default)", "torch / Numba ms (1 thread), wall / CPU"]
     return markdown_table(header, body, "lrrrrrrrrr")
 
 
