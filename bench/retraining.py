@@ -165,7 +165,7 @@ def float_channel_retraining(model, d, args, live_bn: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=ROWS, help="none: only --float-bn-check")
     parser.add_argument("--sparsity", type=float, default=0.5)
     parser.add_argument("--scope", default="layer", choices=("layer", "global"))
     parser.add_argument("--keep-outputs", action="store_true", help="prune leaves the classifier (graph outputs) dense")
