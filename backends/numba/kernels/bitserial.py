@@ -1,9 +1,9 @@
 """Bit-serial conv2d (and linear, as a 1×1 convolution) for 1- and 2-bit weights (b1, i2, u2)
 with 1-8-bit activations, on `bitserial_tile.popcount_tile`, outputs as lanes.
 
-With activation bits b = (xc + z_u) >> a_shift (`bitserial_planes`) and weights written over
-their bit planes B_j (storage = Σ_j c_j·B_j + offset), the reference's accumulator
-Σ xc·(w - zp_w) over a window is
+With activation bits b = (x - qmin) >> a_shift of the storage x (`bitserial_planes`) and
+weights written over their bit planes B_j (storage = Σ_j c_j·B_j + offset), the reference's
+accumulator Σ xc·(w - zp_w) over a window, xc = x - zp_x, is
 
     s_a·Σ_j c_j·P_j + s_a·(offset - zp_w)·Σ b + e·(Σ (w - zp_w) - Σ_{null taps} Σ_tap (w - zp_w)),
     P_j = Σ_i 2^i·popcount(X_i AND B_j),
