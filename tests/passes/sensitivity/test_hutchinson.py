@@ -1,6 +1,7 @@
 """Hutchinson's estimate of each layer's Hessian-block trace against the exact trace,
-on tiny models imported from torch and from ONNX (both run by the torch executor), and
-the layers' ranking on a deeper one, whose layers' traces span two decades."""
+on tiny models imported from torch and from ONNX (both run by the torch executor), the
+layers' ranking on a deeper one, whose layers' traces span two decades, and on a model
+quadratic in its weights with known block traces: batch weighting and the stop."""
 import math
 
 import numpy as np
