@@ -10,7 +10,8 @@ from qcompiler.ir.ops.spatial import ints_attr, pads_attr
 
 from .emitters import FLOAT
 from .float_math import dtype_of, fused_activation
-from .narrow_conv import float_operands, runs_in_float
+from .conversions import dequantize_linear, storage_initializer
+from .narrow_conv import unfolded_operands, unfolds
 from .product_rounding import bias_operand, rounded_preactivation
 
 # catalog pad modes of convolutions -> ONNX Pad modes, with the opset that has them
@@ -49,12 +50,19 @@ def conv(ctx, node):
     x, w = node.inputs[:2]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     n = w.type.rank - 2
-    real_x, real_w, bias = (float_operands(ctx, node) if runs_in_float(ctx, node) else
-                            (ctx.real(x), ctx.real(w), bias_operand(ctx, node)))
-    data, pads = conv_input(ctx, node, real_x, n)
-    attrs = {**window_attrs(node, n), "pads": pads, "group": node.attrs.get("groups", 1),
-             "kernel_shape": list(w.type.shape[2:])}
-    y = ctx.b.op("Conv", [data, real_w, bias], attrs)
+    if unfolds(ctx, node):
+        unfolded, weights = unfolded_operands(ctx, node)
+        weight_type = w.type.with_shape(weights.shape)
+        data = dequantize_linear(ctx, unfolded, x.type)
+        weight = dequantize_linear(ctx, storage_initializer(ctx, weights, weight_type, ctx.derived_name(w, "unfolded")),
+                                   weight_type)
+        attrs = {"kernel_shape": [1, 1]}
+    else:
+        data, pads = conv_input(ctx, node, ctx.real(x), n)
+        weight = ctx.real(w)
+        attrs = {**window_attrs(node, n), "pads": pads, "group": node.attrs.get("groups", 1),
+                 "kernel_shape": list(w.type.shape[2:])}
+    y = ctx.b.op("Conv", [data, weight, bias_operand(ctx, node)], attrs)
     return [fused_activation(ctx, node, rounded_preactivation(ctx, node, y))]
 
 

@@ -1,77 +1,75 @@
-"""A quantized convolution with a very short reduction (fewer than 4 input channels and
-at most 16 products per output, e.g. a 3×3 stem over grey images) runs in float in
-ONNX Runtime, in the qdq and qoperator forms alike.
+"""A quantized 2-D convolution over fewer than 4 input channels with at most 16 products
+per output (a 3×3 stem over grey images) is unfolded in the graph into a 1×1 convolution
+over its taps, in the qdq and qoperator forms alike.
 
 ONNX Runtime's fast u8×s8 convolution (MLAS ConvSym) packs input channels in fours;
-with fewer it takes im2col and a GEMM, which a reduction of 9 leaves mostly idle. On
-the digits ResNet's stem (1 -> 16 channels, 3×3, batch 64 at 28×28) its QLinearConv
-took 1.18 ms against 0.17 ms for its fp32 NCHWc Conv, ~0.6 ms with the reorder,
-QuantizeLinear and transposes around it (bench/RESULTS.md, "Exported int8 ... issue 14
-item 1"). Longer reductions gain nothing: a grey 5×5 stem (25) took as long either way,
-an RGB 7×7 one (147) twice as long in float.
+with fewer it takes im2col and a GEMM, which a reduction of 9 leaves mostly idle: on the
+digits ResNet's stem (1 -> 16 channels, 3×3, batch 64 at 28×28) its QLinearConv took
+1.19 ms. Here the stored input is padded with its zero point, each tap is a strided
+Slice, the taps are concatenated as channels (padded with the zero point to a multiple
+of 4) and a 1×1 conv with the weights reordered to match reads them: 0.16 ms for the
+conv and ~0.27 ms for the slices and ORT's transpose to NHWC (bench/RESULTS.md,
+"Exported int8 ... issue 14 item 1"). A float Conv on the dequantized input took ~0.6 ms
+with the reorder, quantize and transposes around it.
 
-The Conv reads the input dequantized by Cast, Sub, Mul, and float weights and bias
-(dequantized here in float32, as DequantizeLinear would): a DequantizeLinear in front
-would let onnxruntime's QDQ fusion turn DQ -> Conv -> Q back into that QLinearConv (it
-quantizes float weights itself). Integer inputs to the product are exact in float32, so
-the qdq form computes what its unfused Q/DQ spelling computes; the qoperator form
-rounds the float sum once, as QLinearConv's float requantization does.
+The products and their sum are unchanged (a padded channel holds the zero point, so it
+adds nothing), so the results equal those of the conv it replaces.
 """
 from __future__ import annotations
 
 import numpy as np
-import onnx_ir as ir
 
+from qcompiler.ir.ops.spatial import ints_attr, pads_attr
 from qcompiler.ir.types import QuantType
-from qcompiler.numerics.affine import dequantize, quantize
-from qcompiler.runtime.product_rounding import product_rounding
+
+from .conversions import CONTAINERS
 
 FEWEST_PACKED_CHANNELS = 4  # input channels per group that ORT's u8×s8 conv kernel packs
-LONGEST_FLOAT_REDUCTION = 16  # products per output up to which the float conv is faster
+LONGEST_UNFOLDED_REDUCTION = 16  # products per output (one Slice per tap) up to which it unfolds
 
 
-def runs_in_float(ctx, node) -> bool:
-    """Whether `node` (conv1d/2d or qconv1d/2d) reads a per-tensor quantized input with
-    fewer than FEWEST_PACKED_CHANNELS channels through constant, ungrouped weights of at
-    most LONGEST_FLOAT_REDUCTION products per output."""
+def unfolds(ctx, node) -> bool:
+    """Whether 2-D conv `node` (conv2d or qconv2d) reads a per-tensor quantized input with
+    fewer than FEWEST_PACKED_CHANNELS channels, zero padding and constant, ungrouped
+    weights of at most LONGEST_UNFOLDED_REDUCTION products per output."""
     x, w = node.inputs[:2]
-    return (node.attrs.get("groups", 1) == 1 and w.type.shape[1] < FEWEST_PACKED_CHANNELS
-            and int(np.prod(w.type.shape[1:])) <= LONGEST_FLOAT_REDUCTION
-            and isinstance(x.type, QuantType) and x.type.axis is None and x.type.expressed == "f32"
+    return (node.op in ("conv2d", "qconv2d") and node.attrs.get("groups", 1) == 1
+            and node.attrs.get("pad_mode", "zeros") == "zeros" and w.type.shape[1] < FEWEST_PACKED_CHANNELS
+            and int(np.prod(w.type.shape[1:])) <= LONGEST_UNFOLDED_REDUCTION
+            and isinstance(x.type, QuantType) and x.type.axis is None
             and isinstance(w.type, QuantType) and w.type.group is None and ctx.graph.const_value(w) is not None)
 
 
-def float_operands(ctx, node) -> tuple:
-    """(input, weight, bias) of a float Conv computing `node`'s product (see runs_in_float)."""
+def unfolded_operands(ctx, node) -> tuple:
+    """(the taps of x's storage as channels [N, T, Ho, Wo], the 1×1 weights' storage
+    [O, T, 1, 1], quantized like w: per tensor or per output channel) for `node` (see
+    unfolds); T = taps × input channels rounded up to 4."""
     x, w = node.inputs[:2]
-    weight = ctx.b.initializer(dequantize(ctx.graph.const_value(w), w.type), ctx.derived_name(w, "f32"))
-    return _spelled_dequantize(ctx, x), weight, _float_bias(ctx, node)
+    out_channels, channels, kh, kw = w.type.shape
+    where = node.label()
+    (top, left), (bottom, right) = pads_attr(node.attrs.get("pad"), 2, where)
+    strides = ints_attr(node.attrs.get("stride"), 2, 1, "stride", where, 1)
+    dilations = ints_attr(node.attrs.get("dilation"), 2, 1, "dilation", where, 1)
+    zero_point = ctx.b.constant(x.type.zero_point.array.reshape(()).astype(CONTAINERS[x.type.storage].numpy()))
+    data = ctx.storage(x)
+    if any((top, left, bottom, right)):
+        data = ctx.b.op("Pad", [data, ctx.b.ints([0, 0, top, left, 0, 0, bottom, right]), zero_point])
+    taps = []
+    for ky in range(kh):
+        for kx in range(kw):
+            # from the tap's offset to as far before the end as the last tap reaches beyond it
+            starts = [ky * dilations[0], kx * dilations[1]]
+            ends = [-(kh - 1 - ky) * dilations[0] or np.iinfo(np.int64).max,
+                    -(kw - 1 - kx) * dilations[1] or np.iinfo(np.int64).max]
+            taps.append(ctx.b.op("Slice", [data, ctx.b.ints(starts), ctx.b.ints(ends), ctx.b.ints([2, 3]),
+                                           ctx.b.ints(list(strides))]))
+    unfolded = ctx.b.op("Concat", taps, {"axis": 1})
+    width = kh * kw * channels
+    padded_width = -(-width // FEWEST_PACKED_CHANNELS) * FEWEST_PACKED_CHANNELS
+    if padded_width > width:
+        unfolded = ctx.b.op("Pad", [unfolded, ctx.b.ints([0, 0, 0, 0, 0, padded_width - width, 0, 0]), zero_point])
+    # channel t·C + c of the unfolded input is input channel c at tap t = ky·kw + kx
+    weights = np.asarray(ctx.graph.const_value(w)).transpose(0, 2, 3, 1).reshape(out_channels, width)
+    weights = np.concatenate([weights, np.zeros((out_channels, padded_width - width), weights.dtype)], axis=1)
+    return unfolded, weights.reshape(out_channels, padded_width, 1, 1)
 
-
-def _spelled_dequantize(ctx, x) -> ir.Value:
-    """x's real value as (Cast(x) - zero point) · scale, which no QDQ fusion matches."""
-    key = ("spelled dequantize", id(x))
-    if key not in ctx.cache:
-        stored = ctx.b.op("Cast", [ctx.storage(x)], {"to": ir.DataType.FLOAT})
-        zp = ctx.b.constant(x.type.zero_point.array.reshape(()).astype(np.float32))
-        scale = ctx.b.constant(x.type.scale.array.reshape(()).astype(np.float32))
-        ctx.cache[key] = ctx.b.op("Mul", [ctx.b.op("Sub", [stored, zp]), scale])
-    return ctx.cache[key]
-
-
-def _float_bias(ctx, node):
-    """The bias as the integer product adds it: a lowered node's int32 bias dequantized;
-    a fake-quant node's float bias rounded to its int32 type when it has one."""
-    b = node.inputs[2] if len(node.inputs) > 2 else None
-    if b is None:
-        return None
-    array = ctx.graph.const_value(b)
-    if array is None:
-        raise ctx.error(f"the bias %{b.name} of a float-run narrow conv must be a constant")
-    if isinstance(b.type, QuantType):
-        real = dequantize(array, b.type)
-    else:
-        rounding = product_rounding(node)
-        bias_type = rounding.bias if rounding is not None else None
-        real = dequantize(quantize(array, bias_type), bias_type) if bias_type is not None else array
-    return ctx.b.initializer(np.asarray(real, np.float32), ctx.derived_name(b, "f32"))

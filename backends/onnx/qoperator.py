@@ -14,10 +14,10 @@ import onnx_ir as ir
 
 from qcompiler.ir.types import QuantType
 
-from .conversions import CONTAINERS, dequantize_linear, quant_params, quantize_linear
+from .conversions import CONTAINERS, dequantize_linear, quant_params, quantize_linear, storage_initializer
 from .emitters import QOPERATOR
 from .float_nn import conv_input, window_attrs
-from .narrow_conv import float_operands, runs_in_float
+from .narrow_conv import unfolded_operands, unfolds
 
 MICROSOFT = "com.microsoft"
 EIGHT_BIT = (ir.DataType.UINT8, ir.DataType.INT8)
@@ -67,16 +67,17 @@ def qconv(ctx, node):
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     if not (one_8bit_type(x, node.output) and weight_ok(w, 0)):
         return None
-    n = w.type.rank - 2
-    attrs = {**window_attrs(node, n), "group": node.attrs.get("groups", 1), "kernel_shape": list(w.type.shape[2:])}
-    if runs_in_float(ctx, node):
-        real_x, real_w, real_bias = float_operands(ctx, node)
-        data, attrs["pads"] = conv_input(ctx, node, real_x, n)
-        y = quantize_linear(ctx, ctx.b.op("Conv", [data, real_w, real_bias], attrs), node.output.type)
-        return [clamped(ctx, y, node.output, node.attrs.get("clamp"))]
-    data, attrs["pads"] = conv_input(ctx, node, ctx.storage(x), n)
-    operands = [data, *params(ctx, x), ctx.storage(w), *params(ctx, w), *params(ctx, node.output),
-                bias_input(ctx, bias)]
+    if unfolds(ctx, node):
+        data, weights = unfolded_operands(ctx, node)
+        weight = storage_initializer(ctx, weights, w.type.with_shape(weights.shape), ctx.derived_name(w, "unfolded"))
+        attrs = {"kernel_shape": [1, 1]}
+    else:
+        n = w.type.rank - 2
+        data, pads = conv_input(ctx, node, ctx.storage(x), n)
+        weight = ctx.storage(w)
+        attrs = {**window_attrs(node, n), "pads": pads, "group": node.attrs.get("groups", 1),
+                 "kernel_shape": list(w.type.shape[2:])}
+    operands = [data, *params(ctx, x), weight, *params(ctx, w), *params(ctx, node.output), bias_input(ctx, bias)]
     return [clamped(ctx, ctx.b.op("QLinearConv", operands, attrs), node.output, node.attrs.get("clamp"))]
 
 

@@ -34,11 +34,12 @@ def test_digits_cnn_within_one_step():
     model = to_onnx(graph, "qdq")
     ops = [n.op_type for n in model.graph.node]
     # one QuantizeLinear per quantized activation (input, 2 convs, pool, flatten, logits), one
-    # DequantizeLinear per quantized value read as float (those, 2 weights and their 2 int32
-    # biases); the 1-channel first conv reads its input by Cast, Sub, Mul and float weights
-    # and bias, which onnxruntime runs in float (narrow_conv.py)
-    assert ops.count("QuantizeLinear") == 6 and ops.count("DequantizeLinear") == 9 and ops.count("Cast") == 1
-    assert initializer(model, "features.0.weight:f32").data_type == onnx.TensorProto.FLOAT
+    # DequantizeLinear per quantized value read as float (those, the 3 weights and their
+    # 3 int32 biases); the 1-channel 3×3 first conv reads its 9 taps as channels (padded to
+    # 12) through 1×1 weights (narrow_conv.py)
+    assert ops.count("QuantizeLinear") == 6 and ops.count("DequantizeLinear") == 12
+    assert ops.count("Slice") == 9 and list(onnx.numpy_helper.to_array(
+        initializer(model, "features.0.weight:unfolded")).shape[1:]) == [12, 1, 1]
     # weights are integer initializers named after their torch parameters, per channel
     weight = initializer(model, "features.3.weight")
     assert weight.data_type == onnx.TensorProto.INT8

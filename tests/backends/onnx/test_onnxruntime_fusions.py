@@ -1,7 +1,7 @@
 """What ONNX Runtime runs of our exported residual CNNs (issue 14 item 1): in both
 quantized forms a residual block becomes its fused integer kernels (NHWC QLinearConv with
-the relu as its clamp, QLinearAdd for add + relu),
-and a 1-channel 3×3 stem runs as ORT's float NCHWc Conv (backends/onnx/narrow_conv.py).
+the relu as its clamp, QLinearAdd for add + relu), and a 1-channel 3×3 stem a 1×1
+QLinearConv over its 9 taps (backends/onnx/narrow_conv.py), all in one NHWC stretch.
 Counted in the graph ORT optimizes (SessionOptions.optimized_model_filepath)."""
 import collections
 
@@ -51,21 +51,19 @@ def optimized_ops(path, tmp_path) -> collections.Counter:
 @pytest.mark.parametrize("form", ["qoperator", "qdq"])
 def test_residual_block_runs_as_fused_integer_kernels(compiled, form, tmp_path):
     ops = optimized_ops(compiled.export_onnx(tmp_path / f"{form}.onnx", form=form), tmp_path)
-    assert ops["com.microsoft:QLinearConv"] == 2  # NHWC, relu as the output clamp
+    assert ops["com.microsoft:QLinearConv"] == 3  # NHWC, relu as the output clamp
     assert ops["com.microsoft:QLinearAdd"] == 1  # add and relu in one requantization
-    assert ops["com.microsoft.nchwc:Conv"] == 1  # the grey stem in float
     assert ops["com.microsoft:QLinearGlobalAveragePool"] == 1 and ops["com.microsoft:QGemm"] == 1
-    # nothing else runs in float: no float Add / Relu, no dequantize inside the network
-    assert not {":Add", ":Relu", ":Conv", ":QLinearConv", ":Gemm"} & set(ops)
-    assert ops[":DequantizeLinear"] == 1 and ops[":QuantizeLinear"] == 2  # input, stem; the logits
-    # into NHWC before the convs and back after them: the residual add reads the NCHW float
-    # stem, so onnxruntime keeps it (and what follows) in NCHW
-    assert ops[":Transpose"] == 2
+    assert ops[":Slice"] == 9 and ops[":Concat"] == 1  # the stem's taps, on uint8 storage
+    # nothing runs in float: no float conv, add or relu, no dequantize inside the network,
+    # and one transpose into NHWC and one out
+    assert not {":Add", ":Relu", ":Conv", "com.microsoft.nchwc:Conv", ":QLinearConv", ":Gemm"} & set(ops)
+    assert ops[":QuantizeLinear"] == 1 and ops[":DequantizeLinear"] == 1 and ops[":Transpose"] == 2
 
 
-def test_float_stem_is_the_fake_quant_graph(compiled, tmp_path):
-    """The qdq form computes the simulation's values with the stem in float: at most one
-    output step apart where onnxruntime's fused kernels round differently."""
+def test_unfolded_stem_computes_the_fake_quant_graph(compiled, tmp_path):
+    """The qdq form with the unfolded stem computes the simulation's values (onnxruntime
+    without its graph optimizations)."""
     x = np.random.default_rng(1).normal(size=(8, 1, 10, 10)).astype(np.float32)
     path = compiled.export_onnx(tmp_path / "qdq.onnx", form="qdq")
     options = ort.SessionOptions()

@@ -193,9 +193,7 @@ def test_the_qdq_export_keeps_the_layers_float_and_scores_like_the_compiled_mode
     compiled.export_onnx(tmp_path / "m.onnx", form="qdq")
     nodes = onnx.load(str(tmp_path / "m.onnx")).graph.node
     dequantized = {out for n in nodes if n.op_type == "DequantizeLinear" for out in n.output}
-    # (a quantized conv over 1 input channel also reads float weights, named <origin>:f32: backends/onnx/narrow_conv.py)
-    float_weights = [n for n in nodes if n.op_type in ("Conv", "Gemm", "MatMul") and n.input[1] not in dequantized
-                     and not n.input[1].endswith(":f32")]
+    float_weights = [n for n in nodes if n.op_type in ("Conv", "Gemm", "MatMul") and n.input[1] not in dequantized]
     assert len(float_weights) == len(kept_layers(compiled.graph)) >= 1
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name

@@ -69,9 +69,8 @@ def test_digits_group_wise_numba_reference_and_onnx_agree(digits, digits_compile
     if has_vnni():
         np.testing.assert_array_equal(run_ort(to_onnx(compiled.graph, "integer"), {"x": x}), numba)
     step = compiled.graph.outputs[0].type.scale.array.item()
-    # the per-channel first conv (1 input channel) as a float Conv (backends/onnx/narrow_conv.py), groups as ConvInteger
-    qoperator = to_onnx(compiled.graph, "qoperator")
-    assert {"Conv", "ConvInteger", "MatMulInteger"} <= {n.op_type for n in qoperator.graph.node}
+    qoperator = to_onnx(compiled.graph, "qoperator")  # QLinearConv for the per-channel conv, ConvInteger for groups
+    assert {"QLinearConv", "ConvInteger", "MatMulInteger"} <= {n.op_type for n in qoperator.graph.node}
     assert np.abs(run_ort(qoperator, {"x": x}) - numba).max() <= 2 * step + 1e-6
     qdq = to_onnx(compiled.fake_quant_graph, "qdq")
     assert qdq.opset_import[0].version >= 21
