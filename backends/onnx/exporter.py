@@ -24,7 +24,7 @@ from qcompiler.ir.verifier import format_type
 
 from . import float_math, float_nn, float_tensor, integer_codebook, integer_ops, qoperator, storage_ops  # noqa: F401
 from . import dynamic_linear, float8, float_masked_softmax, integer_embedding  # noqa: F401
-from . import float_dynamic_indexing, float_isnan, float_runtime_pads  # noqa: F401
+from . import float_dynamic_indexing, float_isnan, float_runtime_pads, stored_relu  # noqa: F401
 from .builder import OnnxBuilder, onnx_dtype
 from .conversions import dequantize_linear, quantize_linear, storage_initializer
 from .emitters import FORM_INPUTS, FORMS

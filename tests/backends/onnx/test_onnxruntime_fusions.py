@@ -72,3 +72,10 @@ def test_unfolded_stem_computes_the_fake_quant_graph(compiled, tmp_path):
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_array_equal(got, run_graph(compiled.fake_quant_graph, [x])[0])
+
+
+def test_relu_after_an_add_given_its_range_passes_the_storage(compiled, tmp_path):
+    """The residual relu shares the add's quantization (zero point 0): no node in the qdq
+    form, where DequantizeLinear -> Relu -> QuantizeLinear left ORT a DQ / Q pair to run."""
+    model = onnx.load(compiled.export_onnx(tmp_path / "qdq.onnx", form="qdq"))
+    assert [n.op_type for n in model.graph.node].count("Relu") == 2  # the two convs' fused relus
