@@ -11,7 +11,8 @@ for 3 layers; on a ReLU MLP whose traces span decades the small layers got wrong
 after 2,000 products. Scaling each layer's part of the probe by Tr(H_ll)^-½ was worse, the
 scales coming from noisy estimates near 0.
 
-What makes it fast (issue 14; 86 CPU-seconds on the 3.8k-parameter digits CNN before):
+What makes it fast (issue 14; 86 CPU-seconds on the 3.8k-parameter digits CNN at first, now
+~1; a CIFAR ResNet18 on 64 images at tol 0.1: 200 -> 96 CPU s on one thread, bench/RESULTS.md):
 - a round builds the gradient graph of one data batch once (create_graph, for the layers
   still running) and runs every unsettled layer's PROBES_PER_ROUND products on it; each
   loss is scaled by its batch's share of the samples, so the mean is the trace of the mean
@@ -26,8 +27,8 @@ What makes it fast (issue 14; 86 CPU-seconds on the 3.8k-parameter digits CNN be
   whole estimate ~20x slower.
 Several probes in one vmapped backward (`is_grads_batched`) fail on conv's backward under
 vmap, and torch.func's vmapped jvp-of-grad measured ~1.5x the CPU time of double backward
-per probe on a ResNet18 (a probe per sample, vmapped: 2-4x a shared probe's product, more
-than the variance it saves), so products run one after another on the kept graph.
+per probe on a ResNet18 (a probe per sample, vmapped: 2-4x the CPU of a shared probe's
+product), so products run one after another on the kept graph.
 """
 from __future__ import annotations
 
