@@ -8,9 +8,9 @@ digits ResNet's stem (1 -> 16 channels, 3×3, batch 64 at 28×28) its QLinearCon
 1.19 ms. Here the stored input is padded with its zero point, each tap is a strided
 Slice, the taps are concatenated as channels (padded with the zero point to a multiple
 of 4) and a 1×1 conv with the weights reordered to match reads them: 0.16 ms for the
-conv and ~0.27 ms for the slices and ORT's transpose to NHWC (bench/RESULTS.md,
-"Exported int8 ... issue 14 item 1"). A float Conv on the dequantized input took ~0.6 ms
-with the reorder, quantize and transposes around it.
+conv and ~0.3 ms for the pads, slices, concat and ORT's transpose to NHWC (bench/RESULTS.md,
+"Exported int8 vs onnxruntime fp32 ..."). A float Conv on the dequantized input took
+~0.6 ms with the reorder, quantize and transposes around it.
 
 The products and their sum are unchanged (a padded channel holds the zero point, so it
 adds nothing), so the results equal those of the conv it replaces.

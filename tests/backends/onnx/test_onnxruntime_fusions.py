@@ -79,3 +79,31 @@ def test_relu_after_an_add_given_its_range_passes_the_storage(compiled, tmp_path
     form, where DequantizeLinear -> Relu -> QuantizeLinear left ORT a DQ / Q pair to run."""
     model = onnx.load(compiled.export_onnx(tmp_path / "qdq.onnx", form="qdq"))
     assert [n.op_type for n in model.graph.node].count("Relu") == 2  # the two convs' fused relus
+
+
+class NarrowConvs(torch.nn.Module):
+    """Unfolded stems with stride, no padding and dilation: 1 -> 4 (3×3, stride 2), 2 -> 4 (2×2, dilation 2)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.strided = torch.nn.Conv2d(1, 4, 3, stride=2)
+        self.dilated = torch.nn.Conv2d(2, 4, 2, dilation=2, padding=1)
+
+    def forward(self, x):
+        return self.dilated(torch.relu(self.strided(x))[:, :2])
+
+
+def test_strided_and_dilated_narrow_convs_unfold_exactly(tmp_path):
+    calibration = np.random.default_rng(2).normal(size=(8, 1, 11, 9)).astype(np.float32)
+    compiled = qcompiler.compile(NarrowConvs().eval(), target="x86-vnni", calibration=calibration, progress=False)
+    x = np.random.default_rng(3).normal(size=(4, 1, 11, 9)).astype(np.float32)
+    for form, graph in (("qdq", compiled.fake_quant_graph), ("qoperator", compiled.graph)):
+        path = compiled.export_onnx(tmp_path / f"{form}.onnx", form=form)
+        assert [n.op_type for n in onnx.load(path).graph.node].count("Slice") == 9 + 4 + 1  # the taps, [:, :2]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: x})[0]
+        step = graph.outputs[0].type.scale.array.max()
+        assert np.abs(got - run_graph(graph, [x])[0]).max() <= step * (1 + 1e-4), form
