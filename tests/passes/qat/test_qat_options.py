@@ -1,5 +1,9 @@
 """qat's options and data forms: errors name the option or the data at fault; a
-DataLoader and unlabelled calibration data (distillation) both train."""
+DataLoader and unlabelled calibration data (distillation) both train; schedule=cosine
+takes both learning rates along half a cosine from lr to zero over all the run's steps
+(LSQ's schedule), constant keeps lr."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -64,3 +68,39 @@ def test_without_data_it_distils_the_float_outputs_of_the_calibration_samples():
 def test_bad_data_is_named(data, message):
     with pytest.raises(PassError, match=message):
         train(data, samples()[0])
+
+
+LR, BATCH, EPOCHS = 1e-2, 16, 3
+
+
+def epoch_lrs(schedule: str, data=None) -> list:
+    x, y = samples()
+    qat = QAT(epochs=EPOCHS, lr=LR, batch=BATCH, schedule=schedule, data=(x, y) if data is None else data)
+    manager = PassManager([QUANTIZE, qat])
+    manager.run(linear_model(), PassContext(calibration=x))
+    return [e["lr"] for e in manager.history[-1].stats["epochs"]]
+
+
+def test_cosine_decays_to_zero_over_every_step_of_the_run():
+    steps = len(samples()[0]) // BATCH
+    total = EPOCHS * steps
+    # the lr of each epoch's last step (step index k·steps − 1, counted from 0)
+    expected = [LR * 0.5 * (1 + math.cos(math.pi * (k * steps - 1) / total)) for k in range(1, EPOCHS + 1)]
+    assert epoch_lrs("cosine") == pytest.approx(expected, rel=1e-6)
+    assert expected[-1] < 0.01 * LR
+
+
+def test_constant_keeps_the_lr():
+    assert epoch_lrs("constant") == [LR] * EPOCHS
+
+
+def test_cosine_without_a_length_is_refused_by_name():
+    x, y = samples()
+    batches = (pair for pair in [(torch.from_numpy(x[:BATCH]), torch.from_numpy(y[:BATCH]))])
+    with pytest.raises(PassError, match="schedule=cosine.*no len"):
+        epoch_lrs("cosine", data=batches)
+
+
+def test_an_unknown_schedule_is_named():
+    with pytest.raises(QATError, match="schedule='step'"):
+        QAT(schedule="step")
