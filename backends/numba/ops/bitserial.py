@@ -20,10 +20,9 @@ from ..kernels.bitserial_planes import WEIGHT_PLANES, activation_planes, row_pla
 from ..kernels.bitserial_tile import ROWS, WIDTH
 from ..kernels.pack import unpack_rows
 from ..weights import PackedWeights
-from .common import Requant, zero_point
+from .common import Requant, pad_unless_zeros, zero_point
 
 
-_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 @dataclass(frozen=True)
@@ -105,9 +104,7 @@ def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end:
     """out [N, Cout, OH, OW] = the requantized convolution of x (storage [N, C, H, W]); zero padding
     is made by the layout, other modes by numpy first."""
     x = np.asarray(x)
-    if pad_mode != "zeros" and any(begin + end):
-        x = np.pad(x, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=_NUMPY_PAD_MODE[pad_mode])
-        begin = end = (0, 0)
+    x, begin, end = pad_unless_zeros(x, pad_mode, begin, end)
     n_batch = x.shape[0]
     groups = plan.w_rows.shape[0]
     hw = (x.shape[2] + begin[0] + end[0], x.shape[3] + begin[1] + end[1])

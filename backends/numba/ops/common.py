@@ -119,3 +119,15 @@ def check_overflow(node: Node, flags: np.ndarray) -> None:
 
 def storage_int32(a) -> np.ndarray:
     return np.ascontiguousarray(a, np.int32)
+
+
+# the IR's pad_mode as numpy's np.pad mode
+NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad_unless_zeros(x: np.ndarray, pad_mode: str, begin: tuple, end: tuple) -> tuple:
+    """(x, begin, end) for a kernel whose layout makes zero padding itself: other modes
+    are padded here by numpy, and the kernel then sees no padding."""
+    if pad_mode != "zeros" and any(begin + end):
+        return np.pad(x, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=NUMPY_PAD_MODE[pad_mode]), (0, 0), (0, 0)
+    return x, begin, end

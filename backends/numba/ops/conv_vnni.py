@@ -18,9 +18,8 @@ from ..kernels.conv_vnni import (conv_tasks, phase_quads, phase_quads_parallel, 
                                  qconv2d_vnni_parallel)
 from ..kernels.vnni_tile import HAS_AVX512_VNNI, ROWS, WIDTH
 from ..weights import PackedWeights, centred_int16_rows
-from .common import Requant, storage_int32, zero_point
+from .common import Requant, pad_unless_zeros, storage_int32, zero_point
 
-_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 # a convolution smaller than this runs serially: ~0.2 ms of kernel at one thread, about twice
 # what launching a parallel region costs
 PARALLEL_MIN_MACS = 32_000_000
@@ -103,9 +102,7 @@ def run_vnni_conv(plan: VnniConvWeights, x, pad_mode: str, begin: tuple, end: tu
     """out [N, Cout, OH, OW] = the requantized convolution of x (storage [N, C, H, W])."""
     x = np.asarray(x)  # storage in its container: widening u8 to int32 cost as much as the layout
     x = np.ascontiguousarray(x) if x.dtype in (np.uint8, np.int8, np.int32) else storage_int32(x)
-    if pad_mode != "zeros" and any(begin + end):
-        x = np.pad(x, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=_NUMPY_PAD_MODE[pad_mode])
-        begin = end = (0, 0)
+    x, begin, end = pad_unless_zeros(x, pad_mode, begin, end)
     layout = _layout(plan, x.shape[2:], begin, end, stride, dilation, out.shape[2])
     groups = plan.w4.shape[0]
     words = layout_scratch((x.shape[0], stride[0] * stride[1], groups * plan.quads, layout.length))

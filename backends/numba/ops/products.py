@@ -22,11 +22,9 @@ from ..kernels.tile16 import HAS_AVX512BW, LANES
 from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumulator, pack_weight_rows,
                        tiled_rows16, zero_points_per_row)
 from .bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear
-from .common import (Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of,
-                     storage_int32, zero_point)
+from .common import (NUMPY_PAD_MODE, Step, attrs_of, check_overflow, const_input, quant_input, quant_result,
+                     requant_of, storage_int32, zero_point)
 from .conv_vnni import run_vnni_conv, run_vnni_linear, vnni_conv_weights
-
-_NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def _bias(b, channels: int) -> np.ndarray:
@@ -88,7 +86,7 @@ def conv_input(node: Node, attrs: dict, x_t, x, kernel: tuple, dtype=np.int32) -
     (OH, OW), stride, dilation) of a qconv1d / qconv2d."""
     x, out_hw, stride, dilation, begin, end = conv_geometry(node, attrs, x, kernel)
     centred = (storage_int32(x) - np.int32(zero_point(x_t))).astype(dtype, copy=False)
-    xc = np.pad(centred, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=_NUMPY_PAD_MODE[attrs["pad_mode"]])
+    xc = np.pad(centred, [(0, 0), (0, 0)] + list(zip(begin, end)), mode=NUMPY_PAD_MODE[attrs["pad_mode"]])
     return np.ascontiguousarray(xc), out_hw, stride, dilation
 
 
