@@ -50,8 +50,8 @@ class Prune(Pass):
 
     def run(self, graph, ctx: PassContext) -> PassResult:
         weights = layer_weights(graph)
+        outputs = {id(v) for v in graph.outputs}
         if self.keep_outputs:
-            outputs = {id(v) for v in graph.outputs}
             weights = [w for w in weights if not any(id(n.outputs[0]) in outputs for n in w.layers)]
         if not weights:
             ctx.note("no float conv/linear weights to prune")
@@ -68,6 +68,10 @@ class Prune(Pass):
             if not keep.any():
                 ctx.warn(f"every output channel of weight %{w.value.name} is pruned: the layer outputs only its bias",
                          node=w.name)
+            elif self.granularity == "channel" and not keep.all() and any(id(n.outputs[0]) in outputs for n in w.layers):
+                ctx.warn(f"{int(keep.size - keep.sum())} of {keep.size} output channels of weight %{w.value.name} "
+                         "are pruned, and its result is a graph output (a classifier loses classes); "
+                         "prune{keep_outputs=true} leaves such layers dense", node=w.name)
             w.const.attrs["value"] = Dense(pruned)
             sparsity = float(np.mean(pruned == 0)) if pruned.size else 0.0
             for node in w.layers:
