@@ -1,8 +1,9 @@
 """Helpers for the Numba backend tests: one-node integer graphs on random storage, and
-integer-for-integer comparison of a prepared node with its op's numpy reference."""
+integer-for-integer comparison of a prepared node with its op's numpy reference, and
+counters of the kernel paths a test expects taken."""
 import numpy as np
 
-from qcompiler.backends.numba.ops import INTEGER_STEPS
+from qcompiler.backends.numba.ops import INTEGER_STEPS, conv_vnni, products
 from qcompiler.ir.core import Graph
 from qcompiler.ir.dense import Dense
 from qcompiler.ir.types import STORAGE_RANGES, QuantType
@@ -67,3 +68,23 @@ def reference_storage(graph, inputs) -> dict:
         for v, a in zip(node.outputs, outs):
             env[id(v)] = np.asarray(a)
     return {v.name: env[id(v)] for v in graph.values() if id(v) in env}
+
+
+def counted_calls(monkeypatch, module, name: str) -> list:
+    """`module.name` replaced by a wrapper that appends one entry per call to the list returned."""
+    calls, function = [], getattr(module, name)
+
+    def counted(*args):
+        calls.append(1)
+        return function(*args)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def vnni_runs(monkeypatch, runner: str) -> list:
+    """Counts the calls of products.`runner` (run_vnni_conv / run_vnni_linear); their layout
+    buffers start poisoned, so a kept output that read a word the layout did not write would
+    differ from the reference."""
+    monkeypatch.setattr(conv_vnni, "layout_scratch", lambda shape: np.full(shape, 0xA5A5A5A5, np.uint32))
+    return counted_calls(monkeypatch, products, runner)

@@ -9,14 +9,14 @@ import pytest
 import numba
 from numba import njit
 
-from numba_cases import ROUNDINGS, compare, one_node, qtype, requant_attrs, storage
+from numba_cases import ROUNDINGS, compare, one_node, qtype, requant_attrs, storage, vnni_runs
 from qcompiler.backends.numba.kernels.conv_vnni import qconv2d_vnni_parallel
 from qcompiler.backends.numba.kernels.requant_lanes import LANES as REQUANT_LANES, requantize_lanes
 from qcompiler.backends.numba.kernels.requant_vector import shift_rounded
 from qcompiler.backends.numba.kernels.rounding import ROUNDING_CODES, requantize_one, rounding_shift
 from qcompiler.backends.numba.kernels.vnni_tile import (HAS_AVX512_VNNI, LANES, ROWS, VECTORS, WIDTH,
                                                        tile_u8_vectors)
-from qcompiler.backends.numba.ops import INTEGER_STEPS, conv_vnni, products
+from qcompiler.backends.numba.ops import INTEGER_STEPS, conv_vnni
 from qcompiler.ir.registry import infer_types
 from qcompiler.runtime.reference import run_node
 
@@ -62,17 +62,7 @@ def _node_and_args(name, rounding):
 
 @pytest.fixture
 def vnni_calls(monkeypatch):
-    """Counts the VNNI runs; their layout buffers start poisoned, so a kept output that read
-    a word the layout did not write would differ from the reference."""
-    monkeypatch.setattr(conv_vnni, "layout_scratch", lambda shape: np.full(shape, 0xA5A5A5A5, np.uint32))
-    calls = []
-
-    def counted(*args):
-        calls.append(1)
-        return conv_vnni.run_vnni_conv(*args)
-
-    monkeypatch.setattr(products, "run_vnni_conv", counted)
-    return calls
+    return vnni_runs(monkeypatch, "run_vnni_conv")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

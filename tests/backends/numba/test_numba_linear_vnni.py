@@ -6,9 +6,9 @@ import zlib
 import numpy as np
 import pytest
 
-from numba_cases import compare, one_node, qtype, requant_attrs, storage
+from numba_cases import compare, one_node, qtype, requant_attrs, storage, vnni_runs
 from qcompiler.backends.numba.kernels.vnni_tile import HAS_AVX512_VNNI
-from qcompiler.backends.numba.ops import conv_vnni, products
+from qcompiler.backends.numba.ops import conv_vnni
 
 # name: (x shape, out features, x storage/zp, w storage/zp, rounding)
 CASES = {
@@ -33,16 +33,7 @@ def _node_and_args(name):
 
 @pytest.fixture
 def vnni_calls(monkeypatch):
-    """Counts the VNNI runs; their layout buffers start poisoned (see test_numba_conv_vnni)."""
-    monkeypatch.setattr(conv_vnni, "layout_scratch", lambda shape: np.full(shape, 0xA5A5A5A5, np.uint32))
-    calls = []
-
-    def counted(*args):
-        calls.append(1)
-        return conv_vnni.run_vnni_linear(*args)
-
-    monkeypatch.setattr(products, "run_vnni_linear", counted)
-    return calls
+    return vnni_runs(monkeypatch, "run_vnni_linear")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

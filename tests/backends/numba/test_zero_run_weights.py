@@ -3,6 +3,7 @@ reference integer for integer over random shapes, strides, pads, groups and dens
 int64 accumulators included; a pruned digits CNN compiled with `zero-run-encode` saves
 its encoded bytes, loads, and runs equal to the reference."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qcompiler
-from numba_cases import compare, qtype, reference_storage, requant_attrs
+from numba_cases import compare, counted_calls, qtype, reference_storage, requant_attrs
 from qcompiler.backends.numba import NumbaExecutor
 from qcompiler.backends.numba.ops import INTEGER_STEPS, zero_channels, zero_runs
 from qcompiler.backends.numba.ops.zero_runs import sparse_conv_plan
@@ -25,17 +26,9 @@ from qcompiler.testing.zoo import DigitsCNN, digits_data
 
 @pytest.fixture
 def sparse_runs(monkeypatch):
-    """Counts the sparse kernel's runs; `sparse_runs.every_density()` lets it take any weight."""
-    calls = {"conv": 0}
-    kernel = zero_runs.qconv2d_sparse_kernel
-
-    def counted(*args):
-        calls["conv"] += 1
-        return kernel(*args)
-
-    monkeypatch.setattr(zero_runs, "qconv2d_sparse_kernel", counted)
-    calls["every_density"] = lambda: monkeypatch.setattr(zero_runs, "SPARSE_MAX_DENSITY", 1.0)
-    return calls
+    """Counts the sparse kernel's runs (`calls`); `every_density()` lets it take any weight."""
+    return SimpleNamespace(calls=counted_calls(monkeypatch, zero_runs, "qconv2d_sparse_kernel"),
+                           every_density=lambda: monkeypatch.setattr(zero_runs, "SPARSE_MAX_DENSITY", 1.0))
 
 
 def sparse_weight_operand(g: Graph, w_t, stored: np.ndarray):
@@ -62,8 +55,8 @@ def sparse_conv(rng, op, x_t, w_t, stored, bias, attrs):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_sparse_convolution_equals_the_reference(sparse_runs, data):
-    sparse_runs["every_density"]()
-    runs_before = sparse_runs["conv"]
+    sparse_runs.every_density()
+    runs_before = len(sparse_runs.calls)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     op = data.draw(st.sampled_from(["qconv2d", "qconv1d"]))
     groups = data.draw(st.sampled_from([1, 2]))
@@ -84,7 +77,7 @@ def test_sparse_convolution_equals_the_reference(sparse_runs, data):
     plan = sparse_conv_plan(node)
     assert plan.nonzero == np.count_nonzero(stored) and plan.dense_taps == stored.size
     compare(node, [rng.integers(x_t.qmin, x_t.qmax + 1, x_t.shape).astype(np.int32), stored, bias])
-    assert sparse_runs["conv"] == runs_before + 1
+    assert len(sparse_runs.calls) == runs_before + 1
 
 
 @pytest.mark.parametrize("density, sparse", [(0.01, True), (0.5, False)])
@@ -97,11 +90,11 @@ def test_only_a_weight_sparse_enough_to_pay_runs_the_sparse_kernel(density, spar
     node = sparse_conv(rng, "qconv2d", x_t, w_t, stored, np.zeros(8, np.int32), attrs)
     assert np.count_nonzero(stored) <= zero_runs.SPARSE_MAX_DENSITY * stored.size or not sparse
     compare(node, [rng.integers(0, 256, x_t.shape).astype(np.int32), stored, np.zeros(8, np.int32)])
-    assert sparse_runs["conv"] == int(sparse)
+    assert len(sparse_runs.calls) == int(sparse)
 
 
 def test_an_accumulator_not_proven_int32_runs_int64_and_overflow_is_reported(sparse_runs):
-    sparse_runs["every_density"]()
+    sparse_runs.every_density()
     rng = np.random.default_rng(1)
     w_t = qtype("i8", (2, 4, 3, 3), scale=0.02, axis=0)
     stored = np.where(rng.random(w_t.shape) < 0.5, 127, 0).astype(np.int32)
@@ -112,7 +105,7 @@ def test_an_accumulator_not_proven_int32_runs_int64_and_overflow_is_reported(spa
     compare(node, [np.zeros(x_t.shape, np.int32), stored, bias])  # zero input: fits, equals the reference
     with pytest.raises(ExecutionError, match="accumulator outside int32"):
         INTEGER_STEPS["qconv2d"](node)([np.full(x_t.shape, 255, np.int32), stored, bias])
-    assert sparse_runs["conv"] == 2
+    assert len(sparse_runs.calls) == 2
 
 
 @pytest.fixture(scope="module")
@@ -170,21 +163,13 @@ def test_the_report_sizes_encoded_weights_by_their_stored_bytes(pruned_digits):
 @pytest.fixture
 def live_channel_runs(monkeypatch):
     """Counts the convolutions prepared on their live channels only."""
-    calls = {"prepared": 0}
-    live_node = zero_channels._live_node
-
-    def counted(*args):
-        calls["prepared"] += 1
-        return live_node(*args)
-
-    monkeypatch.setattr(zero_channels, "_live_node", counted)
-    return calls
+    return counted_calls(monkeypatch, zero_channels, "_live_node")
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_zero_output_channels_are_constants_and_the_rest_a_smaller_convolution(live_channel_runs, data):
-    prepared_before = live_channel_runs["prepared"]
+    prepared_before = len(live_channel_runs)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     op = data.draw(st.sampled_from(["qconv2d", "qconv1d"]))
     cin, cout = data.draw(st.integers(1, 6)), data.draw(st.integers(2, 9))
@@ -202,7 +187,7 @@ def test_zero_output_channels_are_constants_and_the_rest_a_smaller_convolution(l
     bias = rng.integers(-20000, 20000, cout).astype(np.int32)
     node = sparse_conv(rng, op, x_t, w_t, stored, bias, attrs)
     out = compare(node, [rng.integers(0, 256, x_t.shape).astype(np.int32), stored, bias])[0]
-    assert live_channel_runs["prepared"] == prepared_before + 1
+    assert len(live_channel_runs) == prepared_before + 1
     per_dead_channel = np.swapaxes(out[:, dead], 0, 1).reshape(dead.size, -1)
     assert np.all(per_dead_channel == per_dead_channel[:, :1])  # one constant each, whatever the input
 
@@ -216,7 +201,7 @@ def test_channel_pruned_digits_cnn_runs_live_channels_equal_to_the_reference(liv
                            progress=False)
     x = x_test[:16].numpy()
     ex = NumbaExecutor(cm.graph)
-    assert live_channel_runs["prepared"] == 2  # both convolutions lost half their output channels
+    assert len(live_channel_runs) == 2  # both convolutions lost half their output channels
     got = ex.run_storage([x])
     for name, value in reference_storage(cm.graph, [x]).items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)
