@@ -85,7 +85,7 @@ class BiasCorrect(Pass):
         with threadpool_limits(limits=1, user_api="blas"):
             if self.drift:
                 batches = list(ctx.progress.iterate(batches, desc="bias-correct", total=total))
-                drift_shifts(graph, layers, batches, lambda n: _float_weight(n, errors[id(n)]), apply)
+                drift_shifts(graph, layers, batches, apply)
             else:
                 self._correct_weight_error(graph, layers, errors, batches, total, ctx, apply)
         if skipped:
@@ -106,11 +106,6 @@ class BiasCorrect(Pass):
                 chunks.record(chunk, stream_graph(graph, chunk, observe, plan).peak_bytes)
         for node in layers:
             apply(node, *inputs[id(node.inputs[0])].mean_output(node, errors[id(node)]))
-
-
-def _float_weight(node: Node, error: np.ndarray) -> np.ndarray:
-    w = node.inputs[1]
-    return dequantize(w.producer.attrs["value"].array, w.type) + error
 
 
 def _quantized_layer(node: Node) -> bool:

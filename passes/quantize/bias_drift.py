@@ -17,11 +17,11 @@ import numpy as np
 from qcompiler.ir.core import Graph, Node
 from qcompiler.runtime.reference import as_float, bind_inputs, release_plan, run_node
 
-from .float_shadow import run_float
+from .float_shadow import float_value, run_float
 from .layer_input_mean import LayerInputMean, sample_means
 
 
-def drift_shifts(graph: Graph, layers: list, batches: list, float_weight: Callable, apply: Callable) -> None:
+def drift_shifts(graph: Graph, layers: list, batches: list, apply: Callable) -> None:
     """Run `batches` through `graph` and the float model node by node; before each of
     `layers` runs, `apply(layer, shift, positions)` may rebias it (the float model keeps
     the layer's own bias)."""
@@ -30,7 +30,7 @@ def drift_shifts(graph: Graph, layers: list, batches: list, float_weight: Callab
     floats = [{id(v): as_float(env[id(v)], v.type) for v in graph.inputs} for env in quant]
     for node, dead in zip(list(graph.nodes), release_plan(graph)):
         if id(node) in todo:
-            _rebias(node, quant, floats, float_weight(node), apply)
+            _rebias(node, quant, floats, float_value(node.inputs[1].producer), apply)
         for f_env, q_env in zip(floats, quant):
             _run(node, q_env, run_node)
             _run(node, f_env, run_float)
