@@ -164,14 +164,14 @@ def prepare_qconv(node: Node) -> Step:
     return run
 
 
-def _product(node: Node, x3: np.ndarray, weights, bias, x_t, rq, rows16=None) -> np.ndarray:
+def _product(node: Node, x3: np.ndarray, weights, bias, x_t, rq, wide: bool, rows16=None) -> np.ndarray:
     """x3: storage [B, M, K]; weights packed [Bw, N, bytes] (Bw 1 or B) or [N, bytes] -> out [B, M, N].
-    rows16: the weights as centred int16 rows when they and the input fit int16: [N, K], or on AVX-512 BW
-    hosts zero-padded to [N rounded up to 4, K rounded up to LANES] for the tile kernel."""
+    wide: the int32 accumulator is not proven (`needs_wide_accumulator`). rows16: the weights as
+    centred int16 rows when they and the input fit int16: [N, K], or on AVX-512 BW hosts
+    zero-padded to [N rounded up to 4, K rounded up to LANES] for the tile kernel."""
     packed = weights.packed if weights.packed.ndim == 3 else weights.packed[None]
     n_out = packed.shape[1]
     out = np.empty((x3.shape[0], x3.shape[1], n_out), rq.dtype)
-    wide = needs_wide_accumulator(weights, bias, x_t)
     if rows16 is not None and not wide and HAS_AVX512BW:
         xc = np.zeros((x3.shape[0], -(-x3.shape[1] // 4) * 4, rows16.shape[-1]), np.int16)
         xc[:, :x3.shape[1], :x3.shape[2]] = storage_int32(x3) - np.int32(zero_point(x_t))
@@ -213,14 +213,15 @@ def prepare_qlinear(node: Node) -> Step:
         b = args[2] if len(args) > 2 else None
         bias = bias_for(b)
         k = x.shape[-1]
-        wide = wide_for(weights_for(w), bias)
+        weights = weights_for(w)
+        wide = wide_for(weights, bias)
         if bitserial is not None and not wide:
             out = run_bitserial_linear(bitserial, np.asarray(x).reshape(-1, k), bias, rq)
             return [out.reshape(x.shape[:-1] + (n_out,))]
         if vnni is not None and not wide:
             out = run_vnni_linear(vnni, np.asarray(x).reshape(-1, k), bias, rq)
             return [out.reshape(x.shape[:-1] + (n_out,))]
-        out = _product(node, np.asarray(x).reshape(1, -1, k), weights_for(w), bias, x_t, rq, rows16)
+        out = _product(node, np.asarray(x).reshape(1, -1, k), weights, bias, x_t, rq, wide, rows16)
         return [out.reshape(x.shape[:-1] + (n_out,))]
 
     return run
@@ -268,7 +269,8 @@ def prepare_qmatmul(node: Node) -> Step:
         rq, _, no_bias = per_column(n_out)
         x3 = np.broadcast_to(a2, batch + (m, k)).reshape(-1, m, k)
         weights = packed_const if packed_const is not None else pack(b, batch)
-        out = _product(node, x3, weights, no_bias, a_t, rq).reshape(batch + (m, n_out))
+        wide = needs_wide_accumulator(weights, no_bias, a_t)
+        out = _product(node, x3, weights, no_bias, a_t, rq, wide).reshape(batch + (m, n_out))
         if b.ndim == 1:
             out = out[..., 0]
         if a.ndim == 1:
