@@ -25,9 +25,9 @@ from qcompiler.numerics.zero_runs import unpack_code
 from qcompiler.runtime.reference import run_node
 
 from ..kernels.conv_sparse import qconv2d_sparse_kernel
-from ..weights import needs_wide_accumulator, pack_weight_rows, zero_points_per_row
+from ..weights import pack_weight_rows, zero_points_per_row
 from .common import Step, attrs_of, check_overflow, const_input, quant_input, quant_result, requant_of
-from .products import bias_source, conv_input
+from .products import bias_source, conv_input, wide_accumulator_source
 
 TAP_BLOCK = 4  # taps per accumulation pass of kernels/conv.py
 # nonzero taps / all taps up to which the sparse kernel runs: below where it catches up with
@@ -103,11 +103,12 @@ def with_sparse_taps(prepare_dense):
         where = f"node {node.label()}"
         weights = pack_weight_rows(const_input(node, 1).reshape(cout, -1), w_t,
                                    zero_points_per_row(w_t, cout, 0, where), where)
+        wide_for = wide_accumulator_source(node, lambda w: weights, bias_for, x_t)
 
         def run(args):
             x = args[0]
             bias = bias_for(args[2] if len(args) > 2 else None)
-            wide = needs_wide_accumulator(weights, bias, x_t)
+            wide = wide_for(weights, bias)
             xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel)
             out = np.empty((x.shape[0], cout) + out_hw, rq.dtype)
             overflow = np.zeros(x.shape[0] * cout, np.uint8)
