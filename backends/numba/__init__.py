@@ -11,6 +11,10 @@ import numba
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
+from .source_stamp import drop_stale_kernel_cache  # noqa: E402
+
+drop_stale_kernel_cache()
+
 from .errors import NumbaBackendError  # noqa: E402
 from .executor import NumbaExecutor  # noqa: E402
 
