@@ -26,6 +26,7 @@ from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.runtime.reference import release_plan, stream_graph
 
 from ..datafree import check_data_options, synthetic_for_pass
+from .activation_bits import planned_bits
 from .attrs import range_attr
 from .calibrate_weights import annotate_weight_ranges, check_percentile, check_weight_options
 from .data import MemoryBoundBatches, calibration_batches
@@ -43,6 +44,7 @@ WEIGHT_METHOD_FOR = {"kl": "mse"}
 # bits clips far more than 8-bit storage wants (min/max and percentile ranges do not depend on it)
 WIDTH_DEPENDENT_METHODS = ("kl", "mse")
 CALIBRATED_ACT_BITS = "calibrated_act_bits"  # ctx.options key: (method, bits) of the last calibrate
+ACTIVATION_BITS = (8, 4, 2)
 
 
 @register_pass
@@ -79,8 +81,8 @@ class Calibrate(Pass):
             raise ValueError(f"clip_gain_db must be >= 0 (0: every clip mse finds is kept), got {self.clip_gain_db}")
         if self.clip_gain_db != Calibrate.clip_gain_db and self.method != "mse":
             raise ValueError(f"clip_gain_db={self.clip_gain_db:g} needs method=mse; method={self.method} would ignore it")
-        if self.bits not in (4, 8):  # quantize{acts=} stores activations in u8, i8, u4 or i4
-            raise ValueError(f"bits={self.bits}: activations are stored in 8 or 4 bits (quantize{{acts=}}), "
+        if self.bits not in ACTIVATION_BITS:  # quantize{acts=} stores activations in u8, i8, u4, i4, u2 or i2
+            raise ValueError(f"bits={self.bits}: activations are stored in 8, 4 or 2 bits (quantize{{acts=}}), "
                              f"so ranges are searched for those widths only")
         for bits in (self.bits, self.weight_bits):
             storage_for_bits(bits)
@@ -142,13 +144,22 @@ class Calibrate(Pass):
         return n_batches, n_chunks
 
     def _write_activation_ranges(self, graph: Graph, observers: dict, symmetric: bool) -> None:
+        """Each range searched for the width its value will be stored in (activation_bits.py);
+        a width other than `bits` is recorded as `q.range_bits` where the method depends on it."""
         unclipped = keeps_observed_range(graph)
+        widths = planned_bits(graph, self.bits)
 
         def observed(v):
             if id(v) not in observers:
                 return None
             observer = observers[id(v)]
-            return range_attr(*(observer.observed() if id(v) in unclipped else observer.range(self.bits, symmetric)))
+            bits = widths.get(id(v), self.bits)
+            return range_attr(*(observer.observed() if id(v) in unclipped else observer.range(bits, symmetric)))
+
+        def other_width(node):
+            bits = {widths.get(id(v), self.bits) for v in node.outputs if id(v) in observers and id(v) not in unclipped}
+            return bits.pop() if len(bits) == 1 and self.method in WIDTH_DEPENDENT_METHODS and \
+                self.bits not in bits else None
 
         for v in graph.inputs:
             if id(v) in observers:
@@ -159,3 +170,5 @@ class Calibrate(Pass):
                 continue
             node.attrs["q.range"] = pairs[0] if len(pairs) == 1 else pairs
             node.attrs["q.method"] = self.method
+            if other_width(node) is not None:
+                node.attrs["q.range_bits"] = other_width(node)

@@ -10,6 +10,13 @@ A value has one type, so every value of a tie group (ties.py: pass-through resul
 concat operands) takes one storage; when the widths its readers ask for still disagree
 (the allocator ties them, so only hand-written or edited `q.act_bits` do), the widest
 wins, with a warning. Values no layer asks for keep the default storage.
+
+Under a default narrower than 4 bits (u2, i2), the first and last layers that ask for
+nothing keep 8-bit input activations and weights (`q.act_bits = q.bits = 8` written on
+them, with a note), and the logits (values a graph output follows from without another
+layer) are stored in 8 bits:
+passes/calibration/activation_bits.py says which and why, and calibrate searches their
+ranges at that width too.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.types import STORAGE_BITS
 from qcompiler.targets import Target
 
+from ..calibration.activation_bits import EDGE_BITS, LOW_ACT_BITS, edge_layers, output_side
 from .errors import QuantizeError
 from .ties import UnionFind
 
@@ -45,17 +53,40 @@ def storage_for_bits(node: Node, bits: int, default: str, target: Target, ctx) -
     return chosen
 
 
+def keep_edge_layers_wide(graph: Graph, default: str, ctx) -> int:
+    """Mark the edge layers as the module doc says; returns how many were marked."""
+    if STORAGE_BITS[default] >= LOW_ACT_BITS:
+        return 0
+    marked = [node for node in edge_layers(graph) if "q.act_bits" not in node.attrs]
+    for node in marked:
+        node.attrs["q.act_bits"] = EDGE_BITS
+        node.attrs.setdefault("q.bits", EDGE_BITS)
+    if marked:
+        ctx.note(f"{default} activations: the first and last layers ({', '.join(n.label() for n in marked)}) keep "
+                 f"{EDGE_BITS}-bit input activations and weights, as is standard below 4 bits; give them q.act_bits "
+                 f"and q.bits to choose otherwise")
+    return len(marked)
+
+
 class ActivationWidths:
-    """The storage of every activation, one per tie group of `sets`."""
+    """The storage of every activation, one per tie group of `sets`. Built before the weight
+    plans, it marks the edge layers first (keep_edge_layers_wide), so their `q.bits` holds then."""
 
     def __init__(self, graph: Graph, sets: UnionFind, default: str, target: Target, ctx):
         self.sets, self.default = sets, default
+        keep_edge_layers_wide(graph, default, ctx)
         requests: dict = {}  # tie-group root -> [(reading layer, storage)]
         for node in graph.nodes:
             bits = activation_bits(node)
             if bits is not None and node.inputs and node.inputs[0] is not None:
                 storage = storage_for_bits(node, bits, default, target, ctx)
                 requests.setdefault(sets.find(node.inputs[0]), []).append((node, storage))
+        if STORAGE_BITS[default] < LOW_ACT_BITS:  # the logits too (output_side)
+            ends = output_side(graph)
+            logits = [v for v in graph.values() if id(v) in ends and v.producer is not None]
+            for v in logits:
+                if sets.find(v) not in requests:
+                    requests[sets.find(v)] = [(v.producer, storage_for_bits(v.producer, EDGE_BITS, default, target, ctx))]
         self.by_group = {root: _agreed(sets.values[root], asked, ctx) for root, asked in requests.items()}
 
     def storage(self, v: Value) -> str:

@@ -11,7 +11,7 @@ from qcompiler.targets import Target
 from .errors import QuantizeError
 
 WEIGHT_STORAGE = {8: "i8", 4: "i4", 2: "i2", 1: "b1"}
-ACTIVATION_STORAGE = ("u8", "i8", "u4", "i4")
+ACTIVATION_STORAGE = ("u8", "i8", "u4", "i4", "u2", "i2")
 GRANULARITY_FALLBACK = {"group": ("channel", "tensor"), "channel": ("tensor",), "tensor": ("channel",)}
 
 
