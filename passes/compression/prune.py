@@ -3,12 +3,15 @@
 Options: `sparsity` (fraction of units set to zero, hit exactly: round(sparsity · units)),
 `granularity` (element: single weights by |w|; channel: whole output channels by the
 RMS of their weights), `scope` (layer: every layer loses that fraction; global: the
-smallest units of the whole model go, so layers end up with different sparsities) and
+smallest units of the whole model go, so layers end up with different sparsities),
 `keep_outputs` (leave dense the layers whose results are graph outputs: a classifier's
-output channels are its classes, and pruning one deletes a class). Each
-layer records the fraction of zeros in its weight as `q.sparsity`. Stats give, per layer,
-the sparsity and the bytes of the weight with 8-bit values, dense and in the zero-run
-coding of numerics/zero_runs.py (4-bit runs).
+output channels are its classes, and pruning one deletes a class) and `recalibrate` (after
+pruning, give every pruned layer's output channels back the mean and spread they had
+before, measured on the calibration data: BatchNorm recalibration on the folded graph,
+recalibrate.py). Each layer records the fraction of zeros in its weight as `q.sparsity`.
+Stats give, per layer, the sparsity and the bytes of the weight with 8-bit values, dense
+and in the zero-run coding of numerics/zero_runs.py (4-bit runs), and the layers
+recalibrated.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from .errors import CompressionOptionError
 from .layers import layer_weights
 from .magnitude import GRANULARITIES, apply_mask, keep_masks, unit_scores
+from .recalibrate import channel_statistics, recalibrate, recalibration_layers
 
 SPARSITY_ATTR = "q.sparsity"
 SCOPES = ("layer", "global")
@@ -38,6 +42,7 @@ class Prune(Pass):
     granularity: str = "element"
     scope: str = "layer"
     keep_outputs: bool = False
+    recalibrate: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.sparsity <= 1.0:
@@ -61,6 +66,9 @@ class Prune(Pass):
             masks = keep_masks(scores, self.sparsity)
         else:
             masks = [keep_masks([s], self.sparsity)[0] for s in scores]
+        recalibrated = recalibration_layers(graph, [n for w in weights for n in w.layers], ctx) \
+            if self.recalibrate else []
+        targets = channel_statistics(graph, recalibrated, ctx.calibration) if recalibrated else []
         changed, layers = False, {}
         for w, keep in zip(weights, masks):
             pruned = apply_mask(w.array, keep, self.granularity)
@@ -78,4 +86,5 @@ class Prune(Pass):
                 node.attrs[SPARSITY_ATTR] = sparsity
             layers[w.name] = {"sparsity": sparsity, "dense_bytes": pruned.size * REPORT_VALUE_BITS // 8,
                               "sparse_bytes": sparse_encoding_bytes(pruned, value_bits=REPORT_VALUE_BITS)}
-        return PassResult(changed, {"layers": layers})
+        recalibrate(graph, recalibrated, targets, ctx.calibration)
+        return PassResult(changed, {"layers": layers, "recalibrated": [n.outputs[0].name for n in recalibrated]})
