@@ -82,15 +82,18 @@ def _position(items: list, anchor: str) -> int:
     raise PipelineError(f"pass '{anchor}' is not in the pipeline (it has: {present})")
 
 
-def with_bit_allocation(pipeline: Pipeline, budgets: dict, metric: str = "hessian") -> list:
+def with_bit_allocation(pipeline: Pipeline, budgets: dict, metric: str = "hessian", choices: tuple = ()) -> list:
     """`pipeline` with mixed precision before its `quantize`: `sensitivity{metric=...}`,
     `allocate-bits` within `budgets` ({"size": "60%", "bops": "2G", ...}, as
-    allocate-bits' `budget.` options take them) and, when the pipeline calibrates,
+    allocate-bits' `budget.` options take them) over the weight widths `choices` (default:
+    the passes' own menu), measured at those widths; and, when the pipeline calibrates,
     `calibrate-weights` with the calibrate pass's weight method, so each weight's range
     is the one for the width it was given (ranges for 8 bits cost 2-bit layers dearly)."""
     items = split(pipeline)
-    allocate = "allocate-bits{" + ",".join(f"budget.{r}={v}" for r, v in budgets.items()) + "}"
-    added = [f"sensitivity{{metric={metric}}}", allocate]
+    menu = f"[{','.join(map(str, choices))}]"
+    allocate = "allocate-bits{" + ",".join([f"budget.{r}={v}" for r, v in budgets.items()]
+                                           + ([f"choices={menu}"] if choices else [])) + "}"
+    added = [f"sensitivity{{metric={metric}{f',bits={menu}' if choices else ''}}}", allocate]
     calibrate = next((item for item in items if pass_name(item) == "calibrate"), None)
     if calibrate is not None:
         calibrate = parse_pipeline([calibrate])[0]

@@ -31,7 +31,7 @@ def residual_terms_bits(label) -> Optional[tuple]:
     if match is None:
         return None
     terms, bits = int(match.group(1)), int(match.group(2))
-    if not 2 <= terms <= 4 or bits not in WEIGHT_STORAGE or bits < 2:
+    if not 2 <= terms <= 4 or WEIGHT_STORAGE.get(bits) != f"i{bits}":  # terms are whole containers
         raise ChoiceError(f"choice {label!r}: residual weights are 2..4 terms of 2, 4 or 8 bits")
     return terms, bits
 

@@ -71,7 +71,7 @@ class BitReallocation:
             check_symmetric(step, name)
             axis = weight.value.type.axis
             self.layers.append(Layer(weight.layer, (WeightUse(weight.value, weight.layer, axis),)))
-            self.bits[name] = int(weight.value.type.storage[1:])
+            self.bits[name] = int(weight.layer.attrs["q.bits"])  # the width, which its container may exceed
         self.tap = GradientTap({name: step for name, (_, _, step) in self.steps.items()})
         self.history: list = []
         self.planes: dict = {}  # BMPQ: weight name -> bit-gradient magnitude per plane (mean per backward pass)

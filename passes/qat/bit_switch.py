@@ -22,8 +22,7 @@ import torch
 
 from qcompiler.ir.types import STORAGE_RANGES
 
-from ..quantize.choices import WEIGHT_STORAGE
-from ..quantize.quantize import REDUCED_I8
+from ..quantize.choices import WEIGHT_STORAGE, weight_levels
 from .errors import QATError
 from .step_sizes import StepSize
 
@@ -31,11 +30,12 @@ _FRACTIONS = torch.linspace(0.2, 1.0, 17)
 
 
 def integer_range(bits: int, reduce_range: bool) -> tuple:
-    """(qmin, qmax) of `bits`-bit weights; x86-avx2's reduced 7-bit range at 8 bits."""
+    """(qmin, qmax) of `bits`-bit weights in their container; x86-avx2's reduced 7-bit range at 8 bits."""
     if bits not in WEIGHT_STORAGE or bits == 1:
         raise QATError(f"qat: weight width {bits} cannot be switched to during training; widths: "
                        f"{sorted(b for b in WEIGHT_STORAGE if b > 1)}")
-    return REDUCED_I8 if reduce_range and bits == 8 else STORAGE_RANGES[WEIGHT_STORAGE[bits]]
+    qrange, _ = weight_levels(bits, WEIGHT_STORAGE[bits], reduce_range)
+    return qrange or STORAGE_RANGES[WEIGHT_STORAGE[bits]]
 
 
 def check_symmetric(step: StepSize, name: str) -> None:

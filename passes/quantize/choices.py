@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Optional
 
 from qcompiler.ir.core import Node
-from qcompiler.ir.types import STORAGE_BITS
+from qcompiler.ir.types import STORAGE_BITS, STORAGE_RANGES
 from qcompiler.targets import Target
 
+from ..calibration.quant_error import signed_levels
 from .errors import QuantizeError
 
-WEIGHT_STORAGE = {8: "i8", 4: "i4", 2: "i2", 1: "b1"}
+# weight width -> the storage container holding it; a width narrower than its container
+# keeps its own grid inside it (weight_levels): 3 bits in i4, 5 to 7 bits in i8
+WEIGHT_STORAGE = {8: "i8", 7: "i8", 6: "i8", 5: "i8", 4: "i4", 3: "i4", 2: "i2", 1: "b1"}
+WEIGHT_OPTIONS = {"b1": 1, **{f"i{b}": b for b in range(2, 9)}}  # quantize{weights=...}: a width
 ACTIVATION_STORAGE = ("u8", "i8", "u4", "i4", "u2", "i2")
 GRANULARITY_FALLBACK = {"group": ("channel", "tensor"), "channel": ("tensor",), "tensor": ("channel",)}
 
@@ -28,10 +32,10 @@ def parse_granularity(text: str) -> str:
     raise QuantizeOptionError(f"granularity '{text}' is not one of tensor, channel, group:N (N > 0)")
 
 
-def check_weight_option(storage: str) -> None:
-    if storage not in WEIGHT_STORAGE.values():
-        raise QuantizeOptionError(f"weights='{storage}' is not a weight storage type; "
-                                  f"expected one of {', '.join(WEIGHT_STORAGE.values())}")
+def check_weight_option(weights: str) -> None:
+    if weights not in WEIGHT_OPTIONS:
+        raise QuantizeOptionError(f"weights='{weights}' is not a weight width; expected one of "
+                                  f"{', '.join(WEIGHT_OPTIONS)} (i3 is stored in i4, i5 to i7 in i8)")
 
 
 def check_activation_option(storage: Optional[str]) -> None:
@@ -71,9 +75,9 @@ def granularity(requested: str, target: Target, ctx) -> str:
     return chosen
 
 
-def weight_bits(node: Node, default_storage: str) -> int:
+def weight_bits(node: Node, option: str) -> int:
     """`q.bits` on the node (set by the bit allocator) or the width of the pass option."""
-    bits = node.attrs.get("q.bits", STORAGE_BITS[default_storage])
+    bits = node.attrs.get("q.bits", WEIGHT_OPTIONS[option])
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 32:
         raise QuantizeError(f"node {node.label()}: q.bits = {bits!r} is not a bit width in 1..32")
     return bits
@@ -88,3 +92,23 @@ def weight_storage(node: Node, bits: int, target: Target, ctx) -> str:
              f"'{target.name}' (it runs {', '.join(target.weight_types_for(node.op))}); using {chosen}",
              node=node.outputs[0].name if node.outputs else "")
     return chosen
+
+
+def weight_levels(bits: int, storage: str, saturating_pair_sums: bool) -> tuple:
+    """(qrange, reduce_range) of `bits`-bit weights stored in `storage`: qrange is the
+    signed range of the width when it is narrower than the container (None: all of it),
+    a container the target fell back to holding its own width. On targets whose u8 x s8
+    pair sums saturate, i8 weights keep at most 7 bits; reduce_range says that cap
+    narrowed them (the layer stays an 8-bit one, `q.reduce_range`)."""
+    width = bits if storage == WEIGHT_STORAGE.get(bits) else STORAGE_BITS[storage]
+    reduce_range = saturating_pair_sums and storage == "i8" and width == 8
+    width = 7 if reduce_range else width
+    return (signed_levels(width) if width < STORAGE_BITS[storage] else None), reduce_range
+
+
+def stored_levels(layer: Node, storage: str) -> tuple:
+    """(qmin, qmax) of the integers a quantized weight read by `layer` keeps: its width's
+    (`q.bits`, `q.reduce_range`, as quantize wrote them) inside the container."""
+    bits = int(layer.attrs.get("q.bits", STORAGE_BITS[storage]))
+    qrange, _ = weight_levels(bits, storage, bool(layer.attrs.get("q.reduce_range")))
+    return qrange or STORAGE_RANGES[storage]

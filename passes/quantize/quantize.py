@@ -2,7 +2,9 @@
 stage 2): weight constants become QuantType constants storing integers, activations
 get per-tensor QuantTypes at their producers, ops stay float ops.
 
-Options: `weights` (i8 | i4 | i2 | b1; a node's `q.bits` overrides it), `acts` (u8 |
+Options: `weights` (i8 | i7 | i6 | i5 | i4 | i3 | i2 | b1; a node's `q.bits` overrides it; a
+width without a storage type of its own keeps its grid inside the next container: i3 in i4,
+i5 to i7 in i8, choices.weight_levels), `acts` (u8 |
 i8 | u4 | i4, or dynamic: dynamic_acts.py; default: the target's preferred activation storage; a node's `q.act_bits`
 overrides it for the activation the node reads, activation_widths.py), `embedding_sqnr`
 (embedding tables at the fewest bits per value keeping this SQNR in dB, embedding.py), `granularity`
@@ -45,8 +47,6 @@ from .minifloat_layers import with_minifloat_layers
 from .op_classes import reduction_axis
 from .ties import tie_sets
 from .weights import WeightPlan, quantize_weight, recorded_range
-
-REDUCED_I8 = (-64, 63)
 
 
 @register_pass
@@ -128,9 +128,11 @@ class Quantize(Pass):
     def _plan(self, use, ctx, target, granularity, symmetric, reduce: set) -> WeightPlan:
         """How the first reader of a weight wants it stored."""
         node, w = use.consumer, use.weight
-        storage = choices.weight_storage(node, choices.weight_bits(node, self.weights), target, ctx)
+        bits = choices.weight_bits(node, self.weights)
+        storage = choices.weight_storage(node, bits, target, ctx)
+        qrange, reduce_range = choices.weight_levels(bits, storage, id(w) in reduce)
         return WeightPlan(storage, _granularity(node, w, granularity, use.axis, _in_axis(use), ctx), symmetric,
-                          REDUCED_I8 if id(w) in reduce and storage == "i8" else None)
+                          qrange, reduce_range)
 
 
 def _in_axis(use) -> Optional[int]:
@@ -149,9 +151,9 @@ def _quantize_weights(graph, uses: list, plans: dict, target, ctx) -> None:
         _quantize_one(graph, group, plans[key], target, ctx)
     for use in uses:
         plan = plans[id(use.weight)]
-        use.consumer.attrs["q.bits"] = STORAGE_BITS[plan.storage]
+        use.consumer.attrs["q.bits"] = plan.layer_bits
         use.consumer.attrs["q.granularity"] = plan.granularity
-        if plan.qrange is not None:
+        if plan.reduce_range:
             use.consumer.attrs["q.reduce_range"] = True
 
 

@@ -30,7 +30,8 @@ class WeightPlan:
     storage: str
     granularity: str            # "tensor" | "channel" | "group:N"
     symmetric: bool
-    qrange: Optional[tuple] = None  # a narrower integer range inside the storage (reduce-range)
+    qrange: Optional[tuple] = None  # a narrower integer range inside the storage (choices.weight_levels)
+    reduce_range: bool = False      # qrange is x86-avx2's 7 bits of an 8-bit layer, not the layer's width
 
     @property
     def bits(self) -> int:
@@ -38,6 +39,11 @@ class WeightPlan:
         if self.qrange is None:
             return STORAGE_BITS[self.storage]
         return int(self.qrange[1] - self.qrange[0]).bit_length()
+
+    @property
+    def layer_bits(self) -> int:
+        """The width the readers record as `q.bits`: a reduce-range weight's layer is 8-bit."""
+        return STORAGE_BITS[self.storage] if self.reduce_range else self.bits
 
     @property
     def group(self) -> Optional[int]:

@@ -18,7 +18,7 @@ from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.types import QuantType
 from qcompiler.numerics.affine import quantize
 
-from ..quantize.quantize import REDUCED_I8
+from ..quantize.choices import stored_levels
 from .errors import RoundingError
 
 
@@ -52,7 +52,7 @@ def rounded_weights(graph: Graph, ctx) -> list:
             ctx.note(f"weight %{w.name} is read by {len(w.users)} layers; adaround keeps its nearest rounding",
                      node=layer.outputs[0].name)
             continue
-        qmin, qmax = REDUCED_I8 if layer.attrs.get("q.reduce_range") else (w.type.qmin, w.type.qmax)
+        qmin, qmax = stored_levels(layer, w.type.storage)  # a narrower width's, inside its container
         weights.append(Weight(w, layer, _float_value(w, layer, qmin, qmax), qmin, qmax))
     return weights
 

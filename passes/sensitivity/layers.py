@@ -15,10 +15,12 @@ import numpy as np
 
 from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.types import STORAGE_RANGES, QuantType
-from qcompiler.numerics.affine import fake_quantize, params_from_range
+from qcompiler.numerics.affine import dequantize, params_for_levels, quantize
 
+from ..calibration.quant_error import signed_levels
 from ..calibration.weight_operands import WeightUse, weight_uses
 from ..calibration.weight_ranges import weight_range
+from ..quantize.choices import WEIGHT_STORAGE
 
 
 @dataclass(frozen=True)
@@ -44,20 +46,22 @@ def quantizable_layers(graph: Graph) -> list:
 
 
 def weight_bit_widths() -> list:
-    """Widths Q_b supports: those of the signed integer storage types."""
-    return sorted(int(s[1:]) for s in STORAGE_RANGES if s.startswith("i"))
+    """Widths Q_b supports: quantize's weight widths (2 to 8 bits) and the wider signed storage types."""
+    return sorted({b for b in WEIGHT_STORAGE if b > 1} | {int(s[1:]) for s in STORAGE_RANGES if s.startswith("i")})
 
 
 def quantized_weight(graph: Graph, use: WeightUse, bits: int, symmetric: bool) -> np.ndarray:
-    """Q_b(W) of one weight operand, as float32."""
+    """Q_b(W) of one weight operand, as float32: on the b-bit grid, in its container."""
     array = np.asarray(graph.const_value(use.weight), np.float32)
-    return fake_quantize(array, weight_type(graph, use, bits, symmetric))
+    t = weight_type(graph, use, bits, symmetric)
+    return dequantize(np.clip(quantize(array, t), *signed_levels(bits)), t)
 
 
 def weight_type(graph: Graph, use: WeightUse, bits: int, symmetric: bool) -> QuantType:
-    """The per-channel type Q_b stores one weight operand with."""
+    """The per-channel type Q_b stores one weight operand with (a width without a storage
+    type of its own in the container quantize uses, its scale for the width's levels)."""
     array = np.asarray(graph.const_value(use.weight), np.float32)
     method = use.weight.producer.attrs.get("q.method", "minmax")
     lo, hi = weight_range(array, method, bits, symmetric, use.axis)
-    scale, zero_point = params_from_range(lo, hi, f"i{bits}", symmetric)
-    return QuantType(f"i{bits}", "f32", array.shape, scale, zero_point, axis=use.axis)
+    scale, zero_point = params_for_levels(lo, hi, *signed_levels(bits), symmetric)
+    return QuantType(WEIGHT_STORAGE.get(bits, f"i{bits}"), "f32", array.shape, scale, zero_point, axis=use.axis)

@@ -58,7 +58,7 @@ def test_budget_values_in_the_units_users_write(resource, value, expected):
 @pytest.mark.parametrize("options, message", [
     ("budget.size=3parsecs", r"budget.size='3parsecs': expected a percentage like '60%', a number, or a number with one"),
     ("budget.energy=1", r"unknown budget 'budget.energy'; budgets: budget.size, budget.bops, budget.latency"),
-    ("choices=[3,8]", r"choices=\[3, 8\]: weight widths must be among \[1, 2, 4, 8\]"),
+    ("choices=[9,8]", r"choices=\[9, 8\]: weight widths must be among \[1, 2, 3, 4, 5, 6, 7, 8\]"),
 ])
 def test_bad_options_are_named(options, message):
     with pytest.raises(PipelineError, match=message):

@@ -107,7 +107,7 @@ def test_the_plot_is_written(qbitopt):
 @pytest.mark.parametrize("pipeline, option", [
     ("qat{bitopt=hawq}", "bitopt"), ("qat{bitopt=qbitopt}", "budget.size"),
     ("qat{bitopt=qbitopt,budget.bops=50%}", "budget.size"), ("qat{bitopt=bmpq,budget.size=50%,every=0}", "every"),
-    ("qat{bitopt=qbitopt,budget.size=50%,choices=[3,8]}", "width 3")])
+    ("qat{bitopt=qbitopt,budget.size=50%,choices=[1,8]}", "width 1")])
 def test_bitopt_option_errors_name_the_option(pipeline, option):
     with pytest.raises((PipelineError, QATError), match=option):
         PassManager(pipeline)

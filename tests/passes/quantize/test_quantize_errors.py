@@ -54,8 +54,8 @@ def test_a_weight_range_with_the_wrong_channel_count_is_reported():
 
 
 @pytest.mark.parametrize("options, message", [
-    ("weights=i3", "weights='i3' is not a weight storage type"),
-    ("weights=u8", "weights='u8' is not a weight storage type"),
+    ("weights=i9", "weights='i9' is not a weight width"),
+    ("weights=u8", "weights='u8' is not a weight width"),
     ("acts=f8", "acts='f8' is not an activation storage type"),
     ("granularity=group:0", "granularity 'group:0' is not one of tensor, channel, group:N"),
     ("granularity=row", "granularity 'row' is not one of"),
@@ -68,7 +68,7 @@ def test_bad_options_are_pipeline_errors(options, message):
 
 def test_bad_options_from_python_are_qir_errors():
     with pytest.raises(QuantizeError):
-        Quantize(weights="i5")
+        Quantize(weights="i16")
     with pytest.raises(QuantizeError, match="symmetric='maybe' is not true, false or unset"):
         Quantize(symmetric="maybe")
     assert issubclass(QuantizeOptionError, QuantizeError)

@@ -27,13 +27,23 @@ def test_low_bit_weights(weights, lo, hi):
         assert stored.dtype == np.int8 and stored.min() >= lo and stored.max() <= hi
 
 
-def test_a_width_without_storage_rounds_up_with_a_warning():
+def test_a_width_without_storage_keeps_its_grid_in_the_next_container():
     g = small_cnn()
     g.find("c").producer.attrs["q.bits"] = 3
     g, ctx = quantized(g)
-    assert g.find("w").type.storage == "i4" and g.find("c").producer.attrs["q.bits"] == 4
-    [warning] = ctx.diagnostics
-    assert warning.node == "c" and "3-bit weights" in warning.message and "using i4" in warning.message
+    stored = g.const_value(g.find("w"))
+    assert g.find("w").type.storage == "i4" and g.find("c").producer.attrs["q.bits"] == 3
+    assert stored.min() == -4 or stored.max() == 3  # the 3-bit grid's ends, inside i4's [-8, 7]
+    assert -4 <= stored.min() and stored.max() <= 3 and ctx.diagnostics == []
+
+
+def test_a_width_the_target_has_no_container_for_takes_the_fallback_width_with_a_warning():
+    g = small_cnn()
+    g.find("c").producer.attrs["q.bits"] = 3
+    g, ctx = quantized(g, target="cortex-m")
+    assert g.find("w").type.storage == "i8" and g.find("c").producer.attrs["q.bits"] == 8
+    warning = next(d for d in ctx.diagnostics if d.node == "c")
+    assert "i4 weights are not supported by target 'cortex-m'" in warning.message and "using i8" in warning.message
 
 
 def test_binary_weights_use_the_mean_magnitude_per_channel():

@@ -100,7 +100,7 @@ def test_a_graph_without_weights_is_left_alone():
 
 @pytest.mark.parametrize("pipeline, message", [
     ("sensitivity{metric=taylor}", "unknown metric 'taylor'"),
-    ("sensitivity{bits=[3,8]}", "bits=[3, 8]: weight widths must be among [2, 4, 8, 16, 32]"),
+    ("sensitivity{bits=[9,8]}", "bits=[9, 8]: weight widths must be among [2, 3, 4, 5, 6, 7, 8, 16, 32]"),
     ("sensitivity{metric=hessian,acts=[8]}", "activation sensitivity is measured by metric=sqnr"),
     ("sensitivity{samples=0}", "samples must be at least 1"),
 ])
