@@ -4,13 +4,15 @@ predecessors give it.
 
 The shift W E[x_float] - Q(W) E[x_quantized] takes the weight error and the drift of the
 inputs: noise through a relu has a positive mean (rectification), clipped ranges and
-uneven rounding move means too, and the drift grows with depth. Every calibration sample
-runs at once, node by node (the float model beside the graph, float_shadow.py), so
-memory holds each live value for every sample: keep `samples` small.
+uneven rounding move means too, and the drift grows with depth. A layer's correction
+needs every sample's input with its predecessors corrected, so every sample advances node
+by node (the float model beside the graph, float_shadow.py) and memory holds the live
+values of every sample: keep `samples` small. Each sample runs alone, so a node's
+temporaries (a conv's unfolded input) are one sample's, not the batch's.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -21,12 +23,12 @@ from .float_shadow import float_value, run_float
 from .layer_input_mean import LayerInputMean, sample_means
 
 
-def drift_shifts(graph: Graph, layers: list, batches: list, apply: Callable) -> None:
-    """Run `batches` through `graph` and the float model node by node; before each of
-    `layers` runs, `apply(layer, shift, positions)` may rebias it (the float model keeps
-    the layer's own bias)."""
+def drift_shifts(graph: Graph, layers: list, samples: list, apply: Callable) -> None:
+    """Run `samples` (batches from `single_samples`) through `graph` and the float model
+    node by node; before each of `layers` runs, `apply(layer, shift)` rebiases it (the
+    float model keeps the layer's own bias)."""
     todo = {id(n) for n in layers}
-    quant = [bind_inputs(graph, arrays) for arrays in batches]
+    quant = [bind_inputs(graph, arrays) for arrays in samples]
     floats = [{id(v): as_float(env[id(v)], v.type) for v in graph.inputs} for env in quant]
     for node, dead in zip(list(graph.nodes), release_plan(graph)):
         if id(node) in todo:
@@ -39,21 +41,28 @@ def drift_shifts(graph: Graph, layers: list, batches: list, apply: Callable) -> 
                 f_env.pop(id(v), None)
 
 
+def single_samples(graph: Graph, batches: Iterable) -> Iterator[dict]:
+    """`batches` cut into one-sample batches where every graph input has a free batch dim
+    (a static batch stays whole)."""
+    free = all(v.type.shape and isinstance(v.type.shape[0], str) for v in graph.inputs)
+    for arrays in batches:
+        count = next(iter(arrays.values())).shape[0] if free else 1
+        for i in range(count):
+            yield {name: a[i:i + 1] for name, a in arrays.items()} if free else arrays
+
+
 def _rebias(node: Node, quant: list, floats: list, w_float: np.ndarray, apply: Callable) -> None:
     x, w = node.inputs[0], node.inputs[1]
     w_quant = as_float(w.producer.attrs["value"].array, w.type)
-    x_float = [f_env[id(x)] for f_env in floats]
-    x_quant = [as_float(q_env[id(x)], x.type) for q_env in quant]
-    seen_float, seen_quant = LayerInputMean(), LayerInputMean()
-    for a, b in zip(x_float, x_quant):
-        seen_float.add(a)
-        seen_quant.add(b)
-    float_mean, positions = seen_float.mean_output(node, w_float)
-    quant_mean, _ = seen_quant.mean_output(node, w_quant)
-    shrink = _shrinkage(sample_means(node, x_float, w_float) - sample_means(node, x_quant, w_quant))
+    seen_float, seen_quant, differences = LayerInputMean(), LayerInputMean(), []
+    for f_env, q_env in zip(floats, quant):  # one sample's dequantized input at a time
+        x_float, x_quant = f_env[id(x)], as_float(q_env[id(x)], x.type)
+        seen_float.add(x_float)
+        seen_quant.add(x_quant)
+        differences.append(sample_means(node, [x_float], w_float) - sample_means(node, [x_quant], w_quant))
+    shrink = _shrinkage(np.concatenate(differences))
     old = node.inputs[2] if len(node.inputs) > 2 else None
-    if not apply(node, (float_mean - quant_mean) * shrink, positions):
-        return
+    apply(node, (seen_float.mean_output(node, w_float) - seen_quant.mean_output(node, w_quant)) * shrink)
     bias = node.inputs[2]
     value = bias.producer.attrs["value"].array
     for f_env, q_env in zip(floats, quant):

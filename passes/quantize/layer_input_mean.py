@@ -25,18 +25,31 @@ class LayerInputMean:
         total, count = self.sums.get(x.shape[1:], (0.0, 0))
         self.sums[x.shape[1:]] = (total + x.sum(axis=0), count + x.shape[0])
 
-    def mean_output(self, node: Node, weight: np.ndarray) -> tuple:
-        """(mean of `weight` applied to the input, without bias or fused activation, per
-        output channel over every sample and position seen; how many sample positions)."""
+    def mean_output(self, node: Node, weight: np.ndarray) -> np.ndarray:
+        """The mean of `weight` applied to the input, without bias or fused activation, per
+        output channel over every sample and position seen."""
         attrs = {k: v for k, v in node.attrs.items() if k not in FUSED_ACTIVATION_ATTRS}
         weighted, positions = 0.0, 0
         for total, count in self.sums.values():
-            y = run_reference(node.op, [(total / count)[None], weight, None], attrs)[0]
+            if node.op == "linear":
+                y = _linear_in_float64((total / count)[None], weight)
+            else:
+                y = run_reference(node.op, [(total / count)[None], weight, None], attrs)[0]
             channels = np.moveaxis(y, 1 if node.op != "linear" else -1, 0)
             channels = channels.reshape(len(channels), -1)
             weighted = weighted + channels.sum(axis=1) * count
             positions += channels.shape[1] * count
-        return weighted / max(positions, 1), positions
+        return weighted / max(positions, 1)
+
+
+ROWS_AT_ONCE = 256
+
+
+def _linear_in_float64(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """x @ weight.T in float64, a block of weight rows at a time: a whole float64 copy of a
+    classifier's weight (VGG19's first fc: 0.8 GB) would set the compile's peak memory."""
+    rows = [x @ weight[i:i + ROWS_AT_ONCE].astype(np.float64).T for i in range(0, len(weight), ROWS_AT_ONCE)]
+    return np.concatenate(rows, axis=-1)
 
 
 def sample_means(node: Node, inputs: list, weight: np.ndarray) -> np.ndarray:

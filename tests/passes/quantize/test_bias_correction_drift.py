@@ -83,7 +83,7 @@ def test_the_first_layer_takes_float_weights_on_float_inputs_minus_quantized_on_
 def test_a_mean_of_pure_sampling_noise_is_shrunk_towards_zero():
     """Zero-mean inputs: the weight error shifts no mean, and what 4 samples show is their
     noise, which the shrinkage keeps mostly out of the bias."""
-    bias, unshrunk = corrected_first_layer(CALIBRATION[:4], ",min_values=1")
+    bias, unshrunk = corrected_first_layer(CALIBRATION[:4], ",min_samples=1")
     assert np.linalg.norm(bias) < 0.6 * np.linalg.norm(unshrunk)
     assert np.all(np.abs(bias) <= np.abs(unshrunk) + 1e-6)
 
@@ -119,8 +119,16 @@ def test_the_float_shadow_passes_quantize_through_and_refuses_integer_ops():
         run_float(integer, [x, None])
 
 
-def test_a_layer_seen_at_too_few_sample_positions_keeps_its_bias_with_a_note():
-    g, ctx = quantized(two_layers(), "calibrate,quantize,bias-correct{drift=true}", data=CALIBRATION[:8])
+def test_fewer_samples_than_min_samples_keep_every_bias_with_a_note():
+    g, ctx = quantized(two_layers(), "calibrate,quantize,bias-correct{drift=true}", data=CALIBRATION[:15])
     assert g.const_value(g.find("y").producer.inputs[2]).tolist() == [0.0] * 8
-    assert not g.find("y").producer.attrs.get("q.bias_corrected")
-    assert any("%y (8)" in d.message and "fewer than 64 sample positions" in d.message for d in ctx.diagnostics)
+    assert not any(n.attrs.get("q.bias_corrected") for n in g.nodes)
+    assert any("15 calibration samples, fewer than min_samples=16" in d.message for d in ctx.diagnostics)
+
+
+def test_a_layer_seen_at_one_position_per_sample_is_corrected_from_16_samples():
+    """A classifier sees one position per sample: the shrinkage by the samples' standard
+    error weighs its drift, as a conv's (no gate on positions)."""
+    g, _ = quantized(two_layers(), CLIPPING + ",bias-correct{drift=true}", data=CALIBRATION[:16])
+    assert g.find("y").producer.attrs.get("q.bias_corrected")
+    assert np.abs(g.const_value(g.find("y").producer.inputs[2])).max() > 0.01
