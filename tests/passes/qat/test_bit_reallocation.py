@@ -14,12 +14,14 @@ from qcompiler.ir.types import QuantType
 from qcompiler.model.loading import load_model
 from qcompiler.passes.qat import QAT
 from qcompiler.passes.qat.errors import QATError
+from qcompiler.passes.quantize.choices import WEIGHT_STORAGE
 from qcompiler.passmanager import PassContext, PassManager, PipelineError
 from qcompiler.runtime.torch import run_torch
 from qcompiler.testing.zoo import digits_data
 
 PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{method=minmax},quantize{weights=i8,acts=u8}"
 BUDGET = 0.45  # of the weight size at 8 bits: forces 8-bit layers down from the start
+FINE_MENU = (2, 3, 5, 6, 8)
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +34,10 @@ def digits():
 class Trained:
     """The graph after qat (fake-quant), its lowered copy, and the reallocation history."""
 
-    def __init__(self, digits, bitopt: str, plot=None):
+    def __init__(self, digits, bitopt: str, plot=None, choices=(2, 4, 8)):
         x, y, _ = digits
         qat = QAT(epochs=2, lr=1e-3, batch=32, data=(x, y), bitopt=bitopt, budget={"size": f"{BUDGET:.0%}"},
-                  every=4, plot=plot)
+                  every=4, plot=plot, choices=choices)
         self.fake_quant_graph = load_model(load_demo_model(), torch.from_numpy(x[:1]), dynamic_batch=True)
         manager = PassManager([PREPARE, qat])
         manager.run(self.fake_quant_graph, PassContext(calibration=x[:128]))
@@ -58,14 +60,24 @@ def bmpq(digits):
     return Trained(digits, "bmpq")
 
 
+@pytest.fixture(scope="module")
+def qbitopt_fine(digits):
+    """QBitOpt over a menu with widths that have no storage type of their own."""
+    return Trained(digits, "qbitopt", choices=FINE_MENU)
+
+
+def trained(method, qbitopt, bmpq, qbitopt_fine) -> Trained:
+    return {"qbitopt": qbitopt[0], "bmpq": bmpq, "qbitopt-fine": qbitopt_fine}[method]
+
+
 def layer_params(graph) -> dict:
     return {n.outputs[0].name: math.prod(n.inputs[1].type.shape) for n in graph.nodes
             if n.op in ("conv2d", "linear") and isinstance(n.inputs[1].type, QuantType)}
 
 
-@pytest.mark.parametrize("method", ["qbitopt", "bmpq"])
-def test_the_budget_holds_at_every_reallocation(method, qbitopt, bmpq):
-    cm = qbitopt[0] if method == "qbitopt" else bmpq
+@pytest.mark.parametrize("method", ["qbitopt", "bmpq", "qbitopt-fine"])
+def test_the_budget_holds_at_every_reallocation(method, qbitopt, bmpq, qbitopt_fine):
+    cm = trained(method, qbitopt, bmpq, qbitopt_fine)
     params = layer_params(cm.fake_quant_graph)
     budget = BUDGET * sum(params.values())  # bytes at 8 bits
     entries = cm.history
@@ -76,21 +88,23 @@ def test_the_budget_holds_at_every_reallocation(method, qbitopt, bmpq):
         size = sum(params[name] * bits / 8 for name, bits in entry["bits"].items())
         assert size <= budget * (1 + 1e-9), (entry["step"], size, budget)
         assert min(entry["bits"].values()) < 8
+    if method == "qbitopt-fine":  # the widths without a container of their own are chosen too
+        assert {b for e in entries for b in e["bits"].values()} & {3, 5, 6}, entries
     if method == "bmpq":  # each plane's bit-gradient is twice the one below it
         planes = entries[-1]["bit_gradients"]
         assert set(planes) == set(params) and all(p[0] > 0 for p in planes.values())
         assert all(p[i + 1] == pytest.approx(2 * p[i]) for p in planes.values() for i in range(len(p) - 1))
 
 
-@pytest.mark.parametrize("method", ["qbitopt", "bmpq"])
-def test_final_widths_are_in_the_ir_and_run_lowered_in_numba(method, qbitopt, bmpq, digits):
-    cm = qbitopt[0] if method == "qbitopt" else bmpq
+@pytest.mark.parametrize("method", ["qbitopt", "bmpq", "qbitopt-fine"])
+def test_final_widths_are_in_the_ir_and_run_lowered_in_numba(method, qbitopt, bmpq, qbitopt_fine, digits):
+    cm = trained(method, qbitopt, bmpq, qbitopt_fine)
     final = cm.history[-1]["bits"]
     fake = cm.fake_quant_graph
     for node in fake.nodes:
         if node.outputs[0].name in final:
             bits = final[node.outputs[0].name]
-            assert node.attrs["q.bits"] == bits and node.inputs[1].type.storage == f"i{bits}"
+            assert node.attrs["q.bits"] == bits and node.inputs[1].type.storage == WEIGHT_STORAGE[bits]
             stored = node.inputs[1].producer.attrs["value"].array
             assert -(2 ** (bits - 1)) <= stored.min() and stored.max() <= 2 ** (bits - 1) - 1
     x = digits[2]
