@@ -20,14 +20,18 @@ multiple of lr), `schedule` (constant | cosine: both lrs decay to zero over the 
 `weight_decay`, `loss` (auto | ce | mse | kl, or a callable from Python), `data`
 (Python only: (x, y) arrays or a DataLoader; default: the calibration data, distilled),
 `block_replacement` (BR-QAT), `block_layers` (most layers in a BR-QAT block, as
-adaround's blocks), `seed` (default: the context's); bit reallocation during training
-(bit_reallocation.py): `bitopt` (none | qbitopt | bmpq), `budget` (budget.size=...),
-`every` (steps between QBitOpt's reallocations, and the warm-up batches), `choices`
-(weight widths), `plot` (a PNG path for the widths over time).
+adaround's blocks), `bn` (frozen: the folded BatchNorm as it is; live: every trained conv
+normalizes its outputs with batch statistics, folded back after training, for retraining
+after prune{recalibrate=true} or binary channels: live_norm.py), `seed` (default: the
+context's); bit reallocation during training (bit_reallocation.py): `bitopt` (none |
+qbitopt | bmpq), `budget` (budget.size=...), `every` (steps between QBitOpt's
+reallocations, and the warm-up batches), `choices` (weight widths), `plot` (a PNG path
+for the widths over time).
 Stats: `epochs` (per epoch: loss, accuracy or agreement, lr), `scales` (per learned
 value, its first scale before and after), `bits` (with bitopt: each reallocation's
 step, widths per layer, size and budget), `binary_weights` (b1 weights trained as
-sign x mean magnitude) and `pruned_zeros` (weights of pruned layers held at zero).
+sign x mean magnitude), `pruned_zeros` (weights of pruned layers held at zero) and
+`live_norms` (convs trained with bn=live).
 """
 from __future__ import annotations
 
@@ -46,6 +50,7 @@ from .bits_plot import plot_bits
 from .block_replacement import MixedModels
 from .data import TrainingData
 from .errors import QATError
+from .live_norm import fold, reestimate
 from .losses import check_loss
 from .train import Settings, train
 from .trained_weights import is_binary, trained_weights
@@ -55,6 +60,7 @@ from .write_back import write_back
 METHODS = ("lsq", "fat")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
+BN_MODES = ("frozen", "live")
 
 
 @register_pass
@@ -73,6 +79,7 @@ class QAT(Pass):
     data: Any = None
     block_replacement: bool = False
     block_layers: int = 4
+    bn: str = "frozen"
     seed: Optional[int] = None
     bitopt: str = "none"
     budget: dict = field(default_factory=dict)
@@ -96,6 +103,11 @@ class QAT(Pass):
         if not self.weight_decay >= 0:
             raise QATError(f"qat: weight_decay={self.weight_decay} must be >= 0")
         check_loss(self.loss)
+        if self.bn not in BN_MODES:
+            raise QATError(f"qat: bn={self.bn!r}; expected one of {', '.join(BN_MODES)}")
+        if self.bn == "live" and (self.block_replacement or self.bitopt != "none"):
+            raise QATError("qat: bn=live trains one backbone at fixed widths; it does not combine with "
+                           "block_replacement or bitopt")
         object.__setattr__(self, "choices", tuple(self.choices))  # a pipeline string gives a list
         check_options(self.bitopt, self.budget, self.every, self.choices)
 
@@ -106,7 +118,7 @@ class QAT(Pass):
         seed = ctx.seed if self.seed is None else self.seed
         torch.manual_seed(seed)
         data = TrainingData(self.data, graph, ctx.calibration, self.batch, torch.Generator().manual_seed(seed))
-        trained = TrainingModule(graph, weights, self.method)
+        trained = TrainingModule(graph, weights, self.method, live_bn=self.bn == "live")
         teacher = to_torch(float_graph(graph, weights)).eval().requires_grad_(False)
         mixed = MixedModels(graph, weights, self.method, trained, self.block_layers, self.loss) \
             if self.block_replacement else None
@@ -121,9 +133,13 @@ class QAT(Pass):
             bits.finish()
             if self.plot:
                 plot_bits(bits.history, self.plot, self.bitopt)
+        if trained.norms:
+            reestimate(trained.module, trained.norms, (inputs for inputs, _ in data.epoch()))
+            fold(trained.norms, trained.weight_steps, trained.floats)
         scales = write_back(graph, trained, self.method)
         return PassResult(True, {"method": self.method, "epochs": log, "scales": scales,
                                  "mixed_models": 0 if mixed is None else len(mixed.models),
+                                 "live_norms": len(trained.norms),
                                  "binary_weights": sum(is_binary(w) for w in weights),
                                  "pruned_zeros": sum(int((keep == 0).sum()) for _, keep in trained.masks.values()),
                                  **({} if bits is None else {"bits": bits.history})})

@@ -15,7 +15,9 @@
   `prune` chose is the one deployed.
 
 BatchNorm is gone by now: fold-bn folded it into the conv weights before calibration,
-so its statistics are frozen at the float model's, and QAT trains the folded weights.
+so its statistics are frozen at the float model's, and QAT trains the folded weights;
+with `live_bn` each trained conv normalizes again with batch statistics, folded back
+after training (live_norm.py).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.types import QuantType, TensorType
 from qcompiler.runtime.torch import _Builder
 
+from . import live_norm
 from .binary_step import BinaryStep
 from .errors import QATError
 from .step_sizes import StepSize
@@ -40,15 +43,18 @@ class TrainingModule:
     """`module` (forward(*inputs) -> outputs), the step sizes by what they quantize
     (a weight's Value, or an activation's tie_key), the trained float constants."""
 
-    def __init__(self, graph: Graph, weights: list, method: str, shared: Optional["TrainingModule"] = None):
+    def __init__(self, graph: Graph, weights: list, method: str, shared: Optional["TrainingModule"] = None,
+                 live_bn: bool = False):
         """`shared`: take the parameters of the values it has from it (BR-QAT's mixed
-        models train the backbone's own weights and step sizes)."""
-        builder = _TrainingBuilder(graph, {w.value.name: w for w in weights}, method, shared)
+        models train the backbone's own weights and step sizes). `live_bn`: each trained
+        conv normalizes its outputs with batch statistics (live_norm.py)."""
+        builder = _TrainingBuilder(graph, {w.value.name: w for w in weights}, method, shared, live_bn)
         self.module = builder.build()
         self.weight_steps = builder.weight_steps      # weight value name -> (Weight, Parameter, StepSize)
         self.activation_steps = builder.activation_steps  # tie_key -> StepSize
         self.floats = builder.floats                  # const result name -> (const Node, Parameter)
         self.masks = builder.masks                    # weight value name -> (Parameter, keep mask) of pruned weights
+        self.norms = builder.norms                    # LiveNorm modules (live_bn), folded before write-back
 
     def step_sizes(self) -> list:
         return [s for _, _, s in self.weight_steps.values()] + list(self.activation_steps.values())
@@ -65,18 +71,26 @@ class TrainingModule:
                 parameter.mul_(keep)
 
     def weight_parameters(self) -> list:
-        return [p for _, p, _ in self.weight_steps.values()] + [p for _, p in self.floats.values()]
+        return [p for _, p, _ in self.weight_steps.values()] + [p for _, p in self.floats.values()] + \
+            [p for norm in self.norms for p in norm.parameters()]
 
 
 class _TrainingBuilder(_Builder):
-    def __init__(self, graph: Graph, weights: dict, method: str, shared: Optional[TrainingModule]):
+    def __init__(self, graph: Graph, weights: dict, method: str, shared: Optional[TrainingModule], live_bn: bool):
         super().__init__(graph)
+        self.live_bn, self.norms = live_bn, []
         self.weights, self.method = weights, method
         self.weight_steps: dict = {}
         self.activation_steps: dict = {} if shared is None else shared.activation_steps
         self.floats: dict = {}
         self.masks: dict = {} if shared is None else shared.masks
         self.shared = shared
+
+    def _call(self, node: Node) -> None:
+        if self.live_bn and node.op in live_norm.NORMALIZED_OPS and node.inputs[1].name in self.weight_steps:
+            self.norms.append(live_norm.emit(self, node, self.weight_steps, self.floats))
+        else:
+            super()._call(node)
 
     def _constant(self, node: Node):
         name = node.output.name

@@ -1,0 +1,142 @@
+"""Live BatchNorm during qat (`qat{bn=live}`): train every conv with a batch normalization
+of its output channels, then fold it back into the conv.
+
+fold-bn runs before calibration, so by qat's time BatchNorm is folded and frozen at the
+float model's statistics. After `prune` (or AutoQB's binary channels) those statistics
+no longer fit: removing half of a layer's input channels moves its outputs far from them.
+Re-estimating them once (prune{recalibrate=true}) gives back about a point on the digits
+residual CNN; what a float model retrained with live BatchNorm recovers comes from
+training *with* the normalization: each step's batch statistics re-centre and re-scale
+every channel as the weights move. So each trained conv gets a LiveNorm between its
+product (weights fake-quantized as usual, bias added) and its fused activation:
+
+    y = conv(x, Q(W), b);  y' = γ (y − μ_B) / sqrt(σ²_B + eps) + β;  out = Q_act(act(y'))
+
+γ and β start as the identity on the first training batch (γ = sqrt(σ² + eps), β = μ),
+so training starts from the graph as it is, statistics included: after a prune, run it
+with recalibrate=true, so that they start where the float model's BatchNorm (its γ and β
+on the new batch statistics) would put them. On the digits residual CNN with 50% of the
+channels pruned, two epochs give 33% frozen, 32% live, 59% recalibrated and frozen, 80%
+recalibrated and live (bench/RESULTS.md). After training, the running statistics are
+estimated again over one epoch of the training data with the weights fixed (their
+cumulative average, not the momentum's last batches), and each LiveNorm is folded:
+k = γ / sqrt(running var + eps), W ← k·W, b ← k·(b − running mean) + β, and the
+weight's per-channel step ← |k|·step, so k·Q(W) = Q(k·W) under the new step: the folded
+layer computes what the normalized one did, and write_back stores it as usual. Channels
+whose weights are all zero keep their step (their integers are zero whatever it is).
+
+The folded graph no longer says which convs had a BatchNorm; every trained conv gets
+one (a conv that had none gains a per-channel affine that folds away exactly). Needs
+per-output-channel weight steps (a per-tensor step cannot take a factor per channel)
+and a float bias of the conv's own (fold-bn gives every folded conv one).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from qcompiler.ir.core import Node
+from qcompiler.ir.ops.fused import FUSED_ACTIVATION_ATTRS, apply_fused_activation
+from qcompiler.ir.registry import get_op
+from qcompiler.runtime.product_rounding import product_rounding
+from qcompiler.runtime.torch import _literal
+
+from .errors import QATError
+
+NORMALIZED_OPS = ("conv1d", "conv2d")
+EPS = 1e-5
+MOMENTUM = 0.1  # torch's BatchNorm default, for the running statistics while training
+
+
+class LiveNorm(torch.nn.Module):
+    def __init__(self, channels: int, weight_name: str, bias_name: str):
+        super().__init__()
+        self.weight_name, self.bias_name = weight_name, bias_name
+        self.gamma = torch.nn.Parameter(torch.ones(channels))
+        self.beta = torch.nn.Parameter(torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+        self.started = False
+        self.batches = None  # counting batches: the statistics are being re-estimated as their plain average
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        if self.training and not self.started:
+            with torch.no_grad():
+                dims = [d for d in range(y.dim()) if d != 1]
+                mean, var = y.mean(dims), y.var(dims, unbiased=False)
+                self.gamma.copy_((var + EPS).sqrt())
+                self.beta.copy_(mean)
+                self.running_mean.copy_(mean)
+                self.running_var.copy_(var)
+            self.started = True
+        momentum = MOMENTUM
+        if self.training and self.batches is not None:
+            self.batches += 1
+            momentum = 1.0 / self.batches
+        return F.batch_norm(y, self.running_mean, self.running_var, self.gamma, self.beta, self.training, momentum,
+                            EPS)
+
+    def restart_statistics(self) -> None:
+        """From now on (in training mode) the running statistics average every batch alike."""
+        self.batches = 0
+
+    def fold_factors(self) -> tuple:
+        """(k, shift) with γ (y − mean) / sqrt(var + eps) + β = k·y + shift."""
+        with torch.no_grad():
+            k = self.gamma / (self.running_var + EPS).sqrt()
+            return k, self.beta - k * self.running_mean
+
+
+def emit(builder, node: Node, weight_steps: dict, floats: dict) -> LiveNorm:
+    """Add `node` to the builder's fx graph as conv -> LiveNorm -> fused activation -> output quantizer."""
+    w, b = node.inputs[1], node.inputs[2] if len(node.inputs) > 2 else None
+    weight, _, _ = weight_steps[w.name]
+    if weight.value.type.axis != 0:
+        raise QATError(f"qat{{bn=live}}: weight %{w.name} of {node.label()} has a per-tensor step; the folded "
+                       "normalization scales each output channel (quantize with granularity=channel)")
+    if b is None or b.name not in floats:
+        raise QATError(f"qat{{bn=live}}: {node.label()} has no float bias constant to fold the normalization's "
+                       "shift into (fold-bn gives every conv it folds one)")
+    d = get_op(node.op)
+    args = tuple(builder.env[id(v)] if v is not None else None for v in node.inputs)
+    attrs = {k: _literal(v) for k, v in d.with_defaults(node.attrs).items() if k in d.attrs}
+    attrs.update({k: None for k in FUSED_ACTIVATION_ATTRS if k in attrs})
+    result = builder.fx.create_node("call_function", d.torch, args, attrs)
+    norm = LiveNorm(int(w.type.shape[0]), w.name, b.name)
+    result = builder.fx.call_module(builder._register(f"{node.outputs[0].name}.live_norm", norm), (result,))
+    rounding = product_rounding(node)
+    if rounding is not None and rounding.intermediate is not None:
+        result = builder._fake_quantized(result, rounding.intermediate, f"{node.outputs[0].name}_pre")
+    fused = {k: _literal(node.attrs.get(k)) for k in FUSED_ACTIVATION_ATTRS}
+    result = builder.fx.call_function(apply_fused_activation, (result,), {"use_torch": True, **fused})
+    builder.env[id(node.outputs[0])] = builder._quantized(result, node.outputs[0])
+    return norm
+
+
+def reestimate(module: torch.nn.Module, norms: list, batches) -> None:
+    """The running statistics again, averaged over `batches` (input lists) with the weights fixed."""
+    for norm in norms:
+        norm.restart_statistics()
+    module.train()
+    with torch.no_grad():
+        for inputs in batches:
+            module(*inputs)
+
+
+def fold(norms: list, weight_steps: dict, floats: dict) -> None:
+    """Each LiveNorm into its conv's float weight, per-channel step and bias (see the module docstring)."""
+    for norm in norms:
+        k, shift = norm.fold_factors()
+        _, parameter, step = weight_steps[norm.weight_name]
+        _, bias = floats[norm.bias_name]
+        view = (-1,) + (1,) * (parameter.dim() - 1)
+        with torch.no_grad():
+            alive = parameter.reshape(parameter.shape[0], -1).ne(0).any(1)
+            gain = torch.where(alive, k.abs(), torch.ones_like(k))
+            parameter.mul_(k.reshape(view))
+            bias.copy_(k * bias + shift)
+            if hasattr(step, "log_step"):  # LSQ
+                step.log_step.add_(gain.log().reshape(step.log_step.shape))
+            elif hasattr(step, "calibrated"):  # FAT
+                step.calibrated.mul_(gain.reshape(step.calibrated.shape))
+            # a binary step is the weights' mean magnitude: it follows the scaled weights
