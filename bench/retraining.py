@@ -6,7 +6,8 @@ fine-tune that keeps the pruned weights at zero and the binary channels binary
     python bench/retraining.py [--data PATH] [--rows prune-element prune-channel binary]
                                [--sparsity 0.5] [--scope layer] [--binary-budget 15%] [--group 8]
                                [--keep-outputs] [--qat-epochs 2] [--train-samples 2048] [--lr 3e-4]
-                               [--scale-lr 3] [--schedule constant] [--model-cache PATH] [--write]
+                               [--scale-lr 3] [--schedule constant] [--variants frozen live recal-frozen recal-live]
+                               [--model-cache PATH] [--write]
 
 Every row starts from the same float model (3 epochs, seed 0) and
 `fold-bn,...` with calibrate{method=mse} on 256 training digits, activations u8:
@@ -16,7 +17,11 @@ Every row starts from the same float model (3 epochs, seed 0) and
   allocate-bits{granularity=channel-group:G, choices=[1,2,4,8], budget.size} (groups of G
   output channels take their own widths, binary included), calibrate-weights, quantize;
 then qat{method=lsq} (cross-entropy on the first `--train-samples` training digits, Adam)
-on that graph. Top-1 of the fake-quant graph (torch executor) on the 1,000 test digits;
+on that graph, with the folded BatchNorm frozen (qat{bn=frozen}) or live (qat{bn=live}:
+batch statistics while training, folded back after: passes/qat/live_norm.py); the recal-
+variants prune with recalibrate=true (each pruned layer's channel statistics matched to
+the unpruned model's on the 256 calibration digits: BatchNorm recalibration on the folded
+graph, passes/compression/recalibrate.py; prune rows only). Top-1 of the fake-quant graph (torch executor) on the 1,000 test digits;
 "zeros kept" and "binary kept" check the masks on the trained graph; "numba = ref" runs
 the lowered trained graph in Numba and the numpy reference on the test digits.
 """
@@ -41,13 +46,14 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist5k.npz"
 PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce"
 ROWS = ("prune-element", "prune-channel", "binary")
+VARIANTS = ("frozen", "live", "recal-frozen", "recal-live")
 
 
-def ptq_pipeline(row: str, args) -> str:
+def ptq_pipeline(row: str, args, recalibrate: bool) -> str:
     if row.startswith("prune"):
         granularity = row.split("-")[1]
         return (f"{PREPARE},prune{{sparsity={args.sparsity},granularity={granularity},scope={args.scope},"
-                f"keep_outputs={str(args.keep_outputs).lower()}}},"
+                f"keep_outputs={str(args.keep_outputs).lower()},recalibrate={str(recalibrate).lower()}}},"
                 "calibrate{method=mse},quantize{weights=i8,acts=u8}")
     return (f"{PREPARE},calibrate{{method=mse}},sensitivity{{metric=hessian}},allocate-bits{{granularity="
             f"channel-group:{args.group},choices=[1,2,4,8],budget.size={args.binary_budget}}},"
@@ -91,7 +97,7 @@ def masks_held(before: dict, after: dict) -> tuple:
     return zeros, binary
 
 
-def run_row(row: str, args, model, d) -> dict:
+def run_row(row: str, variant: str, args, model, d) -> dict:
     from qcompiler.backends.numba.executor import NumbaExecutor
     from qcompiler.ir.clone import clone
     from qcompiler.model.loading import load_model
@@ -102,14 +108,14 @@ def run_row(row: str, args, model, d) -> dict:
     graph = load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True)
     ctx = PassContext(target="generic", calibration=d["x_train"][:256], options={"labels": d["y_train"][:256]}, seed=0)
     start = time.perf_counter()
-    PassManager(ptq_pipeline(row, args)).run(graph, ctx)
+    PassManager(ptq_pipeline(row, args, variant.startswith("recal"))).run(graph, ctx)
     ptq_seconds = time.perf_counter() - start
     before = layer_weights(graph)
     result = {"ptq": top1(graph, d["x_test"], d["y_test"]), **describe(before), "ptq_seconds": ptq_seconds}
     train = (d["x_train"][:args.train_samples], d["y_train"][:args.train_samples])
     start = time.perf_counter()
     qat = QAT(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, schedule=args.schedule,
-              data=train)
+              data=train, bn=variant.split("-")[-1])
     PassManager([qat]).run(graph, ctx)
     result["qat_seconds"] = time.perf_counter() - start
     result["qat"] = top1(graph, d["x_test"], d["y_test"])
@@ -176,6 +182,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--scale-lr", type=float, default=3.0)
     parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="qat's lr schedule")
+    parser.add_argument("--variants", nargs="+", default=["frozen"], choices=VARIANTS,
+                        help="qat{bn=frozen|live}, recal-: prune{recalibrate=true} first (prune rows only)")
     parser.add_argument("--float-bn-check", action="store_true",
                         help="also retrain the channel-pruned float model in torch, BatchNorm frozen and live")
     parser.add_argument("--model-cache", type=Path, default=None)
@@ -195,19 +203,22 @@ def main() -> None:
             torch.save(model.state_dict(), args.model_cache)
     fp32 = top1(load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True), d["x_test"], d["y_test"])
     print(f"fp32 {fp32:.1f}%", flush=True)
-    rows = [["fp32", "-", "-", "-", "-", f"{fp32:.1f}", "-", "-", "-", "-"]]
-    for row in args.rows:
-        r = run_row(row, args, model, d)
-        print(row, r, flush=True)
-        rows.append([row, f"{r['size']:.0f}", f"{100 * r['zeros']:.1f}", str(r["binary_channels"]),
+    rows = [["fp32", "-", "-", "-", "-", "-", f"{fp32:.1f}", "-", "-", "-", "-"]]
+    for row, variant in ((r, v) for r in args.rows for v in args.variants):
+        if variant.startswith("recal") and not row.startswith("prune"):
+            continue
+        r = run_row(row, variant, args, model, d)
+        print(row, variant, r, flush=True)
+        rows.append([row, variant, f"{r['size']:.0f}", f"{100 * r['zeros']:.1f}", str(r["binary_channels"]),
                      f"{r['ptq']:.1f}", f"{r['qat']:.1f}", "yes" if r["zeros_kept"] and r["binary_kept"] else "NO",
                      "yes" if r["numba_equal"] else "NO", f"{r['ptq_seconds']:.0f}", f"{r['qat_seconds']:.0f}"])
-    table = markdown_table(["row", "weight B", "zero weights %", "binary channels", "PTQ top-1 %",
-                            "after qat top-1 %", "masks held", "numba = ref", "PTQ s", "qat s"], rows, "lrrrrrllrr")
+    table = markdown_table(["row", "variant", "weight B", "zero weights %", "binary channels", "PTQ top-1 %",
+                            "after qat top-1 %", "masks held", "numba = ref", "PTQ s", "qat s"], rows, "llrrrrrllrr")
     command = (f"python bench/retraining.py --rows {' '.join(args.rows)} --sparsity {args.sparsity} "
                f"--scope {args.scope}{' --keep-outputs' if args.keep_outputs else ''} --binary-budget "
                f"{args.binary_budget} --group {args.group} --qat-epochs {args.qat_epochs} --train-samples "
-               f"{args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr} --schedule {args.schedule}")
+               f"{args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr} --schedule {args.schedule} "
+               f"--variants {' '.join(args.variants)}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0); qat (LSQ, "
             f"{args.schedule} lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
             f"{args.train_samples} labelled training digits; top-1 on the 1,000 test digits.\n\n" + table)
