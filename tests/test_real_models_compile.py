@@ -2,10 +2,10 @@
 classification, recognition) compile with every target's default pipeline, and the
 compiled models agree with the float ones on rendered text.
 
-Cost: every target's default pipeline is the same string and the targets agree on the
-only target properties calibration reads (weight and activation symmetry; checked
-below), so each model is imported and calibrated once and quantized + lowered per
-target from a copy of that graph (the same passes on the same graph as
+Cost: every target's default pipeline runs the same passes up to calibrate and the
+targets agree on the only target properties calibration reads (weight and activation
+symmetry; checked below), so each model is imported and calibrated once and the rest of
+each target's pipeline runs from a copy of that graph (the same passes on the same graph as
 `qcompiler.compile(path, target=...)`). Numba runs two targets per model.
 """
 from pathlib import Path
@@ -34,7 +34,7 @@ FILES = {"det": "ch_PP-OCRv4_det_infer.onnx", "cls": "ch_ppocr_mobile_v2.0_cls_i
 DATA = {"det": (6, 64, 96, 3), "cls": (4, 48, 192, 1), "rec": (3, 48, 320, 1)}
 TARGETS = sorted(available_targets())
 RUN_ON = ("generic", "x86-avx2")  # one target per rounding mode / reduce-range rule
-SUFFIX = ",quantize,lower"
+CALIBRATE = "calibrate{method=mse},"
 ALPHABET = "ABCDEFGHKLMNPRSTUWXYZabcdefghkmnprstuwxyz0123456789"
 
 
@@ -56,16 +56,16 @@ def text_images(n: int, h: int, w: int, lines: int, seed: int) -> np.ndarray:
 
 
 def test_targets_share_the_calibration_this_file_reuses():
-    pipelines = {get_target(t).default_pipeline for t in TARGETS}
+    prefixes = {get_target(t).default_pipeline.partition(CALIBRATE)[:2] for t in TARGETS}
     symmetry = {(get_target(t).weight_symmetric, get_target(t).activation_symmetric) for t in TARGETS}
-    assert len(pipelines) == 1 and next(iter(pipelines)).endswith(SUFFIX) and len(symmetry) == 1
+    assert len(prefixes) == 1 and next(iter(prefixes))[1] == CALIBRATE and len(symmetry) == 1
 
 
 @pytest.fixture(scope="module")
 def calibrated():
     """model -> (calibration data, float graph after the default pipeline's calibrate)."""
     out = {}
-    prefix = get_target("generic").default_pipeline[:-len(SUFFIX)]
+    prefix = "".join(get_target("generic").default_pipeline.partition(CALIBRATE)[:2])[:-1]
     for model, (n, h, w, lines) in DATA.items():
         x = text_images(n, h, w, lines, seed=len(out))
         graph = load_model(str(MODELS / FILES[model]), x[:1], dynamic_batch=True)
@@ -77,8 +77,8 @@ def calibrated():
 @pytest.fixture(scope="module")
 def compiled(calibrated):
     """(model, target) -> CompiledModel, every pair compiled once."""
-    return {(model, target): qcompiler.compile(graph, target=target, pipeline=SUFFIX[1:], calibration=x,
-                                               progress=False)
+    return {(model, target): qcompiler.compile(graph, target=target, calibration=x, progress=False,
+                                               pipeline=get_target(target).default_pipeline.partition(CALIBRATE)[2])
             for model, (x, graph) in calibrated.items() for target in TARGETS}
 
 
