@@ -113,7 +113,7 @@ def test_budgets_in_units_and_percentages_on_bit_operations(small, digits):
 @pytest.mark.parametrize("options, error, message", [
     ({"resource": "energy"}, ParetoError, "resource='energy': expected one of size, bops, latency"),
     ({"steps": 1}, ParetoError, "steps=1: the sweep needs at least 2 budgets"),
-    ({"choices": [3, 8]}, ParetoError, r"choices=\[3, 8\]: weight widths must be among \[1, 2, 4, 8\]"),
+    ({"choices": [9, 8]}, ParetoError, r"choices=\[9, 8\]: weight widths must be among \[1, 2, 3, 4, 5, 6, 7, 8\]"),
     ({"pipeline": "fold-bn,calibrate"}, ParetoError, "the pipeline has no quantize pass"),
     ({"pipeline": "calibrate,allocate-bits,quantize"}, ParetoError, "the pipeline already runs allocate-bits"),
     ({"budgets": ["3parsecs"]}, AllocationError, "budget.size='3parsecs'"),
