@@ -14,6 +14,7 @@ from qcompiler.api import compile
 from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.errors import QIRError
 from qcompiler.testing.zoo import digits_data
+from qcompiler.pipelines import split
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # the flags a closed network needs: no background connections, a fresh profile
@@ -66,7 +67,7 @@ def test_a_row_per_layer_plots_passes_and_diffs(compiled, page):
     assert html.count("tr", "layer") == len(rep.rows) > 0
     assert {"plot-sqnr", "plot-bits", "layers", "passes"} <= html.ids()
     assert "plot-pareto" not in html.ids()  # no sweep, no front
-    assert html.count("tr", "pass") == len(compiled.pass_log) == len(compiled.pipeline.split(","))
+    assert html.count("tr", "pass") == len(compiled.pass_log) == len(split(compiled.pipeline))
     changed = [r.name for r in compiled.pass_log if r.changed]
     assert {"fold-bn", "calibrate", "quantize", "lower"} <= set(changed)
     assert html.count("details", "ir-diff") == len(changed)
