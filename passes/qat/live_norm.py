@@ -12,14 +12,19 @@ product (weights fake-quantized as usual, bias added) and its fused activation:
 
     y = conv(x, Q(W), b);  y' = γ (y − μ_B) / sqrt(σ²_B + eps) + β;  out = Q_act(act(y'))
 
-γ and β start as the identity on the first training batch (γ = sqrt(σ² + eps), β = μ),
-so training starts from the graph as it is, statistics included: after a prune, run it
-with recalibrate=true, so that they start where the float model's BatchNorm (its γ and β
-on the new batch statistics) would put them. On the digits residual CNN with 50% of the
-channels pruned, two epochs give 33% frozen, 32% live, 59% recalibrated and frozen, 80%
-recalibrated and live (bench/RESULTS.md). After training, the running statistics are
-estimated again over one epoch of the training data with the weights fixed (their
-cumulative average, not the momentum's last batches), and each LiveNorm is folded:
+γ and β start at the float model's statistics (qat's teacher: the graph with quantize's
+float weights) on the calibration data: β = its channel mean, γ = its channel standard
+deviation before the activation, so each channel starts as the float model has it
+whatever the quantized weights did to it: BatchNorm recalibration towards the float
+model, which is what AutoQB's binary channels need. Without calibration data they start
+as the identity on the first batch. After a prune the float model is the pruned one, so
+run prune with recalibrate=true to start from the unpruned statistics. On the digits
+residual CNN with 50% of the channels pruned, two epochs give 33% frozen, 59%
+recalibrated and frozen, 80% recalibrated and live (bench/RESULTS.md).
+
+After training, the running statistics are estimated again over one epoch of the
+training data with the weights fixed (their cumulative average, not the momentum's last
+batches), and each LiveNorm is folded:
 k = γ / sqrt(running var + eps), W ← k·W, b ← k·(b − running mean) + β, and the
 weight's per-channel step ← |k|·step, so k·Q(W) = Q(k·W) under the new step: the folded
 layer computes what the normalized one did, and write_back stores it as usual. Channels
@@ -35,12 +40,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from qcompiler.ir.core import Node
+from qcompiler.ir.core import Graph, Node
 from qcompiler.ir.ops.fused import FUSED_ACTIVATION_ATTRS, apply_fused_activation
 from qcompiler.ir.registry import get_op
 from qcompiler.runtime.product_rounding import product_rounding
 from qcompiler.runtime.torch import _literal
 
+from ..compression.recalibrate import channel_statistics
+from ..rounding.unit_graph import float_graph
 from .errors import QATError
 
 NORMALIZED_OPS = ("conv1d", "conv2d")
@@ -49,9 +56,10 @@ MOMENTUM = 0.1  # torch's BatchNorm default, for the running statistics while tr
 
 
 class LiveNorm(torch.nn.Module):
-    def __init__(self, channels: int, weight_name: str, bias_name: str):
+    def __init__(self, channels: int, layer_name: str, weight_name: str, bias_name: str):
         super().__init__()
-        self.weight_name, self.bias_name = weight_name, bias_name
+        self.layer_name, self.weight_name, self.bias_name = layer_name, weight_name, bias_name
+        self.start = None  # (mean, std) per channel to start from; None: the identity on the first batch
         self.gamma = torch.nn.Parameter(torch.ones(channels))
         self.beta = torch.nn.Parameter(torch.zeros(channels))
         self.register_buffer("running_mean", torch.zeros(channels))
@@ -64,8 +72,9 @@ class LiveNorm(torch.nn.Module):
             with torch.no_grad():
                 dims = [d for d in range(y.dim()) if d != 1]
                 mean, var = y.mean(dims), y.var(dims, unbiased=False)
-                self.gamma.copy_((var + EPS).sqrt())
-                self.beta.copy_(mean)
+                gamma, beta = ((var + EPS).sqrt(), mean) if self.start is None else (self.start[1], self.start[0])
+                self.gamma.copy_(gamma)
+                self.beta.copy_(beta)
                 self.running_mean.copy_(mean)
                 self.running_var.copy_(var)
             self.started = True
@@ -102,7 +111,7 @@ def emit(builder, node: Node, weight_steps: dict, floats: dict) -> LiveNorm:
     attrs = {k: _literal(v) for k, v in d.with_defaults(node.attrs).items() if k in d.attrs}
     attrs.update({k: None for k in FUSED_ACTIVATION_ATTRS if k in attrs})
     result = builder.fx.create_node("call_function", d.torch, args, attrs)
-    norm = LiveNorm(int(w.type.shape[0]), w.name, b.name)
+    norm = LiveNorm(int(w.type.shape[0]), node.outputs[0].name, w.name, b.name)
     result = builder.fx.call_module(builder._register(f"{node.outputs[0].name}.live_norm", norm), (result,))
     rounding = product_rounding(node)
     if rounding is not None and rounding.intermediate is not None:
@@ -111,6 +120,19 @@ def emit(builder, node: Node, weight_steps: dict, floats: dict) -> LiveNorm:
     result = builder.fx.call_function(apply_fused_activation, (result,), {"use_torch": True, **fused})
     builder.env[id(node.outputs[0])] = builder._quantized(result, node.outputs[0])
     return norm
+
+
+def start_at_float_statistics(norms: list, graph: Graph, weights: list, ctx) -> None:
+    """Each norm starts at the float model's channel statistics of its layer on the calibration data."""
+    if not norms:
+        return
+    if ctx.calibration is None:
+        ctx.note("qat{bn=live}: no calibration data; the normalizations start as the identity")
+        return
+    floating = float_graph(graph, weights)
+    layers = [floating.find(norm.layer_name).producer for norm in norms]
+    for norm, (mean, std) in zip(norms, channel_statistics(floating, layers, ctx.calibration)):
+        norm.start = tuple(torch.from_numpy(a).to(norm.gamma.dtype) for a in (mean, std))
 
 
 def reestimate(module: torch.nn.Module, norms: list, batches) -> None:

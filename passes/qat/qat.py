@@ -50,7 +50,7 @@ from .bits_plot import plot_bits
 from .block_replacement import MixedModels
 from .data import TrainingData
 from .errors import QATError
-from .live_norm import fold, reestimate
+from .live_norm import fold, reestimate, start_at_float_statistics
 from .losses import check_loss
 from .train import Settings, train
 from .trained_weights import is_binary, trained_weights
@@ -119,6 +119,7 @@ class QAT(Pass):
         torch.manual_seed(seed)
         data = TrainingData(self.data, graph, ctx.calibration, self.batch, torch.Generator().manual_seed(seed))
         trained = TrainingModule(graph, weights, self.method, live_bn=self.bn == "live")
+        start_at_float_statistics(trained.norms, graph, weights, ctx)
         teacher = to_torch(float_graph(graph, weights)).eval().requires_grad_(False)
         mixed = MixedModels(graph, weights, self.method, trained, self.block_layers, self.loss) \
             if self.block_replacement else None
