@@ -99,7 +99,7 @@ def dequantize_linear(ctx, stored: ir.Value, t: QuantType, name: str = "") -> ir
 def quantize_linear(ctx, real: ir.Value, t: QuantType, name: str = "") -> ir.Value:
     """Storage of `real` rounded to `t` (half to even, saturated to the storage range)."""
     if t.storage == "b1":
-        raise ctx.error("binary (b1) activations have no ONNX quantize; only b1 weights export")
+        return _binarize(ctx, real, t, name)
     dtype = CONTAINERS[t.storage]
     since = QUANTIZE_OUTPUTS.get(dtype)
     if since is None or ctx.opset < since:
@@ -115,6 +115,20 @@ def quantize_linear(ctx, real: ir.Value, t: QuantType, name: str = "") -> ir.Val
     stored = ctx.b.op("QuantizeLinear", [real, scale, zp], attrs)
     bounds = [ctx.b.constant(np.array(b, dtype.numpy())) for b in (t.qmin, t.qmax)]
     return ctx.b.op("Clip", [stored, *bounds], name=name)
+
+
+def _binarize(ctx, real: ir.Value, t: QuantType, name: str) -> ir.Value:
+    """b1 storage (int8 -1 / +1) of `real`: +1 from the midpoint of the two levels, -zp · scale, on
+    (numerics/affine.py), as GreaterOrEqual + Where: QuantizeLinear would round to three levels."""
+    if t.axis is not None or ctx.opset < 16:
+        raise ctx.error(f"%{name or ctx.b.scope}: binary (b1) activations export per tensor from opset 16 "
+                        "(GreaterOrEqual on floats)")
+    midpoint = -float(t.zero_point.array.reshape(-1)[0]) * np.float32(t.scale.array.reshape(-1)[0])
+    if t.expressed != "f32":
+        real = ctx.b.op("Cast", [real], {"to": ir.DataType.FLOAT})
+    reaches = ctx.b.op("GreaterOrEqual", [real, ctx.b.constant(np.array(midpoint, np.float32))])
+    signs = [ctx.b.constant(np.array(s, np.int8)) for s in (1, -1)]
+    return ctx.b.op("Where", [reaches, *signs], name=name)
 
 
 def _container_range(dtype: ir.DataType) -> tuple:

@@ -14,6 +14,7 @@ import onnx_ir as ir
 
 from qcompiler.ir.ops.quant_pool import MAX_MEAN_SHIFT
 from qcompiler.ir.types import QuantType
+from qcompiler.numerics.binary_threshold import binary_thresholds
 
 from .conversions import CONTAINERS
 
@@ -88,6 +89,11 @@ def requantize(ctx, acc: ir.Value, out: QuantType, multiplier, shift, rounding: 
     """Output storage of int64 accumulator `acc`: times the multiplier, one rounding
     shift, plus the zero point, clamped to `clamp` (default: the storage range), in the
     storage's container type."""
+    if out.storage == "b1":  # a threshold on the accumulator (numerics/binary_threshold.py)
+        thresholds = per_channel(binary_thresholds(multiplier, shift, zero_point(out)), rank, axis)
+        reaches = ctx.b.op("GreaterOrEqual", [acc, ctx.b.constant(thresholds)])
+        signs = ctx.b.op("Where", [reaches, *(ctx.b.constant(np.array(s, np.int64)) for s in (1, -1))])
+        return clamp_to_storage(ctx, signs, out, clamp)
     m = per_channel(multiplier, rank, axis)
     s = per_channel(shift, rank, axis)
     # a shift of 63 rounds every |acc · multiplier| < 2^62 to 0: multiply by 0 instead,

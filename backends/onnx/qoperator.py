@@ -28,9 +28,11 @@ def container(v) -> ir.DataType:
 
 
 def one_8bit_type(*values) -> bool:
-    """All values quantized per tensor and held in one 8-bit container type."""
+    """All values quantized per tensor and held in one 8-bit container type, none binary (a b1
+    result is a threshold, which the QLinear operators' rounding is not)."""
     kinds = {container(v) for v in values}
-    return len(kinds) == 1 and kinds.pop() in EIGHT_BIT and all(v.type.axis is None for v in values)
+    return len(kinds) == 1 and kinds.pop() in EIGHT_BIT and all(v.type.axis is None and v.type.storage != "b1"
+                                                                 for v in values)
 
 
 def params(ctx, v) -> list:

@@ -44,7 +44,9 @@ WEIGHT_METHOD_FOR = {"kl": "mse"}
 # bits clips far more than 8-bit storage wants (min/max and percentile ranges do not depend on it)
 WIDTH_DEPENDENT_METHODS = ("kl", "mse")
 CALIBRATED_ACT_BITS = "calibrated_act_bits"  # ctx.options key: (method, bits) of the last calibrate
-ACTIVATION_BITS = (8, 4, 2)
+ACTIVATION_BITS = (8, 4, 2, 1)
+# binary (b1) values are searched as 2-bit ones: the error searches (mse, kl) take 2 levels and up
+SEARCHED_BITS = {1: 2}
 
 
 @register_pass
@@ -81,10 +83,10 @@ class Calibrate(Pass):
             raise ValueError(f"clip_gain_db must be >= 0 (0: every clip mse finds is kept), got {self.clip_gain_db}")
         if self.clip_gain_db != Calibrate.clip_gain_db and self.method != "mse":
             raise ValueError(f"clip_gain_db={self.clip_gain_db:g} needs method=mse; method={self.method} would ignore it")
-        if self.bits not in ACTIVATION_BITS:  # quantize{acts=} stores activations in u8, i8, u4, i4, u2 or i2
-            raise ValueError(f"bits={self.bits}: activations are stored in 8, 4 or 2 bits (quantize{{acts=}}), "
+        if self.bits not in ACTIVATION_BITS:  # quantize{acts=} stores activations in u8, i8, u4, i4, u2, i2 or b1
+            raise ValueError(f"bits={self.bits}: activations are stored in 8, 4, 2 or 1 bits (quantize{{acts=}}), "
                              f"so ranges are searched for those widths only")
-        for bits in (self.bits, self.weight_bits):
+        for bits in (SEARCHED_BITS.get(self.bits, self.bits), self.weight_bits):
             storage_for_bits(bits)
         if self.samples is not None and self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
@@ -154,6 +156,7 @@ class Calibrate(Pass):
                 return None
             observer = observers[id(v)]
             bits = widths.get(id(v), self.bits)
+            bits = SEARCHED_BITS.get(bits, bits)
             return range_attr(*(observer.observed() if id(v) in unclipped else observer.range(bits, symmetric)))
 
         def other_width(node):

@@ -27,6 +27,9 @@ def describe(t) -> str:
 
 def _not_per_tensor(values, max_bits: int = 16) -> Optional[str]:
     for role, v in values:
+        if v is not None and is_quant(v.type) and v.type.storage == "b1" and v.type.axis is None:
+            return (f"{role} %{v.name} is binary (b1): only conv and linear have binary kernels (the bit-serial "
+                    f"products); give this layer q.act_bits of 2 or more")
         if v is not None and not per_tensor(v.type, max_bits):
             return (f"{role} %{v.name} is {describe(v.type)}; the integer kernel takes per-tensor quantized values "
                     f"of at most {max_bits} bits")
@@ -36,7 +39,9 @@ def _not_per_tensor(values, max_bits: int = 16) -> Optional[str]:
 def _product_reason(node: Node) -> Optional[str]:
     x, w = node.inputs[0], node.inputs[1]
     bias = node.inputs[2] if len(node.inputs) > 2 else None
-    reason = _not_per_tensor([("input", x), ("result", node.output)])
+    binary_ok = node.op in ("conv1d", "conv2d", "linear")  # products._activation_ok
+    reason = _not_per_tensor([(role, v) for role, v in (("input", x), ("result", node.output))
+                              if not (binary_ok and is_quant(v.type) and v.type.storage == "b1")])
     if reason:
         return reason
     if not is_quant(w.type) or not weight_ok(node.op, w.type):

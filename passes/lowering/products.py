@@ -46,6 +46,12 @@ def weight_ok(op: str, w) -> bool:
     return w.axis is None or (w.rank >= 2 and w.axis % w.rank == _weight_axis(op, w))
 
 
+def _activation_ok(op: str, t) -> bool:
+    """Per-tensor multi-level storage, or for conv / linear binary (b1) activations: the bit-serial
+    kernels read them and a b1 result is a threshold on the accumulator (numerics/binary_threshold.py)."""
+    return per_tensor(t) or (op != "matmul" and is_quant(t) and t.storage == "b1" and t.axis is None)
+
+
 def symbolic_length_ok(node: Node, target: Target) -> bool:
     """A symbolic reduction length lowers when it is a matmul's (no bias) and the
     accumulator holds a useful number of its terms: `max_terms` bounds it at run time."""
@@ -60,14 +66,15 @@ def _lowerable(target: Target):
         x, w = node.inputs[0], node.inputs[1]
         bias = node.inputs[2] if len(node.inputs) > 2 else None
         out = node.output.type
-        if not (per_tensor(x.type) and weight_ok(node.op, w.type) and per_tensor(out)):
+        if not (_activation_ok(node.op, x.type) and weight_ok(node.op, w.type) and _activation_ok(node.op, out)):
             return False
         if bias is not None and Graph.const_value(bias) is None:
             return False
         if not isinstance(reduction_length(node, w.type), int) and not symbolic_length_ok(node, target):
             return False
-        if activation_bounds(node) is None:
-            return node.attrs.get("activation") in TABLE_ACTIVATIONS and preactivation_type(node, out) is not None
+        if activation_bounds(node) is None:  # a table activation has no binary result: it stays float
+            return node.attrs.get("activation") in TABLE_ACTIVATIONS and out.storage != "b1" and \
+                preactivation_type(node, out) is not None
         return True
 
     return condition

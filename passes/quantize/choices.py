@@ -15,7 +15,7 @@ from .errors import QuantizeError
 # keeps its own grid inside it (weight_levels): 3 bits in i4, 5 to 7 bits in i8
 WEIGHT_STORAGE = {8: "i8", 7: "i8", 6: "i8", 5: "i8", 4: "i4", 3: "i4", 2: "i2", 1: "b1"}
 WEIGHT_OPTIONS = {"b1": 1, **{f"i{b}": b for b in range(2, 9)}}  # quantize{weights=...}: a width
-ACTIVATION_STORAGE = ("u8", "i8", "u4", "i4", "u2", "i2")
+ACTIVATION_STORAGE = ("u8", "i8", "u4", "i4", "u2", "i2", "b1")
 GRANULARITY_FALLBACK = {"group": ("channel", "tensor"), "channel": ("tensor",), "tensor": ("channel",)}
 
 

@@ -38,9 +38,9 @@ def _group_view(param: np.ndarray, shape: tuple, axis: int) -> tuple:
 def quantize(x: np.ndarray, t: QuantType) -> np.ndarray:
     """Float array -> integer storage values (int32 container) clamped to the storage range."""
     x = np.asarray(x, dtype=np.float32)
-    if t.storage == "b1":
-        return np.where(x >= 0, 1, -1).astype(np.int32)
     scale, zp = broadcast_params(t, x.shape)
+    if t.storage == "b1":  # +1 from the midpoint of the two levels on: sign(x) at zero point 0
+        return np.where(x >= -zp * scale, 1, -1).astype(np.int32)
     lo, hi = STORAGE_RANGES[t.storage]
     if x.ndim == 0 or not _exact_in_float32(lo, hi, zp):  # i32 storage: the bounds need float64
         return np.clip(np.rint(x / scale) + zp, lo, hi).astype(np.int32)

@@ -40,8 +40,8 @@ class _FakeQuantize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, scale, zero_point, qmin, qmax, binary):
-        if binary:  # b1 storage holds the sign: -1 or +1, never 0
-            q = torch.where(x >= 0, 1.0, -1.0)
+        if binary:  # b1 storage: -1 or +1, +1 from the levels' midpoint on (the sign at zero point 0)
+            q = torch.where(x >= -zero_point * scale, 1.0, -1.0)
         else:
             q = torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
         lo, hi = (qmin - zero_point) * scale, (qmax - zero_point) * scale

@@ -14,7 +14,7 @@ from qcompiler.model.saving import CompiledModelFileError
 
 
 @pytest.mark.parametrize("pipeline, message", [
-    ("calibrate{bits=16}", "pass 'calibrate': bits=16: activations are stored in 8, 4 or 2 bits"),
+    ("calibrate{bits=16}", "pass 'calibrate': bits=16: activations are stored in 8, 4, 2 or 1 bits"),
     ("calibrate{method=minmax,percentile=99}", "percentile=99 needs method=percentile .* method=minmax would ignore"),
     ("calibrate{method=mse,percentile=99.9}", "method=mse would ignore it"),
     ("quantize,lower{target=armv9}", "pass 'lower': option 'target': unknown target 'armv9'"),

@@ -22,9 +22,10 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 def quantize_kernel(x, scale, zero_point, inner, lo, hi, binary, out):
     """x: float32 [n]; scale: float32 [p]; zero_point: int32 [p]; out: integers [n] holding [lo, hi]."""
     p = scale.size
-    if binary:  # b1 storage is the sign, never 0
+    if binary:  # b1 storage: +1 from the midpoint of its two levels, -zp·s, on (the sign at zero point 0)
         for i in range(x.size):
-            out[i] = 1 if x[i] >= 0 else -1
+            c = (i // inner) % p
+            out[i] = 1 if x[i] >= -np.float64(zero_point[c]) * np.float64(scale[c]) else -1
     elif p == 1:  # per tensor: no parameter index per element (its integer division kept the loop scalar)
         s, zp = scale[0], zero_point[0]
         for i in range(x.size):

@@ -3,8 +3,8 @@
 the activation bit planes once per call.
 
 `products.py` asks `bitserial_plan` at preparation; None (other weight widths, weights
-computed at run time, activations wider than 8 bits, binary activations with a zero point
-or more than 64 taps) keeps its own kernels, and so does a call whose accumulator is not
+computed at run time, activations wider than 8 bits, binary activations with more than 64
+taps) keeps its own kernels, and so does a call whose accumulator is not
 proven to fit int32. A linear is a 1×1 convolution of a 1×M image of K channels.
 """
 from __future__ import annotations
@@ -57,8 +57,7 @@ def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, group
     or None when it does not apply."""
     binary = x_t.storage == "b1"
     taps = kernel[0] * kernel[1]
-    if w_t.storage not in WEIGHT_PLANES or x_t.bits > 8 or weights.packed.ndim != 2 or \
-            (binary and (zero_point(x_t) != 0 or taps > 64)):
+    if w_t.storage not in WEIGHT_PLANES or x_t.bits > 8 or weights.packed.ndim != 2 or (binary and taps > 64):
         return None
     coefficients, offset = WEIGHT_PLANES[w_t.storage]
     stored = unpack_rows(weights.packed, weights.k, weights.bits, weights.signed).astype(np.int64)
@@ -67,11 +66,13 @@ def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, group
     common = (rows, tuple(kernel), rows.shape[2] // taps, x_t.bits, int(binary), x_t.qmin,
               0 if binary else zero_point(x_t) - x_t.qmin)
     cout, cin_g = stored.shape[0], stored.shape[1] // taps
-    if binary and w_t.storage == "b1" and not zp_w.any():  # W1A1: XNOR-popcount (kernels/bitserial.py)
+    # W1A1 on ±1 activations (zero point 0): XNOR-popcount (kernels/bitserial.py)
+    if binary and zero_point(x_t) == 0 and w_t.storage == "b1" and not zp_w.any():
         positive_per_tap = (stored.reshape(cout, cin_g, taps) == 1).sum(axis=1)
         return BitserialPlan(*common, True, np.array([-2], np.int64), np.zeros(cout, np.int64),
                              np.full(cout, cin_g * taps, np.int64), cin_g - 2 * positive_per_tap)
-    scale, e = (2, -1) if binary else (1, x_t.qmin - zero_point(x_t))
+    # x - zp = scale·b + e with b the stored bit: binary -1 / +1 is b = 0 / 1, so x - zp = 2b - 1 - zp
+    scale, e = (2 if binary else 1), x_t.qmin - zero_point(x_t)
     centred = (stored - zp_w[:, None]).reshape(cout, -1, taps)
     tap_coef = e * centred.sum(axis=1) if binary else np.zeros((cout, 0), np.int64)
     return BitserialPlan(*common, False, scale * np.array(coefficients, np.int64), scale * (offset - zp_w),

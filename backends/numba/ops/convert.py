@@ -13,6 +13,7 @@ from qcompiler.runtime.reference import ExecutionError
 from ..errors import NumbaBackendError
 from ..kernels.elementwise import qlut_kernel
 from ..kernels.requant import dequantize_kernel, quantize_kernel, requantize_kernel
+from .binary_results import binary_result
 from .common import (Step, attrs_of, check_overflow, quant_input, quant_result, requant_of, storage_dtype,
                      zero_point)
 
@@ -64,7 +65,7 @@ def prepare_dequantize(node: Node) -> Step:
 
 def prepare_requantize(node: Node) -> Step:
     in_t = quant_input(node, 0, "x")
-    rq = requant_of(node, 1)
+    rq, finish = binary_result(node, requant_of(node, 1), 1)
 
     def run(args):
         x = np.ascontiguousarray(args[0])  # the kernel widens each element
@@ -73,7 +74,7 @@ def prepare_requantize(node: Node) -> Step:
         requantize_kernel(x.reshape(-1), zero_point(in_t), rq.multiplier[0], rq.shift[0], rq.zero_point, rq.lo, rq.hi,
                           rq.mode, out.reshape(-1), overflow)
         check_overflow(node, overflow)
-        return [out]
+        return [finish(out)]
 
     return run
 

@@ -21,6 +21,7 @@ from ..kernels.linear import qproduct16_kernel, qproduct_kernel, qproduct_tiled_
 from ..kernels.tile16 import HAS_AVX512BW, LANES
 from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumulator, pack_weight_rows,
                        tiled_rows16, zero_points_per_row)
+from .binary_results import binary_result
 from .bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear
 from .common import (NUMPY_PAD_MODE, Step, attrs_of, check_overflow, const_input, quant_input, quant_result,
                      requant_of, storage_int32, zero_point)
@@ -98,7 +99,7 @@ def prepare_qconv(node: Node) -> Step:
     w_t = quant_input(node, 1, "w", per_tensor=False)
     cout = w_t.shape[0]
     groups = attrs["groups"]
-    rq = requant_of(node, cout)
+    rq, finish = binary_result(node, requant_of(node, cout), 1)
     weights_for = _weights_source(node, 1, lambda w: w.reshape(cout, -1), cout, 0)
     bias_for = bias_source(node, 2, cout)
     kernel = tuple(w_t.shape[2:]) if spatial == 2 else (1, w_t.shape[2])
@@ -133,12 +134,12 @@ def prepare_qconv(node: Node) -> Step:
             x4, out_hw, stride, dilation, begin, end = geometry_of(x)
             out = np.empty((x.shape[0], cout) + out_hw, np.int32)
             run_bitserial_conv(bitserial, x4, attrs["pad_mode"], begin, end, stride, dilation, bias, rq, out)
-            return [out[:, :, 0, :] if spatial == 1 else out]
+            return [finish(out[:, :, 0, :] if spatial == 1 else out)]
         if vnni is not None and not wide:
             x4, out_hw, stride, dilation, begin, end = geometry_of(x)
             out = np.empty((x.shape[0], cout) + out_hw, rq.dtype)
             run_vnni_conv(vnni, x4, attrs["pad_mode"], begin, end, stride, dilation, bias, rq, out)
-            return [out[:, :, 0, :] if spatial == 1 else out]
+            return [finish(out[:, :, 0, :] if spatial == 1 else out)]
         rows16 = None if wide or not x_fits_int16 else \
             fixed_rows16 if fixed_rows16 is not None else im2col_rows(weights)
         xc, out_hw, stride, dilation = conv_input(node, attrs, x_t, x, kernel,
@@ -159,7 +160,7 @@ def prepare_qconv(node: Node) -> Step:
                            rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, np.zeros(1, np.int64 if wide else np.int32),
                            out, overflow)
         check_overflow(node, overflow)
-        return [out[:, :, 0, :] if spatial == 1 else out]
+        return [finish(out[:, :, 0, :] if spatial == 1 else out)]
 
     return run
 
@@ -194,7 +195,7 @@ def prepare_qlinear(node: Node) -> Step:
     x_t, w_t = quant_input(node, 0, "x"), quant_input(node, 1, "w", per_tensor=False)
     quant_result(node)
     n_out = w_t.shape[0]
-    rq = requant_of(node, n_out)
+    rq, finish = binary_result(node, requant_of(node, n_out), -1)
     weights_for = _weights_source(node, 1, lambda w: w, n_out, 0)
     bias_for = bias_source(node, 2, n_out)
     # bit planes (1-2-bit weights) or int16 weight rows for the vpmaddwd kernel, made once for a constant weight
@@ -217,12 +218,12 @@ def prepare_qlinear(node: Node) -> Step:
         wide = wide_for(weights, bias)
         if bitserial is not None and not wide:
             out = run_bitserial_linear(bitserial, np.asarray(x).reshape(-1, k), bias, rq)
-            return [out.reshape(x.shape[:-1] + (n_out,))]
+            return [finish(out.reshape(x.shape[:-1] + (n_out,)))]
         if vnni is not None and not wide:
             out = run_vnni_linear(vnni, np.asarray(x).reshape(-1, k), bias, rq)
-            return [out.reshape(x.shape[:-1] + (n_out,))]
+            return [finish(out.reshape(x.shape[:-1] + (n_out,)))]
         out = _product(node, np.asarray(x).reshape(1, -1, k), weights, bias, x_t, rq, wide, rows16)
-        return [out.reshape(x.shape[:-1] + (n_out,))]
+        return [finish(out.reshape(x.shape[:-1] + (n_out,)))]
 
     return run
 

@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from ...numerics.affine import broadcast_params
+from ...numerics.binary_threshold import binarize, binary_thresholds
 from ...numerics.fixed_point import MAX_SHIFT, ROUNDING_MODES, requantize
 from ..errors import VerifyError
 from ..printer import format_type
@@ -102,9 +103,13 @@ def requantize_to(acc: np.ndarray, out: QuantType, multiplier: np.ndarray, shift
     if not isinstance(out, QuantType) or out.axis is not None:
         raise TypeError(f"the result must have a per-tensor quantized type, got {fmt_type(out)}")
     lo, hi = (out.qmin, out.qmax) if clamp is None else clamp
+    zp = int(out.zero_point.array.reshape(-1)[0])
+    if out.storage == "b1":  # a threshold, not a rounding (numerics/binary_threshold.py)
+        thresholds = binary_thresholds(multiplier, shift, zp)
+        return np.clip(binarize(acc, per_channel(thresholds, acc.ndim, channel_axis)), lo, hi).astype(np.int32)
     m = per_channel(np.asarray(multiplier), acc.ndim, channel_axis)
     s = per_channel(np.asarray(shift), acc.ndim, channel_axis)
-    return requantize(acc, m, s, int(out.zero_point.array.reshape(-1)[0]), lo, hi, rounding)
+    return requantize(acc, m, s, zp, lo, hi, rounding)
 
 
 def fmt_type(t) -> str:

@@ -43,7 +43,8 @@ def _weight_channels_on(w: QuantType, axis: int, where: str, role: str) -> None:
 
 def _product_infer(name: str, float_op: str, attr_names, weight_axis: int, reduction_axis: int):
     def infer(types, attrs, consts):
-        x = quant_operand(types[0], name, "x" if float_op != "matmul" else "a")
+        # conv / linear also read binary activations (the bit-serial kernels' b1 × b1, XNOR-popcount)
+        x = quant_operand(types[0], name, "x" if float_op != "matmul" else "a", binary=float_op != "matmul")
         w = quant_operand(types[1], name, "w" if float_op != "matmul" else "b", per_tensor=False, binary=True,
                           grouped=True)
         if w.rank < 2 and w.axis is not None:

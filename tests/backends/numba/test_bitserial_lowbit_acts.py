@@ -83,10 +83,22 @@ def test_binary_activation_linear_equals_numpy(w_storage):
     np.testing.assert_array_equal(run_bitserial_linear(plan, x, bias, rq), want)
 
 
-def test_binary_activations_with_a_zero_point_are_left_to_the_other_kernels():
-    rng = np.random.default_rng(1)
-    _, _, weights, w_t, _ = _binary_case(rng, "b1", (1, 4, 5, 5), (2, 4, 3, 3), 1)
-    assert bitserial_plan(w_t, weights, qtype("b1", (1, 4, 5, 5), zp=1), 1, (3, 3)) is None
+@pytest.mark.parametrize("zp, pad_mode", [(-1, "constant"), (1, "constant"), (-1, "reflect")])
+def test_binary_activations_with_a_zero_point_take_the_and_popcount_path(zp, pad_mode):
+    """b1 at zero point -1 (levels 0 and 2s: a ReLU output in one bit) or +1: x - zp is 2b or
+    2b - 2, no XNOR; zero padding is real 0 (storage zp: bit 0 at zp -1, a null tap at +1)."""
+    rng = np.random.default_rng(zp + 3)
+    x, wc, weights, w_t, bias = _binary_case(rng, "b1", (2, 66, 7, 6), (5, 66, 3, 3), 1)
+    plan = bitserial_plan(w_t, weights, qtype("b1", x.shape, zp=zp), 1, (3, 3))
+    assert plan is not None and not plan.xnor
+    xc = np.pad(x - zp, [(0, 0), (0, 0), (1, 1), (1, 1)], mode=pad_mode)
+    acc = _numpy_conv(xc, wc, 1, 1, 1) + bias[:, None, None]
+    rq = _requant(rng, 5)
+    out = np.empty(acc.shape, np.int32)
+    run_bitserial_conv(plan, x, "zeros" if pad_mode == "constant" else pad_mode, (1, 1), (1, 1), (1, 1), (1, 1),
+                       bias, rq, out)
+    np.testing.assert_array_equal(out, requantize(acc, rq.multiplier[:, None, None], rq.shift[:, None, None], 128,
+                                                  0, 255, "half_even"))
 
 
 @pytest.mark.parametrize("case", ["w1a2_stride2", "w2a2_two_words", "w2a2_u2_zero_points", "w1a2_linear",

@@ -1,6 +1,7 @@
-"""quantize{acts=u2|i2} and q.act_bits=2: 2-bit activation types from calibrated ranges
-(hypothesis over ranges), the same fake-quant values in the numpy and torch simulations,
-and clear answers for widths the target cannot run."""
+"""quantize{acts=u2|i2|b1} and q.act_bits=2|1: 1- and 2-bit activation types from calibrated
+ranges (hypothesis over ranges: a binary ReLU output is the levels 0 and 2s, a two-signed
+range ±s), the same fake-quant values in the numpy and torch simulations, and clear answers
+for widths the target cannot run."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -40,6 +41,28 @@ def test_2bit_activations_hold_zero_and_the_range_to_half_a_step(lo, extent, sto
     np.testing.assert_allclose(run_torch(g, inputs)[0], run_graph(g, inputs)[0], rtol=1e-5, atol=1e-6)
 
 
+@settings(max_examples=40, deadline=None)
+@given(lo=st.floats(-50, 50, allow_nan=False), extent=st.floats(1e-3, 100, allow_nan=False),
+       seed=st.integers(0, 2**16))
+def test_binary_activations_take_the_nearest_of_their_two_levels(lo, extent, seed):
+    g = linear_with_ranges(lo, lo + extent)
+    g.find("y").producer.attrs["q.act_bits"] = 1
+    run_pipeline(g, "quantize{acts=b1}", PassContext())
+    t = g.find("x_q").type
+    levels = dequantize(np.array([-1, 1]), t)
+    assert t.storage == "b1" and int(t.zero_point.array) in (-1, 0, 1)
+    if lo >= 0:  # a ReLU-like range: the levels 0 and 2s, zero exact
+        assert int(t.zero_point.array) == -1 and levels[0] == 0
+    x = np.random.default_rng(seed).uniform(min(lo, 0), max(lo + extent, 0), 256).astype(np.float32)
+    q = quantize(x, t)
+    assert set(np.unique(q)) <= {-1, 1}
+    nearest = np.abs(x[:, None] - levels[None]).argmin(axis=1) * 2 - 1
+    ties = np.isclose(np.abs(x - levels[0]), np.abs(x - levels[1]), rtol=1e-6, atol=0)
+    assert np.array_equal(q[~ties], nearest[~ties])
+    inputs = [np.random.default_rng(seed).normal(size=(4, 6)).astype(np.float32) * extent]
+    np.testing.assert_allclose(run_torch(g, inputs)[0], run_graph(g, inputs)[0], rtol=1e-5, atol=1e-6)
+
+
 def test_acts_u2_is_stored_in_2_bits_with_the_edges_at_8():
     g, ctx = quantized(small_cnn(), "calibrate{bits=2},quantize{acts=u2}")
     # x -> conv c -> relu r -> max_pool p -> flatten f -> linear y -> softmax: both layers are edges
@@ -58,16 +81,20 @@ def test_a_middle_layers_act_bits_2_reads_2_bits_without_a_fallback_warning():
     assert g.find("y").type.storage == "u2" and ctx.diagnostics == []
 
 
-def test_one_bit_activations_fall_back_to_2_bits_with_a_warning_naming_the_layer():
+def test_one_bit_activations_are_binary_where_the_target_runs_them_else_a_warned_fallback():
     g = small_cnn()
     g.find("y").producer.attrs["q.act_bits"] = 1
     g, ctx = quantized(g)
-    assert g.find("f").type.storage == "u2"
-    [warning] = [d for d in ctx.diagnostics if d.severity == "warning"]
-    assert "'linear' (%y): 1-bit input activations are not supported by target 'generic'" in warning.message
+    assert g.find("f").type.storage == "b1" and ctx.diagnostics == []
+    g = small_cnn()
+    g.find("y").producer.attrs["q.act_bits"] = 1
+    g, ctx = quantized(g, target="x86-vnni")  # u8 and i8 activations only
+    assert g.find("f").type.storage == "u8"
+    [warning] = ctx.diagnostics
+    assert "'linear' (%y): 1-bit input activations are not supported by target 'x86-vnni'" in warning.message
 
 
 def test_acts_of_no_storage_type_is_a_pipeline_error():
     with pytest.raises(PipelineError, match="acts='u1' is not an activation storage type; expected one of "
-                                            "u8, i8, u4, i4, u2, i2"):
+                                            "u8, i8, u4, i4, u2, i2, b1"):
         run_pipeline(small_cnn(), "quantize{acts=u1}", PassContext())

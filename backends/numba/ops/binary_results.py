@@ -1,0 +1,40 @@
+"""Binary (b1) results of qconv / qlinear / requantize: a threshold on the accumulator
+(qcompiler/numerics/binary_threshold.py), not a rounding. The kernels run with a
+requantization that returns the accumulator itself (M = 2^30 · 2^-30 = 1, zero point 0,
+int32 container, no clamp), and the step compares it with one integer threshold per
+output channel, writing ±1 in int8: the same integers as the reference.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qcompiler.ir.core import Node
+from qcompiler.numerics.binary_threshold import binarize, binary_thresholds
+
+from .common import Requant, attrs_of, quant_result, zero_point
+
+INT32 = np.iinfo(np.int32)
+
+
+def binary_result(node: Node, rq: Requant, channel_axis: int) -> tuple:
+    """(the Requant the kernels run with, a function from their int32 output to the node's
+    result): `rq` and the identity unless the result is b1."""
+    out = quant_result(node)
+    if out.storage != "b1":
+        return rq, lambda y: y
+    attrs = attrs_of(node)
+    thresholds = binary_thresholds(attrs["multiplier"].array, attrs["shift"].array, zero_point(out))
+    thresholds = np.array(np.broadcast_to(thresholds, rq.shift.shape))
+    channels = rq.shift.size
+    unit = Requant((np.full(channels, 2**30, np.int64),), np.full(channels, 30, np.int64), rq.mode, 0,
+                   int(INT32.min), int(INT32.max), np.dtype(np.int32))
+    lo, hi = rq.lo, rq.hi
+
+    def finish(acc: np.ndarray) -> np.ndarray:
+        view = [1] * acc.ndim
+        if thresholds.size > 1:
+            view[channel_axis % acc.ndim] = -1
+        return np.clip(binarize(acc, thresholds.reshape(view)), lo, hi).astype(np.int8)
+
+    return unit, finish
+
