@@ -11,6 +11,10 @@ outliers 2 bits cannot afford (the activation counterpart of `q.range_bits` on w
   where one or two bits cost the most, and those layers hold few of the products.
 - The logits (values a graph output follows from without another layer) keep EDGE_BITS
   too under sub-4-bit activations.
+- Under binary (1-bit) activations, values an op without a binary kernel makes or reads (an
+  add, an average pool: everything but conv / linear and the ops that keep stored values,
+  KEEPS_BINARY) keep EDGE_BITS too, as Bi-Real Net keeps its shortcuts real-valued: a b1
+  residual stream would run float between dequantize and quantize.
 - A value read through ops that are not layers (relu, pools, reshapes, adds) takes the
   widest width of the layers it reaches; values no layer reads keep the default.
 """
@@ -19,6 +23,10 @@ from __future__ import annotations
 from qcompiler.ir.core import Graph, Node, Value
 
 LAYER_OPS = ("conv1d", "conv2d", "conv_transpose2d", "linear", "gemm", "matmul")
+BINARY_LAYER_OPS = ("conv1d", "conv2d", "linear")  # the products with binary (bit-serial) kernels
+# ops whose result holds stored values unchanged (a relu of a binary ReLU output, levels 0 / 2s, too)
+KEEPS_BINARY = ("max_pool1d", "max_pool2d", "global_max_pool", "reshape", "flatten", "transpose", "squeeze",
+                "unsqueeze", "identity", "slice", "split", "dropout", "relu")
 EDGE_BITS = 8       # what edge layers keep
 LOW_ACT_BITS = 4    # activations narrower than this make the edge layers keep EDGE_BITS
 
@@ -49,6 +57,25 @@ def output_side(graph: Graph) -> set:
         if not is_layer(graph, node) and any(id(r) in to_output for r in node.outputs):
             to_output.update(id(v) for v in node.inputs if v is not None)
     return to_output
+
+
+def not_binary(graph: Graph) -> set:
+    """ids of the values that stay EDGE_BITS under binary activations (module doc)."""
+    blocked = set()
+    for node in graph.nodes:
+        if node.op == "const" or node.op in KEEPS_BINARY or (node.op in BINARY_LAYER_OPS and is_layer(graph, node)):
+            continue
+        blocked.update(id(v) for v in (*node.inputs, *node.outputs) if v is not None)
+    changed = True
+    while changed:  # through the ops that keep stored values, both ways: they share one type
+        changed = False
+        for node in graph.nodes:
+            if node.op in KEEPS_BINARY and node.inputs and node.inputs[0] is not None:
+                ends = {id(node.inputs[0]), *(id(r) for r in node.outputs)}
+                if ends & blocked and not ends <= blocked:
+                    blocked |= ends
+                    changed = True
+    return blocked
 
 
 def requested_bits(graph: Graph, default_bits: int) -> dict:
@@ -85,6 +112,8 @@ def planned_bits(graph: Graph, default_bits: int) -> dict:
 
     if default_bits < LOW_ACT_BITS:  # the logits are stored in EDGE_BITS
         bits.update(dict.fromkeys(output_side(graph) - {id(v) for v in graph.inputs}, EDGE_BITS))
+    if default_bits == 1:
+        bits.update(dict.fromkeys(not_binary(graph) - {id(v) for v in graph.inputs}, EDGE_BITS))
     for node in reversed(graph.nodes):  # readers first: no deep recursion on long chains
         for r in node.outputs:
             width(r)

@@ -13,8 +13,9 @@ wins, with a warning. Values no layer asks for keep the default storage.
 
 Under a default narrower than 4 bits (u2, i2), the first and last layers that ask for
 nothing keep 8-bit input activations and weights (`q.act_bits = q.bits = 8` written on
-them, with a note), and the logits (values a graph output follows from without another
-layer) are stored in 8 bits:
+them, with a note), the logits (values a graph output follows from without another
+layer) are stored in 8 bits, and under binary activations so are the values an op without a
+binary kernel makes or reads (the residual stream):
 passes/calibration/activation_bits.py says which and why, and calibrate searches their
 ranges at that width too.
 """
@@ -24,7 +25,7 @@ from qcompiler.ir.core import Graph, Node, Value
 from qcompiler.ir.types import STORAGE_BITS
 from qcompiler.targets import Target
 
-from ..calibration.activation_bits import EDGE_BITS, LOW_ACT_BITS, edge_layers, output_side
+from ..calibration.activation_bits import EDGE_BITS, LOW_ACT_BITS, edge_layers, not_binary, output_side
 from .errors import QuantizeError
 from .ties import UnionFind
 
@@ -81,8 +82,8 @@ class ActivationWidths:
             if bits is not None and node.inputs and node.inputs[0] is not None:
                 storage = storage_for_bits(node, bits, default, target, ctx)
                 requests.setdefault(sets.find(node.inputs[0]), []).append((node, storage))
-        if STORAGE_BITS[default] < LOW_ACT_BITS:  # the logits too (output_side)
-            ends = output_side(graph)
+        if STORAGE_BITS[default] < LOW_ACT_BITS:  # the logits too (output_side), and a binary default's
+            ends = output_side(graph) | (not_binary(graph) if STORAGE_BITS[default] == 1 else set())  # real stream
             logits = [v for v in graph.values() if id(v) in ends and v.producer is not None]
             for v in logits:
                 if sets.find(v) not in requests:

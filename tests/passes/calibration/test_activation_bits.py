@@ -66,3 +66,23 @@ def test_a_layers_act_bits_sets_the_width_its_input_is_calibrated_for():
     narrow = calibrated(three_layers(), "calibrate{method=mse,bits=2}")
     a = asked.find("a").producer
     assert a.attrs["q.range_bits"] == 2 and a.attrs["q.range"] == narrow.find("a").producer.attrs["q.range"]
+
+
+def test_under_binary_activations_values_an_add_touches_are_planned_at_8_bits():
+    rng = np.random.default_rng(0)
+    g = Graph("residual")
+    x = g.add_input("x", f32("N", 2, 6, 6))
+
+    def conv(v, name, cin):
+        w = g.constant(rng.normal(size=(4, cin, 3, 3)).astype(np.float32), name=f"w{name}")
+        return g.add("conv2d", [v, w], {"pad": [1, 1, 1, 1]}, name=name).output
+
+    a = conv(x, "a", 2)
+    b = conv(conv(a, "b", 4), "c", 4)
+    s = g.add("add", [a, b], name="s").output
+    f = g.add("flatten", [conv(s, "d", 4)], name="f").output
+    g.set_outputs([g.add("linear", [f, g.constant(rng.normal(size=(3, 144)).astype(np.float32), name="wy")],
+                         name="y").output])
+    one, two = planned_bits(g, 1), planned_bits(g, 2)
+    assert [one[id(g.find(n))] for n in "abcs"] == [8, 1, 8, 8]  # b: between two convs; c, a, s: the add's
+    assert [two[id(g.find(n))] for n in "abcs"] == [2, 2, 2, 2]
