@@ -4,6 +4,7 @@ input is taken per input shape."""
 import numpy as np
 import pytest
 
+import qcompiler
 from quantize_graphs import data_for, quantized
 from qcompiler.ir.core import Graph
 from qcompiler.ir.types import f32
@@ -132,3 +133,16 @@ def test_a_layer_seen_at_one_position_per_sample_is_corrected_from_16_samples():
     g, _ = quantized(two_layers(), CLIPPING + ",bias-correct{drift=true}", data=CALIBRATION[:16])
     assert g.find("y").producer.attrs.get("q.bias_corrected")
     assert np.abs(g.const_value(g.find("y").producer.inputs[2])).max() > 0.01
+
+
+@pytest.mark.parametrize("target", ["x86-vnni", "armv8"])
+def test_the_default_pipeline_corrects_drift_from_16_samples_and_notes_fewer(target):
+    def compiled_with(n):
+        return qcompiler.compile(two_layers(), target=target, calibration=CALIBRATION[:n], progress=False)
+
+    few, enough = compiled_with(8), compiled_with(16)
+    [record] = [r for r in enough.pass_log if r.name == "bias-correct"]
+    assert record.changed
+    assert any(d.pass_name == "bias-correct" and "8 calibration samples, fewer than min_samples=16" in d.message
+               for d in few.diagnostics)
+    assert not [r for r in few.pass_log if r.name == "bias-correct"][0].changed
