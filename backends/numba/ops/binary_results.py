@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from qcompiler.ir.core import Node
-from qcompiler.numerics.binary_threshold import binarize, binary_thresholds
+from qcompiler.numerics.binary_threshold import binary_thresholds
 
 from .common import Requant, attrs_of, quant_result, zero_point
 
@@ -34,7 +34,8 @@ def binary_result(node: Node, rq: Requant, channel_axis: int) -> tuple:
         view = [1] * acc.ndim
         if thresholds.size > 1:
             view[channel_axis % acc.ndim] = -1
-        return np.clip(binarize(acc, thresholds.reshape(view)), lo, hi).astype(np.int8)
+        # binarize then clamp, in one pass: +1 clamps to hi and -1 to lo (both in [-1, 1])
+        return np.where(acc >= thresholds.reshape(view), np.int8(hi), np.int8(lo))
 
     return unit, finish
 
