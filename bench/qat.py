@@ -1,13 +1,15 @@
 """Quantization-aware training (qat: LSQ, FAT, BR-QAT) vs post-training quantization on
-the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A4 (quantize has no
-2-bit activations).
+the digits residual CNN (bench/_mnist_resnet.py), at W4A4 and W2A4, or W2A2 with
+`--act-bits 2` (quantize keeps the first and last layers and the logits at 8 bits below
+4-bit activations).
 
     python bench/qat.py [--data PATH] [--epochs 3] [--qat-epochs 2] [--train-samples 1024]
-                        [--bits 4 2] [--methods ...] [--lr 1e-3]
+                        [--bits 4 2] [--act-bits 2] [--methods ...] [--lr 1e-3]
                         [--scale-lr 1] [--seeds 0 1 2] [--model-cache PATH] [--write]
 
 Every row starts from the same float model and `fold-bn,...,calibrate{method=mse}` on
-256 training digits, then `quantize{weights=iN,acts=uN}` (PTQ) followed by nothing or
+256 training digits (its ranges searched at `--act-bits` when given, else at 8 bits), then
+`quantize{weights=iN,acts=uM}` (PTQ) followed by nothing or
 `qat` with cross-entropy on the first `--train-samples` training digits and labels, the
 same number of epochs for every method. `--seeds` are qat's seeds (batch order; the
 float model and the calibration are the same for every seed): each qat row reports the
@@ -58,6 +60,8 @@ def main() -> None:
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--train-samples", type=int, default=1024)
     parser.add_argument("--bits", type=int, nargs="+", default=[4, 2])
+    parser.add_argument("--act-bits", type=int, default=None,
+                        help="activation bits (default: as many as the weights, at least 4)")
     parser.add_argument("--methods", nargs="+", default=[name for name, _ in ROWS], choices=[name for name, _ in ROWS])
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--scale-lr", type=float, default=1.0, help="step sizes' lr (on log s) as a multiple of --lr")
@@ -92,7 +96,8 @@ def main() -> None:
     rows = [["fp32", "-", "-", f"{top1(load(), x_test, y_test):.1f}", "-"]]
     print(" | ".join(rows[0]), flush=True)
     for bits in args.bits:
-        acts = max(bits, 4)  # quantize stores activations in u8/i8/u4/i4 only: W2 rows are W2A4
+        acts = max(bits, 4) if args.act_bits is None else args.act_bits
+        prepare = PREPARE if args.act_bits is None else [PREPARE[0].replace("mse}", f"mse,bits={acts}}}")]
         quantize = f"quantize{{weights=i{bits},acts=u{acts}}}"
         for name, options in [row for row in ROWS if row[0] in args.methods]:
             accuracy, seconds = [], []
@@ -101,7 +106,7 @@ def main() -> None:
                 extra = ([QAT(epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train, seed=seed,
                               schedule=args.schedule, loss=args.loss, **options)] if options else [])
                 start = time.perf_counter()
-                PassManager(PREPARE + [quantize] + extra).run(graph, PassContext(calibration=d["x_train"][:256]))
+                PassManager(prepare + [quantize] + extra).run(graph, PassContext(calibration=d["x_train"][:256]))
                 seconds.append(time.perf_counter() - start)
                 accuracy.append(top1(graph, x_test, y_test))
                 print(name, f"W{bits}A{acts}", "seed", seed, f"{accuracy[-1]:.1f}", f"{seconds[-1]:.0f} s", flush=True)
@@ -113,7 +118,9 @@ def main() -> None:
     command = (f"python bench/qat.py --epochs {args.epochs} --qat-epochs {args.qat_epochs} "
                f"--train-samples {args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr} "
                f"--schedule {args.schedule} --loss {args.loss} "
-               f"--bits {' '.join(map(str, args.bits))} --seeds {' '.join(map(str, args.seeds))} "
+               f"--bits {' '.join(map(str, args.bits))} "
+               + ("" if args.act_bits is None else f"--act-bits {args.act_bits} ")
+               + f"--seeds {' '.join(map(str, args.seeds))} "
                f"--methods {' '.join(args.methods)}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN ({args.epochs} float epochs, seed 0); "
             f"calibrate{{method=mse}} on 256 training digits; qat on {args.train_samples} training digits with "

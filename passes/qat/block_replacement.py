@@ -1,19 +1,32 @@
 """BR-QAT (Yu et al. 2024, "Improving Quantization-aware Training of Low-Precision
 Network via Block Replacement on Full-Precision Counterpart"): besides the quantized
 backbone, train mixed models, one per block: the float model with block i replaced by
-its quantized twin. The twin shares the backbone's weights and step sizes, so each mixed
-model's loss (the same loss as the backbone's, added to it) trains block i in a float
-context: its inputs come from float blocks (fake-quantized where the backbone quantizes
-them) and its outputs are judged through float blocks, which gives each block a gradient
-free of the quantization error of the others.
+its quantized twin. Each mixed model's loss, added to the backbone's, trains block i in
+a float context: its inputs come from float blocks (fake-quantized where the backbone
+quantizes them) and its outputs are judged through float blocks, which gives each block
+a gradient free of the quantization error of the others.
+
+What a mixed model trains, and against what (measured at W2A4 on the digits ResNet,
+bench/RESULTS.md, "BR-QAT done right"):
+
+- the block's weights and float biases, shared with the backbone: nothing else. The
+  float blocks are the float model's, frozen (buffers: no `origin`). The quantizers'
+  step sizes, the block's weights' and the activations' it reads and makes, are the
+  backbone's, used as they stand (frozen_steps): the grid is the one the fully
+  quantized model deploys, so only the backbone's loss fits it. Mixed losses that
+  also moved the steps pulled them towards the float context, 3-7 times harder than
+  the backbone's gradient on the first blocks, and the backbone lost 7-26 points.
+- its loss distils the float model's outputs (losses.distillation_loss: kl for a
+  classifier), as the paper distils its mixed branches, whatever labels the backbone
+  trains on.
 
 Blocks are adaround's BRECQ blocks (passes/rounding/units.py: runs of layers closed by
-an add or a concat, or after `block_layers` layers). The float parts run with the
-weights the float model had (fixed, not trained).
+an add or a concat, or after `block_layers` layers).
 """
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from qcompiler.ir.clone import clone
 from qcompiler.ir.core import Graph
@@ -21,9 +34,11 @@ from qcompiler.ir.dense import Dense
 from qcompiler.ir.ops.infer import plain
 from qcompiler.ir.types import QuantType
 from qcompiler.numerics.affine import dequantize
+from qcompiler.runtime.fake_quant import learned_fake_quantize
 
 from ..rounding.units import partition, units
-from .losses import training_loss
+from .losses import distillation_loss, training_loss
+from .step_sizes import StepSize
 from .training_module import TrainingModule
 
 
@@ -33,11 +48,35 @@ class MixedModels:
         self.loss = loss
         self.blocks = units(partition(graph, weights, "block", block_layers))
         self.graphs = [mixed_graph(graph, block, weights) for block in self.blocks]
-        self.models = [TrainingModule(g, list(block.weights), method, shared=backbone).module.train()
+        self.models = [frozen_steps(TrainingModule(g, list(block.weights), method, shared=backbone).module.train())
                        for g, block in zip(self.graphs, self.blocks)]
 
-    def __call__(self, inputs: list, labels, teacher):
-        return sum(training_loss(self.loss, list(model(*inputs)), labels, teacher) for model in self.models)
+    def __call__(self, inputs: list, labels, teacher: list) -> torch.Tensor:
+        """The mixed models' losses; `teacher`: the float model's outputs for `inputs`."""
+        loss = distillation_loss(self.loss, labels)
+        return sum(training_loss(loss, list(model(*inputs)), None, teacher) for model in self.models)
+
+
+def frozen_steps(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """`module` with each learned step size it calls replaced by a view of the same step
+    that passes no gradient to it (binary weights have no step of their own: their scale
+    is their weights' mean magnitude)."""
+    # every name: a tie group's values call one step under several names (named_children lists it once)
+    for name, child in list(module.named_modules(remove_duplicate=False)):
+        if isinstance(child, StepSize) and "." not in name:
+            setattr(module, name, _FrozenStep(child))
+    return module
+
+
+class _FrozenStep(torch.nn.Module):
+    def __init__(self, step: StepSize):
+        super().__init__()
+        self._step = [step]  # in a list: not a submodule, so its parameters are not the mixed model's
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        step = self._step[0]
+        return learned_fake_quantize(x, step.scale().detach(), step.zero_point, step.qmin, step.qmax,
+                                     step.grad_scale)
 
 
 def mixed_graph(graph: Graph, block, weights: list) -> Graph:

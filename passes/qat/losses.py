@@ -34,5 +34,15 @@ def training_loss(loss, outputs: list, labels: Optional[torch.Tensor], teacher: 
     return sum(F.mse_loss(o, t) for o, t in zip(outputs, teacher))
 
 
+def distillation_loss(loss, labels: Optional[torch.Tensor]):
+    """What distils the float model's outputs into a model trained with `loss`, for
+    training_loss with labels=None: a classifier's softmax (loss ce, kl, or auto with
+    labels) by kl; a callable against the float model's first output; else mse over every
+    output."""
+    if callable(loss):
+        return loss
+    return "kl" if loss in ("ce", "kl") or (loss == "auto" and labels is not None) else "mse"
+
+
 def needs_teacher(loss, labels: Optional[torch.Tensor]) -> bool:
     return labels is None or (not callable(loss) and loss in ("mse", "kl"))

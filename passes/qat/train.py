@@ -6,10 +6,11 @@ first output) and the weights' lr at the epoch's last step go to ctx.note and th
 pass stats. Progress goes through ctx.progress (tqdm when enabled).
 
 `extra_losses(inputs, labels, teacher)` adds terms to every step's loss: BR-QAT's mixed
-models (block_replacement.py). `schedule.after_step(epoch, step)` (steps counted from 1
-over all epochs) and `schedule.after_epoch(epoch, step)` run after each optimizer step
-and each epoch: bit reallocation (bit_reallocation.py); the parameters they return
-(step sizes re-initialised at a new width) start with a fresh optimizer state.
+models (block_replacement.py), which always get the float model's outputs as `teacher`.
+`schedule.after_step(epoch, step)` (steps counted from 1 over all epochs) and
+`schedule.after_epoch(epoch, step)` run after each optimizer step and each epoch: bit
+reallocation (bit_reallocation.py); the parameters they return (step sizes
+re-initialised at a new width) start with a fresh optimizer state.
 
 `schedule=cosine` decays both learning rates to zero over the run, as LSQ's paper
 trains: at a constant lr the last Adam steps are as large as the first, so the weights
@@ -53,7 +54,7 @@ def train(trained: TrainingModule, teacher: Optional[torch.nn.Module], data: Tra
         total, count, hits = 0.0, 0, 0
         for inputs, labels in ctx.progress.iterate(data.epoch(), desc=f"qat epoch {epoch}/{settings.epochs}"):
             reference = None
-            if teacher is not None and needs_teacher(settings.loss, labels):
+            if teacher is not None and (needs_teacher(settings.loss, labels) or extra_losses is not None):
                 with torch.no_grad():
                     reference = list(teacher(*inputs))
             outputs = list(module(*inputs))
