@@ -46,7 +46,8 @@ class TrainingModule:
     def __init__(self, graph: Graph, weights: list, method: str, shared: Optional["TrainingModule"] = None,
                  live_bn: bool = False):
         """`shared`: take the parameters of the values it has from it (BR-QAT's mixed
-        models train the backbone's own weights and step sizes). `live_bn`: each trained
+        models share the backbone's weights and step sizes; block_replacement.py freezes
+        the steps there). `live_bn`: each trained
         conv normalizes its outputs with batch statistics (live_norm.py)."""
         builder = _TrainingBuilder(graph, {w.value.name: w for w in weights}, method, shared, live_bn)
         self.module = builder.build()
