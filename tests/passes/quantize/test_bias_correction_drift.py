@@ -146,3 +146,16 @@ def test_the_default_pipeline_corrects_drift_from_16_samples_and_notes_fewer(tar
     assert any(d.pass_name == "bias-correct" and "8 calibration samples, fewer than min_samples=16" in d.message
                for d in few.diagnostics)
     assert not [r for r in few.pass_log if r.name == "bias-correct"][0].changed
+
+
+def test_a_channel_with_all_zero_weights_keeps_a_finite_bias():
+    """Its drift is exactly 0 on every sample (0/0 in the shrinkage made the bias NaN and
+    failed `lower` on PP-OCR rec)."""
+    g = two_layers()
+    layer = g.find("h").producer
+    w1 = g.const_value(layer.inputs[1]).copy()
+    w1[3] = 0
+    layer.set_inputs([layer.inputs[0], g.constant(w1, name="w1_dead")])
+    g, _ = quantized(g, "calibrate,quantize,bias-correct{drift=true}", data=CALIBRATION[:16])
+    bias = g.const_value(g.find("h").producer.inputs[2])
+    assert np.all(np.isfinite(bias)) and bias[3] == 0
