@@ -7,7 +7,7 @@ fine-tune that keeps the pruned weights at zero and the binary channels binary
                                [--sparsity 0.5] [--scope layer] [--binary-budget 15%] [--group 8]
                                [--keep-outputs] [--qat-epochs 2] [--train-samples 2048] [--lr 3e-4]
                                [--scale-lr 3] [--schedule constant] [--variants frozen live recal-frozen recal-live]
-                               [--model-cache PATH] [--write]
+                               [--seed 0] [--model-cache PATH] [--write]
 
 Every row starts from the same float model (3 epochs, seed 0) and
 `fold-bn,...` with calibrate{method=mse} on 256 training digits, activations u8:
@@ -106,7 +106,8 @@ def run_row(row: str, variant: str, args, model, d) -> dict:
     from qcompiler.runtime.reference import run_graph
 
     graph = load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True)
-    ctx = PassContext(target="generic", calibration=d["x_train"][:256], options={"labels": d["y_train"][:256]}, seed=0)
+    ctx = PassContext(target="generic", calibration=d["x_train"][:256], options={"labels": d["y_train"][:256]},
+                      seed=args.seed)
     start = time.perf_counter()
     PassManager(ptq_pipeline(row, args, variant.startswith("recal"))).run(graph, ctx)
     ptq_seconds = time.perf_counter() - start
@@ -184,6 +185,7 @@ def main() -> None:
     parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="qat's lr schedule")
     parser.add_argument("--variants", nargs="+", default=["frozen"], choices=VARIANTS,
                         help="qat{bn=frozen|live}, recal-: prune{recalibrate=true} first (prune rows only)")
+    parser.add_argument("--seed", type=int, default=0, help="the pipeline's seed (qat's batch order, Hessian probes)")
     parser.add_argument("--float-bn-check", action="store_true",
                         help="also retrain the channel-pruned float model in torch, BatchNorm frozen and live")
     parser.add_argument("--model-cache", type=Path, default=None)
@@ -218,7 +220,7 @@ def main() -> None:
                f"--scope {args.scope}{' --keep-outputs' if args.keep_outputs else ''} --binary-budget "
                f"{args.binary_budget} --group {args.group} --qat-epochs {args.qat_epochs} --train-samples "
                f"{args.train_samples} --lr {args.lr} --scale-lr {args.scale_lr} --schedule {args.schedule} "
-               f"--variants {' '.join(args.variants)}")
+               f"--variants {' '.join(args.variants)} --seed {args.seed}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0); qat (LSQ, "
             f"{args.schedule} lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
             f"{args.train_samples} labelled training digits; top-1 on the 1,000 test digits.\n\n" + table)
