@@ -2,7 +2,8 @@
 (qcompiler/numerics/binary_threshold.py), not a rounding. The kernels run with a
 requantization that returns the accumulator itself (M = 2^30 · 2^-30 = 1, zero point 0,
 int32 container, no clamp), and the step compares it with one integer threshold per
-output channel, writing ±1 in int8: the same integers as the reference.
+output channel (kernels/binary_threshold.py), writing ±1 in int8: the same integers as the
+reference.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from qcompiler.ir.core import Node
 from qcompiler.numerics.binary_threshold import binary_thresholds
 
+from ..kernels.binary_threshold import binarize_channels
 from .common import Requant, attrs_of, quant_result, zero_point
 
 INT32 = np.iinfo(np.int32)
@@ -31,11 +33,15 @@ def binary_result(node: Node, rq: Requant, channel_axis: int) -> tuple:
     lo, hi = rq.lo, rq.hi
 
     def finish(acc: np.ndarray) -> np.ndarray:
-        view = [1] * acc.ndim
-        if thresholds.size > 1:
-            view[channel_axis % acc.ndim] = -1
         # binarize then clamp, in one pass: +1 clamps to hi and -1 to lo (both in [-1, 1])
-        return np.where(acc >= thresholds.reshape(view), np.int8(hi), np.int8(lo))
+        dims = acc.shape
+        acc = np.ascontiguousarray(np.atleast_1d(acc))
+        axis = channel_axis % acc.ndim
+        shape = (int(np.prod(acc.shape[:axis])), acc.shape[axis], int(np.prod(acc.shape[axis + 1:])))
+        out = np.empty(shape, np.int8)
+        per_channel = np.ascontiguousarray(np.broadcast_to(thresholds, shape[1:2]))
+        binarize_channels(acc.reshape(shape), per_channel, np.int8(lo), np.int8(hi), out)
+        return out.reshape(dims)
 
     return unit, finish
 
