@@ -19,6 +19,9 @@ bench/RESULTS.md, "BR-QAT done right"):
 - its loss distils the float model's outputs (losses.distillation_loss: kl for a
   classifier), as the paper distils its mixed branches, whatever labels the backbone
   trains on.
+- the mixed losses are averaged, so together they weigh as much as the backbone's: with
+  their sum (weight 1 each) a block's float-context gradient, 3-7 times the backbone's
+  on the first blocks, set its direction (W2A4 seed 1: 80.6% summed, 87.1% averaged).
 
 Blocks are adaround's BRECQ blocks (passes/rounding/units.py: runs of layers closed by
 an add or a concat, or after `block_layers` layers).
@@ -52,9 +55,11 @@ class MixedModels:
                        for g, block in zip(self.graphs, self.blocks)]
 
     def __call__(self, inputs: list, labels, teacher: list) -> torch.Tensor:
-        """The mixed models' losses; `teacher`: the float model's outputs for `inputs`."""
+        """The mean of the mixed models' losses; `teacher`: the float model's outputs for
+        `inputs`."""
         loss = distillation_loss(self.loss, labels)
-        return sum(training_loss(loss, list(model(*inputs)), None, teacher) for model in self.models)
+        losses = [training_loss(loss, list(model(*inputs)), None, teacher) for model in self.models]
+        return sum(losses) / len(losses)
 
 
 def frozen_steps(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
