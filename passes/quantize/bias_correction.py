@@ -13,7 +13,7 @@ default form costs one streamed forward pass of the fake-quant graph (values fre
 their last reader, as in `calibrate`). With `drift=true`, fewer than `min_samples`
 calibration samples keep every bias, with a note: each channel's shift is shrunk by its
 standard error over the samples, but on 4 light-zoo images even the shrunk drift of deep
-layers did not carry over to other images (Inception v2 and ShuffleNet lost 0.2-1.4 dB),
+layers did not carry over to other images (Inception v2 and ShuffleNet lost 0.2 and 1.5 dB),
 on 16 it did. The standard error is per sample, so a classifier that sees one position
 per sample is corrected like a conv. (The weight error alone is measured against the
 mean input, which few samples already give well.)
