@@ -17,7 +17,7 @@ from qcompiler.passes.qat.train import Settings, train
 from qcompiler.passes.qat.trained_weights import trained_weights
 from qcompiler.passes.qat.training_module import TrainingModule
 from qcompiler.passes.qat.write_back import write_back
-from qcompiler.passmanager import PassContext, PassManager
+from qcompiler.passmanager import PassContext, PassError, PassManager
 from qcompiler.runtime.reference import run_graph
 from qcompiler.runtime.torch import run_torch
 from qcompiler.testing.zoo import digits_data, train_digits_cnn
@@ -104,6 +104,15 @@ def test_live_retraining_keeps_the_zeros_and_deploys_in_numba(retrained, digits)
     lowered = clone(graph)
     PassManager("lower").run(lowered, PassContext(target="generic"))
     np.testing.assert_array_equal(NumbaExecutor(lowered)([x_test])[0], run_graph(lowered, [x_test])[0])
+
+
+def test_a_per_tensor_weight_step_is_refused_by_name(digits):
+    model, x_train, y_train, x_test, _ = digits
+    graph = import_module(model, torch.from_numpy(x_test[:1]), dynamic_batch=True)
+    ctx = PassContext(target="generic", calibration=x_train[:64])
+    PassManager(f"{PREPARE},calibrate,quantize{{weights=i8,acts=u8,granularity=tensor}}").run(graph, ctx)
+    with pytest.raises(PassError, match=r"qat\{bn=live\}: weight %.* has a per-tensor step.*granularity=channel"):
+        PassManager([QAT(epochs=1, data=(x_train[:64], y_train[:64]), bn="live")]).run(graph, ctx)
 
 
 @pytest.mark.parametrize("options, message", [
