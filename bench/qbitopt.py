@@ -4,16 +4,18 @@ digits residual CNN (bench/_mnist_resnet.py).
 
     python bench/qbitopt.py [--data PATH] [--budget 35%] [--qat-epochs 3] [--train-samples 2048]
                             [--every 16] [--lr 3e-4] [--scale-lr 3] [--schedule constant] [--seeds 0 1]
-                            [--metric hessian] [--model-cache PATH] [--plot-dir DIR] [--write]
+                            [--metric hessian] [--choices 2 4 8] [--model-cache PATH] [--plot-dir DIR] [--write]
 
 Every row starts from the same float model (3 epochs, seed 0) and
 `fold-bn,...,calibrate{method=mse}` on 256 training digits, activations u8:
-- ilp (peer, PTQ): sensitivity{metric} on those 256 digits with their labels,
-  allocate-bits{budget.size, choices=[2,4,8]}, calibrate-weights, quantize;
+- ilp (peer, PTQ): sensitivity{metric, bits=choices} on those 256 digits with their labels,
+  allocate-bits{budget.size, choices}, calibrate-weights, quantize;
 - ilp+lsq (peer): the same graph, then qat{method=lsq} at those fixed widths (its time
   includes the ilp row's);
 - qbitopt / bmpq: quantize{weights=i8}, then qat{method=lsq, bitopt=..., budget.size,
-  every} for the same epochs on the same digits.
+  every, choices} for the same epochs on the same digits.
+`--choices` is the weight-width menu of both (3, 5, 6 and 7 bits are stored in i4 / i8
+on their own grid; sizes count the width, packed).
 qat: cross-entropy on the first `--train-samples` training digits, Adam. Top-1 of the
 fake-quant graph (torch executor) on the 1,000 test digits. `size` is the final weight
 size from the graph's types; `max size` the largest size any reallocation chose (the
@@ -48,10 +50,11 @@ def top1(graph, x, y) -> float:
 
 
 def weight_bits(graph) -> list:
-    """(layer, bits, parameters) of every integer-weight layer, in graph order."""
+    """(layer, bits, parameters) of every integer-weight layer, in graph order (the width,
+    `q.bits`, which its storage container may exceed)."""
     from qcompiler.ir.types import QuantType
 
-    return [(n.outputs[0].name, int(n.inputs[1].type.storage[1:]), math.prod(n.inputs[1].type.shape))
+    return [(n.outputs[0].name, int(n.attrs["q.bits"]), math.prod(n.inputs[1].type.shape))
             for n in graph.nodes if n.op in ("conv2d", "linear") and isinstance(n.inputs[1].type, QuantType)]
 
 
@@ -78,12 +81,14 @@ def run_rows(method: str, seed: int, args, model, d) -> dict:
                   schedule=args.schedule)
     budget = {"size": args.budget}
     if method == "ilp":
-        stages = [("ilp", with_bit_allocation([PREPARE, "quantize{acts=u8}"], budget, metric=args.metric))]
+        stages = [("ilp", with_bit_allocation([PREPARE, "quantize{acts=u8}"], budget, metric=args.metric,
+                                              choices=tuple(args.choices)))]
         stages += [("ilp+lsq", [QAT(**common)])] if "ilp+lsq" in args.methods else []
     else:
         plot = None if args.plot_dir is None else str(args.plot_dir / f"{method}_seed{seed}.png")
         stages = [(method, [PREPARE, "quantize{weights=i8,acts=u8}",
-                            QAT(**common, bitopt=method, budget=budget, every=args.every, plot=plot)])]
+                            QAT(**common, bitopt=method, budget=budget, every=args.every, choices=tuple(args.choices),
+                                plot=plot)])]
     graph = load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True)
     ctx = PassContext(calibration=d["x_train"][:256], options={"labels": d["y_train"][:256]}, seed=seed)
     results, seconds = {}, 0.0
@@ -116,6 +121,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--metric", default="hessian", help="the PTQ ILP's sensitivity metric")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--choices", type=int, nargs="+", default=[2, 4, 8], help="the weight-width menu")
     parser.add_argument("--model-cache", type=Path, default=None)
     parser.add_argument("--plot-dir", type=Path, default=None)
     parser.add_argument("--write", action="store_true")
@@ -150,9 +156,10 @@ def main() -> None:
                             "reallocations", "top-1 %", "pipeline s"], rows, "lllrrrrr")
     command = (f"python bench/qbitopt.py --budget {args.budget} --qat-epochs {args.qat_epochs} "
                f"--train-samples {args.train_samples} --every {args.every} --lr {args.lr} --scale-lr {args.scale_lr} "
-               f"--schedule {args.schedule} --seeds {' '.join(map(str, args.seeds))} --metric {args.metric}")
+               f"--schedule {args.schedule} --seeds {' '.join(map(str, args.seeds))} --metric {args.metric} "
+               f"--choices {' '.join(map(str, args.choices))}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0), weights at "
-            f"2/4/8 bits within {args.budget} of the 8-bit weight size, activations u8; qat (LSQ, {args.schedule} "
+            f"{'/'.join(map(str, args.choices))} bits within {args.budget} of the 8-bit weight size, activations u8; qat (LSQ, {args.schedule} "
             f"lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
             f"{args.train_samples} labelled training digits; top-1 on the 1,000 test digits (mean over seeds, each "
             "seed in brackets). Bits per layer in graph order, one string per seed.\n\n" + table)
