@@ -12,6 +12,8 @@ Every row starts from the same float model (3 epochs, seed 0) and
   allocate-bits{budget.size, choices}, calibrate-weights, quantize;
 - ilp+lsq (peer): the same graph, then qat{method=lsq} at those fixed widths (its time
   includes the ilp row's);
+- fixed+lsq (control): `--fixed-bits` as each layer's q.bits, calibrate, quantize, and the
+  same qat as ilp+lsq: another allocation under the same training;
 - qbitopt / bmpq: quantize{weights=i8}, then qat{method=lsq, bitopt=..., budget.size,
   every, choices} for the same epochs on the same digits.
 `--choices` is the weight-width menu of both (3, 5, 6 and 7 bits are stored in i4 / i8
@@ -40,7 +42,7 @@ from _mnist_resnet import SmallResNet, load_mnist5k, train_resnet  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist5k.npz"
 PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce,calibrate{method=mse}"
-METHODS = ("ilp", "ilp+lsq", "qbitopt", "bmpq")
+METHODS = ("ilp", "ilp+lsq", "qbitopt", "bmpq", "fixed+lsq")
 
 
 def top1(graph, x, y) -> float:
@@ -56,6 +58,15 @@ def weight_bits(graph) -> list:
 
     return [(n.outputs[0].name, int(n.attrs["q.bits"]), math.prod(n.inputs[1].type.shape))
             for n in graph.nodes if n.op in ("conv2d", "linear") and isinstance(n.inputs[1].type, QuantType)]
+
+
+def set_widths(graph, bits: str) -> None:
+    """`q.bits` of every conv / linear in graph order from a string of digits ("8555363234")."""
+    layers = [n for n in graph.nodes if n.op in ("conv2d", "linear")]
+    if len(bits) != len(layers) or not bits.isdigit():
+        raise SystemExit(f"--fixed-bits {bits!r}: give one digit per conv / linear layer ({len(layers)})")
+    for node, b in zip(layers, bits):
+        node.attrs["q.bits"] = int(b)
 
 
 def float_model(args, d) -> SmallResNet:
@@ -84,12 +95,16 @@ def run_rows(method: str, seed: int, args, model, d) -> dict:
         stages = [("ilp", with_bit_allocation([PREPARE, "quantize{acts=u8}"], budget, metric=args.metric,
                                               choices=tuple(args.choices)))]
         stages += [("ilp+lsq", [QAT(**common)])] if "ilp+lsq" in args.methods else []
+    elif method == "fixed+lsq":  # calibrate{method=mse} reads the widths set below
+        stages = [(method, [PREPARE, "quantize{acts=u8}", QAT(**common)])]
     else:
         plot = None if args.plot_dir is None else str(args.plot_dir / f"{method}_seed{seed}.png")
         stages = [(method, [PREPARE, "quantize{weights=i8,acts=u8}",
                             QAT(**common, bitopt=method, budget=budget, every=args.every, choices=tuple(args.choices),
                                 plot=plot)])]
     graph = load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True)
+    if method == "fixed+lsq":
+        set_widths(graph, args.fixed_bits)
     ctx = PassContext(calibration=d["x_train"][:256], options={"labels": d["y_train"][:256]}, seed=seed)
     results, seconds = {}, 0.0
     for name, pipeline in stages:
@@ -122,10 +137,14 @@ def main() -> None:
     parser.add_argument("--metric", default="hessian", help="the PTQ ILP's sensitivity metric")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--choices", type=int, nargs="+", default=[2, 4, 8], help="the weight-width menu")
+    parser.add_argument("--fixed-bits", default=None,
+                        help="fixed+lsq: these widths (one digit per layer, graph order), then LSQ as ilp+lsq")
     parser.add_argument("--model-cache", type=Path, default=None)
     parser.add_argument("--plot-dir", type=Path, default=None)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    if "fixed+lsq" in args.methods and args.fixed_bits is None:
+        parser.error("--methods fixed+lsq needs --fixed-bits")
     torch.set_num_threads(1)  # a shared machine: one core per training run
     from qcompiler.model.loading import load_model
 
