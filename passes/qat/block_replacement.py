@@ -6,8 +6,8 @@ a float context: its inputs come from float blocks (fake-quantized where the bac
 quantizes them) and its outputs are judged through float blocks, which gives each block
 a gradient free of the quantization error of the others.
 
-What a mixed model trains, and against what (measured at W2A4 on the digits ResNet,
-bench/RESULTS.md, "BR-QAT done right"):
+What a mixed model trains, and against what (measured on the digits ResNet at W2A4 and
+W2A2, bench/RESULTS.md, "BR-QAT done right"):
 
 - the block's weights and float biases, shared with the backbone: nothing else. The
   float blocks are the float model's, frozen (buffers: no `origin`). The quantizers'
@@ -15,7 +15,7 @@ bench/RESULTS.md, "BR-QAT done right"):
   backbone's, used as they stand (frozen_steps): the grid is the one the fully
   quantized model deploys, so only the backbone's loss fits it. Mixed losses that
   also moved the steps pulled them towards the float context, 3-7 times harder than
-  the backbone's gradient on the first blocks, and the backbone lost 7-26 points.
+  the backbone's gradient on the first blocks: W2A4 7 points below LSQ, 4x the spread.
 - its loss distils the float model's outputs (losses.distillation_loss: kl for a
   classifier), as the paper distils its mixed branches, whatever labels the backbone
   trains on.
