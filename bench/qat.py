@@ -122,8 +122,9 @@ def main() -> None:
                + ("" if args.act_bits is None else f"--act-bits {args.act_bits} ")
                + f"--seeds {' '.join(map(str, args.seeds))} "
                f"--methods {' '.join(args.methods)}")
+    calibrate = "calibrate{method=mse}" if args.act_bits is None else f"calibrate{{method=mse,bits={args.act_bits}}}"
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN ({args.epochs} float epochs, seed 0); "
-            f"calibrate{{method=mse}} on 256 training digits; qat on {args.train_samples} training digits with "
+            f"{calibrate} on 256 training digits; qat on {args.train_samples} training digits with "
             f"labels (loss {args.loss}: auto is cross-entropy, kl distils the float model), {args.schedule} Adam "
             f"lr {args.lr} (step sizes as log s at lr {args.lr * args.scale_lr:g}); "
             "br-qat is LSQ with block replacement; top-1 on the 1,000 test digits.\n\n" + table)
