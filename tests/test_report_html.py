@@ -13,8 +13,8 @@ import pytest
 from qcompiler.api import compile
 from qcompiler.cli.demo import load_demo_model
 from qcompiler.ir.errors import QIRError
-from qcompiler.testing.zoo import digits_data
 from qcompiler.pipelines import split
+from qcompiler.testing.zoo import digits_data
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # the flags a closed network needs: no background connections, a fresh profile
