@@ -34,7 +34,7 @@ from .errors import CalibrationError
 from .histogram import NonFiniteData
 from .mse import MIN_GAIN_DB
 from .observers import METHODS, make_observer
-from .quant_error import storage_for_bits
+from .quant_error import signed_levels, storage_for_bits
 from .range_policy import keeps_observed_range
 from .symmetry import target_symmetry
 
@@ -86,8 +86,8 @@ class Calibrate(Pass):
         if self.bits not in ACTIVATION_BITS:  # quantize{acts=} stores activations in u8, i8, u4, i4, u2, i2 or b1
             raise ValueError(f"bits={self.bits}: activations are stored in 8, 4, 2 or 1 bits (quantize{{acts=}}), "
                              f"so ranges are searched for those widths only")
-        for bits in (SEARCHED_BITS.get(self.bits, self.bits), self.weight_bits):
-            storage_for_bits(bits)
+        storage_for_bits(SEARCHED_BITS.get(self.bits, self.bits))
+        signed_levels(self.weight_bits)  # weights keep narrower widths inside a storage (quantize{weights=i5})
         if self.samples is not None and self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
         if self.batch < 1:

@@ -13,7 +13,7 @@ from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from .attrs import channel_range_attr, range_attr
 from .errors import CalibrationError
 from .observers import METHODS
-from .quant_error import storage_for_bits
+from .quant_error import signed_levels
 from .symmetry import target_symmetry
 from .weight_operands import weight_uses
 from .weight_ranges import weight_range
@@ -86,7 +86,7 @@ class CalibrateWeights(Pass):
     def __post_init__(self):
         check_weight_options(self.method, self.granularity)
         check_percentile(self.percentile)
-        storage_for_bits(self.bits)
+        signed_levels(self.bits)  # a width narrower than its storage (i5 in i8) is searched on its own grid
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         n = annotate_weight_ranges(graph, ctx, method=self.method, bits=self.bits,

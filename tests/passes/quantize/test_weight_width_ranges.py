@@ -22,7 +22,7 @@ def test_calibrate_records_the_width_of_its_weight_ranges():
     assert g.find("w").producer.attrs["q.range_bits"] == 4
 
 
-@pytest.mark.parametrize("storage, bits", [("i2", 2), ("i4", 4)])
+@pytest.mark.parametrize("storage, bits", [("i2", 2), ("i3", 3), ("i4", 4), ("i5", 5), ("i6", 6)])
 def test_quantize_derives_mse_ranges_for_the_storage_width(storage, bits):
     implicit, _ = quantized(conv(), f"calibrate{{method=mse}},quantize{{weights={storage}}}")
     explicit, _ = quantized(conv(), f"calibrate{{method=mse,weight_bits={bits}}},quantize{{weights={storage}}}")
