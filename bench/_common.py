@@ -5,7 +5,9 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import time
+from datetime import date
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -69,3 +71,18 @@ def write_section(heading: str, body: str, path: Path = RESULTS) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     path.write_text(text)
+
+
+def numba_run_note(command: str, started: float, start_load: Sequence[str], flags: Sequence[str]) -> str:
+    """The provenance paragraph of a one-thread Numba timing run: command, date, commit,
+    duration, load average at both ends (the machine is shared) and the CPU's flags."""
+    import numba
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    end_load = Path("/proc/loadavg").read_text().split()[:3]
+    return (f"Command (from the repository root): `{command}` ({date.today()}, bench at commit {commit}, "
+            f"{time.time() - started:.0f} s); load average {' '.join(start_load)} at start, {' '.join(end_load)} at "
+            f"the end, on the shared 2-core machine: only same-run ratios of median process CPU time count. "
+            f"1 Numba thread.\n\nCPU: {cpu_description(flags)}; numba {numba.__version__}")
+

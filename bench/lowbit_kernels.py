@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")  # see bench/numba_kernels.py
@@ -32,7 +30,7 @@ import numpy as np  # noqa: E402
 from numba import njit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_description, interleaved_samples, markdown_table, write_section  # noqa: E402
+from _common import interleaved_samples, markdown_table, numba_run_note, write_section  # noqa: E402
 
 from qcompiler.backends.numba.kernels.bitserial_tile import WIDTH as BIT_WIDTH, popcount_tile  # noqa: E402
 from qcompiler.backends.numba.kernels.vnni_tile import WIDTH as VNNI_WIDTH, tile_u8_vectors  # noqa: E402
@@ -46,6 +44,7 @@ from qcompiler.ir.types import STORAGE_BITS, STORAGE_RANGES, QuantType  # noqa: 
 from qcompiler.numerics.fixed_point import quantize_multiplier  # noqa: E402
 
 HEADING = "Bit-serial popcount tiles, outputs as lanes: W1A1 … W2A8 vs the VNNI int8 kernel (issue 14, item 3)"
+FLAGS = ("avx2", "avx512_vnni", "avx512_vpopcntdq", "avx512bw")  # the CPU flags the kernels can use
 RNG = np.random.default_rng(0)
 ZERO_POINTS = {"u8": 128, "u2": 2, "b1": 0}
 # name -> (activation storage, weight storage); the goals of issue 14: binary >= 2x, 2-bit >= 1.5x
@@ -188,15 +187,8 @@ def main():
     kernels = markdown_table(["op", "weights × activations", "median CPU ms", "GMAC per CPU s",
                               "speed-up vs int8 VNNI", "goal"], kernel_rows(args.repeats), "llrrrl")
     tiles = markdown_table(["tile alone, K = 576", "GMAC per CPU s", "vs VNNI tile"], tile_rows(args.repeats), "lrr")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
-    cpu = cpu_description(("avx2", "avx512_vnni", "avx512_vpopcntdq", "avx512bw"))
-    end_load = Path("/proc/loadavg").read_text().split()[:3]
-    body = (f"Command (from the repository root): `python bench/lowbit_kernels.py --repeats {args.repeats}` "
-            f"({date.today()}, bench at commit {commit}, {time.time() - started:.0f} s); load average "
-            f"{' '.join(load)} at start, {' '.join(end_load)} at the end, on the shared 2-core machine: "
-            f"only same-run ratios of median process CPU time count. 1 Numba thread.\n\n"
-            f"CPU: {cpu}; numba {numba.__version__}\n\n{kernels}\n\n{tiles}\n")
+    note = numba_run_note(f"python bench/lowbit_kernels.py --repeats {args.repeats}", started, load, FLAGS)
+    body = f"{note}\n\n{kernels}\n\n{tiles}\n"
     print(body)
     if not args.no_write:
         write_section(HEADING, body)

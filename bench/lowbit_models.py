@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")  # see bench/numba_kernels.py
@@ -34,7 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_description, interleaved_samples, markdown_table, write_section  # noqa: E402
+from _common import interleaved_samples, markdown_table, numba_run_note, write_section  # noqa: E402
 from _mnist_resnet import load_mnist5k, train_resnet  # noqa: E402
 
 import qcompiler  # noqa: E402
@@ -44,6 +42,7 @@ from qcompiler.passes.qat import QAT  # noqa: E402
 from qcompiler.testing.zoo import digits_data, train_digits_cnn  # noqa: E402
 
 HEADING = "Whole models at W2A2 and W1A1 from the compiler vs W8A8, Numba end to end (issue 14, item 3)"
+FLAGS = ("avx2", "avx512_vnni", "avx512_vpopcntdq", "avx512bw")  # the CPU flags the kernels can use
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k.npz"
 PREFIX = "fold-constants,canonicalize,fold-bn,fuse-activations,dce"
 WIDTHS = {"W8A8": (8, "i8", "u8"), "W2A2": (2, "i2", "u2"), "W1A1": (1, "b1", "b1")}
@@ -143,15 +142,9 @@ def main():
                        (noise[:256], None, noise[256:], None), args.repeats, 0)
     table = markdown_table(["model", "widths", "accuracy %", "float %", f"median CPU ms / batch {BATCH}",
                             "speed-up vs W8A8", "bit-serial layers"], rows, "llrrrrr")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
-    cpu = cpu_description(("avx2", "avx512_vnni", "avx512_vpopcntdq", "avx512bw"))
-    end_load = Path("/proc/loadavg").read_text().split()[:3]
-    body = (f"Command (from the repository root): `python bench/lowbit_models.py --repeats {args.repeats} "
-            f"--epochs {args.epochs} --qat-epochs {args.qat_epochs}` ({date.today()}, bench at commit {commit}, "
-            f"{time.time() - started:.0f} s); load average {' '.join(load)} at start, {' '.join(end_load)} at the "
-            f"end, on the shared 2-core machine: only same-run ratios of median process CPU time count. "
-            f"1 Numba thread.\n\nCPU: {cpu}; numba {numba.__version__}\n\n{table}\n")
+    note = numba_run_note(f"python bench/lowbit_models.py --repeats {args.repeats} --epochs {args.epochs} "
+                          f"--qat-epochs {args.qat_epochs}", started, load, FLAGS)
+    body = f"{note}\n\n{table}\n"
     print(body)
     if not args.no_write:
         write_section(HEADING, body)
