@@ -5,7 +5,6 @@ equal the fake-quant reference interpreter."""
 import numpy as np
 import onnxruntime as ort
 import pytest
-import torch
 
 import qcompiler
 from qcompiler.backends.numba import NumbaExecutor
