@@ -173,5 +173,6 @@ class Calibrate(Pass):
                 continue
             node.attrs["q.range"] = pairs[0] if len(pairs) == 1 else pairs
             node.attrs["q.method"] = self.method
-            if other_width(node) is not None:
-                node.attrs["q.range_bits"] = other_width(node)
+            range_bits = other_width(node)
+            if range_bits is not None:
+                node.attrs["q.range_bits"] = range_bits
