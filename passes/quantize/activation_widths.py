@@ -84,8 +84,8 @@ class ActivationWidths:
                 requests.setdefault(sets.find(node.inputs[0]), []).append((node, storage))
         if STORAGE_BITS[default] < LOW_ACT_BITS:  # the logits too (output_side), and a binary default's
             ends = output_side(graph) | (not_binary(graph) if STORAGE_BITS[default] == 1 else set())  # real stream
-            logits = [v for v in graph.values() if id(v) in ends and v.producer is not None]
-            for v in logits:
+            wide = [v for v in graph.values() if id(v) in ends and v.producer is not None]
+            for v in wide:
                 if sets.find(v) not in requests:
                     requests[sets.find(v)] = [(v.producer, storage_for_bits(v.producer, EDGE_BITS, default, target, ctx))]
         self.by_group = {root: _agreed(sets.values[root], asked, ctx) for root, asked in requests.items()}
