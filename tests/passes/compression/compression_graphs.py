@@ -34,7 +34,7 @@ def conv_mlp_graph(seed=0, width=16):
     x = g.add_input("x", TensorType("f32", ("N", 3, 8, 8)))
 
     def const(name, *shape):
-        return g.constant(rng.standard_normal(shape).astype(np.float32) / np.sqrt(np.prod(shape[1:])), name=name,
+        return g.constant((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), name=name,
                           origin=f"{name}.weight")
 
     c1 = g.add("conv2d", [x, const("conv1", width, 3, 3, 3), const("conv1_b", width)],
