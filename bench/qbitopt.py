@@ -2,14 +2,16 @@
 allocation followed by LSQ at fixed widths, at the same weight-size budget, on the
 digits residual CNN (bench/_mnist_resnet.py).
 
-    python bench/qbitopt.py [--data PATH] [--budget 35%] [--qat-epochs 3] [--train-samples 2048]
+    python bench/qbitopt.py [--data PATH] [--budget 35% [27% ...]] [--qat-epochs 3] [--train-samples 2048]
                             [--every 16] [--lr 3e-4] [--scale-lr 3] [--schedule constant] [--seeds 0 1]
-                            [--metric hessian] [--choices 2 4 8] [--model-cache PATH] [--plot-dir DIR] [--write]
+                            [--metric hessian] [--choices 2 4 8] [--reference ilp+lsq] [--model-cache PATH]
+                            [--plot-dir DIR] [--write]
 
 Every row starts from the same float model (3 epochs, seed 0) and
 `fold-bn,...,calibrate{method=mse}` on 256 training digits, activations u8:
-- ilp (peer, PTQ): sensitivity{metric, bits=choices} on those 256 digits with their labels,
-  allocate-bits{budget.size, choices}, calibrate-weights, quantize;
+- ilp (peer, PTQ): sensitivity{metric, bits=choices} on those 256 digits with their labels
+  (once per seed, shared by every budget), allocate-bits{budget.size, choices},
+  calibrate-weights, quantize;
 - ilp+lsq (peer): the same graph, then qat{method=lsq} at those fixed widths (its time
   includes the ilp row's);
 - fixed+lsq (control): `--fixed-bits` as each layer's q.bits, calibrate, quantize, and the
@@ -22,6 +24,11 @@ qat: cross-entropy on the first `--train-samples` training digits, Adam. Top-1 o
 fake-quant graph (torch executor) on the 1,000 test digits. `size` is the final weight
 size from the graph's types; `max size` the largest size any reallocation chose (the
 budget must hold at each one). Times are wall time on a shared machine.
+
+Paired statistic (several seeds): a seed is qat's batch order (and the ILP's Hessian
+probes), the same for every method, so each method minus `--reference` is taken per seed;
+the table gives the mean of those differences, its standard error (sample sd / sqrt(n))
+and t = mean / se.
 """
 from __future__ import annotations
 
@@ -81,52 +88,104 @@ def float_model(args, d) -> SmallResNet:
 
 
 def run_rows(method: str, seed: int, args, model, d) -> dict:
-    """method -> result; "ilp" also gives "ilp+lsq" (the same graph, trained on)."""
+    """(row, budget) -> result; "ilp" also gives "ilp+lsq" (the same graph, trained on).
+    The ILP's sensitivity runs once and each budget allocates from a copy of that graph."""
+    from qcompiler.ir.clone import clone
     from qcompiler.model.loading import load_model
     from qcompiler.passes.qat import QAT
-    from qcompiler.passmanager import PassContext, PassManager
-    from qcompiler.pipelines import with_bit_allocation
+    from qcompiler.passmanager import PassContext
+    from qcompiler.pipelines import names, split, with_bit_allocation
 
     train = (d["x_train"][:args.train_samples], d["y_train"][:args.train_samples])
     common = dict(method="lsq", epochs=args.qat_epochs, lr=args.lr, scale_lr=args.scale_lr, data=train, seed=seed,
                   schedule=args.schedule)
-    budget = {"size": args.budget}
-    if method == "ilp":
-        stages = [("ilp", with_bit_allocation([PREPARE, "quantize{acts=u8}"], budget, metric=args.metric,
-                                              choices=tuple(args.choices)))]
-        stages += [("ilp+lsq", [QAT(**common)])] if "ilp+lsq" in args.methods else []
-    elif method == "fixed+lsq":  # calibrate{method=mse} reads the widths set below
-        stages = [(method, [PREPARE, "quantize{acts=u8}", QAT(**common)])]
-    else:
-        plot = None if args.plot_dir is None else str(args.plot_dir / f"{method}_seed{seed}.png")
-        stages = [(method, [PREPARE, "quantize{weights=i8,acts=u8}",
-                            QAT(**common, bitopt=method, budget=budget, every=args.every, choices=tuple(args.choices),
-                                plot=plot)])]
     graph = load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True)
-    if method == "fixed+lsq":
-        set_widths(graph, args.fixed_bits)
     ctx = PassContext(calibration=d["x_train"][:256], options={"labels": d["y_train"][:256]}, seed=seed)
-    results, seconds = {}, 0.0
+    test = (d["x_test"], d["y_test"])
+    if method == "fixed+lsq":  # calibrate{method=mse} reads the widths set here; one budget (main checks)
+        set_widths(graph, args.fixed_bits)
+        stages = [(method, [PREPARE, "quantize{acts=u8}", QAT(**common)])]
+        return {(method, args.budgets[0]): _run_stages(graph, ctx, stages, test)[method]}
+    if method != "ilp":
+        results = {}
+        for budget in args.budgets:
+            plot = None if args.plot_dir is None else str(args.plot_dir / f"{method}_{budget}_seed{seed}.png")
+            qat = QAT(**common, bitopt=method, budget={"size": budget}, every=args.every,
+                      choices=tuple(args.choices), plot=plot)
+            stages = [(method, [PREPARE, "quantize{weights=i8,acts=u8}", qat])]
+            results[(method, budget)] = _run_stages(clone(graph), ctx, stages, test)[method]
+        return results
+    pipelines = [split(with_bit_allocation([PREPARE, "quantize{acts=u8}"], {"size": b}, metric=args.metric,
+                                           choices=tuple(args.choices))) for b in args.budgets]
+    cut = names(pipelines[0]).index("allocate-bits")
+    seconds = _run_stages(graph, ctx, [("sensitivity", pipelines[0][:cut])], test)["sensitivity"]["seconds"]
+    results = {}
+    for budget, pipeline in zip(args.budgets, pipelines):
+        stages = [("ilp", pipeline[cut:])] + ([("ilp+lsq", [QAT(**common)])] if "ilp+lsq" in args.methods else [])
+        for name, r in _run_stages(clone(graph), ctx, stages, test, seconds).items():
+            results[(name, budget)] = r
+    return results
+
+
+def _run_stages(graph, ctx, stages: list, test: tuple, seconds: float = 0.0) -> dict:
+    """Each stage's pipeline in turn on `graph`; after each, its result (times add up)."""
+    from qcompiler.passmanager import PassManager
+
+    results = {}
     for name, pipeline in stages:
         manager = PassManager(pipeline)
         start = time.perf_counter()
         manager.run(graph, ctx)  # the float weights quantize caches stay on the graph for the next stage's qat
         seconds += time.perf_counter() - start
+        if name == "sensitivity":
+            results[name] = {"seconds": seconds}
+            continue
         history = next((r.stats.get("bits") for r in manager.history if r.name == "qat"), None) or []
         layers = weight_bits(graph)
         results[name] = {
-            "top1": top1(graph, d["x_test"], d["y_test"]), "seconds": seconds,
-            "size": sum(b * p / 8 for _, b, p in layers), "bits": "".join(str(b) for _, b, _ in layers),
+            "top1": top1(graph, *test), "seconds": seconds, "size": sum(b * p / 8 for _, b, p in layers),
+            "bits": "".join(str(b) for _, b, _ in layers),
             "max_size": max((h["size"] for h in history), default=None), "reallocations": len(history),
             "budget": history[0]["budget"] if history else None,
             "timeline": [(h["step"], "".join(str(b) for b in h["bits"].values())) for h in history]}
     return results
 
 
+def paired(results: dict, method: str, reference: str, budget: str, seeds: list):
+    """(mean, se, t, n) of method minus reference, seed by seed; None below two seeds."""
+    differences = [results[(method, budget, s)]["top1"] - results[(reference, budget, s)]["top1"] for s in seeds]
+    if len(differences) < 2:
+        return None
+    mean, se = statistics.mean(differences), statistics.stdev(differences) / math.sqrt(len(differences))
+    return mean, se, (mean / se if se > 0 else math.inf), len(differences)
+
+
+def budget_table(results: dict, budget: str, args, fp32: float) -> str:
+    rows = [["fp32", "-", "-", "-", "-", "-", f"{fp32:.1f}", "-", "-"]]
+    for method in args.methods:
+        runs = [results[(method, budget, s)] for s in args.seeds]
+        accuracy = [r["top1"] for r in runs]
+        mean = f"{statistics.mean(accuracy):.2f}" + (f" ± {statistics.stdev(accuracy):.2f} ("
+                                                     f"{', '.join(f'{a:.1f}' for a in accuracy)})"
+                                                     if len(runs) > 1 else "")
+        max_size = max((r["max_size"] for r in runs if r["max_size"] is not None), default=None)
+        pair = None if method == args.reference else paired(results, method, args.reference, budget, args.seeds)
+        rows.append([method, " / ".join(r["bits"] for r in runs), " / ".join(f"{r['size']:.0f}" for r in runs),
+                     "-" if max_size is None else f"{max_size:.0f}",
+                     "-" if runs[0]["budget"] is None else f"{runs[0]['budget']:.0f}",
+                     str(sum(r["reallocations"] for r in runs)), mean,
+                     "-" if pair is None else f"{pair[0]:+.2f} ± {pair[1]:.2f} (t {pair[2]:.1f}, n {pair[3]})",
+                     f"{statistics.mean(r['seconds'] for r in runs):.0f}"])
+    return markdown_table(["method", "bits per layer", "size B", "max size B at a reallocation", "budget B",
+                           "reallocations", "top-1 % mean ± sd (per seed)", f"minus {args.reference}, paired: "
+                           "mean ± se", "pipeline s"], rows, "lllrrrlll")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--budget", default="35%", help="weight size budget (of every layer at 8 bits)")
+    parser.add_argument("--budget", dest="budgets", nargs="+", default=["35%"],
+                        help="weight size budgets (of every layer at 8 bits)")
     parser.add_argument("--qat-epochs", type=int, default=3)
     parser.add_argument("--train-samples", type=int, default=2048)
     parser.add_argument("--every", type=int, default=16, help="steps between QBitOpt's reallocations")
@@ -136,6 +195,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--metric", default="hessian", help="the PTQ ILP's sensitivity metric")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--reference", default="ilp+lsq", choices=METHODS,
+                        help="the row every other row is paired against, seed by seed")
     parser.add_argument("--choices", type=int, nargs="+", default=[2, 4, 8], help="the weight-width menu")
     parser.add_argument("--fixed-bits", default=None,
                         help="fixed+lsq: these widths (one digit per layer, graph order), then LSQ as ilp+lsq")
@@ -143,8 +204,8 @@ def main() -> None:
     parser.add_argument("--plot-dir", type=Path, default=None)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    if "fixed+lsq" in args.methods and args.fixed_bits is None:
-        parser.error("--methods fixed+lsq needs --fixed-bits")
+    if "fixed+lsq" in args.methods and (args.fixed_bits is None or len(args.budgets) > 1):
+        parser.error("--methods fixed+lsq needs --fixed-bits and one --budget")
     torch.set_num_threads(1)  # a shared machine: one core per training run
     from qcompiler.model.loading import load_model
 
@@ -154,36 +215,24 @@ def main() -> None:
     print(f"fp32 {fp32:.1f}%", flush=True)
     results = {}
     for method in [m for m in args.methods if m != "ilp+lsq" or "ilp" not in args.methods]:
-        for seed in args.seeds:
-            for name, r in run_rows("ilp" if method == "ilp+lsq" else method, seed, args, model, d).items():
+        for seed in args.seeds:  # in sequence: one training run at a time
+            for (name, budget), r in run_rows("ilp" if method == "ilp+lsq" else method, seed, args, model, d).items():
                 if name in args.methods:
-                    results[(name, seed)] = r
-                    print(name, seed, r, flush=True)
-    rows = [["fp32", "-", "-", "-", "-", "-", f"{fp32:.1f}", "-"]]
-    for method in args.methods:
-        runs = [results[(method, s)] for s in args.seeds]
-        accuracy = [r["top1"] for r in runs]
-        mean = f"{statistics.mean(accuracy):.1f}" + (f" ({', '.join(f'{a:.1f}' for a in accuracy)})"
-                                                     if len(runs) > 1 else "")
-        max_size = max((r["max_size"] for r in runs if r["max_size"] is not None), default=None)
-        rows.append([method, " / ".join(r["bits"] for r in runs), " / ".join(f"{r['size']:.0f}" for r in runs),
-                     "-" if max_size is None else f"{max_size:.0f}",
-                     "-" if runs[0]["budget"] is None else f"{runs[0]['budget']:.0f}",
-                     str(sum(r["reallocations"] for r in runs)), mean,
-                     f"{statistics.mean(r['seconds'] for r in runs):.0f}"])
-    table = markdown_table(["method", "bits per layer", "size B", "max size B at a reallocation", "budget B",
-                            "reallocations", "top-1 %", "pipeline s"], rows, "lllrrrrr")
-    command = (f"python bench/qbitopt.py --budget {args.budget} --qat-epochs {args.qat_epochs} "
+                    results[(name, budget, seed)] = r
+                    print(name, budget, seed, r, flush=True)
+    command = (f"python bench/qbitopt.py --budget {' '.join(args.budgets)} --qat-epochs {args.qat_epochs} "
                f"--train-samples {args.train_samples} --every {args.every} --lr {args.lr} --scale-lr {args.scale_lr} "
                f"--schedule {args.schedule} --seeds {' '.join(map(str, args.seeds))} --metric {args.metric} "
-               f"--choices {' '.join(map(str, args.choices))}")
+               f"--methods {' '.join(args.methods)} --choices {' '.join(map(str, args.choices))}")
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0), weights at "
-            f"{'/'.join(map(str, args.choices))} bits within {args.budget} of the 8-bit weight size, activations u8; qat (LSQ, {args.schedule} "
-            f"lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for {args.qat_epochs} epochs on "
-            f"{args.train_samples} labelled training digits; top-1 on the 1,000 test digits (mean over seeds, each "
-            "seed in brackets). Bits per layer in graph order, one string per seed.\n\n" + table)
-    timelines = [f"- {method}, seed {seed}: " + ", ".join(f"{step}: {bits}" for step, bits in r["timeline"])
-                 for (method, seed), r in results.items() if r["timeline"]]
+            f"{'/'.join(map(str, args.choices))} bits within the budget (of the 8-bit weight size), activations u8; "
+            f"qat (LSQ, {args.schedule} lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for "
+            f"{args.qat_epochs} epochs on {args.train_samples} labelled training digits; top-1 on the 1,000 test "
+            "digits. Bits per layer in graph order, one string per seed.")
+    for budget in args.budgets:
+        body += f"\n\nBudget {budget}:\n\n" + budget_table(results, budget, args, fp32)
+    timelines = [f"- {method} {budget}, seed {seed}: " + ", ".join(f"{step}: {bits}" for step, bits in r["timeline"])
+                 for (method, budget, seed), r in results.items() if r["timeline"]]
     if timelines:
         body += "\n\nWidths per layer (graph order) at each reallocation, by training step:\n" + "\n".join(timelines)
     print(body)
