@@ -60,8 +60,11 @@ class Measurement:
 
     def loss(self, k: int, weights: Optional[dict] = None, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Loss of batch k with `weights` swapped in; `labels` override the batch's."""
+        return self.loss_of_outputs(k, self.model(self.batches[k].inputs, weights), labels)
+
+    def loss_of_outputs(self, k: int, outputs: tuple, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The loss of batch k given the model's outputs on it."""
         batch: Batch = self.batches[k]
-        outputs = self.model(batch.inputs, weights)
         labels = batch.labels if labels is None else labels
         return task_loss(outputs, labels) if labels is not None else kl_to_reference(outputs, self.reference(k))
 
