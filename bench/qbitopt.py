@@ -33,6 +33,7 @@ and t = mean / se.
 from __future__ import annotations
 
 import argparse
+import ast
 import math
 import statistics
 import sys
@@ -160,16 +161,16 @@ def paired(results: dict, method: str, reference: str, budget: str, seeds: list)
     return mean, se, (mean / se if se > 0 else math.inf), len(differences)
 
 
-def budget_table(results: dict, budget: str, args, fp32: float) -> str:
+def budget_table(results: dict, budget: str, methods: list, reference: str, seeds: list, fp32: float) -> str:
     rows = [["fp32", "-", "-", "-", "-", "-", f"{fp32:.1f}", "-", "-"]]
-    for method in args.methods:
-        runs = [results[(method, budget, s)] for s in args.seeds]
+    for method in [m for m in methods if all((m, budget, s) in results for s in seeds)]:
+        runs = [results[(method, budget, s)] for s in seeds]
         accuracy = [r["top1"] for r in runs]
         mean = f"{statistics.mean(accuracy):.2f}" + (f" ± {statistics.stdev(accuracy):.2f} ("
                                                      f"{', '.join(f'{a:.1f}' for a in accuracy)})"
                                                      if len(runs) > 1 else "")
         max_size = max((r["max_size"] for r in runs if r["max_size"] is not None), default=None)
-        pair = None if method == args.reference else paired(results, method, args.reference, budget, args.seeds)
+        pair = None if method == reference else paired(results, method, reference, budget, seeds)
         rows.append([method, " / ".join(r["bits"] for r in runs), " / ".join(f"{r['size']:.0f}" for r in runs),
                      "-" if max_size is None else f"{max_size:.0f}",
                      "-" if runs[0]["budget"] is None else f"{runs[0]['budget']:.0f}",
@@ -177,8 +178,19 @@ def budget_table(results: dict, budget: str, args, fp32: float) -> str:
                      "-" if pair is None else f"{pair[0]:+.2f} ± {pair[1]:.2f} (t {pair[2]:.1f}, n {pair[3]})",
                      f"{statistics.mean(r['seconds'] for r in runs):.0f}"])
     return markdown_table(["method", "bits per layer", "size B", "max size B at a reallocation", "budget B",
-                           "reallocations", "top-1 % mean ± sd (per seed)", f"minus {args.reference}, paired: "
+                           "reallocations", "top-1 % mean ± sd (per seed)", f"minus {reference}, paired: "
                            "mean ± se", "pipeline s"], rows, "lllrrrlll")
+
+
+def merged_rows(logs: list) -> dict:
+    """(row, budget, seed) -> result from the lines earlier runs printed ("row budget seed {...}")."""
+    results = {}
+    for log in logs:
+        for line in log.read_text().splitlines():
+            parts = line.split(" ", 3)
+            if len(parts) == 4 and parts[1].endswith("%") and parts[2].isdigit() and parts[3].startswith("{"):
+                results[(parts[0], parts[1], int(parts[2]))] = ast.literal_eval(parts[3])
+    return results
 
 
 def main() -> None:
@@ -194,9 +206,13 @@ def main() -> None:
     parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="qat's lr schedule")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--metric", default="hessian", help="the PTQ ILP's sensitivity metric")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--reference", default="ilp+lsq", choices=METHODS,
-                        help="the row every other row is paired against, seed by seed")
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS,
+                        help="the rows to run (none: only tabulate --merge)")
+    parser.add_argument("--reference", default="ilp+lsq",
+                        help="the row every other row is paired against, seed by seed (may come from --merge)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=[],
+                        help="logs of earlier runs (their printed rows) to tabulate and pair with this run's")
+    parser.add_argument("--tag", default=None, help="this run's rows are named METHOD[TAG] (no spaces)")
     parser.add_argument("--choices", type=int, nargs="+", default=[2, 4, 8], help="the weight-width menu")
     parser.add_argument("--fixed-bits", default=None,
                         help="fixed+lsq: these widths (one digit per layer, graph order), then LSQ as ilp+lsq")
@@ -206,6 +222,8 @@ def main() -> None:
     args = parser.parse_args()
     if "fixed+lsq" in args.methods and (args.fixed_bits is None or len(args.budgets) > 1):
         parser.error("--methods fixed+lsq needs --fixed-bits and one --budget")
+    if args.tag is not None and (not args.tag or " " in args.tag):
+        parser.error(f"--tag {args.tag!r}: give a word without spaces")
     torch.set_num_threads(1)  # a shared machine: one core per training run
     from qcompiler.model.loading import load_model
 
@@ -213,24 +231,28 @@ def main() -> None:
     model = float_model(args, d)
     fp32 = top1(load_model(model, torch.from_numpy(d["x_test"][:1]), dynamic_batch=True), d["x_test"], d["y_test"])
     print(f"fp32 {fp32:.1f}%", flush=True)
-    results = {}
+    results = merged_rows(args.merge)
+    rows = list(dict.fromkeys(name for name, _, _ in results))
     for method in [m for m in args.methods if m != "ilp+lsq" or "ilp" not in args.methods]:
         for seed in args.seeds:  # in sequence: one training run at a time
             for (name, budget), r in run_rows("ilp" if method == "ilp+lsq" else method, seed, args, model, d).items():
                 if name in args.methods:
-                    results[(name, budget, seed)] = r
-                    print(name, budget, seed, r, flush=True)
+                    label = name if args.tag is None else f"{name}[{args.tag}]"
+                    results[(label, budget, seed)] = r
+                    rows += [] if label in rows else [label]
+                    print(label, budget, seed, r, flush=True)
     command = (f"python bench/qbitopt.py --budget {' '.join(args.budgets)} --qat-epochs {args.qat_epochs} "
                f"--train-samples {args.train_samples} --every {args.every} --lr {args.lr} --scale-lr {args.scale_lr} "
                f"--schedule {args.schedule} --seeds {' '.join(map(str, args.seeds))} --metric {args.metric} "
-               f"--methods {' '.join(args.methods)} --choices {' '.join(map(str, args.choices))}")
+               f"--methods {' '.join(args.methods)} --choices {' '.join(map(str, args.choices))}"
+               + (f" --tag {args.tag}" if args.tag else "") + "".join(f" --merge {log}" for log in args.merge))
     body = (f"`{command}` ({cpu_description()})\n\nDigits residual CNN (3 float epochs, seed 0), weights at "
             f"{'/'.join(map(str, args.choices))} bits within the budget (of the 8-bit weight size), activations u8; "
             f"qat (LSQ, {args.schedule} lr {args.lr}, step sizes at {args.lr * args.scale_lr:g}) for "
             f"{args.qat_epochs} epochs on {args.train_samples} labelled training digits; top-1 on the 1,000 test "
             "digits. Bits per layer in graph order, one string per seed.")
     for budget in args.budgets:
-        body += f"\n\nBudget {budget}:\n\n" + budget_table(results, budget, args, fp32)
+        body += f"\n\nBudget {budget}:\n\n" + budget_table(results, budget, rows, args.reference, args.seeds, fp32)
     timelines = [f"- {method} {budget}, seed {seed}: " + ", ".join(f"{step}: {bits}" for step, bits in r["timeline"])
                  for (method, budget, seed), r in results.items() if r["timeline"]]
     if timelines:
