@@ -48,3 +48,19 @@ def test_a_switched_step_size_starts_adam_afresh():
     (log_step.sum() * 1e-3).backward()  # the new width's gradient points the other way, and is small
     optimizer.step()
     torch.testing.assert_close(log_step.detach() - before, torch.full((3,), -0.1))
+
+
+def test_a_fat_threshold_switched_to_a_new_width_is_that_width_s_step_with_its_factor_at_one():
+    """FAT learns a factor on a calibrated threshold: after a switch the threshold is the
+    new width's step and the factor starts again at 1, not at the old width's factor."""
+    w = torch.randn(2, 64, generator=torch.Generator().manual_seed(1))
+    t = QuantType("i8", "f32", (2, 64), (w.abs().amax(1) / 127).numpy(), np.zeros(2, np.int32), axis=0)
+    step = StepSize(t, (2, 64), "fat", 64)
+    with torch.no_grad():
+        step.factor.fill_(0.6)
+    expected = candidate_step(w, step, -8, 7)
+    switch(step, w, -8, 7, 64)
+    assert torch.equal(step.factor.detach(), torch.ones_like(step.factor))
+    torch.testing.assert_close(step.scale().detach(), expected)
+    carried = (w.abs().amax(1, keepdim=True) / 127) * 0.6 * 127 / 7
+    assert squared_error(w, step.scale().detach(), -8, 7) < squared_error(w, carried, -8, 7)
