@@ -12,6 +12,9 @@ Forms (docs/quantization.md, section 4):
   ops (ConvInteger / MatMulInteger, int64 multiply, rounding shift, clamp): its integer
   results equal the reference interpreter's.
 
+The `qoperator` form runs its 2-D integer convolutions channels-last where that needs
+no Transpose (`channels_last`, see channels_last.py).
+
 Codebook weights (docs/codebook.md) are written as `codebook="gather"` (Gather of the
 int8 codebook by index, the default) or `codebook="int8"` (int8 weights), see codebook.py.
 
@@ -37,12 +40,14 @@ from qcompiler.ir.core import Graph
 from qcompiler.ir.registry import get_op, is_opaque
 from qcompiler.ir.types import is_quantized
 
+from .channels_last import to_channels_last
 from .codebook import expand_codebooks
 from .emitters import FORMS
 from .errors import OnnxExportError
 from .exporter import Exporter
 from .ibert import refuse_ibert_kernels
 from .opsets import opset_imports
+from .width_blocked_conv import LEFT_WHOLE
 
 PROTOBUF_LIMIT = 2 ** 31  # bytes: a larger model cannot be one protobuf message
 
@@ -56,15 +61,24 @@ def default_form(graph: Graph) -> str:
 
 
 def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = None, *,
-            check: bool = True, codebook: str = "gather") -> onnx.ModelProto:
+            check: bool = True, codebook: str = "gather", channels_last: Optional[bool] = None) -> onnx.ModelProto:
     """The ONNX model of `graph` in `form` (default: `default_form`), codebook weights
-    spelled as `codebook`, checked with the full ONNX checker unless `check=False`."""
+    spelled as `codebook`, checked with the full ONNX checker unless `check=False`.
+    `channels_last` (qoperator only): None runs the convolutions channels-last where no
+    Transpose is needed, True wherever they can, False never (channels_last.py)."""
     graph = expand_codebooks(graph, codebook)
     refuse_ibert_kernels(graph)
     form = form or default_form(graph)
     if form not in FORMS:
         raise OnnxExportError(f"unknown export form {form!r}; expected one of {', '.join(FORMS)}")
-    model = Exporter(graph, form, opset_imports(graph, form, opset)).run()
+    if channels_last and form != "qoperator":
+        raise OnnxExportError(f"channels_last=True applies to the qoperator form, not {form!r}")
+    imports = opset_imports(graph, form, opset)
+    exporter = Exporter(graph, form, imports, channels_last if form == "qoperator" else False)
+    model = exporter.run()
+    if form == "qoperator" and not to_channels_last(model, exporter.known_shapes(), channels_last) \
+            and LEFT_WHOLE in exporter.cache:  # a grey stem left whole to be blocked: unfold it after all
+        model = Exporter(graph, form, imports).run()
     proto = ir.serde.serialize_model(model)
     if check:
         try:
@@ -126,9 +140,10 @@ def _emitting_node(graph: Graph, message: str) -> Optional[str]:
 
 
 def export(graph: Graph, path: Union[str, os.PathLike], form: Optional[str] = None, opset: Optional[int] = None,
-           *, check: bool = True, codebook: str = "gather", external_data: Optional[bool] = None) -> onnx.ModelProto:
+           *, check: bool = True, codebook: str = "gather", external_data: Optional[bool] = None,
+           channels_last: Optional[bool] = None) -> onnx.ModelProto:
     """Write `graph` to `path` as ONNX (see `to_onnx`, `write_model`); returns the model."""
-    proto = to_onnx(graph, form, opset, check=check, codebook=codebook)
+    proto = to_onnx(graph, form, opset, check=check, codebook=codebook, channels_last=channels_last)
     write_model(proto, path, external_data)
     return proto
 

@@ -33,8 +33,9 @@ from .opaque import emit_opaque
 
 
 class Exporter:
-    def __init__(self, graph: Graph, form: str, opset_imports: dict):
+    def __init__(self, graph: Graph, form: str, opset_imports: dict, channels_last: Optional[bool] = False):
         self.graph, self.form = graph, form
+        self.channels_last = channels_last  # whether the result may be rewritten channels-last (None: maybe)
         self.b = OnnxBuilder(graph.name, opset_imports)
         self.node: Optional[Node] = None
         self._real: dict[int, ir.Value] = {}
@@ -66,6 +67,16 @@ class Exporter:
         for v, name in zip(self.graph.outputs, self.graph.source_output_names()):
             self.b.add_output(self.real(v), name, plain(v.type))
         return self.b.model()
+
+    def known_shapes(self) -> dict:
+        """{ONNX value name: the IR value's shape} for every value bound to an IR value
+        (the layout rewrite needs the shapes; helper values have none)."""
+        shapes = {}
+        for v in self.graph.values():
+            for bound in (self._stored.get(id(v)), self._real.get(id(v))):
+                if bound is not None:
+                    shapes[bound.name] = tuple(v.type.shape)
+        return shapes
 
     # --- what emitters use -----------------------------------------------------------------------
     def error(self, message: str) -> OnnxExportError:

@@ -18,6 +18,7 @@ from .conversions import CONTAINERS, dequantize_linear, quant_params, quantize_l
 from .emitters import QOPERATOR
 from .float_nn import conv_input, window_attrs
 from .narrow_conv import unfolded_operands, unfolds
+from .width_blocked_conv import left_whole
 
 MICROSOFT = "com.microsoft"
 EIGHT_BIT = (ir.DataType.UINT8, ir.DataType.INT8)
@@ -69,7 +70,7 @@ def qconv(ctx, node):
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     if not (one_8bit_type(x, node.output) and weight_ok(w, 0)):
         return None
-    if unfolds(ctx, node):
+    if unfolds(ctx, node) and not left_whole(ctx, node):
         data, weights = unfolded_operands(ctx, node)
         weight = storage_initializer(ctx, weights, w.type.with_shape(weights.shape), ctx.derived_name(w, "unfolded"))
         attrs = {"kernel_shape": [1, 1]}

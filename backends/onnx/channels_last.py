@@ -1,0 +1,251 @@
+"""The `qoperator` form with its 2-D integer convolutions channels-last (NHWC): each
+QLinearConv becomes ONNX Runtime's com.microsoft QLinearConv with `channels_last=1`,
+QLinearGlobalAveragePool / QLinearAveragePool get `channels_last=1`, and the ops between
+them that do not care about the layout (QLinearAdd / QLinearMul of equal shapes, Clip) or
+only name axes (constant Pad, Concat: their axes are renumbered) follow them. A conv over
+one input channel reads 4 pixels of a row as 4 channels (width_blocked_conv.py).
+
+Why: ONNX Runtime's NHWC transformer does this itself, but wraps the int8 stretch in two
+Transposes, and at two threads those grew from 0.08 to 0.57 ms of the digits ResNet's
+3.65 ms kernel time (bench/RESULTS.md, "Where two threads go"). Done at export, where the
+layout changes a value whose moved dimension has size 1 (a 1-channel input, a 1×1 pooled
+map) the change is a Reshape of the same bytes, so a grey-image CNN runs with no Transpose.
+
+Where the layout meets the rest of the graph a Reshape (the permutation moves only
+size-1 dimensions and the other sizes are known) or else a Transpose converts. Ops that
+follow join the channels-last region only where that removes a Transpose. The integer results are
+those of the channels-first model: the same kernels, reading the same bytes in another
+order.
+
+`channels_last=None` (the default) keeps the rewrite only when it needs no Transpose at
+all, the case measured faster; with Transposes left it does what ONNX Runtime's own
+transformer does, so the channels-first model is kept. True forces it, False never.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import numpy as np
+import onnx_ir as ir
+
+from .errors import OnnxExportError
+from .width_blocked_conv import onnx_conv_blocks, width_block
+
+MICROSOFT = "com.microsoft"
+TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}  # where an NCHW axis sits in NHWC
+CHANNELS_LAST_POOLS = ("QLinearGlobalAveragePool", "QLinearAveragePool")
+
+
+def _int_const(value: Optional[ir.Value]) -> Optional[np.ndarray]:
+    if value is None or value.const_value is None:
+        return None
+    return np.asarray(value.const_value.numpy())
+
+
+def _layout_inputs(node: ir.Node, shapes: Mapping[str, tuple], anchor: bool) -> Optional[list]:
+    """The input positions of `node` that carry its 4-D activation (its results are the
+    same layout), or None when `node` cannot run channels-last. `anchor`: the kernels
+    that have a channels-last form; otherwise the ops that follow a neighbour's layout."""
+    op = (node.domain or "", node.op_type)
+    if anchor:
+        if op == ("", "QLinearConv") and node.inputs[3].shape is not None and len(node.inputs[3].shape) == 4:
+            return [0]
+        if op in ((MICROSOFT, p) for p in CHANNELS_LAST_POOLS) and _rank(node.inputs[0], shapes) == 4:
+            return [0]
+        return None
+    if op in ((MICROSOFT, "QLinearAdd"), (MICROSOFT, "QLinearMul")):
+        a, b = (shapes.get(node.inputs[i].name) for i in (0, 3))
+        return [0, 3] if a is not None and len(a) == 4 and a == b else None
+    if op == ("", "Clip"):
+        return [0]
+    if op == ("", "Pad"):
+        pads = _int_const(node.inputs[1])
+        constant = node.attributes.get_string("mode", "constant") == "constant"
+        return [0] if constant and pads is not None and pads.size == 8 and len(node.inputs) < 4 else None
+    if op == ("", "Concat"):
+        return list(range(len(node.inputs)))
+    return None
+
+
+def _rank(value: ir.Value, shapes: Mapping[str, tuple]) -> Optional[int]:
+    shape = shapes.get(value.name)
+    return None if shape is None else len(shape)
+
+
+def _reshape_target(shape: Optional[tuple], perm: tuple) -> Optional[list]:
+    """The Reshape shape ([0, ...]: batch kept) that moves `shape`'s dims by `perm`, when
+    the permutation moves only size-1 dims and all but the batch are known; else None."""
+    if shape is None or not all(isinstance(d, int) for d in shape[1:]):
+        return None
+    if [axis for axis in perm if shape[axis] != 1] != [axis for axis in range(len(shape)) if shape[axis] != 1]:
+        return None
+    return [0, *(shape[axis] for axis in perm[1:])]
+
+
+class _Region:
+    """The channels-last nodes of a graph and the conversions their boundary needs."""
+
+    def __init__(self, graph: ir.Graph, shapes: Mapping[str, tuple]):
+        self.graph, self.shapes = graph, shapes
+        self.slots: dict[int, list] = {}  # id(node) -> its layout input positions
+        self.nodes: dict[int, ir.Node] = {}
+
+    def add(self, node: ir.Node, slots: list) -> None:
+        self.slots[id(node)], self.nodes[id(node)] = slots, node
+
+    def remove(self, node: ir.Node) -> None:
+        del self.slots[id(node)], self.nodes[id(node)]
+
+    def inside(self, node: Optional[ir.Node]) -> bool:
+        return node is not None and id(node) in self.slots
+
+    def boundary(self) -> tuple[dict, dict]:
+        """({value name: (value, [(consumer, position)])} to convert to NHWC for the region,
+        the same for region results converted back to NCHW for readers outside)."""
+        into, out_of = {}, {}
+        for node in self.nodes.values():
+            for i in self.slots[id(node)]:
+                v = node.inputs[i]
+                if not self.inside(v.producer()):
+                    into.setdefault(v.name, (v, []))[1].append((node, i))
+            for v in node.outputs:
+                readers = [(user, i) for user, i in v.uses()
+                           if not self.inside(user) or i not in self.slots[id(user)]]
+                if readers:
+                    out_of[v.name] = (v, readers)
+        return into, out_of
+
+    def transposes(self) -> int:
+        into, out_of = self.boundary()
+        return (sum(_reshape_target(self.shapes.get(n), TO_NHWC) is None for n in into)
+                + sum(_reshape_target(self.shapes.get(n), TO_NHWC) is None for n in out_of))
+
+
+def _grow(region: _Region, graph: ir.Graph) -> None:
+    """Add the layout-following ops next to the region while each removes a Transpose.
+    (Not Slice: the taps narrow_conv.py slices out of a one-channel map, concatenated
+    channels-last, interleave single bytes, slower than the Transpose they save.)"""
+    changed = True
+    while changed:
+        changed = False
+        for node in graph:
+            slots = None if region.inside(node) else _layout_inputs(node, region.shapes, anchor=False)
+            if slots is None or _writes_graph_output(node):
+                continue
+            before = region.transposes()
+            region.add(node, slots)
+            if region.transposes() < before:
+                changed = True
+            else:
+                region.remove(node)
+
+
+def _writes_graph_output(node: ir.Node) -> bool:
+    """Graph outputs keep their layout (they are float, so this is a corner case)."""
+    return any(v.is_graph_output() for v in node.outputs)
+
+
+def channels_last_region(graph: ir.Graph, shapes: Mapping[str, tuple]) -> _Region:
+    region = _Region(graph, shapes)
+    for node in graph:
+        slots = _layout_inputs(node, shapes, anchor=True)
+        if slots is not None and not _writes_graph_output(node):
+            region.add(node, slots)
+    if region.nodes:
+        _grow(region, graph)
+    return region
+
+
+def to_channels_last(model: ir.Model, shapes: Mapping[str, tuple], channels_last: Optional[bool]) -> bool:
+    """Rewrite `model` (qoperator form) in place as the module says; `shapes`: the
+    channels-first shapes of the values whose shape is known (from the IR). Returns
+    whether it did."""
+    if channels_last is False:
+        return False
+    graph = model.graph
+    region = channels_last_region(graph, shapes)
+    if not region.nodes:
+        if channels_last:
+            raise OnnxExportError("channels_last=True: the model has no 2-D QLinearConv or QLinear pool to run "
+                                  "channels-last")
+        return False
+    if channels_last is None and region.transposes():
+        return False
+    names = _Names(graph)
+    used = {name for name, v in graph.initializers.items() if v.uses()}
+    for node in list(region.nodes.values()):
+        _relayout(node, names)
+        if node.op_type == "QLinearConv" and onnx_conv_blocks(node, shapes.get(node.inputs[0].name)):
+            for reshape in width_block(node, shapes[node.inputs[0].name], names):
+                region.add(reshape, [0])
+    into, out_of = region.boundary()
+    for name, (value, readers) in into.items():
+        converted = _convert(graph, value, shapes.get(name), TO_NHWC, names)
+        for reader, i in readers:
+            reader.replace_input_with(i, converted)
+    for name, (value, readers) in out_of.items():
+        converted = _convert(graph, value, shapes.get(name), TO_NCHW, names)
+        for reader, i in readers:
+            reader.replace_input_with(i, converted)
+    for name in used:  # the pads, axes and weights replaced by rewritten copies
+        if not graph.initializers[name].uses():
+            graph.initializers.pop(name)
+    graph.sort()
+    return True
+
+
+class _Names:
+    """Fresh value names (`<value>:nhwc`, ...) that collide with none in the graph."""
+
+    def __init__(self, graph: ir.Graph):
+        self.taken = {v.name for v in [*graph.inputs, *graph.initializers.values()]}
+        self.taken.update(v.name for node in graph for v in node.outputs)
+        self.graph = graph
+
+    def fresh(self, hint: str) -> str:
+        name, k = hint, 0
+        while name in self.taken:
+            k += 1
+            name = f"{hint}_{k}"
+        self.taken.add(name)
+        return name
+
+    def ints(self, values, hint: str) -> ir.Value:
+        return self.array(np.asarray(values, np.int64), hint)
+
+    def array(self, array: np.ndarray, hint: str) -> ir.Value:
+        name = self.fresh(hint)
+        v = ir.Value(name=name, type=ir.TensorType(ir.DataType.from_numpy(array.dtype)), shape=ir.Shape(array.shape),
+                     const_value=ir.tensor(array, name=name))
+        self.graph.register_initializer(v)
+        return v
+
+
+def _relayout(node: ir.Node, names: _Names) -> None:
+    """Make `node` read and write NHWC."""
+    op = node.op_type
+    if op == "QLinearConv" or op in CHANNELS_LAST_POOLS:
+        node.domain = MICROSOFT
+        node.attributes["channels_last"] = ir.AttrInt64("channels_last", 1)
+    elif op == "Pad":
+        pads = _int_const(node.inputs[1]).reshape(2, 4)
+        node.replace_input_with(1, names.ints(pads[:, list(TO_NHWC)].reshape(-1), f"{node.name}:pads_nhwc"))
+    elif op == "Concat":
+        node.attributes["axis"] = ir.AttrInt64("axis", NHWC_AXIS[node.attributes.get_int("axis") % 4])
+
+
+def _convert(graph: ir.Graph, value: ir.Value, shape: Optional[tuple], perm: tuple, names: _Names) -> ir.Value:
+    """`value` in the other layout: a Reshape where `perm` moves only size-1 dims of a
+    known shape (`shape` is channels-first; `perm` TO_NHWC or TO_NCHW), else a Transpose."""
+    what = "nhwc" if perm == TO_NHWC else "nchw"
+    target = _reshape_target(shape, TO_NHWC)
+    if target is not None and perm == TO_NCHW:
+        target = [0, *shape[1:]]
+    if target is not None:
+        node = ir.Node("", "Reshape", [value, names.ints(target, f"{value.name}:{what}_shape")])
+    else:
+        node = ir.Node("", "Transpose", [value], [ir.AttrInt64s("perm", list(perm))])
+    node.name = node.outputs[0].name = names.fresh(f"{value.name}:{what}")
+    graph.append(node)
+    return node.outputs[0]

@@ -1,0 +1,132 @@
+"""The channels-last qoperator export (backends/onnx/channels_last.py, width_blocked_conv.py):
+on by default only where ONNX Runtime then runs no Transpose, and its results equal the
+channels-first export's bit for bit wherever it applies."""
+import collections
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import qcompiler
+from qcompiler.backends.onnx import to_onnx
+from qcompiler.backends.onnx.errors import OnnxExportError
+from qcompiler.backends.onnx.width_blocked_conv import BLOCK, blocked_weights
+
+
+class SmallCNN(torch.nn.Module):
+    """stem conv (3×3 over `channels`) + BN + ReLU, one residual block, then either the
+    global average pool or a flatten of the whole map into the linear layer."""
+
+    def __init__(self, channels: int, size: int, pooled: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(channels, 8, 3, padding=1, bias=False),
+                                        torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+        self.conv1 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.pooled = pooled
+        self.fc = torch.nn.Linear(8 if pooled else 8 * size * size, 4)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = torch.relu(self.conv2(torch.relu(self.conv1(x))) + x)
+        if self.pooled:
+            y = torch.nn.functional.adaptive_avg_pool2d(y, 1)
+        return self.fc(torch.flatten(y, 1))
+
+
+CASES = {  # name: (input channels, size, global pool)
+    "grey 12x12": (1, 12, True),     # the stem width-blocked, no Transpose: channels-last by default
+    "grey 10x10": (1, 10, True),     # 10 is no multiple of 4: the stem unfolds, so channels-first by default
+    "rgb 8x8": (3, 8, True),         # a Transpose at the input
+    "grey flatten 8x8": (1, 8, False),  # a Transpose back before the flatten into the linear layer
+}
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    models = {}
+    for name, (channels, size, pooled) in CASES.items():
+        calibration = np.random.default_rng(0).normal(size=(16, channels, size, size)).astype(np.float32)
+        models[name] = qcompiler.compile(SmallCNN(channels, size, pooled).eval(), target="x86-vnni",
+                                         calibration=calibration, progress=False)
+    return models
+
+
+def ort_run(model: onnx.ModelProto, x: np.ndarray, optimized_path=None) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def channels_last_convs(model: onnx.ModelProto) -> int:
+    return sum(n.op_type == "QLinearConv" and any(a.name == "channels_last" and a.i == 1 for a in n.attribute)
+               for n in model.graph.node)
+
+
+def test_grey_cnn_runs_channels_last_with_no_transpose(compiled, tmp_path):
+    cm = compiled["grey 12x12"]
+    x = np.random.default_rng(1).normal(size=(5, 1, 12, 12)).astype(np.float32)
+    default, first = to_onnx(cm.graph, "qoperator"), to_onnx(cm.graph, "qoperator", channels_last=False)
+    assert channels_last_convs(default) == 3 and channels_last_convs(first) == 0
+    np.testing.assert_array_equal(ort_run(default, x, tmp_path / "optimized.onnx"), ort_run(first, x))
+    ops = collections.Counter(n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node)
+    assert ops["QLinearConv"] == 3 and ops["QLinearAdd"] == 1 and ops["QLinearGlobalAveragePool"] == 1
+    # the stem as one conv over blocks of 4 pixels: no slices, no transposes, only reshapes of the same bytes
+    assert not {"Transpose", "Slice", "Concat", "Pad"} & set(ops)
+    stem = next(t for t in default.graph.initializer if t.name.endswith(":width_blocked") and len(t.dims) == 4)
+    assert list(stem.dims) == [BLOCK * 8, BLOCK, 3, 3]
+
+
+@pytest.mark.parametrize("name", ["grey 10x10", "rgb 8x8", "grey flatten 8x8"])
+def test_channels_last_only_on_request_where_a_transpose_remains(compiled, name):
+    cm = compiled[name]
+    channels, size, _ = CASES[name]
+    x = np.random.default_rng(2).normal(size=(3, channels, size, size)).astype(np.float32)
+    default, forced = to_onnx(cm.graph, "qoperator"), to_onnx(cm.graph, "qoperator", channels_last=True)
+    assert channels_last_convs(default) == 0 and channels_last_convs(forced) == 3
+    transposes = [n for n in forced.graph.node if n.op_type == "Transpose"]
+    assert len(transposes) == 1  # into the region (rgb, the unfolded grey stem) or out of it (flatten)
+    np.testing.assert_array_equal(ort_run(forced, x), ort_run(default, x))
+
+
+def test_channels_last_is_refused_outside_the_qoperator_form(compiled):
+    with pytest.raises(OnnxExportError, match="qoperator form, not 'integer'"):
+        to_onnx(compiled["grey 12x12"].graph, "integer", channels_last=True)
+
+
+def naive_conv(x: np.ndarray, w: np.ndarray, pads: tuple) -> np.ndarray:
+    """Integer NCHW convolution, stride 1, zero padding (top, left, bottom, right)."""
+    top, left, bottom, right = pads
+    x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))).astype(np.int64)
+    out_channels, _, kh, kw = w.shape
+    rows, cols = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    y = np.zeros((x.shape[0], out_channels, rows, cols), np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            y += np.einsum("nchw,oc->nohw", x[:, :, ky:ky + rows, kx:kx + cols], w[:, :, ky, kx].astype(np.int64))
+    return y
+
+
+@pytest.mark.parametrize("kernel, left", [((3, 3), 1), ((5, 3), 0), ((1, 5), 2), ((3, 4), 3)])
+def test_blocked_weights_compute_the_convolution(kernel, left):
+    """A conv over [N, H, W/4, 4] with the blocked weights writes [N, H, W/4, 4·O], whose
+    bytes are the one-channel conv's NHWC result; the weight zero point fills the rest."""
+    rng = np.random.default_rng(3)
+    kh, kw = kernel
+    x = rng.integers(-100, 100, size=(2, 1, 5, 12))
+    w = rng.integers(-127, 128, size=(6, 1, kh, kw)).astype(np.int8)
+    zero = rng.integers(-3, 4, size=6).astype(np.int8)
+    pads = (kh // 2, left, kh - 1 - kh // 2, kw - 1 - left)
+    want = naive_conv(x, w.astype(np.int64) - zero[:, None, None, None], pads).transpose(0, 2, 3, 1)
+    blocked, (pad_left, pad_right) = blocked_weights(w, zero, left)
+    centred = blocked.astype(np.int64) - np.tile(zero, BLOCK)[:, None, None, None]
+    blocks = x.reshape(2, 5, 3, BLOCK).transpose(0, 3, 1, 2)  # NHWC bytes as [N, 4, H, W/4]
+    got = naive_conv(blocks, centred, (pads[0], pad_left, pads[2], pad_right)).transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
