@@ -104,13 +104,8 @@ def binary_activation_run(node, inputs, pad):
     kernel = tuple(w_t.shape[2:])
     plan = bitserial_plan(w_t, weights, x_t, 1, kernel)
 
-    def conv():
-        out = np.empty((x.shape[0], cout, x.shape[2] + 2 * pad - kernel[0] + 1, x.shape[3] + 2 * pad - kernel[1] + 1),
-                       np.int32)
-        run_bitserial_conv(plan, x, "zeros", (pad, pad), (pad, pad), (1, 1), (1, 1), bias, rq, out)
-        return out
-
-    return conv
+    out_hw = (x.shape[2] + 2 * pad - kernel[0] + 1, x.shape[3] + 2 * pad - kernel[1] + 1)
+    return lambda: run_bitserial_conv(plan, x, "zeros", (pad, pad), (pad, pad), (1, 1), (1, 1), out_hw, bias, rq)
 
 
 def kernel_rows(repeats):

@@ -73,14 +73,31 @@ def window_sums(sums, nulls, tap_phase, tap_shift, positions, with_sums, binary,
             counts[ng, 0], counts[ng, 1] = n_border, n_kinds
 
 
+def conv_tasks(w_rows, out) -> int:
+    """The kernel's tasks: (image, group, block of ROWS weight rows)."""
+    return out.shape[0] * w_rows.shape[0] * (w_rows.shape[1] // ROWS)
+
+
 @njit(parallel=True, cache=True)
-def qconv2d_bitserial_kernel(images, w_rows, xnor, offsets, group_bytes, plane_stride, planes, ws, x_sum, border,
-                             kinds, counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp,
-                             lo, hi, mode, out):
-    """images: uint64 [N, words] (`bitserial_planes.activation_planes`, one image per row);
-    w_rows: uint64 [groups, R, T] (`weight_rows`); xnor: XOR popcounts in place of AND ones;
-    offsets: int64 [T] bytes from a group's first word; x_sum, border, kinds, counts:
-    `window_sums`; out: [N, Cout, OH, OW]."""
+def qconv2d_bitserial_parallel(chunks, images, w_rows, xnor, offsets, group_bytes, plane_stride, planes, ws, x_sum,
+                               border, kinds, counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier,
+                               shift, y_zp, lo, hi, mode, out):
+    """`qconv2d_bitserial_kernel` over all its tasks in `chunks` parallel chunks."""
+    tasks = out.shape[0] * w_rows.shape[0] * (w_rows.shape[1] // ROWS)
+    for c in prange(chunks):
+        qconv2d_bitserial_kernel(c * tasks // chunks, (c + 1) * tasks // chunks, images, w_rows, xnor, offsets,
+                                 group_bytes, plane_stride, planes, ws, x_sum, border, kinds, counts, plane_coef,
+                                 x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp, lo, hi, mode, out)
+
+
+@njit(cache=True)
+def qconv2d_bitserial_kernel(first, last, images, w_rows, xnor, offsets, group_bytes, plane_stride, planes, ws, x_sum,
+                             border, kinds, counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier,
+                             shift, y_zp, lo, hi, mode, out):
+    """Tasks [first, last) of `conv_tasks`. images: uint64 [N, words]
+    (`bitserial_planes.activation_planes`, one image per row); w_rows: uint64 [groups, R, T]
+    (`weight_rows`); xnor: XOR popcounts in place of AND ones; offsets: int64 [T] bytes from a
+    group's first word; x_sum, border, kinds, counts: `window_sums`; out: [N, Cout, OH, OW]."""
     n_batch, cout, oh, ow = out.shape
     groups, steps = w_rows.shape[0], offsets.size
     n_w = plane_coef.size
@@ -88,7 +105,7 @@ def qconv2d_bitserial_kernel(images, w_rows, xnor, offsets, group_bytes, plane_s
     blocks_rows = w_rows.shape[1] // ROWS
     positions = oh * ws
     blocks = -(-positions // WIDTH)
-    for task in prange(n_batch * groups * blocks_rows):
+    for task in range(first, last):
         n = task // (groups * blocks_rows)
         g = (task // blocks_rows) % groups
         j0 = (task % blocks_rows) * ROWS

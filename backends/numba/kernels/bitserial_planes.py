@@ -8,7 +8,10 @@ sh, columns ≡ px mod sw) of row pitch Ws, as in `conv_vnni.py`; in each, bit i
 channels 64q..64q+63 of a group at position p is one uint64 word, [N, sh·sw, groups·CW·A,
 L] with index (g·CW + q)·A + i; channel c sits at bit c mod 64. Every tap of the kernel
 is then a constant offset from the output position, and eight consecutive positions are
-one 64-byte load.
+one 64-byte load. The words of the real positions are made first, a channel at a time over
+the whole image in byte lanes (eight channels' bits per byte, 64 positions per vector
+operation: the storage is channel-major, so a channel's positions are contiguous), then
+copied row by row into the padded phase planes.
 
 Weights: a channel's storage is Σ_j c_j·bit_j + offset over its bit planes (`WEIGHT_PLANES`);
 row c·W + j holds plane j of channel c as words of the same channels, one per (tap,
@@ -25,36 +28,75 @@ WEIGHT_PLANES = {
     "u2": ((1, 2), 0),
     "b1": ((2,), -1),    # ±1 stored: bit = (s == +1), s = 2·bit - 1
 }
-_ROW_CHUNKS = 8  # parallel tasks per image and group: a task per padded row doubled the time at 1 thread
 
 
 @njit(parallel=True, cache=True)
-def activation_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, hp, wp, groups, planes, sh, sw, ws, used, words,
-                      with_sums, sums, nulls):
+def activation_planes_parallel(chunks, x, x_min, a_shift, pad_bits, pad_top, pad_left, hp, wp, groups, planes, sh, sw,
+                               ws, used, words, with_sums, sums, nulls):
+    """`activation_planes` over all its tasks in `chunks` parallel chunks."""
+    tasks = x.shape[0] * groups
+    for c in prange(chunks):
+        activation_planes(c * tasks // chunks, (c + 1) * tasks // chunks, x, x_min, a_shift, pad_bits, pad_top,
+                          pad_left, hp, wp, groups, planes, sh, sw, ws, used, words, with_sums, sums, nulls)
+
+
+@njit(cache=True)
+def activation_planes(first, last, x, x_min, a_shift, pad_bits, pad_top, pad_left, hp, wp, groups, planes, sh, sw, ws,
+                      used, words, with_sums, sums, nulls):
     """x: activation storage [N, C, H, W], zero-padded to [hp, wp] by (pad_top, pad_left) here, a
     padded input's bits being pad_bits (the zero point's; 0 for binary inputs, which have no
     sign bit for zero and are flagged in nulls[n·groups + g, phase, p] for the caller to
     correct); b = (x - x_min) >> a_shift. words: uint64 [N, sh·sw, groups·CW·A, L] (CW =
     channel words per group); with_sums, sums[n·groups + g, phase, p] = Σ_c b over the group's
     channels. Words beyond a phase plane's positions are left as they are: only discarded
-    outputs read them. Tasks are runs of padded rows."""
-    n_batch, channels = x.shape[:2]
+    outputs read them. Tasks [first, last) of the N·groups (image, group) ones."""
+    n_batch, channels, h, w = x.shape
     cin_g = channels // groups
     cw = words.shape[2] // (groups * planes)
-    chunks = min(hp, _ROW_CHUNKS)
-    for task in prange(n_batch * groups * chunks):
-        ng, chunk = task // chunks, task % chunks
-        for y in range(chunk * hp // chunks, (chunk + 1) * hp // chunks):
-            _row_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, wp, ng // groups, ng % groups, ng, y, cin_g,
-                        cw, planes, sh, sw, ws, used, words, with_sums, sums, nulls)
+    flat = x.reshape(n_batch, channels, h * w)
+    real = np.empty((cw * planes, h * w), np.uint64)
+    real_sums = np.empty(h * w if with_sums else 0, np.int32)
+    for ng in range(first, last):
+        image, g = flat[ng // groups], ng % groups
+        for q in range(cw):
+            for i in range(planes):
+                _channel_word(image, g * cin_g + 64 * q, min(64, cin_g - 64 * q), x_min, a_shift + i,
+                              real[q * planes + i])
+        real_sums[:] = 0
+        for c in range(g * cin_g, (g + 1) * cin_g if with_sums else 0):
+            source = image[c]
+            for p in range(h * w):
+                real_sums[p] += np.int32((np.int64(source[p]) - x_min) >> a_shift)
+        for y in range(hp):
+            _row_planes(real, real_sums, a_shift, pad_bits, pad_top, pad_left, h, w, wp, ng // groups, g, ng, y,
+                        cin_g, cw, planes, sh, sw, ws, used, words, with_sums, sums, nulls)
 
 
 @njit(cache=True)
-def _row_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, wp, n, g, ng, y, cin_g, cw, planes, sh, sw, ws, used,
-                words, with_sums, sums, nulls):
+def _channel_word(image, first, channels, x_min, down, out):
+    """out[p] = Σ_c ((b_c(p) >> down) & 1) << c over channels first..first+channels-1 (<= 64) of image
+    [C, P], b = storage - x_min as a byte (0..255 for activations of up to 8 bits): eight channels
+    in the bits of a byte, one byte lane per position, then the eight bytes into the word."""
+    low, shift, one = np.uint8(x_min & 0xFF), np.uint8(down), np.uint8(1)
+    byte = np.empty(out.size, np.uint8)
+    out[:] = 0
+    for s in range(0, channels, 8):
+        byte[:] = 0
+        for c in range(s, min(s + 8, channels)):
+            source, up = image[first + c], np.uint8(c - s)
+            for p in range(byte.size):
+                byte[p] |= np.uint8(np.uint8(np.uint8(source[p]) - low) >> shift & one) << up
+        up64 = np.uint64(s)
+        for p in range(out.size):
+            out[p] |= np.uint64(byte[p]) << up64
+
+
+@njit(cache=True)
+def _row_planes(real, real_sums, a_shift, pad_bits, pad_top, pad_left, h, w, wp, n, g, ng, y, cin_g, cw, planes, sh,
+                sw, ws, used, words, with_sums, sums, nulls):
     """`activation_planes` for padded row y of image n, group g: the words of every padded column
-    (padding: the zero point's bits for every channel at once), then each column phase's."""
-    h, w = x.shape[2], x.shape[3]
+    (padding: the zero point's bits for every channel at once, real columns from `real`), then
+    each column phase's."""
     sy = y - pad_top
     inside = 0 <= sy < h
     py, yr = y % sh, y // sh
@@ -66,15 +108,12 @@ def _row_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, wp, n, g, ng, y,
         every = np.uint64(0xFFFFFFFFFFFFFFFF) >> np.uint64(64 - channels)
         for i in range(planes):
             bits[i] = every if (pad_bits >> i) & 1 else np.uint64(0)
-        if q == 0:
+            if inside:
+                bits[i, pad_left:pad_left + w] = real[q * planes + i, sy * w:(sy + 1) * w]
+        if q == 0 and with_sums:
             total[:] = pad_bits * cin_g
-        if inside:
-            bits[:, pad_left:pad_left + w] = 0
-            if q == 0:
-                total[pad_left:pad_left + w] = 0
-            for c in range(channels):
-                _or_channel(bits[:, pad_left:pad_left + w], with_sums, total[pad_left:pad_left + w],
-                            x[n, g * cin_g + 64 * q + c, sy], x_min, a_shift, np.uint64(c))
+            if inside:
+                total[pad_left:pad_left + w] = real_sums[sy * w:(sy + 1) * w]
         for px in range(sw):
             phase = py * sw + px
             if used[phase]:
@@ -94,45 +133,37 @@ def _row_planes(x, x_min, a_shift, pad_bits, pad_top, pad_left, wp, n, g, ng, y,
                     flags[j] = not inside or column < 0 or column >= w
 
 
-@njit(inline="always", cache=True)
-def _or_channel(bits, with_sums, total, source, x_min, a_shift, c):
-    """bits[i, j] |= bit i of b << c (and total[j] += b with_sums) for b = (source[j] - x_min) >> a_shift:
-    one plain vector loop per plane, b computed again in each."""
-    if with_sums:
-        for j in range(total.size):
-            total[j] += (np.int64(source[j]) - x_min) >> a_shift
-    for i in range(bits.shape[0]):
-        row, down = bits[i], np.uint64(i)
-        for j in range(row.size):
-            b = np.uint64((np.int64(source[j]) - x_min) >> a_shift)
-            row[j] |= ((b >> down) & np.uint64(1)) << c
-
-
 @njit(parallel=True, cache=True)
-def row_planes(x2, x_min, a_shift, planes, words, with_sums, sums):
+def row_planes_parallel(chunks, x2, x_min, a_shift, planes, words, with_sums, sums):
+    """`row_planes` over all the rows in `chunks` parallel chunks."""
+    m = x2.shape[0]
+    for c in prange(chunks):
+        row_planes(c * m // chunks, (c + 1) * m // chunks, x2, x_min, a_shift, planes, words, with_sums, sums)
+
+
+@njit(cache=True)
+def row_planes(first, last, x2, x_min, a_shift, planes, words, with_sums, sums):
     """The layout of `activation_planes` for a linear's rows as the positions of a 1×M image of K
     channels, read in place: x2 [M, K] storage, b = (x - x_min) >> a_shift; words: uint64
     [CW·A, L], word q·A + i at column m = bit i of row m's channels 64q..; with_sums, sums[m] = Σ b.
-    Each word is an OR reduction over 64 contiguous values, which LLVM vectorizes."""
-    m, k = x2.shape
+    Rows [first, last). Each word is an OR reduction over 64 contiguous values, which LLVM vectorizes."""
+    k = x2.shape[1]
     cw = words.shape[0] // planes
-    chunks = min(m, _ROW_CHUNKS)
-    for chunk in prange(chunks):
-        for r in range(chunk * m // chunks, (chunk + 1) * m // chunks):
-            row = x2[r]
-            if with_sums:
-                total = np.int64(0)
-                for j in range(k):
-                    total += (np.int64(row[j]) - x_min) >> a_shift
-                sums[r] = total
-            for q in range(cw):
-                part = row[64 * q:min(64 * q + 64, k)]
-                for i in range(planes):
-                    word, down = np.uint64(0), np.uint64(i)
-                    for c in range(part.size):
-                        b = np.uint64((np.int64(part[c]) - x_min) >> a_shift)
-                        word |= ((b >> down) & np.uint64(1)) << np.uint64(c)
-                    words[q * planes + i, r] = word
+    for r in range(first, last):
+        row = x2[r]
+        if with_sums:
+            total = np.int64(0)
+            for j in range(k):
+                total += (np.int64(row[j]) - x_min) >> a_shift
+            sums[r] = total
+        for q in range(cw):
+            part = row[64 * q:min(64 * q + 64, k)]
+            for i in range(planes):
+                word, down = np.uint64(0), np.uint64(i)
+                for c in range(part.size):
+                    b = np.uint64((np.int64(part[c]) - x_min) >> a_shift)
+                    word |= ((b >> down) & np.uint64(1)) << np.uint64(c)
+                words[q * planes + i, r] = word
 
 
 def weight_rows(storage: np.ndarray, kind: str, groups: int, kernel: tuple, rows_multiple: int) -> np.ndarray:

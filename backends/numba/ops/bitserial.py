@@ -15,12 +15,14 @@ import numpy as np
 
 from qcompiler.ir.types import QuantType
 
-from ..kernels.bitserial import qconv2d_bitserial_kernel, window_sums
-from ..kernels.bitserial_planes import WEIGHT_PLANES, activation_planes, row_planes, weight_rows
+from ..kernels.bitserial import conv_tasks, qconv2d_bitserial_kernel, qconv2d_bitserial_parallel, window_sums
+from ..kernels.bitserial_planes import (WEIGHT_PLANES, activation_planes, activation_planes_parallel, row_planes,
+                                        row_planes_parallel, weight_rows)
 from ..kernels.bitserial_tile import ROWS, WIDTH
 from ..kernels.pack import unpack_rows
 from ..weights import PackedWeights
 from .common import Requant, pad_unless_zeros, zero_point
+from .conv_vnni import parallel_chunks
 
 
 
@@ -100,27 +102,46 @@ def _layout(plan: BitserialPlan, hw: tuple, stride: tuple, dilation: tuple, oh: 
     return plan.layouts[key]
 
 
+def _chunks(plan: BitserialPlan, outputs: int) -> int:
+    """Parallel chunks, as for the VNNI kernel (serial at one thread or on little work: a parallel launch
+    costs ~50 µs of CPU in the workqueue layer), counting a binary product of each (weight plane,
+    activation plane) pair as a quarter of an int8 one (the W1A1 tile alone runs 4-4.75x the VNNI tile)."""
+    pairs = plan.planes * plan.plane_coef.size
+    return parallel_chunks(outputs * plan.w_rows.shape[2] * 64 * pairs // 4)
+
+
+def _identity(y):
+    return y
+
+
 def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end: tuple, stride: tuple,
-                       dilation: tuple, bias, rq: Requant, out: np.ndarray) -> None:
-    """out [N, Cout, OH, OW] = the requantized convolution of x (storage [N, C, H, W]); zero padding
-    is made by the layout, other modes by numpy first."""
+                       dilation: tuple, out_hw: tuple, bias, rq: Requant, finish=_identity) -> np.ndarray:
+    """finish(the requantized convolution of x), [N, Cout, OH, OW] (x: storage [N, C, H, W]; finish
+    maps an output with channels on axis 1 to the node's result, elementwise per channel); zero
+    padding is made by the layout, other modes by numpy first."""
     x = np.asarray(x)
     x, begin, end = pad_unless_zeros(x, pad_mode, begin, end)
     n_batch = x.shape[0]
     groups = plan.w_rows.shape[0]
     hw = (x.shape[2] + begin[0] + end[0], x.shape[3] + begin[1] + end[1])
-    layout = _layout(plan, hw, tuple(stride), tuple(dilation), out.shape[2])
+    layout = _layout(plan, hw, tuple(stride), tuple(dilation), out_hw[0])
     phases = stride[0] * stride[1]
     words = np.empty((n_batch, phases, groups * plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((n_batch * groups, phases, layout.length), np.int64)
     nulls = np.zeros((n_batch * groups, phases, layout.length) if plan.a_shift else (1, 1, 1), np.uint8)
-    activation_planes(np.ascontiguousarray(x), plan.x_min, plan.a_shift, plan.pad_bits, begin[0],
-                      begin[1], hw[0], hw[1], groups, plan.planes, stride[0], stride[1], layout.ws, layout.used, words,
-                      not plan.xnor, sums, nulls)
-    _convolve(plan, layout, words, sums, nulls, bias, rq, out)
+    out = np.empty((n_batch, plan.x_coef.size) + tuple(out_hw), rq.dtype)
+    chunks = _chunks(plan, out.size)
+    layout_args = (np.ascontiguousarray(x), plan.x_min, plan.a_shift, plan.pad_bits, begin[0], begin[1], hw[0], hw[1],
+                   groups, plan.planes, stride[0], stride[1], layout.ws, layout.used, words, not plan.xnor, sums, nulls)
+    if chunks and n_batch * groups > 1:
+        activation_planes_parallel(min(chunks, n_batch * groups), *layout_args)
+    else:
+        activation_planes(0, n_batch * groups, *layout_args)
+    _convolve(plan, layout, words, sums, nulls, bias, rq, out, chunks)
+    return finish(out)
 
 
-def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, out) -> None:
+def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, out, chunks: int) -> None:
     n_batch, groups = out.shape[0], plan.w_rows.shape[0]
     binary = nulls.size > 1
     positions = out.shape[2] * layout.ws
@@ -132,22 +153,30 @@ def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq
     counts = np.zeros((images, 2), np.int64)
     window_sums(sums, nulls, layout.tap_phase, layout.tap_shift, positions, not plan.xnor, binary, x_sum, null_taps,
                 border, kinds, counts)
-    qconv2d_bitserial_kernel(words.reshape(n_batch, -1), plan.w_rows, plan.xnor, layout.offsets,
-                             plan.channel_words * plan.planes * layout.length * 8, layout.length * 8, plan.planes,
-                             layout.ws, x_sum, border, kinds, counts, plan.plane_coef, plan.x_coef,
-                             plan.channel_const, plan.tap_coef, bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo,
-                             rq.hi, rq.mode, out)
+    args = (words.reshape(n_batch, -1), plan.w_rows, plan.xnor, layout.offsets,
+            plan.channel_words * plan.planes * layout.length * 8, layout.length * 8, plan.planes, layout.ws, x_sum,
+            border, kinds, counts, plan.plane_coef, plan.x_coef, plan.channel_const, plan.tap_coef, bias,
+            rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+    if chunks:
+        qconv2d_bitserial_parallel(chunks, *args)
+    else:
+        qconv2d_bitserial_kernel(0, conv_tasks(plan.w_rows, out), *args)
 
 
-def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant) -> np.ndarray:
-    """x2: activation storage [M, K] -> output storage [M, N] int32: a 1×1 convolution of the M rows
-    as positions, laid out from the rows in place (no padding, so no null inputs)."""
+def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant, finish=_identity) -> np.ndarray:
+    """x2: activation storage [M, K] -> finish(output storage [M, N]) (finish: channels last): a 1×1
+    convolution of the M rows as positions, laid out from the rows in place (no padding, so no
+    null inputs)."""
     m = x2.shape[0]
     layout = _layout(plan, (1, m), (1, 1), (1, 1), 1)
     words = np.empty((1, 1, plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((1, 1, layout.length), np.int64)
-    row_planes(np.ascontiguousarray(x2), plan.x_min, plan.a_shift, plan.planes, words[0, 0],
-               not plan.xnor, sums[0, 0])
-    out = np.empty((1, plan.x_coef.size, 1, m), np.int32)
-    _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, out)
-    return np.ascontiguousarray(out[0, :, 0, :].T)  # writing the transposed result directly took longer
+    out = np.empty((1, plan.x_coef.size, 1, m), rq.dtype)
+    chunks = _chunks(plan, out.size)
+    row_args = (np.ascontiguousarray(x2), plan.x_min, plan.a_shift, plan.planes, words[0, 0], not plan.xnor, sums[0, 0])
+    if chunks:
+        row_planes_parallel(min(chunks, m), *row_args)
+    else:
+        row_planes(0, m, *row_args)
+    _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, out, chunks)
+    return finish(np.ascontiguousarray(out[0, :, 0, :].T))  # writing the transposed result directly took longer

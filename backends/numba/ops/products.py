@@ -132,9 +132,9 @@ def prepare_qconv(node: Node) -> Step:
         wide = wide_for(weights, bias)
         if bitserial is not None and not wide:
             x4, out_hw, stride, dilation, begin, end = geometry_of(x)
-            out = np.empty((x.shape[0], cout) + out_hw, np.int32)
-            run_bitserial_conv(bitserial, x4, attrs["pad_mode"], begin, end, stride, dilation, bias, rq, out)
-            return [finish(out[:, :, 0, :] if spatial == 1 else out)]
+            out = run_bitserial_conv(bitserial, x4, attrs["pad_mode"], begin, end, stride, dilation, out_hw, bias,
+                                     rq, finish)
+            return [out[:, :, 0, :] if spatial == 1 else out]
         if vnni is not None and not wide:
             x4, out_hw, stride, dilation, begin, end = geometry_of(x)
             out = np.empty((x.shape[0], cout) + out_hw, rq.dtype)
@@ -217,8 +217,8 @@ def prepare_qlinear(node: Node) -> Step:
         weights = weights_for(w)
         wide = wide_for(weights, bias)
         if bitserial is not None and not wide:
-            out = run_bitserial_linear(bitserial, np.asarray(x).reshape(-1, k), bias, rq)
-            return [finish(out.reshape(x.shape[:-1] + (n_out,)))]
+            out = run_bitserial_linear(bitserial, np.asarray(x).reshape(-1, k), bias, rq, finish)
+            return [out.reshape(x.shape[:-1] + (n_out,))]
         if vnni is not None and not wide:
             out = run_vnni_linear(vnni, np.asarray(x).reshape(-1, k), bias, rq)
             return [finish(out.reshape(x.shape[:-1] + (n_out,)))]

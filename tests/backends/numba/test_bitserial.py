@@ -56,8 +56,8 @@ def test_activation_planes_hold_each_bit_in_the_documented_word(planes, stride):
     words = np.zeros((n, stride * stride, cw * planes, length), np.uint64)
     sums = np.zeros((n, stride * stride, length), np.int64)
     used, nulls = np.ones(stride * stride, np.uint8), np.zeros((1, 1, 1), np.uint8)
-    activation_planes(x, 0, 0, pad_bits, pad, pad, hp, wp, 1, planes, stride, stride, ws, used, words, True, sums,
-                      nulls)
+    activation_planes(0, n, x, 0, 0, pad_bits, pad, pad, hp, wp, 1, planes, stride, stride, ws, used, words, True,
+                      sums, nulls)
     bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(n, stride * stride, cw, planes, length, 64)
     y, x_ = np.meshgrid(np.arange(hp), np.arange(wp), indexing="ij")
     phase, p = (y % stride) * stride + x_ % stride, (y // stride) * ws + x_ // stride

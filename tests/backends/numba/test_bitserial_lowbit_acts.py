@@ -63,9 +63,8 @@ def test_binary_activation_convolutions_equal_numpy(w_storage, x_shape, w_shape,
     xc = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], mode=pad_mode)
     acc = _numpy_conv(xc, wc, stride, dilation, groups) + bias[:, None, None]
     rq = _requant(rng, w_shape[0])
-    out = np.empty(acc.shape, np.int32)
-    run_bitserial_conv(plan, x, "zeros" if pad_mode == "constant" else pad_mode, (pad, pad), (pad, pad),
-                       (stride, stride), (dilation, dilation), bias, rq, out)
+    out = run_bitserial_conv(plan, x, "zeros" if pad_mode == "constant" else pad_mode, (pad, pad), (pad, pad),
+                             (stride, stride), (dilation, dilation), acc.shape[2:], bias, rq)
     want = requantize(acc, rq.multiplier[:, None, None], rq.shift[:, None, None], 128, 0, 255, "half_even")
     np.testing.assert_array_equal(out, want)
     assert np.mean((want > 0) & (want < 255)) > 0.5  # most outputs inside the clamp: the test sees the sums
@@ -94,9 +93,8 @@ def test_binary_activations_with_a_zero_point_take_the_and_popcount_path(zp, pad
     xc = np.pad(x - zp, [(0, 0), (0, 0), (1, 1), (1, 1)], mode=pad_mode)
     acc = _numpy_conv(xc, wc, 1, 1, 1) + bias[:, None, None]
     rq = _requant(rng, 5)
-    out = np.empty(acc.shape, np.int32)
-    run_bitserial_conv(plan, x, "zeros" if pad_mode == "constant" else pad_mode, (1, 1), (1, 1), (1, 1), (1, 1),
-                       bias, rq, out)
+    out = run_bitserial_conv(plan, x, "zeros" if pad_mode == "constant" else pad_mode, (1, 1), (1, 1), (1, 1),
+                             (1, 1), acc.shape[2:], bias, rq)
     np.testing.assert_array_equal(out, requantize(acc, rq.multiplier[:, None, None], rq.shift[:, None, None], 128,
                                                   0, 255, "half_even"))
 
