@@ -21,12 +21,16 @@ CALIBRATION_METHODS = {"MinMax": CalibrationMethod.MinMax, "Entropy": Calibratio
 FORMATS = {"QDQ": QuantFormat.QDQ, "QOperator": QuantFormat.QOperator}
 
 
-def session(path: Path, threads: int) -> ort.InferenceSession:
-    """`threads=0` is ORT's default (one intra-op thread per physical core)."""
+def session(path: Path, threads: int, spinning: bool = True) -> ort.InferenceSession:
+    """`threads=0` is ORT's default (one intra-op thread per physical core). Without
+    `spinning` the intra-op workers sleep between runs instead of busy-waiting, so sessions
+    can take turns and their process CPU time is the work done, not the wait."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

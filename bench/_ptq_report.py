@@ -32,27 +32,29 @@ def _cell(value, fmt: str) -> str:
 
 def table(rows: list, ms: dict) -> str:
     """`ms[name, setting]`: median ms with setting "ort1" (ORT, one intra-op thread; its
-    process CPU time "ort1cpu"), "ortN" (ORT default threads) or "own" (torch / Numba, one
-    thread)."""
+    process CPU time "ort1cpu"), "ort2" / "ort2cpu" (two threads, no spinning), "ortN" (ORT
+    default threads) or "own" (torch / Numba, one thread)."""
     fp32 = _fp32_ort(rows).name
     body = []
     for r in rows:
         row = [r.name, _cell(r.accuracy, "{:.1f}"), _cell(r.nbytes, "{:,}")]
-        for setting in ("ort1cpu", "ort1", "ortN"):
+        for setting in ("ort1cpu", "ort1", "ort2cpu", "ort2", "ortN"):
             mine = ms.get((r.name, setting))
             row += [_cell(mine, "{:.2f}"), _cell(ms[fp32, setting] / mine if mine else None, "{:.2f}×")]
         own = ms.get((r.name, "own"))
         body.append(row + [f"{own:.2f} / {ms[r.name, 'owncpu']:.2f}" if own else "—"])
     header = ["model — runtime", "test acc. %", "bytes", "ORT CPU ms (1 thread)", "speed-up vs fp32 (CPU, 1 thread)",
-              "ORT ms (1 thread)", "speed-up vs fp32 ORT (1 thread)", "ORT ms (default threads)",
+              "ORT ms (1 thread)", "speed-up vs fp32 ORT (1 thread)", "ORT CPU ms (2 threads, no spin)",
+              "speed-up vs fp32 (CPU, 2 threads)", "ORT ms (2 threads, no spin)", "speed-up vs fp32 (2 threads)",
+              "ORT ms (default threads)",
               "speed-up vs fp32 ORT (default)", "torch / Numba ms (1 thread), wall / CPU"]
-    return markdown_table(header, body, "lrrrrrrrrr")
+    return markdown_table(header, body, "lrrrrrrrrrrrrr")
 
 
 def _fastest_peer(rows: list, ms: dict, setting: str) -> tuple:
     """(ms, name) of the fastest peer int8 row at `setting`: at one thread ("ort1",
-    "ort1cpu") torch rows count with their own one-thread runtime, at default threads
-    ("ortN") only ORT rows are timed."""
+    "ort1cpu") torch rows count with their own one-thread runtime, at two and default
+    threads ("ort2", "ort2cpu", "ortN") only ORT rows are timed."""
     own = {"ort1": "own", "ort1cpu": "owncpu"}.get(setting)
 
     def peer_ms(r):
@@ -72,7 +74,8 @@ def goals(rows: list, ms: dict) -> list:
         verdict = "met" if r.accuracy >= floor - 1e-9 else f"MISSED by {floor - r.accuracy:.1f} pt"
         line = (f"- {r.name}: accuracy {r.accuracy:.1f}% vs needed ≥ {floor:.1f}% (best peer {best_peer:.1f}%, "
                 f"fp32 {fp32:.1f}%): {verdict}")
-        settings = (("ort1cpu", "1 thread CPU time"), ("ort1", "1 thread"), ("ortN", "default threads"))
+        settings = (("ort1cpu", "1 thread CPU time"), ("ort1", "1 thread"), ("ort2cpu", "2 threads CPU time"),
+                    ("ort2", "2 threads"), ("ortN", "default threads"))
         for setting, shown in settings if r.onnx else ():
             mine = ms[r.name, setting]
             speed = ms[_fp32_ort(rows).name, setting] / mine

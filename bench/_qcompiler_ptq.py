@@ -1,13 +1,15 @@
 """The qcompiler side of the PTQ benchmark: compile with a chosen calibration method
-(`cm(x)` then runs the Numba backend), export QOperator ONNX for ONNX Runtime."""
+(`cm(x)` then runs the Numba backend), export ONNX for ONNX Runtime in a chosen form and layout."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 import qcompiler
+from qcompiler.backends.onnx import export
 from qcompiler.ir.serialize import save_qir
 from qcompiler.pipelines import default_pipeline, replace
 
@@ -29,9 +31,17 @@ def compile_int8(model: torch.nn.Module, target: str, method: str, calibration: 
                              calibration=calibration, pipeline=pipeline_with(target, method), progress=False)
 
 
-def export_qoperator(cm, path: Path) -> Path:
-    cm.export_onnx(path, form="qoperator")
-    return path
+def export_layout(cm, path: Path, form: str, channels_last) -> tuple:
+    """(path, "channels-last" or "channels-first"): `cm` exported in `form` with the
+    qoperator form's `channels_last` choice (None: the exporter's default), and the layout
+    its convolutions ended up in."""
+    if form == "qoperator":
+        export(cm.graph, path, form=form, channels_last=channels_last)
+    else:
+        cm.export_onnx(path, form=form)
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    last = any(a.name == "channels_last" and a.i == 1 for n in nodes if n.op_type == "QLinearConv" for a in n.attribute)
+    return path, "channels-last" if last else "channels-first"
 
 
 def graph_bytes(cm, directory: Path) -> int:

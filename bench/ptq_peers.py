@@ -58,7 +58,10 @@ BATCH = 64
 # calibration of the qcompiler rows: the method, and a clip-search run after it (or none)
 QCOMPILER_CALIBRATIONS = (("minmax", ""), ("mse", ""), ("mse", "clip-search{scored=256}"))
 PROFILED_PEERS = ("ORT quantize_static QDQ U8S8, MinMax", "ORT quantize_static QOperator U8S8, MinMax")
-EXPORT_FORMS = {"qoperator": "QOperator", "qdq": "QDQ"}
+# the exports timed per calibration: (form, the qoperator layout asked for, shown as); the
+# layout each ended up in is read back from the file and shown in the row's name
+EXPORTS = (("qoperator", None, "QOperator (default layout)"), ("qoperator", False, "QOperator"),
+           ("qdq", None, "QDQ"))
 
 
 def accuracy(predict: Callable, x: np.ndarray, y: np.ndarray) -> float:
@@ -145,10 +148,10 @@ def qcompiler_rows(model: torch.nn.Module, data: dict, work: Path, target: str) 
                                calibration=calibration, pipeline=pipeline, progress=False)
         rows.append(Row(f"{label} — Numba", "ours", cm, _qcompiler_ptq.graph_bytes(cm, work / f"qcompiler.{k}"),
                         own_runtime=cm))
-        for form, shown in EXPORT_FORMS.items():
-            path = cm.export_onnx(work / f"qcompiler.{k}.{form}.onnx", form=form)
-            rows.append(Row(f"{label} → {shown} ONNX — ORT", "ours", _ort_ptq.predictor(_ort_ptq.session(path, 0)),
-                            path.stat().st_size, onnx=path))
+        for j, (form, channels_last, shown) in enumerate(EXPORTS):
+            path, layout = _qcompiler_ptq.export_layout(cm, work / f"qcompiler.{k}.{j}.onnx", form, channels_last)
+            rows.append(Row(f"{label} → {shown}, {layout} ONNX — ORT", "ours",
+                            _ort_ptq.predictor(_ort_ptq.session(path, 0)), path.stat().st_size, onnx=path))
     return rows
 
 
@@ -177,9 +180,10 @@ def agreement_table(rows: list, x: np.ndarray, y: np.ndarray, reference: np.ndar
 def latencies(rows: list, x: np.ndarray, repeats: int) -> dict:
     """Median ms at batch 64 per (row name, setting). One-thread runs take turns (see
     interleaved_samples) and also give their median process CPU time (settings "ort1cpu",
-    "owncpu"), which other jobs preempting them on a shared machine do not inflate; ORT's
-    default-thread sessions are timed one after the other, because their worker threads
-    keep spinning after a run and would slow the next one."""
+    "owncpu"), which other jobs preempting them on a shared machine do not inflate; so do
+    two-thread ORT sessions whose workers sleep instead of spinning between runs ("ort2",
+    "ort2cpu"); ORT's default-thread sessions are timed one after the other, because their
+    worker threads keep spinning after a run and would slow the next one."""
     single = {(r.name, "ort1"): _ort_ptq.predictor(_ort_ptq.session(r.onnx, 1)) for r in rows if r.onnx}
     single.update({(r.name, "own"): r.own_runtime for r in rows if r.own_runtime})
     result = {}
@@ -187,6 +191,10 @@ def latencies(rows: list, x: np.ndarray, repeats: int) -> dict:
                                                       repeats).items():
         result[name, setting] = statistics.median(wall for wall, _ in times) * 1e3
         result[name, setting + "cpu"] = statistics.median(cpu for _, cpu in times) * 1e3
+    two = {r.name: _ort_ptq.predictor(_ort_ptq.session(r.onnx, 2, spinning=False)) for r in rows if r.onnx}
+    for name, times in interleaved_samples({key: (lambda fn=fn: fn(x)) for key, fn in two.items()}, repeats).items():
+        result[name, "ort2"] = statistics.median(wall for wall, _ in times) * 1e3
+        result[name, "ort2cpu"] = statistics.median(cpu for _, cpu in times) * 1e3
     for r in rows:
         if r.onnx:
             run = _ort_ptq.predictor(_ort_ptq.session(r.onnx, 0))
@@ -216,9 +224,15 @@ qconfig), weights s8 symmetric per output channel.
 
 Latency: batch {BATCH}, median of {repeats} runs after 3 warm-ups; the one-thread runs of all rows
 take turns, so load from other jobs hits them alike; their process CPU time is shown too,
-which preemption by other jobs does not inflate. The speed goals: ≥ 2.0× fp32 and no slower
+which preemption by other jobs does not inflate. The same for ORT sessions of two intra-op
+threads whose workers sleep between runs (`session.intra_op.allow_spinning=0`, so that they can
+take turns and their CPU time is work, not waiting). ORT's default threads (2 here, spinning):
+each session timed alone, wall time. The speed goals: ≥ 2.0× fp32 and no slower
 than the fastest peer, at one thread in CPU time and in wall time (PyTorch FX counts with its
-own one-thread times) and at ORT's default threads in wall time. Bytes: the ONNX file for ORT rows, `torch.save(state_dict)` for torch rows, the compiled
+own one-thread times), at two threads without spinning in CPU and wall time, and at ORT's default
+threads in wall time. qcompiler exports: QOperator in the exporter's default layout (channels-last
+where ORT then runs no Transpose, backends/onnx/channels_last.py) and forced channels-first, and QDQ;
+each row names the layout its convolutions ended up in. Bytes: the ONNX file for ORT rows, `torch.save(state_dict)` for torch rows, the compiled
 graph as .qir + .npz for Numba rows. Whole run: {seconds["total"]:.0f} s.
 
 ORT's Entropy calibration: `quantize_static` offers no option for the histogram size, so
