@@ -10,7 +10,8 @@ from compression_graphs import conv_mlp_graph
 from qcompiler.frontends.fx import import_module
 from qcompiler.ir.dense import Dense
 from qcompiler.passes.compression.errors import CompressionError
-from qcompiler.passes.compression.recalibrate import channel_statistics
+from qcompiler.ir.clone import clone
+from qcompiler.passes.compression.recalibrate import channel_statistics, match_statistics, recalibrate
 from qcompiler.passmanager import PassContext, PassError, PassManager
 from qcompiler.runtime.torch import run_torch
 from qcompiler.testing.zoo import digits_data, train_digits_cnn
@@ -96,3 +97,61 @@ def test_recalibration_without_calibration_data_is_refused_by_name():
     with pytest.raises(PassError, match="recalibrate=true.*calibration data") as error:
         PassManager("prune{sparsity=0.5,granularity=channel,recalibrate=true}").run(conv_mlp_graph(), PassContext())
     assert isinstance(error.value.__cause__, CompressionError)
+
+
+class ResidualNet(torch.nn.Module):
+    """conv-bn-relu, a residual pair of them, a strided one and a linear head, seeded:
+    the second residual conv reads the recalibrated stem through the add."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem, self.a, self.b, self.down = (torch.nn.Conv2d(i, o, 3, s, 1) for i, o, s in
+                                                ((3, 8, 1), (8, 8, 1), (8, 8, 1), (8, 16, 2)))
+        self.norms = torch.nn.ModuleList(torch.nn.BatchNorm2d(c) for c in (8, 8, 8, 16))
+        for norm in self.norms:
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.data.uniform_(0.5, 1.5)
+            norm.bias.data.uniform_(-0.5, 0.5)
+        self.head = torch.nn.Linear(16, 10)
+        self.eval()
+
+    def forward(self, x):
+        relu = torch.nn.functional.relu
+        stem = relu(self.norms[0](self.stem(x)))
+        y = relu(self.norms[2](self.b(relu(self.norms[1](self.a(stem))))) + stem)
+        y = relu(self.norms[3](self.down(y)))
+        return self.head(y.mean((2, 3)))
+
+
+def per_layer_reference(graph, layers: list, targets: list, calibration) -> None:
+    """The algorithm recalibrate replaced: a whole forward of the calibration data per layer."""
+    for node, target in zip(layers, targets):
+        match_statistics(graph, node, channel_statistics(graph, [node], calibration)[0], target)
+
+
+def test_one_streamed_forward_recalibrates_as_one_forward_per_layer():
+    x = np.random.default_rng(0).standard_normal((80, 3, 8, 8)).astype(np.float32)  # batches 32, 32, 16
+    graph = import_module(ResidualNet(), torch.from_numpy(x[:1]), dynamic_batch=True)
+    PassManager(PREPARE).run(graph, PassContext())
+    targets = channel_statistics(graph, convs(graph), x)
+    PassManager("prune{sparsity=0.5,granularity=channel,keep_outputs=true}").run(graph, PassContext())
+    results = {}
+    for name in ("streamed", "per-layer", "all-at-once"):
+        copy = clone(graph)
+        if name == "streamed":
+            recalibrate(copy, convs(copy), targets, x)
+        elif name == "per-layer":
+            per_layer_reference(copy, convs(copy), targets, x)
+        else:  # every layer measured on the pruned graph before any is corrected: what ordering buys
+            for node, current, target in zip(convs(copy), channel_statistics(copy, convs(copy), x), targets):
+                match_statistics(copy, node, current, target)
+        results[name] = [copy.const_value(n.inputs[i]) for n in convs(copy) for i in (1, 2)]
+    pruned = [graph.const_value(n.inputs[i]) for n in convs(graph) for i in (1, 2)]
+    for got, want, before in zip(results["streamed"], results["per-layer"], pruned):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert got.dtype == want.dtype == before.dtype
+    assert max(np.abs(a - b).max() for a, b in zip(results["streamed"], pruned)) > 0.1
+    # the later convs read corrected inputs: measuring them all up front gives other weights
+    assert max(np.abs(a - b).max() for a, b in zip(results["all-at-once"], results["per-layer"])) > 1e-2
