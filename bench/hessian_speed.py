@@ -146,7 +146,7 @@ def main() -> None:
             first = first or traces
             shown = ", ".join(f"{t:.3g}" for t in traces.values())
             # before 39ac1e0 (no rounds) each probe ran over every batch: a product per batch
-            products = probes if hasattr(estimator, "PROBES_PER_ROUND") else probes * len(m.batches)
+            products = probes if hasattr(estimator, "MIN_ROUNDS") else probes * len(m.batches)
             rho = spearmanr(list(first.values()), list(traces.values()))[0] if len(traces) > 1 else float("nan")
             rows.append([name, f"{params:,}", len(m.layers), f"{samples}/{batch}, tol {tol}", label, products,
                          f"{cpu:.2f}", f"{wall:.2f}", shown, f"{rho:.3f}"])

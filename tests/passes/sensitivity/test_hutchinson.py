@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 from qcompiler.frontends.fx import import_module
 from qcompiler.frontends.onnx import import_onnx
 from qcompiler.passes.sensitivity.data import Batch
-from qcompiler.passes.sensitivity.hessian import MIN_ROUNDS, PROBES_PER_ROUND, hessian_traces
+from qcompiler.passes.sensitivity.hessian import MIN_ROUNDS, OUTPUT_SPACE_PER_ROUND, hessian_traces
 from qcompiler.passes.sensitivity.layers import quantizable_layers
 from qcompiler.passes.sensitivity.measurement import Measurement
 from qcompiler.passes.sensitivity.torch_model import TorchModel
@@ -161,4 +161,4 @@ def test_a_layer_stops_once_its_probes_settle_whatever_the_batches_spread():
     mean_square = sum(s * s for s in scales) / len(scales)
     assert [estimated[layer.name] for layer in m.layers] == pytest.approx([2 * mean_square, 18 * mean_square],
                                                                           rel=1e-5)
-    assert products == 2 * MIN_ROUNDS * PROBES_PER_ROUND
+    assert products == 2 * MIN_ROUNDS * OUTPUT_SPACE_PER_ROUND
