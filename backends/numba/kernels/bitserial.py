@@ -25,7 +25,8 @@ so no Σ b is needed: `plane_coef` = (-2,), `x_coef` = 0, `channel_const` = Cin�
 Each task (image, group, block of ROWS weight rows = whole channels) runs the tile over
 blocks of WIDTH positions of the output plane in full padded width (columns ox >= OW
 computed and discarded, as in `conv_vnni.py`), then finishes one channel row at a time in a
-vector loop and requantizes its kept columns 16 at a time (`requant_lanes`).
+vector loop and requantizes its kept columns 16 at a time (`requant_lanes`), or for a b1
+result compares them with the channel's integer threshold (`ops/binary_results.py`).
 """
 from __future__ import annotations
 
@@ -81,23 +82,26 @@ def conv_tasks(w_rows, out) -> int:
 @njit(parallel=True, cache=True)
 def qconv2d_bitserial_parallel(chunks, images, w_rows, xnor, offsets, group_bytes, plane_stride, planes, ws, x_sum,
                                border, kinds, counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier,
-                               shift, y_zp, lo, hi, mode, out):
+                               shift, y_zp, lo, hi, mode, thresholds, out):
     """`qconv2d_bitserial_kernel` over all its tasks in `chunks` parallel chunks."""
     tasks = out.shape[0] * w_rows.shape[0] * (w_rows.shape[1] // ROWS)
     for c in prange(chunks):
         qconv2d_bitserial_kernel(c * tasks // chunks, (c + 1) * tasks // chunks, images, w_rows, xnor, offsets,
                                  group_bytes, plane_stride, planes, ws, x_sum, border, kinds, counts, plane_coef,
-                                 x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp, lo, hi, mode, out)
+                                 x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp, lo, hi, mode,
+                                 thresholds, out)
 
 
 @njit(cache=True)
 def qconv2d_bitserial_kernel(first, last, images, w_rows, xnor, offsets, group_bytes, plane_stride, planes, ws, x_sum,
                              border, kinds, counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier,
-                             shift, y_zp, lo, hi, mode, out):
+                             shift, y_zp, lo, hi, mode, thresholds, out):
     """Tasks [first, last) of `conv_tasks`. images: uint64 [N, words]
     (`bitserial_planes.activation_planes`, one image per row); w_rows: uint64 [groups, R, T]
     (`weight_rows`); xnor: XOR popcounts in place of AND ones; offsets: int64 [T] bytes from a
-    group's first word; x_sum, border, kinds, counts: `window_sums`; out: [N, Cout, OH, OW]."""
+    group's first word; x_sum, border, kinds, counts: `window_sums`; out: [N, Cout, OH, OW].
+    thresholds: int64 [Cout] for a b1 result (hi where acc >= thresholds[oc], else lo; the
+    requantization unused), or empty to requantize."""
     n_batch, cout, oh, ow = out.shape
     groups, steps = w_rows.shape[0], offsets.size
     n_w = plane_coef.size
@@ -126,7 +130,11 @@ def qconv2d_bitserial_kernel(first, last, images, w_rows, xnor, offsets, group_b
             oc = g * cout_g + j0 // n_w + cc
             per_x, constant = x_coef[oc], channel_const[oc] + bias[oc]
             counts0 = plane[cc * n_w]
-            if n_w == 1:
+            if n_w == 1 and per_x == 0:  # XNOR-popcount (W1A1): no Σ b
+                c0 = plane_coef[0]
+                for p in range(positions):
+                    acc[p] = np.int32(constant + c0 * counts0[p])
+            elif n_w == 1:
                 c0 = plane_coef[0]
                 for p in range(positions):
                     acc[p] = np.int32(per_x * xs[p] + constant + c0 * counts0[p])
@@ -141,6 +149,13 @@ def qconv2d_bitserial_kernel(first, last, images, w_rows, xnor, offsets, group_b
                         correction[kind] += ((kinds[ng, kind] >> t) & 1) * tap_coef[oc, t]
                 for k in range(counts[ng, 0]):
                     acc[border[ng, k, 0]] -= correction[border[ng, k, 1]]
+            if thresholds.size:  # a b1 result: an integer compare per output, no requantization
+                at_least = thresholds[oc]
+                for oy in range(oh):
+                    row, first_p = out[n, oc, oy], oy * ws
+                    for ox in range(ow):
+                        row[ox] = hi if acc[first_p + ox] >= at_least else lo
+                continue
             for oy in range(oh):  # the kept columns, 16 at a time, straight into the output row
                 row = out[n, oc, oy]
                 for ox in range(0, ow, LANES):

@@ -21,6 +21,7 @@ from ..kernels.bitserial_planes import (WEIGHT_PLANES, activation_planes, activa
 from ..kernels.bitserial_tile import ROWS, WIDTH
 from ..kernels.pack import unpack_rows
 from ..weights import PackedWeights
+from .binary_results import BinaryFinish
 from .common import Requant, pad_unless_zeros, zero_point
 from .conv_vnni import parallel_chunks
 
@@ -110,6 +111,17 @@ def _chunks(plan: BitserialPlan, outputs: int) -> int:
     return parallel_chunks(outputs * plan.w_rows.shape[2] * 64 * pairs // 4)
 
 
+_REQUANTIZE = np.zeros(0, np.int64)
+
+
+def _finishing(rq: Requant, finish) -> tuple:
+    """The kernel's (lo, hi, mode, thresholds): a b1 result's clamp ends and thresholds, or the
+    requantization's clamp and no thresholds."""
+    if isinstance(finish, BinaryFinish):
+        return finish.lo, finish.hi, rq.mode, finish.thresholds
+    return rq.lo, rq.hi, rq.mode, _REQUANTIZE
+
+
 def _identity(y):
     return y
 
@@ -129,7 +141,7 @@ def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end:
     words = np.empty((n_batch, phases, groups * plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((n_batch * groups, phases, layout.length), np.int64)
     nulls = np.zeros((n_batch * groups, phases, layout.length) if plan.a_shift else (1, 1, 1), np.uint8)
-    out = np.empty((n_batch, plan.x_coef.size) + tuple(out_hw), rq.dtype)
+    out = np.empty((n_batch, plan.x_coef.size) + tuple(out_hw), _container(rq, finish))
     chunks = _chunks(plan, out.size)
     layout_args = (np.ascontiguousarray(x), plan.x_min, plan.a_shift, plan.pad_bits, begin[0], begin[1], hw[0], hw[1],
                    groups, plan.planes, stride[0], stride[1], layout.ws, layout.used, words, not plan.xnor, sums, nulls)
@@ -137,11 +149,17 @@ def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end:
         activation_planes_parallel(min(chunks, n_batch * groups), *layout_args)
     else:
         activation_planes(0, n_batch * groups, *layout_args)
-    _convolve(plan, layout, words, sums, nulls, bias, rq, out, chunks)
-    return finish(out)
+    _convolve(plan, layout, words, sums, nulls, bias, rq, finish, out, chunks)
+    return out if isinstance(finish, BinaryFinish) else finish(out)
 
 
-def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, out, chunks: int) -> None:
+def _container(rq: Requant, finish) -> np.dtype:
+    """The kernel's output container: int8 for a b1 result, thresholded in the kernel."""
+    return np.dtype(np.int8) if isinstance(finish, BinaryFinish) else rq.dtype
+
+
+def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, finish, out,
+              chunks: int) -> None:
     n_batch, groups = out.shape[0], plan.w_rows.shape[0]
     binary = nulls.size > 1
     positions = out.shape[2] * layout.ws
@@ -156,7 +174,7 @@ def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq
     args = (words.reshape(n_batch, -1), plan.w_rows, plan.xnor, layout.offsets,
             plan.channel_words * plan.planes * layout.length * 8, layout.length * 8, plan.planes, layout.ws, x_sum,
             border, kinds, counts, plan.plane_coef, plan.x_coef, plan.channel_const, plan.tap_coef, bias,
-            rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
+            rq.multiplier, rq.shift, rq.zero_point, *_finishing(rq, finish), out)
     if chunks:
         qconv2d_bitserial_parallel(chunks, *args)
     else:
@@ -171,12 +189,13 @@ def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant,
     layout = _layout(plan, (1, m), (1, 1), (1, 1), 1)
     words = np.empty((1, 1, plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((1, 1, layout.length), np.int64)
-    out = np.empty((1, plan.x_coef.size, 1, m), rq.dtype)
+    out = np.empty((1, plan.x_coef.size, 1, m), _container(rq, finish))
     chunks = _chunks(plan, out.size)
     row_args = (np.ascontiguousarray(x2), plan.x_min, plan.a_shift, plan.planes, words[0, 0], not plan.xnor, sums[0, 0])
     if chunks:
         row_planes_parallel(min(chunks, m), *row_args)
     else:
         row_planes(0, m, *row_args)
-    _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, out, chunks)
-    return finish(np.ascontiguousarray(out[0, :, 0, :].T))  # writing the transposed result directly took longer
+    _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, finish, out, chunks)
+    rows = np.ascontiguousarray(out[0, :, 0, :].T)  # writing the transposed result directly took longer
+    return rows if isinstance(finish, BinaryFinish) else finish(rows)

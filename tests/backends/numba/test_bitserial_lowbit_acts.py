@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from numba_cases import qtype, storage
+from qcompiler.backends.numba.ops.binary_results import BinaryFinish
 from qcompiler.backends.numba.ops.bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear
 from qcompiler.backends.numba.ops.common import Requant
 from qcompiler.backends.numba.kernels.rounding import ROUNDING_CODES
@@ -97,6 +98,45 @@ def test_binary_activations_with_a_zero_point_take_the_and_popcount_path(zp, pad
                              (1, 1), acc.shape[2:], bias, rq)
     np.testing.assert_array_equal(out, requantize(acc, rq.multiplier[:, None, None], rq.shift[:, None, None], 128,
                                                   0, 255, "half_even"))
+
+
+def _unit_requant(channels):
+    """The requantization a b1 result runs with (ops/binary_results.py): the accumulator itself."""
+    return Requant((np.full(channels, 2**30, np.int64),), np.full(channels, 30, np.int64), ROUNDING_CODES["half_even"],
+                   0, -2**31, 2**31 - 1, np.dtype(np.int32))
+
+
+@pytest.mark.parametrize("x_storage, x_shape, w_shape, stride, pad", [
+    ("b1", (2, 67, 7, 9), (5, 67, 3, 3), 1, 1),  # W1A1, odd channel counts across two channel words, padding
+    ("b1", (1, 9, 8, 7), (7, 9, 3, 3), 2, 2),    # W1A1, stride 2, wide zero padding (null taps)
+    ("u2", (1, 13, 6, 6), (3, 13, 3, 3), 1, 1),  # W1A2: the AND path with Σ b, zero point padding
+])
+def test_binary_results_are_thresholded_in_the_kernel(x_storage, x_shape, w_shape, stride, pad):
+    """A b1 result (BinaryFinish) is the accumulator's per-channel threshold written as ±1 (clamped)
+    in int8 by the kernel itself, equal to numpy's compare of the exact sums, conv and linear."""
+    rng = np.random.default_rng(x_shape[1])
+    x, wc, weights, w_t, bias = _binary_case(rng, "b1", x_shape, w_shape, 1)
+    zp = 0 if x_storage == "b1" else 2
+    if x_storage == "u2":
+        x = rng.integers(0, 4, x_shape).astype(np.uint8)
+    plan = bitserial_plan(w_t, weights, qtype(x_storage, x_shape, zp=zp), 1, w_shape[2:])
+    xc = np.pad(x.astype(np.int64) - zp, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    acc = _numpy_conv(xc, wc, stride, 1, 1) + bias[:, None, None]
+    thresholds = np.sort(acc, axis=None)[np.linspace(0, acc.size - 1, w_shape[0]).astype(int)]  # both sides met
+    finish = BinaryFinish(thresholds.astype(np.int64), -1, 1, 1)
+    out = run_bitserial_conv(plan, x, "zeros", (pad, pad), (pad, pad), (stride, stride), (1, 1), acc.shape[2:], bias,
+                             _unit_requant(w_shape[0]), finish)
+    assert out.dtype == np.int8
+    np.testing.assert_array_equal(out, np.where(acc >= thresholds[:, None, None], 1, -1))
+    assert 0.1 < np.mean(out == 1) < 0.9
+    rows = x.transpose(0, 2, 3, 1).reshape(-1, x_shape[1])  # the linear: positions as rows, 1×1 weights
+    w_t1 = qtype("b1", (w_shape[0], x_shape[1]), zp=np.zeros(w_shape[0], np.int64), axis=0)
+    w1 = wc[:, :, 1, 1]
+    weights1 = pack_weight_rows(w1, w_t1, np.zeros(w_shape[0], np.int64), "test")
+    plan1 = bitserial_plan(w_t1, weights1, qtype(x_storage, rows.shape, zp=zp), 1)
+    acc1 = (rows.astype(np.int64) - zp) @ w1.T.astype(np.int64) + bias
+    linear = run_bitserial_linear(plan1, rows, bias, _unit_requant(w_shape[0]), BinaryFinish(thresholds, 0, 1, -1))
+    np.testing.assert_array_equal(linear, np.where(acc1 >= thresholds, 1, 0))  # clamped to [0, 1]
 
 
 @pytest.mark.parametrize("case", ["w1a2_stride2", "w2a2_two_words", "w2a2_u2_zero_points", "w1a2_linear",
