@@ -39,11 +39,31 @@ def quantize_kernel(x, scale, zero_point, inner, lo, hi, binary, out):
 
 @njit(cache=True)
 def dequantize_kernel(q, scale, zero_point, inner, out):
-    """q: int [n] storage; out: float32 [n] = (q - zero_point)·scale."""
-    p = scale.size
-    for i in range(q.size):
-        c = (i // inner) % p
-        out[i] = np.float32(np.float64(np.int64(q[i]) - zero_point[c]) * np.float64(scale[c]))
+    """q: int [n] storage; out: float32 [n] = (q - zero_point)·scale; n a multiple of p·inner.
+
+    No parameter index is divided out per element: the arrays are viewed as [outer, p,
+    inner] and walked in that order, so per tensor (p = 1: one run of n) and per channel
+    with inner > 1 the innermost loop is a run sharing one parameter, and with inner == 1
+    (the last axis; per group, one parameter per element) it runs along the parameters.
+    Every loop counts from 0 on the views (an index from a run's start keeps Numba's
+    negative-index check inside the loop, which then stays scalar), so LLVM vectorizes it.
+    The subtraction stays in integers and the product in f64, rounded once to f32, as the
+    reference's: bit-identical for any storage, i32 included."""
+    p, n = scale.size, q.size
+    run = n if p == 1 else inner
+    outer = n // (p * run) if n else 0
+    if run == 1:
+        q2, out2 = q.reshape((outer, p)), out.reshape((outer, p))
+        for o in range(outer):
+            for c in range(p):
+                out2[o, c] = np.float32(np.float64(np.int64(q2[o, c]) - zero_point[c]) * np.float64(scale[c]))
+        return
+    q3, out3 = q.reshape((outer, p, run)), out.reshape((outer, p, run))
+    for o in range(outer):
+        for c in range(p):
+            s, zp = np.float64(scale[c]), np.int64(zero_point[c])
+            for i in range(run):
+                out3[o, c, i] = np.float32(np.float64(np.int64(q3[o, c, i]) - zp) * s)
 
 
 @njit(cache=True)
