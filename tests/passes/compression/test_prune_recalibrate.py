@@ -11,7 +11,8 @@ from qcompiler.frontends.fx import import_module
 from qcompiler.ir.dense import Dense
 from qcompiler.passes.compression.errors import CompressionError
 from qcompiler.ir.clone import clone
-from qcompiler.passes.compression.recalibrate import channel_statistics, match_statistics, recalibrate
+from qcompiler.passes.compression.recalibrate import channel_statistics, match_statistics
+from qcompiler.passes.compression.recalibrate import recalibrate as streamed_recalibration
 from qcompiler.passmanager import PassContext, PassError, PassManager
 from qcompiler.runtime.torch import run_torch
 from qcompiler.testing.zoo import digits_data, train_digits_cnn
@@ -141,7 +142,7 @@ def test_one_streamed_forward_recalibrates_as_one_forward_per_layer():
     for name in ("streamed", "per-layer", "all-at-once"):
         copy = clone(graph)
         if name == "streamed":
-            recalibrate(copy, convs(copy), targets, x)
+            streamed_recalibration(copy, convs(copy), targets, x)
         elif name == "per-layer":
             per_layer_reference(copy, convs(copy), targets, x)
         else:  # every layer measured on the pruned graph before any is corrected: what ordering buys
