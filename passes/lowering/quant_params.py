@@ -13,6 +13,7 @@ from qcompiler.ir.dense import Dense
 from qcompiler.ir.types import QuantType, Type
 from qcompiler.numerics.affine import quantize
 from qcompiler.numerics.fixed_point import quantize_multiplier
+from qcompiler.runtime.product_rounding import per_tensor_levels
 
 
 def is_quant(t: Optional[Type]) -> bool:
@@ -21,8 +22,7 @@ def is_quant(t: Optional[Type]) -> bool:
 
 def per_tensor(t: Optional[Type], max_bits: int = 16) -> bool:
     """A per-tensor QuantType an integer op can take (multi-level storage of <= max_bits)."""
-    return (isinstance(t, QuantType) and t.axis is None and t.group is None and t.storage != "b1"
-            and t.bits <= max_bits)
+    return per_tensor_levels(t) and t.bits <= max_bits
 
 
 def scale_of(t: QuantType) -> float:

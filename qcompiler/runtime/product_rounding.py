@@ -35,12 +35,12 @@ def product_rounding(node: Node) -> Optional[ProductRounding]:
         return None
     x_t = node.inputs[0].type  # conv / linear also lower on binary activations
     binary_x = isinstance(x_t, QuantType) and x_t.storage == "b1" and x_t.axis is None and node.op != "matmul"
-    if not (_per_tensor(x_t) or binary_x):  # no integer accumulator
+    if not (per_tensor_levels(x_t) or binary_x):  # no integer accumulator
         return None
     x, w, out = node.inputs[0].type, node.inputs[1].type, node.output.type
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     bias_t = simulated_bias_type(x, _weight_scale(node.inputs[1]), bias.type) if bias is not None else None
-    table = node.attrs.get("activation") in TABLE_ACTIVATIONS and _per_tensor(out) and isinstance(w, QuantType)
+    table = node.attrs.get("activation") in TABLE_ACTIVATIONS and per_tensor_levels(out) and isinstance(w, QuantType)
     mid = preactivation_type(node, out) if table else None
     if mid is None and isinstance(out, QuantType) and out.storage == "b1" and out.axis is None:
         mid = accumulator_type(x, _weight_scale(node.inputs[1]), out, node.op)  # a b1 result thresholds it
@@ -60,5 +60,8 @@ def _weight_scale(w: Value):
     return None
 
 
-def _per_tensor(t) -> bool:
+def per_tensor_levels(t) -> bool:
+    """A per-tensor QuantType whose storage counts levels, so an integer accumulator can
+    take it; b1 storage is a sign (a binary product thresholds instead). The lowering asks
+    the same question (passes/lowering/quant_params.per_tensor)."""
     return isinstance(t, QuantType) and t.axis is None and t.group is None and t.storage != "b1"
