@@ -6,9 +6,10 @@
 qconv2d 1×64×56×56 3×3 64→64 pad 1 and qlinear 64×1024→1024 (the shapes of
 bench/numba_kernels.py) as WxAy: W1 = b1 weights (±1), W2 = i2, A8 = u8, A2 = u2 and A1 =
 binary ±1 activations. The int8 and the A2/A8 rows time the prepared node (centring,
-padding, layout, kernel, requantization); the IR's integer convolutions take activations
-of 2 bits or more, so A1 rows time the same steps called directly (`ops/bitserial.py`:
-`run_bitserial_conv` / `run_bitserial_linear` on the ±1 storage).
+padding, layout, kernel, requantization); the A1 rows time the same steps called directly
+(`ops/bitserial.py`: `run_bitserial_conv` / `run_bitserial_linear` on the ±1 storage). Every
+row's result is u8 (requantized) except "W1A1 → b1": a binary result, as between the layers
+of a binarized network, thresholded on the accumulator in the kernel (ops/binary_results.py).
 Speed-ups are ratios of the median process CPU time of interleaved runs after warm-up,
 1 Numba thread (the machine is shared). A second table times the two register tiles
 alone on data in cache: the popcount tile (`kernels/bitserial_tile.py`) per WxAy and the
@@ -35,6 +36,7 @@ from _common import interleaved_samples, markdown_table, numba_run_note, write_s
 from qcompiler.backends.numba.kernels.bitserial_tile import WIDTH as BIT_WIDTH, popcount_tile  # noqa: E402
 from qcompiler.backends.numba.kernels.vnni_tile import WIDTH as VNNI_WIDTH, tile_u8_vectors  # noqa: E402
 from qcompiler.backends.numba.ops import INTEGER_STEPS  # noqa: E402
+from qcompiler.backends.numba.ops.binary_results import binary_result  # noqa: E402
 from qcompiler.backends.numba.ops.bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear  # noqa
 from qcompiler.backends.numba.ops.common import requant_of, storage_dtype  # noqa: E402
 from qcompiler.backends.numba.weights import pack_weight_rows  # noqa: E402
@@ -50,6 +52,7 @@ ZERO_POINTS = {"u8": 128, "u2": 2, "b1": 0}
 # name -> (activation storage, weight storage); the goals of issue 14: binary >= 2x, 2-bit >= 1.5x
 COMBINATIONS = {"W1A1": ("b1", "b1"), "W1A2": ("u2", "b1"), "W2A1": ("b1", "i2"), "W2A2": ("u2", "i2"),
                 "W1A8": ("u8", "b1"), "W2A8": ("u8", "i2")}
+BINARY_RESULT = "W1A1 → b1"  # COMBINATIONS' W1A1 with a b1 result
 GOALS = {"b1": 2.0, "i2": 1.5}
 SHAPES = {
     "qconv2d 1×64×56×56, 3×3, 64→64, pad 1": ("qconv2d", (1, 64, 56, 56), (64, 64, 3, 3), (1, 64, 56, 56),
@@ -90,39 +93,45 @@ def node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs):
     return node, [x, w, bias]
 
 
-def binary_activation_run(node, inputs, pad):
-    """The bit-serial steps of `node` on ±1 activations, called directly."""
+def binary_activation_run(node, inputs, pad, binary_result_too=False):
+    """The bit-serial steps of `node` on ±1 activations, called directly; with binary_result_too, its
+    result retyped b1 at zero point 0 (the sign of the requantized value: a threshold)."""
     x, w, bias = inputs
     w_t = node.inputs[1].type
     cout = w_t.shape[0]
     weights = pack_weight_rows(w.reshape(cout, -1), w_t, np.zeros(cout, np.int32), "bench")
-    rq = requant_of(node, cout)
+    rq, finish = requant_of(node, cout), (lambda y: y)
+    if binary_result_too:
+        node.outputs[0].type = qtype("b1", node.outputs[0].type.shape, 0.05, 0)
+        rq, finish = binary_result(node, rq, 1 if node.op == "qconv2d" else -1)
     x_t = qtype("b1", x.shape, 0.02, 0)
     if node.op == "qlinear":
         plan = bitserial_plan(w_t, weights, x_t, 1)
-        return lambda: run_bitserial_linear(plan, x, bias, rq)
+        return lambda: run_bitserial_linear(plan, x, bias, rq, finish)
     kernel = tuple(w_t.shape[2:])
     plan = bitserial_plan(w_t, weights, x_t, 1, kernel)
 
     out_hw = (x.shape[2] + 2 * pad - kernel[0] + 1, x.shape[3] + 2 * pad - kernel[1] + 1)
-    return lambda: run_bitserial_conv(plan, x, "zeros", (pad, pad), (pad, pad), (1, 1), (1, 1), out_hw, bias, rq)
+    return lambda: run_bitserial_conv(plan, x, "zeros", (pad, pad), (pad, pad), (1, 1), (1, 1), out_hw, bias, rq,
+                                      finish)
 
 
 def kernel_rows(repeats):
     rows = []
     for name, (op, x_shape, w_shape, out_shape, attrs, macs) in SHAPES.items():
         runs = {}
-        for label, (act, w_storage) in {"int8 VNNI": ("u8", "i8"), **COMBINATIONS}.items():
+        labels = {"int8 VNNI": ("u8", "i8"), **COMBINATIONS, BINARY_RESULT: COMBINATIONS["W1A1"]}
+        for label, (act, w_storage) in labels.items():
             node, inputs = node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs)
             if act == "b1":
-                runs[label] = binary_activation_run(node, inputs, attrs.get("pad", [0])[0])
+                runs[label] = binary_activation_run(node, inputs, attrs.get("pad", [0])[0], label == BINARY_RESULT)
             else:
                 step = INTEGER_STEPS[op](node)
                 runs[label] = (lambda s=step, a=inputs: s(a))
         samples = interleaved_samples(runs, repeats)
         cpu = {k: sorted(c for _, c in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
         for label in runs:
-            act, w_storage = COMBINATIONS.get(label, ("u8", "i8"))
+            act, w_storage = labels[label]
             ratio = cpu["int8 VNNI"] / cpu[label]
             goal = GOALS.get(w_storage)
             verdict = "-" if goal is None else f"{'met' if ratio >= goal else 'missed'} (>= {goal}x)"

@@ -36,6 +36,8 @@ from numba import njit, prange
 from .bitserial_tile import ROWS, WIDTH, popcount_tile, xor_popcount_tile
 from .requant_lanes import LANES, requantize_lanes
 
+_INT32_MAX = 2**31 - 1
+
 
 @njit(cache=True)
 def window_sums(sums, nulls, tap_phase, tap_shift, positions, with_sums, binary, x_sum, null_taps, border, kinds,
@@ -150,11 +152,14 @@ def qconv2d_bitserial_kernel(first, last, images, w_rows, xnor, offsets, group_b
                 for k in range(counts[ng, 0]):
                     acc[border[ng, k, 0]] -= correction[border[ng, k, 1]]
             if thresholds.size:  # a b1 result: an integer compare per output, no requantization
-                at_least = thresholds[oc]
+                # int32 compares and no branch, so the loop vectorizes; above the int32 range: all lo
+                above = thresholds[oc] > _INT32_MAX
+                at_least = np.int32(0 if above else max(thresholds[oc], -_INT32_MAX - 1))
+                low, step = out.dtype.type(lo), out.dtype.type(0 if above else hi - lo)
                 for oy in range(oh):
                     row, first_p = out[n, oc, oy], oy * ws
                     for ox in range(ow):
-                        row[ox] = hi if acc[first_p + ox] >= at_least else lo
+                        row[ox] = low + step * out.dtype.type(acc[first_p + ox] >= at_least)
                 continue
             for oy in range(oh):  # the kept columns, 16 at a time, straight into the output row
                 row = out[n, oc, oy]
