@@ -1,8 +1,10 @@
 """Time `sensitivity{metric=hessian}` (issue 14 item 5): the digits CNN (3.8k parameters,
 256 labelled training digits, the pass's defaults) and a CIFAR-style ResNet18 (11.2M
 parameters, 3x32x32 inputs, no labels: the KL to the float outputs), printing CPU and wall
-seconds, Hessian-vector products, each layer's trace and the Spearman rank agreement of
-the traces with the first estimator's (this tree's).
+seconds, Hutchinson samples summed over the layers (a Hessian-vector product each for
+weight-space probes; output-space ones share a backward pass among all layers), each
+layer's trace and the Spearman rank agreement of the traces with the first estimator's
+(this tree's).
 
 `--before COMMIT` also times the hessian.py of that commit on the same graphs and data
 (the ResNet18 only with --before-resnet: before 39ac1e0, per-layer probes over every
@@ -11,6 +13,7 @@ the load average). `--cross-terms P` instead compares, on one batch of each mode
 probes spanning all layers with P probes per layer (bench/_hessian_cross_terms.py).
 
     python bench/hessian_speed.py --before 75335ce --threads 1
+    python bench/hessian_speed.py --models digits,resnet18 --before 01df3a3 --before-resnet --threads 1
     python bench/hessian_speed.py --models digits,resnet18 --cross-terms 16 --threads 1
 """
 from __future__ import annotations
@@ -147,13 +150,14 @@ def main() -> None:
             shown = ", ".join(f"{t:.3g}" for t in traces.values())
             # before 39ac1e0 (no rounds) each probe ran over every batch: a product per batch
             products = probes if hasattr(estimator, "MIN_ROUNDS") else probes * len(m.batches)
+            space = "output" if getattr(estimator, "output_space_applies", lambda m: False)(m) else "weight"
             rho = spearmanr(list(first.values()), list(traces.values()))[0] if len(traces) > 1 else float("nan")
-            rows.append([name, f"{params:,}", len(m.layers), f"{samples}/{batch}, tol {tol}", label, products,
+            rows.append([name, f"{params:,}", len(m.layers), f"{samples}/{batch}, tol {tol}", label, space, products,
                          f"{cpu:.2f}", f"{wall:.2f}", shown, f"{rho:.3f}"])
             print(rows[-1], flush=True)
     print(f"\n{cpu_description()}; torch threads {args.threads}\n")
-    print(markdown_table(["model", "params", "layers", "samples/batch", "estimator", "Hessian-vector products",
-                          "CPU s", "wall s", "per-layer traces", "rank agreement"], rows, "llrllrrrlr"))
+    print(markdown_table(["model", "params", "layers", "samples/batch", "estimator", "probes", "samples (all layers)",
+                          "CPU s", "wall s", "per-layer traces", "rank agreement"], rows, "llrlllrrrlr"))
 
 
 def cross_terms(cases, probes: int, threads: int) -> None:
