@@ -125,7 +125,9 @@ def test_trials_are_measured_on_the_model_quantize_makes(digits):
     ctx = PassContext(calibration=batches)
     measured = score(lambda inputs: model(*inputs), sensitivity_batches(ctx, found, 256, 64), None)
     assert measured.loss == pytest.approx(stats["search"]["loss"], rel=1e-6)
-    assert stats["search"]["ilp_loss"] != pytest.approx(float_stats["search"]["ilp_loss"], rel=1e-3)
+    # both losses are deterministic: any gap above round-off shows the activations were quantized;
+    # its size depends on the widths the ILP picks (3e-4 relative at 8,8,4,4,2,4,8; 4e-3 at 8,4,4,2,4,4,4)
+    assert stats["search"]["ilp_loss"] != pytest.approx(float_stats["search"]["ilp_loss"], rel=1e-5)
 
 
 def test_a_short_finetune_per_trial_lowers_the_measured_loss(digits):
