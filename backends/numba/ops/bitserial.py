@@ -53,6 +53,7 @@ class _Layout:
     used: np.ndarray       # uint8 [sh·sw]: the phase planes some tap reads
     tap_phase: np.ndarray  # int64 [kh·kw]
     tap_shift: np.ndarray  # int64 [kh·kw]: positions from the output position in its phase plane
+    windows: dict = field(default_factory=dict)  # (images, pads, H, W) -> `window_sums` of binary inputs, no Σ b
 
 
 def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, groups: int, kernel=(1, 1)):
@@ -149,7 +150,7 @@ def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end:
         activation_planes_parallel(min(chunks, n_batch * groups), *layout_args)
     else:
         activation_planes(0, n_batch * groups, *layout_args)
-    _convolve(plan, layout, words, sums, nulls, bias, rq, finish, out, chunks)
+    _convolve(plan, layout, words, sums, nulls, bias, rq, finish, out, chunks, (begin[0], begin[1]) + x.shape[2:])
     return out if isinstance(finish, BinaryFinish) else finish(out)
 
 
@@ -158,19 +159,29 @@ def _container(rq: Requant, finish) -> np.dtype:
     return np.dtype(np.int8) if isinstance(finish, BinaryFinish) else rq.dtype
 
 
-def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, finish, out,
-              chunks: int) -> None:
+def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, finish, out, chunks: int,
+              window_key=None) -> None:
+    """window_key: (pad top, pad left, H, W) of a convolution's input, with which its geometry fixes the
+    null taps."""
     n_batch, groups = out.shape[0], plan.w_rows.shape[0]
     binary = nulls.size > 1
     positions = out.shape[2] * layout.ws
     images = n_batch * groups
-    x_sum = np.empty((images, positions), np.int64)
-    border_shape = (images, positions) if binary else (1, 1)
-    null_taps, kinds = np.empty(border_shape, np.int64), np.empty(border_shape, np.int64)
-    border = np.empty(border_shape + (2,), np.int64)
-    counts = np.zeros((images, 2), np.int64)
-    window_sums(sums, nulls, layout.tap_phase, layout.tap_shift, positions, not plan.xnor, binary, x_sum, null_taps,
-                border, kinds, counts)
+    # without Σ b (XNOR-popcount) the windows' null taps are all there is, and they follow from the geometry
+    cached = window_key is not None and plan.xnor and binary
+    windows = layout.windows.get((images,) + window_key) if cached else None
+    if windows is None:
+        x_sum = np.empty((images, positions), np.int64)
+        border_shape = (images, positions) if binary else (1, 1)
+        null_taps, kinds = np.empty(border_shape, np.int64), np.empty(border_shape, np.int64)
+        border = np.empty(border_shape + (2,), np.int64)
+        counts = np.zeros((images, 2), np.int64)
+        window_sums(sums, nulls, layout.tap_phase, layout.tap_shift, positions, not plan.xnor, binary, x_sum,
+                    null_taps, border, kinds, counts)
+        windows = (x_sum, border, kinds, counts)
+        if cached:
+            layout.windows[(images,) + window_key] = windows
+    x_sum, border, kinds, counts = windows
     args = (words.reshape(n_batch, -1), plan.w_rows, plan.xnor, layout.offsets,
             plan.channel_words * plan.planes * layout.length * 8, layout.length * 8, plan.planes, layout.ws, x_sum,
             border, kinds, counts, plan.plane_coef, plan.x_coef, plan.channel_const, plan.tap_coef, bias,

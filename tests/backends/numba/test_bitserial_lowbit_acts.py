@@ -139,6 +139,23 @@ def test_binary_results_are_thresholded_in_the_kernel(x_storage, x_shape, w_shap
     np.testing.assert_array_equal(linear, np.where(acc1 >= thresholds, 1, 0))  # clamped to [0, 1]
 
 
+def test_w1a1_windows_kept_per_geometry_follow_the_padding_split():
+    """W1A1 keeps its windows' null taps per input geometry: the same padded size split (1, 1) or (2, 0),
+    or from a smaller input, and a second call reusing them, each equal numpy."""
+    rng = np.random.default_rng(11)
+    x, wc, weights, w_t, bias = _binary_case(rng, "b1", (2, 64, 6, 7), (5, 64, 3, 3), 1)
+    plan = bitserial_plan(w_t, weights, qtype("b1", x.shape), 1, (3, 3))
+    rq = _requant(rng, 5)
+    for image, begin, end in [(x, (1, 1), (1, 1)), (x, (2, 2), (0, 0)), (x, (1, 1), (1, 1)),
+                              (x[:, :, :5, :6], (2, 2), (1, 1))]:
+        xc = np.pad(image, [(0, 0), (0, 0), (begin[0], end[0]), (begin[1], end[1])])
+        acc = _numpy_conv(xc, wc, 1, 1, 1) + bias[:, None, None]
+        out = run_bitserial_conv(plan, image, "zeros", begin, end, (1, 1), (1, 1), acc.shape[2:], bias, rq)
+        want = requantize(acc, rq.multiplier[:, None, None], rq.shift[:, None, None], 128, 0, 255, "half_even")
+        np.testing.assert_array_equal(out, want)
+    assert len(plan.layouts) == 1 and len(next(iter(plan.layouts.values())).windows) == 3
+
+
 @pytest.mark.parametrize("case", ["w1a2_stride2", "w2a2_two_words", "w2a2_u2_zero_points", "w1a2_linear",
                                   "w2a2_linear"])
 def test_two_bit_activation_products_equal_the_reference(case):
