@@ -50,7 +50,9 @@ class OutputCurvature:
 
 
 def factorable(outputs: tuple) -> bool:
-    """Whether OutputCurvature can be formed for outputs like these (not image-sized ones)."""
+    """Whether OutputCurvature can be formed for outputs like these: samples along dim 0 and
+    features after it (the KL of a 1-D output is a softmax across the samples: no blocks),
+    not image-sized."""
     floats = [o for o in outputs if o.is_floating_point()]
-    return bool(floats) and all(o.ndim >= 1 for o in floats) and \
+    return bool(floats) and all(o.ndim >= 2 for o in floats) and \
         sum(o[0].numel() for o in floats) <= MAX_OUTPUTS_PER_SAMPLE

@@ -13,7 +13,7 @@ from qcompiler.passes.sensitivity.hessian import hessian_traces, output_space_ap
 from qcompiler.passes.sensitivity.layers import quantizable_layers
 from qcompiler.passes.sensitivity.loss import kl_to_reference, task_loss
 from qcompiler.passes.sensitivity.measurement import Measurement
-from qcompiler.passes.sensitivity.output_curvature import OutputCurvature
+from qcompiler.passes.sensitivity.output_curvature import OutputCurvature, factorable
 from qcompiler.passes.sensitivity.piecewise_linear import not_piecewise_linear
 from qcompiler.passes.sensitivity.torch_model import TorchModel
 
@@ -47,6 +47,12 @@ def test_factors_reproduce_the_loss_hessian_in_the_outputs(name):
     factors = curvature.factors.double()
     assert torch.allclose(factors @ factors.transpose(1, 2), blocks.double(), atol=1e-6)
     assert blocks.abs().max() > 1e-3
+
+
+def test_outputs_without_per_sample_blocks_are_not_factored():
+    assert factorable((torch.randn(6, 5), torch.randn(6, 3, 2)))
+    assert not factorable((torch.randn(6),))  # the KL's softmax would run across the samples
+    assert not factorable((torch.randn(2, 3, 32, 32),))  # 3,072 outputs a sample: a segmentation map
 
 
 class Residual(torch.nn.Module):
