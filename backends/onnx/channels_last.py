@@ -86,8 +86,8 @@ def _reshape_target(shape: Optional[tuple], perm: tuple) -> Optional[list]:
 class _Region:
     """The channels-last nodes of a graph and the conversions their boundary needs."""
 
-    def __init__(self, graph: ir.Graph, shapes: Mapping[str, tuple]):
-        self.graph, self.shapes = graph, shapes
+    def __init__(self, shapes: Mapping[str, tuple]):
+        self.shapes = shapes
         self.slots: dict[int, list] = {}  # id(node) -> its layout input positions
         self.nodes: dict[int, ir.Node] = {}
 
@@ -117,9 +117,10 @@ class _Region:
         return into, out_of
 
     def transposes(self) -> int:
+        """How many boundary values a Reshape cannot convert (either way round: a
+        permutation moves size-1 dims only if its inverse does)."""
         into, out_of = self.boundary()
-        return (sum(_reshape_target(self.shapes.get(n), TO_NHWC) is None for n in into)
-                + sum(_reshape_target(self.shapes.get(n), TO_NHWC) is None for n in out_of))
+        return sum(_reshape_target(self.shapes.get(n), TO_NHWC) is None for n in [*into, *out_of])
 
 
 def _grow(region: _Region, graph: ir.Graph) -> None:
@@ -147,7 +148,9 @@ def _writes_graph_output(node: ir.Node) -> bool:
 
 
 def channels_last_region(graph: ir.Graph, shapes: Mapping[str, tuple]) -> _Region:
-    region = _Region(graph, shapes)
+    """The 2-D QLinearConvs and QLinear pools, and the ops that follow them where that
+    removes a Transpose."""
+    region = _Region(shapes)
     for node in graph:
         slots = _layout_inputs(node, shapes, anchor=True)
         if slots is not None and not _writes_graph_output(node):
