@@ -25,8 +25,8 @@ so no Î£ b is needed: `plane_coef` = (-2,), `x_coef` = 0, `channel_const` = CinÂ
 Each task (image, group, block of ROWS weight rows = whole channels) runs the tile over
 blocks of WIDTH positions of the output plane in full padded width (columns ox >= OW
 computed and discarded, as in `conv_vnni.py`), then finishes one channel row at a time in a
-vector loop and requantizes its kept columns 16 at a time (`requant_lanes`), or for a b1
-result compares them with the channel's integer threshold (`ops/binary_results.py`).
+vector loop and requantizes its kept columns 16 at a time (`requant_lanes`); a b1 result comes
+as a requantization too (`ops/bitserial.py`).
 """
 from __future__ import annotations
 
@@ -35,8 +35,6 @@ from numba import njit, prange
 
 from .bitserial_tile import ROWS, WIDTH, popcount_tile, xor_popcount_tile
 from .requant_lanes import LANES, requantize_lanes
-
-_INT32_MAX = 2**31 - 1
 
 
 @njit(cache=True)
@@ -84,26 +82,23 @@ def conv_tasks(w_rows, out) -> int:
 @njit(parallel=True, cache=True)
 def qconv2d_bitserial_parallel(chunks, images, w_rows, xnor, offsets, group_bytes, plane_stride, planes, ws, x_sum,
                                border, kinds, counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier,
-                               shift, y_zp, lo, hi, mode, thresholds, out):
+                               shift, y_zp, lo, hi, mode, out):
     """`qconv2d_bitserial_kernel` over all its tasks in `chunks` parallel chunks."""
     tasks = out.shape[0] * w_rows.shape[0] * (w_rows.shape[1] // ROWS)
     for c in prange(chunks):
         qconv2d_bitserial_kernel(c * tasks // chunks, (c + 1) * tasks // chunks, images, w_rows, xnor, offsets,
                                  group_bytes, plane_stride, planes, ws, x_sum, border, kinds, counts, plane_coef,
-                                 x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp, lo, hi, mode,
-                                 thresholds, out)
+                                 x_coef, channel_const, tap_coef, bias, multiplier, shift, y_zp, lo, hi, mode, out)
 
 
 @njit(cache=True)
 def qconv2d_bitserial_kernel(first, last, images, w_rows, xnor, offsets, group_bytes, plane_stride, planes, ws, x_sum,
                              border, kinds, counts, plane_coef, x_coef, channel_const, tap_coef, bias, multiplier,
-                             shift, y_zp, lo, hi, mode, thresholds, out):
+                             shift, y_zp, lo, hi, mode, out):
     """Tasks [first, last) of `conv_tasks`. images: uint64 [N, words]
     (`bitserial_planes.activation_planes`, one image per row); w_rows: uint64 [groups, R, T]
     (`weight_rows`); xnor: XOR popcounts in place of AND ones; offsets: int64 [T] bytes from a
-    group's first word; x_sum, border, kinds, counts: `window_sums`; out: [N, Cout, OH, OW].
-    thresholds: int64 [Cout] for a b1 result (hi where acc >= thresholds[oc], else lo; the
-    requantization unused), or empty to requantize."""
+    group's first word; x_sum, border, kinds, counts: `window_sums`; out: [N, Cout, OH, OW]."""
     n_batch, cout, oh, ow = out.shape
     groups, steps = w_rows.shape[0], offsets.size
     n_w = plane_coef.size
@@ -151,16 +146,6 @@ def qconv2d_bitserial_kernel(first, last, images, w_rows, xnor, offsets, group_b
                         correction[kind] += ((kinds[ng, kind] >> t) & 1) * tap_coef[oc, t]
                 for k in range(counts[ng, 0]):
                     acc[border[ng, k, 0]] -= correction[border[ng, k, 1]]
-            if thresholds.size:  # a b1 result: an integer compare per output, no requantization
-                # int32 compares and no branch, so the loop vectorizes; above the int32 range: all lo
-                above = thresholds[oc] > _INT32_MAX
-                at_least = np.int32(0 if above else max(thresholds[oc], -_INT32_MAX - 1))
-                low, step = out.dtype.type(lo), out.dtype.type(0 if above else hi - lo)
-                for oy in range(oh):
-                    row, first_p = out[n, oc, oy], oy * ws
-                    for ox in range(ow):
-                        row[ox] = low + step * out.dtype.type(acc[first_p + ox] >= at_least)
-                continue
             for oy in range(oh):  # the kept columns, 16 at a time, straight into the output row
                 row = out[n, oc, oy]
                 for ox in range(0, ow, LANES):

@@ -25,7 +25,7 @@ from .binary_results import BinaryFinish
 from .common import Requant, pad_unless_zeros, zero_point
 from .conv_vnni import parallel_chunks
 
-
+_COMPARES_KEPT = 8  # b1 requantizations a plan keeps (one per bias and result seen: one in a model)
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,10 @@ class BitserialPlan:
     x_coef: np.ndarray         # int64 [Cout]: s_a·(offset - zp_w)
     channel_const: np.ndarray  # int64 [Cout]: e·Σ (w - zp_w)
     tap_coef: np.ndarray       # int64 [Cout, kh·kw]: e·Σ_tap (w - zp_w), taken off for null taps (binary inputs)
+    acc_low: np.ndarray        # int64 [Cout]: the least Σ (x - zp_x)·(w - zp_w) any input gives
+    acc_high: np.ndarray       # int64 [Cout]: the greatest
     layouts: dict = field(default_factory=dict)  # input geometry -> _Layout
+    compares: dict = field(default_factory=dict)  # (bias, BinaryFinish) -> `_requantization` of a b1 result
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,21 @@ def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, group
     common = (rows, tuple(kernel), rows.shape[2] // taps, x_t.bits, int(binary), x_t.qmin,
               0 if binary else zero_point(x_t) - x_t.qmin)
     cout, cin_g = stored.shape[0], stored.shape[1] // taps
+    centred = (stored - zp_w[:, None]).reshape(cout, -1, taps)
+    # the extremes of x - zp: the real values' ends and 0 (zero padding, a binary null input)
+    x_ends = [0] + [end - zero_point(x_t) for end in ((-1, 1) if binary else (x_t.qmin, x_t.qmax))]
+    extremes = np.stack([end * centred for end in x_ends])
+    bounds = (extremes.min(axis=0).sum(axis=(1, 2)), extremes.max(axis=0).sum(axis=(1, 2)))
     # W1A1 on ±1 activations (zero point 0): XNOR-popcount (kernels/bitserial.py)
     if binary and zero_point(x_t) == 0 and w_t.storage == "b1" and not zp_w.any():
         positive_per_tap = (stored.reshape(cout, cin_g, taps) == 1).sum(axis=1)
         return BitserialPlan(*common, True, np.array([-2], np.int64), np.zeros(cout, np.int64),
-                             np.full(cout, cin_g * taps, np.int64), cin_g - 2 * positive_per_tap)
+                             np.full(cout, cin_g * taps, np.int64), cin_g - 2 * positive_per_tap, *bounds)
     # x - zp = scale·b + e with b the stored bit: binary -1 / +1 is b = 0 / 1, so x - zp = 2b - 1 - zp
     scale, e = (2 if binary else 1), x_t.qmin - zero_point(x_t)
-    centred = (stored - zp_w[:, None]).reshape(cout, -1, taps)
     tap_coef = e * centred.sum(axis=1) if binary else np.zeros((cout, 0), np.int64)
     return BitserialPlan(*common, False, scale * np.array(coefficients, np.int64), scale * (offset - zp_w),
-                         e * centred.sum(axis=(1, 2)), tap_coef)
+                         e * centred.sum(axis=(1, 2)), tap_coef, *bounds)
 
 
 def _layout(plan: BitserialPlan, hw: tuple, stride: tuple, dilation: tuple, oh: int) -> _Layout:
@@ -112,15 +119,29 @@ def _chunks(plan: BitserialPlan, outputs: int) -> int:
     return parallel_chunks(outputs * plan.w_rows.shape[2] * 64 * pairs // 4)
 
 
-_REQUANTIZE = np.zeros(0, np.int64)
-
-
-def _finishing(rq: Requant, finish) -> tuple:
-    """The kernel's (lo, hi, mode, thresholds): a b1 result's clamp ends and thresholds, or the
-    requantization's clamp and no thresholds."""
-    if isinstance(finish, BinaryFinish):
-        return finish.lo, finish.hi, rq.mode, finish.thresholds
-    return rq.lo, rq.hi, rq.mode, _REQUANTIZE
+def _requantization(plan: BitserialPlan, bias, rq: Requant, finish) -> tuple:
+    """(bias, Requant) the kernel runs with, and whether its output is the node's result. A b1 result
+    (hi where acc >= T, else lo) is the requantization 2·(acc - T') + 1 at shift 0 and zero point 1
+    clamped to [lo, hi], with T' = T moved into [least, greatest + 1] of the channel's accumulators
+    (the same compare) and taken off through the bias: one integer compare's worth of work in the
+    kernel's vector requantization, no int32 map and second pass. When acc - T' may leave int32 the
+    kernel returns the accumulators (the unit requantization) and `finish` thresholds them after."""
+    if not isinstance(finish, BinaryFinish):
+        return bias, rq, False
+    key = (bias.tobytes(), finish)  # ~20 numpy calls' worth of Python per call otherwise
+    if key not in plan.compares:
+        least, greatest = plan.acc_low + bias, plan.acc_high + bias
+        if (greatest + 1 - least).max() >= 2**31:
+            plan.compares[key] = bias, rq, False
+        else:
+            moved = np.clip(finish.thresholds, least, greatest + 1)
+            channels = rq.shift.size
+            compare = Requant((np.full(channels, 2, np.int64),), np.zeros(channels, np.int64), rq.mode, 1,
+                              finish.lo, finish.hi, np.dtype(np.int8))
+            if len(plan.compares) >= _COMPARES_KEPT:
+                plan.compares.clear()
+            plan.compares[key] = np.asarray(bias, np.int64) - moved, compare, True
+    return plan.compares[key]
 
 
 def _identity(y):
@@ -142,7 +163,8 @@ def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end:
     words = np.empty((n_batch, phases, groups * plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((n_batch * groups, phases, layout.length), np.int64)
     nulls = np.zeros((n_batch * groups, phases, layout.length) if plan.a_shift else (1, 1, 1), np.uint8)
-    out = np.empty((n_batch, plan.x_coef.size) + tuple(out_hw), _container(rq, finish))
+    bias, rq, finished = _requantization(plan, bias, rq, finish)
+    out = np.empty((n_batch, plan.x_coef.size) + tuple(out_hw), rq.dtype)
     chunks = _chunks(plan, out.size)
     layout_args = (np.ascontiguousarray(x), plan.x_min, plan.a_shift, plan.pad_bits, begin[0], begin[1], hw[0], hw[1],
                    groups, plan.planes, stride[0], stride[1], layout.ws, layout.used, words, not plan.xnor, sums, nulls)
@@ -150,16 +172,11 @@ def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end:
         activation_planes_parallel(min(chunks, n_batch * groups), *layout_args)
     else:
         activation_planes(0, n_batch * groups, *layout_args)
-    _convolve(plan, layout, words, sums, nulls, bias, rq, finish, out, chunks, (begin[0], begin[1]) + x.shape[2:])
-    return out if isinstance(finish, BinaryFinish) else finish(out)
+    _convolve(plan, layout, words, sums, nulls, bias, rq, out, chunks, (begin[0], begin[1]) + x.shape[2:])
+    return out if finished else finish(out)
 
 
-def _container(rq: Requant, finish) -> np.dtype:
-    """The kernel's output container: int8 for a b1 result, thresholded in the kernel."""
-    return np.dtype(np.int8) if isinstance(finish, BinaryFinish) else rq.dtype
-
-
-def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, finish, out, chunks: int,
+def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq: Requant, out, chunks: int,
               window_key=None) -> None:
     """window_key: (pad top, pad left, H, W) of a convolution's input, with which its geometry fixes the
     null taps."""
@@ -185,7 +202,7 @@ def _convolve(plan: BitserialPlan, layout: _Layout, words, sums, nulls, bias, rq
     args = (words.reshape(n_batch, -1), plan.w_rows, plan.xnor, layout.offsets,
             plan.channel_words * plan.planes * layout.length * 8, layout.length * 8, plan.planes, layout.ws, x_sum,
             border, kinds, counts, plan.plane_coef, plan.x_coef, plan.channel_const, plan.tap_coef, bias,
-            rq.multiplier, rq.shift, rq.zero_point, *_finishing(rq, finish), out)
+            rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode, out)
     if chunks:
         qconv2d_bitserial_parallel(chunks, *args)
     else:
@@ -200,13 +217,14 @@ def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant,
     layout = _layout(plan, (1, m), (1, 1), (1, 1), 1)
     words = np.empty((1, 1, plan.channel_words * plan.planes, layout.length), np.uint64)
     sums = np.zeros((1, 1, layout.length), np.int64)
-    out = np.empty((1, plan.x_coef.size, 1, m), _container(rq, finish))
+    bias, rq, finished = _requantization(plan, bias, rq, finish)
+    out = np.empty((1, plan.x_coef.size, 1, m), rq.dtype)
     chunks = _chunks(plan, out.size)
     row_args = (np.ascontiguousarray(x2), plan.x_min, plan.a_shift, plan.planes, words[0, 0], not plan.xnor, sums[0, 0])
     if chunks:
         row_planes_parallel(min(chunks, m), *row_args)
     else:
         row_planes(0, m, *row_args)
-    _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, finish, out, chunks)
+    _convolve(plan, layout, words, sums, np.zeros((1, 1, 1), np.uint8), bias, rq, out, chunks)
     rows = np.ascontiguousarray(out[0, :, 0, :].T)  # writing the transposed result directly took longer
-    return rows if isinstance(finish, BinaryFinish) else finish(rows)
+    return rows if finished else finish(rows)

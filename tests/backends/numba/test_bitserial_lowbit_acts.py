@@ -113,7 +113,8 @@ def _unit_requant(channels):
 ])
 def test_binary_results_are_thresholded_in_the_kernel(x_storage, x_shape, w_shape, stride, pad):
     """A b1 result (BinaryFinish) is the accumulator's per-channel threshold written as ±1 (clamped)
-    in int8 by the kernel itself, equal to numpy's compare of the exact sums, conv and linear."""
+    in int8 by the kernel itself (as a requantization), equal to numpy's compare of the exact sums,
+    conv and linear, also for thresholds at the ends of int64 (every output lo, or hi)."""
     rng = np.random.default_rng(x_shape[1])
     x, wc, weights, w_t, bias = _binary_case(rng, "b1", x_shape, w_shape, 1)
     zp = 0 if x_storage == "b1" else 2
@@ -129,6 +130,11 @@ def test_binary_results_are_thresholded_in_the_kernel(x_storage, x_shape, w_shap
     assert out.dtype == np.int8
     np.testing.assert_array_equal(out, np.where(acc >= thresholds[:, None, None], 1, -1))
     assert 0.1 < np.mean(out == 1) < 0.9
+    ends = np.where(np.arange(w_shape[0]) % 2, np.iinfo(np.int64).max, np.iinfo(np.int64).min)
+    out = run_bitserial_conv(plan, x, "zeros", (pad, pad), (pad, pad), (stride, stride), (1, 1), acc.shape[2:], bias,
+                             _unit_requant(w_shape[0]), BinaryFinish(ends, -1, 1, 1))
+    np.testing.assert_array_equal(out, np.broadcast_to(np.where(ends > 0, -1, 1)[:, None, None], out.shape[1:])[None]
+                                  .repeat(out.shape[0], 0))
     rows = x.transpose(0, 2, 3, 1).reshape(-1, x_shape[1])  # the linear: positions as rows, 1×1 weights
     w_t1 = qtype("b1", (w_shape[0], x_shape[1]), zp=np.zeros(w_shape[0], np.int64), axis=0)
     w1 = wc[:, :, 1, 1]
