@@ -91,6 +91,8 @@ def test_channels_last_only_on_request_where_a_transpose_remains(compiled, name)
     x = np.random.default_rng(2).normal(size=(3, channels, size, size)).astype(np.float32)
     default, forced = to_onnx(cm.graph, "qoperator"), to_onnx(cm.graph, "qoperator", channels_last=True)
     assert channels_last_convs(default) == 0 and channels_last_convs(forced) == 3
+    # channels-first, a grey stem is unfolded again (narrow_conv.py), not left as a one-channel conv
+    assert any(n.op_type == "Concat" for n in default.graph.node) == (channels == 1)
     transposes = [n for n in forced.graph.node if n.op_type == "Transpose"]
     assert len(transposes) == 1  # into the region (rgb, the unfolded grey stem) or out of it (flatten)
     np.testing.assert_array_equal(ort_run(forced, x), ort_run(default, x))
