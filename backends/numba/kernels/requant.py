@@ -18,23 +18,53 @@ from .rounding import rounding_shift
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
+@njit(cache=True, error_model="numpy")
+def _level(x, s, zp, lo, hi):
+    """Storage value of one float: f32 quotient rounded half to even, zero point added and
+    clamped in f64 (exact for every storage, i32 included). The quotient stays a division:
+    x times a rounded 1/s is off by an ulp on some x and moves near-ties. numpy's error
+    model (s = 0 gives inf, as the reference) drops Python's zero check per element, which
+    kept a loop whose divisor changes per element (a row along the parameters) scalar."""
+    return np.int32(min(max(np.float64(np.rint(x / s)) + zp, lo), hi))
+
+
+@njit(cache=True)
+def _sign(x, threshold):
+    """b1 storage: +1 from the midpoint of its two levels, -zp·s, on (the sign at zero point 0)."""
+    return np.int32(1) if x >= threshold else np.int32(-1)
+
+
 @njit(cache=True)
 def quantize_kernel(x, scale, zero_point, inner, lo, hi, binary, out):
-    """x: float32 [n]; scale: float32 [p]; zero_point: int32 [p]; out: integers [n] holding [lo, hi]."""
-    p = scale.size
-    if binary:  # b1 storage: +1 from the midpoint of its two levels, -zp·s, on (the sign at zero point 0)
-        for i in range(x.size):
-            c = (i // inner) % p
-            out[i] = 1 if x[i] >= -np.float64(zero_point[c]) * np.float64(scale[c]) else -1
-    elif p == 1:  # per tensor: no parameter index per element (its integer division kept the loop scalar)
-        s, zp = scale[0], zero_point[0]
-        for i in range(x.size):
-            out[i] = np.int32(min(max(np.float64(np.rint(x[i] / s)) + zp, lo), hi))
-    else:
-        for i in range(x.size):
-            c = (i // inner) % p
-            q = np.float64(np.rint(x[i] / scale[c])) + zero_point[c]
-            out[i] = np.int32(min(max(q, lo), hi))
+    """x: float32 [n]; scale: float32 [p]; zero_point: int32 [p]; out: integers [n] holding
+    [lo, hi]; n a multiple of p·inner.
+
+    Walked as [outer, p, inner] views counting from 0, as dequantize_kernel: no parameter
+    index divided out per element, each innermost loop vectorized (a run sharing one
+    parameter, or a row along the parameters when inner == 1). Bit-identical with the
+    reference (numpy's f32 quotient, rint, the f64 zero point and clamp)."""
+    p, n = scale.size, x.size
+    run = n if p == 1 else inner
+    outer = n // (p * run) if n else 0
+    if run == 1:
+        x2, out2 = x.reshape((outer, p)), out.reshape((outer, p))
+        for o in range(outer):
+            for c in range(p):
+                if binary:
+                    out2[o, c] = _sign(x2[o, c], -np.float64(zero_point[c]) * np.float64(scale[c]))
+                else:
+                    out2[o, c] = _level(x2[o, c], scale[c], zero_point[c], lo, hi)
+        return
+    x3, out3 = x.reshape((outer, p, run)), out.reshape((outer, p, run))
+    for o in range(outer):
+        for c in range(p):
+            s, zp = scale[c], zero_point[c]
+            threshold = -np.float64(zp) * np.float64(s)
+            for i in range(run):
+                if binary:
+                    out3[o, c, i] = _sign(x3[o, c, i], threshold)
+                else:
+                    out3[o, c, i] = _level(x3[o, c, i], s, zp, lo, hi)
 
 
 @njit(cache=True)
