@@ -2,7 +2,9 @@
 QLinearConv becomes ONNX Runtime's com.microsoft QLinearConv with `channels_last=1`,
 QLinearGlobalAveragePool / QLinearAveragePool get `channels_last=1`, and the ops between
 them that do not care about the layout (QLinearAdd / QLinearMul of equal shapes, Clip) or
-only name axes (constant Pad, Concat: their axes are renumbered) follow them. A conv over
+only name axes (constant Pad, Concat: their axes are renumbered) follow them, as do 8-bit
+MaxPool (ORT's NhwcMaxPool) and a Flatten into QGemms (their weight columns permuted to
+read H, W, C). A conv over
 one input channel reads 4 pixels of a row as 4 channels (width_blocked_conv.py).
 
 Why: ONNX Runtime's NHWC transformer does this itself, but wraps the int8 stretch in two
@@ -65,7 +67,24 @@ def _layout_inputs(node: ir.Node, shapes: Mapping[str, tuple], anchor: bool) -> 
         return [0] if constant and pads is not None and pads.size == 8 and len(node.inputs) < 4 else None
     if op == ("", "Concat"):
         return list(range(len(node.inputs)))
+    if op == ("", "MaxPool") and len(node.outputs) == 1 and len(node.attributes.get_ints("kernel_shape", [])) == 2:
+        return [0]  # next to the region its input is 8-bit: ORT's NhwcMaxPool
+    if op == ("", "Flatten") and _flattens_into_gemm(node, shapes):
+        return [0]
     return None
+
+
+def _flattens_into_gemm(node: ir.Node, shapes: Mapping[str, tuple]) -> bool:
+    """Whether Flatten `node` turns a known [N, C, H, W] into the rows of QGemms only, with
+    constant transposed weights of C·H·W columns (which can be permuted to read H, W, C)."""
+    shape = shapes.get(node.inputs[0].name)
+    if node.attributes.get_int("axis", 1) != 1 or shape is None or len(shape) != 4 or not all(
+            isinstance(d, int) for d in shape[1:]) or node.outputs[0].is_graph_output():
+        return False
+    columns = int(np.prod(shape[1:]))
+    return all(user.op_type == "QGemm" and i == 0 and user.attributes.get_int("transB", 0) == 1
+               and user.inputs[3].const_value is not None and list(user.inputs[3].shape)[1:] == [columns]
+               for user, i in node.outputs[0].uses())
 
 
 def _rank(value: ir.Value, shapes: Mapping[str, tuple]) -> Optional[int]:
@@ -109,7 +128,7 @@ class _Region:
                 v = node.inputs[i]
                 if not self.inside(v.producer()):
                     into.setdefault(v.name, (v, []))[1].append((node, i))
-            for v in node.outputs:
+            for v in [] if node.op_type == "Flatten" else node.outputs:  # a flatten's rows have no layout
                 readers = [(user, i) for user, i in v.uses()
                            if not self.inside(user) or i not in self.slots[id(user)]]
                 if readers:
@@ -124,22 +143,47 @@ class _Region:
 
 
 def _grow(region: _Region, graph: ir.Graph) -> None:
-    """Add the layout-following ops next to the region while each removes a Transpose.
-    (Not Slice: the taps narrow_conv.py slices out of a one-channel map, concatenated
-    channels-last, interleave single bytes, slower than the Transpose they save.)"""
+    """Add the layout-following ops next to the region while that removes a Transpose:
+    each alone, or with the followers after it (a max pool then the flatten that reads it
+    only gain together). (Not Slice: the taps narrow_conv.py slices out of a one-channel
+    map, concatenated channels-last, interleave single bytes, slower than the Transpose
+    they save.)"""
     changed = True
     while changed:
         changed = False
         for node in graph:
-            slots = None if region.inside(node) else _layout_inputs(node, region.shapes, anchor=False)
-            if slots is None or _writes_graph_output(node):
+            if region.inside(node) or _follows(node, region) is None:
                 continue
-            before = region.transposes()
-            region.add(node, slots)
-            if region.transposes() < before:
+            if _add_if_fewer_transposes(region, [node]) or _add_if_fewer_transposes(region, _chain(node, region)):
                 changed = True
-            else:
-                region.remove(node)
+
+
+def _follows(node: ir.Node, region: _Region) -> Optional[list]:
+    """The layout inputs of a follower outside the region (None if it is none)."""
+    return None if _writes_graph_output(node) else _layout_inputs(node, region.shapes, anchor=False)
+
+
+def _chain(node: ir.Node, region: _Region) -> list:
+    """`node` and the followers outside the region that read it, and those that read them."""
+    chain, todo = {}, [node]
+    while todo:
+        n = todo.pop()
+        if id(n) in chain or region.inside(n) or _follows(n, region) is None:
+            continue
+        chain[id(n)] = n
+        todo.extend(user for v in n.outputs for user, _ in v.uses())
+    return list(chain.values())
+
+
+def _add_if_fewer_transposes(region: _Region, nodes: list) -> bool:
+    before = region.transposes()
+    for n in nodes:
+        region.add(n, _follows(n, region))
+    if region.transposes() < before:
+        return True
+    for n in nodes:
+        region.remove(n)
+    return False
 
 
 def _writes_graph_output(node: ir.Node) -> bool:
@@ -178,7 +222,7 @@ def to_channels_last(model: ir.Model, shapes: Mapping[str, tuple], channels_last
     names = _Names(graph)
     used = {name for name, v in graph.initializers.items() if v.uses()}
     for node in list(region.nodes.values()):
-        _relayout(node, names)
+        _relayout(node, shapes, names)
         if node.op_type == "QLinearConv" and onnx_conv_blocks(node, shapes.get(node.inputs[0].name)):
             for reshape in width_block(node, shapes[node.inputs[0].name], names):
                 region.add(reshape, [0])
@@ -225,7 +269,7 @@ class _Names:
         return v
 
 
-def _relayout(node: ir.Node, names: _Names) -> None:
+def _relayout(node: ir.Node, shapes: Mapping[str, tuple], names: _Names) -> None:
     """Make `node` read and write NHWC."""
     op = node.op_type
     if op == "QLinearConv" or op in CHANNELS_LAST_POOLS:
@@ -236,6 +280,14 @@ def _relayout(node: ir.Node, names: _Names) -> None:
         node.replace_input_with(1, names.ints(pads[:, list(TO_NHWC)].reshape(-1), f"{node.name}:pads_nhwc"))
     elif op == "Concat":
         node.attributes["axis"] = ir.AttrInt64("axis", NHWC_AXIS[node.attributes.get_int("axis") % 4])
+    elif op == "MaxPool":
+        node.domain, node.op_type = MICROSOFT, "NhwcMaxPool"
+    elif op == "Flatten":  # rows now read H, W, C: the weights' columns follow
+        _, channels, height, width = shapes[node.inputs[0].name]
+        for gemm, _ in list(node.outputs[0].uses()):
+            w = np.asarray(gemm.inputs[3].const_value.numpy())
+            permuted = w.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(w.shape)
+            gemm.replace_input_with(3, names.array(permuted, f"{gemm.inputs[3].name}:nhwc_columns"))
 
 
 def _convert(graph: ir.Graph, value: ir.Value, shape: Optional[tuple], perm: tuple, names: _Names) -> ir.Value:

@@ -49,7 +49,7 @@ def test_every_lowered_op_as_qlinear_operators(target):
 @pytest.mark.parametrize("target", ["x86-avx2", pytest.param("generic", marks=EXACT_PRODUCTS)])
 def test_digits_cnn(target):
     graph = digits_graph(target, lower=True)
-    model = to_onnx(graph, "qoperator")
+    model = to_onnx(graph, "qoperator", channels_last=False)  # values compared one by one, as the reference's NCHW
     assert {n.op_type for n in model.graph.node} >= {"QLinearConv", "QGemm", "MaxPool", "QuantizeLinear",
                                                       "DequantizeLinear"}
     # the max pool and flatten run on uint8 storage, between the quantized operators
@@ -58,3 +58,8 @@ def test_digits_cnn(target):
     differences = step_differences(graph, model, {"x": digits()[2]})
     assert_bounded(differences)
     assert set(differences) == {"x_q", "features_2", "features_5", "features_6", "flatten", "classifier"}
+    # by default the grey CNN runs channels-last (NhwcMaxPool, no Transpose) with the same integer logits
+    default, feeds = to_onnx(graph, "qoperator"), {"x": digits()[2]}
+    assert "NhwcMaxPool" in {n.op_type for n in default.graph.node}
+    np.testing.assert_array_equal(run_onnx(default, feeds, ["classifier:q"])["classifier:q"],
+                                  run_onnx(model, feeds, ["classifier:q"])["classifier:q"])
