@@ -142,9 +142,11 @@ def kernel_rows(repeats):
 
 @njit(cache=True)
 def _popcount_tiles(rows, vectors, offsets, planes, out, reps):
+    scale, offset = np.ones(4, np.int64), np.zeros(4, np.int64)
     for _ in range(reps):
         for b in range(out.shape[1] // BIT_WIDTH):
-            popcount_tile(rows, vectors, b * BIT_WIDTH * 8, offsets, 8 * 4096, planes, offsets.size, out, b * BIT_WIDTH)
+            popcount_tile(rows, vectors, b * BIT_WIDTH * 8, offsets, 8 * 4096, planes, offsets.size, out, b * BIT_WIDTH,
+                          scale, offset)
 
 
 @njit(cache=True)
@@ -166,7 +168,7 @@ def tile_rows(repeats):
     runs, products = {}, {}
     for label, (act, w_storage) in COMBINATIONS.items():
         planes, weight_planes = STORAGE_BITS[act], STORAGE_BITS[w_storage]
-        out = np.empty((4, positions), np.int64)
+        out = np.empty((4, positions), np.int32)
         runs[label] = (lambda p=planes, o=out: _popcount_tiles(bit_rows, words, offsets64, p, o, reps))
         products[label] = 4 // weight_planes * positions * k * reps
     vnni_rows, vnni_out = RNG.integers(-128, 128, (4, k)).astype(np.int8), np.empty((4, positions), np.int32)

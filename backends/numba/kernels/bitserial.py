@@ -24,9 +24,11 @@ so no Σ b is needed: `plane_coef` = (-2,), `x_coef` = 0, `channel_const` = Cin�
 
 Each task (image, group, block of ROWS weight rows = whole channels) runs the tile over
 blocks of WIDTH positions of the output plane in full padded width (columns ox >= OW
-computed and discarded, as in `conv_vnni.py`), then finishes one channel row at a time in a
-vector loop and requantizes its kept columns 16 at a time (`requant_lanes`); a b1 result comes
-as a requantization too (`ops/bitserial.py`).
+computed and discarded, as in `conv_vnni.py`); the tile's store maps each row to c_j·P_j (plus
+the channel's constant on plane 0) in int32, which for W1A1 is the accumulator itself; other
+kinds add their planes and Σ b in one vector loop per channel. The kept columns are then
+requantized 16 at a time (`requant_lanes`); a b1 result comes as a requantization too
+(`ops/bitserial.py`).
 """
 from __future__ import annotations
 
@@ -111,34 +113,39 @@ def qconv2d_bitserial_kernel(first, last, images, w_rows, xnor, offsets, group_b
         g = (task // blocks_rows) % groups
         j0 = (task % blocks_rows) * ROWS
         ng = n * groups + g
-        plane = np.empty((ROWS, blocks * WIDTH), np.int64)
+        # the tile maps row r (plane j of channel oc) to c_j·P_j, plus the channel's constant on plane 0
+        scale, offset = np.zeros(ROWS, np.int64), np.zeros(ROWS, np.int64)
+        for r in range(min(ROWS, (cout_g - j0 // n_w) * n_w)):
+            scale[r] = plane_coef[r % n_w]
+            if r % n_w == 0:
+                oc = g * cout_g + (j0 + r) // n_w
+                offset[r] = channel_const[oc] + bias[oc]
+        # int32 wraps: exact, the caller proved |acc| < 2^31; 16 lanes of slack for requantize_lanes
+        plane = np.empty((ROWS, blocks * WIDTH + LANES), np.int32)
         for b in range(blocks):
             start = g * group_bytes + b * WIDTH * 8
             if xnor:
                 xor_popcount_tile(w_rows[g, j0:j0 + ROWS], images[n], start, offsets, plane_stride, planes, steps,
-                                  plane, b * WIDTH)
+                                  plane, b * WIDTH, scale, offset)
             else:
                 popcount_tile(w_rows[g, j0:j0 + ROWS], images[n], start, offsets, plane_stride, planes, steps, plane,
-                              b * WIDTH)
-        acc = np.empty(positions + LANES, np.int32)  # exact: the caller proved |acc| < 2^31; 16 lanes of slack
+                              b * WIDTH, scale, offset)
+        summed = np.empty(positions + LANES, np.int32)
         correction = np.empty(kinds.shape[1], np.int64)
         xs = x_sum[ng]
         for cc in range(min(ROWS // n_w, cout_g - j0 // n_w)):
             oc = g * cout_g + j0 // n_w + cc
-            per_x, constant = x_coef[oc], channel_const[oc] + bias[oc]
-            counts0 = plane[cc * n_w]
-            if n_w == 1 and per_x == 0:  # XNOR-popcount (W1A1): no Σ b
-                c0 = plane_coef[0]
-                for p in range(positions):
-                    acc[p] = np.int32(constant + c0 * counts0[p])
+            per_x, mapped0 = x_coef[oc], plane[cc * n_w]
+            if n_w == 1 and per_x == 0:  # XNOR-popcount (W1A1): the tile's row is the accumulator
+                acc = mapped0
             elif n_w == 1:
-                c0 = plane_coef[0]
+                acc = summed
                 for p in range(positions):
-                    acc[p] = np.int32(per_x * xs[p] + constant + c0 * counts0[p])
+                    acc[p] = np.int32(per_x * xs[p] + mapped0[p])
             else:  # two weight planes, as in every 2-bit storage
-                counts1, c0, c1 = plane[cc * n_w + 1], plane_coef[0], plane_coef[1]
+                acc, mapped1 = summed, plane[cc * n_w + 1]
                 for p in range(positions):
-                    acc[p] = np.int32(per_x * xs[p] + constant + c0 * counts0[p] + c1 * counts1[p])
+                    acc[p] = np.int32(per_x * xs[p] + np.int64(mapped0[p]) + mapped1[p])
             if counts[ng, 0]:  # binary inputs: windows reading null inputs
                 for kind in range(counts[ng, 1]):
                     correction[kind] = 0
