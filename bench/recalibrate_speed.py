@@ -4,23 +4,29 @@ of the calibration data per pruned layer, on a light-zoo CNN with seeded random 
 (qcompiler/testing/light_zoo.py).
 
     nice -n 15 python bench/recalibrate_speed.py [--model resnet50] [--images 8] [--sparsity 0.5]
-        [--repeats 1] [--write]
+        [--repeats 1] [--algorithms per-layer,streamed] [--before REV] [--write]
 
-Both start from the same folded, channel-pruned graph (prune{granularity=channel,
+All start from the same folded, channel-pruned graph (prune{granularity=channel,
 keep_outputs=true}) and the same targets (the unpruned channel statistics, measured once,
-not timed); they take turns `--repeats` times (median wall and process CPU time). The
-difference columns give the largest difference between their recalibrated weights and
-biases, relative to the largest magnitude of each constant, over the convs and for the
-last layer; the noise floor is the same figure between two streamed runs whose images
-differ by 1e-7 relative noise: how far float rounding alone moves the result (the last
-layer, the classifier, sees one value per image and channel, so a few images leave some
-of its channels with almost no spread and a large gain).
+not timed); they take turns `--repeats` times (median wall and process CPU time). With
+--before REV, the streamed algorithm of recalibrate.py at git revision REV takes turns too
+(`--algorithms streamed --before REV` times one version of the streamed forward against
+another without the slow per-layer one). The difference column gives the largest
+difference between each one's recalibrated weights and biases and the streamed one's,
+relative to the largest magnitude of each constant, over the convs and for the last layer;
+the noise floor is the same figure between two streamed runs whose images differ by 1e-7
+relative noise: how far float rounding alone moves the result (the last layer, the
+classifier, sees one value per image and channel, so a few images leave some of its
+channels with almost no spread and a large gain).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +38,8 @@ from _common import cpu_description, markdown_table, write_section  # noqa: E402
 
 PREPARE = "fold-constants,canonicalize,fold-bn,fuse-activations,dce"
 FLAGS = ("avx2", "avx512_vnni", "avx512_vpopcntdq")
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = "passes/compression/recalibrate.py"
 
 
 def per_layer(graph, layers: list, targets: list, calibration) -> None:
@@ -40,6 +48,18 @@ def per_layer(graph, layers: list, targets: list, calibration) -> None:
 
     for node, target in zip(layers, targets):
         match_statistics(graph, node, channel_statistics(graph, [node], calibration)[0], target)
+
+
+def streamed_at(revision: str, work: Path):
+    """`recalibrate` of recalibrate.py at git `revision`, imported from a copy."""
+    source = subprocess.run(["git", "show", f"{revision}:{SOURCE}"], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout
+    path = work / "recalibrate_before.py"
+    path.write_text(source.replace("from ..", "from qcompiler.passes.").replace("from .", "from qcompiler.passes.compression."))
+    spec = importlib.util.spec_from_file_location("recalibrate_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.recalibrate
 
 
 def pruned_graph(args) -> tuple:
@@ -90,34 +110,40 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--sparsity", type=float, default=0.5)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--algorithms", default="per-layer,streamed", help="comma-separated: per-layer, streamed")
+    parser.add_argument("--before", default=None, help="also time the streamed algorithm at this git revision")
     parser.add_argument("--write", action="store_true", help="append/replace the section in bench/RESULTS.md")
     args = parser.parse_args()
     start_load = Path("/proc/loadavg").read_text().split()[:3]
     graph, layers, targets, images = pruned_graph(args)
-    samples = {"per-layer": [], "streamed": []}
-    constants = {}
-    for _ in range(args.repeats):
-        for name, fn in (("per-layer", per_layer), ("streamed", recalibrate)):
-            seconds, constants[name] = timed(fn, graph, layers, targets, images)
-            samples[name].append(seconds)
+    algorithms = {"per-layer": per_layer, "streamed": recalibrate}
+    chosen = {name: algorithms[name] for name in args.algorithms.split(",")}
+    with tempfile.TemporaryDirectory() as work:
+        if args.before:
+            chosen[f"streamed at {args.before}"] = streamed_at(args.before, Path(work))
+        samples, constants = {name: [] for name in chosen}, {}
+        for _ in range(args.repeats):
+            for name, fn in chosen.items():
+                seconds, constants[name] = timed(fn, graph, layers, targets, images)
+                samples[name].append(seconds)
     wall, cpu = ({k: statistics.median(s[i] for s in v) for k, v in samples.items()} for i in (0, 1))
+    streamed = constants["streamed"] if "streamed" in constants else timed(recalibrate, graph, layers, targets, images)[1]
     noisy = images * (1 + np.float32(NOISE) * np.random.default_rng(1).standard_normal(images.shape, np.float32))
-    floor = differences(timed(recalibrate, graph, layers, targets, noisy)[1], constants["streamed"])
-    difference = differences(constants["streamed"], constants["per-layer"])
-    header = ["model", "images", "layers", "per-layer wall s", "per-layer CPU s", "streamed wall s",
-              "streamed CPU s", "speedup wall", "speedup CPU", "difference: convs / last", "noise floor: convs / last"]
-    row = [args.model, args.images, len(layers), f"{wall['per-layer']:.1f}", f"{cpu['per-layer']:.1f}",
-           f"{wall['streamed']:.1f}", f"{cpu['streamed']:.1f}", f"{wall['per-layer'] / wall['streamed']:.1f}x",
-           f"{cpu['per-layer'] / cpu['streamed']:.1f}x", " / ".join(f"{d:.0e}" for d in difference),
-           " / ".join(f"{d:.0e}" for d in floor)]
+    floor = differences(timed(recalibrate, graph, layers, targets, noisy)[1], streamed)
+    header = ["algorithm", "wall s", "CPU s", "CPU / streamed CPU", "difference from streamed: convs / last"]
+    rows = [[name, f"{wall[name]:.1f}", f"{cpu[name]:.1f}", f"{cpu[name] / cpu['streamed']:.2f}" if "streamed" in cpu
+             else "", " / ".join(f"{d:.0e}" for d in differences(constants[name], streamed))] for name in chosen]
+    rows.append(["(noise floor: streamed on images x (1 + 1e-7 noise))", "", "", "",
+                 " / ".join(f"{d:.0e}" for d in floor)])
     command = "nice -n 15 python bench/recalibrate_speed.py " + " ".join(sys.argv[1:])
     end_load = Path("/proc/loadavg").read_text().split()[:3]
-    body = (f"{markdown_table(header, [row], 'llrrrrrrrrr')}\n\nCommand: `{command}` (median of {args.repeats}, "
-            f"taking turns); load average {' '.join(start_load)} at start, {' '.join(end_load)} at the end, on the "
-            f"shared 2-core machine.\n\nCPU: {cpu_description(FLAGS)}")
+    body = (f"{markdown_table(header, rows, 'lrrrr')}\n\n{args.model}, {args.images} images, {len(layers)} "
+            f"recalibrated layers. Command: `{command}` (median of {args.repeats}, taking turns); load average "
+            f"{' '.join(start_load)} at start, {' '.join(end_load)} at the end, on the shared 2-core machine.\n\n"
+            f"CPU: {cpu_description(FLAGS)}")
     print(body)
     if args.write:
-        write_section("prune{recalibrate=true}: one streamed forward vs one forward per layer", body)
+        write_section("prune{recalibrate=true}: " + " vs ".join(chosen), body)
 
 
 if __name__ == "__main__":

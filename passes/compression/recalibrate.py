@@ -33,7 +33,8 @@ from qcompiler.ir.dense import Dense
 from qcompiler.ir.ops.fused import FUSED_ACTIVATION_ATTRS
 from qcompiler.ir.registry import get_op, run_reference
 from qcompiler.ir.types import is_float
-from qcompiler.runtime.reference import as_float, bind_inputs, release_plan, run_node
+from qcompiler.numerics.fused_activation import fused_function
+from qcompiler.runtime.reference import as_float, bind_inputs, release_plan, run_node, to_runtime
 from qcompiler.runtime.torch import to_torch
 
 from ..calibration.data import calibration_batches
@@ -123,24 +124,39 @@ def recalibrate(graph: Graph, layers: list, targets: list, calibration) -> None:
         raise CompressionError(EMPTY)
     for node, dead in zip(list(graph.nodes), release_plan(graph)):
         if id(node) in todo:
-            seen = ChannelMoments()
-            for env in envs:
-                seen.add(_pre_activation(graph, node, as_float(env[id(node.inputs[0])], node.inputs[0].type)))
-            match_statistics(graph, node, seen.mean_std(), todo.pop(id(node)))
-            for env in envs:  # the batches hold the constants as they were when they ran
-                for v in node.inputs[1:3]:
-                    env[id(v)] = graph.const_value(v)
-        if not todo:
-            return
-        for env in envs:
-            outs = run_node(node, [env[id(v)] if v is not None else None for v in node.inputs])
+            results = _recalibrated_results(graph, node, envs, todo.pop(id(node)))
+            if not todo:
+                return
+        else:
+            results = (run_node(node, [env[id(v)] if v is not None else None for v in node.inputs]) for env in envs)
+        for env, outs in zip(envs, results):
             env.update((id(v), np.asarray(a)) for v, a in zip(node.outputs, outs))
             for v in dead:
                 env.pop(id(v), None)
 
 
-def match_statistics(graph: Graph, node: Node, current: tuple, target: tuple) -> None:
-    """Scale `node`'s output channels and move its bias from their `current` (mean, std) to `target`."""
+def _recalibrated_results(graph: Graph, node: Node, envs: list, target: tuple) -> list:
+    """Rewrite `node` to its `target` statistics, measured on every batch's result, and
+    return the results of the rewritten node derived from those: its new pre-activation
+    result is an affine map of the old one per channel, so the convolution runs once."""
+    x = node.inputs[0]
+    results = [_pre_activation(graph, node, as_float(env[id(x)], x.type)) for env in envs]
+    seen = ChannelMoments()
+    for y in results:
+        seen.add(y)
+    gain, offset = match_statistics(graph, node, seen.mean_std(), target)
+    activation, out_type = fused_function(node), node.outputs[0].type
+    for i, y in enumerate(results):
+        channels = [-1 if d == min(1, y.ndim - 1) else 1 for d in range(y.ndim)]
+        rewritten = (y * gain.reshape(channels) + offset.reshape(channels)).astype(y.dtype)
+        results[i] = [to_runtime(activation(rewritten), out_type)]
+    return results
+
+
+def match_statistics(graph: Graph, node: Node, current: tuple, target: tuple) -> tuple:
+    """Scale `node`'s output channels and move its bias from their `current` (mean, std) to
+    `target`. Returns (gain, offset) per channel: the new pre-activation result is gain ·
+    the old one + offset."""
     (mean, std), (target_mean, target_std) = current, target
     live = std > MIN_STD
     gain = np.where(live, target_std / np.where(live, std, 1.0), 1.0)
@@ -149,6 +165,7 @@ def match_statistics(graph: Graph, node: Node, current: tuple, target: tuple) ->
     new_bias = np.where(live, (bias.astype(np.float64) - mean) * gain + target_mean, target_mean)
     node.inputs[1].producer.attrs["value"] = Dense((weight * gain.reshape(shape)).astype(weight.dtype))
     node.inputs[2].producer.attrs["value"] = Dense(new_bias.astype(bias.dtype))
+    return gain, new_bias - gain * bias
 
 
 def _check_calibration(calibration) -> None:
