@@ -232,8 +232,8 @@ than the fastest peer, at one thread in CPU time and in wall time (PyTorch FX co
 own one-thread times), at two threads without spinning in CPU and wall time, and at ORT's default
 threads in wall time. qcompiler exports: QOperator in the exporter's default layout (channels-last
 where ORT then runs no Transpose, backends/onnx/channels_last.py) and forced channels-first, and QDQ;
-each row names the layout its convolutions ended up in. Bytes: the ONNX file for ORT rows, `torch.save(state_dict)` for torch rows, the compiled
-graph as .qir + .npz for Numba rows. Whole run: {seconds["total"]:.0f} s.
+each row names the layout its convolutions ended up in. Bytes: the ONNX file for ORT rows,
+`torch.save(state_dict)` for torch rows, the compiled graph as .qir + .npz for Numba rows. Whole run: {seconds["total"]:.0f} s.
 
 ORT's Entropy calibration: `quantize_static` offers no option for the histogram size, so
 `create_calibrator` uses 128 bins and 128 quantized bins; the KL search then has a single

@@ -4,8 +4,8 @@ QLinearGlobalAveragePool / QLinearAveragePool get `channels_last=1`, and the ops
 them that do not care about the layout (QLinearAdd / QLinearMul of equal shapes, Clip) or
 only name axes (constant Pad, Concat: their axes are renumbered) follow them, as do 8-bit
 MaxPool (ORT's NhwcMaxPool) and a Flatten into QGemms (their weight columns permuted to
-read H, W, C). A conv over
-one input channel reads 4 pixels of a row as 4 channels (width_blocked_conv.py).
+read H, W, C). A conv over one input channel reads 4 pixels of a row as 4 channels
+(width_blocked_conv.py).
 
 Why: ONNX Runtime's NHWC transformer does this itself, but wraps the int8 stretch in two
 Transposes, and at two threads those grew from 0.08 to 0.57 ms of the digits ResNet's
@@ -15,9 +15,9 @@ map) the change is a Reshape of the same bytes, so a grey-image CNN runs with no
 
 Where the layout meets the rest of the graph a Reshape (the permutation moves only
 size-1 dimensions and the other sizes are known) or else a Transpose converts. Ops that
-follow join the channels-last region only where that removes a Transpose. The integer results are
-those of the channels-first model: the same kernels, reading the same bytes in another
-order.
+follow join the channels-last region only where that removes a Transpose. The integer
+results are those of the channels-first model: the same kernels, reading the same bytes
+in another order.
 
 `channels_last=None` (the default) keeps the rewrite only when it needs no Transpose at
 all, the case measured faster; with Transposes left it does what ONNX Runtime's own
@@ -31,6 +31,7 @@ import numpy as np
 import onnx_ir as ir
 
 from .errors import OnnxExportError
+from .graph_additions import GraphAdditions
 from .width_blocked_conv import onnx_conv_blocks, width_block
 
 MICROSOFT = "com.microsoft"
@@ -219,7 +220,7 @@ def to_channels_last(model: ir.Model, shapes: Mapping[str, tuple], channels_last
         return False
     if channels_last is None and region.transposes():
         return False
-    names = _Names(graph)
+    names = GraphAdditions(graph)
     used = {name for name, v in graph.initializers.items() if v.uses()}
     for node in list(region.nodes.values()):
         _relayout(node, shapes, names)
@@ -242,34 +243,7 @@ def to_channels_last(model: ir.Model, shapes: Mapping[str, tuple], channels_last
     return True
 
 
-class _Names:
-    """Fresh value names (`<value>:nhwc`, ...) that collide with none in the graph."""
-
-    def __init__(self, graph: ir.Graph):
-        self.taken = {v.name for v in [*graph.inputs, *graph.initializers.values()]}
-        self.taken.update(v.name for node in graph for v in node.outputs)
-        self.graph = graph
-
-    def fresh(self, hint: str) -> str:
-        name, k = hint, 0
-        while name in self.taken:
-            k += 1
-            name = f"{hint}_{k}"
-        self.taken.add(name)
-        return name
-
-    def ints(self, values, hint: str) -> ir.Value:
-        return self.array(np.asarray(values, np.int64), hint)
-
-    def array(self, array: np.ndarray, hint: str) -> ir.Value:
-        name = self.fresh(hint)
-        v = ir.Value(name=name, type=ir.TensorType(ir.DataType.from_numpy(array.dtype)), shape=ir.Shape(array.shape),
-                     const_value=ir.tensor(array, name=name))
-        self.graph.register_initializer(v)
-        return v
-
-
-def _relayout(node: ir.Node, shapes: Mapping[str, tuple], names: _Names) -> None:
+def _relayout(node: ir.Node, shapes: Mapping[str, tuple], names: GraphAdditions) -> None:
     """Make `node` read and write NHWC."""
     op = node.op_type
     if op == "QLinearConv" or op in CHANNELS_LAST_POOLS:
@@ -290,7 +264,8 @@ def _relayout(node: ir.Node, shapes: Mapping[str, tuple], names: _Names) -> None
             gemm.replace_input_with(3, names.array(permuted, f"{gemm.inputs[3].name}:nhwc_columns"))
 
 
-def _convert(graph: ir.Graph, value: ir.Value, shape: Optional[tuple], perm: tuple, names: _Names) -> ir.Value:
+def _convert(graph: ir.Graph, value: ir.Value, shape: Optional[tuple], perm: tuple,
+             names: GraphAdditions) -> ir.Value:
     """`value` in the other layout: a Reshape where `perm` moves only size-1 dims of a
     known shape (`shape` is channels-first; `perm` TO_NHWC or TO_NCHW), else a Transpose."""
     what = "nhwc" if perm == TO_NHWC else "nchw"

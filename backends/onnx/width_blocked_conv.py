@@ -20,6 +20,8 @@ import onnx_ir as ir
 
 from qcompiler.ir.ops.spatial import ints_attr, pads_attr
 
+from .graph_additions import GraphAdditions
+
 BLOCK = 4  # input channels ONNX Runtime's u8×s8 conv kernel packs together
 LONGEST_BLOCKED_KERNEL = 16  # kh·kw up to which the stem is blocked (as narrow_conv unfolds it)
 LEFT_WHOLE = "convs left whole for width blocking"  # the exporter's cache key
@@ -88,10 +90,10 @@ def onnx_conv_blocks(node: ir.Node, x_shape) -> bool:
                   a.get_ints("dilations", [1, 1]), a.get_ints("pads", [0, 0, 0, 0]), x_shape[3])
 
 
-def width_block(node: ir.Node, x_shape: tuple, names) -> list:
+def width_block(node: ir.Node, x_shape: tuple, names: GraphAdditions) -> list:
     """Rewrite channels-last QLinearConv `node` over [N, H, W, 1] (channels-first shape
     `x_shape`) as the module says, in place; returns the two Reshapes it adds around it.
-    `names` makes initializers (`ints`, `array`) and fresh names."""
+    `names` makes its initializers and node names."""
     inputs = list(node.inputs)
     w = np.asarray(inputs[3].const_value.numpy())
     out_channels, _, kh, kw = w.shape
