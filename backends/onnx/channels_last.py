@@ -160,8 +160,10 @@ def _grow(region: _Region, graph: ir.Graph) -> None:
 
 
 def _follows(node: ir.Node, region: _Region) -> Optional[list]:
-    """The layout inputs of a follower outside the region (None if it is none)."""
-    return None if _writes_graph_output(node) else _layout_inputs(node, region.shapes, anchor=False)
+    """The layout inputs of a follower outside the region (None if it is none): only
+    4-D maps have a layout (a Clip or Concat of rows or of shape values has none)."""
+    slots = None if _writes_graph_output(node) else _layout_inputs(node, region.shapes, anchor=False)
+    return slots if slots and all(_rank(node.inputs[i], region.shapes) == 4 for i in slots) else None
 
 
 def _chain(node: ir.Node, region: _Region) -> list:

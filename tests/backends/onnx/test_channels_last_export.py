@@ -154,3 +154,33 @@ def test_blocked_weights_compute_the_convolution(kernel, left):
     blocks = x.reshape(2, 5, 3, BLOCK).transpose(0, 3, 1, 2)  # NHWC bytes as [N, 4, H, W/4]
     got = naive_conv(blocks, centred, (pads[0], pad_left, pads[2], pad_right)).transpose(0, 2, 3, 1)
     np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_ops_on_values_without_a_layout_stay_out_of_the_region():
+    """A Clip of rows and a Concat of shape values may follow a layout op in name only:
+    they never join (a 4-D permutation of their 2-D or 1-D values would be meaningless)."""
+    import onnx_ir as ir
+    from onnx import TensorProto, helper
+
+    from qcompiler.backends.onnx.channels_last import channels_last_region
+
+    u8 = lambda name: helper.make_tensor(name, TensorProto.UINT8, [], [0])
+    f = lambda name: helper.make_tensor(name, TensorProto.FLOAT, [], [1.0])
+    inits = [f("s"), u8("z"), helper.make_tensor("w", TensorProto.INT8, [2, 1, 1, 1], [1, 1]),
+             helper.make_tensor("ws", TensorProto.FLOAT, [], [1.0]),
+             helper.make_tensor("wz", TensorProto.INT8, [], [0]), u8("lo"), u8("hi"),
+             helper.make_tensor("a", TensorProto.INT64, [1], [1]), helper.make_tensor("b", TensorProto.INT64, [1], [8])]
+    nodes = [helper.make_node("QLinearConv", ["x", "s", "z", "w", "ws", "wz", "s", "z"], ["conv"]),
+             helper.make_node("Identity", ["conv"], ["y"]),
+             helper.make_node("Clip", ["rows", "lo", "hi"], ["clipped"]),
+             helper.make_node("Concat", ["a", "b"], ["shape"], axis=0)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 1, 4, 4]),
+                                           helper.make_tensor_value_info("rows", TensorProto.UINT8, [1, 8])],
+                              [helper.make_tensor_value_info(n, t, None) for n, t in
+                               (("y", TensorProto.UINT8), ("clipped", TensorProto.UINT8), ("shape", TensorProto.INT64))],
+                              inits)
+    model = ir.serde.deserialize_model(helper.make_model(graph))
+    shapes = {"x": (1, 1, 4, 4), "conv": (1, 2, 4, 4), "y": (1, 2, 4, 4), "rows": (1, 8), "a": (1,), "b": (1,)}
+    region = channels_last_region(model.graph, shapes)
+    assert [n.op_type for n in region.nodes.values()] == ["QLinearConv"]
+    assert region.transposes() == 1  # the conv's result, read outside the region
