@@ -172,15 +172,18 @@ def test_ops_on_values_without_a_layout_stay_out_of_the_region():
              helper.make_tensor("a", TensorProto.INT64, [1], [1]), helper.make_tensor("b", TensorProto.INT64, [1], [8])]
     nodes = [helper.make_node("QLinearConv", ["x", "s", "z", "w", "ws", "wz", "s", "z"], ["conv"]),
              helper.make_node("Identity", ["conv"], ["y"]),
-             helper.make_node("Clip", ["rows", "lo", "hi"], ["clipped"]),
-             helper.make_node("Concat", ["a", "b"], ["shape"], axis=0)]
+             helper.make_node("Clip", ["rows", "lo", "hi"], ["clip"]),
+             helper.make_node("Concat", ["a", "b"], ["concat"], axis=0),
+             helper.make_node("Identity", ["clip"], ["clipped"]),  # graph outputs never follow: read them
+             helper.make_node("Identity", ["concat"], ["shape"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 1, 4, 4]),
                                            helper.make_tensor_value_info("rows", TensorProto.UINT8, [1, 8])],
                               [helper.make_tensor_value_info(n, t, None) for n, t in
                                (("y", TensorProto.UINT8), ("clipped", TensorProto.UINT8), ("shape", TensorProto.INT64))],
                               inits)
     model = ir.serde.deserialize_model(helper.make_model(graph))
-    shapes = {"x": (1, 1, 4, 4), "conv": (1, 2, 4, 4), "y": (1, 2, 4, 4), "rows": (1, 8), "a": (1,), "b": (1,)}
+    shapes = {"x": (1, 1, 4, 4), "conv": (1, 2, 4, 4), "y": (1, 2, 4, 4), "rows": (1, 8), "clip": (1, 8),
+              "a": (1,), "b": (1,), "concat": (2,)}
     region = channels_last_region(model.graph, shapes)
     assert [n.op_type for n in region.nodes.values()] == ["QLinearConv"]
     assert region.transposes() == 1  # the conv's result, read outside the region
