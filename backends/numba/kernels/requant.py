@@ -35,6 +35,14 @@ def _sign(x, threshold):
 
 
 @njit(cache=True)
+def _runs(n, p, inner):
+    """(run, outer) of the [outer, p, run] view of n elements with p parameters: one run of
+    n per tensor, runs of `inner` elements sharing a parameter otherwise."""
+    run = n if p == 1 else inner
+    return run, (n // (p * run) if n else 0)
+
+
+@njit(cache=True)
 def quantize_kernel(x, scale, zero_point, inner, lo, hi, binary, out):
     """x: float32 [n]; scale: float32 [p]; zero_point: int32 [p]; out: integers [n] holding
     [lo, hi]; n a multiple of p·inner.
@@ -43,9 +51,8 @@ def quantize_kernel(x, scale, zero_point, inner, lo, hi, binary, out):
     index divided out per element, each innermost loop vectorized (a run sharing one
     parameter, or a row along the parameters when inner == 1). Bit-identical with the
     reference (numpy's f32 quotient, rint, the f64 zero point and clamp)."""
-    p, n = scale.size, x.size
-    run = n if p == 1 else inner
-    outer = n // (p * run) if n else 0
+    p = scale.size
+    run, outer = _runs(x.size, p, inner)
     if run == 1:
         x2, out2 = x.reshape((outer, p)), out.reshape((outer, p))
         for o in range(outer):
@@ -79,9 +86,8 @@ def dequantize_kernel(q, scale, zero_point, inner, out):
     negative-index check inside the loop, which then stays scalar), so LLVM vectorizes it.
     The subtraction stays in integers and the product in f64, rounded once to f32, as the
     reference's: bit-identical for any storage, i32 included."""
-    p, n = scale.size, q.size
-    run = n if p == 1 else inner
-    outer = n // (p * run) if n else 0
+    p = scale.size
+    run, outer = _runs(q.size, p, inner)
     if run == 1:
         q2, out2 = q.reshape((outer, p)), out.reshape((outer, p))
         for o in range(outer):
