@@ -15,14 +15,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .chunks import chunk_bounds
+
 SQRT2 = math.sqrt(2.0)
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-
-@njit(inline="always", cache=True)
-def chunk_rows(c, chunks, rows):
-    """Rows [first, last) of chunk `c` of `chunks` near-equal chunks of `rows`."""
-    return c * rows // chunks, (c + 1) * rows // chunks
 
 
 @njit(cache=True)
@@ -51,7 +47,7 @@ def masked_softmax_rows(first, last, x, keep, use_keep, fill, zero_empty_rows, o
 @njit(parallel=True, cache=True)
 def masked_softmax_rows_parallel(chunks, x, keep, use_keep, fill, zero_empty_rows, out):
     for c in prange(chunks):
-        first, last = chunk_rows(c, chunks, x.shape[0])
+        first, last = chunk_bounds(c, chunks, x.shape[0])
         masked_softmax_rows(first, last, x, keep, use_keep, fill, zero_empty_rows, out)
 
 
@@ -76,7 +72,7 @@ def layer_norm_rows(first, last, x, weight, bias, eps, out):
 @njit(parallel=True, cache=True)
 def layer_norm_rows_parallel(chunks, x, weight, bias, eps, out):
     for c in prange(chunks):
-        first, last = chunk_rows(c, chunks, x.shape[0])
+        first, last = chunk_bounds(c, chunks, x.shape[0])
         layer_norm_rows(first, last, x, weight, bias, eps, out)
 
 
@@ -96,5 +92,5 @@ def gelu_flat(first, last, x, tanh_form, out):
 @njit(parallel=True, cache=True)
 def gelu_flat_parallel(chunks, x, tanh_form, out):
     for c in prange(chunks):
-        first, last = chunk_rows(c, chunks, x.size)
+        first, last = chunk_bounds(c, chunks, x.size)
         gelu_flat(first, last, x, tanh_form, out)

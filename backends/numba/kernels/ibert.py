@@ -1,10 +1,14 @@
 """I-BERT integer kernels (qcompiler/numerics/ibert_*.py) row by row: the same integer
 operations in the same order, so the results equal the references bit for bit. Values
-are int64 registers holding what the plans bound to int32."""
+are int64 registers holding what the plans bound to int32. Each kernel runs rows (GELU:
+elements) [begin, end); its _parallel twin splits them into chunks over Numba's threads
+(ops/serial_or_parallel.py picks one)."""
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from .chunks import chunk_bounds
 
 
 @numba.njit(cache=True)
@@ -48,10 +52,10 @@ def i_exp(q, upshift, floor_in, q_ln2, q_b, q_c, drop, max_halvings):
     return (((p + q_b) * (p + q_b) + q_c) >> drop) >> z
 
 
-@numba.njit(cache=True, parallel=True)
-def softmax_rows(q, keep, exp_params, probability_bits, pre, multiplier, shift, zp, lo, hi, out):
+@numba.njit(cache=True)
+def softmax_rows(begin, end, q, keep, exp_params, probability_bits, pre, multiplier, shift, zp, lo, hi, out):
     upshift, floor_in, q_ln2, q_b, q_c, drop, max_halvings = exp_params
-    for r in numba.prange(q.shape[0]):
+    for r in range(begin, end):
         peak, any_kept = np.int64(0), False
         for c in range(q.shape[1]):
             if keep[r, c] and (not any_kept or q[r, c] > peak):
@@ -69,8 +73,15 @@ def softmax_rows(q, keep, exp_params, probability_bits, pre, multiplier, shift, 
 
 
 @numba.njit(cache=True, parallel=True)
-def gelu_elements(q, upshift, cap, q_b, q_c, drop, pre, multiplier, shift, zp, lo, hi, out):
-    for i in numba.prange(q.shape[0]):
+def softmax_rows_parallel(chunks, q, keep, exp_params, probability_bits, pre, multiplier, shift, zp, lo, hi, out):
+    for c in numba.prange(chunks):
+        begin, end = chunk_bounds(c, chunks, q.shape[0])
+        softmax_rows(begin, end, q, keep, exp_params, probability_bits, pre, multiplier, shift, zp, lo, hi, out)
+
+
+@numba.njit(cache=True)
+def gelu_elements(begin, end, q, upshift, cap, q_b, q_c, drop, pre, multiplier, shift, zp, lo, hi, out):
+    for i in range(begin, end):
         v = q[i]
         magnitude = min(abs(v), cap)
         magnitude = magnitude << upshift if upshift >= 0 else rounding_shift(magnitude, -upshift)
@@ -82,10 +93,17 @@ def gelu_elements(q, upshift, cap, q_b, q_c, drop, pre, multiplier, shift, zp, l
 
 
 @numba.njit(cache=True, parallel=True)
-def layer_norm_rows(q, in_zp, log_channels, divisor_bits, normal_bits, digit_bits, pre, multipliers, shifts, bias,
-                    eps_squares, eps_shift, zp, lo, hi, out):
+def gelu_elements_parallel(chunks, q, upshift, cap, q_b, q_c, drop, pre, multiplier, shift, zp, lo, hi, out):
+    for c in numba.prange(chunks):
+        begin, end = chunk_bounds(c, chunks, q.shape[0])
+        gelu_elements(begin, end, q, upshift, cap, q_b, q_c, drop, pre, multiplier, shift, zp, lo, hi, out)
+
+
+@numba.njit(cache=True)
+def layer_norm_rows(begin, end, q, in_zp, log_channels, divisor_bits, normal_bits, digit_bits, pre, multipliers,
+                    shifts, bias, eps_squares, eps_shift, zp, lo, hi, out):
     channels = q.shape[1]
-    for r in numba.prange(q.shape[0]):
+    for r in range(begin, end):
         x = np.empty(channels, np.int64)
         peak = np.int64(0)
         for c in range(channels):
@@ -128,3 +146,10 @@ def layer_norm_rows(q, in_zp, log_channels, divisor_bits, normal_bits, digit_bit
                 n += 1
             v = rescale(n, pre, multipliers[c], shifts[c]) + bias[c]
             out[r, c] = min(max(v + zp, lo), hi)
+
+
+@numba.njit(cache=True, parallel=True)
+def layer_norm_rows_parallel(chunks, q, *args):
+    for c in numba.prange(chunks):
+        begin, end = chunk_bounds(c, chunks, q.shape[0])
+        layer_norm_rows(begin, end, q, *args)

@@ -15,13 +15,7 @@ from qcompiler.ir.types import TensorType
 from ..kernels.float_rows import (gelu_flat, gelu_flat_parallel, layer_norm_rows, layer_norm_rows_parallel,
                                   masked_softmax_rows, masked_softmax_rows_parallel)
 from .common import Step, attrs_of
-from .conv_vnni import parallel_chunks
-
-# one float32 element of these kernels takes about as long as this many multiply-adds of the VNNI
-# conv, whose MAC count parallel_chunks is calibrated on (~160 per ns at one thread; measured per
-# element: layer norm 1.8 ns, softmax 5 ns, erf GELU 7-11 ns), so a row op goes parallel from ~80k
-# elements, ~0.15-0.8 ms of serial kernel
-ELEMENT_MACS = 400
+from .serial_or_parallel import ROW_ELEMENT_MACS, run_rows
 
 FLOAT_ROW_OPS = ("softmax", "masked_softmax", "layer_norm", "gelu")
 
@@ -54,8 +48,8 @@ def _softmax(x, keep, axis: int, fill, zero_empty_rows: bool) -> np.ndarray:
     mask = _as_rows(np.broadcast_to(np.asarray(keep, bool), shape), axis) if keep is not None else \
         np.ones((1, 1), bool)
     out = np.empty_like(rows)
-    run_rows(masked_softmax_rows, masked_softmax_rows_parallel, rows, rows, mask, keep is not None, fill,
-             zero_empty_rows, out)
+    run_rows(masked_softmax_rows, masked_softmax_rows_parallel, len(rows), rows.size * ROW_ELEMENT_MACS, rows, mask,
+             keep is not None, fill, zero_empty_rows, out)
     return np.moveaxis(out.reshape(_moved(shape, axis)), -1, axis)
 
 
@@ -68,25 +62,16 @@ def _layer_norm(x, weight, bias, axis: int, eps: float) -> np.ndarray:
     b = np.zeros(width, np.float32) if bias is None else _flat(bias, normalized)
     rows = np.ascontiguousarray(x.reshape(-1, width))
     out = np.empty_like(rows)
-    run_rows(layer_norm_rows, layer_norm_rows_parallel, rows, rows, w, b, np.float32(eps), out)
+    run_rows(layer_norm_rows, layer_norm_rows_parallel, len(rows), rows.size * ROW_ELEMENT_MACS, rows, w, b,
+             np.float32(eps), out)
     return out.reshape(x.shape)
 
 
 def _gelu(x, tanh_form: bool) -> np.ndarray:
     flat = np.ascontiguousarray(x, np.float32).reshape(-1)
     out = np.empty_like(flat)
-    run_rows(gelu_flat, gelu_flat_parallel, flat, flat, tanh_form, out)
+    run_rows(gelu_flat, gelu_flat_parallel, flat.size, flat.size * ROW_ELEMENT_MACS, flat, tanh_form, out)
     return out.reshape(np.shape(x))
-
-
-def run_rows(serial, parallel, x: np.ndarray, *args) -> None:
-    """`serial` over all of x's rows (elements when flat), or `parallel` in chunks when
-    parallel_chunks says x is worth a parallel launch: both give the same bits."""
-    chunks = parallel_chunks(x.size * ELEMENT_MACS)
-    if chunks:
-        parallel(chunks, *args)
-    else:
-        serial(0, x.shape[0], *args)
 
 
 def _as_rows(a: np.ndarray, axis: int) -> np.ndarray:

@@ -10,8 +10,10 @@ from qcompiler.numerics import ibert_layer_norm as ln
 from qcompiler.numerics.ibert_softmax import MAX_HALVINGS, MAX_ROW, PROBABILITY_BITS
 
 from ..errors import NumbaBackendError
-from ..kernels.ibert import gelu_elements, layer_norm_rows, softmax_rows
+from ..kernels.ibert import (gelu_elements, gelu_elements_parallel, layer_norm_rows, layer_norm_rows_parallel,
+                             softmax_rows, softmax_rows_parallel)
 from .common import Step, attrs_of, quant_input
+from .serial_or_parallel import ROW_ELEMENT_MACS, run_rows
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -39,8 +41,9 @@ def prepare_ibert_softmax(node: Node) -> Step:
         keep = np.broadcast_to(np.asarray(args[1], bool), x.shape) if masked else np.ones(x.shape, bool)
         rows = _rows(_centred(x, node))
         out = np.empty(rows.shape, np.int32)
-        softmax_rows(rows, np.ascontiguousarray(keep.reshape(rows.shape)), exp_params, PROBABILITY_BITS,
-                     *_rescale_args(plan.rescale), plan.zero_point, plan.lo, plan.hi, out)
+        run_rows(softmax_rows, softmax_rows_parallel, len(rows), rows.size * ROW_ELEMENT_MACS, rows,
+                 np.ascontiguousarray(keep.reshape(rows.shape)), exp_params, PROBABILITY_BITS,
+                 *_rescale_args(plan.rescale), plan.zero_point, plan.lo, plan.hi, out)
         return [out.reshape(x.shape)]
 
     return run
@@ -53,8 +56,9 @@ def prepare_ibert_gelu(node: Node) -> Step:
         x = args[0]
         flat = np.ascontiguousarray(_centred(x, node).reshape(-1))
         out = np.empty(flat.shape, np.int32)
-        gelu_elements(flat, plan.upshift, plan.cap, plan.q_b, plan.q_c, plan.drop, *_rescale_args(plan.rescale),
-                      plan.zero_point, plan.lo, plan.hi, out)
+        run_rows(gelu_elements, gelu_elements_parallel, flat.size, flat.size * ROW_ELEMENT_MACS, flat, plan.upshift,
+                 plan.cap, plan.q_b, plan.q_c, plan.drop, *_rescale_args(plan.rescale), plan.zero_point, plan.lo,
+                 plan.hi, out)
         return [out.reshape(x.shape)]
 
     return run
@@ -76,9 +80,9 @@ def prepare_ibert_layer_norm(node: Node) -> Step:
         x = args[0]
         rows = _rows(x)
         out = np.empty(rows.shape, np.int32)
-        layer_norm_rows(rows, plan.in_zero_point, plan.log_channels, ln.DIVISOR_BITS, ln.NORMAL_BITS, ln.DIGIT_BITS,
-                        r.pre, multipliers, shifts, bias, plan.eps_squares, plan.eps_shift, plan.zero_point, plan.lo,
-                        plan.hi, out)
+        run_rows(layer_norm_rows, layer_norm_rows_parallel, len(rows), rows.size * ROW_ELEMENT_MACS, rows,
+                 plan.in_zero_point, plan.log_channels, ln.DIVISOR_BITS, ln.NORMAL_BITS, ln.DIGIT_BITS, r.pre,
+                 multipliers, shifts, bias, plan.eps_squares, plan.eps_shift, plan.zero_point, plan.lo, plan.hi, out)
         return [out.reshape(x.shape)]
 
     return run

@@ -1,10 +1,13 @@
-"""The float row kernels' serial form and their chunked _parallel twins (ops/float_rows.py
+"""The row kernels' serial form and their chunked _parallel twins (ops/serial_or_parallel.py
 picks one by size and thread count) write every row, and the same bits: chunk counts that do
-not divide the rows, more chunks than rows, a masked softmax with an empty row."""
+not divide the rows, more chunks than rows, a masked softmax with an empty row; the I-BERT
+kernels' twins, forced on small inputs, equal the integer references."""
 import numpy as np
 import pytest
+from test_numba_ibert import kernel_graph, q, same
 
 from qcompiler.backends.numba.kernels import float_rows as k
+from qcompiler.backends.numba.ops import serial_or_parallel
 
 RNG = np.random.default_rng(3)
 X = RNG.standard_normal((37, 19)).astype(np.float32) * 4
@@ -40,3 +43,15 @@ def test_gelu_flat(tanh_form):
     flat = X.reshape(-1)
     s, p = _both(k.gelu_flat, k.gelu_flat_parallel, 6, flat.shape, flat, tanh_form)
     assert not np.isnan(s).any() and np.array_equal(s, p)
+
+
+def test_ibert_parallel_twins_equal_the_references(monkeypatch):
+    monkeypatch.setattr(serial_or_parallel, "parallel_chunks", lambda work_macs: 7)
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((5, 3, 24)) * 3).astype(np.float32)
+    keep = rng.random(x.shape) > 0.3
+    keep[0, 0] = False
+    same(kernel_graph("ibert_softmax", q("u8", 0.08, 3, x.shape), q("u8", 1 / 255, 0, x.shape), masked=True), x, keep)
+    same(kernel_graph("ibert_gelu", q("i8", 0.05, 0, x.shape), q("u8", 0.05, 4, x.shape)), x)
+    gamma, beta = rng.uniform(0.5, 1.5, 24), rng.standard_normal(24) * 0.1
+    same(kernel_graph("ibert_layer_norm", q("u8", 0.5, 128, x.shape), q("i8", 0.05, 0, x.shape), (gamma, beta)), x)
