@@ -1,7 +1,8 @@
 """Integer matrix products: out[b, i, j] = requant(Σ_k x[b, i, k]·(w[b, j, k] - zp_w[j]) + bias[j]).
 
 qlinear is one batch with the weight rows [out, in]; qmatmul passes its right operand
-transposed to rows. Parallel over (batch, block of four output columns): each task
+transposed to rows. Tasks are (batch, block of four output columns) (qproduct_kernel runs a
+range of them, its _parallel twin chunks of them over Numba's threads): each task
 unpacks its four weight rows once, then computes 4×4 tiles of dot products over k in
 one contiguous loop (sixteen int32 reductions that LLVM vectorizes), so every loaded
 input row feeds four weight rows and every weight row four input rows.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .chunks import chunk_bounds
 from .dot import dot16
 from .pack import unpack_row
 from .rounding import requantize_one
@@ -60,16 +62,23 @@ def _dot64(x, w):
     return acc
 
 
-@njit(parallel=True, cache=True)
-def qproduct_kernel(xc, packed_w, bits, signed, w_zp, bias, multiplier, shift, y_zp, lo, hi, mode, wide,
-                    out, overflow):
-    """xc: centred input [B, M, K] int32; packed_w: [Bw, N, bytes] uint8 rows of K weights,
-    Bw = B or 1 (one weight shared by every batch); w_zp, bias, multiplier, shift: [N];
-    out: [B, M, N] int32; overflow: [B·N] flags, set only with `wide` (int64) accumulators."""
-    n_batch, m_rows, k = xc.shape
+@njit(cache=True)
+def product_tasks(out):
+    """How many tasks qproduct_kernel splits `out` [B, M, N] into (a batch's block of columns)."""
+    return out.shape[0] * -(-out.shape[2] // BLOCK)
+
+
+@njit(cache=True)
+def qproduct_kernel(first, last, xc, packed_w, bits, signed, w_zp, bias, multiplier, shift, y_zp, lo, hi, mode,
+                    wide, out, overflow):
+    """Tasks [first, last) of product_tasks(out). xc: centred input [B, M, K] int32; packed_w:
+    [Bw, N, bytes] uint8 rows of K weights, Bw = B or 1 (one weight shared by every batch);
+    w_zp, bias, multiplier, shift: [N]; out: [B, M, N] int32; overflow: [B·N] flags, set only
+    with `wide` (int64) accumulators."""
+    m_rows, k = xc.shape[1:]
     n_out = out.shape[2]
     blocks = -(-n_out // BLOCK)
-    for task in prange(n_batch * blocks):
+    for task in range(first, last):
         b = task // blocks
         j0 = (task % blocks) * BLOCK
         cols = min(BLOCK, n_out - j0)
@@ -98,6 +107,16 @@ def qproduct_kernel(xc, packed_w, bits, signed, w_zp, bias, multiplier, shift, y
                     a = np.int64(tile[r, c]) + bias[j0 + c]
                     out[b, i0 + r, j0 + c] = requantize_one(a, multiplier[j0 + c], shift[j0 + c], y_zp, lo, hi,
                                                             mode)
+
+
+@njit(parallel=True, cache=True)
+def qproduct_parallel(chunks, xc, packed_w, bits, signed, w_zp, bias, multiplier, shift, y_zp, lo, hi, mode, wide,
+                      out, overflow):
+    tasks = product_tasks(out)
+    for c in prange(chunks):
+        first, last = chunk_bounds(c, chunks, tasks)
+        qproduct_kernel(first, last, xc, packed_w, bits, signed, w_zp, bias, multiplier, shift, y_zp, lo, hi, mode,
+                        wide, out, overflow)
 
 
 @njit(parallel=True, cache=True)

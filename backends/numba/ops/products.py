@@ -17,7 +17,8 @@ from qcompiler.runtime.reference import ExecutionError
 
 from ..kernels.conv import qconv2d_kernel
 from ..kernels.conv_im2col import qconv2d_im2col_kernel, qconv2d_im2col_tiled_kernel
-from ..kernels.linear import qproduct16_kernel, qproduct_kernel, qproduct_tiled_kernel
+from ..kernels.linear import (product_tasks, qproduct16_kernel, qproduct_kernel, qproduct_parallel,
+                              qproduct_tiled_kernel)
 from ..kernels.tile16 import HAS_AVX512BW, LANES
 from ..weights import (centred_int16_rows, fits_int16_centred, needs_wide_accumulator, pack_weight_rows,
                        tiled_rows16, zero_points_per_row)
@@ -26,6 +27,7 @@ from .bitserial import bitserial_plan, run_bitserial_conv, run_bitserial_linear
 from .common import (NUMPY_PAD_MODE, Step, attrs_of, check_overflow, const_input, quant_input, quant_result,
                      requant_of, storage_int32, zero_point)
 from .conv_vnni import run_vnni_conv, run_vnni_linear, vnni_conv_weights
+from .serial_or_parallel import run_rows
 
 
 def _bias(b, channels: int) -> np.ndarray:
@@ -185,8 +187,9 @@ def _product(node: Node, x3: np.ndarray, weights, bias, x_t, rq, wide: bool, row
         return out
     xc = storage_int32(x3) - np.int32(zero_point(x_t))
     overflow = np.zeros(x3.shape[0] * n_out, np.uint8)
-    qproduct_kernel(xc, packed, weights.bits, weights.signed, weights.zero_point, bias, rq.multiplier, rq.shift,
-                    rq.zero_point, rq.lo, rq.hi, rq.mode, wide, out, overflow)
+    run_rows(qproduct_kernel, qproduct_parallel, product_tasks(out), xc.size * n_out, xc, packed, weights.bits,
+             weights.signed, weights.zero_point, bias, rq.multiplier, rq.shift, rq.zero_point, rq.lo, rq.hi, rq.mode,
+             wide, out, overflow)
     check_overflow(node, overflow)
     return out
 

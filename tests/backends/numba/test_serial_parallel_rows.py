@@ -1,10 +1,13 @@
 """The row kernels' serial form and their chunked _parallel twins (ops/serial_or_parallel.py
 picks one by size and thread count) write every row, and the same bits: chunk counts that do
 not divide the rows, more chunks than rows, a masked softmax with an empty row; the I-BERT
-kernels' twins, forced on small inputs, equal the integer references."""
+kernels' and the integer product's twins, forced on small inputs, equal the integer
+references."""
 import numpy as np
 import pytest
+from numba_cases import qtype, requant_attrs
 from test_numba_ibert import kernel_graph, q, same
+from test_numba_linear import _run, _typical_real
 
 from qcompiler.backends.numba.kernels import float_rows as k
 from qcompiler.backends.numba.ops import serial_or_parallel
@@ -55,3 +58,11 @@ def test_ibert_parallel_twins_equal_the_references(monkeypatch):
     same(kernel_graph("ibert_gelu", q("i8", 0.05, 0, x.shape), q("u8", 0.05, 4, x.shape)), x)
     gamma, beta = rng.uniform(0.5, 1.5, 24), rng.standard_normal(24) * 0.1
     same(kernel_graph("ibert_layer_norm", q("u8", 0.5, 128, x.shape), q("i8", 0.05, 0, x.shape), (gamma, beta)), x)
+
+
+def test_qmatmul_parallel_twin_equals_the_reference(monkeypatch):
+    monkeypatch.setattr(serial_or_parallel, "parallel_chunks", lambda work_macs: 3)
+    rng = np.random.default_rng(5)
+    a_t, b_t = qtype("u8", (2, 5, 3, 6), zp=128), qtype("i8", (5, 6, 9), zp=3)  # 10 tasks in 3 chunks
+    attrs = {**requant_attrs(rng, 1, "half_away", _typical_real(6, a_t, b_t)), "clamp": [-128, 127]}
+    _run("qmatmul", [(a_t, None), (b_t, None)], attrs, rng)
