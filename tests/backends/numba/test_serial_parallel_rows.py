@@ -11,6 +11,7 @@ from test_numba_linear import _run, _typical_real
 
 from qcompiler.backends.numba.kernels import float_rows as k
 from qcompiler.backends.numba.ops import serial_or_parallel
+from qcompiler.backends.numba.ops.embedding import embedding_rows_kernel, embedding_rows_parallel
 
 RNG = np.random.default_rng(3)
 X = RNG.standard_normal((37, 19)).astype(np.float32) * 4
@@ -66,3 +67,11 @@ def test_qmatmul_parallel_twin_equals_the_reference(monkeypatch):
     a_t, b_t = qtype("u8", (2, 5, 3, 6), zp=128), qtype("i8", (5, 6, 9), zp=3)  # 10 tasks in 3 chunks
     attrs = {**requant_attrs(rng, 1, "half_away", _typical_real(6, a_t, b_t)), "clamp": [-128, 127]}
     _run("qmatmul", [(a_t, None), (b_t, None)], attrs, rng)
+
+
+def test_embedding_rows_parallel_twin():
+    rng = np.random.default_rng(6)
+    indices = rng.integers(-50, 50, 23).astype(np.int64)
+    table, scale = rng.integers(-128, 128, (50, 7)).astype(np.int8), rng.random(50).astype(np.float32)
+    s, p = _both(embedding_rows_kernel, embedding_rows_parallel, 4, (23, 7), indices, table, scale)
+    assert not np.isnan(s).any() and np.array_equal(s, p)
