@@ -6,7 +6,7 @@ in float32, so -inf, finfo.min and -1e4 fills behave as there) but sum in float6
 numpy sums float32 pairwise: results agree with the reference to float32 rounding (a few
 ulp), not bit for bit (GELU: see gelu_flat). Each kernel runs rows [first, last) serially; its
 _parallel twin splits them into chunks over Numba's threads (a parallel launch costs ~50 us CPU
-even at one thread, so small inputs take the serial kernel: ops/float_rows.py decides).
+even at one thread, so small inputs take the serial kernel: ops/serial_or_parallel.py decides).
 """
 from __future__ import annotations
 

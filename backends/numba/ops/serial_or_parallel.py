@@ -1,6 +1,6 @@
-"""Running a row kernel serially or as its chunked _parallel twin: a workqueue parallel launch
-costs ~50 us CPU even at one thread, more than small row ops take, so the VNNI conv's
-parallel_chunks decides from the work and the thread count."""
+"""Running a kernel over items (rows, elements, product tasks) serially or as its chunked
+_parallel twin: a workqueue parallel launch costs ~50 us CPU even at one thread, more than
+small ops take, so the VNNI conv's parallel_chunks decides from the work and the thread count."""
 from __future__ import annotations
 
 from .conv_vnni import parallel_chunks
