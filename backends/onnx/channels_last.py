@@ -32,9 +32,9 @@ import onnx_ir as ir
 
 from .errors import OnnxExportError
 from .graph_additions import GraphAdditions
+from .opsets import MICROSOFT
 from .width_blocked_conv import onnx_conv_blocks, width_block
 
-MICROSOFT = "com.microsoft"
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}  # where an NCHW axis sits in NHWC
 CHANNELS_LAST_POOLS = ("QLinearGlobalAveragePool", "QLinearAveragePool")

@@ -18,9 +18,9 @@ from .conversions import CONTAINERS, dequantize_linear, quant_params, quantize_l
 from .emitters import QOPERATOR
 from .float_nn import conv_input, window_attrs
 from .narrow_conv import unfolded_operands, unfolds
+from .opsets import MICROSOFT
 from .width_blocked_conv import left_whole
 
-MICROSOFT = "com.microsoft"
 EIGHT_BIT = (ir.DataType.UINT8, ir.DataType.INT8)
 
 
