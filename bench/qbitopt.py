@@ -3,7 +3,7 @@ allocation followed by LSQ at fixed widths, at the same weight-size budget, on t
 digits residual CNN (bench/_mnist_resnet.py).
 
     python bench/qbitopt.py [--data PATH] [--budget 35% [27% ...]] [--qat-epochs 3] [--train-samples 2048]
-                            [--every 16] [--lr 3e-4] [--scale-lr 3] [--schedule constant] [--seeds 0 1]
+                            [--every 16] [--freeze-after 0.333] [--lr 3e-4] [--scale-lr 3] [--schedule constant] [--seeds 0 1]
                             [--metric hessian] [--choices 2 4 8] [--reference ilp+lsq] [--model-cache PATH]
                             [--plot-dir DIR] [--write]
 
@@ -17,7 +17,8 @@ Every row starts from the same float model (3 epochs, seed 0) and
 - fixed+lsq (control): `--fixed-bits` as each layer's q.bits, calibrate, quantize, and the
   same qat as ilp+lsq: another allocation under the same training;
 - qbitopt / bmpq: quantize{weights=i8}, then qat{method=lsq, bitopt=..., budget.size,
-  every, choices} for the same epochs on the same digits.
+  every, choices, freeze_after} for the same epochs on the same digits (reallocating in the
+  first `--freeze-after` of the steps, then training the widths it reached).
 `--choices` is the weight-width menu of both (3, 5, 6 and 7 bits are stored in i4 / i8
 on their own grid; sizes count the width, packed).
 qat: cross-entropy on the first `--train-samples` training digits, Adam. Top-1 of the
@@ -112,7 +113,7 @@ def run_rows(method: str, seed: int, args, model, d) -> dict:
         for budget in args.budgets:
             plot = None if args.plot_dir is None else str(args.plot_dir / f"{method}_{budget}_seed{seed}.png")
             qat = QAT(**common, bitopt=method, budget={"size": budget}, every=args.every,
-                      choices=tuple(args.choices), plot=plot)
+                      choices=tuple(args.choices), freeze_after=args.freeze_after, plot=plot)
             stages = [(method, [PREPARE, "quantize{weights=i8,acts=u8}", qat])]
             results[(method, budget)] = _run_stages(clone(graph), ctx, stages, test)[method]
         return results
@@ -194,6 +195,8 @@ def merged_rows(logs: list) -> dict:
 
 
 def main() -> None:
+    from qcompiler.passes.qat import QAT
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--budget", dest="budgets", nargs="+", default=["35%"],
@@ -201,6 +204,8 @@ def main() -> None:
     parser.add_argument("--qat-epochs", type=int, default=3)
     parser.add_argument("--train-samples", type=int, default=2048)
     parser.add_argument("--every", type=int, default=16, help="steps between QBitOpt's reallocations")
+    parser.add_argument("--freeze-after", type=float, default=QAT.freeze_after,
+                        help="the fraction of qat's steps during which QBitOpt / BMPQ may change widths")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--scale-lr", type=float, default=3.0)
     parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="qat's lr schedule")
@@ -220,6 +225,8 @@ def main() -> None:
     parser.add_argument("--plot-dir", type=Path, default=None)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    if not 0 < args.freeze_after <= 1:
+        parser.error(f"--freeze-after {args.freeze_after}: give a fraction in (0, 1]")
     if "fixed+lsq" in args.methods and (args.fixed_bits is None or len(args.budgets) > 1):
         parser.error("--methods fixed+lsq needs --fixed-bits and one --budget")
     if args.tag is not None and (not args.tag or " " in args.tag):
@@ -242,7 +249,7 @@ def main() -> None:
                     rows += [] if label in rows else [label]
                     print(label, budget, seed, r, flush=True)
     command = (f"python bench/qbitopt.py --budget {' '.join(args.budgets)} --qat-epochs {args.qat_epochs} "
-               f"--train-samples {args.train_samples} --every {args.every} --lr {args.lr} --scale-lr {args.scale_lr} "
+               f"--train-samples {args.train_samples} --every {args.every} --freeze-after {args.freeze_after:.4g} --lr {args.lr} --scale-lr {args.scale_lr} "
                f"--schedule {args.schedule} --seeds {' '.join(map(str, args.seeds))} --metric {args.metric} "
                f"--methods {' '.join(args.methods)} --choices {' '.join(map(str, args.choices))}"
                + (f" --tag {args.tag}" if args.tag else "") + "".join(f" --merge {log}" for log in args.merge))

@@ -1,4 +1,4 @@
-"""Bit reallocation during QAT: `qat{bitopt=qbitopt|bmpq, budget.size=60%, every=K, choices=[2,4,8]}`.
+"""Bit reallocation during QAT: `qat{bitopt=qbitopt|bmpq, budget.size=60%, every=K, choices=[2,4,8], freeze_after=F}`.
 
 The sensitivities of every trained layer at every width come from the gradients the
 training steps compute (gradient_tap.py): QBitOpt's Fisher score (qbitopt.py) every
@@ -9,9 +9,12 @@ the target's widths per op, tied layers, budgets as allocate-bits reads them), s
 budget holds at every reallocation; then the quantizers of the layers whose width
 changed are switched in place (bit_switch.py). Before the first training step, one
 allocation from `every` gradient-only batches puts the model within budget from the
-start. The last epoch trains at fixed widths (with more than one epoch), so the final
-widths are fine-tuned. `finish` writes the widths into the graph (`q.bits`, the
-weights' storage) for write_back, so lowering and both backends deploy them unchanged.
+start. Reallocation stops after the first `freeze_after` fraction of the training
+steps (search, then train): the widths it ends at then train for the rest of the run,
+at an lr the schedule has not yet decayed; widths reached late get few steps at a small
+lr and lose to the same widths trained from the start (bench/RESULTS.md, QBitOpt at
+26%). `finish` writes the widths into the graph (`q.bits`, the weights' storage) for
+write_back, so lowering and both backends deploy them unchanged.
 
 Budgets: weight size only (bytes, or a percentage of the size with every trained
 layer at its widest choice); bops and latency would need the graph's activation widths
@@ -20,6 +23,7 @@ in the cost model, which allocate-bits costs at the target's default.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 
 import torch
@@ -44,7 +48,7 @@ from .qbitopt import qbitopt_scores
 BITOPT = ("none", "qbitopt", "bmpq")
 
 
-def check_options(bitopt: str, budget: dict, every: int, choices: tuple) -> None:
+def check_options(bitopt: str, budget: dict, every: int, choices: tuple, freeze_after: float) -> None:
     if bitopt not in BITOPT:
         raise QATError(f"qat: bitopt={bitopt!r}; expected one of {', '.join(BITOPT)}")
     if bitopt == "none":
@@ -55,13 +59,24 @@ def check_options(bitopt: str, budget: dict, every: int, choices: tuple) -> None
     parse_budget("size", budget["size"])
     if every < 1:
         raise QATError(f"qat: every={every} must be at least 1")
+    if not 0 < freeze_after <= 1:
+        raise QATError(f"qat: freeze_after={freeze_after} must be a fraction of the training steps in (0, 1]")
     for b in choices:
         integer_range(b, False)
 
 
+def last_reallocation_step(freeze_after: float, total_steps: int) -> int:
+    """The last step at which widths may change: the step nearest `freeze_after` of
+    `total_steps` (nearest, so that a fraction written with a few digits, 0.333 of 96,
+    means step 32 as 1/3 does)."""
+    return math.floor(freeze_after * total_steps + 0.5)
+
+
 class BitReallocation:
-    def __init__(self, graph, trained, method: str, budget: dict, every: int, choices: tuple, epochs: int, ctx):
-        self.graph, self.trained, self.method, self.every, self.epochs, self.ctx = graph, trained, method, every, epochs, ctx
+    def __init__(self, graph, trained, method: str, budget: dict, every: int, choices: tuple, last_step: int, ctx):
+        """`last_step`: the last training step (counted from 1) after which widths may change."""
+        self.graph, self.trained, self.method, self.every, self.ctx = graph, trained, method, every, ctx
+        self.last_step = last_step
         self.choices, self.budget = tuple(sorted(choices)), {"size": parse_budget("size", budget["size"])}
         self.target = get_target(ctx.target or "generic")
         # binary (b1) weights keep their width: switching to and from a sign is not a step change
@@ -92,17 +107,16 @@ class BitReallocation:
 
     def after_step(self, epoch: int, step: int) -> list:
         """The step-size parameters of the layers that changed width (see allocate)."""
-        if self.method == "qbitopt" and step % self.every == 0 and self._reallocating(epoch):
+        if step == self.last_step + 1:
+            self.ctx.note(f"qat {self.method}: widths fixed from step {step} (freeze_after), " + self._mix())
+        if self.method == "qbitopt" and step % self.every == 0 and step <= self.last_step:
             return self.allocate(step, epoch)
         return []
 
     def after_epoch(self, epoch: int, step: int) -> list:
-        if self.method == "bmpq" and self._reallocating(epoch):
+        if self.method == "bmpq" and step <= self.last_step:
             return self.allocate(step, epoch)
         return []
-
-    def _reallocating(self, epoch: int) -> bool:
-        return epoch < self.epochs or self.epochs == 1
 
     def allocate(self, step: int, epoch: int) -> list:
         """Re-solve and switch; returns the step-size parameters of the layers that changed
@@ -132,11 +146,13 @@ class BitReallocation:
         if self.method == "bmpq":  # what the scores came from, per layer: LSB first, at the width it had
             entry["bit_gradients"] = {w.layer.outputs[0].name: self.planes[name] for name, (w, _, _) in layers}
         self.history.append(entry)
-        mix = Counter(self.bits.values())
         self.ctx.note(f"qat {self.method} reallocation at step {step}: {changed} layers changed width, size "
-                      f"{size:.0f} of {limit:.0f} B, " + " ".join(f"{b}-bit:{n}" for b, n in sorted(mix.items())))
+                      f"{size:.0f} of {limit:.0f} B, " + self._mix())
         self.tap.reset()
         return [p for step_size in switched for p in step_size.parameters()]
+
+    def _mix(self) -> str:
+        return " ".join(f"{b}-bit:{n}" for b, n in sorted(Counter(self.bits.values()).items()))
 
     def _scores(self, name: str) -> dict:
         weight, parameter, step = self.steps[name]

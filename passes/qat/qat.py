@@ -25,11 +25,13 @@ normalizes its outputs with batch statistics, folded back after training, for re
 after prune{recalibrate=true} or binary channels: live_norm.py), `seed` (default: the
 context's); bit reallocation during training (bit_reallocation.py): `bitopt` (none |
 qbitopt | bmpq), `budget` (budget.size=...), `every` (steps between QBitOpt's
-reallocations, and the warm-up batches), `choices` (weight widths), `plot` (a PNG path
-for the widths over time).
+reallocations, and the warm-up batches), `choices` (weight widths), `freeze_after` (the
+fraction of the training steps during which widths may change, default 1/3: the widths
+reached then train for the rest of the run), `plot` (a PNG path for the widths over time).
 Stats: `epochs` (per epoch: loss, accuracy or agreement, lr), `scales` (per learned
 value, its first scale before and after), `bits` (with bitopt: each reallocation's
-step, widths per layer, size and budget), `binary_weights` (b1 weights trained as
+step, widths per layer, size and budget; `bits_fixed_after`, the last step widths could
+change at), `binary_weights` (b1 weights trained as
 sign x mean magnitude), `pruned_zeros` (weights of pruned layers held at zero) and
 `live_norms` (convs trained with bn=live).
 """
@@ -45,7 +47,7 @@ from qcompiler.passmanager import Pass, PassContext, PassResult, register_pass
 from qcompiler.runtime.torch import to_torch
 
 from ..rounding.unit_graph import float_graph
-from .bit_reallocation import BitReallocation, check_options
+from .bit_reallocation import BitReallocation, check_options, last_reallocation_step
 from .bits_plot import plot_bits
 from .block_replacement import MixedModels
 from .data import TrainingData
@@ -85,6 +87,7 @@ class QAT(Pass):
     budget: dict = field(default_factory=dict)
     every: int = 50
     choices: tuple = (2, 4, 8)
+    freeze_after: float = 1 / 3
     plot: Optional[str] = None
 
     def __post_init__(self):
@@ -109,7 +112,7 @@ class QAT(Pass):
             raise QATError("qat: bn=live trains one backbone at fixed widths; it does not combine with "
                            "block_replacement or bitopt")
         object.__setattr__(self, "choices", tuple(self.choices))  # a pipeline string gives a list
-        check_options(self.bitopt, self.budget, self.every, self.choices)
+        check_options(self.bitopt, self.budget, self.every, self.choices, self.freeze_after)
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         weights = trained_weights(graph, ctx)
@@ -127,7 +130,8 @@ class QAT(Pass):
                             self.schedule)
         bits = None
         if self.bitopt != "none":
-            bits = BitReallocation(graph, trained, self.bitopt, self.budget, self.every, self.choices, self.epochs, ctx)
+            last_step = last_reallocation_step(self.freeze_after, self.epochs * data.batches_per_epoch())
+            bits = BitReallocation(graph, trained, self.bitopt, self.budget, self.every, self.choices, last_step, ctx)
             bits.warm_up(teacher, data, self.loss)
         log = train(trained, teacher, data, settings, ctx, mixed, schedule=bits)
         if bits is not None:
@@ -143,4 +147,4 @@ class QAT(Pass):
                                  "live_norms": len(trained.norms),
                                  "binary_weights": sum(is_binary(w) for w in weights),
                                  "pruned_zeros": sum(int((keep == 0).sum()) for _, keep in trained.masks.values()),
-                                 **({} if bits is None else {"bits": bits.history})})
+                                 **({} if bits is None else {"bits": bits.history, "bits_fixed_after": bits.last_step})})
