@@ -71,8 +71,13 @@ def to_onnx(graph: Graph, form: Optional[str] = None, opset: Optional[int] = Non
     form = form or default_form(graph)
     if form not in FORMS:
         raise OnnxExportError(f"unknown export form {form!r}; expected one of {', '.join(FORMS)}")
+    if channels_last not in (None, True, False):
+        raise OnnxExportError(f"channels_last={channels_last!r}: expected None (channels-last where ONNX Runtime "
+                              f"then runs no Transpose), True or False")
     if channels_last and form != "qoperator":
-        raise OnnxExportError(f"channels_last=True applies to the qoperator form, not {form!r}")
+        raise OnnxExportError(f"channels_last=True applies to the qoperator form, not {form!r}: standard ONNX "
+                              f"Conv, ConvInteger and pools are channels-first only, and ONNX Runtime lays out "
+                              f"such a model itself (docs/onnx-export.md, 'Channels-last')")
     imports = opset_imports(graph, form, opset)
     exporter = Exporter(graph, form, imports, channels_last if form == "qoperator" else False)
     model = exporter.run()

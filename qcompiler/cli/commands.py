@@ -9,6 +9,7 @@ from ..atomic_write import atomic_directory, atomic_file, check_writable
 from ..ir.errors import QIRError
 from ..targets import available_targets, get_target
 from .bench import add_bench_parser
+from .export_args import add_export_args, channels_last, check_export_args
 from .model_args import UsageError, add_model_args, example_input, parse_dynamic_dims
 from .pareto import add_pareto_parser, load_calibration
 
@@ -105,21 +106,6 @@ def _budgets(texts) -> dict:
     return budgets
 
 
-def _check_export_opset(args) -> None:
-    """--export-opset before compiling: it needs --export-onnx and an opset the exporter knows."""
-    if args.export_opset is None:
-        return
-    if not args.export_onnx:
-        raise UsageError("--export-opset is given without --export-onnx: there is no export to apply it to")
-    import onnx
-
-    from ..backends.onnx.opsets import MIN_OPSET
-
-    newest = onnx.defs.onnx_opset_version()
-    if not MIN_OPSET <= args.export_opset <= newest:
-        raise UsageError(f"--export-opset {args.export_opset}: the exporter writes opsets {MIN_OPSET} to {newest}")
-
-
 def cmd_compile(args) -> int:
     from ..api import compile
     from ..passmanager import parse_pipeline
@@ -133,7 +119,7 @@ def cmd_compile(args) -> int:
         check_writable(args.export_onnx, what="--export-onnx")
     if args.report:
         check_writable(args.report, what="--report")
-    _check_export_opset(args)
+    check_export_args(args)
     pipeline = _pipeline_option(args.pipeline)
     pipeline = pipeline if pipeline is not None else get_target(args.target).default_pipeline
     budgets = _budgets(args.budget)
@@ -154,7 +140,8 @@ def cmd_compile(args) -> int:
     if args.export_onnx:  # both or neither: the export (and a data file) moves into place once the save succeeded
         export = Path(args.export_onnx)
         with atomic_directory(export.parent, marker=export.name) as partial:
-            cm.export_onnx(partial / export.name, form=args.onnx_form, opset=args.export_opset)
+            cm.export_onnx(partial / export.name, form=args.onnx_form, opset=args.export_opset,
+                           channels_last=channels_last(args))
             cm.save(args.output)
         print(f"wrote {args.output}\nwrote {args.export_onnx} ({args.onnx_form} form)", file=sys.stderr)
     else:
@@ -205,12 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensitivity", default="hessian", metavar="METRIC",
                    help="how --budget measures layer sensitivity: hessian (default), fisher, bit-gradient, "
                         "orthogonality, or sqnr (for models with ops that run in ONNX Runtime)")
-    p.add_argument("--export-onnx", metavar="PATH", help="also write the compiled model as ONNX")
-    p.add_argument("--onnx-form", default="qoperator", choices=["qoperator", "qdq", "integer"],
-                   help="form of the ONNX export (default: qoperator)")
-    p.add_argument("--export-opset", type=int, metavar="N",
-                   help="default-domain opset of the ONNX export (default: the source model's, raised to what the "
-                        "form needs: per-channel Q/DQ 13, FLOAT8 19, INT4 or blocked 21)")
+    add_export_args(p)
     p.add_argument("--dump-ir", metavar="DIR", help="write the IR before and after every pass into DIR")
     p.add_argument("--report", metavar="PATH.html", help="also write the report as one self-contained HTML page "
                                                           "(plots, pass timings, IR diffs between passes)")

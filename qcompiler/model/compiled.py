@@ -90,17 +90,21 @@ class CompiledModel:
             self._executor = NumbaExecutor(self.graph)
         return self._executor
 
-    def export_onnx(self, path, form: str = "qoperator", codebook: str = "gather", opset: Optional[int] = None):
+    def export_onnx(self, path, form: str = "qoperator", codebook: str = "gather", opset: Optional[int] = None,
+                    channels_last: Optional[bool] = None):
         """Write the compiled graph as a standard ONNX model (`form`: qoperator | qdq |
         integer, see docs/quantization.md) and return the path. `qdq` is written from the
         fake-quant graph (before `lower`), the others from the lowered graph. Codebook
         weights are spelled as `codebook`: gather | int8 (docs/codebook.md). `opset`: the
-        default-domain opset (default: the source's, raised to what the form needs)."""
+        default-domain opset (default: the source's, raised to what the form needs).
+        `channels_last` (qoperator form; docs/onnx-export.md): None runs the 2-D convolutions
+        channels-last where ONNX Runtime then runs no Transpose, True wherever they can, False
+        never; True with another form is an error."""
         from ..backends.onnx import export
 
         # without a `lower` pass there is no graph before it: the compiled graph is the fake-quant one
         graph = self.fake_quant_graph if form == "qdq" and self.fake_quant_graph is not None else self.graph
-        export(graph, path, form=form, opset=opset, codebook=codebook)  # all or nothing
+        export(graph, path, form=form, opset=opset, codebook=codebook, channels_last=channels_last)  # all or nothing
         return path
 
     def report(self, format: str = "table", path=None, pareto=None):
