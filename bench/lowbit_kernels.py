@@ -7,18 +7,22 @@ qconv2d 1×64×56×56 3×3 64→64 pad 1 and qlinear 64×1024→1024 (the shapes
 bench/numba_kernels.py) as WxAy: W1 = b1 weights (±1), W2 = i2, A8 = u8, A2 = u2 and A1 =
 binary ±1 activations. The int8 and the A2/A8 rows time the prepared node (centring,
 padding, layout, kernel, requantization); the A1 rows time the same steps called directly
-(`ops/bitserial.py`: `run_bitserial_conv` / `run_bitserial_linear` on the ±1 storage). Every
+(`ops/bitserial.py`: `run_bitserial_conv` / `run_bitserial_linear` on the ±1 storage). On AVX-512
+VNNI hosts W2A2 takes the paired-position kernel (`ops/lowbit_pairs.py`) when its weights are
+small enough; the W2A2 rows are also timed on the popcount tile ("W2A2 popcount"). Every
 row's result is u8 (requantized) except "W1A1 → b1": a binary result, as between the layers
 of a binarized network, thresholded on the accumulator in the kernel (ops/binary_results.py).
 Speed-ups are ratios of the median process CPU time of interleaved runs after warm-up,
 1 Numba thread (the machine is shared). A second table times the two register tiles
 alone on data in cache: the popcount tile (`kernels/bitserial_tile.py`) per WxAy and the
-VNNI tile (`kernels/vnni_tile.py`), in products per CPU second.
+VNNI tile (`kernels/vnni_tile.py`) and the paired-position tile (`kernels/lowbit_pair_tile.py`,
+"W2A2 pairs"), in products per CPU second.
 Writes its section of bench/RESULTS.md unless --no-write.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -34,6 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import interleaved_samples, markdown_table, numba_run_note, write_section  # noqa: E402
 
 from qcompiler.backends.numba.kernels.bitserial_tile import WIDTH as BIT_WIDTH, popcount_tile  # noqa: E402
+from qcompiler.backends.numba.kernels.lowbit_pair_tile import ROWS as PAIR_ROWS, WIDTH as PAIR_WIDTH  # noqa: E402
+from qcompiler.backends.numba.kernels.lowbit_pair_tile import pair_tile  # noqa: E402
+from qcompiler.backends.numba.ops import bitserial as bitserial_ops  # noqa: E402
+from qcompiler.backends.numba.ops.lowbit_pairs import PAIRED_STORAGES  # noqa: E402
 from qcompiler.backends.numba.kernels.vnni_tile import WIDTH as VNNI_WIDTH, tile_u8_vectors  # noqa: E402
 from qcompiler.backends.numba.ops import INTEGER_STEPS  # noqa: E402
 from qcompiler.backends.numba.ops.binary_results import binary_result  # noqa: E402
@@ -116,18 +124,37 @@ def binary_activation_run(node, inputs, pad, binary_result_too=False):
                                       finish)
 
 
+@contextlib.contextmanager
+def popcount_only():
+    """Plans made inside take the popcount tile, not the paired-position kernel."""
+    original = bitserial_ops.pairs_plan
+    bitserial_ops.pairs_plan = lambda *args: None
+    try:
+        yield
+    finally:
+        bitserial_ops.pairs_plan = original
+
+
+def _prepared_run(op, label, act, w_storage, shapes, attrs):
+    node, inputs = node_and_inputs(op, act, w_storage, *shapes, attrs)
+    if act == "b1":
+        return binary_activation_run(node, inputs, attrs.get("pad", [0])[0], label == BINARY_RESULT)
+    step = INTEGER_STEPS[op](node)
+    return lambda: step(inputs)
+
+
 def kernel_rows(repeats):
     rows = []
     for name, (op, x_shape, w_shape, out_shape, attrs, macs) in SHAPES.items():
         runs = {}
         labels = {"int8 VNNI": ("u8", "i8"), **COMBINATIONS, BINARY_RESULT: COMBINATIONS["W1A1"]}
-        for label, (act, w_storage) in labels.items():
-            node, inputs = node_and_inputs(op, act, w_storage, x_shape, w_shape, out_shape, attrs)
-            if act == "b1":
-                runs[label] = binary_activation_run(node, inputs, attrs.get("pad", [0])[0], label == BINARY_RESULT)
-            else:
-                step = INTEGER_STEPS[op](node)
-                runs[label] = (lambda s=step, a=inputs: s(a))
+        shapes = (x_shape, w_shape, out_shape)
+        for label, (act, w_storage) in list(labels.items()):
+            runs[label] = _prepared_run(op, label, act, w_storage, shapes, attrs)
+            if act in PAIRED_STORAGES and w_storage in PAIRED_STORAGES:
+                labels[f"{label} popcount"] = (act, w_storage)
+                with popcount_only():
+                    runs[f"{label} popcount"] = _prepared_run(op, label, act, w_storage, shapes, attrs)
         samples = interleaved_samples(runs, repeats)
         cpu = {k: sorted(c for _, c in t)[len(t) // 2] * 1e3 for k, t in samples.items()}
         for label in runs:
@@ -147,6 +174,13 @@ def _popcount_tiles(rows, vectors, offsets, planes, out, reps):
         for b in range(out.shape[1] // BIT_WIDTH):
             popcount_tile(rows, vectors, b * BIT_WIDTH * 8, offsets, 8 * 4096, planes, offsets.size, out, b * BIT_WIDTH,
                           scale, offset)
+
+
+@njit(cache=True)
+def _pair_tiles(rows, vectors, offsets, out, reps):
+    for _ in range(reps):
+        for b in range(out.shape[1] // PAIR_WIDTH):
+            pair_tile(rows, vectors, b * PAIR_WIDTH * 4, offsets, 0, offsets.size, 13, out, b * PAIR_WIDTH, 0)
 
 
 @njit(cache=True)
@@ -174,12 +208,18 @@ def tile_rows(repeats):
     vnni_rows, vnni_out = RNG.integers(-128, 128, (4, k)).astype(np.int8), np.empty((4, positions), np.int32)
     runs["int8 VNNI"] = lambda: _vnni_tiles(vnni_rows, bytes_, offsets8, vnni_out, reps)
     products["int8 VNNI"] = 4 * positions * k * reps
+    offsets2 = (np.arange(k // 2) * 1024).astype(np.int64)      # two channels per step
+    pair_words = RNG.integers(-3, 4, 256 * (k // 2) + 2 * positions).astype(np.int32)
+    pair_rows, pair_out = RNG.integers(-3, 4, (PAIR_ROWS, k // 2)).astype(np.int32), np.empty((PAIR_ROWS, positions),
+                                                                                                np.int32)
+    runs["W2A2 pairs"] = lambda: _pair_tiles(pair_rows, pair_words, offsets2, pair_out, reps)
+    products["W2A2 pairs"] = PAIR_ROWS * positions * k * reps
     for run in runs.values():
         run()
     samples = interleaved_samples(runs, repeats)
     rate = {k_: products[k_] / (sorted(c for _, c in t)[len(t) // 2]) / 1e9 for k_, t in samples.items()}
     return [[label, f"{rate[label]:.0f}", "-" if label == "int8 VNNI" else f"{rate[label] / rate['int8 VNNI']:.2f}"]
-            for label in ["int8 VNNI", *COMBINATIONS]]
+            for label in ["int8 VNNI", *COMBINATIONS, "W2A2 pairs"]]
 
 
 def main():

@@ -24,6 +24,7 @@ from ..weights import PackedWeights
 from .binary_results import BinaryFinish
 from .common import Requant, pad_unless_zeros, zero_point
 from .conv_vnni import parallel_chunks
+from .lowbit_pairs import PairsPlan, pairs_plan, run_pairs_conv, run_pairs_linear
 
 _COMPARES_KEPT = 8  # b1 requantizations a plan keeps (one per bias and result seen: one in a model)
 
@@ -61,7 +62,7 @@ class _Layout:
 
 def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, groups: int, kernel=(1, 1)):
     """The bit-serial form of constant packed weights [Cout, K] (a convolution's K = Cin/groups·kh·kw),
-    or None when it does not apply."""
+    a `PairsPlan` for the paired-position kernel, or None when neither applies."""
     binary = x_t.storage == "b1"
     taps = kernel[0] * kernel[1]
     if w_t.storage not in WEIGHT_PLANES or x_t.bits > 8 or weights.packed.ndim != 2 or (binary and taps > 64):
@@ -78,8 +79,13 @@ def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, group
     x_ends = [0] + [end - zero_point(x_t) for end in ((-1, 1) if binary else (x_t.qmin, x_t.qmax))]
     extremes = np.stack([end * centred for end in x_ends])
     bounds = (extremes.min(axis=0).sum(axis=(1, 2)), extremes.max(axis=0).sum(axis=(1, 2)))
+    xnor = binary and zero_point(x_t) == 0 and w_t.storage == "b1" and not zp_w.any()
+    # W2A2 on AVX-512 VNNI hosts: two positions per int16 lane (ops/lowbit_pairs.py)
+    paired = pairs_plan(w_t, centred, x_t, groups, kernel, bounds)
+    if paired is not None:
+        return paired
     # W1A1 on ±1 activations (zero point 0): XNOR-popcount (kernels/bitserial.py)
-    if binary and zero_point(x_t) == 0 and w_t.storage == "b1" and not zp_w.any():
+    if xnor:
         positive_per_tap = (stored.reshape(cout, cin_g, taps) == 1).sum(axis=1)
         return BitserialPlan(*common, True, np.array([-2], np.int64), np.zeros(cout, np.int64),
                              np.full(cout, cin_g * taps, np.int64), cin_g - 2 * positive_per_tap, *bounds)
@@ -153,6 +159,10 @@ def run_bitserial_conv(plan: BitserialPlan, x, pad_mode: str, begin: tuple, end:
     """finish(the requantized convolution of x), [N, Cout, OH, OW] (x: storage [N, C, H, W]; finish
     maps an output with channels on axis 1 to the node's result, elementwise per channel); zero
     padding is made by the layout, other modes by numpy first."""
+    if isinstance(plan, PairsPlan):
+        bias, rq, finished = _requantization(plan, bias, rq, finish)
+        out = run_pairs_conv(plan, x, pad_mode, begin, end, stride, dilation, out_hw, bias, rq)
+        return out if finished else finish(out)
     x = np.asarray(x)
     x, begin, end = pad_unless_zeros(x, pad_mode, begin, end)
     n_batch = x.shape[0]
@@ -213,6 +223,10 @@ def run_bitserial_linear(plan: BitserialPlan, x2: np.ndarray, bias, rq: Requant,
     """x2: activation storage [M, K] -> finish(output storage [M, N]) (finish: channels last): a 1×1
     convolution of the M rows as positions, laid out from the rows in place (no padding, so no
     null inputs)."""
+    if isinstance(plan, PairsPlan):
+        bias, rq, finished = _requantization(plan, bias, rq, finish)
+        rows = run_pairs_linear(plan, x2, bias, rq)
+        return rows if finished else finish(rows)
     m = x2.shape[0]
     layout = _layout(plan, (1, m), (1, 1), (1, 1), 1)
     words = np.empty((1, 1, plan.channel_words * plan.planes, layout.length), np.uint64)
