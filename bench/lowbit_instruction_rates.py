@@ -28,6 +28,7 @@ INSTRUCTIONS = {
     "vpdpwssd": ("llvm.x86.avx512.vpdpwssd.512", V16, 3, "32 s16 products; 64 W2A2 ones paired (lowbit_pairs)"),
     "vpopcntq": ("llvm.ctpop.v8i64", V8, 1, "512 bits of one plane pair; +AND +add per W2A2 128"),
     "vpermb": ("llvm.x86.avx512.permvar.qi.512", B64, 2, "64 lookups of a 64-entry table (T-MAC style)"),
+    "vpermi2b": ("llvm.x86.avx512.vpermi2var.qi.512", B64, 3, "64 lookups of a 128-entry table (two registers)"),
     "vpshufb": ("llvm.x86.avx512.pshuf.b.512", B64, 2, "64 lookups of 16-entry tables"),
 }
 
