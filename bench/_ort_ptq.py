@@ -89,14 +89,17 @@ def differing_parameters(a: Path, b: Path) -> list:
     return sorted(n for n in pa.keys() | pb.keys() if n not in pa or n not in pb or not np.array_equal(pa[n], pb[n]))
 
 
-def kernel_ms_by_op(path: Path, x: np.ndarray, runs: int = 20) -> dict:
+def kernel_ms_by_op(path: Path, x: np.ndarray, runs: int = 20, threads: int = 1) -> dict:
     """Where the time goes: {op type: (mean kernel ms per run, nodes)} from ORT's profiler
-    (one thread), largest first. The node count is of the graph ORT runs, after its
-    fusions. The trace file lands next to the model."""
+    (`threads` intra-op threads; more than one without spinning, as `session(..., spinning=False)`),
+    largest first. The node count is of the graph ORT runs, after its fusions. The trace file
+    lands next to the model."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
+    if threads > 1:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.enable_profiling = True
-    options.profile_file_prefix = str(path.with_suffix(".profile"))
+    options.profile_file_prefix = str(path.with_suffix(f".profile{threads}"))
     sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     run = predictor(sess)
     for _ in range(runs):

@@ -94,3 +94,18 @@ def kernel_breakdown(profiles: dict, top: int = 7) -> str:
             for name, ops in profiles.items()]
     return markdown_table(["model (ORT, 1 thread)", "kernel ms / run", f"largest op types: ×nodes ms (top {top})"],
                           body, "lrl")
+
+
+def kernel_scaling(one: dict, two: dict, top: int = 6) -> str:
+    """Per profiled row, ORT's kernel time at one and at two threads (profiles as in
+    kernel_breakdown) and, for its largest op types, how much faster two threads ran them:
+    which ops keep the model from scaling."""
+    body = []
+    for name, ops in one.items():
+        total_one, total_two = (sum(ms for ms, _ in p.values()) for p in (ops, two[name]))
+        at_two = {op: ms for op, (ms, _) in two[name].items()}
+        cells = [f"{op} {ms:.2f} → {at_two.get(op, 0.0):.2f} ({ms / max(at_two.get(op, 0.0), 1e-6):.2f}×)"
+                 for op, (ms, _) in list(ops.items())[:top]]
+        body.append([name, f"{total_one:.2f}", f"{total_two:.2f}", f"{total_one / total_two:.2f}×", ", ".join(cells)])
+    return markdown_table(["model", "kernel ms, 1 thread", "2 threads (no spin)", "speed-up",
+                           f"largest op types at 1 thread: ms 1 → 2 threads (speed-up), top {top}"], body, "lrrrl")

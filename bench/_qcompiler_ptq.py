@@ -9,7 +9,6 @@ import onnx
 import torch
 
 import qcompiler
-from qcompiler.backends.onnx import export
 from qcompiler.ir.serialize import save_qir
 from qcompiler.pipelines import default_pipeline, replace
 
@@ -33,12 +32,9 @@ def compile_int8(model: torch.nn.Module, target: str, method: str, calibration: 
 
 def export_layout(cm, path: Path, form: str, channels_last) -> tuple:
     """(path, "channels-last" or "channels-first"): `cm` exported in `form` with the
-    qoperator form's `channels_last` choice (None: the exporter's default), and the layout
-    its convolutions ended up in."""
-    if form == "qoperator":
-        export(cm.graph, path, form=form, channels_last=channels_last)
-    else:
-        cm.export_onnx(path, form=form)
+    `channels_last` choice (None: the exporter's default; the qoperator form's only), and
+    the layout its convolutions ended up in."""
+    cm.export_onnx(path, form=form, channels_last=channels_last)
     nodes = onnx.load(str(path), load_external_data=False).graph.node
     last = any(a.name == "channels_last" and a.i == 1 for n in nodes if n.op_type == "QLinearConv" for a in n.attribute)
     return path, "channels-last" if last else "channels-first"

@@ -48,7 +48,7 @@ import _qcompiler_ptq  # noqa: E402
 from _common import (cpu_description, interleaved_median_ms, interleaved_samples, markdown_table,  # noqa: E402
                      write_section)
 from _mnist_resnet import load_mnist5k, train_resnet  # noqa: E402
-from _ptq_report import Row, goals, kernel_breakdown, table  # noqa: E402
+from _ptq_report import Row, goals, kernel_breakdown, kernel_scaling, table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist5k.npz"
@@ -271,13 +271,17 @@ def main(argv=None) -> int:
         ms = latencies(rows, data["x_test"][:BATCH], args.repeats)
         profiled = [r for r in rows if r.onnx and (r.kind != "peer" or r.name.startswith(PROFILED_PEERS))]
         profiles = {r.name: _ort_ptq.kernel_ms_by_op(r.onnx, data["x_test"][:BATCH]) for r in profiled}
+        profiles_two = {r.name: _ort_ptq.kernel_ms_by_op(r.onnx, data["x_test"][:BATCH], threads=2) for r in profiled}
     seconds["total"] = time.perf_counter() - start
     report = "\n\n".join([describe(argv, header, model, args.epochs, args.repeats, seconds, entropy_check),
                            table(rows, ms), "Agreement with fp32 torch on the 1,000 test digits:", agreement,
                            "ORT's profiler, kernel time per run at batch 64 and the number of nodes of each op "
                            "type in the graph ORT runs (models profiled one after another: compare the shares "
                            "within a row more than totals across rows):",
-                           kernel_breakdown(profiles), "Goals:\n\n" + "\n".join(goals(rows, ms))])
+                           kernel_breakdown(profiles),
+                           "ORT's profiler at one and at two intra-op threads (no spinning), kernel time per run "
+                           "(wall time of each node, so a second thread that starts late or idles shows here):",
+                           kernel_scaling(profiles, profiles_two), "Goals:\n\n" + "\n".join(goals(rows, ms))])
     print(report)
     if not args.no_write:
         write_section(HEADING, report)
