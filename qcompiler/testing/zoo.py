@@ -58,7 +58,11 @@ def train_on_digits(model_class, *, epochs: int, seed: int, lr: float) -> nn.Mod
 def _trained_state(model_class, epochs: int, seed: int, lr: float) -> dict:
     torch.manual_seed(seed)
     x, y, _, _ = digits_data()
-    model = model_class()
+    # float64: float32 sums differ between MKL/oneDNN code paths (Intel vs AMD, AVX2 vs
+    # AVX-512) and training amplifies those differences into a different model; in float64
+    # they stay below float32's resolution, so every machine gets the same float32 weights
+    model = model_class().double()
+    x = x.double()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     model.train()
@@ -67,7 +71,8 @@ def _trained_state(model_class, epochs: int, seed: int, lr: float) -> dict:
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
             optimizer.step()
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {k: v.detach().float() if v.is_floating_point() else v.detach().clone()
+            for k, v in model.state_dict().items()}
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
