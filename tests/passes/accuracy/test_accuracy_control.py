@@ -1,4 +1,4 @@
-"""accuracy-control on the digits CNN at W4A4 (a real drop: about one point of accuracy):
+"""accuracy-control on the digits CNN at W4A4 (a real drop of a few points):
 the drop is brought within max_drop by keeping layers float, the quantize that follows
 honours the marks, an out-of-reach bound is reported with the best drop, and bad
 validation is refused by name."""
@@ -88,13 +88,18 @@ def per_sample_accuracy(run, data):
 
 
 def test_a_drop_within_the_validation_noise_keeps_every_layer_quantized(digits):
-    # W4A4 loses 4 of 359 test digits (1.1 points, 2 standard errors of the paired
-    # differences: 1.5 points): per-sample scores show that is noise; a point estimate chases it
-    g, ctx, stats = controlled(digits, "max_drop=0.005", metric=per_sample_accuracy)
-    assert 0.005 < stats["drop_before"] < stats["noise_after"] and kept_layers(g) == []
+    # W4A4's drop and its noise (2 standard errors of the paired per-sample differences),
+    # measured with a bound it meets; then a max_drop that the drop exceeds by half the
+    # noise: per-sample scores show the excess is noise, a point estimate chases it
+    _, _, free = controlled(digits, "max_drop=1.0", metric=per_sample_accuracy)
+    drop, noise = free["drop_before"], free["noise_after"]
+    max_drop = drop - noise / 2
+    assert free["layers_kept_float"] == 0 and noise > 0 and max_drop > 0.005
+    g, ctx, stats = controlled(digits, f"max_drop={max_drop}", metric=per_sample_accuracy)
+    assert stats["drop_before"] == drop > max_drop and kept_layers(g) == []
     assert any("(+" in d.message and "validation noise" in d.message for d in ctx.diagnostics)
-    _, _, point = controlled(digits, "max_drop=0.005,significance=0", metric=per_sample_accuracy)
-    assert point["drop_before"] == stats["drop_before"] and point["layers_kept_float"] >= 1
+    _, _, point = controlled(digits, f"max_drop={max_drop},significance=0", metric=per_sample_accuracy)
+    assert point["drop_before"] == drop and point["layers_kept_float"] >= 1
 
 
 def test_a_max_drop_below_one_samples_weight_is_warned_about(digits):

@@ -104,4 +104,6 @@ def test_all_zero_calibration_data_compiles_and_runs(digits):
     graph, ctx = compiled(digits, "fold-bn,calibrate,quantize,lower", calibration=zeros)
     assert any("degenerate calibrated range" in d.message for d in ctx.diagnostics)
     float_graph = import_module(model, torch.from_numpy(x_train[:4]), dynamic_batch=True)
-    np.testing.assert_allclose(NumbaExecutor(graph)([zeros])[0], run_graph(float_graph, [zeros])[0], atol=0.05)
+    expected = run_graph(float_graph, [zeros])[0]
+    step = np.ptp(expected) / 255  # the 8-bit output grid over these logits
+    np.testing.assert_allclose(NumbaExecutor(graph)([zeros])[0], expected, atol=2 * step)
