@@ -12,7 +12,9 @@ import torch
 import qcompiler
 from qcompiler.backends.onnx import to_onnx
 from qcompiler.backends.onnx.errors import OnnxExportError
-from qcompiler.backends.onnx.width_blocked_conv import BLOCK, blocked_weights
+from qcompiler.backends.onnx.width_blocked_conv import blocked_weights
+
+STEM_BLOCK = 4  # pixels per block of a grey stem
 
 
 class SmallCNN(torch.nn.Module):
@@ -101,9 +103,11 @@ def test_grey_cnn_runs_channels_last_with_no_transpose(compiled, name, convs, tm
     assert ops["QLinearConv"] == convs and ops["QGemm"] == 1
     # the stem as one conv over blocks of 4 pixels: no slices, no transposes, only reshapes of the same bytes
     assert not {"Transpose", "Slice", "Concat", "Pad", "MaxPool"} & set(ops)
-    stem = next(t for t in default.graph.initializer if t.name.endswith(":width_blocked") and len(t.dims) == 4)
+    blocked = [list(t.dims) for t in default.graph.initializer if t.name.endswith(":width_blocked") and len(t.dims) == 4]
     stem_channels = next(n for n in cm.graph.nodes if n.op == "qconv2d").output.type.shape[1]
-    assert list(stem.dims)[:2] == [BLOCK * stem_channels, BLOCK]
+    assert blocked[0][:2] == [STEM_BLOCK * stem_channels, STEM_BLOCK]
+    # the narrow convs after it read pixels in blocks too: 4 of 8 channels (12×12, 8×8), 2 of 4 (the lenet's 6×6)
+    assert len(blocked) == convs and all(dims[1] in (32, 8) for dims in blocked[1:])
 
 
 @pytest.mark.parametrize("name", ["grey 10x10", "rgb 8x8"])
@@ -138,20 +142,22 @@ def naive_conv(x: np.ndarray, w: np.ndarray, pads: tuple) -> np.ndarray:
     return y
 
 
-@pytest.mark.parametrize("kernel, left", [((3, 3), 1), ((5, 3), 0), ((1, 5), 2), ((3, 4), 3)])
-def test_blocked_weights_compute_the_convolution(kernel, left):
-    """A conv over [N, H, W/4, 4] with the blocked weights writes [N, H, W/4, 4·O], whose
-    bytes are the one-channel conv's NHWC result; the weight zero point fills the rest."""
+@pytest.mark.parametrize("kernel, left, channels, block", [((3, 3), 1, 1, 4), ((5, 3), 0, 1, 4), ((1, 5), 2, 1, 4),
+                                                            ((3, 4), 3, 1, 4), ((3, 3), 1, 3, 2), ((3, 3), 1, 8, 4),
+                                                            ((1, 3), 0, 2, 2)])
+def test_blocked_weights_compute_the_convolution(kernel, left, channels, block):
+    """A conv over [N, H, W/B, B·C] with the blocked weights writes [N, H, W/B, B·O], whose
+    bytes are the conv's NHWC result [N, H, W, O]; the weight zero point fills the rest."""
     rng = np.random.default_rng(3)
     kh, kw = kernel
-    x = rng.integers(-100, 100, size=(2, 1, 5, 12))
-    w = rng.integers(-127, 128, size=(6, 1, kh, kw)).astype(np.int8)
+    x = rng.integers(-100, 100, size=(2, channels, 5, 12))
+    w = rng.integers(-127, 128, size=(6, channels, kh, kw)).astype(np.int8)
     zero = rng.integers(-3, 4, size=6).astype(np.int8)
     pads = (kh // 2, left, kh - 1 - kh // 2, kw - 1 - left)
     want = naive_conv(x, w.astype(np.int64) - zero[:, None, None, None], pads).transpose(0, 2, 3, 1)
-    blocked, (pad_left, pad_right) = blocked_weights(w, zero, left)
-    centred = blocked.astype(np.int64) - np.tile(zero, BLOCK)[:, None, None, None]
-    blocks = x.reshape(2, 5, 3, BLOCK).transpose(0, 3, 1, 2)  # NHWC bytes as [N, 4, H, W/4]
+    blocked, (pad_left, pad_right) = blocked_weights(w, zero, left, block)
+    centred = blocked.astype(np.int64) - np.tile(zero, block)[:, None, None, None]
+    blocks = x.transpose(0, 2, 3, 1).reshape(2, 5, 12 // block, block * channels).transpose(0, 3, 1, 2)  # NHWC bytes
     got = naive_conv(blocks, centred, (pads[0], pad_left, pads[2], pad_right)).transpose(0, 2, 3, 1)
     np.testing.assert_array_equal(got.reshape(want.shape), want)
 
