@@ -103,7 +103,8 @@ def test_grey_cnn_runs_channels_last_with_no_transpose(compiled, name, convs, tm
     assert ops["QLinearConv"] == convs and ops["QGemm"] == 1
     # the stem as one conv over blocks of 4 pixels: no slices, no transposes, only reshapes of the same bytes
     assert not {"Transpose", "Slice", "Concat", "Pad", "MaxPool"} & set(ops)
-    blocked = [list(t.dims) for t in default.graph.initializer if t.name.endswith(":width_blocked") and len(t.dims) == 4]
+    blocked = [list(t.dims) for t in default.graph.initializer
+               if t.name.endswith(":width_blocked") and len(t.dims) == 4]
     stem_channels = next(n for n in cm.graph.nodes if n.op == "qconv2d").output.type.shape[1]
     assert blocked[0][:2] == [STEM_BLOCK * stem_channels, STEM_BLOCK]
     # the narrow convs after it read pixels in blocks too: 4 of 8 channels (12×12, 8×8), 2 of 4 (the lenet's 6×6)
