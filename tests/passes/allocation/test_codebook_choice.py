@@ -124,7 +124,7 @@ def test_digits_pipeline_with_a_codebook_layer_compiles_and_runs_in_numba():
     # the second conv at 2 bits, the first at 8, the classifier at 4: a codebook fits in the room of int2
     budget = layers[0].choices[2].cost["size"] + layers[1].choices[0].cost["size"] + layers[2].choices[1].cost["size"]
     run_pipeline(g, f"allocate-bits{{budget.size={budget},choices=[2,4,8,cb4]}},codebook-quantize,"
-                    "codebook-finetune{epochs=2,rounds=1,loss=kl},calibrate,quantize,lower",
+                    "codebook-finetune{loss=kl},calibrate,quantize,lower",
                  PassContext(calibration=x_train))
     verify(g)
     assert [n.op for n in g.nodes if n.op in ("qconv2d", "qcodebook_conv2d", "qlinear")].count("qcodebook_conv2d") >= 1
@@ -133,4 +133,6 @@ def test_digits_pipeline_with_a_codebook_layer_compiles_and_runs_in_numba():
     logits = executor([x_test])[0]
     np.testing.assert_array_equal(logits, run_graph(g, [x_test])[0])
     fp32 = float((run_graph(float_graph, [x_test])[0].argmax(1) == y_test).mean())
+    # the fine-tune's documented settings (10 epochs x 2 rounds): 2.2 pt below fp32 here (k-means
+    # seeds 0-3: 1.7-2.5 pt); 2 epochs x 1 round left it 3.3 pt below
     assert float((logits.argmax(1) == y_test).mean()) >= fp32 - 0.03
