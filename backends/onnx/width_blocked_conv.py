@@ -7,10 +7,10 @@ speed on wide ones. With one channel it runs im2col and a GEMM of reduction kh·
 of the digits ResNet's ~5.9 ms); channels-first, narrow_conv.py unfolds such a conv into
 Slices + Concat + a 1×1 conv, but channels-last that Concat interleaves single bytes and
 needs a Transpose or byte-wise Pads. And a 3×3 conv over 4, 8 or 16 channels at 28×28
-(batch 64, one thread, Intel Xeon with VNNI) took 1.36 / 1.58 / 1.54 ms written plainly,
-0.34 / 0.64 / 1.34 ms blocked as here, although blocking multiplies the products (bench/
-RESULTS.md, "Exported int8 on an Intel Xeon with AMX ..."); at 32 or 64 channels blocking
-was slower. Here: in NHWC a row of W pixels of C channels [N, H, W, C] is the same bytes
+(batch 64, one thread, Intel Xeon with VNNI) took 1.34 / 1.55 / 1.84 ms written plainly,
+0.41 / 0.70 / 1.52 ms blocked as here, although blocking multiplies the products
+(bench/narrow_conv_blocks.py; bench/RESULTS.md, "Exported int8 on an Intel Xeon with AMX:
+narrow convs ..."); at 32 or 64 channels blocking was slower. Here: in NHWC a row of W pixels of C channels [N, H, W, C] is the same bytes
 as [N, H, W/B, B·C], W/B blocks of B·C channels. A conv over blocks whose output channel
 j·O + o is output channel o at pixel B·b + j (weights placed at the block and lane of each
 tap, the weight zero point elsewhere) writes [N, H, W/B, B·O], the same bytes as
