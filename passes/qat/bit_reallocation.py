@@ -11,9 +11,8 @@ changed are switched in place (bit_switch.py). Before the first training step, o
 allocation from `every` gradient-only batches puts the model within budget from the
 start. Reallocation stops after the first `freeze_after` fraction of the training
 steps (search, then train): the widths it ends at then train for the rest of the run,
-at an lr the schedule has not yet decayed; widths reached late get few steps at a small
-lr and lose to the same widths trained from the start (bench/RESULTS.md, QBitOpt at
-26%). `finish` writes the widths into the graph (`q.bits`, the weights' storage) for
+at an lr the schedule has not yet decayed (bench/RESULTS.md "QBitOpt reaching its
+widths early" measures 1/3 against 2/3). `finish` writes the widths into the graph (`q.bits`, the weights' storage) for
 write_back, so lowering and both backends deploy them unchanged.
 
 Budgets: weight size only (bytes, or a percentage of the size with every trained
