@@ -25,6 +25,7 @@ from .binary_results import BinaryFinish
 from .common import Requant, pad_unless_zeros, zero_point
 from .conv_vnni import parallel_chunks
 from .lowbit_pairs import PairsPlan, pairs_plan, run_pairs_conv, run_pairs_linear
+from .phase_taps import phase_taps
 
 _COMPARES_KEPT = 8  # b1 requantizations a plan keeps (one per bias and result seen: one in a model)
 
@@ -99,21 +100,13 @@ def bitserial_plan(w_t: QuantType, weights: PackedWeights, x_t: QuantType, group
 def _layout(plan: BitserialPlan, hw: tuple, stride: tuple, dilation: tuple, oh: int) -> _Layout:
     key = (hw, stride, dilation, oh)
     if key not in plan.layouts:
-        (sh, sw), (dh, dw), (kh, kw) = stride, dilation, plan.kernel
-        hp, wp = hw
-        ws = -(-wp // sw)
-        rows_over, cols_over = (kh - 1) * dh // sh, (kw - 1) * dw // sw
-        length = max(-(-hp // sh) * ws, -(-(oh * ws) // WIDTH) * WIDTH + rows_over * ws + cols_over)
-        ky, kx = np.meshgrid(np.arange(kh) * dh, np.arange(kw) * dw, indexing="ij")
-        phase = ((ky % sh) * sw + kx % sw).reshape(-1)
-        shift = ((ky // sh) * ws + kx // sw).reshape(-1)
+        taps = phase_taps(hw, stride, dilation, plan.kernel, oh, WIDTH)
         word_rows = plan.w_rows.shape[0] * plan.channel_words * plan.planes
-        first_word = phase * word_rows * length + shift  # in words, channel word 0, plane 0
-        q = np.arange(plan.channel_words) * plan.planes * length
+        first_word = taps.phase * word_rows * taps.length + taps.shift  # in words, channel word 0, plane 0
+        q = np.arange(plan.channel_words) * plan.planes * taps.length
         offsets = np.ascontiguousarray(((first_word[:, None] + q[None]) * 8).reshape(-1), np.int64)
-        used = np.zeros(sh * sw, np.uint8)
-        used[phase] = 1
-        plan.layouts[key] = _Layout(ws, length, offsets, used, phase.astype(np.int64), shift.astype(np.int64))
+        plan.layouts[key] = _Layout(taps.ws, taps.length, offsets, taps.used, taps.phase.astype(np.int64),
+                                    taps.shift.astype(np.int64))
     return plan.layouts[key]
 
 

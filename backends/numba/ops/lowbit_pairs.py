@@ -22,6 +22,7 @@ from ..kernels.lowbit_pairs import (chunk_bounds, conv_tasks, field_bits, pair_w
 from ..kernels.vnni_tile import HAS_AVX512_VNNI
 from .common import Requant, pad_unless_zeros, zero_point
 from .conv_vnni import parallel_chunks
+from .phase_taps import phase_taps
 
 PAIRED_STORAGES = ("i2", "u2")  # of both operands: four bit-plane pairs on the popcount tile
 # The paired weights take 16 bits per 2-bit weight: past this they stream from memory on every call
@@ -81,20 +82,11 @@ def pairs_plan(w_t: QuantType, centred: np.ndarray, x_t: QuantType, groups: int,
 def _layout(plan: PairsPlan, hw: tuple, stride: tuple, dilation: tuple, oh: int) -> _Layout:
     key = (hw, stride, dilation, oh)
     if key not in plan.layouts:
-        (sh, sw), (dh, dw), (kh, kw) = stride, dilation, plan.kernel
-        hp, wp = hw
-        ws = -(-wp // sw)
-        rows_over, cols_over = (kh - 1) * dh // sh, (kw - 1) * dw // sw
-        length = max(-(-hp // sh) * ws, -(-(oh * ws) // WIDTH) * WIDTH + rows_over * ws + cols_over)
-        ky, kx = np.meshgrid(np.arange(kh) * dh, np.arange(kw) * dw, indexing="ij")
-        phase = ((ky % sh) * sw + kx % sw).reshape(-1)
-        shift = ((ky // sh) * ws + kx // sw).reshape(-1)
-        tap = phase * plan.w_rows.shape[0] * plan.pairs * length + shift
-        pair = np.arange(plan.pairs)[:, None] * length
+        taps = phase_taps(hw, stride, dilation, plan.kernel, oh, WIDTH)
+        tap = taps.phase * plan.w_rows.shape[0] * plan.pairs * taps.length + taps.shift
+        pair = np.arange(plan.pairs)[:, None] * taps.length
         offsets = np.ascontiguousarray(((tap[None] + pair) * 4).reshape(-1), np.int64)
-        used = np.zeros(sh * sw, np.uint8)
-        used[phase] = 1
-        plan.layouts[key] = _Layout(ws, length, offsets, used)
+        plan.layouts[key] = _Layout(taps.ws, taps.length, offsets, taps.used)
     return plan.layouts[key]
 
 
