@@ -2,20 +2,15 @@
 and `qcompiler compile --export-onnx PATH --onnx-layout auto|channels-last|channels-first`
 give the models `to_onnx(..., channels_last=None|True|False)` gives; the layout with
 another form, or without an export, is refused (the CLI: before compiling)."""
-import numpy as np
 import onnx
 import pytest
 
 import qcompiler
 from qcompiler.backends.onnx import to_onnx
 from qcompiler.backends.onnx.errors import OnnxExportError
-from qcompiler.cli import main
-from qcompiler.ir.serialize import save_qir
-from qcompiler.model.loading import load_model
 
-from digits_fixtures import digits, digits_model  # noqa: F401 (fixtures)
-
-PIPELINE = "fold-bn,calibrate{method=minmax},quantize,lower"
+from digits_fixtures import (CLI_PIPELINE as PIPELINE, cli_files, compile_with_cli,  # noqa: F401 (fixtures)
+                             digits, digits_model)
 
 
 def layout_convs(model: onnx.ModelProto) -> tuple:
@@ -26,21 +21,9 @@ def layout_convs(model: onnx.ModelProto) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, digits_model, digits):
-    root = tmp_path_factory.mktemp("cli_layout")
-    save_qir(load_model(digits_model, digits[2][:1], dynamic_batch=True), root / "digits.qir")
-    np.save(root / "train.npy", digits[0].numpy()[:32])
-    return root
-
-
-@pytest.fixture(scope="module")
 def compiled(digits_model, digits):
     return qcompiler.compile(digits_model, target="x86-vnni", example_inputs=digits[2][:1], calibration=digits[0][:32],
                              pipeline=PIPELINE, progress=False)
-
-
-def _compile(files, *extra):
-    return main(["compile", str(files / "digits.qir"), "--calib", str(files / "train.npy"), "-p", PIPELINE, *extra])
 
 
 @pytest.mark.parametrize("channels_last", [None, True, False])
@@ -64,10 +47,10 @@ def test_export_onnx_refuses_a_layout_the_form_cannot_take(compiled, tmp_path, f
 
 @pytest.mark.parametrize("layout, channels_last", [("channels-last", True), ("channels-first", False),
                                                    ("auto", None)])
-def test_the_cli_writes_the_layout_asked_for(files, capsys, layout, channels_last):
-    path = files / f"{layout}.onnx"
-    out = files / f"out-{layout}"
-    assert _compile(files, "-o", str(out), "--export-onnx", str(path), "--onnx-layout", layout) == 0
+def test_the_cli_writes_the_layout_asked_for(cli_files, capsys, layout, channels_last):
+    path = cli_files / f"{layout}.onnx"
+    out = cli_files / f"out-{layout}"
+    assert compile_with_cli(cli_files, "-o", str(out), "--export-onnx", str(path), "--onnx-layout", layout) == 0
     written = layout_convs(onnx.load(path))
     assert written == layout_convs(to_onnx(qcompiler.load(out).graph, "qoperator", channels_last=channels_last))
     assert written[0 if channels_last else 1] > 0 or channels_last is None
@@ -78,8 +61,9 @@ def test_the_cli_writes_the_layout_asked_for(files, capsys, layout, channels_las
     (["--export-onnx", "{dir}/bad.onnx", "--onnx-form", "qdq", "--onnx-layout", "channels-last"],
      "--onnx-layout channels-last applies to --onnx-form qoperator, not qdq"),
 ])
-def test_a_layout_without_a_qoperator_export_is_refused_before_compiling(files, capsys, extra, message):
-    code = _compile(files, "-o", str(files / "refused"), *[a.replace("{dir}", str(files)) for a in extra])
+def test_a_layout_without_a_qoperator_export_is_refused_before_compiling(cli_files, capsys, extra, message):
+    extra = [a.replace("{dir}", str(cli_files)) for a in extra]
+    code = compile_with_cli(cli_files, "-o", str(cli_files / "refused"), *extra)
     err = capsys.readouterr().err
     assert code == 1 and message in err and err.count("\n") == 1, err
-    assert not (files / "refused").exists() and not (files / "bad.onnx").exists()
+    assert not (cli_files / "refused").exists() and not (cli_files / "bad.onnx").exists()
