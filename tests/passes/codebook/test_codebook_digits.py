@@ -1,7 +1,7 @@
 """Kernel codebooks on the digits CNN (sklearn digits, BN folded): at most 2 bits per
 conv weight, within 2.5 points of the fp32 accuracy after fine-tuning (also when lowered
-to integers and run by the Numba backend), and more accurate than uniform int2 conv
-weights, which take more bits. fp32 is measured here too.
+to integers and run by the Numba backend), and closer to the fp32 model (KL, cross
+entropy) than uniform int2 conv weights, which take more bits. fp32 is measured here too.
 
 KQ's goal is within 1 point at <= 2 bits; the mnist ResNet meets it (bench/RESULTS.md,
 "Kernel codebook convolution"), this 1,224-weight CNN does not reliably: 359 test digits,
@@ -93,11 +93,27 @@ def test_runs_as_integers_on_the_numba_backend(digits, codebook_model):
     assert float((logits.argmax(1) == y_test).mean()) >= accuracy(g, x_test, y_test) - ACCURACY_BOUND
 
 
-def test_more_accurate_than_uniform_int2(digits, codebook_model):
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+
+
+def test_closer_to_fp32_than_uniform_int2_at_fewer_bits(digits, codebook_model):
+    # judged by the KL divergence from the fp32 model's outputs and by the test cross entropy,
+    # not by top-1 (KQ and the best int2 are one digit of 359 apart there: 96.66% / 96.38%);
+    # on seed 0 KQ's KL is 0.009 against int2's best 0.064, its cross entropy 0.095 against 0.179
     g, _, x_test, y_test = digits
     weights = sum(int(np.prod(w.type.shape)) for w in conv_weights(g, (3, 3)))
     channels = sum(w.type.shape[0] for w in conv_weights(g, (3, 3)))
     int2_bits = (2 * weights + 40 * channels) / weights  # f32 scale and 8-bit zero point per channel
     assert codebook_size(codebook_model).bits_per_weight() < int2_bits
-    best_int2 = max(accuracy(uniform_int2(g, s, m), x_test, y_test) for s in (True, False) for m in ("minmax", "mse"))
-    assert accuracy(codebook_model, x_test, y_test) > best_int2
+    fp32 = log_softmax(run_graph(g, [x_test])[0])
+
+    def kl_and_cross_entropy(model):
+        log_p = log_softmax(run_graph(model, [x_test])[0])
+        return (float((np.exp(fp32) * (fp32 - log_p)).sum(1).mean()),
+                float(-log_p[np.arange(len(y_test)), y_test].mean()))
+
+    int2 = [kl_and_cross_entropy(uniform_int2(g, s, m)) for s in (True, False) for m in ("minmax", "mse")]
+    kl, cross_entropy = kl_and_cross_entropy(codebook_model)
+    assert kl < min(k for k, _ in int2) / 2 and cross_entropy < min(c for _, c in int2) * 0.75
