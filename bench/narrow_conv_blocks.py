@@ -13,7 +13,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_description, markdown_table  # noqa: E402
+from _common import cpu_description, interleaved_samples, markdown_table  # noqa: E402
 
 from qcompiler.backends.onnx.width_blocked_conv import blocked_weights  # noqa: E402
 
@@ -68,13 +67,10 @@ def main(argv=None) -> int:
         plain = runs[1][0].run(None, {"x": runs[1][1]})[0]
         for block, (session, xb) in runs.items():
             assert np.array_equal(session.run(None, {"x": xb})[0].reshape(plain.shape), plain), (channels, block)
-        times = {block: [] for block in runs}
-        for _ in range(args.repeats):
-            for block, (session, xb) in runs.items():
-                start = time.process_time()
-                session.run(None, {"x": xb})
-                times[block].append(time.process_time() - start)
-        ms = {block: statistics.median(t) * 1e3 for block, t in times.items()}
+        calls = {block: (lambda session=session, xb=xb: session.run(None, {"x": xb}))
+                 for block, (session, xb) in runs.items()}
+        samples = interleaved_samples(calls, args.repeats, warmup=0)
+        ms = {block: statistics.median(cpu for _, cpu in t) * 1e3 for block, t in samples.items()}
         body.append([f"{channels} -> {channels}, {size}×{size}", *(f"{ms[b]:.3f}" for b in BLOCKS),
                      *(f"{ms[1] / ms[b]:.2f}×" for b in BLOCKS[1:])])
     print(markdown_table(["3×3 conv, batch %d" % args.batch, "plain CPU ms", "2-pixel blocks", "4-pixel blocks",
